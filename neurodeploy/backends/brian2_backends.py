@@ -1,0 +1,59 @@
+"""The two Brian2 backends: ``brian2`` (the rule as written) and ``brian2-step``
+(the learning engine's per-step order); see :mod:`.brian2_model`."""
+from __future__ import annotations
+
+import numpy as np
+
+from neurodeploy.backends import REGISTRY, Backend
+from neurodeploy.backends.brian2_model import Brian2Model, reference_model, step_model
+
+
+def _simulate(model: Brian2Model, rule, trains) -> np.ndarray:
+    import brian2 as b2
+
+    b2.prefs.codegen.target = "numpy"
+    dt = rule.dt * b2.second
+    n_pre, n_post, steps = trains.n_pre, trains.n_post, trains.steps
+    pre_i, pre_t = np.nonzero(trains.pre)
+    post_i, post_t = np.nonzero(trains.post)
+    pre = b2.SpikeGeneratorGroup(n_pre, pre_i, pre_t * dt, dt=dt, name="pre")
+    post = b2.SpikeGeneratorGroup(n_post, post_i, post_t * dt, dt=dt, name="post")
+    epoch = np.zeros(steps)
+    epoch[rule.t_epoch - 1::rule.t_epoch] = 1.0
+    namespace = dict(model.namespace, epoch_end=b2.TimedArray(epoch, dt=dt))
+    syn = b2.Synapses(pre, post, model=model.model, on_pre=model.on_pre, on_post=model.on_post,
+                      namespace=namespace, dt=dt, method="exact", name="plastic")
+    syn.connect()
+    # same-step pre before post, made explicit (Brian2 otherwise orders by name)
+    syn.pre.order = 0
+    syn.post.order = 1
+    for code, when, order in model.regular:
+        syn.run_regularly(code, when=when, order=order, dt=dt)
+    i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
+    w0 = trains.w0[j, i]
+    syn.w[:] = b2.Quantity(w0, dim=rule.weight.dim)
+    monitor = b2.StateMonitor(syn, "w", record=True, when="end", order=100, dt=dt, name="weights")
+    net = b2.Network(pre, post, syn, monitor)
+    net.run(steps * dt, namespace={})
+    w = np.asarray(monitor.w[:])  # (synapses, steps)
+    trajectory = np.empty((steps, n_post, n_pre))
+    trajectory[:, j, i] = w.T
+    return trajectory
+
+
+@REGISTRY.register
+class Brian2Reference(Backend):
+    name = "brian2"
+    description = "Brian2 Synapses, the rule as written (event-driven traces, exact decay)"
+
+    def simulate(self, rule, trains, plans):
+        return _simulate(reference_model(rule), rule, trains), {}
+
+
+@REGISTRY.register
+class Brian2Step(Backend):
+    name = "brian2-step"
+    description = "Brian2 Synapses in the learning engine's order (decay, impulse, dw, epoch-end update)"
+
+    def simulate(self, rule, trains, plans):
+        return _simulate(step_model(rule), rule, trains), {}

@@ -1,0 +1,37 @@
+"""The one error type neurodeploy raises for bad user input.
+
+Every message has the form ``<file>: <field>: <problem> (got <value>)`` so a
+user can find the offending line without a traceback. The CLI prints
+``str(error)`` on one line and exits with code 2.
+"""
+from __future__ import annotations
+
+
+class NeurodeployError(Exception):
+    """Bad input: a rule file, a spike file, a plan or a command-line value.
+
+    Parameters
+    ----------
+    source:
+        The file (base name) or option the problem is in, e.g. ``stdp_pair.yaml``.
+    field:
+        Dotted path of the field inside ``source``, e.g. ``traces.x.tau``;
+        empty when the problem concerns the whole file.
+    message:
+        What is wrong, in a few words, e.g. ``must be > 0 (got 0 ms)``.
+    """
+
+    def __init__(self, source: str, field: str, message: str):
+        self.source = source
+        self.field = field
+        self.message = message
+        parts = [p for p in (source, field, message) if p]
+        super().__init__(": ".join(parts))
+
+    def with_source(self, source: str) -> "NeurodeployError":
+        """The same error, attributed to ``source`` (used when the parser did not know the file)."""
+        return NeurodeployError(source, self.field, self.message)
+
+
+class UnsupportedError(Exception):
+    """A rule uses something a target cannot realise; the message names the term and the reason."""

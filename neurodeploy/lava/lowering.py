@@ -1,0 +1,148 @@
+"""Lower a rule's weight update to the learning engine's sum of products.
+
+Loihi's learning engine computes, once per learning epoch,
+
+.. math::
+
+    \\Delta w = \\sum_p S_p 2^{E_p} \\, D_p \\prod_{f \\in F_p} f
+
+where the dependency :math:`D_p` is ``x0`` (a presynaptic spike in the
+epoch) or ``y0`` (a postsynaptic spike), the factors are the traces
+``x1 x2`` (pre) and ``y1 y2 y3`` (post) and the weight ``w``, and the scale is
+a 4-bit signed mantissa ``S`` times a power of two ``E``.
+
+A rule written as ``on_pre``/``on_post`` becomes
+
+.. math::
+
+    \\Delta w = x_0 \\, f_{pre}(x, y, w) + y_0 \\, f_{post}(x, y, w)
+
+expanded into monomials. Each monomial must be a constant times traces and
+``w`` raised to positive whole powers; anything else (a division by a trace,
+``exp(w)``, more than :data:`MAX_FACTORS` factors, a trace of the wrong side
+count) is refused with :class:`~neurodeploy.errors.UnsupportedError` naming
+the term and the reason.
+
+This module is exact (no scaling): :mod:`neurodeploy.lava.plan` chooses the
+trace impulses and weight scale and quantizes each coefficient.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from neurodeploy.errors import UnsupportedError
+from neurodeploy.ir import POST, PRE, Rule
+
+#: Lava trace slots per side.
+TRACE_SLOTS = {PRE: ("x1", "x2"), POST: ("y1", "y2", "y3")}
+#: Dependency per side: the spike that triggers the update.
+DEPENDENCY = {PRE: "x0", POST: "y0"}
+#: Most factors (traces and w) in one product. With four, Lava's fixed-point
+#: product (7-bit traces, 9-bit signed w, 4-bit mantissa in a 16-bit
+#: accumulator) is shifted right by 19 bits and keeps almost no precision.
+MAX_FACTORS = 3
+
+
+@dataclass(frozen=True)
+class EngineProduct:
+    """One product :math:`a \\, D \\prod f` of the unscaled learning rule."""
+
+    dependency: str  # "x0" or "y0"
+    coefficient: float  # a, in rule units (weight units per trace units^n)
+    factors: tuple  # Lava factor names, sorted, repeated for powers: ("x1",), ("y1", "w")
+    term: str  # the rule's monomial, for messages and reports
+
+
+@dataclass(frozen=True)
+class EngineRule:
+    """A rule in the learning engine's vocabulary, before scaling."""
+
+    rule: Rule
+    trace_slots: tuple  # (rule trace name, Lava trace name) pairs, e.g. (("x", "x1"), ("y", "y1"))
+    products: tuple  # of EngineProduct
+
+    @property
+    def slot(self) -> dict:
+        return dict(self.trace_slots)
+
+    @property
+    def rule_trace(self) -> dict:
+        """Lava trace name -> rule Trace."""
+        return {lava: self.rule.trace(name) for name, lava in self.trace_slots}
+
+
+def assign_trace_slots(rule: Rule) -> tuple:
+    """Map the rule's pre traces onto x1, x2 and post traces onto y1..y3, in file order."""
+    pairs = []
+    for side, slots in TRACE_SLOTS.items():
+        traces = rule.traces_of(side)
+        if len(traces) > len(slots):
+            names = ", ".join(t.name for t in traces)
+            raise UnsupportedError(
+                f"{len(traces)} {side}synaptic traces ({names}): the learning engine has {len(slots)} "
+                f"({', '.join(slots)})")
+        for trace, slot in zip(traces, slots):
+            if trace.jump < 0:
+                raise UnsupportedError(
+                    f"trace '{trace.name}' jumps by {trace.jump:g}: learning-engine traces are unsigned")
+            pairs.append((trace.name, slot))
+    return tuple(pairs)
+
+
+def lower(rule: Rule) -> EngineRule:
+    """The rule as learning-engine products; raises UnsupportedError when it cannot be expressed."""
+    slots = dict(assign_trace_slots(rule))
+    w = sympy.Symbol("w", real=True)
+    names = {sympy.Symbol(n, real=True): lava for n, lava in slots.items()}
+    names[w] = "w"
+    products = []
+    for side, expr in ((PRE, rule.weight.on_pre), (POST, rule.weight.on_post)):
+        numeric = sympy.expand(rule.numeric(expr))
+        if numeric == 0:
+            continue
+        for term in sympy.Add.make_args(numeric):
+            products.append(_lower_term(term, DEPENDENCY[side], names, side))
+    return EngineRule(rule, tuple(slots.items()), tuple(_merge(products)))
+
+
+def _lower_term(term: sympy.Expr, dependency: str, names: dict, side: str) -> EngineProduct:
+    coefficient, rest = term.as_coeff_Mul()
+    factors = []
+    for base, power in rest.as_powers_dict().items():
+        if base == 1:
+            continue
+        if base not in names:
+            if isinstance(base, sympy.Function) or base.is_Function:
+                reason = f"the learning engine has no {type(base).__name__}()"
+            else:
+                reason = "the learning engine can only multiply traces, w and constants"
+            raise UnsupportedError(f"term '{term}' (on_{side}): {reason}")
+        if not (power.is_Integer and power > 0):
+            if power.is_negative:
+                reason = f"division by '{base}': the learning engine can only multiply"
+            else:
+                reason = f"power {power} of '{base}': only whole positive powers are products"
+            raise UnsupportedError(f"term '{term}' (on_{side}): {reason}")
+        factors.extend([names[base]] * int(power))
+    if len(factors) > MAX_FACTORS:
+        raise UnsupportedError(
+            f"term '{term}' (on_{side}): {len(factors)} factors, at most {MAX_FACTORS} keep precision "
+            f"in the learning engine's 16-bit accumulator")
+    if not coefficient.is_number or not coefficient.is_real:
+        raise UnsupportedError(f"term '{term}' (on_{side}): coefficient is not a real constant")
+    return EngineProduct(dependency, float(coefficient), tuple(sorted(factors)), str(term))
+
+
+def _merge(products):
+    """Add products that share dependency and factors (``a*x*y0 + b*x*y0``)."""
+    merged = {}
+    for p in products:
+        key = (p.dependency, p.factors)
+        if key in merged:
+            q = merged[key]
+            merged[key] = EngineProduct(p.dependency, q.coefficient + p.coefficient, p.factors, f"{q.term} + {p.term}")
+        else:
+            merged[key] = p
+    return [p for p in merged.values() if p.coefficient != 0]

@@ -1,0 +1,127 @@
+"""Spike trains that every backend is driven with, and their statistics.
+
+A protocol is a pair of boolean rasters ``pre`` (n_pre, steps) and ``post``
+(n_post, steps) plus the initial weights ``w0`` (n_post, n_pre). Post spikes
+are imposed, so every backend sees exactly the same pre/post pairs.
+"""
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurodeploy.errors import NeurodeployError
+from neurodeploy.ir import Rule
+
+#: Largest raster accepted from a file (pre + post entries).
+MAX_SPIKE_ENTRIES = 200_000_000
+
+
+@dataclass(frozen=True)
+class SpikeTrains:
+    pre: np.ndarray  # bool (n_pre, steps): pre[j, t] = neuron j spikes in step t
+    post: np.ndarray  # bool (n_post, steps)
+    w0: np.ndarray  # float (n_post, n_pre), rule units
+    protocol: str  # "poisson" or "file:<name>"
+    seed: int | None = None
+    rate: float | None = None  # Hz, for poisson
+
+    @property
+    def steps(self) -> int:
+        return self.pre.shape[1]
+
+    @property
+    def n_pre(self) -> int:
+        return self.pre.shape[0]
+
+    @property
+    def n_post(self) -> int:
+        return self.post.shape[0]
+
+
+def poisson(rule: Rule, n_pre: int, n_post: int, steps: int, rate: float, seed: int) -> SpikeTrains:
+    """Independent Bernoulli spikes with probability ``rate * dt`` per step.
+
+    Pre spikes are drawn first, then post spikes, from one
+    ``numpy.random.default_rng(seed)``: the same seed gives the same trains.
+    """
+    p = rate * rule.dt
+    rng = np.random.default_rng(seed)
+    pre = rng.random((n_pre, steps)) < p
+    post = rng.random((n_post, steps)) < p
+    w0 = np.full((n_post, n_pre), rule.weight.w_init)
+    return SpikeTrains(pre, post, w0, "poisson", seed, rate)
+
+
+def load_spikes(path: str, rule: Rule) -> SpikeTrains:
+    """Read ``pre``, ``post`` and optional ``w0`` from an NPZ file (no pickles)."""
+    source = os.path.basename(path) or path
+    if os.path.isdir(path):
+        raise NeurodeployError(source, "", "is a directory, not a file")
+    if not os.path.exists(path):
+        raise NeurodeployError(source, "", "no such file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise NeurodeployError(source, "", f"not a readable NPZ file ({exc.__class__.__name__})") from None
+    for key in ("pre", "post"):
+        if key not in arrays:
+            raise NeurodeployError(source, key, "missing")
+    rasters = {}
+    for key in ("pre", "post"):
+        a = arrays[key]
+        if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
+            raise NeurodeployError(source, key, f"must be a 2-D raster (neurons, steps) (got shape {a.shape})")
+        if a.size > MAX_SPIKE_ENTRIES:
+            raise NeurodeployError(source, key, f"too large ({a.size} entries)")
+        if a.dtype != bool:
+            if not np.issubdtype(a.dtype, np.number) or not np.all((a == 0) | (a == 1)):
+                raise NeurodeployError(source, key, f"must be boolean or 0/1 (got dtype {a.dtype})")
+            a = a.astype(bool)
+        rasters[key] = a
+    if rasters["pre"].shape[1] != rasters["post"].shape[1]:
+        raise NeurodeployError(source, "post", f"must have as many steps as pre ({rasters['pre'].shape[1]}) "
+                                               f"(got {rasters['post'].shape[1]})")
+    shape = (rasters["post"].shape[0], rasters["pre"].shape[0])
+    if "w0" in arrays:
+        w0 = arrays["w0"]
+        if w0.shape != shape or not np.issubdtype(w0.dtype, np.number):
+            raise NeurodeployError(source, "w0", f"must be a number array of shape (n_post, n_pre) = {shape} (got {w0.shape})")
+        w0 = w0.astype(float)
+        lo, hi = rule.weight.w_min, rule.weight.w_max
+        if not np.all(np.isfinite(w0)) or w0.min() < lo or w0.max() > hi:
+            raise NeurodeployError(source, "w0", f"must lie within the rule's bounds [{lo:g}, {hi:g}]")
+    else:
+        w0 = np.full(shape, rule.weight.w_init)
+    return SpikeTrains(rasters["pre"], rasters["post"], w0, f"file:{source}")
+
+
+def trace_peaks(rule: Rule, trains: SpikeTrains) -> dict:
+    """Largest value each trace reaches on these trains (decay, then jump, per step)."""
+    peaks = {}
+    for trace in rule.traces:
+        raster = trains.pre if trace.of == "pre" else trains.post
+        decay = np.exp(-1.0 / rule.tau_steps(trace))
+        value = np.zeros(raster.shape[0])
+        peak = 0.0
+        for t in range(raster.shape[1]):
+            value = value * decay + trace.jump * raster[:, t]
+            peak = max(peak, float(np.max(np.abs(value))))
+        peaks[trace.name] = peak or abs(trace.jump)
+    return peaks
+
+
+def update_counts(rule: Rule, trains: SpikeTrains) -> dict:
+    """Learning epochs per synapse with a pre or post spike (each is one weight update)."""
+    e = rule.t_epoch
+    n_epochs = -(-trains.steps // e)
+    pad = n_epochs * e - trains.steps
+    pre = np.pad(trains.pre, ((0, 0), (0, pad))).reshape(trains.n_pre, n_epochs, e).any(axis=2).astype(np.int64)
+    post = np.pad(trains.post, ((0, 0), (0, pad))).reshape(trains.n_post, n_epochs, e).any(axis=2).astype(np.int64)
+    both = post @ pre.T
+    updates = pre.sum(axis=1)[None, :] + post.sum(axis=1)[:, None] - both
+    return {"max_updates": int(updates.max()), "mean_updates": float(updates.mean()),
+            "coincident_epochs": int(both.sum())}

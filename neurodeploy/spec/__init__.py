@@ -1,0 +1,1 @@
+"""The rule file: its YAML schema, expression parser and unit handling."""

@@ -1,0 +1,279 @@
+"""Read a rule file (YAML) into a :class:`~neurodeploy.ir.Rule`.
+
+The schema::
+
+    name: stdp_pair                       # identifier
+    description: ...                      # optional
+    citation: ...                         # optional
+    parameters: {A_plus: 0.01, tau_plus: 20 ms, ...}
+    traces:
+      x: {of: pre, tau: tau_plus, jump: 1}
+    weight:
+      on_pre:  -A_minus * y               # change of w at a pre spike
+      on_post:  A_plus * x                # change of w at a post spike
+      bounds: [w_min, w_max]
+      init: w_init                        # default: middle of the bounds
+    simulation: {dt: 1 ms, t_epoch: 1}    # optional
+
+YAML anchors/aliases and duplicated keys are refused; every problem is a
+:class:`NeurodeployError` ``<file>: <field>: <problem>``.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+import sympy
+import yaml
+from brian2.units import second
+from brian2.units.fundamentalunits import get_dimensions
+
+from neurodeploy.errors import NeurodeployError
+from neurodeploy.ir import POST, PRE, Parameter, Rule, Trace, WeightRule
+from neurodeploy.spec.expr import FUNCTIONS, parse_expression
+from neurodeploy.spec.units import DimensionMismatch, Quantity, dim_name, dimensions_of, parse_quantity
+
+#: Largest rule file read, in bytes.
+MAX_FILE_BYTES = 256 * 1024
+
+_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+#: Names with a fixed meaning in expressions.
+RESERVED = {"w", "x0", "y0", "u", "t", "dt", "d", "C", "i", "j", "N", "xi", "lastspike", "clip"} | set(FUNCTIONS)
+_TOP = ("name", "description", "citation", "parameters", "traces", "weight", "simulation")
+_SECOND = get_dimensions(second)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader without aliases (no 'billion laughs') and without duplicate keys."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.constructor.ConstructorError(
+                None, None, "anchors and aliases are not allowed", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicated key '{key}'", key_node.start_mark)
+            try:
+                seen.add(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "keys must be plain values", key_node.start_mark) from None
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: str, source: str):
+    """Parse the YAML file at ``path``; errors name ``source``."""
+    if os.path.isdir(path):
+        raise NeurodeployError(source, "", "is a directory, not a file")
+    if not os.path.exists(path):
+        raise NeurodeployError(source, "", "no such file")
+    size = os.path.getsize(path)
+    if size > MAX_FILE_BYTES:
+        raise NeurodeployError(source, "", f"file too large ({size} bytes, at most {MAX_FILE_BYTES})")
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NeurodeployError(source, "", f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise NeurodeployError(source, "", f"invalid YAML{where}: {exc.problem or exc.context}") from None
+    except (yaml.YAMLError, RecursionError):
+        raise NeurodeployError(source, "", "invalid YAML") from None
+    return data, text
+
+
+def load_rule(path: str) -> Rule:
+    """Load and validate the rule file at ``path``."""
+    source = os.path.basename(os.fspath(path)) or os.fspath(path)
+    data, text = read_yaml(path, source)
+    if data is None:
+        raise NeurodeployError(source, "", "file is empty")
+    return rule_from_dict(data, source, text)
+
+
+def _mapping(value, source, field, required=True):
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise NeurodeployError(source, field, f"must be a mapping (got {type(value).__name__})")
+    return value
+
+
+def _check_keys(mapping, allowed, source, prefix):
+    for key in mapping:
+        if key not in allowed:
+            where = f"{prefix}.{key}" if prefix else str(key)
+            raise NeurodeployError(source, where, f"unknown field (allowed: {', '.join(allowed)})")
+
+
+def _identifier(name, source, field):
+    if not isinstance(name, str) or not _IDENT.match(name):
+        raise NeurodeployError(source, field, f"must be an identifier such as 'tau_plus' (got {name!r})")
+    if name in RESERVED:
+        raise NeurodeployError(source, field, f"'{name}' is reserved (reserved: {', '.join(sorted(RESERVED))})")
+    return name
+
+
+def _text(value, source, field):
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise NeurodeployError(source, field, f"must be text (got {type(value).__name__})")
+    return value.strip()
+
+
+def rule_from_dict(data, source: str, text: str = "") -> Rule:
+    """Validate the parsed YAML ``data`` of ``source`` and build the IR."""
+    data = _mapping(data, source, "")
+    _check_keys(data, _TOP, source, "")
+    for required in ("name", "traces", "weight"):
+        if required not in data:
+            raise NeurodeployError(source, required, "missing")
+    name = data["name"]
+    if not isinstance(name, str) or not _IDENT.match(name):
+        raise NeurodeployError(source, "name", f"must be an identifier such as 'stdp_pair' (got {name!r})")
+
+    # parameters -------------------------------------------------------------
+    params = {}
+    for pname, raw in _mapping(data.get("parameters"), source, "parameters", required=False).items():
+        _identifier(pname, source, f"parameters.{pname}")
+        params[pname] = Parameter(pname, parse_quantity(raw, source, f"parameters.{pname}"))
+
+    def quantity(raw, field):
+        if isinstance(raw, str) and raw.strip() in params:
+            q = params[raw.strip()].quantity
+            return Quantity(q.value, q.dim, f"{raw.strip()} = {q.text}")
+        return parse_quantity(raw, source, field)
+
+    param_symbols = {p: sympy.Symbol(p, real=True) for p in params}
+    param_dims = {p: params[p].quantity.dim for p in params}
+
+    def constant(raw, field):
+        """A value given as a number, a quantity or an expression of parameters."""
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool) or (isinstance(raw, str) and _looks_quantity(raw)):
+            return parse_quantity(raw, source, field)
+        expr = parse_expression(raw, param_symbols, source, field)
+        try:
+            dim = dimensions_of(expr, param_dims)
+        except DimensionMismatch as exc:
+            raise NeurodeployError(source, field, f"{exc} (got {raw!r})") from None
+        value = expr.xreplace({param_symbols[p]: sympy.Float(params[p].value) for p in params})
+        if not value.is_number:
+            raise NeurodeployError(source, field, f"must be a constant (got {raw!r})")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise NeurodeployError(source, field, f"must be a real constant (got {raw!r})") from None
+        return Quantity(number, dim, str(raw))
+
+    # traces -----------------------------------------------------------------
+    traces_raw = _mapping(data["traces"], source, "traces")
+    traces = []
+    trace_dims = {}
+    for tname, spec in traces_raw.items():
+        where = f"traces.{tname}"
+        _identifier(tname, source, where)
+        if tname in params:
+            raise NeurodeployError(source, where, f"'{tname}' is already a parameter")
+        spec = _mapping(spec, source, where)
+        _check_keys(spec, ("of", "tau", "jump"), source, where)
+        for key in ("of", "tau"):
+            if key not in spec:
+                raise NeurodeployError(source, f"{where}.{key}", "missing")
+        tau = quantity(spec["tau"], f"{where}.tau")
+        if tau.dim != _SECOND:
+            raise NeurodeployError(source, f"{where}.tau", f"must be a time (got {tau.text}, {dim_name(tau.dim)})")
+        jump = constant(spec.get("jump", 1), f"{where}.jump")
+        trace_dims[tname] = jump.dim
+        try:
+            traces.append(Trace(tname, spec["of"], tau.value, jump.value, tau.text, jump.text, jump.dim))
+        except NeurodeployError as exc:
+            raise exc.with_source(source) from None
+
+    # weight -----------------------------------------------------------------
+    weight = _mapping(data["weight"], source, "weight")
+    _check_keys(weight, ("on_pre", "on_post", "bounds", "init"), source, "weight")
+    if "bounds" not in weight:
+        raise NeurodeployError(source, "weight.bounds", "missing")
+    bounds = weight["bounds"]
+    if not isinstance(bounds, list) or len(bounds) != 2:
+        raise NeurodeployError(source, "weight.bounds", f"must be a list [lower, upper] (got {bounds!r})")
+    lo = quantity(bounds[0], "weight.bounds")
+    hi = quantity(bounds[1], "weight.bounds")
+    if lo.dim != hi.dim:
+        raise NeurodeployError(source, "weight.bounds", f"bounds have different units ({dim_name(lo.dim)} and {dim_name(hi.dim)})")
+    w_dim = lo.dim
+    if "init" in weight:
+        init = quantity(weight["init"], "weight.init")
+        if init.dim != w_dim:
+            raise NeurodeployError(source, "weight.init", f"must have the unit of the bounds, {dim_name(w_dim)} (got {init.text})")
+        w_init = init.value
+    else:
+        w_init = 0.5 * (lo.value + hi.value)
+
+    symbols = dict(param_symbols)
+    symbols.update({t.name: sympy.Symbol(t.name, real=True) for t in traces})
+    symbols["w"] = sympy.Symbol("w", real=True)
+    dims = dict(param_dims)
+    dims.update(trace_dims)
+    dims["w"] = w_dim
+    updates = {}
+    for key in ("on_pre", "on_post"):
+        raw = weight.get(key, 0)
+        expr = parse_expression(raw, symbols, source, f"weight.{key}")
+        try:
+            dim = dimensions_of(expr, dims)
+        except DimensionMismatch as exc:
+            raise NeurodeployError(source, f"weight.{key}", f"{exc} (got {raw!r})") from None
+        if expr != 0 and dim != w_dim:
+            raise NeurodeployError(source, f"weight.{key}",
+                                   f"must have the unit of w, {dim_name(w_dim)} (got {dim_name(dim)} from {raw!r})")
+        updates[key] = (expr, str(raw))
+    if updates["on_pre"][0] == 0 and updates["on_post"][0] == 0:
+        raise NeurodeployError(source, "weight", "needs on_pre or on_post")
+
+    # simulation -------------------------------------------------------------
+    sim = _mapping(data.get("simulation"), source, "simulation", required=False)
+    _check_keys(sim, ("dt", "t_epoch"), source, "simulation")
+    dt = 1e-3
+    if "dt" in sim:
+        dtq = parse_quantity(sim["dt"], source, "simulation.dt")
+        if dtq.dim != _SECOND:
+            raise NeurodeployError(source, "simulation.dt", f"must be a time (got {dtq.text})")
+        dt = dtq.value
+    try:
+        return Rule(
+            name=name,
+            source=source,
+            parameters=tuple(params.values()),
+            traces=tuple(traces),
+            weight=WeightRule(updates["on_pre"][0], updates["on_post"][0], lo.value, hi.value, w_init,
+                              updates["on_pre"][1], updates["on_post"][1], w_dim),
+            dt=dt,
+            t_epoch=sim.get("t_epoch", 1),
+            description=_text(data.get("description"), source, "description"),
+            citation=_text(data.get("citation"), source, "citation"),
+            text=text,
+        )
+    except NeurodeployError as exc:
+        raise exc.with_source(source) from None
+
+
+_NUMBER_UNIT = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*[A-Za-z]*\s*$")
+
+
+def _looks_quantity(raw: str) -> bool:
+    """'20 ms', '1', '0.5' are quantities; 'A_plus * 2' is an expression."""
+    return bool(_NUMBER_UNIT.match(raw)) and not raw.strip().isidentifier()

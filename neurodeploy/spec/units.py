@@ -1,0 +1,116 @@
+"""Quantities with units, and dimension checking of expressions.
+
+Brian2's unit system does the physics: a quantity is written ``"20 ms"``,
+``"10 Hz"`` or a bare number (dimensionless); the unit must be one of Brian2's
+named units. Expressions are checked with :func:`dimensions_of`, which walks
+the sympy tree: terms of a sum share a dimension, products multiply
+dimensions, ``exp``/``log`` need a dimensionless argument.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import sympy
+from brian2 import units as _units
+from brian2.units.fundamentalunits import DIMENSIONLESS, Dimension, Unit
+
+from neurodeploy.errors import NeurodeployError
+
+_QUANTITY = re.compile(
+    r"^\s*(?P<number>[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)\s*(?P<unit>[A-Za-z][A-Za-z0-9]*)?\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A value in SI base units with its Brian2 dimension and the text it came from."""
+
+    value: float  # in SI base units (seconds, volts, ...)
+    dim: Dimension  # Brian2 dimension; DIMENSIONLESS for bare numbers
+    text: str  # as the user wrote it, for messages and reports
+
+
+def dim_name(dim: Dimension) -> str:
+    """``'dimensionless'``, ``'s'``, ``'m^2 kg s^-3 A^-1'`` ..."""
+    return "dimensionless" if dim is DIMENSIONLESS or dim == DIMENSIONLESS else str(dim)
+
+
+def lookup_unit(name: str) -> Unit | None:
+    """The Brian2 unit called ``name`` (``ms``, ``Hz``, ``mV`` ...), or None."""
+    if name.startswith("_"):
+        return None
+    unit = getattr(_units, name, None)
+    return unit if isinstance(unit, Unit) else None
+
+
+def parse_quantity(raw, source: str, field: str) -> Quantity:
+    """``20 ms`` -> Quantity(0.02, second, '20 ms'); ``0.5`` -> dimensionless."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise NeurodeployError(source, field, f"must be a number with an optional unit (got {_short(raw)})")
+    if isinstance(raw, (int, float)):
+        if not math.isfinite(raw):
+            raise NeurodeployError(source, field, f"must be finite (got {raw})")
+        return Quantity(float(raw), DIMENSIONLESS, repr(raw))
+    match = _QUANTITY.match(raw)
+    if match is None:
+        raise NeurodeployError(source, field, f"must be a number with an optional unit such as '20 ms' (got {_short(raw)})")
+    number = float(match.group("number"))
+    if not math.isfinite(number):
+        raise NeurodeployError(source, field, f"must be finite (got {_short(raw)})")
+    unit_name = match.group("unit")
+    if unit_name is None:
+        return Quantity(number, DIMENSIONLESS, raw.strip())
+    unit = lookup_unit(unit_name)
+    if unit is None:
+        raise NeurodeployError(source, field, f"unknown unit '{unit_name}' (got {_short(raw)})")
+    value = number * float(unit)
+    if not math.isfinite(value):
+        raise NeurodeployError(source, field, f"must be finite (got {_short(raw)})")
+    return Quantity(value, unit.dim, raw.strip())
+
+
+def _short(raw) -> str:
+    text = repr(raw) if not isinstance(raw, str) else repr(raw)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class DimensionMismatch(Exception):
+    """Raised by :func:`dimensions_of`; the message says which terms disagree."""
+
+
+def dimensions_of(expr: sympy.Expr, dims: dict) -> Dimension:
+    """Dimension of ``expr`` given the dimension of each free symbol (by name)."""
+    if expr.is_Symbol:
+        return dims[expr.name]
+    if expr.is_Number:
+        return DIMENSIONLESS
+    if expr.is_Add:
+        terms = expr.args
+        first = dimensions_of(terms[0], dims)
+        for term in terms[1:]:
+            other = dimensions_of(term, dims)
+            if other != first:
+                raise DimensionMismatch(
+                    f"adds '{terms[0]}' ({dim_name(first)}) and '{term}' ({dim_name(other)})")
+        return first
+    if expr.is_Mul:
+        result = DIMENSIONLESS
+        for factor in expr.args:
+            result = result * dimensions_of(factor, dims)
+        return result
+    if expr.is_Pow:
+        base = dimensions_of(expr.base, dims)
+        if base == DIMENSIONLESS:
+            return DIMENSIONLESS
+        return base ** float(expr.exp)
+    if isinstance(expr, sympy.Abs):
+        return dimensions_of(expr.args[0], dims)
+    if isinstance(expr, (sympy.exp, sympy.log)):
+        inner = dimensions_of(expr.args[0], dims)
+        if inner != DIMENSIONLESS:
+            raise DimensionMismatch(
+                f"{type(expr).__name__}() needs a dimensionless argument, '{expr.args[0]}' is {dim_name(inner)}")
+        return DIMENSIONLESS
+    raise DimensionMismatch(f"cannot determine the unit of '{expr}'")
