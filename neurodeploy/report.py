@@ -1,0 +1,87 @@
+"""Human-readable renderings of a verify report: the stdout table and report.md."""
+from __future__ import annotations
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.3g}%"
+
+
+def _sci(value) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
+
+
+def summary_table(data: dict) -> str:
+    """The table `verify` prints: one line per backend, one per comparison."""
+    lines = [f"rule {data['rule']}: {data['protocol']} seed={data['seed']} steps={data['steps']} "
+             f"synapses={data['n_post']}x{data['n_pre']}", ""]
+    lines.append(f"{'backend':<12} {'ran':<4} {'seconds':>8} {'steps/s':>9}  note")
+    for b in data["backends"]:
+        if b["ran"]:
+            lines.append(f"{b['name']:<12} {'yes':<4} {b['seconds']:>8.2f} {b['steps_per_second']:>9.0f}")
+        else:
+            lines.append(f"{b['name']:<12} {'no':<4} {'':>8} {'':>9}  {b['reason']}")
+    lines.append("")
+    lines.append(f"{'comparison':<26} {'share':<13} {'max|err|/range':>15} {'rmse/range':>11} "
+                 f"{'tolerance (max, rmse)':>22}  result")
+    for c in data["comparisons"]:
+        tol = c["tolerance"]
+        verdict = "pass" if c["passed"] else "FAIL" + (f" ({c['message']})" if c.get("message") else "")
+        lines.append(f"{c['reference'] + ' -> ' + c['candidate']:<26} {c['share']:<13} "
+                     f"{_sci(c['max_abs_error_normalized']):>15} {_sci(c['rmse_normalized']):>11} "
+                     f"{_sci(tol['max_abs']) + ', ' + _sci(tol['rmse']):>22}  {verdict}")
+    lines.append("")
+    lines.append("PASSED" if data["passed"] else "FAILED")
+    return "\n".join(lines)
+
+
+def plan_table(plan: dict) -> str:
+    """The quantization plan as markdown tables."""
+    out = [f"weight scale: {plan['weight_scale']:.6g} rule units per Lava unit; sign mode {plan['sign_mode']}; "
+           f"Lava weight bounds {plan['w_lava_bounds']}", "",
+           f"dw = `{plan['dw']}`", "",
+           "| rule term | dependency | factors | asked S*2^E | realised | S | E | rel. error | shift |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for p in plan["products"]:
+        out.append(f"| `{p['term']}` | {p['dependency']} | {' '.join(p['factors']) or '-'} | {p['requested']:.6g} | "
+                   f"{p['realised']:.6g} | {p['mantissa']} | {p['exponent']} | {_pct(p['rel_error'])} | {p['shift']} |")
+    out += ["", "| trace | Lava | tau (steps) | impulse | scale k | peak on protocol | peak in Lava units |",
+            "|---|---|---|---|---|---|---|"]
+    for t in plan["traces"]:
+        out.append(f"| {t['name']} | {t['slot']} | {t['tau_steps']:.4g} | {t['impulse']:.6g} | {t['scale']:.6g} | "
+                   f"{t['peak']:.4g} | {t['peak_lava']:.4g} |")
+    out += ["", f"predicted deviation band (normalized): max {_pct(plan['band'].get('max_abs'))}, "
+                f"rmse {_pct(plan['band'].get('rmse'))}"]
+    if plan["notes"]:
+        out += ["", "Approximations:"] + [f"- {n}" for n in plan["notes"]]
+    return "\n".join(out)
+
+
+def render_markdown(data: dict) -> str:
+    out = [f"# neurodeploy verify: {data['rule']}", "",
+           f"- rule file: `{data['rule_file']}`" + (f" ({data['citation']})" if data.get("citation") else ""),
+           f"- protocol: {data['protocol']}, seed {data['seed']}, rate {data['rate_hz']} Hz, "
+           f"{data['steps']} steps of {data['dt_ms']:g} ms, {data['n_post']}x{data['n_pre']} synapses, "
+           f"t_epoch {data['t_epoch']}",
+           f"- result: **{'PASSED' if data['passed'] else 'FAILED'}**", "",
+           "## Backends", "", "| backend | ran | seconds | steps/s | note |", "|---|---|---|---|---|"]
+    for b in data["backends"]:
+        if b["ran"]:
+            out.append(f"| {b['name']} | yes | {b['seconds']:.2f} | {b['steps_per_second']:.0f} | "
+                       f"{', '.join(f'{k}={v}' for k, v in b['info'].items())} |")
+        else:
+            out.append(f"| {b['name']} | no | | | {b['reason']} |")
+    out += ["", "## Error budget", "",
+            "Errors are over every step and synapse, divided by the weight range.", "",
+            "| reference | candidate | share | max abs error | rmse | tolerance max | tolerance rmse | result |",
+            "|---|---|---|---|---|---|---|---|"]
+    for c in data["comparisons"]:
+        out.append(f"| {c['reference']} | {c['candidate']} | {c['share']} | {_sci(c['max_abs_error_normalized'])} | "
+                   f"{_sci(c['rmse_normalized'])} | {_sci(c['tolerance']['max_abs'])} | {_sci(c['tolerance']['rmse'])} | "
+                   f"{'pass' if c['passed'] else 'FAIL ' + c.get('message', '')} |")
+    stats = data["protocol_stats"]
+    out += ["", f"Coincident pre/post epochs (where `brian2` and the learning engine order differ): "
+                f"{stats['coincident_epochs']}; weight updates per synapse: max {stats['max_updates']}, "
+                f"mean {stats['mean_updates']:.1f}."]
+    for mode, plan in data["quantization_plan"].items():
+        out += ["", f"## Quantization plan: {mode}", "", plan_table(plan)]
+    return "\n".join(out) + "\n"
