@@ -12,7 +12,7 @@ import click
 
 from neurodeploy.errors import NeurodeployError, UnsupportedError
 
-DEFAULTS = {"steps": 2000, "n_pre": 10, "n_post": 10, "rate": 10.0, "seed": 3}
+from neurodeploy.protocol import DEFAULT_POISSON as DEFAULTS
 
 
 def _load(path):
@@ -20,10 +20,6 @@ def _load(path):
     return load_rule(path)
 
 
-def _default_trains(rule, steps=DEFAULTS["steps"], n_pre=DEFAULTS["n_pre"], n_post=DEFAULTS["n_post"],
-                    rate=DEFAULTS["rate"], seed=DEFAULTS["seed"]):
-    from neurodeploy.protocol import poisson
-    return poisson(rule, n_pre, n_post, steps, rate, seed)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,6 +34,7 @@ def check(rule_file):
     """Validate RULE_FILE; show backends, the learning-engine string and the fixed-point plan."""
     from neurodeploy.backends import load_all
     from neurodeploy.harness import compile_plans
+    from neurodeploy.protocol import default_trains
     from neurodeploy.report import plan_table
 
     rule = _load(rule_file)
@@ -48,7 +45,7 @@ def check(rule_file):
     click.echo(f"  bounds : [{rule.weight.w_min:g}, {rule.weight.w_max:g}], init {rule.weight.w_init:g}")
     for t in rule.traces:
         click.echo(f"  trace {t.name}: of {t.of}, tau {t.tau_text}, jump {t.jump_text}")
-    trains = _default_trains(rule)
+    trains = default_trains(rule)
     try:
         plans = compile_plans(rule, trains)
         lava_reason = None
@@ -125,7 +122,7 @@ def _positive(name, value, upper=None):
 def verify(rule_file, out_dir, protocol, steps, n_pre, n_post, rate, seed, spikes, backends):
     """Run RULE_FILE on every backend with the same spike trains and compare the weight trajectories."""
     from neurodeploy.harness import verify as run_verify
-    from neurodeploy.protocol import load_spikes
+    from neurodeploy.protocol import load_spikes, poisson
     from neurodeploy.report import summary_table
 
     rule = _load(rule_file)
@@ -140,7 +137,7 @@ def verify(rule_file, out_dir, protocol, steps, n_pre, n_post, rate, seed, spike
         _positive("--n-post", n_post, 100_000)
         if not (rate > 0 and rate * rule.dt <= 1):
             raise NeurodeployError("--rate", "", f"must be > 0 and at most 1/dt = {1 / rule.dt:g} Hz (got {rate:g})")
-        trains = _default_trains(rule, steps, n_pre, n_post, rate, seed)
+        trains = poisson(rule, n_pre, n_post, steps, rate, seed)
     report = run_verify(rule, trains, names, progress=lambda msg: click.echo(f"running {msg}", err=True))
     report.write(out_dir)
     click.echo(summary_table(report.to_dict()))

@@ -41,6 +41,16 @@ class SpikeTrains:
         return self.post.shape[0]
 
 
+#: The default protocol of ``verify``, ``check`` and ``compile`` (plans are scaled on it).
+DEFAULT_POISSON = {"n_pre": 10, "n_post": 10, "steps": 2000, "rate": 10.0, "seed": 3}
+
+
+def default_trains(rule: Rule) -> "SpikeTrains":
+    """Poisson trains with :data:`DEFAULT_POISSON`."""
+    p = DEFAULT_POISSON
+    return poisson(rule, p["n_pre"], p["n_post"], p["steps"], p["rate"], p["seed"])
+
+
 def poisson(rule: Rule, n_pre: int, n_post: int, steps: int, rate: float, seed: int) -> SpikeTrains:
     """Independent Bernoulli spikes with probability ``rate * dt`` per step.
 

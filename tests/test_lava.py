@@ -10,9 +10,8 @@ from conftest import ROOT, raster, rule_path
 from neurodeploy.cli import main
 from neurodeploy.harness import compile_plans, verify
 from neurodeploy.lava.plan import EXPONENTS, MANTISSAS, TRACE_MAX, nearest_scale
-from neurodeploy.protocol import SpikeTrains, poisson
+from neurodeploy.protocol import SpikeTrains, default_trains, poisson
 from neurodeploy.spec.loader import load_rule
-from neurodeploy.cli import _default_trains
 
 GOLDEN = os.path.join(ROOT, "tests", "golden")
 
@@ -21,7 +20,7 @@ GOLDEN = os.path.join(ROOT, "tests", "golden")
 @pytest.mark.parametrize("mode", ["float", "fixed"])
 def test_lowering_strings_golden(name, mode):
     rule = load_rule(rule_path(name))
-    plan = compile_plans(rule, _default_trains(rule))[mode]
+    plan = compile_plans(rule, default_trains(rule))[mode]
     with open(os.path.join(GOLDEN, f"{name}_{mode}.dw")) as handle:
         assert plan.dw == handle.read().strip()
 
@@ -38,7 +37,7 @@ def test_nearest_scale_is_the_best_representable(value):
 def test_plans_make_the_rule_constants(name):
     """Float: every constant exact. Fixed: whole impulses, peaks in range, constants within 1%."""
     rule = load_rule(rule_path(name))
-    trains = _default_trains(rule)
+    trains = default_trains(rule)
     plans = compile_plans(rule, trains)
     assert plans["float"].max_rel_error < 1e-12
     fixed = plans["fixed"]

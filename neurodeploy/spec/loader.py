@@ -123,6 +123,8 @@ def _identifier(name, source, field):
         raise NeurodeployError(source, field, f"must be an identifier such as 'tau_plus' (got {name!r})")
     if name in RESERVED:
         raise NeurodeployError(source, field, f"'{name}' is reserved (reserved: {', '.join(sorted(RESERVED))})")
+    if name.endswith(("_pre", "_post")):
+        raise NeurodeployError(source, field, f"names ending in _pre or _post are reserved by Brian2 (got {name!r})")
     return name
 
 

@@ -1,0 +1,566 @@
+"""Standalone code generation: a rule compiled to scripts a person can read and deploy.
+
+* :func:`emit_brian2` -- a Brian2 script (numpy and brian2 only) with the
+  rule's parameters as named quantities and the same ``Synapses`` model as the
+  ``brian2`` reference backend (:func:`~neurodeploy.backends.brian2_model.reference_model`).
+* :func:`emit_lava` -- a Lava script (numpy and lava only) with the plan's
+  ``Loihi2FLearningRule`` written out literally (dw string, impulses, taus,
+  epoch), the weight scale as a named constant, and the same ``LearningDense``
+  wiring as :func:`neurodeploy.lava.backends.run_lava`.
+* :func:`write_compiled` -- writes them (and the plans as JSON) atomically.
+
+Both scripts drive the synapses with the default protocol (10 pre x 10 post,
+100 steps of 10 Hz Poisson spikes, ``numpy.random.default_rng(0)``, pre drawn
+before post, as :func:`neurodeploy.protocol.poisson`) when run, print the
+final weights (n_post, n_pre) in rule units, and expose ``simulate(...)``
+returning the weight after every step, (steps, n_post, n_pre).
+
+Text from the rule file only ever reaches the scripts inside docstrings and
+comments (escaped) or as ``repr`` literals; parameter names are identifiers
+checked by the loader and are bound as module names only when they cannot
+shadow anything the script uses.
+"""
+from __future__ import annotations
+
+import builtins
+import contextlib
+import json
+import keyword
+import math
+import os
+import tempfile
+
+import numpy as np
+from brian2.units.fundamentalunits import DIMENSIONLESS, get_unit
+
+from neurodeploy.backends.brian2_model import reference_model
+from neurodeploy.ir import Rule
+from neurodeploy.spec.units import _QUANTITY, Quantity, lookup_unit
+
+#: The protocol the emitted scripts run when executed as scripts.
+SCRIPT_PROTOCOL = {"n_pre": 10, "n_post": 10, "steps": 100, "rate": 10.0, "seed": 0}
+TARGETS = ("brian2", "lava")
+
+_BRIAN2_SCRIPT_NAMES = {
+    "np", "b2", "second", "Quantity", "get_or_create_dimension",
+    "NAMESPACE", "MODEL", "ON_PRE", "ON_POST", "WEIGHT_MIN", "WEIGHT_MAX", "WEIGHT_INIT", "WEIGHT_DIM",
+    "DT_SECONDS", "N_PRE", "N_POST", "STEPS", "RATE_HZ", "SEED",
+    "poisson_trains", "simulate", "main",
+}
+
+
+def version() -> str:
+    import neurodeploy
+    return getattr(neurodeploy, "__version__", "0.1.0")
+
+
+# -- safe text -------------------------------------------------------------------
+def _clean(text) -> str:
+    """``text`` without control characters other than newline and tab."""
+    text = str(text).replace("\r\n", "\n").replace("\r", "\n")
+    return "".join(c for c in text if c in "\n\t" or (c.isprintable() or c == " "))
+
+
+def _doc(text) -> str:
+    """``text`` made safe inside a triple-quoted (non-raw) docstring."""
+    return _clean(text).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+
+def _comment(text, indent: str = "") -> list:
+    """``text`` as ``# `` comment lines."""
+    return [f"{indent}# {line}".rstrip() for line in _clean(text).split("\n")]
+
+
+def _string_constant(name: str, text: str) -> list:
+    """``NAME = '...'``, or one quoted line per line of a multi-line ``text``."""
+    lines = text.split("\n")
+    if len(lines) == 1:
+        return [f"{name} = {text!r}"]
+    return [f'{name} = "\\n".join(['] + [f"    {line!r}," for line in lines] + ["])"]
+
+
+def _g(value: float) -> str:
+    return f"{value:.6g}"
+
+
+# -- Brian2 quantities as source ---------------------------------------------------
+def _dim_source(dim) -> str:
+    return f"get_or_create_dimension({list(int(d) if float(d).is_integer() else float(d) for d in dim._dims)!r})"
+
+
+def _quantity_source(q: Quantity) -> tuple:
+    """(Python expression, names to import from brian2.units) giving exactly ``q`` in Brian2."""
+    if q.dim == DIMENSIONLESS:
+        return repr(float(q.value)), set()
+    match = _QUANTITY.match(q.text.split("=")[-1]) if q.text else None
+    if match and match.group("unit"):
+        unit_name = match.group("unit")
+        unit = lookup_unit(unit_name)
+        number = float(match.group("number"))
+        if unit is not None and unit.dim == q.dim and float(number * unit) == q.value:
+            return f"{number!r} * {unit_name}", {unit_name}
+    return f"Quantity({float(q.value)!r}, dim={_dim_source(q.dim)})", {"Quantity", "get_or_create_dimension"}
+
+
+def _unit_name(dim) -> str:
+    return "1" if dim == DIMENSIONLESS else repr(get_unit(dim))
+
+
+# -- rule text shared by both headers ----------------------------------------------
+def _rule_lines(rule: Rule) -> list:
+    wu = "" if rule.weight.dim == DIMENSIONLESS else f" ({_unit_name(rule.weight.dim)})"
+    lines = ["Traces (exponential decay, jump at each spike of their neuron):"]
+    for t in rule.traces:
+        tau = t.tau_text or f"{_g(t.tau * 1e3)} ms"
+        jump = t.jump_text or _g(t.jump)
+        lines.append(f"    {t.name} ({t.of}): d{t.name}/dt = -{t.name} / tau_{t.name}, tau_{t.name} = {tau}; "
+                     f"{t.name} += {jump} at each {t.of} spike")
+    lo, hi = _g(rule.weight.w_min), _g(rule.weight.w_max)
+    lines.append(f"Weight w{wu}, clipped to [{lo}, {hi}], initially {_g(rule.weight.w_init)}:")
+    for side, text, expr in (("pre", rule.weight.on_pre_text, rule.weight.on_pre),
+                             ("post", rule.weight.on_post_text, rule.weight.on_post)):
+        lines.append(f"    at a {side} spike:  w = clip(w + ({text or expr}), {lo}, {hi})")
+    lines.append("The update reads the traces just before the spike's own jump. When a pre and a post")
+    lines.append("spike fall in the same step, the pre update runs first.")
+    if rule.parameters:
+        lines.append("Parameters: " + ", ".join(f"{p.name} = {p.quantity.text}" for p in rule.parameters))
+    lines.append(f"Time step dt = {_g(rule.dt * 1e3)} ms; learning epoch {rule.t_epoch} step(s).")
+    return lines
+
+
+def _header(rule: Rule, title: str) -> list:
+    lines = [f"{rule.name} -- {title}, generated by neurodeploy {version()}.", "",
+             f"Rule:      {rule.name} (from {rule.source or 'an in-memory rule'})"]
+    if rule.description:
+        desc = " ".join(rule.description.split())
+        lines.append(f"About:     {desc}")
+    if rule.citation:
+        lines.append(f"Citation:  {' '.join(rule.citation.split())}")
+    lines += ["", "The rule", "--------"] + _rule_lines(rule)
+    return lines
+
+
+def _protocol_constants(dt: float) -> list:
+    p = SCRIPT_PROTOCOL
+    return [
+        "# -- time step and the input protocol run by main() ------------------------------",
+        f"DT_SECONDS = {float(dt)!r}  # simulation time step, seconds",
+        f"N_PRE, N_POST, STEPS = {p['n_pre']}, {p['n_post']}, {p['steps']}",
+        f"RATE_HZ = {float(p['rate'])!r}  # Poisson rate of every neuron",
+        f"SEED = {p['seed']}  # numpy.random.default_rng seed",
+    ]
+
+
+_POISSON_FUNCTION = '''\
+def poisson_trains(n_pre=N_PRE, n_post=N_POST, steps=STEPS, rate_hz=RATE_HZ, seed=SEED):
+    """Independent Bernoulli spikes, probability rate * dt per step.
+
+    One generator: the pre raster (n_pre, steps) is drawn first, then the
+    post raster (n_post, steps). Post spikes are imposed (no neuron model).
+    """
+    p = rate_hz * DT_SECONDS
+    rng = np.random.default_rng(seed)
+    pre = rng.random((n_pre, steps)) < p
+    post = rng.random((n_post, steps)) < p
+    return pre, post
+'''
+
+
+# -- Brian2 ----------------------------------------------------------------------
+def emit_brian2(rule: Rule) -> str:
+    """Source of a standalone Brian2 script running ``rule`` as the ``brian2`` backend does."""
+    model = reference_model(rule)
+    w_dim = rule.weight.dim
+    doc = _header(rule, "standalone Brian2 simulation")
+    doc += ["", "Usage", "-----",
+            f"    python {rule.name}_brian2.py   # prints the final weights, (n_post, n_pre)",
+            "    simulate(pre, post, w0, dt) -> weights after every step, (steps, n_post, n_pre)",
+            "", "Weights are in the rule's units (SI); only numpy and brian2 are needed."]
+
+    # parameters: named module constants when the name is safe, else only in NAMESPACE
+    sources = {p.name: _quantity_source(p.quantity) for p in rule.parameters}
+    imports = {"second"}
+    for _, names in sources.values():
+        imports |= names
+    if w_dim != DIMENSIONLESS:
+        imports |= {"Quantity", "get_or_create_dimension"}
+    taken = _BRIAN2_SCRIPT_NAMES | imports | set(dir(builtins))
+    named = {p.name for p in rule.parameters
+             if p.name not in taken and not keyword.iskeyword(p.name) and not p.name.startswith("_")}
+    unit_imports = sorted(n for n in imports if n not in ("Quantity", "get_or_create_dimension"))
+    core_imports = sorted(n for n in imports if n in ("Quantity", "get_or_create_dimension"))
+
+    out = ['"""' + _doc("\n".join(doc)) + '\n"""', "import numpy as np", "", "import brian2 as b2"]
+    if core_imports:
+        out.append(f"from brian2 import {', '.join(core_imports)}")
+    out.append(f"from brian2.units import {', '.join(unit_imports)}")
+    out += ["", "# -- parameters of the rule, as written in the rule file ---------------------------"]
+    for p in rule.parameters:
+        if p.name in named:
+            line = f"{p.name} = {sources[p.name][0]}"
+            out.append(f"{line}  # {_clean(p.quantity.text)}" if p.quantity.text and p.quantity.dim != DIMENSIONLESS
+                       else line)
+    out.append("# the names the model text can use")
+    if rule.parameters:
+        out.append("NAMESPACE = {")
+        for p in rule.parameters:
+            out.append(f"    {p.name!r}: {p.name if p.name in named else sources[p.name][0]},")
+        out.append("}")
+    else:
+        out.append("NAMESPACE = {}")
+
+    out += ["", "# -- the plastic synapses ------------------------------------------------------------",
+            "# Traces decay exactly between events (event-driven):"]
+    for t in rule.traces:
+        out += _comment(f"  {t.name} ({t.of} trace): tau_{t.name} = {t.tau_text or t.tau} -> {t.tau!r} s, "
+                        f"jump {t.jump_text or t.jump}")
+    out += _string_constant("MODEL", model.model)
+    out.append(f"# at a pre spike: update w from the traces as they are, clip, then the pre traces jump")
+    out += _string_constant("ON_PRE", model.on_pre)
+    out.append(f"# at a post spike: likewise with the post traces")
+    out += _string_constant("ON_POST", model.on_post)
+    unit = _unit_name(w_dim)
+    out.append(f"WEIGHT_MIN, WEIGHT_MAX = {float(rule.weight.w_min)!r}, {float(rule.weight.w_max)!r}"
+               f"  # hard bounds, {unit if unit != '1' else 'dimensionless'}")
+    out.append(f"WEIGHT_INIT = {float(rule.weight.w_init)!r}  # initial weight of every synapse in main()")
+    if w_dim != DIMENSIONLESS:
+        out.append(f"WEIGHT_DIM = {_dim_source(w_dim)}  # {unit}")
+    out.append("")
+    out += _protocol_constants(rule.dt)
+    out += ["", "", _POISSON_FUNCTION.rstrip("\n"), "", ""]
+    set_w = ("syn.w[:] = np.asarray(w0, dtype=float)[j, i]" if w_dim == DIMENSIONLESS
+             else "syn.w[:] = Quantity(np.asarray(w0, dtype=float)[j, i], dim=WEIGHT_DIM)")
+    out.append(f'''\
+def simulate(pre, post, w0, dt=DT_SECONDS):
+    """Run the plastic synapses, all-to-all, on imposed spike rasters.
+
+    pre: bool (n_pre, steps); post: bool (n_post, steps).
+    w0: initial weights (n_post, n_pre) in rule units (SI).
+    dt: time step, seconds or a Brian2 quantity.
+    Returns the weight after every step, (steps, n_post, n_pre), rule units (SI).
+    """
+    b2.prefs.codegen.target = "numpy"
+    if not isinstance(dt, b2.Quantity):
+        dt = dt * second
+    pre, post = np.asarray(pre, dtype=bool), np.asarray(post, dtype=bool)
+    n_pre, steps = pre.shape
+    n_post = post.shape[0]
+    # spikes as (neuron, time) events
+    pre_i, pre_t = np.nonzero(pre)
+    post_i, post_t = np.nonzero(post)
+    pre_group = b2.SpikeGeneratorGroup(n_pre, pre_i, pre_t * dt, dt=dt, name="pre")
+    post_group = b2.SpikeGeneratorGroup(n_post, post_i, post_t * dt, dt=dt, name="post")
+    syn = b2.Synapses(pre_group, post_group, model=MODEL, on_pre=ON_PRE, on_post=ON_POST,
+                      namespace=NAMESPACE, dt=dt, method="exact", name="plastic")
+    syn.connect()  # every pre to every post
+    # a pre and a post spike in the same step: the pre pathway runs first
+    syn.pre.order = 0
+    syn.post.order = 1
+    i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])  # pre and post index of each synapse
+    {set_w}
+    # record w at the end of every step, after both pathways
+    monitor = b2.StateMonitor(syn, "w", record=True, when="end", order=100, dt=dt, name="weights")
+    net = b2.Network(pre_group, post_group, syn, monitor)
+    net.run(steps * dt, namespace={{}})
+    trajectory = np.empty((steps, n_post, n_pre))
+    trajectory[:, j, i] = np.asarray(monitor.w[:]).T
+    return trajectory
+
+
+def main():
+    pre, post = poisson_trains()
+    w0 = np.full((N_POST, N_PRE), WEIGHT_INIT)
+    trajectory = simulate(pre, post, w0)
+    print(f"final weights after {{STEPS}} steps, (n_post, n_pre) = {{trajectory.shape[1:]}}:")
+    for row in trajectory[-1]:
+        print(" ".join(f"{{value:.10g}}" for value in row))
+
+
+if __name__ == "__main__":
+    main()''')
+    return "\n".join(out) + "\n"
+
+
+# -- Lava ------------------------------------------------------------------------
+_SIGN_MODES = {"excitatory": "EXCITATORY", "inhibitory": "INHIBITORY", "mixed": "MIXED"}
+
+_BOUNDED_FLOAT_MODEL = '''\
+@implements(proc=LearningDense, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyLearningDenseModelFloatBounded(PyLearningDenseModelFloat):
+    """Lava's float LearningDense model, weights clipped to proc_params['weight_bounds'].
+
+    The stock float model clips only the sign; the fixed-point model and the
+    chip saturate at the 8-bit range. Clipping here keeps the rule's hard bounds.
+    """
+
+    def _saturate_synaptic_variable(self, name, values):
+        values = super()._saturate_synaptic_variable(name, values)
+        bounds = self.proc_params.get("weight_bounds", None)
+        if name == "weights" and bounds is not None:
+            values = np.clip(values, bounds[0], bounds[1])
+        return values
+'''
+
+
+def emit_lava(rule: Rule, plan) -> str:
+    """Source of a standalone Lava script running ``rule`` under ``plan`` as ``run_lava`` does."""
+    from neurodeploy.lava.backends import RNG_SEED
+    from neurodeploy.lava.lowering import lower
+
+    if plan.mode not in ("fixed", "float"):
+        raise ValueError(f"unknown plan mode {plan.mode!r}")
+    fixed = plan.mode == "fixed"
+    select_tag = "fixed_pt" if fixed else "floating_pt"
+    slots = dict(lower(rule).trace_slots)
+    trace_of_slot = {slot: rule.trace(name) for name, slot in slots.items()}
+
+    doc = _header(rule, f"standalone Lava simulation ({plan.mode} plan, {select_tag})")
+    doc += ["", "On the learning engine", "----------------------",
+            "Once per learning epoch, dw = x0 * f_pre + y0 * f_post, expanded into products",
+            "S * 2^E * dependency * traces * w (x0/y0: a pre/post spike in the epoch).",
+            "Traces: " + ", ".join(f"{name} -> {slot}" for name, slot in slots.items()) + ".",
+            f"Weights: w_rule = WEIGHT_SCALE * w_lava, WEIGHT_SCALE = {plan.weight_scale!r};",
+            f"Lava bounds {list(plan.w_lava_bounds)} ({plan.sign_mode}).",
+            f"Loihi2FLearningRule dw = {plan.dw}"]
+    if plan.band:
+        doc.append("Predicted deviation from the exact engine (fraction of the weight range): "
+                   + ", ".join(f"{k} {_g(v)}" for k, v in sorted(plan.band.items())) + ".")
+    doc += ["", "Usage", "-----",
+            f"    python {rule.name}_lava.py   # prints the final weights in rule units, (n_post, n_pre)",
+            "    simulate(pre, post, w0_rule) -> weights after every step in rule units, (steps, n_post, n_pre)",
+            "", "Only numpy and lava are needed."]
+
+    out = ['"""' + _doc("\n".join(doc)) + '\n"""']
+    out.append("# Plan notes (what this deployment approximates):")
+    if plan.notes:
+        for note in plan.notes:
+            out += _comment(f"  - {note}")
+    else:
+        out.append("#   - none: every constant is exact")
+    out += ["import numpy as np", ""]
+    lava_imports = [
+        "from lava.magma.core.learning.learning_rule import Loihi2FLearningRule",
+        "from lava.magma.core.run_conditions import RunSteps",
+        "from lava.magma.core.run_configs import Loihi2SimCfg",
+        "from lava.proc.dense.process import LearningDense",
+        "from lava.proc.io.source import RingBuffer",
+        "from lava.proc.monitor.process import Monitor",
+        "from lava.utils.weightutils import SignMode",
+    ]
+    if not fixed:
+        lava_imports = [
+            "from lava.magma.core.decorator import implements, requires, tag",
+            "from lava.magma.core.resources import CPU",
+            "from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol",
+            "from lava.proc.dense.models import PyLearningDenseModelFloat",
+        ] + lava_imports
+    out += sorted(lava_imports)
+
+    w_unit = _unit_name(rule.weight.dim)
+    w_unit_text = "dimensionless" if w_unit == "1" else w_unit
+    out += ["", "# -- weights: rule units <-> Lava units ------------------------------------------------"]
+    if fixed:
+        scale_comment = (f"rule units ({w_unit_text}) per Lava weight unit: the larger bound "
+                         f"{_g(max(abs(rule.weight.w_min), abs(rule.weight.w_max)))} / 255 (8-bit mantissa)")
+    else:
+        scale_comment = f"rule units ({w_unit_text}) per Lava weight unit (float)"
+    out.append(f"WEIGHT_SCALE = {float(plan.weight_scale)!r}  # {scale_comment}")
+    lo_rule, hi_rule = (float(b) * plan.weight_scale for b in plan.w_lava_bounds)
+    out.append(f"WEIGHT_BOUNDS_LAVA = {tuple(plan.w_lava_bounds)!r}  # = [{_g(lo_rule)}, {_g(hi_rule)}] "
+               f"in rule units (rule bounds [{_g(rule.weight.w_min)}, {_g(rule.weight.w_max)}])")
+    out.append(f"SIGN_MODE = SignMode.{_SIGN_MODES[plan.sign_mode]}")
+    out.append(f"WEIGHT_INIT = {float(rule.weight.w_init)!r}  # rule units, every synapse in main()")
+
+    out += ["", "# -- the learning rule ------------------------------------------------------------------",
+            "# dw, one product per line (S*2^E  dependency  factors  <- the rule's term):"]
+    for p in plan.products:
+        off = "exact" if p.rel_error <= 1e-12 else f"{100 * p.rel_error:.2f}% off"
+        shift = f", product shifted right {p.shift} bits" if p.shift else ""
+        out += _comment(f"  {p.text:<28} <- {p.term}: wanted {_g(p.requested)}, "
+                        f"got {_g(p.realised)} ({off}{shift})")
+    out.append(f"DW = {plan.dw!r}")
+    kwargs = plan.learning_rule_kwargs()
+    emitted = {"dw", "t_epoch"}
+    for t in plan.traces:
+        trace = trace_of_slot.get(t.slot) or rule.trace(t.name)
+        up = t.slot.upper()
+        out += _comment(f"trace {t.name} ({trace.of}) -> {t.slot}: {_g(t.scale)} Lava units per rule unit, "
+                        f"peak on the protocol {_g(t.peak_lava)} of 127")
+        out.append(f"{up}_IMPULSE = {float(kwargs[f'{t.slot}_impulse'])!r}  # jump {_g(trace.jump)} x {_g(t.scale)}")
+        out.append(f"{up}_TAU = {float(kwargs[f'{t.slot}_tau'])!r}  # steps: tau_{trace.name} = {_clean(trace.tau_text) or _g(trace.tau) + ' s'} "
+                   f"at dt = {_g(rule.dt * 1e3)} ms")
+        emitted |= {f"{t.slot}_impulse", f"{t.slot}_tau"}
+    if set(kwargs) != emitted:
+        raise ValueError(f"plan has learning-rule arguments the emitter does not know: {sorted(set(kwargs) - emitted)}")
+    out.append(f"T_EPOCH = {int(plan.t_epoch)}  # steps per learning epoch")
+    out.append(f"RNG_SEED = {int(RNG_SEED)}  # seed of Lava's stochastic rounding")
+    out.append(f'SELECT_TAG = "{select_tag}"  # Lava model: {"bit-approximate fixed point" if fixed else "floating point"}')
+    out.append("")
+    out += _protocol_constants(rule.dt)
+    out += ["", ""]
+    if not fixed:
+        out += [_BOUNDED_FLOAT_MODEL.rstrip("\n"), "", ""]
+
+    rule_args = ",\n".join(f"        {slot}_impulse={slot.upper()}_IMPULSE, {slot}_tau={slot.upper()}_TAU"
+                           for slot in (t.slot for t in plan.traces))
+    if fixed:
+        to_lava = '''\
+def to_lava(w_rule):
+    """Rule units -> Lava weights: rounded to whole units and saturated at the 8-bit bounds."""
+    scaled = np.asarray(w_rule, dtype=float) / WEIGHT_SCALE
+    return np.clip(np.rint(scaled), *WEIGHT_BOUNDS_LAVA).astype(int)'''
+        run_cfg = '''\
+def run_config():
+    """Lava's bit-approximate fixed-point models (as the chip computes)."""
+    return Loihi2SimCfg(select_tag=SELECT_TAG)'''
+    else:
+        to_lava = '''\
+def to_lava(w_rule):
+    """Rule units -> Lava weights (float: a plain scaling)."""
+    return np.asarray(w_rule, dtype=float) / WEIGHT_SCALE'''
+        run_cfg = '''\
+def run_config():
+    """Lava's floating-point models, LearningDense with its weights clipped to the bounds."""
+    return Loihi2SimCfg(select_tag=SELECT_TAG,
+                        exception_proc_model_map={LearningDense: PyLearningDenseModelFloatBounded})'''
+    out.append(f'''\
+def learning_rule():
+    """The Loihi 2 learning rule: dw is applied at the end of every epoch of T_EPOCH steps."""
+    return Loihi2FLearningRule(
+        dw=DW,
+{rule_args},
+        t_epoch=T_EPOCH,
+        rng_seed=RNG_SEED,
+    )
+
+
+{to_lava}
+
+
+def from_lava(w_lava):
+    """Lava weights -> rule units."""
+    return np.asarray(w_lava, dtype=float) * WEIGHT_SCALE
+
+
+{run_cfg}
+
+
+def run_lava(w0_lava, pre, post):
+    """LearningDense for pre.shape[1] steps; the weights after every step, (steps, n_post, n_pre), Lava units.
+
+    Pre spikes enter s_in, post spikes the back-propagating input s_in_bap
+    (post spikes are imposed); a Monitor records the weights every step.
+    """
+    steps = pre.shape[1]
+    pre_source = RingBuffer(data=np.asarray(pre).astype(float))
+    post_source = RingBuffer(data=np.asarray(post).astype(float))
+    conn = LearningDense(weights=w0_lava, learning_rule=learning_rule(), sign_mode=SIGN_MODE,
+                         weight_bounds=tuple(float(b) for b in WEIGHT_BOUNDS_LAVA))
+    pre_source.s_out.connect(conn.s_in)
+    post_source.s_out.connect(conn.s_in_bap)
+    monitor = Monitor()
+    monitor.probe(conn.weights, steps)
+    try:
+        conn.run(condition=RunSteps(num_steps=steps), run_cfg=run_config())
+        data = monitor.get_data()
+    finally:
+        conn.stop()  # always release Lava's runtime processes
+    weights = np.asarray(data[conn.name]["weights"], dtype=float)
+    return weights.reshape(steps, *np.shape(w0_lava))
+
+
+def simulate(pre, post, w0_rule):
+    """pre: bool (n_pre, steps); post: bool (n_post, steps); w0_rule: (n_post, n_pre), rule units.
+
+    Returns the weight after every step, (steps, n_post, n_pre), in rule units.
+    """
+    pre, post = np.asarray(pre, dtype=bool), np.asarray(post, dtype=bool)
+    return from_lava(run_lava(to_lava(w0_rule), pre, post))
+
+
+{_POISSON_FUNCTION.rstrip()}
+
+
+def main():
+    pre, post = poisson_trains()
+    w0 = np.full((N_POST, N_PRE), WEIGHT_INIT)
+    trajectory = simulate(pre, post, w0)
+    print(f"final weights after {{STEPS}} steps, (n_post, n_pre) = {{trajectory.shape[1:]}}, rule units:")
+    for row in trajectory[-1]:
+        print(" ".join(f"{{value:.10g}}" for value in row))
+
+
+if __name__ == "__main__":
+    main()''')
+    return "\n".join(out) + "\n"
+
+
+# -- plans and files -----------------------------------------------------------------
+def plans_for(rule: Rule, trains=None) -> dict:
+    """{"fixed": Plan, "float": Plan} scaled on ``trains`` (the default verify protocol if None)."""
+    from neurodeploy.harness import compile_plans
+    from neurodeploy.protocol import default_trains
+
+    return compile_plans(rule, trains if trains is not None else default_trains(rule))
+
+
+def _json_safe(value):
+    """Non-finite floats -> None (strict JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    return value
+
+
+def plans_json(plans: dict) -> str:
+    return json.dumps(_json_safe({m: p.to_dict() for m, p in plans.items()}), indent=2, sort_keys=True,
+                      allow_nan=False) + "\n"
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_compiled(rule: Rule, target: str, out_dir: str, trains=None) -> list:
+    """Write the standalone script(s) for ``target`` into ``out_dir``; return the paths written.
+
+    ``brian2``: ``<name>_brian2.py``. ``lava``: ``<name>_lava.py`` (fixed plan)
+    and ``<name>_plan.json`` (fixed and float plans), the plans computed from
+    ``trains`` (default: the Poisson protocol the scripts run).
+    """
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r} (choose from {', '.join(TARGETS)})")
+    os.makedirs(out_dir, exist_ok=True)
+    files = []
+    if target == "brian2":
+        files.append((f"{rule.name}_brian2.py", emit_brian2(rule)))
+    else:
+        plans = plans_for(rule, trains)
+        files.append((f"{rule.name}_lava.py", emit_lava(rule, plans["fixed"])))
+        files.append((f"{rule.name}_plan.json", plans_json(plans)))
+    paths = []
+    for name, text in files:
+        path = os.path.join(out_dir, name)
+        write_atomic(path, text)
+        paths.append(path)
+    return paths
