@@ -147,6 +147,10 @@ def verify(rule_file, out_dir, protocol, steps, n_pre, n_post, rate, seed, spike
 
 def main(argv=None):
     """Entry point: one-line errors, exit 2 on bad input or usage."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        click.echo(cli.get_help(click.Context(cli, info_name="neurodeploy")))
+        sys.exit(2)
     try:
         cli.main(args=argv, prog_name="neurodeploy", standalone_mode=False)
     except NeurodeployError as exc:

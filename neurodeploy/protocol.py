@@ -73,10 +73,21 @@ def load_spikes(path: str, rule: Rule) -> SpikeTrains:
     if not os.path.exists(path):
         raise NeurodeployError(source, "", "no such file")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        data = np.load(path, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         raise NeurodeployError(source, "", f"not a readable NPZ file ({exc.__class__.__name__})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise NeurodeployError(source, "", "not an NPZ archive (a single array: save pre and post with numpy.savez)")
+    arrays = {}
+    with data:
+        for key in data.files:
+            try:
+                value = data[key]
+            except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+                raise NeurodeployError(source, key, f"cannot be read ({exc.__class__.__name__})") from None
+            if not isinstance(value, np.ndarray):
+                raise NeurodeployError(source, key, "is not a numpy array")
+            arrays[key] = value
     for key in ("pre", "post"):
         if key not in arrays:
             raise NeurodeployError(source, key, "missing")

@@ -113,9 +113,14 @@ def _lower_term(term: sympy.Expr, dependency: str, names: dict, side: str) -> En
     for base, power in rest.as_powers_dict().items():
         if base == 1:
             continue
+        if (base ** power).is_number:  # a constant such as exp(2) or sqrt(2)
+            coefficient = coefficient * (base ** power)
+            continue
         if base not in names:
-            if isinstance(base, sympy.Function) or base.is_Function:
-                reason = f"the learning engine has no {type(base).__name__}()"
+            if base == sympy.E:
+                reason = "the learning engine has no exp()"
+            elif base.is_Function:
+                reason = f"the learning engine has no {_FUNCTION_NAMES.get(type(base), type(base).__name__)}()"
             else:
                 reason = "the learning engine can only multiply traces, w and constants"
             raise UnsupportedError(f"term '{term}' (on_{side}): {reason}")
@@ -130,9 +135,12 @@ def _lower_term(term: sympy.Expr, dependency: str, names: dict, side: str) -> En
         raise UnsupportedError(
             f"term '{term}' (on_{side}): {len(factors)} factors, at most {MAX_FACTORS} keep precision "
             f"in the learning engine's 16-bit accumulator")
-    if not coefficient.is_number or not coefficient.is_real:
-        raise UnsupportedError(f"term '{term}' (on_{side}): coefficient is not a real constant")
+    if not coefficient.is_number or not coefficient.is_real or not coefficient.is_finite:
+        raise UnsupportedError(f"term '{term}' (on_{side}): coefficient is not a finite real constant")
     return EngineProduct(dependency, float(coefficient), tuple(sorted(factors)), str(term))
+
+
+_FUNCTION_NAMES = {sympy.Abs: "abs", sympy.exp: "exp", sympy.log: "log"}
 
 
 def _merge(products):

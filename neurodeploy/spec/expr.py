@@ -21,8 +21,10 @@ from neurodeploy.errors import NeurodeployError
 
 #: Longest expression accepted, in characters.
 MAX_LENGTH = 2000
-#: Deepest nesting of the expression tree accepted.
+#: Deepest nesting of parentheses accepted.
 MAX_DEPTH = 64
+#: Deepest expression tree accepted (a flat sum of n terms is n deep).
+MAX_TREE_DEPTH = 300
 #: Largest exponent magnitude in ``a ** n``.
 MAX_EXPONENT = 16
 
@@ -44,8 +46,8 @@ class _Renderer:
         self.names = names
 
     def render(self, node: ast.AST, depth: int = 0) -> sympy.Expr:
-        if depth > MAX_DEPTH:
-            raise _Refused(f"nested deeper than {MAX_DEPTH} levels")
+        if depth > MAX_TREE_DEPTH:
+            raise _Refused(f"more than {MAX_TREE_DEPTH} levels of operations")
         method = getattr(self, "render_" + type(node).__name__, None)
         if method is None:
             raise _Refused(f"{_describe(node)} is not allowed")
@@ -108,7 +110,7 @@ class _Renderer:
 
     def render_Call(self, node, depth):
         if not isinstance(node.func, ast.Name):
-            raise _Refused(f"call of {_describe(node.func)} is not allowed")
+            raise _Refused(f"only {', '.join(sorted(FUNCTIONS))} may be called, by name ({_describe(node.func)} is not allowed)")
         name = node.func.id
         if name not in FUNCTIONS:
             raise _Refused(f"function '{name}' is not allowed (allowed: {', '.join(sorted(FUNCTIONS))})")
@@ -194,4 +196,4 @@ def parse_expression(text, names: Mapping[str, sympy.Symbol], source: str, field
     except _Refused as exc:
         raise NeurodeployError(source, field, f"{exc} (got {text!r})") from None
     except RecursionError:
-        raise NeurodeployError(source, field, f"nested deeper than {MAX_DEPTH} levels") from None
+        raise NeurodeployError(source, field, f"more than {MAX_TREE_DEPTH} levels of operations") from None

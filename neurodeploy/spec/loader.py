@@ -57,14 +57,15 @@ class _StrictLoader(yaml.SafeLoader):
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicated key '{key}'", key_node.start_mark)
             try:
+                duplicated = key in seen
                 seen.add(key)
             except TypeError:
                 raise yaml.constructor.ConstructorError(
                     None, None, "keys must be plain values", key_node.start_mark) from None
+            if duplicated:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicated key '{key}'", key_node.start_mark)
         return super().construct_mapping(node, deep=deep)
 
 
@@ -239,6 +240,10 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
             dim = dimensions_of(expr, dims)
         except DimensionMismatch as exc:
             raise NeurodeployError(source, f"weight.{key}", f"{exc} (got {raw!r})") from None
+        numeric = expr.xreplace({param_symbols[p]: sympy.Float(params[p].value) for p in params})
+        if numeric.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan, sympy.I):
+            raise NeurodeployError(source, f"weight.{key}",
+                                   f"has no finite real value with these parameters (got {raw!r})")
         if expr != 0 and dim != w_dim:
             raise NeurodeployError(source, f"weight.{key}",
                                    f"must have the unit of w, {dim_name(w_dim)} (got {dim_name(dim)} from {raw!r})")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sympy
 from brian2 import units as _units
-from brian2.units.fundamentalunits import DIMENSIONLESS, Dimension, Unit
+from brian2.units.fundamentalunits import DIMENSIONLESS, Dimension, Unit, get_unit
 
 from neurodeploy.errors import NeurodeployError
 
@@ -33,8 +33,10 @@ class Quantity:
 
 
 def dim_name(dim: Dimension) -> str:
-    """``'dimensionless'``, ``'s'``, ``'m^2 kg s^-3 A^-1'`` ..."""
-    return "dimensionless" if dim is DIMENSIONLESS or dim == DIMENSIONLESS else str(dim)
+    """``'dimensionless'``, ``'second'``, ``'volt'`` ... (Brian2's name of the SI unit)."""
+    if dim is DIMENSIONLESS or dim == DIMENSIONLESS:
+        return "dimensionless"
+    return repr(get_unit(dim))
 
 
 def lookup_unit(name: str) -> Unit | None:
