@@ -1,0 +1,70 @@
+"""A LearningDense that records its weights after every step, and its two models.
+
+Reading a large Var back from a Lava process is slow (``Var.get`` of 10^6
+values took 15 s, ``Monitor`` likewise: a 100x100 learning run fell from
+~300 to ~6 steps/s). Here the connection's model writes ``weights`` after
+each step's update (in the post-learning management phase) into a
+``.npy`` memory map whose path comes in ``proc_params['history_path']``; the
+caller reads the file after the run.
+
+``PyRecordingLearningDenseFloat`` also clips the weights to
+``proc_params['weight_bounds']`` (Lava's float model clips only the sign;
+the chip and the fixed-point model saturate at the 8-bit range, which the
+fixed plan aligns with the rule's bounds). ``PyRecordingLearningDenseFixed``
+is Lava's bit-approximate model unchanged, plus the recording.
+"""
+from __future__ import annotations
+
+import numpy as np
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+from lava.proc.dense.models import PyLearningDenseModelBitApproximate, PyLearningDenseModelFloat
+from lava.proc.dense.process import LearningDense
+
+
+class RecordingLearningDense(LearningDense):
+    """LearningDense that writes its weights after every step to ``history_path``.
+
+    ``history_path`` must name an existing ``.npy`` file of shape
+    (steps, n_post, n_pre) (``numpy.lib.format.open_memmap``)."""
+
+    def __init__(self, *, weights: np.ndarray, history_path: str, **kwargs):
+        super().__init__(weights=weights, history_path=history_path, **kwargs)
+
+
+class _Recording:
+    _history = None
+
+    def post_guard(self):
+        return True
+
+    def run_post_mgmt(self):
+        if self._history is None:
+            self._history = np.lib.format.open_memmap(self.proc_params["history_path"], mode="r+")
+        index = self.time_step - 1
+        if index < self._history.shape[0]:
+            self._history[index] = self.weights
+            if index == self._history.shape[0] - 1:
+                self._history.flush()
+
+
+@implements(proc=RecordingLearningDense, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyRecordingLearningDenseFloat(_Recording, PyLearningDenseModelFloat):
+    implements_process = None  # re-bound by @implements (the parent implements LearningDense)
+
+    def _saturate_synaptic_variable(self, name, values):
+        values = super()._saturate_synaptic_variable(name, values)
+        bounds = self.proc_params.get("weight_bounds", None)
+        if name == "weights" and bounds is not None:
+            values = np.clip(values, bounds[0], bounds[1])
+        return values
+
+
+@implements(proc=RecordingLearningDense, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("bit_approximate_loihi", "fixed_pt")
+class PyRecordingLearningDenseFixed(_Recording, PyLearningDenseModelBitApproximate):
+    implements_process = None
