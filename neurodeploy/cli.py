@@ -13,6 +13,7 @@ import click
 from neurodeploy.errors import NeurodeployError, UnsupportedError
 
 from neurodeploy.protocol import DEFAULT_POISSON as DEFAULTS
+from neurodeploy.protocol import PROTOCOLS
 
 
 def _load(path):
@@ -101,48 +102,80 @@ def _backends(value):
     return tuple(names)
 
 
-def _positive(name, value, upper=None):
-    if value < 1 or (upper is not None and value > upper):
-        limit = f" and at most {upper}" if upper else ""
-        raise NeurodeployError(name, "", f"must be at least 1{limit} (got {value})")
+def _protocol_option(option):
+    return click.option(f"--{option.name.replace('_', '-')}", option.name, type=option.type, default=None,
+                        help=f"{option.help} (protocol default: " + ", ".join(
+                            f"{p} {o.default}" for p, opts in PROTOCOLS.items() for o in opts if o.name == option.name) + ")")
+
+
+_OPTIONS = {}
+for _opts in PROTOCOLS.values():
+    for _o in _opts:
+        _OPTIONS.setdefault(_o.name, _o)
+
+
+def _with_protocol_options(command):
+    for option in reversed(list(_OPTIONS.values())):
+        command = _protocol_option(option)(command)
+    return command
 
 
 @cli.command()
 @click.argument("rule_file", type=click.Path(dir_okay=True))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
-@click.option("--protocol", type=click.Choice(["poisson"]), default="poisson", show_default=True)
-@click.option("--steps", type=int, default=DEFAULTS["steps"], show_default=True, help="Time steps.")
-@click.option("--n-pre", type=int, default=DEFAULTS["n_pre"], show_default=True, help="Presynaptic neurons.")
-@click.option("--n-post", type=int, default=DEFAULTS["n_post"], show_default=True, help="Postsynaptic neurons.")
-@click.option("--rate", type=float, default=DEFAULTS["rate"], show_default=True, help="Poisson rate (Hz).")
+@click.option("--protocol", type=click.Choice(list(PROTOCOLS)), default="poisson", show_default=True)
+@_with_protocol_options
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True, help="Seed of the spike trains.")
 @click.option("--spikes", type=click.Path(dir_okay=True), default=None,
               help="NPZ with pre (n_pre, steps), post (n_post, steps) rasters and optional w0 (n_post, n_pre).")
-@click.option("--backends", default=None, help="Comma-separated subset of brian2,brian2-step,lava-float,lava-fixed.")
-def verify(rule_file, out_dir, protocol, steps, n_pre, n_post, rate, seed, spikes, backends):
+@click.option("--backends", default=None, help="Comma-separated backends (default: brian2,brian2-step,lava-float,lava-fixed).")
+def verify(rule_file, out_dir, protocol, seed, spikes, backends, **options):
     """Run RULE_FILE on every backend with the same spike trains and compare the weight trajectories."""
     from neurodeploy.harness import verify as run_verify
-    from neurodeploy.protocol import load_spikes, poisson
+    from neurodeploy.protocol import load_spikes, make_trains
     from neurodeploy.report import summary_table
 
     rule = _load(rule_file)
     names = _backends(backends)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise NeurodeployError("--out", "", f"exists and is not a directory (got {out_dir})")
+    given = {k: v for k, v in options.items() if v is not None}
     if spikes is not None:
+        if given:
+            raise NeurodeployError("--spikes", "", f"cannot be combined with protocol options (got --{next(iter(given)).replace('_', '-')})")
         trains = load_spikes(spikes, rule)
     else:
-        _positive("--steps", steps, 10_000_000)
-        _positive("--n-pre", n_pre, 100_000)
-        _positive("--n-post", n_post, 100_000)
-        if not (rate > 0 and rate * rule.dt <= 1):
-            raise NeurodeployError("--rate", "", f"must be > 0 and at most 1/dt = {1 / rule.dt:g} Hz (got {rate:g})")
-        trains = poisson(rule, n_pre, n_post, steps, rate, seed)
+        trains = make_trains(rule, protocol, given, seed, prefix="--")
     report = run_verify(rule, trains, names, progress=lambda msg: click.echo(f"running {msg}", err=True))
     report.write(out_dir)
     click.echo(summary_table(report.to_dict()))
     click.echo(f"wrote {os.path.join(out_dir, 'report.json')}, report.md, trajectories.npz")
     sys.exit(0 if report.passed else 1)
+
+
+@cli.command()
+@click.argument("plan_file", type=click.Path(dir_okay=True))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True, help="Local worker processes.")
+@click.option("--force", is_flag=True, help="Redo runs whose inputs have not changed.")
+@click.option("--scheduler", default=None, help="Address of a Dask distributed scheduler (needs neurodeploy[cluster]).")
+def run(plan_file, out_dir, jobs, force, scheduler):
+    """Compile and verify every run of PLAN_FILE; write DIR/summary.json and DIR/summary.md."""
+    from neurodeploy.batch import load_plan, render_summary, run_plan
+
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise NeurodeployError("--out", "", f"exists and is not a directory (got {out_dir})")
+    if scheduler:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise NeurodeployError("--scheduler", "", "needs the cluster extra: pip install 'neurodeploy[cluster]'") from None
+    load_plan(plan_file)  # a broken plan exits 2 before anything is written
+    summary = run_plan(plan_file, out_dir, jobs=jobs, force=force, scheduler=scheduler,
+                       progress=lambda msg: click.echo(msg, err=True))
+    click.echo(render_summary(summary.to_dict()))
+    click.echo(f"wrote {os.path.join(out_dir, 'summary.json')}, summary.md")
+    sys.exit(0 if summary.passed else 1)
 
 
 def main(argv=None):

@@ -65,6 +65,114 @@ def poisson(rule: Rule, n_pre: int, n_post: int, steps: int, rate: float, seed: 
     return SpikeTrains(pre, post, w0, "poisson", seed, rate)
 
 
+def pairing(rule: Rule, n_pre: int, n_post: int, pairs: int, dt_ms: float, frequency: float,
+            seed: int | None = None) -> SpikeTrains:
+    """``pairs`` pre/post pairs at offset ``dt_ms = t_post - t_pre``, repeated at ``frequency`` Hz.
+
+    Every pre neuron spikes at ``t_k = t_0 + k / frequency`` (rounded to the
+    step), every post neuron at ``t_k + dt_ms``; ``t_0`` leaves room for a
+    negative offset. After the last pair the run goes on for five times the
+    longest trace time constant, so the weights settle. Deterministic:
+    ``seed`` is recorded, not used.
+    """
+    step_ms = rule.dt * 1e3
+    offset = int(round(dt_ms / step_ms))
+    period = 1000.0 / frequency / step_ms
+    start = max(0, -offset) + 1
+    pre_steps = [start + int(round(k * period)) for k in range(pairs)]
+    post_steps = [t + offset for t in pre_steps]
+    tail = int(np.ceil(5 * max((rule.tau_steps(t) for t in rule.traces), default=1.0)))
+    steps = max(pre_steps[-1], post_steps[-1]) + tail + 1
+    pre = np.zeros((n_pre, steps), dtype=bool)
+    post = np.zeros((n_post, steps), dtype=bool)
+    pre[:, pre_steps] = True
+    post[:, post_steps] = True
+    w0 = np.full((n_post, n_pre), rule.weight.w_init)
+    return SpikeTrains(pre, post, w0, "pairing", seed, None)
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # option name in plans; the CLI spells it --name-with-dashes
+    type: type  # int or float
+    default: object
+    minimum: float  # smallest allowed value
+    help: str
+
+
+#: The protocols ``verify`` and batch plans know, with their options.
+PROTOCOLS = {
+    "poisson": (
+        Option("n_pre", int, DEFAULT_POISSON["n_pre"], 1, "presynaptic neurons"),
+        Option("n_post", int, DEFAULT_POISSON["n_post"], 1, "postsynaptic neurons"),
+        Option("steps", int, DEFAULT_POISSON["steps"], 1, "time steps"),
+        Option("rate", float, DEFAULT_POISSON["rate"], 0, "Poisson rate in Hz (pre and post)"),
+    ),
+    "pairing": (
+        Option("n_pre", int, 1, 1, "presynaptic neurons"),
+        Option("n_post", int, 1, 1, "postsynaptic neurons"),
+        Option("pairs", int, 60, 1, "number of pre/post pairs"),
+        Option("dt_ms", float, 10.0, -1e6, "t_post - t_pre in ms"),
+        Option("frequency", float, 1.0, 0, "pairing frequency in Hz"),
+    ),
+}
+#: Largest run accepted from options, in synapse-steps.
+MAX_SYNAPSE_STEPS = 2_000_000_000
+
+
+def _spell(prefix: str, key: str) -> str:
+    """``protocols[0].`` + ``n_pre``, or for the command line ``--`` + ``n-pre``."""
+    return f"--{key.replace('_', '-')}" if prefix == "--" else f"{prefix}{key}"
+
+
+def protocol_options(name: str, given: dict, source: str, prefix: str = "") -> dict:
+    """Validate ``given`` options of protocol ``name``; return them with defaults filled in.
+
+    Errors name ``source`` and the option (``prefix`` + name), e.g.
+    ``smoke.yaml: protocols[1].rate: must be > 0 (got -1)``."""
+    if name not in PROTOCOLS:
+        raise NeurodeployError(source, f"{prefix}name".rstrip("."),
+                               f"unknown protocol '{name}' (known: {', '.join(PROTOCOLS)})")
+    spec = {o.name: o for o in PROTOCOLS[name]}
+    values = {}
+    for key, value in given.items():
+        if key not in spec:
+            raise NeurodeployError(source, _spell(prefix, key), f"not an option of protocol '{name}' "
+                                                             f"(options: {', '.join(spec)})")
+        option = spec[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                (option.type is int and not float(value).is_integer()):
+            raise NeurodeployError(source, _spell(prefix, key), f"must be {'a whole number' if option.type is int else 'a number'} (got {value!r})")
+        if not np.isfinite(value):
+            raise NeurodeployError(source, _spell(prefix, key), f"must be finite (got {value!r})")
+        strict = option.minimum == 0
+        if (strict and value <= 0) or (not strict and value < option.minimum):
+            bound = "> 0" if strict else f">= {option.minimum:g}"
+            raise NeurodeployError(source, _spell(prefix, key), f"must be {bound} (got {value!r})")
+        values[key] = option.type(value)
+    for option in PROTOCOLS[name]:
+        values.setdefault(option.name, option.default)
+    return values
+
+
+def make_trains(rule: Rule, name: str, options: dict, seed: int, source: str = "", prefix: str = "") -> SpikeTrains:
+    """Spike trains of protocol ``name`` with validated ``options``."""
+    o = protocol_options(name, options, source, prefix)
+    if name == "poisson":
+        if o["rate"] * rule.dt > 1:
+            raise NeurodeployError(source, _spell(prefix, "rate"), f"must be at most 1/dt = {1 / rule.dt:g} Hz (got {o['rate']:g})")
+        size = o["n_pre"] * o["n_post"] * o["steps"]
+        if size > MAX_SYNAPSE_STEPS:
+            raise NeurodeployError(source, _spell(prefix, "steps"), f"run too large (n_pre x n_post x steps = {size} synapse-steps, at most {MAX_SYNAPSE_STEPS})")
+        return poisson(rule, o["n_pre"], o["n_post"], o["steps"], o["rate"], seed)
+    period_ms = 1000.0 / o["frequency"]
+    if period_ms < rule.dt * 1e3:
+        raise NeurodeployError(source, _spell(prefix, "frequency"), f"must be at most 1/dt = {1 / rule.dt:g} Hz (got {o['frequency']:g})")
+    if o["pairs"] * period_ms / (rule.dt * 1e3) * o["n_pre"] * o["n_post"] > MAX_SYNAPSE_STEPS:
+        raise NeurodeployError(source, _spell(prefix, "pairs"), "run too large")
+    return pairing(rule, o["n_pre"], o["n_post"], o["pairs"], o["dt_ms"], o["frequency"], seed)
+
+
 def load_spikes(path: str, rule: Rule) -> SpikeTrains:
     """Read ``pre``, ``post`` and optional ``w0`` from an NPZ file (no pickles)."""
     source = os.path.basename(path) or path

@@ -495,14 +495,16 @@ def test_cli_empty_and_repeated_backends(capsys, tmp_path, good_rule):
 
 
 @pytest.mark.parametrize("option, value, expected", [
-    ("--steps", "0", "--steps: must be at least 1 and at most 10000000 (got 0)"),
-    ("--n-pre", "0", "--n-pre: must be at least 1 and at most 100000 (got 0)"),
-    ("--n-post", "100001", "--n-post: must be at least 1 and at most 100000 (got 100001)"),
-    ("--rate", "5000", "--rate: must be > 0 and at most 1/dt = 1000 Hz (got 5000)"),
-    ("--rate", "0", "--rate: must be > 0 and at most 1/dt = 1000 Hz (got 0)"),
-    ("--rate", "nan", "--rate: must be > 0 and at most 1/dt = 1000 Hz (got nan)"),
+    ("--steps", "0", "--steps: must be >= 1 (got 0)"),
+    ("--n-pre", "0", "--n-pre: must be >= 1 (got 0)"),
+    ("--n-post", "100001", "--steps: run too large (n_pre x n_post x steps = 2000020000 synapse-steps, "
+                           "at most 2000000000)"),
+    ("--rate", "5000", "--rate: must be at most 1/dt = 1000 Hz (got 5000)"),
+    ("--rate", "0", "--rate: must be > 0 (got 0.0)"),
+    ("--rate", "nan", "--rate: must be finite (got nan)"),
+    ("--pairs", "3", "--pairs: not an option of protocol 'poisson' (options: n_pre, n_post, steps, rate)"),
     ("--steps", "abc", "Invalid value for '--steps': 'abc' is not a valid integer."),
-    ("--protocol", "x", "Invalid value for '--protocol': 'x' is not 'poisson'."),
+    ("--protocol", "x", "Invalid value for '--protocol': 'x' is not one of 'poisson', 'pairing'."),
 ])
 def test_cli_bad_option(capsys, tmp_path, good_rule, option, value, expected):
     out = tmp_path / "out"

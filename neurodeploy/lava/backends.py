@@ -9,6 +9,7 @@ unchanged.
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import tempfile
 
@@ -25,6 +26,12 @@ def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_s
     """Run the learning connection for ``pre.shape[1]`` steps; weights (steps, n_post, n_pre) in Lava units.
 
     Every Lava process is an OS process: ``stop()`` runs in ``finally``, also on Ctrl-C."""
+    from neurodeploy.lava.compat import import_lava
+
+    if multiprocessing.current_process().daemon:
+        raise RuntimeError("Lava starts a process per Lava process, which a daemonic process cannot: "
+                           "start Dask workers with DASK_DISTRIBUTED__WORKER__DAEMON=False")
+    import_lava()
     from lava.magma.core.learning.learning_rule import Loihi2FLearningRule
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg

@@ -16,7 +16,12 @@ is Lava's bit-approximate model unchanged, plus the recording.
 from __future__ import annotations
 
 import numpy as np
-from lava.magma.core.decorator import implements, requires, tag
+
+from neurodeploy.lava.compat import import_lava
+
+import_lava()
+
+from lava.magma.core.decorator import implements, requires, tag  # noqa: E402
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava.proc.dense.models import PyLearningDenseModelBitApproximate, PyLearningDenseModelFloat

@@ -1,0 +1,276 @@
+"""Batch plans: compile and verify every combination of rules, protocols, seeds and parameters.
+
+A plan file::
+
+    name: smoke
+    rules: [stdp_pair, ltp_ltd_soft]        # library names or paths (relative to the plan)
+    protocols:
+      - {name: poisson, steps: 500, n_pre: 5, n_post: 5, rate: 10}
+      - {name: pairing, pairs: 20, dt_ms: 10, frequency: 5}
+    backends: [brian2, brian2-step, lava-float, lava-fixed]   # default: these four
+    seeds: [1, 2]                            # default: [3]
+    grid: {A_plus: [0.005, 0.01]}            # optional; applied to the rules that have the parameter
+
+Each run (rule x grid point x protocol x seed) gets ``DIR/<run>/`` with the
+standalone code (``compile``), the verify report and ``run.json``; the plan
+gets ``DIR/summary.json`` and ``DIR/summary.md``. A run whose inputs (rule
+file content, parameters, protocol and options, seed, backends, neurodeploy
+version) are unchanged is skipped unless ``force``. Runs execute in this
+process (``jobs=1``), in a local process pool, or on a Dask cluster.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+import neurodeploy
+from neurodeploy.errors import NeurodeployError, UnsupportedError
+from neurodeploy.harness import DEFAULT_BACKENDS, _atomic, _jsonable
+from neurodeploy.protocol import make_trains, protocol_options
+from neurodeploy.spec.loader import read_yaml, rule_from_dict
+
+#: The built-in rule library.
+LIBRARY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference", "rules")
+_PLAN_KEYS = ("name", "rules", "protocols", "backends", "seeds", "grid")
+MAX_RUNS = 10_000
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a plan: everything needed to redo it, and nothing else."""
+
+    run_id: str  # directory name under the plan's output
+    rule_file: str  # path of the rule file
+    rule_text: str  # its content (part of the cache key)
+    params: dict  # parameter overrides from the grid: name -> value as written
+    protocol: str
+    options: dict  # protocol options, defaults filled in
+    seed: int
+    backends: tuple
+    version: str = neurodeploy.__version__
+
+    def key(self) -> str:
+        data = {k: v for k, v in asdict(self).items() if k not in ("run_id", "rule_file")}
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def resolve_rule(entry, plan_dir: str, source: str, field_name: str) -> str:
+    if not isinstance(entry, str) or not entry.strip():
+        raise NeurodeployError(source, field_name, f"must be a rule name or path (got {entry!r})")
+    candidates = [os.path.join(plan_dir, entry)]
+    if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", entry):
+        candidates.insert(0, os.path.join(LIBRARY, f"{entry}.yaml"))
+    for path in candidates:
+        if os.path.isfile(path):
+            return path
+    raise NeurodeployError(source, field_name, f"no rule '{entry}' (neither in the library nor a file)")
+
+
+def rule_with(path: str, params: dict):
+    """The rule at ``path`` with parameters overridden (validated like the file itself)."""
+    source = os.path.basename(path)
+    data, text = read_yaml(path, source)
+    if params:
+        if not isinstance(data, dict) or not isinstance(data.get("parameters"), dict):
+            raise NeurodeployError(source, "parameters", "missing")
+        data = dict(data, parameters=dict(data["parameters"], **params))
+    return rule_from_dict(data, source, text)
+
+
+def _list(value, source, field_name, default=None):
+    if value is None and default is not None:
+        return list(default)
+    if not isinstance(value, list) or not value:
+        raise NeurodeployError(source, field_name, f"must be a non-empty list (got {value!r})")
+    return value
+
+
+def load_plan(path: str) -> tuple:
+    """(plan name, [RunSpec]) from a plan file; every rule and option is validated first."""
+    from neurodeploy.backends import load_all
+
+    source = os.path.basename(path) or path
+    data, _ = read_yaml(path, source)
+    if not isinstance(data, dict):
+        raise NeurodeployError(source, "", "must be a mapping with rules and protocols")
+    for key in data:
+        if key not in _PLAN_KEYS:
+            raise NeurodeployError(source, str(key), f"unknown field (allowed: {', '.join(_PLAN_KEYS)})")
+    name = data.get("name", os.path.splitext(source)[0])
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise NeurodeployError(source, "name", f"must be a plain name (got {name!r})")
+    plan_dir = os.path.dirname(os.path.abspath(path))
+    rule_files = [resolve_rule(r, plan_dir, source, f"rules[{i}]")
+                  for i, r in enumerate(_list(data.get("rules"), source, "rules"))]
+    registry = load_all()
+    backends = _list(data.get("backends"), source, "backends", DEFAULT_BACKENDS)
+    for i, b in enumerate(backends):
+        if b not in registry:
+            raise NeurodeployError(source, f"backends[{i}]", f"unknown backend '{b}' (known: {', '.join(registry.names())})")
+    seeds = _list(data.get("seeds"), source, "seeds", [3])
+    for i, s in enumerate(seeds):
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise NeurodeployError(source, f"seeds[{i}]", f"must be a whole number >= 0 (got {s!r})")
+    protocols = []
+    for i, p in enumerate(_list(data.get("protocols"), source, "protocols", [{"name": "poisson"}])):
+        if not isinstance(p, dict) or "name" not in p:
+            raise NeurodeployError(source, f"protocols[{i}]", f"must be a mapping with a name (got {p!r})")
+        options = {k: v for k, v in p.items() if k != "name"}
+        protocols.append((p["name"], protocol_options(p["name"], options, source, f"protocols[{i}].")))
+    names_used = [p for p, _ in protocols]
+    labels = [p if names_used.count(p) == 1 else f"{p}{i}" for i, p in enumerate(names_used)]
+    grid = data.get("grid") or {}
+    if not isinstance(grid, dict):
+        raise NeurodeployError(source, "grid", f"must be a mapping parameter -> list of values (got {grid!r})")
+    for key, values in grid.items():
+        _list(values, source, f"grid.{key}")
+    specs = []
+    for rule_file in rule_files:
+        base = rule_with(rule_file, {})
+        names = {p.name for p in base.parameters}
+        axes = [(k, v) for k, v in grid.items() if k in names]
+        points = [{}]
+        for key, values in axes:
+            points = [dict(pt, **{key: v}) for pt in points for v in values]
+        with open(rule_file, encoding="utf-8") as handle:
+            text = handle.read()
+        for params in points:
+            rule = rule_with(rule_file, params)  # a bad grid value fails here, before anything runs
+            for label, (protocol, options) in zip(labels, protocols):
+                make_trains(rule, protocol, options, 0, source, "protocols.")  # size and rate checks
+                for seed in seeds:
+                    suffix = "".join(f"-{k}={v}" for k, v in params.items())
+                    run_id = re.sub(r"[^A-Za-z0-9_.=+-]", "_", f"{rule.name}-{label}-seed{seed}{suffix}")
+                    specs.append(RunSpec(run_id, rule_file, text, params, protocol, options, seed, tuple(backends)))
+    if len({s.run_id for s in specs}) != len(specs):
+        raise NeurodeployError(source, "rules", "two runs would share a directory (a rule listed twice?)")
+    if len(specs) > MAX_RUNS:
+        raise NeurodeployError(source, "", f"{len(specs)} runs, at most {MAX_RUNS}")
+    return name, specs
+
+
+def run_one(spec: RunSpec, out_dir: str) -> dict:
+    """Compile and verify one run; write its directory; return its summary entry."""
+    from neurodeploy.codegen import write_compiled
+    from neurodeploy.harness import verify
+
+    start = time.perf_counter()
+    run_dir = os.path.join(out_dir, spec.run_id)
+    os.makedirs(run_dir, exist_ok=True)
+    rule = rule_with(spec.rule_file, spec.params)
+    trains = make_trains(rule, spec.protocol, spec.options, spec.seed)
+    compiled = write_compiled(rule, "brian2", run_dir)
+    try:
+        compiled += write_compiled(rule, "lava", run_dir, trains=trains)
+    except UnsupportedError:
+        pass
+    report = verify(rule, trains, spec.backends)
+    report.write(run_dir)
+    data = report.to_dict()
+    entry = {
+        "run": spec.run_id, "rule": rule.name, "rule_file": os.path.basename(spec.rule_file),
+        "protocol": spec.protocol, "options": spec.options, "params": spec.params, "seed": spec.seed,
+        "backends": [b["name"] for b in data["backends"] if b["ran"]],
+        "skipped_backends": {b["name"]: b["reason"] for b in data["backends"] if not b["ran"]},
+        "comparisons": [{k: c.get(k) for k in ("reference", "candidate", "share", "max_abs_error_normalized",
+                                               "rmse_normalized", "passed")} for c in data["comparisons"]],
+        "passed": data["passed"], "files": sorted(os.path.basename(p) for p in compiled),
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    _atomic(run_dir, "run.json", lambda f: f.write(json.dumps(_jsonable({"key": spec.key(), "entry": entry}),
+                                                                indent=2, sort_keys=True) + "\n"))
+    return entry
+
+
+def _cached(spec: RunSpec, out_dir: str):
+    path = os.path.join(out_dir, spec.run_id, "run.json")
+    try:
+        with open(path) as handle:
+            stored = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if stored.get("key") != spec.key() or not os.path.exists(os.path.join(out_dir, spec.run_id, "report.json")):
+        return None
+    return stored["entry"]
+
+
+@dataclass
+class Summary:
+    plan: str
+    entries: list = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(e["passed"] for e in self.entries)
+
+    def to_dict(self) -> dict:
+        return {"plan": self.plan, "neurodeploy_version": neurodeploy.__version__, "runs": len(self.entries),
+                "passed": self.passed, "entries": self.entries}
+
+
+def run_plan(path: str, out_dir: str, jobs: int = 1, force: bool = False, scheduler: str | None = None,
+             progress=None) -> Summary:
+    """Run every run of the plan at ``path`` that is not up to date; write the summary."""
+    name, specs = load_plan(path)
+    os.makedirs(out_dir, exist_ok=True)
+    results = {}
+    todo = []
+    for spec in specs:
+        entry = None if force else _cached(spec, out_dir)
+        if entry is not None:
+            results[spec.run_id] = dict(entry, skipped=True)
+        else:
+            todo.append(spec)
+    if progress:
+        progress(f"{len(specs)} runs: {len(specs) - len(todo)} up to date, {len(todo)} to run")
+    if todo:
+        if scheduler:
+            from distributed import Client  # the [cluster] extra
+            with Client(scheduler) as client:
+                futures = client.map(run_one, todo, out_dir=out_dir, pure=False)
+                entries = client.gather(futures)
+        elif jobs > 1 and len(todo) > 1:
+            import multiprocessing
+
+            from neurodeploy.lava.compat import import_lava
+            import_lava()  # before the fork, so workers inherit Lava
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+                entries = list(pool.map(run_one, todo, [out_dir] * len(todo)))
+        else:
+            entries = []
+            for spec in todo:
+                if progress:
+                    progress(f"run {spec.run_id}")
+                entries.append(run_one(spec, out_dir))
+        for spec, entry in zip(todo, entries):
+            results[spec.run_id] = dict(entry, skipped=False)
+    summary = Summary(name, [results[s.run_id] for s in specs])
+    data = _jsonable(summary.to_dict())
+    _atomic(out_dir, "summary.md", lambda f: f.write(render_summary(data)))
+    _atomic(out_dir, "summary.json", lambda f: f.write(json.dumps(data, indent=2, sort_keys=True) + "\n"))
+    return summary
+
+
+def render_summary(data: dict) -> str:
+    out = [f"# neurodeploy run: {data['plan']}", "",
+           f"{data['runs']} runs, {'all passed' if data['passed'] else 'SOME FAILED'}.", "",
+           "| run | rule | protocol | params | seed | backends | timing | lowering | quantization | passed | seconds |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for e in data["entries"]:
+        shares = {c["share"]: c for c in e["comparisons"]}
+
+        def cell(share):
+            c = shares.get(share)
+            return "-" if c is None or c["max_abs_error_normalized"] is None else f"{c['max_abs_error_normalized']:.3g}"
+
+        params = ", ".join(f"{k}={v}" for k, v in e["params"].items()) or "-"
+        out.append(f"| {e['run']} | {e['rule']} | {e['protocol']} | {params} | {e['seed']} | {', '.join(e['backends'])} | "
+                   f"{cell('timing')} | {cell('lowering')} | {cell('quantization')} | "
+                   f"{'yes' if e['passed'] else 'NO'} | {e['seconds']}{' (cached)' if e.get('skipped') else ''} |")
+    out += ["", "Errors: max |error| over steps and synapses, divided by the weight range."]
+    return "\n".join(out) + "\n"
