@@ -162,6 +162,9 @@ def run_one(spec: RunSpec, out_dir: str) -> dict:
     start = time.perf_counter()
     run_dir = os.path.join(out_dir, spec.run_id)
     os.makedirs(run_dir, exist_ok=True)
+    for stale in ("run.json", "report.json"):  # no old result may survive a failed or interrupted run
+        if os.path.isfile(os.path.join(run_dir, stale)):
+            os.unlink(os.path.join(run_dir, stale))
     rule = rule_with(spec.rule_file, spec.params)
     trains = make_trains(rule, spec.protocol, spec.options, spec.seed)
     compiled = write_compiled(rule, "brian2", run_dir)
@@ -185,6 +188,21 @@ def run_one(spec: RunSpec, out_dir: str) -> dict:
     _atomic(run_dir, "run.json", lambda f: f.write(json.dumps(_jsonable({"key": spec.key(), "entry": entry}),
                                                                 indent=2, sort_keys=True) + "\n"))
     return entry
+
+
+class WorkerTerminated(BaseException):
+    pass
+
+
+def _worker_signals():
+    """In a pool worker: Ctrl-C is the parent's to handle; SIGTERM unwinds (Lava's stop() runs)."""
+    import signal
+
+    def terminate(signum, frame):
+        raise WorkerTerminated()
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, terminate)
 
 
 def _cached(spec: RunSpec, out_dir: str):
@@ -239,8 +257,17 @@ def run_plan(path: str, out_dir: str, jobs: int = 1, force: bool = False, schedu
 
             from neurodeploy.lava.compat import import_lava
             import_lava()  # before the fork, so workers inherit Lava
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
+                                       initializer=_worker_signals)
+            try:
                 entries = list(pool.map(run_one, todo, [out_dir] * len(todo)))
+            except BaseException:
+                # Ctrl-C or SIGTERM: workers get SIGTERM, which stops their Lava processes
+                for process in list(getattr(pool, "_processes", {}).values()):
+                    process.terminate()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
         else:
             entries = []
             for spec in todo:

@@ -6,6 +6,7 @@ Bad input ends with one line on stderr, ``neurodeploy: error: <file>: <field>:
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import click
@@ -49,14 +50,11 @@ def check(rule_file):
     trains = default_trains(rule)
     try:
         plans = compile_plans(rule, trains)
-        lava_reason = None
-    except UnsupportedError as exc:
-        plans, lava_reason = {}, str(exc)
+    except UnsupportedError:
+        plans = {}
     click.echo("backends:")
     for name in registry.names():
         reason = registry.get(name).unsupported_reason(rule)
-        if reason is None and name.startswith("lava") and lava_reason:
-            reason = lava_reason
         click.echo(f"  {name:<12} " + ("yes" if reason is None else f"no: not deployable to the learning engine: {reason}"))
     for mode, plan in plans.items():
         click.echo(f"\nlearning-engine plan ({mode}; peaks from the default protocol: poisson "
@@ -129,7 +127,9 @@ def _with_protocol_options(command):
 @click.option("--spikes", type=click.Path(dir_okay=True), default=None,
               help="NPZ with pre (n_pre, steps), post (n_post, steps) rasters and optional w0 (n_post, n_pre).")
 @click.option("--backends", default=None, help="Comma-separated backends (default: brian2,brian2-step,lava-float,lava-fixed).")
-def verify(rule_file, out_dir, protocol, seed, spikes, backends, **options):
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds per backend; a backend that exceeds it is stopped and reported as failed.")
+def verify(rule_file, out_dir, protocol, seed, spikes, backends, timeout, **options):
     """Run RULE_FILE on every backend with the same spike trains and compare the weight trajectories."""
     from neurodeploy.harness import verify as run_verify
     from neurodeploy.protocol import load_spikes, make_trains
@@ -140,17 +140,27 @@ def verify(rule_file, out_dir, protocol, seed, spikes, backends, **options):
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise NeurodeployError("--out", "", f"exists and is not a directory (got {out_dir})")
     given = {k: v for k, v in options.items() if v is not None}
+    _remove_stale(out_dir, ("report.json", "report.md", "trajectories.npz"))
     if spikes is not None:
         if given:
             raise NeurodeployError("--spikes", "", f"cannot be combined with protocol options (got --{next(iter(given)).replace('_', '-')})")
         trains = load_spikes(spikes, rule)
     else:
         trains = make_trains(rule, protocol, given, seed, prefix="--")
-    report = run_verify(rule, trains, names, progress=lambda msg: click.echo(f"running {msg}", err=True))
+    report = run_verify(rule, trains, names, progress=lambda msg: click.echo(f"running {msg}", err=True),
+                        timeout=timeout)
     report.write(out_dir)
     click.echo(summary_table(report.to_dict()))
     click.echo(f"wrote {os.path.join(out_dir, 'report.json')}, report.md, trajectories.npz")
     sys.exit(0 if report.passed else 1)
+
+
+def _remove_stale(out_dir, names):
+    """An old report must not survive a run that fails or is interrupted: remove it first."""
+    for name in names:
+        path = os.path.join(out_dir, name)
+        if os.path.isfile(path):
+            os.unlink(path)
 
 
 @cli.command()
@@ -178,12 +188,21 @@ def run(plan_file, out_dir, jobs, force, scheduler):
     sys.exit(0 if summary.passed else 1)
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every ``finally`` (Lava's stop()) runs."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None):
-    """Entry point: one-line errors, exit 2 on bad input or usage."""
+    """Entry point: one-line errors, exit 2 on bad input or usage, 130/143 on SIGINT/SIGTERM."""
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
         click.echo(cli.get_help(click.Context(cli, info_name="neurodeploy")))
         sys.exit(2)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         cli.main(args=argv, prog_name="neurodeploy", standalone_mode=False)
     except NeurodeployError as exc:
@@ -193,14 +212,16 @@ def main(argv=None):
         message = exc.format_message().replace("\n", " ")
         click.echo(f"neurodeploy: error: {message}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("neurodeploy: interrupted", err=True)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("neurodeploy: interrupted (SIGINT): every Lava process stopped, no report written", err=True)
         sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("neurodeploy: interrupted", err=True)
-        sys.exit(130)
+    except Terminated:
+        click.echo("neurodeploy: terminated (SIGTERM): every Lava process stopped, no report written", err=True)
+        sys.exit(143)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     sys.exit(0)
 
 

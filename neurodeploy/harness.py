@@ -5,7 +5,7 @@ Comparisons (each with its own tolerance, normalized by ``w_max - w_min``):
 ======================  ===============  ==============================================
 reference -> candidate  share            tolerance
 ======================  ===============  ==============================================
-brian2 -> brian2-step   timing           :data:`TIMING_TOLERANCE` (same-step pre/post order,
+brian2 -> brian2-step   timing           :func:`timing_band` (same-step pre/post order,
                                          event vs epoch-end clipping)
 brian2-step -> lava-float  lowering      :data:`LOWERING_TOLERANCE` + float plan's constant band
 lava-float -> lava-fixed   quantization  the fixed plan's predicted band (max and RMSE)
@@ -17,10 +17,13 @@ backend and the first bad step.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import signal
 import tempfile
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,9 +32,10 @@ import neurodeploy
 from neurodeploy.backends import RunResult, load_all
 from neurodeploy.errors import UnsupportedError
 from neurodeploy.ir import Rule
-from neurodeploy.protocol import SpikeTrains, trace_peaks, update_counts
+from neurodeploy.protocol import SpikeTrains, trace_peaks, trace_stats, update_counts
 
-TIMING_TOLERANCE = 0.05
+#: Smallest timing tolerance (normalized): float rounding of exact vs per-step decay.
+TIMING_FLOOR = 1e-9
 LOWERING_TOLERANCE = 1e-9
 DEFAULT_BACKENDS = ("brian2", "brian2-step", "lava-float", "lava-fixed")
 COMPARISONS = (
@@ -50,8 +54,11 @@ def compile_plans(rule: Rule, trains: SpikeTrains | None = None) -> dict:
     from neurodeploy.lava.plan import make_plan
 
     engine = lower(rule)
-    peaks = trace_peaks(rule, trains) if trains is not None else None
-    counts = update_counts(rule, trains) if trains is not None else None
+    if trains is None:
+        return {mode: make_plan(engine, mode) for mode in ("float", "fixed")}
+    stats = trace_stats(rule, trains)
+    peaks = {name: s["peak"] for name, s in stats.items()}
+    counts = dict(update_counts(rule, trains), trace_means={name: s["mean"] for name, s in stats.items()})
     return {mode: make_plan(engine, mode, peaks, counts) for mode in ("float", "fixed")}
 
 
@@ -84,14 +91,43 @@ def compare(ref: RunResult, cand: RunResult, share: str, w_range: float, toleran
     return entry
 
 
-def _tolerances(plans: dict) -> dict:
+def timing_band(rule: Rule, counts: dict) -> float:
+    """Predicted brian2 vs brian2-step difference, normalized by the range.
+
+    They differ only at epochs where a synapse sees both a pre and a post
+    spike: brian2 evaluates ``on_pre`` before the post traces jump, the
+    engine after. Per such epoch the difference is at most
+    ``|f_pre(y + J_y) - f_pre(y)|``, bounded here with pre traces at 0, post
+    traces at their jump and ``w`` at either bound; it adds up over the
+    synapse's coincident epochs (x1.5 for the clipping order). Floor
+    :data:`TIMING_FLOOR` (float rounding of event-driven vs per-step decay).
+    """
+    import sympy
+
+    w = sympy.Symbol("w", real=True)
+    expr = rule.numeric(rule.weight.on_pre)
+    per_event = 0.0
+    for w_value in (rule.weight.w_min, rule.weight.w_max):
+        subs = {sympy.Symbol(t.name, real=True): (t.jump if t.of == "post" else 0.0) for t in rule.traces}
+        subs[w] = w_value
+        before = {k: (0.0 if k != w else v) for k, v in subs.items()}
+        try:
+            diff = abs(float(expr.xreplace(subs)) - float(expr.xreplace(before)))
+        except (TypeError, ValueError):
+            diff = rule.weight.range
+        per_event = max(per_event, diff)
+    band = 1.5 * counts.get("max_coincident_per_synapse", 0) * per_event / rule.weight.range
+    return min(1.0, max(TIMING_FLOOR, band))
+
+
+def _tolerances(plans: dict, timing: float) -> dict:
     lowering = LOWERING_TOLERANCE + (plans["float"].band["max_abs"] if plans else 0.0)
     quant = dict(plans["fixed"].band) if plans else {"max_abs": 0.0, "rmse": 0.0}
     return {
-        "timing": {"max_abs": TIMING_TOLERANCE, "rmse": TIMING_TOLERANCE},
+        "timing": {"max_abs": timing, "rmse": timing},
         "lowering": {"max_abs": lowering, "rmse": lowering},
         "quantization": quant,
-        "end-to-end": {"max_abs": TIMING_TOLERANCE + quant["max_abs"], "rmse": TIMING_TOLERANCE + quant["rmse"]},
+        "end-to-end": {"max_abs": timing + quant["max_abs"], "rmse": timing + quant["rmse"]},
     }
 
 
@@ -104,10 +140,11 @@ class Report:
     plans: dict  # "float"/"fixed" -> Plan
     comparisons: list
     stats: dict = field(default_factory=dict)
+    failed: dict = field(default_factory=dict)  # backend name -> why it did not finish
 
     @property
     def passed(self) -> bool:
-        return bool(self.results) and all(c["passed"] for c in self.comparisons)
+        return bool(self.results) and not self.failed and all(c["passed"] for c in self.comparisons)
 
     def to_dict(self) -> dict:
         backends = []
@@ -116,6 +153,8 @@ class Report:
                              "steps_per_second": round(res.steps_per_second, 1), "info": res.info})
         for name, reason in self.skipped.items():
             backends.append({"name": name, "ran": False, "reason": reason})
+        for name, reason in self.failed.items():
+            backends.append({"name": name, "ran": False, "failed": True, "reason": reason})
         t = self.trains
         return {
             "neurodeploy_version": neurodeploy.__version__,
@@ -173,29 +212,129 @@ def _atomic(out_dir: str, name: str, write, binary: bool = False) -> str:
     return final
 
 
-def verify(rule: Rule, trains: SpikeTrains, backends=DEFAULT_BACKENDS, progress=None) -> Report:
-    """Run ``backends`` on ``trains`` and compare them; nothing is written."""
+class BackendTimeout(Exception):
+    """A backend ran longer than its time limit."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds):
+    """Raise BackendTimeout in the main thread after ``seconds`` (None: no limit).
+
+    Uses SIGALRM, so it interrupts Brian2 and the wait for Lava alike; Lava's
+    ``stop()`` still runs in its ``finally``."""
+    if not seconds:
+        yield
+        return
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("a backend time limit needs the main thread (not available on Dask workers)")
+
+    def expire(signum, frame):
+        raise BackendTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, float(seconds))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def verify(rule: Rule, trains: SpikeTrains, backends=DEFAULT_BACKENDS, progress=None,
+           timeout: float | None = None) -> Report:
+    """Run ``backends`` on ``trains`` and compare them; nothing is written.
+
+    ``timeout``: seconds per backend; a backend that exceeds it is stopped and
+    reported as failed, the others' results are kept."""
     registry = load_all()
     try:
         plans = compile_plans(rule, trains)
-        lava_reason = None
-    except UnsupportedError as exc:
-        plans, lava_reason = {}, str(exc)
-    results, skipped = {}, {}
+    except UnsupportedError:
+        plans = {}
+    results, skipped, failed = {}, {}, {}
     for name in backends:
         backend = registry.get(name)
         reason = backend.unsupported_reason(rule)
-        if reason is None and name.startswith("lava") and lava_reason:
-            reason = lava_reason
         if reason is not None:
             skipped[name] = f"not deployable to the learning engine: {reason}"
             continue
         if progress:
             progress(f"{name}: {trains.steps} steps, {trains.n_post}x{trains.n_pre} synapses")
-        results[name] = backend.run(rule, trains, plans)
-    tolerances = _tolerances(plans)
-    comparisons = [compare(results[a], results[b], share, rule.weight.range, tolerances[share])
-                   for a, b, share in COMPARISONS if a in results and b in results]
-    stats = dict(update_counts(rule, trains), trace_peaks=trace_peaks(rule, trains),
+        try:
+            with time_limit(timeout):
+                results[name] = backend.run(rule, trains, plans)
+        except BackendTimeout:
+            failed[name] = f"timed out after {timeout:g} s"
+    counts = update_counts(rule, trains)
+    tolerances = _tolerances(plans, timing_band(rule, counts))
+    comparisons = []
+    for a, b, share in COMPARISONS:
+        if a in results and b in results:
+            comparisons.append(compare(results[a], results[b], share, rule.weight.range, tolerances[share]))
+        elif (a in failed or b in failed) and {a, b} <= set(results) | set(failed):
+            which = a if a in failed else b
+            comparisons.append({"reference": a, "candidate": b, "share": share, "max_abs_error": None, "rmse": None,
+                                "max_abs_error_normalized": None, "rmse_normalized": None,
+                                "tolerance": tolerances[share], "passed": False,
+                                "message": f"{which}: {failed[which]}"})
+    stats = dict(counts, trace_peaks=trace_peaks(rule, trains),
                  pre_spikes=int(trains.pre.sum()), post_spikes=int(trains.post.sum()))
-    return Report(rule, trains, results, skipped, plans, comparisons, stats)
+    if "fixed" in plans:
+        stats["fixed_point_saturation"] = fixed_saturation(plans["fixed"], rule, trains, results.get("lava-fixed"))
+        notes = saturation_notes(stats["fixed_point_saturation"])
+        for c in comparisons:
+            if "lava-fixed" in (c["reference"], c["candidate"]) and notes:
+                c["warnings"] = notes
+    return Report(rule, trains, results, skipped, plans, comparisons, stats, failed)
+
+
+def fixed_saturation(plan, rule: Rule, trains: SpikeTrains, fixed_result) -> dict:
+    """How often the fixed-point run is at a hardware limit.
+
+    * ``trace_steps``: per Lava trace, neuron-steps whose value (impulse k per
+      rule unit, exact decay) reaches the 7-bit limit 127;
+    * ``weight_at_limit``: synapse-steps of lava-fixed at the 8-bit limits,
+      split into limits that are the rule's own bounds and limits that are not;
+    * ``accumulator``: products whose largest value exceeds the 16-bit
+      accumulator (2^15 - 1) and would be clipped.
+    """
+    from neurodeploy.lava.plan import FACTOR_WIDTH, TRACE_MAX
+
+    traces = {}
+    for t in plan.traces:
+        trace = rule.trace(t.name)
+        raster = trains.pre if trace.of == "pre" else trains.post
+        decay = np.exp(-1.0 / t.tau_steps)
+        value = np.zeros(raster.shape[0])
+        count = 0
+        for step in range(raster.shape[1]):
+            value = value * decay + t.impulse * raster[:, step]
+            count += int(np.sum(value >= TRACE_MAX))
+        traces[t.slot] = count
+    maxima = {t.slot: TRACE_MAX for t in plan.traces}
+    maxima["w"] = max(abs(b) for b in plan.w_lava_bounds)
+    accumulator = []
+    for p in plan.products:
+        largest = abs(p.mantissa)
+        for f in p.factors:
+            largest *= maxima[f]
+        largest = (int(largest) >> p.shift) << (p.exponent + 7)
+        if largest > 2 ** 15 - 1:
+            accumulator.append(p.text.lstrip("+- "))
+    weights = {"at_rule_bound": 0, "at_other_limit": 0}
+    if fixed_result is not None:
+        w_lava = np.rint(fixed_result.trajectory / plan.weight_scale)
+        for bound, rule_value in zip(plan.w_lava_bounds, (rule.weight.w_min, rule.weight.w_max)):
+            hits = int(np.sum(w_lava == bound))
+            key = "at_rule_bound" if np.isclose(bound * plan.weight_scale, rule_value) else "at_other_limit"
+            weights[key] += hits
+    return {"trace_steps": traces, "weight_at_limit": weights, "accumulator_may_overflow": accumulator}
+
+
+def saturation_notes(sat: dict) -> list:
+    notes = [f"trace {slot} at the 7-bit limit in {n} neuron-steps" for slot, n in sat["trace_steps"].items() if n]
+    if sat["weight_at_limit"]["at_other_limit"]:
+        notes.append(f"weights at an 8-bit limit that is not a rule bound in {sat['weight_at_limit']['at_other_limit']} "
+                     "synapse-steps")
+    notes += [f"product '{p}' may overflow the 16-bit accumulator" for p in sat["accumulator_may_overflow"]]
+    return notes

@@ -228,19 +228,28 @@ def load_spikes(path: str, rule: Rule) -> SpikeTrains:
     return SpikeTrains(rasters["pre"], rasters["post"], w0, f"file:{source}")
 
 
-def trace_peaks(rule: Rule, trains: SpikeTrains) -> dict:
-    """Largest value each trace reaches on these trains (decay, then jump, per step)."""
-    peaks = {}
+def trace_stats(rule: Rule, trains: SpikeTrains) -> dict:
+    """Per trace: its largest and its mean value over these trains.
+
+    Returns {name: {"peak": .., "mean": ..}} (rule units; decay, then jump, per
+    step); ``mean`` averages the trace over all neurons and steps."""
+    stats = {}
     for trace in rule.traces:
         raster = trains.pre if trace.of == "pre" else trains.post
         decay = np.exp(-1.0 / rule.tau_steps(trace))
         value = np.zeros(raster.shape[0])
-        peak = 0.0
+        peak, total = 0.0, 0.0
         for t in range(raster.shape[1]):
             value = value * decay + trace.jump * raster[:, t]
             peak = max(peak, float(np.max(np.abs(value))))
-        peaks[trace.name] = peak or abs(trace.jump)
-    return peaks
+            total += float(np.sum(np.abs(value)))
+        stats[trace.name] = {"peak": peak or abs(trace.jump), "mean": total / raster.size}
+    return stats
+
+
+def trace_peaks(rule: Rule, trains: SpikeTrains) -> dict:
+    """Largest value each trace reaches on these trains (decay, then jump, per step)."""
+    return {name: s["peak"] for name, s in trace_stats(rule, trains).items()}
 
 
 def update_counts(rule: Rule, trains: SpikeTrains) -> dict:
@@ -253,4 +262,4 @@ def update_counts(rule: Rule, trains: SpikeTrains) -> dict:
     both = post @ pre.T
     updates = pre.sum(axis=1)[None, :] + post.sum(axis=1)[:, None] - both
     return {"max_updates": int(updates.max()), "mean_updates": float(updates.mean()),
-            "coincident_epochs": int(both.sum())}
+            "coincident_epochs": int(both.sum()), "max_coincident_per_synapse": int(both.max())}

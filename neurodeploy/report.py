@@ -26,6 +26,8 @@ def summary_table(data: dict) -> str:
     for c in data["comparisons"]:
         tol = c["tolerance"]
         verdict = "pass" if c["passed"] else "FAIL" + (f" ({c['message']})" if c.get("message") else "")
+        if c.get("warnings"):
+            verdict += " [" + "; ".join(c["warnings"]) + "]"
         lines.append(f"{c['reference'] + ' -> ' + c['candidate']:<26} {c['share']:<13} "
                      f"{_sci(c['max_abs_error_normalized']):>15} {_sci(c['rmse_normalized']):>11} "
                      f"{_sci(tol['max_abs']) + ', ' + _sci(tol['rmse']):>22}  {verdict}")
@@ -77,11 +79,19 @@ def render_markdown(data: dict) -> str:
     for c in data["comparisons"]:
         out.append(f"| {c['reference']} | {c['candidate']} | {c['share']} | {_sci(c['max_abs_error_normalized'])} | "
                    f"{_sci(c['rmse_normalized'])} | {_sci(c['tolerance']['max_abs'])} | {_sci(c['tolerance']['rmse'])} | "
-                   f"{'pass' if c['passed'] else 'FAIL ' + c.get('message', '')} |")
+                   f"{'pass' if c['passed'] else 'FAIL ' + c.get('message', '')}"
+                   f"{' (' + '; '.join(c['warnings']) + ')' if c.get('warnings') else ''} |")
     stats = data["protocol_stats"]
     out += ["", f"Coincident pre/post epochs (where `brian2` and the learning engine order differ): "
                 f"{stats['coincident_epochs']}; weight updates per synapse: max {stats['max_updates']}, "
                 f"mean {stats['mean_updates']:.1f}."]
+    sat = stats.get("fixed_point_saturation")
+    if sat:
+        out += ["", "Fixed-point limits: traces at 127 (neuron-steps): "
+                + (", ".join(f"{k} {v}" for k, v in sat["trace_steps"].items()) or "none")
+                + f"; lava-fixed weights at the rule's bounds {sat['weight_at_limit']['at_rule_bound']}, "
+                  f"at other 8-bit limits {sat['weight_at_limit']['at_other_limit']} (synapse-steps); "
+                  f"products that may overflow the accumulator: {', '.join(sat['accumulator_may_overflow']) or 'none'}."]
     for mode, plan in data["quantization_plan"].items():
         out += ["", f"## Quantization plan: {mode}", "", plan_table(plan)]
     return "\n".join(out) + "\n"

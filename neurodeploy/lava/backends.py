@@ -9,9 +9,12 @@ unchanged.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
 import tempfile
+import threading
 
 import numpy as np
 
@@ -20,6 +23,19 @@ from neurodeploy.errors import UnsupportedError
 
 #: Seed of the learning rule's random generators (stochastic rounding) in fixed point.
 RNG_SEED = 7
+
+
+@contextlib.contextmanager
+def _signals_ignored():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_seed: int = RNG_SEED) -> np.ndarray:
@@ -55,7 +71,13 @@ def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_s
         post_source.s_out.connect(conn.s_in_bap)
         cfg = Loihi2SimCfg(select_tag="floating_pt" if plan.mode == "float" else "fixed_pt")
         try:
-            conn.run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
+            # Lava forks one OS process per Lava process when the run starts. They
+            # must not see Ctrl-C themselves (they would die mid-message and leave
+            # shared memory behind): start them with SIGINT/SIGTERM ignored, then
+            # wait here, where an interrupt reaches `finally` and stop() ends them.
+            with _signals_ignored():
+                conn.run(condition=RunSteps(num_steps=steps, blocking=False), run_cfg=cfg)
+            conn.wait()
         finally:
             conn.stop()
         return np.array(np.load(history_path, mmap_mode="r"), dtype=float)

@@ -282,7 +282,8 @@ def make_plan(engine: EngineRule, mode: str, peaks: dict | None = None, counts: 
 def _predict_band(plan: Plan, rule, counts: dict) -> dict:
     """Predicted deviation of this plan's backend from the exact engine (normalized by the range).
 
-    Float: only the constant errors, ``N * sum_p |c_p| err_p * prod(max factors)``.
+    Float: only the constant errors, ``N * sum_p |c_p| err_p * prod(typical factors)``
+    (a trace's typical value is its mean on the protocol, w's its largest).
     Fixed, per synapse with N updates (epochs with a pre or post spike), in
     weight LSBs:
 
@@ -300,14 +301,19 @@ def _predict_band(plan: Plan, rule, counts: dict) -> dict:
     range_lava = rule.weight.range / plan.weight_scale
     maxima = {t.slot: max(t.peak_lava, t.impulse) for t in plan.traces}
     maxima["w"] = max(abs(b) for b in plan.w_lava_bounds)
+    # systematic errors accumulate with the typical factor value, not the peak
+    means = counts.get("trace_means", {})
+    typical = {t.slot: means.get(t.name, t.peak) * t.scale for t in plan.traces}
+    typical["w"] = maxima["w"]
     sigma_trace = {t.slot: math.sqrt(0.25 / max(1e-12, 1 - math.exp(-2 / t.tau_steps))) for t in plan.traces}
     e_sys, var = 0.0, 0.0
     for p in plan.products:
         magnitude = abs(p.realised) * 2.0 ** -p.shift
-        size = magnitude
+        size, usual = magnitude, magnitude
         for f in p.factors:
             size *= maxima[f]
-        e_sys += size * p.rel_error
+            usual *= typical[f]
+        e_sys += usual * p.rel_error
         if plan.mode == "fixed":
             e_sys += 2.0 ** (p.exponent) if p.shift else 0.0
             for f in set(p.factors) - {"w"}:

@@ -1,0 +1,116 @@
+"""Ctrl-C and SIGTERM during verify and run: clean stop, nothing left behind, no report."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, rule_path
+
+
+def descendants(pid):
+    """All live descendant pids of ``pid`` (from /proc)."""
+    found, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except FileNotFoundError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    children = [int(c) for c in handle.read().split()]
+            except FileNotFoundError:
+                continue
+            for child in children:
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+    return found
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def shm():
+    return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+
+
+def start(args, tmp_path):
+    err = open(tmp_path / "stderr.txt", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "neurodeploy.cli"] + args, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=err, start_new_session=True)
+    return proc, err
+
+
+def wait_for_lava(proc, err, timeout=120):
+    """Until the Lava backend has started its processes."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        err.seek(0)
+        if "running lava" in err.read() and len(descendants(proc.pid)) >= 2:
+            time.sleep(1.5)
+            return
+        if proc.poll() is not None:
+            pytest.fail("the command ended before Lava started")
+        time.sleep(0.2)
+    pytest.fail("Lava did not start")
+
+
+@pytest.mark.parametrize("sig,code,word,group", [
+    (signal.SIGINT, 130, "interrupted (SIGINT)", True),   # Ctrl-C: the whole foreground group
+    (signal.SIGTERM, 143, "terminated (SIGTERM)", False),  # kill PID
+])
+def test_signal_during_verify(tmp_path, sig, code, word, group):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.json").write_text('{"passed": true}')  # a stale result from an earlier run
+    before = shm()
+    proc, err = start(["verify", rule_path("stdp_pair"), "--out", str(out), "--steps", "100000",
+                       "--backends", "lava-fixed", "--n-pre", "2", "--n-post", "2"], tmp_path)
+    wait_for_lava(proc, err)
+    children = descendants(proc.pid)
+    assert children
+    if group:
+        os.killpg(proc.pid, sig)
+    else:
+        os.kill(proc.pid, sig)
+    assert proc.wait(timeout=60) == code
+    err.seek(0)
+    lines = err.read().strip().splitlines()
+    assert lines[-1] == f"neurodeploy: {word}: every Lava process stopped, no report written"
+    assert "Traceback" not in "\n".join(lines)
+    time.sleep(0.5)
+    assert not [c for c in children if alive(c)]
+    assert shm() - before == set()
+    assert not (out / "report.json").exists()
+
+
+def test_sigterm_during_batch_run_with_pool(tmp_path):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("rules: [stdp_pair, ltp_ltd_soft]\n"
+                    "protocols: [{name: poisson, steps: 100000, n_pre: 2, n_post: 2}]\n"
+                    "backends: [lava-fixed]\n")
+    out = tmp_path / "out"
+    before = shm()
+    proc, err = start(["run", str(plan), "--out", str(out), "--jobs", "2"], tmp_path)
+    deadline = time.time() + 120
+    while len(descendants(proc.pid)) < 4 and time.time() < deadline:  # 2 workers + their Lava processes
+        time.sleep(0.5)
+    time.sleep(3)
+    children = descendants(proc.pid)
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=90) == 143
+    time.sleep(1)
+    assert not [c for c in children if alive(c)]
+    assert shm() - before == set()
+    assert not (out / "summary.json").exists()
+    assert not list(out.glob("*/run.json"))
