@@ -481,7 +481,7 @@ def test_cli_check_missing_file(capsys, tmp_path):
 def test_cli_unknown_backend(capsys, tmp_path, good_rule):
     out = tmp_path / "out"
     assert_one_error_line(capsys, ["verify", good_rule, "--out", out, "--backends", "brian2,nest"],
-                          "--backends: unknown backend 'nest' (known: brian2, brian2-step, lava-float, lava-fixed)")
+                          "--backends: unknown backend 'nest' (known: brian2, brian2-step, lava-float, lava-fixed, emu-float, emu-fixed)")
     assert not out.exists()
 
 

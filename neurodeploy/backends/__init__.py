@@ -72,4 +72,5 @@ def load_all():
     """Import the backend modules so they register (Brian2 and Lava imports are slow: done lazily)."""
     from neurodeploy.backends import brian2_backends  # noqa: F401
     from neurodeploy.lava import backends  # noqa: F401
+    from neurodeploy.emu import backends as _emu  # noqa: F401
     return REGISTRY

@@ -1,0 +1,318 @@
+"""Benchmarks: compile times, every backend's speed and memory, the emulator's speed-up.
+
+``python -m neurodeploy.bench [--quick] [--rule NAME|PATH] [--out build/bench.json]``
+(``scripts/bench``) writes ``build/bench.json`` and prints tables.
+
+What is measured (every figure a median over repeats):
+
+* compile time per reference rule: lowering + both quantization plans
+  (``compile_plans`` on the default protocol) and code generation
+  (``codegen.write_compiled`` into a temporary directory) for brian2 and lava;
+* per backend and size (n x n synapses, Poisson spikes at the default rate):
+  steps per second of ``Backend.run`` (set-up included, as the harness counts
+  it) and peak memory;
+* ``lava-fixed`` and ``emu-fixed`` on the same 100x100 trains, alternated in
+  one process: the speed-up and whether the two trajectories were identical;
+* ``emu-fixed`` on 10^6 synapses x 10^4 steps recording every 100th step
+  (``--quick``: 10^5 synapses x 10^3 steps, every 10th), called directly.
+
+Memory: every measurement runs in its own subprocess (``--worker``).
+``peak_rss_delta_mb`` is that process's ``getrusage`` ``ru_maxrss`` after the
+runs minus its value after the set-up (imports, spike trains, plans): the
+extra peak resident memory the runs needed. ``children_peak_rss_mb`` is
+``RUSAGE_CHILDREN``'s ``ru_maxrss`` when the runs raised it: the largest of
+the processes Lava spawns (absolute; None for backends without children).
+
+All backends use the same plans, scaled on the default protocol (as
+``neurodeploy compile``); the spike trains of a size are the same for every
+backend (seed 3).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BACKENDS = ("brian2", "brian2-step", "lava-float", "lava-fixed", "emu-float", "emu-fixed")
+SEED = 3
+RESULT_TAG = "NEURODEPLOY_BENCH_RESULT "
+
+#: Per mode: sizes with steps, which backends run at 1000x1000, repeats.
+SETTINGS = {
+    "full": {
+        "sizes": [(10, 2000), (100, 2000), (300, 1000), (1000, 200)],
+        "big_backends": ("brian2", "brian2-step", "emu-float", "emu-fixed"),
+        "repeats": 3, "compile_repeats": 5,
+        "speedup": {"n": 100, "steps": 2000},
+        "large": {"n_pre": 1000, "n_post": 1000, "steps": 10_000, "record_every": 100},
+    },
+    "quick": {
+        "sizes": [(10, 500), (100, 500), (300, 200), (1000, 100)],
+        "big_backends": ("emu-float", "emu-fixed"),
+        "repeats": 2, "compile_repeats": 3,
+        "speedup": {"n": 100, "steps": 500},
+        "large": {"n_pre": 250, "n_post": 400, "steps": 1000, "record_every": 10},
+    },
+}
+
+
+def _rss_mb(who=resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024.0  # Linux: kilobytes
+
+
+def _load_rule(spec: str):
+    from neurodeploy.spec.loader import load_rule
+
+    path = spec if os.path.exists(spec) else os.path.join(ROOT, "reference", "rules", f"{spec}.yaml")
+    return load_rule(path)
+
+
+def _setup(rule_spec: str, n_pre: int, n_post: int, steps: int):
+    from neurodeploy.harness import compile_plans
+    from neurodeploy.protocol import DEFAULT_POISSON, default_trains, poisson
+
+    rule = _load_rule(rule_spec)
+    plans = compile_plans(rule, default_trains(rule))
+    trains = poisson(rule, n_pre, n_post, steps, DEFAULT_POISSON["rate"], SEED)
+    return rule, trains, plans
+
+
+# -- workers (one subprocess per measurement) ----------------------------------------
+def _work_backend(job: dict) -> dict:
+    from neurodeploy.backends import load_all
+
+    registry = load_all()
+    rule, trains, plans = _setup(job["rule"], job["n"], job["n"], job["steps"])
+    backend = registry.get(job["backend"])
+    base, children_base = _rss_mb(), _rss_mb(resource.RUSAGE_CHILDREN)
+    seconds = []
+    for _ in range(job["repeats"]):
+        result = backend.run(rule, trains, plans)
+        seconds.append(result.seconds)
+        del result
+    median = statistics.median(seconds)
+    children = _rss_mb(resource.RUSAGE_CHILDREN)
+    return {"seconds": seconds, "seconds_median": median, "steps_per_second": job["steps"] / median,
+            "peak_rss_delta_mb": _rss_mb() - base, "peak_rss_mb": _rss_mb(),
+            # None: no child process of the runs grew beyond those of the set-up (imports)
+            "children_peak_rss_mb": children if children > children_base else None,
+            "children_setup_rss_mb": children_base}
+
+
+def _work_speedup(job: dict) -> dict:
+    from neurodeploy.backends import load_all
+
+    registry = load_all()
+    rule, trains, plans = _setup(job["rule"], job["n"], job["n"], job["steps"])
+    lava, emu = registry.get("lava-fixed"), registry.get("emu-fixed")
+    t_lava, t_emu, exact = [], [], True
+    for _ in range(job["repeats"]):
+        a = lava.run(rule, trains, plans)
+        b = emu.run(rule, trains, plans)
+        t_lava.append(a.seconds)
+        t_emu.append(b.seconds)
+        exact = exact and bool(np.array_equal(a.trajectory, b.trajectory))
+        del a, b
+    return {"lava_fixed_seconds": t_lava, "emu_fixed_seconds": t_emu,
+            "lava_fixed_steps_per_second": job["steps"] / statistics.median(t_lava),
+            "emu_fixed_steps_per_second": job["steps"] / statistics.median(t_emu),
+            "speedup": statistics.median(t_lava) / statistics.median(t_emu), "bit_exact": exact}
+
+
+def _work_large(job: dict) -> dict:
+    from neurodeploy.emu import simulate
+
+    rule, trains, plans = _setup(job["rule"], job["n_pre"], job["n_post"], job["steps"])
+    plan = plans["fixed"]
+    w0 = plan.weights_to_lava(trains.w0)
+    base = _rss_mb()
+    start = time.perf_counter()
+    out = simulate(plan, w0, trains.pre, trains.post, record_every=job["record_every"])
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "steps_per_second": job["steps"] / seconds,
+            "synapse_steps_per_second": job["steps"] * job["n_pre"] * job["n_post"] / seconds,
+            "recorded_shape": list(out.shape), "recorded_mb": out.nbytes / 2 ** 20,
+            "peak_rss_delta_mb": _rss_mb() - base, "peak_rss_mb": _rss_mb(),
+            "weights_changed": bool(np.any(out[-1] != w0))}
+
+
+def _work_compile(job: dict) -> dict:
+    from neurodeploy.codegen import write_compiled
+    from neurodeploy.harness import compile_plans
+    from neurodeploy.protocol import default_trains
+
+    out = {}
+    rules_dir = os.path.join(ROOT, "reference", "rules")
+    for file in sorted(os.listdir(rules_dir)):
+        if not file.endswith(".yaml"):
+            continue
+        rule = _load_rule(os.path.join(rules_dir, file))
+        trains = default_trains(rule)
+        times = {"lowering_plans": [], "codegen_brian2": [], "codegen_lava": []}
+        for _ in range(job["repeats"]):
+            start = time.perf_counter()
+            compile_plans(rule, trains)
+            times["lowering_plans"].append(time.perf_counter() - start)
+            for target in ("brian2", "lava"):
+                with tempfile.TemporaryDirectory(prefix="neurodeploy-bench-") as tmp:
+                    start = time.perf_counter()
+                    write_compiled(rule, target, tmp)
+                    times[f"codegen_{target}"].append(time.perf_counter() - start)
+        out[rule.name] = {key: statistics.median(v) for key, v in times.items()}
+        out[rule.name]["first_call_seconds"] = {key: v[0] for key, v in times.items()}
+    return out
+
+
+WORKERS = {"backend": _work_backend, "speedup": _work_speedup, "large": _work_large, "compile": _work_compile}
+
+
+def _run_worker(job: dict, timeout: float = 3600) -> dict:
+    """Run ``job`` in a fresh interpreter; its result dict, or {"error": ...}."""
+    cmd = [sys.executable, "-m", "neurodeploy.bench", "--worker", json.dumps(job)]
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_TAG):
+            return json.loads(line[len(RESULT_TAG):])
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+    return {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
+
+
+# -- driver ----------------------------------------------------------------------------
+def _fmt(value, digits=1):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _table(headers, rows) -> str:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def run(quick: bool, rule: str, out_path: str, progress=print) -> dict:
+    import neurodeploy
+    from neurodeploy.protocol import DEFAULT_POISSON
+
+    s = SETTINGS["quick" if quick else "full"]
+    started = time.time()
+    data = {
+        "neurodeploy_version": neurodeploy.__version__, "quick": quick, "rule": rule,
+        "rate_hz": DEFAULT_POISSON["rate"], "seed": SEED, "repeats": s["repeats"],
+        "memory_method": ("one subprocess per measurement; peak_rss_delta_mb = getrusage(RUSAGE_SELF).ru_maxrss "
+                          "after the runs minus after set-up; children_peak_rss_mb = RUSAGE_CHILDREN ru_maxrss "
+                          "when the runs raised it (Lava's runtime processes, absolute)"),
+        "steps_per_second_method": "steps / median Backend.run seconds (set-up included, trajectory returned)",
+        "machine": {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
+                    "platform": platform.platform()},
+    }
+    progress("compile times ...")
+    data["compile"] = _run_worker({"kind": "compile", "repeats": s["compile_repeats"]})
+    data["backends"] = []
+    for n, steps in s["sizes"]:
+        for name in BACKENDS:
+            if n >= 1000 and name not in s["big_backends"]:
+                continue
+            progress(f"{name} {n}x{n}, {steps} steps ...")
+            res = _run_worker({"kind": "backend", "rule": rule, "backend": name, "n": n, "steps": steps,
+                               "repeats": s["repeats"]})
+            data["backends"].append(dict(backend=name, n_pre=n, n_post=n, steps=steps, **res))
+    sp = s["speedup"]
+    progress(f"lava-fixed vs emu-fixed {sp['n']}x{sp['n']}, {sp['steps']} steps ...")
+    speed = _run_worker({"kind": "speedup", "rule": rule, "repeats": s["repeats"], **sp})
+    data["speedup"] = dict(sp, **speed)
+    data["emulator_speedup_vs_lava_fixed"] = speed.get("speedup")
+    data["emulator_bit_exact"] = speed.get("bit_exact")
+    large = s["large"]
+    progress(f"emu-fixed {large['n_pre'] * large['n_post']:.0e} synapses x {large['steps']:.0e} steps ...")
+    data["emulator_large"] = dict(large, synapses=large["n_pre"] * large["n_post"],
+                                  **_run_worker({"kind": "large", "rule": rule, **large}))
+    data["total_seconds"] = time.time() - started
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    tmp = out_path + ".tmp"
+    with open(tmp, "w") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    os.replace(tmp, out_path)
+    return data
+
+
+def render(data: dict) -> str:
+    parts = [f"neurodeploy bench ({'quick' if data['quick'] else 'full'}), rule {data['rule']}, "
+             f"Poisson {data['rate_hz']:g} Hz, medians of {data['repeats']} runs"]
+    comp = data.get("compile", {})
+    if "error" in comp:
+        parts.append(f"compile: ERROR {comp['error']}")
+    else:
+        rows = [(name, _fmt(v["lowering_plans"] * 1e3), _fmt(v["codegen_brian2"] * 1e3), _fmt(v["codegen_lava"] * 1e3))
+                for name, v in comp.items()]
+        parts.append("\ncompile time (ms)\n" + _table(
+            ["rule", "lowering+plans", "codegen brian2", "codegen lava (incl. plans)"], rows))
+    rows = []
+    for b in data["backends"]:
+        size = f"{b['n_post']}x{b['n_pre']}"
+        if "error" in b:
+            rows.append((b["backend"], size, b["steps"], "ERROR", b["error"][:60], "", ""))
+            continue
+        rows.append((b["backend"], size, b["steps"], _fmt(b["steps_per_second"]), _fmt(b["seconds_median"], 3),
+                     _fmt(b["peak_rss_delta_mb"]), _fmt(b["children_peak_rss_mb"])))
+    parts.append("\nbackends\n" + _table(
+        ["backend", "synapses", "steps", "steps/s", "s (median)", "peak RSS +MB", "children RSS MB"], rows))
+    sp = data["speedup"]
+    if "error" in sp:
+        parts.append(f"\nspeed-up: ERROR {sp['error']}")
+    else:
+        parts.append(f"\nemu-fixed vs lava-fixed, {sp['n']}x{sp['n']}, {sp['steps']} steps, same process: "
+                     f"{sp['emu_fixed_steps_per_second']:,.0f} vs {sp['lava_fixed_steps_per_second']:,.0f} steps/s, "
+                     f"speed-up x{sp['speedup']:,.1f}, bit-exact: {sp['bit_exact']}")
+    lg = data["emulator_large"]
+    if "error" in lg:
+        parts.append(f"large emu-fixed: ERROR {lg['error']}")
+    else:
+        parts.append(f"emu-fixed {lg['synapses']:,} synapses x {lg['steps']:,} steps (record every {lg['record_every']}): "
+                     f"{lg['seconds']:.1f} s, {lg['steps_per_second']:,.0f} steps/s, "
+                     f"{lg['synapse_steps_per_second']:.3g} synapse-steps/s, peak RSS +{lg['peak_rss_delta_mb']:,.0f} MB "
+                     f"(recording {lg['recorded_mb']:,.0f} MB)")
+    return "\n".join(parts)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m neurodeploy.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and steps; 1000x1000 for emu only")
+    parser.add_argument("--rule", default="stdp_pair", help="reference rule name or YAML path (default stdp_pair)")
+    parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench.json"), help="JSON output path")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        job = json.loads(args.worker)
+        result = WORKERS[job["kind"]](job)
+        sys.stdout.write(RESULT_TAG + json.dumps(result) + "\n")
+        sys.stdout.flush()
+        return 0
+    data = run(args.quick, args.rule, args.out, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print(render(data))
+    print(f"\nwrote {os.path.relpath(args.out, os.getcwd())}")
+    failed = [b for b in data["backends"] if "error" in b] + [
+        d for d in (data["compile"], data["speedup"], data["emulator_large"]) if "error" in d]
+    return 1 if failed or data.get("emulator_bit_exact") is False else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

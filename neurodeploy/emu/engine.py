@@ -1,0 +1,391 @@
+"""A vectorized numpy emulator of Lava 0.10.0's learning engine (``LearningDense``).
+
+One implementation for both of Lava's CPU models, step for step:
+
+``fixed`` (``LearningConnectionModelBitApproximate`` +
+``PyLearningDenseModelBitApproximate``), reproduced bit for bit:
+
+* at the first step the weights are truncated (``truncate_weights`` with 8
+  weight bits: the LSB is dropped in the mixed sign mode);
+* traces are 7-bit integers. Per step: a pre spike of a neuron that already
+  spiked in this epoch adds the impulse to the stored trace at once
+  (stochastic rounding with the literal random 0); the trace randoms advance;
+  likewise for post spikes (rounded with the y impulse random); the trace
+  randoms advance again. So at step ``t`` (1-based) the learning phase uses
+  the ``2t``-th advance of ``TraceRandom(seed, seed+1)`` (x) and
+  ``TraceRandom(seed+2, seed+3)`` (y); the post multi-spike addition uses the
+  ``(2t-1)``-th;
+* at an epoch's end: ``ConnVarRandom()`` (its own seed, 2) advances once;
+  traces decay ``t_epoch`` times, ``floor(exp(-1/tau) x) + (r < frac)`` with the
+  same decay random every time, and get the impulse at the step recorded in
+  ``tx``/``ty`` (the epoch's *last* spike: with ``t_epoch > 1`` earlier spikes
+  only added their impulse to the epoch-start value, see above);
+* each product: dependency times factors clipped to their widths
+  (``[-2^W, 2^W - 1]``; 7 per trace, 9 for w), times the mantissa, right
+  shift ``max(0, sum of widths + 4 - 15)``, left shift ``s_exp = E + 7``, clip
+  to ``[-2^15 - 1, 2^15 - 1]``; accumulated (clipped after each add) onto
+  ``w << 7``; sign-mode saturation; stochastic rounding of the 7 low bits with
+  the ``ConnVarRandom`` number; ``>> 7``; ``clip_weights`` to 8 bits per sign
+  mode.
+
+``float`` (``LearningConnectionModelFloat`` with neurodeploy's
+``PyRecordingLearningDenseFloat``): traces ``exp(-1/tau) x`` then impulse,
+``w + sum_p S 2^(s_exp-7) D prod f`` evaluated in the same operation order as
+Lava's applier string, sign-mode saturation, then the clip to
+``plan.w_lava_bounds``. Equal to Lava's float model to the last bit in the
+tests (guaranteed to rounding).
+
+The products come from Lava's own parser (``Loihi2FLearningRule(...).dw``;
+no Lava process is started). Products are evaluated on the synapses an
+epoch touches (rows with a post spike, columns with a pre spike) after the
+first epoch has brought every weight into range: for the others Lava's update
+is the identity, so this is exact.
+
+Memory: the state is O(n_pre + n_post + synapses); the output is
+``ceil(steps / record_every) x len(record_synapses)`` float64 values.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from neurodeploy.lava.backends import RNG_SEED
+
+#: Seed of Lava's ``ConnVarRandom()`` (its constructor default; the rule's seed is not used).
+CONN_VAR_SEED = 2
+
+W_TRACE = 7
+TRACE_MAX = 2 ** W_TRACE - 1
+W_TRACE_FRACTIONAL_PART = 8
+W_S_MANT = 4
+W_ACCUMULATOR_U = 15
+ACC_MIN, ACC_MAX = -(2 ** W_ACCUMULATOR_U) - 1, 2 ** W_ACCUMULATOR_U - 1
+#: Weights sit ``W_ACCUMULATOR_S - W_WEIGHTS_S = 16 - 9`` bits up in the accumulator.
+W_SHIFT = 7
+X_SLOTS = ("x1", "x2")
+Y_SLOTS = ("y1", "y2", "y3")
+FACTOR_WIDTH = {"x0": 1, "y0": 1, "x1": W_TRACE, "x2": W_TRACE, "y1": W_TRACE, "y2": W_TRACE,
+                "y3": W_TRACE, "w": 9, "C": 8}
+#: clip_weights(num_bits=8) per sign mode.
+WEIGHT_RANGE = {"excitatory": (0, 255), "mixed": (-256, 255), "inhibitory": (-255, 0)}
+
+
+def recorded_steps(steps: int, record_every: int = 1) -> np.ndarray:
+    """Indices (0-based steps) of the rows :func:`simulate` returns: every ``record_every``-th step."""
+    return np.arange(record_every - 1, steps, record_every)
+
+
+class _Product:
+    __slots__ = ("dependency", "mantissa", "s_exp", "factors", "coefficient")
+
+    def __init__(self, dependency, mantissa, s_exp, factors):
+        self.dependency = dependency
+        self.mantissa = int(mantissa)
+        self.s_exp = int(s_exp)
+        self.factors = tuple(factors)  # (state_var, const or None, is_sgn)
+        self.coefficient = self.mantissa * 2. ** (self.s_exp - 7)  # as Lava's float applier string
+
+
+def _parse(plan, rng_seed):
+    """Lava's learning rule object and its dw products."""
+    from lava.magma.core.learning.learning_rule import Loihi2FLearningRule
+
+    rule = Loihi2FLearningRule(**plan.learning_rule_kwargs(), rng_seed=rng_seed)
+    for target in ("dd", "dt"):
+        if getattr(rule, target) is not None:
+            raise NotImplementedError(f"the emulator models dw only (the rule has {target})")
+    products = []
+    for p in rule.dw.products:
+        if p.dependency not in ("x0", "y0"):
+            raise NotImplementedError(f"dependency {p.dependency!r} is not emulated (x0 and y0 are)")
+        factors = []
+        for f in p.factors:
+            if f.state_var not in FACTOR_WIDTH:
+                raise NotImplementedError(f"factor {f.state_var!r} is not emulated")
+            if f.is_sgn and f.state_var != "w":
+                raise NotImplementedError(f"sgn({f.state_var}) is not emulated")
+            factors.append((f.state_var, f.const if f.has_const() else None, bool(f.is_sgn)))
+        products.append(_Product(p.dependency, p.s_mantissa, p.s_exp, factors))
+    return rule, products
+
+
+def _synapse_selection(record_synapses, shape):
+    if record_synapses is None:
+        return None
+    if isinstance(record_synapses, tuple) and len(record_synapses) == 2:
+        return np.ravel_multi_index(tuple(np.asarray(a, dtype=np.intp) for a in record_synapses), shape)
+    sel = np.asarray(record_synapses)
+    if sel.dtype == bool:
+        return np.flatnonzero(sel.reshape(-1))
+    sel = sel.astype(np.intp).reshape(-1)
+    n = shape[0] * shape[1]
+    if sel.size and (sel.min() < -n or sel.max() >= n):
+        raise IndexError(f"record_synapses out of range for {shape[0]}x{shape[1]} synapses")
+    return sel
+
+
+class _Engine:
+    def __init__(self, plan, w0_lava, n_pre, n_post, steps, rng_seed):
+        self.fixed = plan.mode == "fixed"
+        if plan.mode not in ("fixed", "float"):
+            raise ValueError(f"unknown plan mode {plan.mode!r}")
+        rule, self.products = _parse(plan, rng_seed)
+        self.t_epoch = int(rule.t_epoch)
+        self.sign_mode = plan.sign_mode
+        self.n_pre, self.n_post = n_pre, n_post
+        used = {f[0] for p in self.products for f in p.factors}
+        self.xs = [k for k, s in enumerate(X_SLOTS) if s in used]
+        self.ys = [k for k, s in enumerate(Y_SLOTS) if s in used]
+        x_imp = np.array([rule.x1_impulse, rule.x2_impulse], dtype=float)
+        y_imp = np.array([rule.y1_impulse, rule.y2_impulse, rule.y3_impulse], dtype=float)
+        self.x_tau = np.array([rule.x1_tau, rule.x2_tau], dtype=float)
+        self.y_tau = np.array([rule.y1_tau, rule.y2_tau, rule.y3_tau], dtype=float)
+        # np.exp(-t / taus) with t = 1, as Lava computes it (on an array)
+        with np.errstate(divide="ignore"):
+            self.x_decay = np.exp(-1 / np.where(self.x_tau != 0, self.x_tau, np.inf))
+            self.y_decay = np.exp(-1 / np.where(self.y_tau != 0, self.y_tau, np.inf))
+        w0 = np.asarray(w0_lava)
+        if w0.shape != (n_post, n_pre):
+            raise ValueError(f"w0_lava has shape {w0.shape}, expected {(n_post, n_pre)}")
+        if self.fixed:
+            # _decompose_impulses
+            self.x_int = np.floor(x_imp).astype(np.int64)
+            self.x_frac = np.round((x_imp - self.x_int) * 2 ** W_TRACE_FRACTIONAL_PART).astype(np.int64)
+            self.y_int = np.floor(y_imp).astype(np.int64)
+            self.y_frac = np.round((y_imp - self.y_int) * 2 ** W_TRACE_FRACTIONAL_PART).astype(np.int64)
+            self.x = np.zeros((2, n_pre), dtype=np.int64)
+            self.y = np.zeros((3, n_post), dtype=np.int64)
+            w = w0.astype(np.int32).astype(np.int64)
+            # truncate_weights(sign_mode, num_weight_bits=8) at the first run_spk
+            if self.sign_mode == "mixed":
+                w = (w >> 1) << 1
+            self.w = w
+            n_adv = 2 * steps + 1
+            # TraceRandom.advance() draws one of each; bulk draws give the same sequences
+            self.xr_dec = np.random.default_rng(rng_seed).random(n_adv)
+            self.xr_imp = np.random.default_rng(rng_seed + 1).integers(0, 2 ** W_TRACE, size=n_adv, dtype=int)
+            self.yr_dec = np.random.default_rng(rng_seed + 2).random(n_adv)
+            self.yr_imp = np.random.default_rng(rng_seed + 3).integers(0, 2 ** W_TRACE, size=n_adv, dtype=int)
+            self.conn_r = np.random.default_rng(CONN_VAR_SEED).random(steps // self.t_epoch + 1)
+            self.w_lo, self.w_hi = WEIGHT_RANGE[self.sign_mode]
+        else:
+            self.x_imp, self.y_imp = x_imp, y_imp
+            self.x = np.zeros((2, n_pre), dtype=float)
+            self.y = np.zeros((3, n_post), dtype=float)
+            self.w = w0.astype(float).copy()
+            self.bounds = tuple(float(b) for b in plan.w_lava_bounds)
+        self.tx = np.zeros(n_pre, dtype=np.int64)
+        self.ty = np.zeros(n_post, dtype=np.int64)
+        self.first_epoch = True
+
+    # -- spiking phase -------------------------------------------------------------
+    def spikes(self, t, pre, post):
+        """recv_traces of time step ``t`` (1-based)."""
+        s = t % self.t_epoch or self.t_epoch
+        if self.t_epoch > 1:
+            multi = (self.tx > 0) & pre
+            if multi.any():
+                for k in self.xs:
+                    if self.fixed:  # _add_impulse with the literal random 0
+                        v = self.x[k, multi] + self.x_int[k] + int(0 < self.x_frac[k])
+                        self.x[k, multi] = np.clip(v, 0, TRACE_MAX)
+                    else:
+                        self.x[k, multi] += self.x_imp[k]
+        self.tx[pre] = s
+        if self.t_epoch > 1:
+            multi = (self.ty > 0) & post
+            if multi.any():
+                for k in self.ys:
+                    if self.fixed:  # random: the y impulse random after the first advance of step t
+                        v = self.y[k, multi] + self.y_int[k] + int(self.yr_imp[2 * t - 1] < self.y_frac[k])
+                        self.y[k, multi] = np.clip(v, 0, TRACE_MAX)
+                    else:
+                        self.y[k, multi] += self.y_imp[k]
+        self.ty[post] = s
+
+    # -- learning phase --------------------------------------------------------------
+    def _history(self, traces, slots, taus, decay, t_spike, r_dec, r_imp, imp_int, imp_frac, imp):
+        e = self.t_epoch
+        hist = np.zeros((e + 1,) + traces.shape, dtype=traces.dtype)
+        hist[0] = traces
+        for tt in range(1, e + 1):
+            ids = np.flatnonzero(t_spike == tt)
+            for k in slots:
+                if taus[k] == 0:  # Lava leaves the row at its initial value: 0 (fixed), NaN (float)
+                    hist[tt, k] = 0 if self.fixed else np.nan
+                elif self.fixed:
+                    v = decay[k] * hist[tt - 1, k]
+                    frac = v % 1
+                    hist[tt, k] = np.floor(v).astype(np.int64) + (r_dec < frac)
+                else:
+                    hist[tt, k] = decay[k] * hist[tt - 1, k]
+                if ids.size:
+                    if self.fixed:
+                        v = hist[tt, k, ids] + imp_int[k] + int(r_imp < imp_frac[k])
+                        hist[tt, k, ids] = np.clip(v, 0, TRACE_MAX)
+                    else:
+                        hist[tt, k, ids] += imp[k]
+        return hist
+
+    def learn(self, t):
+        """run_lrn at the end of the epoch that ends with step ``t``."""
+        a = 2 * t  # trace random advances so far
+        x0, y0 = self.tx > 0, self.ty > 0
+        if self.fixed:
+            xh = self._history(self.x, self.xs, self.x_tau, self.x_decay, self.tx, self.xr_dec[a],
+                               self.xr_imp[a], self.x_int, self.x_frac, None)
+            yh = self._history(self.y, self.ys, self.y_tau, self.y_decay, self.ty, self.yr_dec[a],
+                               self.yr_imp[a], self.y_int, self.y_frac, None)
+        else:
+            xh = self._history(self.x, self.xs, self.x_tau, self.x_decay, self.tx, None, None, None, None, self.x_imp)
+            yh = self._history(self.y, self.ys, self.y_tau, self.y_decay, self.ty, None, None, None, None, self.y_imp)
+        self.x, self.y = xh[-1], yh[-1]
+        r = self.conn_r[t // self.t_epoch] if self.fixed else None
+        ctx = (x0, y0, xh, yh, r)
+        n_post, n_pre = self.n_post, self.n_pre
+        rows_all, cols_all = np.arange(n_post), np.arange(n_pre)
+        if self.first_epoch:
+            self.w = self._update(self.w, rows_all, cols_all, ctx)
+            self.first_epoch = False
+        else:
+            rows, cols = np.flatnonzero(y0), np.flatnonzero(x0)
+            touched = rows.size * n_pre + (n_post - rows.size) * cols.size
+            if touched * 2 > n_post * n_pre:
+                self.w = self._update(self.w, rows_all, cols_all, ctx)
+            else:
+                if rows.size:
+                    self.w[rows] = self._update(self.w[rows], rows, cols_all, ctx)
+                if cols.size:
+                    rest = np.flatnonzero(~y0)
+                    if rest.size:
+                        block = np.ix_(rest, cols)
+                        self.w[block] = self._update(self.w[block], rest, cols, ctx)
+        self.tx[:] = 0
+        self.ty[:] = 0
+
+    def _factor(self, name, dep, w, rows, cols, ctx):
+        x0, y0, xh, yh, _ = ctx
+        if name == "w":
+            return w
+        if name == "x0":
+            return x0[cols][None, :]
+        if name == "y0":
+            return y0[rows][:, None]
+        if name == "C":
+            return 0
+        if name in X_SLOTS:
+            k = X_SLOTS.index(name)
+            if dep == "x0":
+                return xh[self.tx[cols], k, cols][None, :]
+            return xh[self.ty[rows][:, None], k, cols[None, :]]
+        k = Y_SLOTS.index(name)
+        if dep == "x0":
+            return yh[self.tx[cols][None, :], k, rows[:, None]]
+        return yh[self.ty[rows], k, rows][:, None]
+
+    def _update(self, w, rows, cols, ctx):
+        """Lava's update of the weights ``w`` = W[rows][:, cols]."""
+        cache = {}
+
+        def value(dep, name, const, sgn):
+            key = (dep, name)
+            if key not in cache:
+                cache[key] = self._factor(name, dep, w, rows, cols, ctx)
+            v = cache[key]
+            if const is not None:
+                v = v + const
+            if sgn:
+                v = np.sign(v)
+            return v
+
+        if self.fixed:
+            return self._update_fixed(w, ctx, value)
+        return self._update_float(w, ctx, value)
+
+    def _update_fixed(self, w, ctx, value):
+        shape = w.shape
+        acc = w << W_SHIFT
+        for p in self.products:
+            cur = np.ones(shape, dtype=np.int64) * value(p.dependency, p.dependency, None, False)
+            widths = 0
+            for name, const, sgn in p.factors:
+                width = FACTOR_WIDTH[name]
+                widths += width
+                f = value(p.dependency, name, const, sgn)
+                cur = cur * np.clip(f, -(2 ** width), 2 ** width - 1).astype(np.int64)
+            widths += W_S_MANT
+            cur = cur * p.mantissa
+            cur = cur >> max(0, widths - W_ACCUMULATOR_U)
+            cur = cur << p.s_exp
+            cur = np.clip(cur, ACC_MIN, ACC_MAX)
+            acc = np.clip(acc + cur, ACC_MIN, ACC_MAX)
+        if self.sign_mode == "excitatory":
+            acc = np.maximum(0, acc)
+        elif self.sign_mode == "inhibitory":
+            acc = np.minimum(0, acc)
+        # stochastic rounding of the low 7 bits: floor(acc / 128) + (r < frac), exact in float64
+        r = ctx[4]
+        w_new = (acc >> W_SHIFT) + (r < (acc & (2 ** W_SHIFT - 1)) / 2.0 ** W_SHIFT)
+        return np.clip(w_new, self.w_lo, self.w_hi)
+
+    def _update_float(self, w, ctx, value):
+        total = None
+        for p in self.products:
+            term = p.coefficient * value(p.dependency, p.dependency, None, False)
+            for name, const, sgn in p.factors:
+                term = term * (const if name == "C" else value(p.dependency, name, const, sgn))
+            total = term if total is None else total + term
+        new = w + total
+        if self.sign_mode == "excitatory":
+            new = np.maximum(0, new)
+        elif self.sign_mode == "inhibitory":
+            new = np.minimum(0, new)
+        return np.clip(new, self.bounds[0], self.bounds[1])
+
+
+def simulate(plan, w0_lava, pre, post, rng_seed: int = RNG_SEED, record_every: int = 1,
+             record_synapses=None) -> np.ndarray:
+    """Emulate Lava's learning connection for ``pre.shape[1]`` steps (see the module docstring).
+
+    ``plan``: a :class:`~neurodeploy.lava.plan.Plan` (its ``mode`` picks the
+    fixed or float model); ``w0_lava`` (n_post, n_pre) in Lava units;
+    ``pre`` (n_pre, steps) and ``post`` (n_post, steps) boolean rasters;
+    ``rng_seed`` as given to ``Loihi2FLearningRule`` (fixed point only).
+
+    Recording: the weights after every ``record_every``-th step (0-based steps
+    ``record_every - 1, 2 record_every - 1, ...``, :func:`recorded_steps`),
+    of every synapse or only of ``record_synapses`` (flat indices into the
+    (n_post, n_pre) matrix, a boolean mask of that shape, or a (rows, cols)
+    tuple).
+
+    Returns float64 weights in Lava units (whole numbers in fixed point):
+    (n_recorded, n_post, n_pre) by default, (n_recorded, n_selected) with
+    ``record_synapses``.
+    """
+    pre = np.asarray(pre).astype(bool, copy=False)
+    post = np.asarray(post).astype(bool, copy=False)
+    if pre.ndim != 2 or post.ndim != 2 or pre.shape[1] != post.shape[1]:
+        raise ValueError(f"pre {pre.shape} and post {post.shape} must be (neurons, steps) with equal steps")
+    record_every = int(record_every)
+    if record_every < 1:
+        raise ValueError("record_every must be >= 1")
+    n_pre, steps = pre.shape
+    n_post = post.shape[0]
+    engine = _Engine(plan, w0_lava, n_pre, n_post, steps, int(rng_seed))
+    sel = _synapse_selection(record_synapses, (n_post, n_pre))
+    n_rec = len(recorded_steps(steps, record_every))
+    out = np.empty((n_rec, n_post, n_pre) if sel is None else (n_rec, sel.size), dtype=float)
+    # column access per step: transpose once (contiguous rows)
+    pre_t = np.ascontiguousarray(pre.T)
+    post_t = np.ascontiguousarray(post.T)
+    e = engine.t_epoch
+    for t in range(1, steps + 1):
+        engine.spikes(t, pre_t[t - 1], post_t[t - 1])
+        if t % e == 0:
+            engine.learn(t)
+        if t % record_every == 0:
+            i = t // record_every - 1
+            if sel is None:
+                out[i] = engine.w
+            else:
+                out[i] = engine.w.reshape(-1)[sel]
+    return out
