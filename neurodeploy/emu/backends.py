@@ -7,25 +7,17 @@ trajectory is bit-identical to ``lava-fixed``, the float one equal to
 """
 from __future__ import annotations
 
-import numpy as np
-
 from neurodeploy.backends import REGISTRY
 from neurodeploy.emu.engine import simulate as emulate
 from neurodeploy.lava.backends import RNG_SEED, _LavaBackend
 
 
 class _EmuBackend(_LavaBackend):
-    """``unsupported_reason`` as the Lava backends (the rule must lower to the learning engine)."""
+    """``unsupported_reason`` and report facts as the Lava backends (the rule must lower to the engine)."""
 
-    def simulate(self, rule, trains, plans):
-        plan = plans[self.mode]
-        w0 = plan.weights_to_lava(trains.w0)
-        weights = emulate(plan, w0, trains.pre, trains.post, rng_seed=RNG_SEED)
-        info = {"w0_lava_error_max": float(np.max(np.abs(plan.weights_from_lava(w0) - trains.w0)))}
-        if self.mode == "fixed":
-            lo, hi = plan.w_lava_bounds
-            info["saturated_weight_steps"] = int(np.sum((weights <= lo) | (weights >= hi)))
-        return plan.weights_from_lava(weights), info
+    def trajectory(self, plan, w0_lava, trains):
+        # recorded straight in rule units: w_lava * weight_scale, as plan.weights_from_lava
+        return emulate(plan, w0_lava, trains.pre, trains.post, rng_seed=RNG_SEED, scale=plan.weight_scale)
 
 
 @REGISTRY.register

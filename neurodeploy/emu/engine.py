@@ -343,7 +343,7 @@ class _Engine:
 
 
 def simulate(plan, w0_lava, pre, post, rng_seed: int = RNG_SEED, record_every: int = 1,
-             record_synapses=None) -> np.ndarray:
+             record_synapses=None, scale: float = 1.0) -> np.ndarray:
     """Emulate Lava's learning connection for ``pre.shape[1]`` steps (see the module docstring).
 
     ``plan``: a :class:`~neurodeploy.lava.plan.Plan` (its ``mode`` picks the
@@ -357,7 +357,9 @@ def simulate(plan, w0_lava, pre, post, rng_seed: int = RNG_SEED, record_every: i
     (n_post, n_pre) matrix, a boolean mask of that shape, or a (rows, cols)
     tuple).
 
-    Returns float64 weights in Lava units (whole numbers in fixed point):
+    Returns float64 weights in Lava units (whole numbers in fixed point) times
+    ``scale`` (``plan.weight_scale`` gives rule units, exactly as
+    ``plan.weights_from_lava`` would):
     (n_recorded, n_post, n_pre) by default, (n_recorded, n_selected) with
     ``record_synapses``.
     """
@@ -374,6 +376,8 @@ def simulate(plan, w0_lava, pre, post, rng_seed: int = RNG_SEED, record_every: i
     sel = _synapse_selection(record_synapses, (n_post, n_pre))
     n_rec = len(recorded_steps(steps, record_every))
     out = np.empty((n_rec, n_post, n_pre) if sel is None else (n_rec, sel.size), dtype=float)
+    if _run_kernel(engine, pre, post, record_every, sel, out, float(scale)):
+        return out
     # column access per step: transpose once (contiguous rows)
     pre_t = np.ascontiguousarray(pre.T)
     post_t = np.ascontiguousarray(post.T)
@@ -388,4 +392,42 @@ def simulate(plan, w0_lava, pre, post, rng_seed: int = RNG_SEED, record_every: i
                 out[i] = engine.w
             else:
                 out[i] = engine.w.reshape(-1)[sel]
+    if scale != 1.0:
+        out *= scale
     return out
+
+
+def _run_kernel(engine, pre, post, record_every, sel, out, scale) -> bool:
+    """Run the compiled loop (:mod:`.kernel`) when it covers this rule; False otherwise."""
+    from neurodeploy.emu import kernel
+
+    if kernel.numba is None or engine.t_epoch != 1:
+        return False
+    arrays = kernel.product_arrays(engine.products)
+    if arrays is None:
+        return False
+    x_on = np.array([k in engine.xs for k in range(2)])
+    y_on = np.array([k in engine.ys for k in range(3)])
+    if np.any(engine.x_tau[x_on] == 0) or np.any(engine.y_tau[y_on] == 0):
+        return False
+    n_post, n_pre = engine.n_post, engine.n_pre
+    flat = np.zeros(0, dtype=np.int64) if sel is None else np.asarray(sel, dtype=np.int64) % (n_post * n_pre)
+    rec_i, rec_j = np.divmod(flat, n_pre)  # empty: every synapse
+    out2d = out.reshape(out.shape[0], -1)
+    pre_t = np.ascontiguousarray(pre.T)
+    post_t = np.ascontiguousarray(post.T)
+    a = arrays
+    sign = kernel.SIGN_CODES[engine.sign_mode]
+    if engine.fixed:
+        w = np.ascontiguousarray(engine.w, dtype=np.int64)
+        kernel.fixed_loop(w, pre_t, post_t, x_on, y_on, engine.x_decay, engine.y_decay,
+                          engine.x_int, engine.x_frac, engine.y_int, engine.y_frac,
+                          engine.xr_dec, engine.xr_imp, engine.yr_dec, engine.yr_imp, engine.conn_r,
+                          a["dep"], a["mant"], a["sexp"], a["shift"], a["nfac"], a["fac"], a["width"],
+                          engine.w_lo, engine.w_hi, sign, record_every, rec_i, rec_j, scale, out2d)
+    else:
+        w = np.ascontiguousarray(engine.w, dtype=float)
+        kernel.float_loop(w, pre_t, post_t, x_on, y_on, engine.x_decay, engine.y_decay,
+                          engine.x_imp, engine.y_imp, a["dep"], a["coef"], a["nfac"], a["fac"],
+                          engine.bounds[0], engine.bounds[1], sign, record_every, rec_i, rec_j, scale, out2d)
+    return True

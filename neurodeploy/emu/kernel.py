@@ -1,0 +1,235 @@
+"""Compiled (numba) inner loop of the emulator for the common case: one-step epochs.
+
+Same arithmetic as :class:`neurodeploy.emu.engine._Engine`, written as scalar
+loops that numba compiles, so a step costs what its spikes cost: traces decay
+per neuron, and only synapses whose pre or post neuron spiked are updated
+(for the others Lava's update is the identity). The engine uses it when the
+rule has ``t_epoch == 1``, no bracket constants or ``sgn()`` factors and no
+``tau == 0`` trace; otherwise it runs the numpy implementation.
+
+With t_epoch = 1 every factor of a product whose dependency fired is the
+trace's value after this step's decay and impulse (Lava's history index
+``tx``/``ty`` is 1), which is what the kernels read.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - numba is a dependency; keep the numpy path usable without it
+    numba = None
+
+#: Factor codes: 0..1 pre traces x1, x2; 2..4 post traces y1, y2, y3; 5 the weight.
+FACTOR_CODES = {"x1": 0, "x2": 1, "y1": 2, "y2": 3, "y3": 4, "w": 5}
+ACC_MIN, ACC_MAX = -(2 ** 15) - 1, 2 ** 15 - 1
+
+
+def _jit(fn):
+    return numba.njit(cache=True, nogil=True)(fn) if numba is not None else None
+
+
+def _record_py(out, row, w, rec_i, rec_j, scale):
+    """out[row] = w * scale at the recorded synapses (all of them when rec_i is empty)."""
+    if rec_i.shape[0] == 0:
+        n_pre = w.shape[1]
+        for i in range(w.shape[0]):
+            base = i * n_pre
+            for j in range(n_pre):
+                out[row, base + j] = np.float64(w[i, j]) * scale
+    else:
+        for s in range(rec_i.shape[0]):
+            out[row, s] = np.float64(w[rec_i[s], rec_j[s]]) * scale
+
+
+_record = _jit(_record_py)
+
+
+def _fixed_synapse_py(w, i, j, xj, yi, x, y, r, dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi, sign_mode):
+    """Lava's fixed-point update of synapse (i, j) (post i, pre j) at an epoch end."""
+    acc = w[i, j] << 7
+    for p in range(dep.shape[0]):
+        if (dep[p] == 0 and not xj) or (dep[p] == 1 and not yi):
+            continue
+        cur = np.int64(1)
+        for f in range(nfac[p]):
+            code = fac[p, f]
+            if code < 2:
+                v = x[code, j]
+            elif code < 5:
+                v = y[code - 2, i]
+            else:
+                v = w[i, j]
+            v = min(max(v, -(1 << width[p, f])), (1 << width[p, f]) - 1)
+            cur = cur * v
+        cur = cur * mant[p]
+        cur = (cur >> shift[p]) << sexp[p]
+        cur = min(max(cur, ACC_MIN), ACC_MAX)
+        acc = min(max(acc + cur, ACC_MIN), ACC_MAX)
+    if sign_mode == 1:
+        acc = max(acc, 0)
+    elif sign_mode == -1:
+        acc = min(acc, 0)
+    nw = (acc >> 7) + (1 if r < (acc & 127) / 128.0 else 0)
+    w[i, j] = min(max(nw, w_lo), w_hi)
+
+
+def _float_synapse_py(w, i, j, xj, yi, x, y, dep, coef, nfac, fac, b_lo, b_hi, sign_mode):
+    """Lava's float update of synapse (i, j), in its applier string's operation order."""
+    wij = w[i, j]
+    total = 0.0
+    for p in range(dep.shape[0]):
+        d = 1.0 if ((dep[p] == 0 and xj) or (dep[p] == 1 and yi)) else 0.0
+        term = coef[p] * d
+        for f in range(nfac[p]):
+            code = fac[p, f]
+            if code < 2:
+                term = term * x[code, j]
+            elif code < 5:
+                term = term * y[code - 2, i]
+            else:
+                term = term * wij
+        total = term if p == 0 else total + term
+    nw = wij + total
+    if sign_mode == 1:
+        nw = max(0.0, nw)
+    elif sign_mode == -1:
+        nw = min(0.0, nw)
+    w[i, j] = min(max(nw, b_lo), b_hi)
+
+
+_fixed_synapse = _jit(_fixed_synapse_py)
+_float_synapse = _jit(_float_synapse_py)
+
+
+def _fixed_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y_int, y_frac,
+                xr_dec, xr_imp, yr_dec, yr_imp, conn_r,
+                dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi, sign_mode, record_every, rec_i, rec_j, scale, out):
+    steps = pre.shape[0]
+    n_pre = pre.shape[1]
+    n_post = post.shape[1]
+    x = np.zeros((2, n_pre), dtype=np.int64)
+    y = np.zeros((3, n_post), dtype=np.int64)
+    n_prod = dep.shape[0]
+    for t in range(1, steps + 1):
+        a = 2 * t
+        for k in range(2):
+            if x_on[k]:
+                for j in range(n_pre):
+                    v = x_decay[k] * x[k, j]
+                    fl = np.floor(v)
+                    nv = np.int64(fl) + (1 if xr_dec[a] < v - fl else 0)
+                    if pre[t - 1, j]:
+                        nv = nv + x_int[k] + (1 if xr_imp[a] < x_frac[k] else 0)
+                        nv = min(max(nv, 0), 127)
+                    x[k, j] = nv
+        for k in range(3):
+            if y_on[k]:
+                for i in range(n_post):
+                    v = y_decay[k] * y[k, i]
+                    fl = np.floor(v)
+                    nv = np.int64(fl) + (1 if yr_dec[a] < v - fl else 0)
+                    if post[t - 1, i]:
+                        nv = nv + y_int[k] + (1 if yr_imp[a] < y_frac[k] else 0)
+                        nv = min(max(nv, 0), 127)
+                    y[k, i] = nv
+        r = conn_r[t]
+        if t == 1:  # the first epoch brings every weight into range
+            for i in range(n_post):
+                for j in range(n_pre):
+                    _fixed_synapse(w, i, j, pre[0, j], post[0, i], x, y, r, dep, mant, sexp, shift, nfac, fac,
+                                   width, w_lo, w_hi, sign_mode)
+        else:
+            for i in range(n_post):
+                if post[t - 1, i]:
+                    for j in range(n_pre):
+                        _fixed_synapse(w, i, j, pre[t - 1, j], True, x, y, r, dep, mant, sexp, shift, nfac, fac,
+                                       width, w_lo, w_hi, sign_mode)
+            for j in range(n_pre):
+                if pre[t - 1, j]:
+                    for i in range(n_post):
+                        if not post[t - 1, i]:
+                            _fixed_synapse(w, i, j, True, False, x, y, r, dep, mant, sexp, shift, nfac, fac,
+                                           width, w_lo, w_hi, sign_mode)
+        if t % record_every == 0:
+            _record(out, t // record_every - 1, w, rec_i, rec_j, scale)
+    return w
+
+
+def _float_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_imp, y_imp,
+                dep, coef, nfac, fac, b_lo, b_hi, sign_mode, record_every, rec_i, rec_j, scale, out):
+    steps = pre.shape[0]
+    n_pre = pre.shape[1]
+    n_post = post.shape[1]
+    x = np.zeros((2, n_pre))
+    y = np.zeros((3, n_post))
+    n_prod = dep.shape[0]
+    for t in range(1, steps + 1):
+        for k in range(2):
+            if x_on[k]:
+                for j in range(n_pre):
+                    v = x_decay[k] * x[k, j]
+                    if pre[t - 1, j]:
+                        v = v + x_imp[k]
+                    x[k, j] = v
+        for k in range(3):
+            if y_on[k]:
+                for i in range(n_post):
+                    v = y_decay[k] * y[k, i]
+                    if post[t - 1, i]:
+                        v = v + y_imp[k]
+                    y[k, i] = v
+        if t == 1:
+            for i in range(n_post):
+                for j in range(n_pre):
+                    _float_synapse(w, i, j, pre[0, j], post[0, i], x, y, dep, coef, nfac, fac, b_lo, b_hi, sign_mode)
+        else:
+            for i in range(n_post):
+                if post[t - 1, i]:
+                    for j in range(n_pre):
+                        _float_synapse(w, i, j, pre[t - 1, j], True, x, y, dep, coef, nfac, fac, b_lo, b_hi,
+                                       sign_mode)
+            for j in range(n_pre):
+                if pre[t - 1, j]:
+                    for i in range(n_post):
+                        if not post[t - 1, i]:
+                            _float_synapse(w, i, j, True, False, x, y, dep, coef, nfac, fac, b_lo, b_hi, sign_mode)
+        if t % record_every == 0:
+            _record(out, t // record_every - 1, w, rec_i, rec_j, scale)
+    return w
+
+
+fixed_loop = _jit(_fixed_loop)
+float_loop = _jit(_float_loop)
+
+
+SIGN_CODES = {"excitatory": 1, "mixed": 0, "inhibitory": -1}
+
+
+def product_arrays(products):
+    """Kernel arrays for the engine's products, or None when a product needs the numpy path."""
+    n = len(products)
+    dep = np.zeros(n, dtype=np.int64)
+    mant = np.zeros(n, dtype=np.int64)
+    sexp = np.zeros(n, dtype=np.int64)
+    shift = np.zeros(n, dtype=np.int64)
+    nfac = np.zeros(n, dtype=np.int64)
+    fac = np.zeros((n, 4), dtype=np.int64)
+    width = np.zeros((n, 4), dtype=np.int64)
+    coef = np.zeros(n, dtype=float)
+    for p, product in enumerate(products):
+        if len(product.factors) > 4:
+            return None
+        dep[p] = 0 if product.dependency == "x0" else 1
+        mant[p], sexp[p], coef[p] = product.mantissa, product.s_exp, product.coefficient
+        widths = 0
+        for f, (name, const, sgn) in enumerate(product.factors):
+            if name not in FACTOR_CODES or const is not None or sgn:
+                return None
+            fac[p, f] = FACTOR_CODES[name]
+            width[p, f] = 9 if name == "w" else 7
+            widths += width[p, f]
+        nfac[p] = len(product.factors)
+        shift[p] = max(0, widths + 4 - 15)
+    return {"dep": dep, "mant": mant, "sexp": sexp, "shift": shift, "nfac": nfac, "fac": fac,
+            "width": width, "coef": coef}
