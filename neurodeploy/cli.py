@@ -101,7 +101,8 @@ def _backends(value):
 
 
 def _protocol_option(option):
-    return click.option(f"--{option.name.replace('_', '-')}", option.name, type=option.type, default=None,
+    kind = str if option.type is tuple else option.type
+    return click.option(f"--{option.name.replace('_', '-')}", option.name, type=kind, default=None,
                         help=f"{option.help} (protocol default: " + ", ".join(
                             f"{p} {o.default}" for p, opts in PROTOCOLS.items() for o in opts if o.name == option.name) + ")")
 

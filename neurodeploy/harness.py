@@ -10,7 +10,11 @@ brian2 -> brian2-step   timing           :func:`timing_band` (same-step pre/post
 brian2-step -> lava-float  lowering      :data:`LOWERING_TOLERANCE` + float plan's constant band
 lava-float -> lava-fixed   quantization  the fixed plan's predicted band (max and RMSE)
 brian2 -> lava-fixed    end to end       timing + quantization
+lava-* -> emu-*         emulation        1e-12 (float), 0 (fixed: bit for bit)
 ======================  ===============  ==============================================
+
+The emulator backends are compared like their Lava twins (lowering,
+quantization, end to end) and against them when both ran.
 
 A trajectory with NaN or inf fails every comparison it is in, naming the
 backend and the first bad step.
@@ -43,7 +47,15 @@ COMPARISONS = (
     ("brian2-step", "lava-float", "lowering"),
     ("lava-float", "lava-fixed", "quantization"),
     ("brian2", "lava-fixed", "end-to-end"),
+    # the emulator: against the step model like Lava, and against Lava itself
+    ("brian2-step", "emu-float", "lowering"),
+    ("emu-float", "emu-fixed", "quantization"),
+    ("brian2", "emu-fixed", "end-to-end"),
+    ("lava-float", "emu-float", "emulation-float"),
+    ("lava-fixed", "emu-fixed", "emulation-fixed"),
 )
+#: emu-float against lava-float (normalized): equal to rounding; emu-fixed against lava-fixed: bit for bit.
+EMULATION_TOLERANCE = {"emulation-float": 1e-12, "emulation-fixed": 0.0}
 
 
 def compile_plans(rule: Rule, trains: SpikeTrains | None = None) -> dict:
@@ -128,6 +140,7 @@ def _tolerances(plans: dict, timing: float) -> dict:
         "lowering": {"max_abs": lowering, "rmse": lowering},
         "quantization": quant,
         "end-to-end": {"max_abs": timing + quant["max_abs"], "rmse": timing + quant["rmse"]},
+        **{share: {"max_abs": tol, "rmse": tol} for share, tol in EMULATION_TOLERANCE.items()},
     }
 
 
@@ -141,6 +154,7 @@ class Report:
     comparisons: list
     stats: dict = field(default_factory=dict)
     failed: dict = field(default_factory=dict)  # backend name -> why it did not finish
+    curve: dict | None = None  # curve protocols: {"x", "x_label", backend: [dw per x]}
 
     @property
     def passed(self) -> bool:
@@ -168,6 +182,7 @@ class Report:
             "comparisons": self.comparisons,
             "protocol_stats": self.stats,
             "quantization_plan": {m: p.to_dict() for m, p in self.plans.items()},
+            **({"curve": self.curve} if self.curve is not None else {}),
         }
 
     def write(self, out_dir: str) -> list:
@@ -179,7 +194,14 @@ class Report:
         paths = []
         arrays = {name: res.trajectory for name, res in self.results.items()}
         paths.append(_atomic(out_dir, "trajectories.npz", lambda f: np.savez_compressed(f, **arrays), binary=True))
-        paths.append(_atomic(out_dir, "report.md", lambda f: f.write(render_markdown(data))))
+        from neurodeploy.plots import write_plots
+
+        for name in ("trajectories.png", "errors.png", "curve.png", "quantization.png"):  # none stale
+            if os.path.isfile(os.path.join(out_dir, name)):
+                os.unlink(os.path.join(out_dir, name))
+        figures = write_plots(data, arrays, out_dir)
+        paths += [os.path.join(out_dir, f) for f in figures]
+        paths.append(_atomic(out_dir, "report.md", lambda f: f.write(render_markdown(data, figures))))
         # report.json last: its presence means the others are complete
         paths.append(_atomic(out_dir, "report.json",
                              lambda f: f.write(json.dumps(_jsonable(data), indent=2, sort_keys=True) + "\n")))
@@ -285,7 +307,18 @@ def verify(rule: Rule, trains: SpikeTrains, backends=DEFAULT_BACKENDS, progress=
         for c in comparisons:
             if "lava-fixed" in (c["reference"], c["candidate"]) and notes:
                 c["warnings"] = notes
-    return Report(rule, trains, results, skipped, plans, comparisons, stats, failed)
+    curve = None
+    if trains.curve is not None:
+        curve = {"x": list(trains.curve["x"]), "x_label": trains.curve["x_label"]}
+        pairs = np.array(trains.curve["synapses"])
+        w0 = trains.w0[pairs[:, 0], pairs[:, 1]]
+        for name, res in results.items():
+            curve[name] = (res.trajectory[-1, pairs[:, 0], pairs[:, 1]] - w0).tolist()
+        for c in comparisons:
+            if c["reference"] in curve and c["candidate"] in curve:
+                diff = np.abs(np.array(curve[c["candidate"]]) - np.array(curve[c["reference"]]))
+                c["curve_max_abs_error_normalized"] = float(diff.max()) / rule.weight.range
+    return Report(rule, trains, results, skipped, plans, comparisons, stats, failed, curve)
 
 
 def fixed_saturation(plan, rule: Rule, trains: SpikeTrains, fixed_result) -> dict:

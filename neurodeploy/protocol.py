@@ -24,9 +24,10 @@ class SpikeTrains:
     pre: np.ndarray  # bool (n_pre, steps): pre[j, t] = neuron j spikes in step t
     post: np.ndarray  # bool (n_post, steps)
     w0: np.ndarray  # float (n_post, n_pre), rule units
-    protocol: str  # "poisson" or "file:<name>"
+    protocol: str  # "poisson", "pairing", "stdp-window", "frequency" or "file:<name>"
     seed: int | None = None
     rate: float | None = None  # Hz, for poisson
+    curve: dict | None = None  # curve protocols: {"x": [...], "x_label": str, "synapses": [[post, pre], ...]}
 
     @property
     def steps(self) -> int:
@@ -91,6 +92,62 @@ def pairing(rule: Rule, n_pre: int, n_post: int, pairs: int, dt_ms: float, frequ
     return SpikeTrains(pre, post, w0, "pairing", seed, None)
 
 
+def _pair_times(first: float, pairs: int, frequency: float, step_ms: float) -> np.ndarray:
+    """Steps of ``pairs`` events from step ``first`` at ``frequency`` Hz."""
+    period = 1000.0 / frequency / step_ms
+    return np.array([first + int(round(k * period)) for k in range(pairs)], dtype=np.int64)
+
+
+def _tail(rule: Rule) -> int:
+    return int(np.ceil(5 * max((rule.tau_steps(t) for t in rule.traces), default=1.0)))
+
+
+def stdp_window(rule: Rule, dt_min_ms: float, dt_max_ms: float, dt_step_ms: float, pairs: int,
+                frequency: float, seed: int | None = None) -> SpikeTrains:
+    """The pairing protocol swept over ``dt = t_post - t_pre``, all offsets in one run.
+
+    One post neuron spikes at ``t_k = t_0 + k / frequency``; pre neuron ``m``
+    spikes at ``t_k - dt_m``. Synapse (0, m) therefore sees exactly the
+    pairing protocol at offset ``dt_m`` and the curve is ``dw(dt_m)``, the
+    weight change of that synapse over the run."""
+    step_ms = rule.dt * 1e3
+    dts = np.arange(dt_min_ms, dt_max_ms + dt_step_ms / 2, dt_step_ms)
+    offsets = np.rint(dts / step_ms).astype(np.int64)
+    post_steps = _pair_times(max(0, int(offsets.max())) + 1, pairs, frequency, step_ms)
+    steps = int(max(post_steps[-1], post_steps[-1] - offsets.min())) + _tail(rule) + 1
+    pre = np.zeros((len(dts), steps), dtype=bool)
+    post = np.zeros((1, steps), dtype=bool)
+    post[0, post_steps] = True
+    for m, offset in enumerate(offsets):
+        pre[m, post_steps - offset] = True
+    w0 = np.full((1, len(dts)), rule.weight.w_init)
+    curve = {"x": [float(d) for d in offsets * step_ms], "x_label": "dt = t_post - t_pre (ms)",
+             "synapses": [[0, m] for m in range(len(dts))]}
+    return SpikeTrains(pre, post, w0, "stdp-window", seed, None, curve)
+
+
+def frequency_sweep(rule: Rule, frequencies, pairs: int, dt_ms: float, seed: int | None = None) -> SpikeTrains:
+    """Pairing at offset ``dt_ms`` repeated ``pairs`` times at each frequency (Sjostrom et al. 2001).
+
+    Pre neuron ``k`` and post neuron ``k`` pair at ``frequencies[k]``; the
+    curve is the weight change of the diagonal synapses (k, k), ``dw(f)``.
+    The other synapses see unrelated trains and are not part of the curve."""
+    step_ms = rule.dt * 1e3
+    offset = int(round(dt_ms / step_ms))
+    starts = [_pair_times(max(0, -offset) + 1, pairs, f, step_ms) for f in frequencies]
+    steps = int(max(s[-1] + max(offset, 0) for s in starts)) + _tail(rule) + 1
+    n = len(frequencies)
+    pre = np.zeros((n, steps), dtype=bool)
+    post = np.zeros((n, steps), dtype=bool)
+    for k, pre_steps in enumerate(starts):
+        pre[k, pre_steps] = True
+        post[k, pre_steps + offset] = True
+    w0 = np.full((n, n), rule.weight.w_init)
+    curve = {"x": [float(f) for f in frequencies], "x_label": f"pairing frequency (Hz), dt = {dt_ms:g} ms",
+             "synapses": [[k, k] for k in range(n)]}
+    return SpikeTrains(pre, post, w0, "frequency", seed, None, curve)
+
+
 @dataclass(frozen=True)
 class Option:
     name: str  # option name in plans; the CLI spells it --name-with-dashes
@@ -115,9 +172,39 @@ PROTOCOLS = {
         Option("dt_ms", float, 10.0, -1e6, "t_post - t_pre in ms"),
         Option("frequency", float, 1.0, 0, "pairing frequency in Hz"),
     ),
+    "stdp-window": (
+        Option("dt_min_ms", float, -100.0, -1e6, "smallest t_post - t_pre in ms"),
+        Option("dt_max_ms", float, 100.0, -1e6, "largest t_post - t_pre in ms"),
+        Option("dt_step_ms", float, 5.0, 0, "step of the dt sweep in ms"),
+        Option("pairs", int, 10, 1, "number of pre/post pairs"),
+        Option("frequency", float, 1.0, 0, "pairing frequency in Hz"),
+    ),
+    "frequency": (
+        Option("frequencies", tuple, (1.0, 5.0, 10.0, 20.0, 40.0, 50.0), 0,
+               "pairing frequencies in Hz (comma-separated); Sjostrom et al. 2001 go down to 0.1 Hz"),
+        Option("pairs", int, 60, 1, "number of pre/post pairs"),
+        Option("dt_ms", float, 10.0, -1e6, "t_post - t_pre in ms"),
+    ),
 }
 #: Largest run accepted from options, in synapse-steps.
 MAX_SYNAPSE_STEPS = 2_000_000_000
+
+
+def _number_list(value, source: str, field: str) -> tuple:
+    """``[1, 5, 10]`` or ``"1,5,10"`` -> (1.0, 5.0, 10.0); each > 0 and finite."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not items or len(items) > 1000:
+        raise NeurodeployError(source, field, f"must be a list of numbers such as 1,5,10 (got {value!r})")
+    numbers = []
+    for item in items:
+        try:
+            number = float(item) if not isinstance(item, bool) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None or not np.isfinite(number) or number <= 0:
+            raise NeurodeployError(source, field, f"must be numbers > 0 (got {item!r})")
+        numbers.append(number)
+    return tuple(numbers)
 
 
 def _spell(prefix: str, key: str) -> str:
@@ -140,6 +227,9 @@ def protocol_options(name: str, given: dict, source: str, prefix: str = "") -> d
             raise NeurodeployError(source, _spell(prefix, key), f"not an option of protocol '{name}' "
                                                              f"(options: {', '.join(spec)})")
         option = spec[key]
+        if option.type is tuple:
+            values[key] = _number_list(value, source, _spell(prefix, key))
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or \
                 (option.type is int and not float(value).is_integer()):
             raise NeurodeployError(source, _spell(prefix, key), f"must be {'a whole number' if option.type is int else 'a number'} (got {value!r})")
@@ -165,6 +255,26 @@ def make_trains(rule: Rule, name: str, options: dict, seed: int, source: str = "
         if size > MAX_SYNAPSE_STEPS:
             raise NeurodeployError(source, _spell(prefix, "steps"), f"run too large (n_pre x n_post x steps = {size} synapse-steps, at most {MAX_SYNAPSE_STEPS})")
         return poisson(rule, o["n_pre"], o["n_post"], o["steps"], o["rate"], seed)
+    if name == "stdp-window":
+        if o["dt_min_ms"] > o["dt_max_ms"]:
+            raise NeurodeployError(source, _spell(prefix, "dt_min_ms"),
+                                   f"must be <= dt_max_ms = {o['dt_max_ms']:g} (got {o['dt_min_ms']:g})")
+        count = int((o["dt_max_ms"] - o["dt_min_ms"]) / o["dt_step_ms"]) + 1
+        if count > 10_000:
+            raise NeurodeployError(source, _spell(prefix, "dt_step_ms"), f"makes {count} offsets, at most 10000")
+        if 1000.0 / o["frequency"] < rule.dt * 1e3:
+            raise NeurodeployError(source, _spell(prefix, "frequency"), f"must be at most 1/dt = {1 / rule.dt:g} Hz (got {o['frequency']:g})")
+        if o["pairs"] * 1000.0 / o["frequency"] / (rule.dt * 1e3) * count > MAX_SYNAPSE_STEPS:
+            raise NeurodeployError(source, _spell(prefix, "pairs"), "run too large")
+        return stdp_window(rule, o["dt_min_ms"], o["dt_max_ms"], o["dt_step_ms"], o["pairs"], o["frequency"], seed)
+    if name == "frequency":
+        top = max(o["frequencies"])
+        if 1000.0 / top < rule.dt * 1e3:
+            raise NeurodeployError(source, _spell(prefix, "frequencies"), f"must be at most 1/dt = {1 / rule.dt:g} Hz (got {top:g})")
+        n = len(o["frequencies"])
+        if o["pairs"] * 1000.0 / min(o["frequencies"]) / (rule.dt * 1e3) * n * n > MAX_SYNAPSE_STEPS:
+            raise NeurodeployError(source, _spell(prefix, "pairs"), "run too large")
+        return frequency_sweep(rule, o["frequencies"], o["pairs"], o["dt_ms"], seed)
     period_ms = 1000.0 / o["frequency"]
     if period_ms < rule.dt * 1e3:
         raise NeurodeployError(source, _spell(prefix, "frequency"), f"must be at most 1/dt = {1 / rule.dt:g} Hz (got {o['frequency']:g})")

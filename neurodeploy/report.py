@@ -58,7 +58,20 @@ def plan_table(plan: dict) -> str:
     return "\n".join(out)
 
 
-def render_markdown(data: dict) -> str:
+_FIGURE_TITLES = {"trajectories.png": "Weight trajectories", "errors.png": "Error over time per comparison",
+                  "curve.png": "Protocol curve", "quantization.png": "Quantization error and predicted band"}
+
+
+def _curve_table(curve: dict) -> list:
+    names = [k for k in curve if k not in ("x", "x_label")]
+    out = ["", "## Curve", "", f"| {curve['x_label']} | " + " | ".join(names) + " |",
+           "|---|" + "---|" * len(names)]
+    for k, x in enumerate(curve["x"]):
+        out.append(f"| {x:g} | " + " | ".join(f"{curve[n][k]:.5g}" for n in names) + " |")
+    return out
+
+
+def render_markdown(data: dict, figures=()) -> str:
     out = [f"# neurodeploy verify: {data['rule']}", "",
            f"- rule file: `{data['rule_file']}`" + (f" ({data['citation']})" if data.get("citation") else ""),
            f"- protocol: {data['protocol']}, seed {data['seed']}, rate {data['rate_hz']} Hz, "
@@ -92,6 +105,12 @@ def render_markdown(data: dict) -> str:
                 + f"; lava-fixed weights at the rule's bounds {sat['weight_at_limit']['at_rule_bound']}, "
                   f"at other 8-bit limits {sat['weight_at_limit']['at_other_limit']} (synapse-steps); "
                   f"products that may overflow the accumulator: {', '.join(sat['accumulator_may_overflow']) or 'none'}."]
+    if data.get("curve"):
+        out += _curve_table(data["curve"])
+    if figures:
+        out += ["", "## Figures"]
+        for name in figures:
+            out += ["", f"![{_FIGURE_TITLES.get(name, name)}]({name})"]
     for mode, plan in data["quantization_plan"].items():
         out += ["", f"## Quantization plan: {mode}", "", plan_table(plan)]
     return "\n".join(out) + "\n"

@@ -1,0 +1,121 @@
+"""Figures for a verify report (matplotlib, PNG, written next to report.md).
+
+* ``trajectories.png``: the weight of a few synapses over time, every backend overlaid;
+* ``errors.png``: per comparison, the largest error over synapses at each step
+  (normalized by the weight range) with its tolerance;
+* ``curve.png``: the protocol's curve (dw against dt or frequency) for every backend;
+* ``quantization.png``: lava-fixed (or emu-fixed) against its float twin over time,
+  largest and RMS error over synapses, with the plan's predicted band.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig, out_dir: str, name: str) -> str:
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".png", dir=out_dir)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=100, format="png")
+        os.replace(tmp, os.path.join(out_dir, name))
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return name
+
+
+def _synapses(data: dict, shape) -> list:
+    curve = data.get("curve")
+    if curve:
+        pairs = [tuple(p) for p in curve.get("synapses", [])]
+        if pairs:
+            picks = sorted({0, len(pairs) // 2, len(pairs) - 1})
+            return [pairs[k] for k in picks]
+    n_post, n_pre = shape
+    return sorted({(0, 0), (n_post // 2, n_pre // 2), (n_post - 1, n_pre - 1)})
+
+
+def write_plots(data: dict, trajectories: dict, out_dir: str, curve_synapses=None) -> list:
+    """Write the figures for report ``data``; return their file names."""
+    if not trajectories:
+        return []
+    plt = _pyplot()
+    names = []
+    any_traj = next(iter(trajectories.values()))
+    steps = any_traj.shape[0]
+    time_s = np.arange(steps) * data["dt_ms"] * 1e-3
+    w_range = data["weight_range"][1] - data["weight_range"][0]
+
+    synapses = _synapses(data, any_traj.shape[1:])
+    fig, axes = plt.subplots(len(synapses), 1, figsize=(8, 2.4 * len(synapses)), sharex=True, squeeze=False)
+    for ax, (i, j) in zip(axes[:, 0], synapses):
+        for name, traj in trajectories.items():
+            ax.plot(time_s, traj[:, i, j], label=name, lw=1)
+        ax.set_ylabel(f"w[{i},{j}]")
+    axes[0, 0].legend(fontsize=7, ncol=3)
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.suptitle(f"{data['rule']}: weights of {len(synapses)} synapses, all backends")
+    fig.tight_layout()
+    names.append(_save(fig, out_dir, "trajectories.png"))
+    plt.close(fig)
+
+    comps = [c for c in data["comparisons"] if c["reference"] in trajectories and c["candidate"] in trajectories]
+    if comps:
+        fig, ax = plt.subplots(figsize=(8, 4))
+        for k, c in enumerate(comps):
+            diff = np.abs(trajectories[c["candidate"]] - trajectories[c["reference"]]).reshape(steps, -1)
+            err = np.maximum(diff.max(axis=1) / w_range, 1e-18)
+            line, = ax.plot(time_s, err, lw=1, label=f"{c['reference']} -> {c['candidate']} ({c['share']})")
+            tol = c["tolerance"]["max_abs"]
+            if tol > 0:
+                ax.axhline(tol, color=line.get_color(), ls="--", lw=0.8)
+        ax.set_yscale("log")
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("max |error| / range (dashed: tolerance)")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        names.append(_save(fig, out_dir, "errors.png"))
+        plt.close(fig)
+
+    curve = data.get("curve")
+    if curve:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for name in trajectories:
+            if name in curve:
+                ax.plot(curve["x"], curve[name], marker="o", ms=3, lw=1, label=name)
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_xlabel(curve["x_label"])
+        ax.set_ylabel("dw")
+        ax.legend(fontsize=7)
+        fig.suptitle(f"{data['rule']}: {data['protocol']}")
+        fig.tight_layout()
+        names.append(_save(fig, out_dir, "curve.png"))
+        plt.close(fig)
+
+    band = data.get("quantization_plan", {}).get("fixed", {}).get("band")
+    pair = next(((a, b) for a, b in (("lava-float", "lava-fixed"), ("emu-float", "emu-fixed"))
+                 if a in trajectories and b in trajectories), None)
+    if band and pair:
+        diff = np.abs(trajectories[pair[1]] - trajectories[pair[0]]).reshape(steps, -1) / w_range
+        fig, ax = plt.subplots(figsize=(8, 3.5))
+        ax.plot(time_s, diff.max(axis=1), lw=1, label="max over synapses")
+        ax.plot(time_s, np.sqrt((diff ** 2).mean(axis=1)), lw=1, label="RMS over synapses")
+        ax.axhline(band["max_abs"], color="C0", ls="--", lw=0.8, label="predicted band (max)")
+        ax.axhline(band["rmse"], color="C1", ls="--", lw=0.8, label="predicted band (rmse)")
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel(f"|{pair[1]} - {pair[0]}| / range")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        names.append(_save(fig, out_dir, "quantization.png"))
+        plt.close(fig)
+    return names

@@ -1,0 +1,75 @@
+"""Curve protocols: the trains are what they claim; the STDP window matches its closed form."""
+import math
+
+import numpy as np
+import pytest
+
+from conftest import rule_path
+from neurodeploy.errors import NeurodeployError
+from neurodeploy.harness import verify
+from neurodeploy.protocol import make_trains
+from neurodeploy.spec.loader import load_rule
+
+
+@pytest.fixture(scope="module")
+def rule():
+    return load_rule(rule_path("stdp_pair"))
+
+
+def test_window_trains(rule):
+    trains = make_trains(rule, "stdp-window", {"dt_min_ms": -40, "dt_max_ms": 30, "dt_step_ms": 10,
+                                               "pairs": 4, "frequency": 5}, seed=0)
+    assert trains.curve["x"] == [-40.0, -30.0, -20.0, -10.0, 0.0, 10.0, 20.0, 30.0]
+    post = np.flatnonzero(trains.post[0])
+    assert len(post) == 4 and np.all(np.diff(post) == 200)  # 5 Hz at 1 ms
+    for m, dt in enumerate(trains.curve["x"]):
+        pre = np.flatnonzero(trains.pre[m])
+        assert np.array_equal(post - pre, np.full(4, int(dt)))
+    assert trains.curve["synapses"] == [[0, m] for m in range(8)]
+
+
+def test_frequency_trains(rule):
+    trains = make_trains(rule, "frequency", {"frequencies": "0.5,10,50", "pairs": 6, "dt_ms": -10}, seed=0)
+    assert trains.curve["x"] == [0.5, 10.0, 50.0]
+    for k, f in enumerate([0.5, 10, 50]):
+        pre, post = np.flatnonzero(trains.pre[k]), np.flatnonzero(trains.post[k])
+        assert len(pre) == len(post) == 6
+        assert np.all(post - pre == -10)
+        assert np.allclose(np.diff(pre), 1000 / f, atol=1)
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"frequencies": "1,0"}, "--frequencies: must be numbers > 0 (got '0')"),
+    ({"frequencies": "1,x"}, "--frequencies: must be numbers > 0 (got 'x')"),
+    ({"frequencies": "5000"}, "--frequencies: must be at most 1/dt = 1000 Hz (got 5000)"),
+])
+def test_frequency_option_errors(rule, options, message):
+    with pytest.raises(NeurodeployError) as err:
+        make_trains(rule, "frequency", options, 0, prefix="--")
+    assert str(err.value) == message
+
+
+def window(rule, delta_ms, same_step):
+    v = rule.values
+    if delta_ms > 0:
+        return v["A_plus"] * math.exp(-delta_ms * 1e-3 / v["tau_plus"])
+    if delta_ms < 0:
+        return -v["A_minus"] * math.exp(delta_ms * 1e-3 / v["tau_minus"])
+    return v["A_plus"] - (v["A_minus"] if same_step else 0.0)
+
+
+def test_window_matches_closed_form_on_every_backend(rule):
+    """Additive pair STDP: dw(dt) = sum over all pre/post pairs of W(t_post - t_pre)."""
+    trains = make_trains(rule, "stdp-window", {"dt_min_ms": -60, "dt_max_ms": 60, "dt_step_ms": 10,
+                                               "pairs": 3, "frequency": 4}, seed=0)
+    report = verify(rule, trains, ("brian2", "brian2-step", "lava-float", "lava-fixed", "emu-fixed"))
+    post = np.flatnonzero(trains.post[0])
+    for backend, same_step, tol in (("brian2", False, 1e-12), ("brian2-step", True, 1e-12),
+                                    ("lava-float", True, 1e-12),
+                                    ("lava-fixed", True, report.plans["fixed"].band["max_abs"]),
+                                    ("emu-fixed", True, report.plans["fixed"].band["max_abs"])):
+        for m, dt in enumerate(trains.curve["x"]):
+            pre = np.flatnonzero(trains.pre[m])
+            expected = sum(window(rule, float(tp - tq), same_step) for tp in post for tq in pre)
+            assert report.curve[backend][m] == pytest.approx(expected, abs=tol * rule.weight.range), (backend, dt)
+    assert report.passed
