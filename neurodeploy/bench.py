@@ -98,8 +98,8 @@ def _work_backend(job: dict) -> dict:
     registry = load_all()
     rule, trains, plans = _setup(job["rule"], job["n"], job["n"], job["steps"])
     backend = registry.get(job["backend"])
-    backend.run(rule, trains, plans)  # warm-up, not timed: imports and JIT compilation are one-time costs
     base, children_base = _rss_mb(), _rss_mb(resource.RUSAGE_CHILDREN)
+    backend.run(rule, trains, plans)  # warm-up, not timed (imports, JIT compilation); its memory counts
     seconds = []
     for _ in range(job["repeats"]):
         result = backend.run(rule, trains, plans)
