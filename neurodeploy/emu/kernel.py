@@ -102,6 +102,34 @@ _fixed_synapse = _jit(_fixed_synapse_py)
 _float_synapse = _jit(_float_synapse_py)
 
 
+def _fixed_traces_py(traces, on, decay, imp_int, imp_frac, r_decay, r_impulse, spiked):
+    """One step of Lava's 7-bit traces: stochastic decay, then impulse (stochastic) and saturation."""
+    for k in range(traces.shape[0]):
+        if on[k]:
+            for n in range(traces.shape[1]):
+                v = decay[k] * traces[k, n]
+                fl = np.floor(v)
+                nv = np.int64(fl) + (1 if r_decay < v - fl else 0)
+                if spiked[n]:
+                    nv = min(max(nv + imp_int[k] + (1 if r_impulse < imp_frac[k] else 0), 0), 127)
+                traces[k, n] = nv
+
+
+def _float_traces_py(traces, on, decay, impulse, spiked):
+    """One step of Lava's float traces: decay, then impulse."""
+    for k in range(traces.shape[0]):
+        if on[k]:
+            for n in range(traces.shape[1]):
+                v = decay[k] * traces[k, n]
+                if spiked[n]:
+                    v = v + impulse[k]
+                traces[k, n] = v
+
+
+_fixed_traces = _jit(_fixed_traces_py)
+_float_traces = _jit(_float_traces_py)
+
+
 def _fixed_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y_int, y_frac,
                 xr_dec, xr_imp, yr_dec, yr_imp, conn_r,
                 dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi, sign_mode, record_every, rec_i, rec_j, scale, out):
@@ -110,29 +138,10 @@ def _fixed_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y_int
     n_post = post.shape[1]
     x = np.zeros((2, n_pre), dtype=np.int64)
     y = np.zeros((3, n_post), dtype=np.int64)
-    n_prod = dep.shape[0]
     for t in range(1, steps + 1):
         a = 2 * t
-        for k in range(2):
-            if x_on[k]:
-                for j in range(n_pre):
-                    v = x_decay[k] * x[k, j]
-                    fl = np.floor(v)
-                    nv = np.int64(fl) + (1 if xr_dec[a] < v - fl else 0)
-                    if pre[t - 1, j]:
-                        nv = nv + x_int[k] + (1 if xr_imp[a] < x_frac[k] else 0)
-                        nv = min(max(nv, 0), 127)
-                    x[k, j] = nv
-        for k in range(3):
-            if y_on[k]:
-                for i in range(n_post):
-                    v = y_decay[k] * y[k, i]
-                    fl = np.floor(v)
-                    nv = np.int64(fl) + (1 if yr_dec[a] < v - fl else 0)
-                    if post[t - 1, i]:
-                        nv = nv + y_int[k] + (1 if yr_imp[a] < y_frac[k] else 0)
-                        nv = min(max(nv, 0), 127)
-                    y[k, i] = nv
+        _fixed_traces(x, x_on, x_decay, x_int, x_frac, xr_dec[a], xr_imp[a], pre[t - 1])
+        _fixed_traces(y, y_on, y_decay, y_int, y_frac, yr_dec[a], yr_imp[a], post[t - 1])
         r = conn_r[t]
         if t == 1:  # the first epoch brings every weight into range
             for i in range(n_post):
@@ -163,22 +172,9 @@ def _float_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_imp, y_imp,
     n_post = post.shape[1]
     x = np.zeros((2, n_pre))
     y = np.zeros((3, n_post))
-    n_prod = dep.shape[0]
     for t in range(1, steps + 1):
-        for k in range(2):
-            if x_on[k]:
-                for j in range(n_pre):
-                    v = x_decay[k] * x[k, j]
-                    if pre[t - 1, j]:
-                        v = v + x_imp[k]
-                    x[k, j] = v
-        for k in range(3):
-            if y_on[k]:
-                for i in range(n_post):
-                    v = y_decay[k] * y[k, i]
-                    if post[t - 1, i]:
-                        v = v + y_imp[k]
-                    y[k, i] = v
+        _float_traces(x, x_on, x_decay, x_imp, pre[t - 1])
+        _float_traces(y, y_on, y_decay, y_imp, post[t - 1])
         if t == 1:
             for i in range(n_post):
                 for j in range(n_pre):
