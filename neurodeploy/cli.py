@@ -130,7 +130,8 @@ def _with_protocol_options(command):
 @click.option("--backends", default=None, help="Comma-separated backends (default: brian2,brian2-step,lava-float,lava-fixed).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds per backend; a backend that exceeds it is stopped and reported as failed.")
-def verify(rule_file, out_dir, protocol, seed, spikes, backends, timeout, **options):
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+def verify(rule_file, out_dir, protocol, seed, spikes, backends, timeout, quiet, **options):
     """Run RULE_FILE on every backend with the same spike trains and compare the weight trajectories."""
     from neurodeploy.harness import verify as run_verify
     from neurodeploy.protocol import load_spikes, make_trains
@@ -148,8 +149,9 @@ def verify(rule_file, out_dir, protocol, seed, spikes, backends, timeout, **opti
         trains = load_spikes(spikes, rule)
     else:
         trains = make_trains(rule, protocol, given, seed, prefix="--")
-    report = run_verify(rule, trains, names, progress=lambda msg: click.echo(f"running {msg}", err=True),
-                        timeout=timeout)
+    from neurodeploy.progress import Progress
+
+    report = run_verify(rule, trains, names, progress=None if quiet else Progress(), timeout=timeout)
     report.write(out_dir)
     click.echo(summary_table(report.to_dict()))
     click.echo(f"wrote {os.path.join(out_dir, 'report.json')}, report.md, trajectories.npz")
@@ -170,7 +172,8 @@ def _remove_stale(out_dir, names):
 @click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True, help="Local worker processes.")
 @click.option("--force", is_flag=True, help="Redo runs whose inputs have not changed.")
 @click.option("--scheduler", default=None, help="Address of a Dask distributed scheduler (needs neurodeploy[cluster]).")
-def run(plan_file, out_dir, jobs, force, scheduler):
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+def run(plan_file, out_dir, jobs, force, scheduler, quiet):
     """Compile and verify every run of PLAN_FILE; write DIR/summary.json and DIR/summary.md."""
     from neurodeploy.batch import load_plan, render_summary, run_plan
 
@@ -183,7 +186,7 @@ def run(plan_file, out_dir, jobs, force, scheduler):
             raise NeurodeployError("--scheduler", "", "needs the cluster extra: pip install 'neurodeploy[cluster]'") from None
     load_plan(plan_file)  # a broken plan exits 2 before anything is written
     summary = run_plan(plan_file, out_dir, jobs=jobs, force=force, scheduler=scheduler,
-                       progress=lambda msg: click.echo(msg, err=True))
+                       progress=None if quiet else (lambda msg: click.echo(msg, err=True)))
     click.echo(render_summary(summary.to_dict()))
     click.echo(f"wrote {os.path.join(out_dir, 'summary.json')}, summary.md")
     sys.exit(0 if summary.passed else 1)

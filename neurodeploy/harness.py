@@ -267,7 +267,8 @@ def verify(rule: Rule, trains: SpikeTrains, backends=DEFAULT_BACKENDS, progress=
     """Run ``backends`` on ``trains`` and compare them; nothing is written.
 
     ``timeout``: seconds per backend; a backend that exceeds it is stopped and
-    reported as failed, the others' results are kept."""
+    reported as failed, the others' results are kept. ``progress``: a
+    :class:`neurodeploy.progress.Progress` (or None)."""
     registry = load_all()
     try:
         plans = compile_plans(rule, trains)
@@ -281,12 +282,15 @@ def verify(rule: Rule, trains: SpikeTrains, backends=DEFAULT_BACKENDS, progress=
             skipped[name] = f"not deployable to the learning engine: {reason}"
             continue
         if progress:
-            progress(f"{name}: {trains.steps} steps, {trains.n_post}x{trains.n_pre} synapses")
+            progress.start(name, trains.steps, f"{trains.steps} steps, {trains.n_post}x{trains.n_pre} synapses")
         try:
             with time_limit(timeout):
-                results[name] = backend.run(rule, trains, plans)
+                results[name] = backend.run(rule, trains, plans, progress.update if progress else None)
         except BackendTimeout:
             failed[name] = f"timed out after {timeout:g} s"
+        finally:
+            if progress:
+                progress.finish()
     counts = update_counts(rule, trains)
     tolerances = _tolerances(plans, timing_band(rule, counts))
     comparisons = []

@@ -35,13 +35,13 @@ class Backend:
         """None when this backend can run ``rule``, else a one-line reason."""
         return None
 
-    def simulate(self, rule, trains, plans: dict) -> tuple:
-        """Return (trajectory, info)."""
+    def simulate(self, rule, trains, plans: dict, progress=None) -> tuple:
+        """Return (trajectory, info); call ``progress(step)`` now and then if given."""
         raise NotImplementedError(f"backend {self.name!r} does not implement simulate()")
 
-    def run(self, rule, trains, plans: dict) -> RunResult:
+    def run(self, rule, trains, plans: dict, progress=None) -> RunResult:
         start = time.perf_counter()
-        trajectory, info = self.simulate(rule, trains, plans)
+        trajectory, info = self.simulate(rule, trains, plans, progress)
         return RunResult(self.name, trajectory, time.perf_counter() - start, info)
 
 

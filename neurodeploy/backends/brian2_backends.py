@@ -8,7 +8,7 @@ from neurodeploy.backends import REGISTRY, Backend
 from neurodeploy.backends.brian2_model import Brian2Model, reference_model, step_model
 
 
-def _simulate(model: Brian2Model, rule, trains) -> np.ndarray:
+def _simulate(model: Brian2Model, rule, trains, progress=None) -> np.ndarray:
     import brian2 as b2
 
     b2.prefs.codegen.target = "numpy"
@@ -34,7 +34,11 @@ def _simulate(model: Brian2Model, rule, trains) -> np.ndarray:
     syn.w[:] = b2.Quantity(w0, dim=rule.weight.dim)
     monitor = b2.StateMonitor(syn, "w", record=True, when="end", order=100, dt=dt, name="weights")
     net = b2.Network(pre, post, syn, monitor)
-    net.run(steps * dt, namespace={})
+    report = None
+    if progress is not None:
+        def report(elapsed, completed, start, duration):
+            progress(int(round(float(completed) * steps)))
+    net.run(steps * dt, namespace={}, report=report, report_period=0.5 * b2.second)
     w = np.asarray(monitor.w[:])  # (synapses, steps)
     trajectory = np.empty((steps, n_post, n_pre))
     trajectory[:, j, i] = w.T
@@ -46,8 +50,8 @@ class Brian2Reference(Backend):
     name = "brian2"
     description = "Brian2 Synapses, the rule as written (event-driven traces, exact decay)"
 
-    def simulate(self, rule, trains, plans):
-        return _simulate(reference_model(rule), rule, trains), {}
+    def simulate(self, rule, trains, plans, progress=None):
+        return _simulate(reference_model(rule), rule, trains, progress), {}
 
 
 @REGISTRY.register
@@ -55,5 +59,5 @@ class Brian2Step(Backend):
     name = "brian2-step"
     description = "Brian2 Synapses in the learning engine's order (decay, impulse, dw, epoch-end update)"
 
-    def simulate(self, rule, trains, plans):
-        return _simulate(step_model(rule), rule, trains), {}
+    def simulate(self, rule, trains, plans, progress=None):
+        return _simulate(step_model(rule), rule, trains, progress), {}

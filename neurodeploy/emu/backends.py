@@ -15,7 +15,7 @@ from neurodeploy.lava.backends import RNG_SEED, _LavaBackend
 class _EmuBackend(_LavaBackend):
     """``unsupported_reason`` and report facts as the Lava backends (the rule must lower to the engine)."""
 
-    def trajectory(self, plan, w0_lava, trains):
+    def trajectory(self, plan, w0_lava, trains, progress=None):
         # recorded straight in rule units: w_lava * weight_scale, as plan.weights_from_lava
         return emulate(plan, w0_lava, trains.pre, trains.post, rng_seed=RNG_SEED, scale=plan.weight_scale)
 

@@ -38,7 +38,35 @@ def _signals_ignored():
             signal.signal(sig, handler)
 
 
-def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_seed: int = RNG_SEED) -> np.ndarray:
+@contextlib.contextmanager
+def _watch(history_path: str, steps: int, progress):
+    """Report the step the Lava model has reached (it writes it to ``<history>.step``) while waiting."""
+    if progress is None:
+        yield
+        return
+    done = threading.Event()
+
+    def poll():
+        counter = None
+        while not done.wait(0.25):
+            try:
+                if counter is None:
+                    counter = np.lib.format.open_memmap(history_path + ".step.npy", mode="r")
+                progress(int(counter[0]))
+            except (OSError, ValueError):
+                counter = None
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_seed: int = RNG_SEED,
+             progress=None) -> np.ndarray:
     """Run the learning connection for ``pre.shape[1]`` steps; weights (steps, n_post, n_pre) in Lava units.
 
     Every Lava process is an OS process: ``stop()`` runs in ``finally``, also on Ctrl-C."""
@@ -63,6 +91,7 @@ def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_s
     with tempfile.TemporaryDirectory(prefix="neurodeploy-lava-") as tmp:
         history_path = os.path.join(tmp, "weights.npy")
         np.lib.format.open_memmap(history_path, mode="w+", dtype=float, shape=(steps,) + w0_lava.shape).flush()
+        np.lib.format.open_memmap(history_path + ".step.npy", mode="w+", dtype=np.int64, shape=(1,)).flush()
         pre_source = RingBuffer(data=pre.astype(float))
         post_source = RingBuffer(data=post.astype(float))
         conn = RecordingLearningDense(weights=w0_lava, history_path=history_path, learning_rule=rule,
@@ -77,7 +106,8 @@ def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_s
             # wait here, where an interrupt reaches `finally` and stop() ends them.
             with _signals_ignored():
                 conn.run(condition=RunSteps(num_steps=steps, blocking=False), run_cfg=cfg)
-            conn.wait()
+            with _watch(history_path, steps, progress):
+                conn.wait()
         finally:
             conn.stop()
         return np.array(np.load(history_path, mmap_mode="r"), dtype=float)
@@ -94,14 +124,14 @@ class _LavaBackend(Backend):
             return str(exc)
         return None
 
-    def trajectory(self, plan, w0_lava, trains) -> np.ndarray:
+    def trajectory(self, plan, w0_lava, trains, progress=None) -> np.ndarray:
         """Weights after each step, rule units."""
-        return plan.weights_from_lava(run_lava(plan, w0_lava, trains.pre, trains.post))
+        return plan.weights_from_lava(run_lava(plan, w0_lava, trains.pre, trains.post, progress=progress))
 
-    def simulate(self, rule, trains, plans):
+    def simulate(self, rule, trains, plans, progress=None):
         plan = plans[self.mode]
         w0 = plan.weights_to_lava(trains.w0)
-        trajectory = self.trajectory(plan, w0, trains)
+        trajectory = self.trajectory(plan, w0, trains, progress)
         # weights at the 8-bit limits are counted by the harness (fixed_point_saturation)
         info = {"w0_lava_error_max": float(np.max(np.abs(plan.weights_from_lava(w0) - trains.w0)))}
         return trajectory, info

@@ -5,7 +5,8 @@ values took 15 s, ``Monitor`` likewise: a 100x100 learning run fell from
 ~300 to ~6 steps/s). Here the connection's model writes ``weights`` after
 each step's update (in the post-learning management phase) into a
 ``.npy`` memory map whose path comes in ``proc_params['history_path']``; the
-caller reads the file after the run.
+caller reads the file after the run. ``<history_path>.step.npy`` holds the
+last step written, for a progress bar.
 
 ``PyRecordingLearningDenseFloat`` also clips the weights to
 ``proc_params['weight_bounds']`` (Lava's float model clips only the sign;
@@ -46,10 +47,13 @@ class _Recording:
 
     def run_post_mgmt(self):
         if self._history is None:
-            self._history = np.lib.format.open_memmap(self.proc_params["history_path"], mode="r+")
+            path = self.proc_params["history_path"]
+            self._history = np.lib.format.open_memmap(path, mode="r+")
+            self._step = np.lib.format.open_memmap(path + ".step.npy", mode="r+")  # progress for the caller
         index = self.time_step - 1
         if index < self._history.shape[0]:
             self._history[index] = self.weights
+            self._step[0] = self.time_step
             if index == self._history.shape[0] - 1:
                 self._history.flush()
 
