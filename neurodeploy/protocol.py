@@ -92,6 +92,28 @@ def pairing(rule: Rule, n_pre: int, n_post: int, pairs: int, dt_ms: float, frequ
     return SpikeTrains(pre, post, w0, "pairing", seed, None)
 
 
+def correlated(rule: Rule, n_pre: int, n_post: int, steps: int, rate: float, correlation: float,
+               seed: int) -> SpikeTrains:
+    """Presynaptic Poisson trains with pairwise correlation ``correlation`` (Song, Miller & Abbott 2000).
+
+    Single-interaction-process mixture (Kuhn, Aertsen & Rotter 2003): a
+    mother train spikes with probability ``rate * dt / c`` per step; each
+    presynaptic neuron copies every mother spike with probability ``c``, so
+    each train has rate ``rate`` and any two have count correlation ``c``.
+    ``c = 0`` gives independent trains. Post spikes are independent Poisson
+    at ``rate``. One ``default_rng(seed)``: mother, copies, then post."""
+    p = rate * rule.dt
+    rng = np.random.default_rng(seed)
+    if correlation > 0:
+        mother = rng.random(steps) < min(1.0, p / correlation)
+        pre = (rng.random((n_pre, steps)) < correlation) & mother[None, :]
+    else:
+        pre = rng.random((n_pre, steps)) < p
+    post = rng.random((n_post, steps)) < p
+    w0 = np.full((n_post, n_pre), rule.weight.w_init)
+    return SpikeTrains(pre, post, w0, "correlated", seed, rate)
+
+
 def _pair_times(first: float, pairs: int, frequency: float, step_ms: float) -> np.ndarray:
     """Steps of ``pairs`` events from step ``first`` at ``frequency`` Hz."""
     period = 1000.0 / frequency / step_ms
@@ -153,8 +175,9 @@ class Option:
     name: str  # option name in plans; the CLI spells it --name-with-dashes
     type: type  # int or float
     default: object
-    minimum: float  # smallest allowed value
+    minimum: float  # smallest allowed value; 0 means "> 0" unless inclusive
     help: str
+    inclusive: bool = False  # a minimum of 0 is allowed
 
 
 #: The protocols ``verify`` and batch plans know, with their options.
@@ -171,6 +194,13 @@ PROTOCOLS = {
         Option("pairs", int, 60, 1, "number of pre/post pairs"),
         Option("dt_ms", float, 10.0, -1e6, "t_post - t_pre in ms"),
         Option("frequency", float, 1.0, 0, "pairing frequency in Hz"),
+    ),
+    "correlated": (
+        Option("n_pre", int, 10, 1, "presynaptic neurons"),
+        Option("n_post", int, 10, 1, "postsynaptic neurons"),
+        Option("steps", int, 2000, 1, "time steps"),
+        Option("rate", float, 10.0, 0, "rate of every train in Hz"),
+        Option("correlation", float, 0.2, 0, "pairwise correlation of the presynaptic trains, 0..1", inclusive=True),
     ),
     "stdp-window": (
         Option("dt_min_ms", float, -100.0, -1e6, "smallest t_post - t_pre in ms"),
@@ -235,7 +265,7 @@ def protocol_options(name: str, given: dict, source: str, prefix: str = "") -> d
             raise NeurodeployError(source, _spell(prefix, key), f"must be {'a whole number' if option.type is int else 'a number'} (got {value!r})")
         if not np.isfinite(value):
             raise NeurodeployError(source, _spell(prefix, key), f"must be finite (got {value!r})")
-        strict = option.minimum == 0
+        strict = option.minimum == 0 and not option.inclusive
         if (strict and value <= 0) or (not strict and value < option.minimum):
             bound = "> 0" if strict else f">= {option.minimum:g}"
             raise NeurodeployError(source, _spell(prefix, key), f"must be {bound} (got {value!r})")
@@ -255,6 +285,17 @@ def make_trains(rule: Rule, name: str, options: dict, seed: int, source: str = "
         if size > MAX_SYNAPSE_STEPS:
             raise NeurodeployError(source, _spell(prefix, "steps"), f"run too large (n_pre x n_post x steps = {size} synapse-steps, at most {MAX_SYNAPSE_STEPS})")
         return poisson(rule, o["n_pre"], o["n_post"], o["steps"], o["rate"], seed)
+    if name == "correlated":
+        if o["correlation"] > 1:
+            raise NeurodeployError(source, _spell(prefix, "correlation"), f"must be at most 1 (got {o['correlation']:g})")
+        limit = (o["correlation"] if o["correlation"] > 0 else 1.0) / rule.dt
+        if o["rate"] > limit:
+            raise NeurodeployError(source, _spell(prefix, "rate"), f"must be at most {limit:g} Hz "
+                                   f"(the mother train spikes at rate/correlation <= 1/dt) (got {o['rate']:g})")
+        size = o["n_pre"] * o["n_post"] * o["steps"]
+        if size > MAX_SYNAPSE_STEPS:
+            raise NeurodeployError(source, _spell(prefix, "steps"), f"run too large (n_pre x n_post x steps = {size} synapse-steps, at most {MAX_SYNAPSE_STEPS})")
+        return correlated(rule, o["n_pre"], o["n_post"], o["steps"], o["rate"], o["correlation"], seed)
     if name == "stdp-window":
         if o["dt_min_ms"] > o["dt_max_ms"]:
             raise NeurodeployError(source, _spell(prefix, "dt_min_ms"),

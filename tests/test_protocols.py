@@ -73,3 +73,21 @@ def test_window_matches_closed_form_on_every_backend(rule):
             expected = sum(window(rule, float(tp - tq), same_step) for tp in post for tq in pre)
             assert report.curve[backend][m] == pytest.approx(expected, abs=tol * rule.weight.range), (backend, dt)
     assert report.passed
+
+
+def test_correlated_trains_have_the_asked_rate_and_correlation(rule):
+    trains = make_trains(rule, "correlated", {"n_pre": 40, "n_post": 3, "steps": 200_000, "rate": 20,
+                                              "correlation": 0.3}, seed=5)
+    rates = trains.pre.mean(axis=1) / rule.dt
+    assert np.allclose(rates, 20, rtol=0.1)
+    # count correlation in 20 ms bins: c for a single-interaction mixture
+    counts = trains.pre.reshape(40, -1, 20).sum(axis=2)
+    corr = np.corrcoef(counts)[np.triu_indices(40, 1)].mean()
+    assert corr == pytest.approx(0.3, abs=0.03)
+    independent = make_trains(rule, "correlated", {"n_pre": 40, "n_post": 1, "steps": 200_000, "rate": 20,
+                                                   "correlation": 0}, seed=5)
+    counts = independent.pre.reshape(40, -1, 20).sum(axis=2)
+    assert abs(np.corrcoef(counts)[np.triu_indices(40, 1)].mean()) < 0.01
+    same = make_trains(rule, "correlated", {"n_pre": 40, "n_post": 3, "steps": 200_000, "rate": 20,
+                                            "correlation": 0.3}, seed=5)
+    assert np.array_equal(same.pre, trains.pre) and np.array_equal(same.post, trains.post)
