@@ -114,6 +114,32 @@ def correlated(rule: Rule, n_pre: int, n_post: int, steps: int, rate: float, cor
     return SpikeTrains(pre, post, w0, "correlated", seed, rate)
 
 
+def induction(rule: Rule, name: str, pre_steps: np.ndarray, post_dt_ms: float | None, n_pre: int, n_post: int,
+              seed: int | None = None) -> SpikeTrains:
+    """All pre neurons spike at ``pre_steps``; each post neuron ``post_dt_ms`` after each pre spike
+    (no post spikes when None: the rule then sees presynaptic activity only)."""
+    step_ms = rule.dt * 1e3
+    offset = 0 if post_dt_ms is None else int(round(post_dt_ms / step_ms))
+    shift = max(0, -offset) + 1
+    pre_steps = np.asarray(pre_steps, dtype=np.int64) + shift
+    steps = int(pre_steps[-1] + max(offset, 0)) + _tail(rule) + 1
+    pre = np.zeros((n_pre, steps), dtype=bool)
+    post = np.zeros((n_post, steps), dtype=bool)
+    pre[:, pre_steps] = True
+    if post_dt_ms is not None:
+        post[:, pre_steps + offset] = True
+    w0 = np.full((n_post, n_pre), rule.weight.w_init)
+    return SpikeTrains(pre, post, w0, name, seed, None)
+
+
+def theta_burst_steps(bursts: int, spikes_per_burst: int, burst_rate: float, theta: float, step_ms: float) -> np.ndarray:
+    """Pre spike steps of theta-burst stimulation: ``bursts`` bursts at ``theta`` Hz, each
+    ``spikes_per_burst`` spikes at ``burst_rate`` Hz."""
+    within = np.rint(np.arange(spikes_per_burst) * 1000.0 / burst_rate / step_ms).astype(np.int64)
+    starts = np.rint(np.arange(bursts) * 1000.0 / theta / step_ms).astype(np.int64)
+    return (starts[:, None] + within[None, :]).reshape(-1)
+
+
 def _pair_times(first: float, pairs: int, frequency: float, step_ms: float) -> np.ndarray:
     """Steps of ``pairs`` events from step ``first`` at ``frequency`` Hz."""
     period = 1000.0 / frequency / step_ms
@@ -202,6 +228,22 @@ PROTOCOLS = {
         Option("rate", float, 10.0, 0, "rate of every train in Hz"),
         Option("correlation", float, 0.2, 0, "pairwise correlation of the presynaptic trains, 0..1", inclusive=True),
     ),
+    "hfs": (
+        Option("n_pre", int, 1, 1, "presynaptic neurons"),
+        Option("n_post", int, 1, 1, "postsynaptic neurons"),
+        Option("bursts", int, 10, 1, "theta bursts"),
+        Option("spikes_per_burst", int, 4, 1, "pre spikes per burst"),
+        Option("burst_rate", float, 100.0, 0, "spike rate within a burst in Hz"),
+        Option("theta", float, 5.0, 0, "burst rate in Hz"),
+        Option("post_dt_ms", float, 5.0, -1e6, "each post spike this long after its pre spike (ms)"),
+    ),
+    "lfs": (
+        Option("n_pre", int, 1, 1, "presynaptic neurons"),
+        Option("n_post", int, 1, 1, "postsynaptic neurons"),
+        Option("pulses", int, 900, 1, "pre pulses"),
+        Option("frequency", float, 1.0, 0, "pulse rate in Hz"),
+        Option("post_dt_ms", float, -10.0, -1e6, "each post spike this long after its pre spike (ms; < 0: before)"),
+    ),
     "stdp-window": (
         Option("dt_min_ms", float, -100.0, -1e6, "smallest t_post - t_pre in ms"),
         Option("dt_max_ms", float, 100.0, -1e6, "largest t_post - t_pre in ms"),
@@ -285,6 +327,24 @@ def make_trains(rule: Rule, name: str, options: dict, seed: int, source: str = "
         if size > MAX_SYNAPSE_STEPS:
             raise NeurodeployError(source, _spell(prefix, "steps"), f"run too large (n_pre x n_post x steps = {size} synapse-steps, at most {MAX_SYNAPSE_STEPS})")
         return poisson(rule, o["n_pre"], o["n_post"], o["steps"], o["rate"], seed)
+    if name in ("hfs", "lfs"):
+        step_ms = rule.dt * 1e3
+        if name == "hfs":
+            top = max(o["burst_rate"], o["theta"])
+            within_ms = (o["spikes_per_burst"] - 1) * 1000.0 / o["burst_rate"]
+            if within_ms >= 1000.0 / o["theta"]:
+                raise NeurodeployError(source, _spell(prefix, "theta"),
+                                       f"bursts overlap: a burst lasts {within_ms:g} ms, theta period {1000 / o['theta']:g} ms")
+            steps = theta_burst_steps(o["bursts"], o["spikes_per_burst"], o["burst_rate"], o["theta"], step_ms)
+            field = "burst_rate" if o["burst_rate"] >= o["theta"] else "theta"
+        else:
+            top, field = o["frequency"], "frequency"
+            steps = _pair_times(0, o["pulses"], o["frequency"], step_ms)
+        if 1000.0 / top < step_ms:
+            raise NeurodeployError(source, _spell(prefix, field), f"must be at most 1/dt = {1 / rule.dt:g} Hz (got {top:g})")
+        if (int(steps[-1]) + 1) * o["n_pre"] * o["n_post"] > MAX_SYNAPSE_STEPS:
+            raise NeurodeployError(source, _spell(prefix, "n_pre"), "run too large")
+        return induction(rule, name, steps, o["post_dt_ms"], o["n_pre"], o["n_post"], seed)
     if name == "correlated":
         if o["correlation"] > 1:
             raise NeurodeployError(source, _spell(prefix, "correlation"), f"must be at most 1 (got {o['correlation']:g})")

@@ -91,3 +91,23 @@ def test_correlated_trains_have_the_asked_rate_and_correlation(rule):
     same = make_trains(rule, "correlated", {"n_pre": 40, "n_post": 3, "steps": 200_000, "rate": 20,
                                             "correlation": 0.3}, seed=5)
     assert np.array_equal(same.pre, trains.pre) and np.array_equal(same.post, trains.post)
+
+
+def test_hfs_and_lfs_trains(rule):
+    hfs = make_trains(rule, "hfs", {"bursts": 3, "spikes_per_burst": 4, "burst_rate": 100, "theta": 5,
+                                    "post_dt_ms": 5}, seed=0)
+    pre, post = np.flatnonzero(hfs.pre[0]), np.flatnonzero(hfs.post[0])
+    assert len(pre) == 12 and np.array_equal(post - pre, np.full(12, 5))
+    assert np.array_equal(np.diff(pre).reshape(-1)[:3], [10, 10, 10])  # 100 Hz within a burst
+    assert pre[4] - pre[0] == 200 and pre[8] - pre[4] == 200            # 5 Hz theta
+    lfs = make_trains(rule, "lfs", {"pulses": 30, "frequency": 1, "post_dt_ms": -10}, seed=0)
+    pre, post = np.flatnonzero(lfs.pre[0]), np.flatnonzero(lfs.post[0])
+    assert len(pre) == len(post) == 30 and np.all(np.diff(pre) == 1000) and np.all(post - pre == -10)
+
+
+def test_hfs_potentiates_and_lfs_depresses_pair_stdp(rule):
+    hfs = verify(rule, make_trains(rule, "hfs", {}, seed=0), ("brian2", "emu-fixed"))
+    lfs = verify(rule, make_trains(rule, "lfs", {"pulses": 100}, seed=0), ("brian2", "emu-fixed"))
+    for backend in ("brian2", "emu-fixed"):
+        assert hfs.results[backend].trajectory[-1, 0, 0] > rule.weight.w_init + 0.05
+        assert lfs.results[backend].trajectory[-1, 0, 0] < rule.weight.w_init - 0.05
