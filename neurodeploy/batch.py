@@ -31,11 +31,10 @@ from dataclasses import asdict, dataclass, field
 import neurodeploy
 from neurodeploy.errors import NeurodeployError, UnsupportedError
 from neurodeploy.harness import DEFAULT_BACKENDS, _atomic, _jsonable
+from neurodeploy.library import LIBRARY
 from neurodeploy.protocol import make_trains, protocol_options
 from neurodeploy.spec.loader import read_yaml, rule_from_dict
 
-#: The built-in rule library.
-LIBRARY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference", "rules")
 _PLAN_KEYS = ("name", "rules", "protocols", "backends", "seeds", "grid")
 MAX_RUNS = 10_000
 

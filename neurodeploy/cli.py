@@ -63,6 +63,29 @@ def check(rule_file):
         click.echo(plan_table(plan.to_dict()))
 
 
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of {name, citation, backends, unsupported}.")
+@click.option("--markdown", is_flag=True, help="The matrix as the README's markdown table.")
+def rules(as_json, markdown):
+    """The built-in rule library: which backend runs which rule, and why not."""
+    import json
+
+    from neurodeploy.library import matrix_markdown, support_matrix
+
+    rows = support_matrix()
+    if as_json:
+        click.echo(json.dumps([{k: r[k] for k in ("name", "citation", "backends", "unsupported")} for r in rows],
+                              indent=2))
+    elif markdown:
+        click.echo(matrix_markdown(rows))
+    else:
+        for r in rows:
+            click.echo(f"{r['name']} ({r['file']}): {r['citation']}")
+            click.echo(f"  runs on: {', '.join(r['backends'])}")
+            for backend, reason in r["unsupported"].items():
+                click.echo(f"  not on {backend}: {reason}")
+
+
 @cli.command("compile")
 @click.argument("rule_file", type=click.Path(dir_okay=True))
 @click.option("--target", type=click.Choice(["brian2", "lava"]), required=True, help="What to generate.")

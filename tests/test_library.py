@@ -1,0 +1,29 @@
+"""The rule library's support matrix: the CLI, the JSON, and the README's copy."""
+import json
+import os
+
+import pytest
+
+from conftest import ROOT
+from neurodeploy.cli import main
+from neurodeploy.library import MATRIX_BEGIN, MATRIX_END, matrix_markdown, rule_files, support_matrix
+
+
+def test_readme_matrix_is_current():
+    with open(os.path.join(ROOT, "README.md")) as handle:
+        text = handle.read()
+    current = text.split(MATRIX_BEGIN, 1)[1].split(MATRIX_END, 1)[0].strip()
+    assert current == matrix_markdown(support_matrix()), "regenerate with: neurodeploy rules --markdown"
+
+
+def test_rules_json(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["rules", "--json"])
+    assert exit_info.value.code == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == [os.path.basename(p)[:-5] for p in rule_files()]
+    for row in rows:
+        assert set(row) == {"name", "citation", "backends", "unsupported"}
+        assert row["citation"]
+        assert {"brian2", "brian2-step"} <= set(row["backends"])
+        assert not set(row["backends"]) & set(row["unsupported"])
