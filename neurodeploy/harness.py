@@ -36,7 +36,7 @@ import neurodeploy
 from neurodeploy.backends import RunResult, load_all
 from neurodeploy.errors import UnsupportedError
 from neurodeploy.ir import Rule
-from neurodeploy.protocol import SpikeTrains, trace_peaks, trace_stats, update_counts
+from neurodeploy.protocol import SpikeTrains, trace_stats, update_counts
 
 #: Smallest timing tolerance (normalized): float rounding of exact vs per-step decay.
 TIMING_FLOOR = 1e-9
@@ -58,17 +58,18 @@ COMPARISONS = (
 EMULATION_TOLERANCE = {"emulation-float": 1e-12, "emulation-fixed": 0.0}
 
 
-def compile_plans(rule: Rule, trains: SpikeTrains | None = None) -> dict:
-    """Float and fixed plans for ``rule`` ({} when the learning engine cannot express it).
+def compile_plans(rule: Rule, trains: SpikeTrains | None = None, stats: dict | None = None) -> dict:
+    """Float and fixed plans for ``rule``, scaled on ``trains`` (``stats``: their
+    :func:`~neurodeploy.protocol.trace_stats`, if already computed).
 
-    Raises UnsupportedError with the reason when it cannot."""
+    Raises UnsupportedError with the reason when the learning engine cannot express the rule."""
     from neurodeploy.lava.lowering import lower
     from neurodeploy.lava.plan import make_plan
 
     engine = lower(rule)
     if trains is None:
         return {mode: make_plan(engine, mode) for mode in ("float", "fixed")}
-    stats = trace_stats(rule, trains)
+    stats = stats if stats is not None else trace_stats(rule, trains)
     peaks = {name: s["peak"] for name, s in stats.items()}
     counts = dict(update_counts(rule, trains), trace_means={name: s["mean"] for name, s in stats.items()})
     return {mode: make_plan(engine, mode, peaks, counts) for mode in ("float", "fixed")}
@@ -270,8 +271,9 @@ def verify(rule: Rule, trains: SpikeTrains, backends=DEFAULT_BACKENDS, progress=
     reported as failed, the others' results are kept. ``progress``: a
     :class:`neurodeploy.progress.Progress` (or None)."""
     registry = load_all()
+    traces = trace_stats(rule, trains)
     try:
-        plans = compile_plans(rule, trains)
+        plans = compile_plans(rule, trains, traces)
     except UnsupportedError:
         plans = {}
     results, skipped, failed = {}, {}, {}
@@ -303,7 +305,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=DEFAULT_BACKENDS, progress=
                                 "max_abs_error_normalized": None, "rmse_normalized": None,
                                 "tolerance": tolerances[share], "passed": False,
                                 "message": f"{which}: {failed[which]}"})
-    stats = dict(counts, trace_peaks=trace_peaks(rule, trains),
+    stats = dict(counts, trace_peaks={name: t["peak"] for name, t in traces.items()},
                  pre_spikes=int(trains.pre.sum()), post_spikes=int(trains.post.sum()))
     if "fixed" in plans:
         stats["fixed_point_saturation"] = fixed_saturation(plans["fixed"], rule, trains, results.get("lava-fixed"))

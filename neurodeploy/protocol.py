@@ -458,11 +458,6 @@ def trace_stats(rule: Rule, trains: SpikeTrains) -> dict:
     return stats
 
 
-def trace_peaks(rule: Rule, trains: SpikeTrains) -> dict:
-    """Largest value each trace reaches on these trains (decay, then jump, per step)."""
-    return {name: s["peak"] for name, s in trace_stats(rule, trains).items()}
-
-
 def update_counts(rule: Rule, trains: SpikeTrains) -> dict:
     """Learning epochs per synapse with a pre or post spike (each is one weight update)."""
     e = rule.t_epoch
