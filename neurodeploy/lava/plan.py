@@ -229,10 +229,11 @@ def _fixed_trace_scales(engine: EngineRule, weight_scale: float, peaks: dict, no
 def make_plan(engine: EngineRule, mode: str, peaks: dict | None = None, counts: dict | None = None) -> Plan:
     """Scale ``engine`` onto Lava's ``mode`` ("float" or "fixed").
 
-    ``peaks``: rule trace name -> largest value on the protocol (rule units);
-    ``counts``: {"max_updates": int, "mean_updates": float}, updates per synapse
-    on the protocol, for the predicted band. Both come from
-    :func:`neurodeploy.protocol.protocol_stats`.
+    ``peaks``: rule trace name -> largest value on the protocol (rule units,
+    :func:`neurodeploy.protocol.trace_stats`); ``counts``: weight updates per
+    synapse on the protocol (:func:`neurodeploy.protocol.update_counts`) and
+    ``trace_means`` (rule trace name -> mean value), for the predicted band.
+    :func:`neurodeploy.harness.compile_plans` assembles both.
     """
     rule = engine.rule
     w_min, w_max = rule.weight.w_min, rule.weight.w_max
