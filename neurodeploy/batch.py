@@ -74,6 +74,8 @@ def rule_with(path: str, params: dict):
     """The rule at ``path`` with parameters overridden (validated like the file itself)."""
     source = os.path.basename(path)
     data, text = read_yaml(path, source)
+    if data is None:
+        raise NeurodeployError(source, "", "file is empty")
     if params:
         if not isinstance(data, dict) or not isinstance(data.get("parameters"), dict):
             raise NeurodeployError(source, "parameters", "missing")
@@ -126,8 +128,12 @@ def load_plan(path: str) -> tuple:
     grid = data.get("grid") or {}
     if not isinstance(grid, dict):
         raise NeurodeployError(source, "grid", f"must be a mapping parameter -> list of values (got {grid!r})")
+    points_total = 1
     for key, values in grid.items():
-        _list(values, source, f"grid.{key}")
+        points_total *= len(_list(values, source, f"grid.{key}"))
+    total = len(rule_files) * points_total * len(protocols) * len(seeds)
+    if total > MAX_RUNS:  # checked before any rule is loaded per grid point
+        raise NeurodeployError(source, "", f"{total} runs, at most {MAX_RUNS}")
     specs = []
     for rule_file in rule_files:
         base = rule_with(rule_file, {})
@@ -140,8 +146,8 @@ def load_plan(path: str) -> tuple:
             text = handle.read()
         for params in points:
             rule = rule_with(rule_file, params)  # a bad grid value fails here, before anything runs
-            for label, (protocol, options) in zip(labels, protocols):
-                make_trains(rule, protocol, options, 0, source, "protocols.")  # size and rate checks
+            for index, (label, (protocol, options)) in enumerate(zip(labels, protocols)):
+                make_trains(rule, protocol, options, 0, source, f"protocols[{index}].")  # size and rate checks
                 for seed in seeds:
                     suffix = "".join(f"-{k}={v}" for k, v in params.items())
                     run_id = re.sub(r"[^A-Za-z0-9_.=+-]", "_", f"{rule.name}-{label}-seed{seed}{suffix}")

@@ -6,6 +6,22 @@ user can find the offending line without a traceback. The CLI prints
 """
 from __future__ import annotations
 
+import unicodedata
+
+
+def printable(text, limit: int = 600) -> str:
+    """``text`` safe for one terminal line: control and format characters (newlines,
+    ANSI escapes, bidirectional overrides) escaped, at most ``limit`` characters."""
+    text = str(text)
+    out = []
+    for char in text:
+        if unicodedata.category(char)[0] in ("C", "Z") and char != " ":
+            out.append(char.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(char)
+    text = "".join(out)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 class NeurodeployError(Exception):
     """Bad input: a rule file, a spike file, a plan or a command-line value.
@@ -25,7 +41,7 @@ class NeurodeployError(Exception):
         self.source = source
         self.field = field
         self.message = message
-        parts = [p for p in (source, field, message) if p]
+        parts = [printable(p, limit) for p, limit in ((source, 200), (field, 200), (message, 600)) if p]
         super().__init__(": ".join(parts))
 
     def with_source(self, source: str) -> "NeurodeployError":

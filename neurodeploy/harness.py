@@ -72,7 +72,10 @@ def compile_plans(rule: Rule, trains: SpikeTrains | None = None, stats: dict | N
     stats = stats if stats is not None else trace_stats(rule, trains)
     peaks = {name: s["peak"] for name, s in stats.items()}
     counts = dict(update_counts(rule, trains), trace_means={name: s["mean"] for name, s in stats.items()})
-    return {mode: make_plan(engine, mode, peaks, counts) for mode in ("float", "fixed")}
+    try:
+        return {mode: make_plan(engine, mode, peaks, counts) for mode in ("float", "fixed")}
+    except (OverflowError, ZeroDivisionError, ValueError) as exc:
+        raise UnsupportedError(f"the rule's constants are outside what the learning engine can scale ({exc})") from None
 
 
 def _first_bad_step(trajectory: np.ndarray):

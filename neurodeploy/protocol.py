@@ -258,8 +258,11 @@ PROTOCOLS = {
         Option("dt_ms", float, 10.0, -1e6, "t_post - t_pre in ms"),
     ),
 }
-#: Largest run accepted from options, in synapse-steps.
-MAX_SYNAPSE_STEPS = 2_000_000_000
+#: Largest run accepted from options: steps, synapse-steps (a trajectory of
+#: float64 per backend: 1.6 GB) and neuron-steps (the rasters and their random draws).
+MAX_STEPS = 100_000_000
+MAX_SYNAPSE_STEPS = 200_000_000
+MAX_NEURON_STEPS = 200_000_000
 
 
 def _number_list(value, source: str, field: str) -> tuple:
@@ -302,11 +305,16 @@ def protocol_options(name: str, given: dict, source: str, prefix: str = "") -> d
         if option.type is tuple:
             values[key] = _number_list(value, source, _spell(prefix, key))
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                (option.type is int and not float(value).is_integer()):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise NeurodeployError(source, _spell(prefix, key), f"must be {'a whole number' if option.type is int else 'a number'} (got {value!r})")
-        if not np.isfinite(value):
-            raise NeurodeployError(source, _spell(prefix, key), f"must be finite (got {value!r})")
+        try:
+            number = float(value)
+        except OverflowError:
+            number = float("inf")
+        if not np.isfinite(number):
+            raise NeurodeployError(source, _spell(prefix, key), f"must be finite (got {str(value)[:40]})")
+        if option.type is int and not number.is_integer():
+            raise NeurodeployError(source, _spell(prefix, key), f"must be a whole number (got {value!r})")
         strict = option.minimum == 0 and not option.inclusive
         if (strict and value <= 0) or (not strict and value < option.minimum):
             bound = "> 0" if strict else f">= {option.minimum:g}"
@@ -317,15 +325,45 @@ def protocol_options(name: str, given: dict, source: str, prefix: str = "") -> d
     return values
 
 
+def _estimated_size(rule: Rule, name: str, o: dict) -> tuple:
+    """(steps, n_pre, n_post, option to blame) of protocol ``name``, computed before anything is allocated."""
+    step_ms = rule.dt * 1e3
+    tail = 5 * max((rule.tau_steps(t) for t in rule.traces), default=1.0) + 2
+    if name in ("poisson", "correlated"):
+        return float(o["steps"]), o["n_pre"], o["n_post"], "steps"
+    if name == "pairing":
+        steps = abs(o["dt_ms"]) / step_ms + (o["pairs"] - 1) * 1000.0 / o["frequency"] / step_ms + tail
+        return steps, o["n_pre"], o["n_post"], "pairs"
+    if name == "stdp-window":
+        count = int((o["dt_max_ms"] - o["dt_min_ms"]) / o["dt_step_ms"]) + 1
+        span = max(abs(o["dt_min_ms"]), abs(o["dt_max_ms"])) / step_ms
+        return 2 * span + (o["pairs"] - 1) * 1000.0 / o["frequency"] / step_ms + tail, count, 1, "pairs"
+    if name == "frequency":
+        n = len(o["frequencies"])
+        steps = abs(o["dt_ms"]) / step_ms + (o["pairs"] - 1) * 1000.0 / min(o["frequencies"]) / step_ms + tail
+        return steps, n, n, "pairs"
+    if name == "hfs":
+        steps = o["bursts"] * 1000.0 / o["theta"] / step_ms + abs(o["post_dt_ms"]) / step_ms + tail
+        return steps, o["n_pre"], o["n_post"], "bursts"
+    steps = o["pulses"] * 1000.0 / o["frequency"] / step_ms + abs(o["post_dt_ms"]) / step_ms + tail  # lfs
+    return steps, o["n_pre"], o["n_post"], "pulses"
+
+
 def make_trains(rule: Rule, name: str, options: dict, seed: int, source: str = "", prefix: str = "") -> SpikeTrains:
     """Spike trains of protocol ``name`` with validated ``options``."""
     o = protocol_options(name, options, source, prefix)
+    if name == "stdp-window" and o["dt_min_ms"] > o["dt_max_ms"]:
+        raise NeurodeployError(source, _spell(prefix, "dt_min_ms"),
+                               f"must be <= dt_max_ms = {o['dt_max_ms']:g} (got {o['dt_min_ms']:g})")
+    steps, n_pre, n_post, blame = _estimated_size(rule, name, o)
+    if not (steps <= MAX_STEPS and steps * n_pre * n_post <= MAX_SYNAPSE_STEPS
+            and steps * (n_pre + n_post) <= MAX_NEURON_STEPS):
+        raise NeurodeployError(source, _spell(prefix, blame),
+                               f"run too large ({steps:.3g} steps x {n_post}x{n_pre} synapses; at most {MAX_STEPS:g} "
+                               f"steps, {MAX_SYNAPSE_STEPS:g} synapse-steps and {MAX_NEURON_STEPS:g} neuron-steps)")
     if name == "poisson":
         if o["rate"] * rule.dt > 1:
             raise NeurodeployError(source, _spell(prefix, "rate"), f"must be at most 1/dt = {1 / rule.dt:g} Hz (got {o['rate']:g})")
-        size = o["n_pre"] * o["n_post"] * o["steps"]
-        if size > MAX_SYNAPSE_STEPS:
-            raise NeurodeployError(source, _spell(prefix, "steps"), f"run too large (n_pre x n_post x steps = {size} synapse-steps, at most {MAX_SYNAPSE_STEPS})")
         return poisson(rule, o["n_pre"], o["n_post"], o["steps"], o["rate"], seed)
     if name in ("hfs", "lfs"):
         step_ms = rule.dt * 1e3
@@ -342,8 +380,6 @@ def make_trains(rule: Rule, name: str, options: dict, seed: int, source: str = "
             steps = _pair_times(0, o["pulses"], o["frequency"], step_ms)
         if 1000.0 / top < step_ms:
             raise NeurodeployError(source, _spell(prefix, field), f"must be at most 1/dt = {1 / rule.dt:g} Hz (got {top:g})")
-        if (int(steps[-1]) + 1) * o["n_pre"] * o["n_post"] > MAX_SYNAPSE_STEPS:
-            raise NeurodeployError(source, _spell(prefix, "n_pre"), "run too large")
         return induction(rule, name, steps, o["post_dt_ms"], o["n_pre"], o["n_post"], seed)
     if name == "correlated":
         if o["correlation"] > 1:
@@ -352,35 +388,19 @@ def make_trains(rule: Rule, name: str, options: dict, seed: int, source: str = "
         if o["rate"] > limit:
             raise NeurodeployError(source, _spell(prefix, "rate"), f"must be at most {limit:g} Hz "
                                    f"(the mother train spikes at rate/correlation <= 1/dt) (got {o['rate']:g})")
-        size = o["n_pre"] * o["n_post"] * o["steps"]
-        if size > MAX_SYNAPSE_STEPS:
-            raise NeurodeployError(source, _spell(prefix, "steps"), f"run too large (n_pre x n_post x steps = {size} synapse-steps, at most {MAX_SYNAPSE_STEPS})")
         return correlated(rule, o["n_pre"], o["n_post"], o["steps"], o["rate"], o["correlation"], seed)
     if name == "stdp-window":
-        if o["dt_min_ms"] > o["dt_max_ms"]:
-            raise NeurodeployError(source, _spell(prefix, "dt_min_ms"),
-                                   f"must be <= dt_max_ms = {o['dt_max_ms']:g} (got {o['dt_min_ms']:g})")
-        count = int((o["dt_max_ms"] - o["dt_min_ms"]) / o["dt_step_ms"]) + 1
-        if count > 10_000:
-            raise NeurodeployError(source, _spell(prefix, "dt_step_ms"), f"makes {count} offsets, at most 10000")
         if 1000.0 / o["frequency"] < rule.dt * 1e3:
             raise NeurodeployError(source, _spell(prefix, "frequency"), f"must be at most 1/dt = {1 / rule.dt:g} Hz (got {o['frequency']:g})")
-        if o["pairs"] * 1000.0 / o["frequency"] / (rule.dt * 1e3) * count > MAX_SYNAPSE_STEPS:
-            raise NeurodeployError(source, _spell(prefix, "pairs"), "run too large")
         return stdp_window(rule, o["dt_min_ms"], o["dt_max_ms"], o["dt_step_ms"], o["pairs"], o["frequency"], seed)
     if name == "frequency":
         top = max(o["frequencies"])
         if 1000.0 / top < rule.dt * 1e3:
             raise NeurodeployError(source, _spell(prefix, "frequencies"), f"must be at most 1/dt = {1 / rule.dt:g} Hz (got {top:g})")
-        n = len(o["frequencies"])
-        if o["pairs"] * 1000.0 / min(o["frequencies"]) / (rule.dt * 1e3) * n * n > MAX_SYNAPSE_STEPS:
-            raise NeurodeployError(source, _spell(prefix, "pairs"), "run too large")
         return frequency_sweep(rule, o["frequencies"], o["pairs"], o["dt_ms"], seed)
     period_ms = 1000.0 / o["frequency"]
     if period_ms < rule.dt * 1e3:
         raise NeurodeployError(source, _spell(prefix, "frequency"), f"must be at most 1/dt = {1 / rule.dt:g} Hz (got {o['frequency']:g})")
-    if o["pairs"] * period_ms / (rule.dt * 1e3) * o["n_pre"] * o["n_post"] > MAX_SYNAPSE_STEPS:
-        raise NeurodeployError(source, _spell(prefix, "pairs"), "run too large")
     return pairing(rule, o["n_pre"], o["n_post"], o["pairs"], o["dt_ms"], o["frequency"], seed)
 
 

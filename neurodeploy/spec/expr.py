@@ -27,6 +27,10 @@ MAX_DEPTH = 64
 MAX_TREE_DEPTH = 300
 #: Largest exponent magnitude in ``a ** n``.
 MAX_EXPONENT = 16
+#: Largest polynomial degree of an expression (``((x+1)**16)**16`` is 256).
+MAX_DEGREE = 32
+#: Largest magnitude of a constant (beyond it float arithmetic overflows).
+MAX_MAGNITUDE = 1e300
 
 #: Functions a rule may call; a Lava target may still refuse them.
 FUNCTIONS = {
@@ -51,7 +55,12 @@ class _Renderer:
         method = getattr(self, "render_" + type(node).__name__, None)
         if method is None:
             raise _Refused(f"{_describe(node)} is not allowed")
-        return method(node, depth + 1)
+        result = method(node, depth + 1)
+        if result.is_number:
+            check_constant(result)
+        if polynomial_degree(result) > MAX_DEGREE:
+            raise _Refused(f"degree higher than {MAX_DEGREE}")
+        return result
 
     def render_Expression(self, node, depth):
         return self.render(node.body, depth)
@@ -93,6 +102,15 @@ class _Renderer:
                 raise _Refused("exponent must be a number literal")
             if abs(exponent) > MAX_EXPONENT:
                 raise _Refused(f"exponent {exponent} is larger than {MAX_EXPONENT} in magnitude")
+            if base.is_number:  # estimate before sympy computes it exactly
+                check_constant(base)
+                size = abs(float(base))
+                if size == 0 and exponent < 0:
+                    raise _Refused("division by zero")
+                if size > 0 and abs(exponent * math.log10(size)) > math.log10(MAX_MAGNITUDE):
+                    raise _Refused(f"constant larger than {MAX_MAGNITUDE:g}")
+            if polynomial_degree(base) * abs(exponent) > MAX_DEGREE:
+                raise _Refused(f"degree higher than {MAX_DEGREE}")
             return sympy.Pow(base, sympy.nsimplify(exponent))
         left = self.render(node.left, depth)
         right = self.render(node.right, depth)
@@ -103,7 +121,7 @@ class _Renderer:
         if isinstance(op, ast.Mult):
             return left * right
         if isinstance(op, ast.Div):
-            if right == 0:
+            if right.is_zero:
                 raise _Refused("division by zero")
             return left / right
         raise _Refused(f"operator '{_describe(op)}' is not allowed")
@@ -116,7 +134,12 @@ class _Renderer:
             raise _Refused(f"function '{name}' is not allowed (allowed: {', '.join(sorted(FUNCTIONS))})")
         if node.keywords or len(node.args) != 1:
             raise _Refused(f"function '{name}' takes exactly one argument")
-        return FUNCTIONS[name](self.render(node.args[0], depth))
+        argument = self.render(node.args[0], depth)
+        if argument.is_number and name in ("exp",) and abs(float(argument)) > math.log(MAX_MAGNITUDE):
+            raise _Refused(f"constant larger than {MAX_MAGNITUDE:g}")
+        if argument.is_number and name in ("log", "sqrt") and float(argument) <= (0 if name == "log" else -1e-300):
+            raise _Refused(f"{name}() of {argument} is not a finite real number")
+        return FUNCTIONS[name](argument)
 
 
 _DESCRIPTIONS = {
@@ -152,6 +175,34 @@ _DESCRIPTIONS = {
 
 def _describe(node: ast.AST) -> str:
     return _DESCRIPTIONS.get(type(node), type(node).__name__)
+
+
+def check_constant(value: sympy.Expr) -> None:
+    """Refuse a constant that is not a finite real number of magnitude <= MAX_MAGNITUDE."""
+    if value.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan) or not value.is_real:
+        raise _Refused(f"{value} is not a finite real number")
+    try:
+        number = float(value)
+    except (OverflowError, TypeError, ValueError):
+        raise _Refused(f"constant larger than {MAX_MAGNITUDE:g}") from None
+    if not math.isfinite(number) or abs(number) > MAX_MAGNITUDE:
+        raise _Refused(f"constant larger than {MAX_MAGNITUDE:g}")
+
+
+def polynomial_degree(expr: sympy.Expr) -> float:
+    """An upper bound of the polynomial degree of ``expr`` in its symbols (functions count 1)."""
+    if expr.is_Symbol:
+        return 1
+    if expr.is_number:
+        return 0
+    if expr.is_Add:
+        return max(polynomial_degree(a) for a in expr.args)
+    if expr.is_Mul:
+        return sum(polynomial_degree(a) for a in expr.args)
+    if expr.is_Pow:
+        exponent = expr.exp
+        return polynomial_degree(expr.base) * (abs(float(exponent)) if exponent.is_number else 1)
+    return 1
 
 
 def _literal_number(node: ast.AST):

@@ -20,6 +20,7 @@ YAML anchors/aliases and duplicated keys are refused; every problem is a
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 
@@ -33,8 +34,9 @@ from neurodeploy.ir import POST, PRE, Parameter, Rule, Trace, WeightRule
 from neurodeploy.spec.expr import FUNCTIONS, parse_expression
 from neurodeploy.spec.units import DimensionMismatch, Quantity, dim_name, dimensions_of, parse_quantity
 
-#: Largest rule file read, in bytes.
-MAX_FILE_BYTES = 256 * 1024
+#: Largest rule or plan file read, in bytes (a real rule is ~1 KB; PyYAML's
+#: pure-Python loader needs ~1 s for a 64 KB list of numbers).
+MAX_FILE_BYTES = 64 * 1024
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 #: Names with a fixed meaning in expressions.
@@ -75,11 +77,15 @@ def read_yaml(path: str, source: str):
         raise NeurodeployError(source, "", "is a directory, not a file")
     if not os.path.exists(path):
         raise NeurodeployError(source, "", "no such file")
-    size = os.path.getsize(path)
-    if size > MAX_FILE_BYTES:
-        raise NeurodeployError(source, "", f"file too large ({size} bytes, at most {MAX_FILE_BYTES})")
-    with open(path, "rb") as handle:
-        raw = handle.read()
+    if not os.path.isfile(path):  # a device, a FIFO, a socket: reading could block or never end
+        raise NeurodeployError(source, "", "not a regular file")
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise NeurodeployError(source, "", f"cannot be read ({exc.strerror or exc.__class__.__name__})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise NeurodeployError(source, "", f"file too large (more than {MAX_FILE_BYTES} bytes)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -92,6 +98,8 @@ def read_yaml(path: str, source: str):
         raise NeurodeployError(source, "", f"invalid YAML{where}: {exc.problem or exc.context}") from None
     except (yaml.YAMLError, RecursionError):
         raise NeurodeployError(source, "", "invalid YAML") from None
+    except ValueError as exc:  # e.g. an integer longer than Python converts
+        raise NeurodeployError(source, "", f"invalid YAML: {exc}") from None
     return data, text
 
 
@@ -172,13 +180,18 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
             dim = dimensions_of(expr, param_dims)
         except DimensionMismatch as exc:
             raise NeurodeployError(source, field, f"{exc} (got {raw!r})") from None
-        value = expr.xreplace({param_symbols[p]: sympy.Float(params[p].value) for p in params})
+        try:
+            value = expr.xreplace({param_symbols[p]: sympy.Float(params[p].value) for p in params})
+        except (OverflowError, ValueError, ZeroDivisionError):
+            raise NeurodeployError(source, field, f"must be a finite real constant (got {raw!r})") from None
         if not value.is_number:
             raise NeurodeployError(source, field, f"must be a constant (got {raw!r})")
         try:
             number = float(value)
-        except (TypeError, ValueError):
-            raise NeurodeployError(source, field, f"must be a real constant (got {raw!r})") from None
+        except (TypeError, ValueError, OverflowError):
+            raise NeurodeployError(source, field, f"must be a finite real constant (got {raw!r})") from None
+        if not math.isfinite(number) or abs(number) > 1e300:
+            raise NeurodeployError(source, field, f"must be a finite real constant (got {raw!r})")
         return Quantity(number, dim, str(raw))
 
     # traces -----------------------------------------------------------------
@@ -240,8 +253,12 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
             dim = dimensions_of(expr, dims)
         except DimensionMismatch as exc:
             raise NeurodeployError(source, f"weight.{key}", f"{exc} (got {raw!r})") from None
-        numeric = expr.xreplace({param_symbols[p]: sympy.Float(params[p].value) for p in params})
-        if numeric.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan, sympy.I):
+        try:
+            numeric = expr.xreplace({param_symbols[p]: sympy.Float(params[p].value) for p in params})
+            finite = _finite_everywhere(numeric)
+        except (OverflowError, ValueError, ZeroDivisionError, TypeError):
+            finite = False
+        if not finite:
             raise NeurodeployError(source, f"weight.{key}",
                                    f"has no finite real value with these parameters (got {raw!r})")
         if expr != 0 and dim != w_dim:
@@ -276,6 +293,21 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
         )
     except NeurodeployError as exc:
         raise exc.with_source(source) from None
+
+
+def _finite_everywhere(expr) -> bool:
+    """No infinite, complex or overflowing constant anywhere in ``expr`` (parameters substituted)."""
+    if expr.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan, sympy.I):
+        return False
+    for sub in sympy.preorder_traversal(expr):
+        if sub.is_number:
+            try:
+                value = float(sub)
+            except (OverflowError, TypeError, ValueError):
+                return False
+            if not math.isfinite(value) or abs(value) > 1e300:
+                return False
+    return True
 
 
 _NUMBER_UNIT = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*[A-Za-z]*\s*$")

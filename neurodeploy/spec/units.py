@@ -52,9 +52,14 @@ def parse_quantity(raw, source: str, field: str) -> Quantity:
     if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
         raise NeurodeployError(source, field, f"must be a number with an optional unit (got {_short(raw)})")
     if isinstance(raw, (int, float)):
-        if not math.isfinite(raw):
-            raise NeurodeployError(source, field, f"must be finite (got {raw})")
-        return Quantity(float(raw), DIMENSIONLESS, repr(raw))
+        try:
+            value = float(raw)
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value):
+            raise NeurodeployError(source, field, f"must be finite (got {_short(raw)})")
+        _check_range(value, source, field, _short(raw))
+        return Quantity(value, DIMENSIONLESS, repr(raw) if len(repr(raw)) <= 60 else _short(raw))
     match = _QUANTITY.match(raw)
     if match is None:
         raise NeurodeployError(source, field, f"must be a number with an optional unit such as '20 ms' (got {_short(raw)})")
@@ -63,6 +68,7 @@ def parse_quantity(raw, source: str, field: str) -> Quantity:
         raise NeurodeployError(source, field, f"must be finite (got {_short(raw)})")
     unit_name = match.group("unit")
     if unit_name is None:
+        _check_range(number, source, field, _short(raw))
         return Quantity(number, DIMENSIONLESS, raw.strip())
     unit = lookup_unit(unit_name)
     if unit is None:
@@ -70,7 +76,18 @@ def parse_quantity(raw, source: str, field: str) -> Quantity:
     value = number * float(unit)
     if not math.isfinite(value):
         raise NeurodeployError(source, field, f"must be finite (got {_short(raw)})")
+    _check_range(value, source, field, _short(raw))
     return Quantity(value, unit.dim, raw.strip())
+
+
+#: Magnitudes a quantity may have (in SI): beyond them float arithmetic over- or underflows.
+MAX_MAGNITUDE, MIN_MAGNITUDE = 1e300, 1e-300
+
+
+def _check_range(value: float, source: str, field: str, shown: str) -> None:
+    if value != 0 and not MIN_MAGNITUDE <= abs(value) <= MAX_MAGNITUDE:
+        raise NeurodeployError(source, field, f"magnitude must be between {MIN_MAGNITUDE:g} and {MAX_MAGNITUDE:g} "
+                                              f"(got {shown})")
 
 
 def _short(raw) -> str:
