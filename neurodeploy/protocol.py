@@ -325,6 +325,10 @@ def protocol_options(name: str, given: dict, source: str, prefix: str = "") -> d
     return values
 
 
+def _count(value: float) -> str:
+    return f"{int(value):,}" if value < 1e15 else f"{value:.3g}"
+
+
 def _estimated_size(rule: Rule, name: str, o: dict) -> tuple:
     """(steps, n_pre, n_post, option to blame) of protocol ``name``, computed before anything is allocated."""
     step_ms = rule.dt * 1e3
@@ -359,8 +363,9 @@ def make_trains(rule: Rule, name: str, options: dict, seed: int, source: str = "
     if not (steps <= MAX_STEPS and steps * n_pre * n_post <= MAX_SYNAPSE_STEPS
             and steps * (n_pre + n_post) <= MAX_NEURON_STEPS):
         raise NeurodeployError(source, _spell(prefix, blame),
-                               f"run too large ({steps:.3g} steps x {n_post}x{n_pre} synapses; at most {MAX_STEPS:g} "
-                               f"steps, {MAX_SYNAPSE_STEPS:g} synapse-steps and {MAX_NEURON_STEPS:g} neuron-steps)")
+                               f"run too large ({_count(steps)} steps x {n_post}x{n_pre} synapses; at most "
+                               f"{_count(MAX_STEPS)} steps, {_count(MAX_SYNAPSE_STEPS)} synapse-steps and "
+                               f"{_count(MAX_NEURON_STEPS)} neuron-steps)")
     if name == "poisson":
         if o["rate"] * rule.dt > 1:
             raise NeurodeployError(source, _spell(prefix, "rate"), f"must be at most 1/dt = {1 / rule.dt:g} Hz (got {o['rate']:g})")
