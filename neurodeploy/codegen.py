@@ -166,6 +166,21 @@ def poisson_trains(n_pre=N_PRE, n_post=N_POST, steps=STEPS, rate_hz=RATE_HZ, see
 '''
 
 
+def _main_function(units: str) -> str:
+    """The emitted scripts' entry point: 100 steps of Poisson input, print the final weights."""
+    return f'''def main():
+    pre, post = poisson_trains()
+    w0 = np.full((N_POST, N_PRE), WEIGHT_INIT)
+    trajectory = simulate(pre, post, w0)
+    print(f"final weights after {{STEPS}} steps, (n_post, n_pre) = {{trajectory.shape[1:]}}{units}:")
+    for row in trajectory[-1]:
+        print(" ".join(f"{{value:.10g}}" for value in row))
+
+
+if __name__ == "__main__":
+    main()'''
+
+
 # -- Brian2 ----------------------------------------------------------------------
 def emit_brian2(rule: Rule) -> str:
     """Source of a standalone Brian2 script running ``rule`` as the ``brian2`` backend does."""
@@ -267,17 +282,7 @@ def simulate(pre, post, w0, dt=DT_SECONDS):
     return trajectory
 
 
-def main():
-    pre, post = poisson_trains()
-    w0 = np.full((N_POST, N_PRE), WEIGHT_INIT)
-    trajectory = simulate(pre, post, w0)
-    print(f"final weights after {{STEPS}} steps, (n_post, n_pre) = {{trajectory.shape[1:]}}:")
-    for row in trajectory[-1]:
-        print(" ".join(f"{{value:.10g}}" for value in row))
-
-
-if __name__ == "__main__":
-    main()''')
+{_main_function("")}''')
     return "\n".join(out) + "\n"
 
 
@@ -483,17 +488,7 @@ def simulate(pre, post, w0_rule):
 {_POISSON_FUNCTION.rstrip()}
 
 
-def main():
-    pre, post = poisson_trains()
-    w0 = np.full((N_POST, N_PRE), WEIGHT_INIT)
-    trajectory = simulate(pre, post, w0)
-    print(f"final weights after {{STEPS}} steps, (n_post, n_pre) = {{trajectory.shape[1:]}}, rule units:")
-    for row in trajectory[-1]:
-        print(" ".join(f"{{value:.10g}}" for value in row))
-
-
-if __name__ == "__main__":
-    main()''')
+{_main_function(", rule units")}''')
     return "\n".join(out) + "\n"
 
 
