@@ -6,8 +6,8 @@ directory, no marker file ``/tmp/hostile-pwned*`` created, at most 2 s of wall
 time and 500 MB of memory. The corpus format is described in
 ``tests/hostile/README.md``.
 
-Every corpus file runs in-process through :func:`neurodeploy.cli.main` (fast);
-a representative subset, the cases that hang or exhaust memory, and some
+Every corpus file except SUBPROCESS_ONLY runs in-process through :func:`neurodeploy.cli.main` (fast);
+a representative subset, the cases that used to hang or exhaust memory, and some
 generated cases run as child processes (the CLI under a 1 GiB address-space
 cap), where wall time includes Python start-up and the peak memory is the
 child's VmHWM. The slowest rejections, the most CPU and the peak memory are
@@ -59,63 +59,46 @@ CHILD_TIMEOUT = 20.0
 HANG_TIMEOUT = 3.0  # for the cases known to hang: enough to show they take more than 2 s
 ATTEMPTS = 5  # child runs over MAX_SECONDS are repeated up to this many runs in all (see run_child)
 
-#: Corpus files that are not rejected cleanly today (the `# expect:` line is the proposed message).
+#: Corpus files that are not rejected as they should be today (the `# expect:` line is the proposed message).
 KNOWN_BUGS = {
-    # numbers the loader accepts but nothing after it can handle -> tracebacks or worse
-    "rules/pow_tower_nested_7.yaml": "(((2**16)**16)..)**16 builds a 268-million-bit integer in parse_expression; "
-                                     "check then dies in lava lowering: ValueError (int-to-str limit)",
-    "rules/pow_tower_nested_8.yaml": "parse_expression builds a 4-billion-bit (512 MB) integer: ~28 s and >500 MB; "
-                                     "MAX_EXPONENT only bounds each exponent, not the nesting",
-    "rules/pow_tower_nested_float.yaml": "1e(16**6) is finite for sympy, inf as float: "
-                                         "OverflowError in lava/plan.py _float_trace_scales",
-    "rules/exp_overflow.yaml": "exp(1000) passes the finite check (sympy), OverflowError in lava/plan.py",
-    "rules/exp_tower.yaml": "exp(exp(exp(exp(10)))): OverflowError in lava lowering (float(coefficient))",
-    "rules/exp_tower_param.yaml": "OverflowError 'too many digits in integer' from sympy/mpmath in the loader's "
-                                  "numeric substitution (loader.py rule_from_dict)",
-    "rules/coefficient_overflow.yaml": "1e300*1e300 is finite for sympy: OverflowError in lava/plan.py",
-    "rules/parameter_squared_overflow.yaml": "A_plus=1e308, A_plus**2: OverflowError in lava/plan.py",
-    "rules/exp_tower_float.yaml": "exp(exp(exp(10.0))) is accepted (a Float with a 9566-digit exponent); check prints "
-                                  "'valid' on stdout, then spends ~2 minutes printing it (ValueError at the end)",
-    "rules/float_division_by_zero.yaml": "1.0 / 0.0: Float(0.0) == 0 is False in sympy, so render_BinOp's check misses "
-                                         "it and mpmath raises ZeroDivisionError",
-    "rules/jump_exp_tower.yaml": "float(exp(exp(exp(exp(10))))) raises OverflowError in loader constant()",
-    "rules/param_int_400_digits.yaml": "math.isfinite(10**400) raises OverflowError in units.parse_quantity",
-    "rules/param_int_5000_digits.yaml": "PyYAML's int() hits Python's 4300-digit limit: ValueError escapes read_yaml",
-    # slowness: files under the 256 KB limit that take longer than 2 s
-    "rules/wide_flow_sequence.yaml": "a 256 KB flow sequence takes ~3.5 s in PyYAML's pure-Python SafeLoader "
-                                     "(~5 s as a command); MAX_FILE_BYTES is far above any real rule",
-    # raw control characters in messages
-    "rules/newline_in_key.yaml": "key printed raw: the error is two lines",
-    "rules/newline_in_trace_name.yaml": "trace name printed raw in the field path: two lines",
-    "rules/newline_in_param_name.yaml": "parameter name printed raw in the field path: two lines",
-    "rules/carriage_return_in_duplicate_key.yaml": "duplicated key printed raw: a carriage return splits the line",
-    "rules/escape_in_key.yaml": "a key's ANSI escapes reach a terminal raw (\\x1b[2J clears the screen); click strips "
-                                "them only when stderr is not a TTY, so in a pipe the key just reads 'red'",
-    "rules/bidi_in_key.yaml": "a right-to-left override in a key reaches the terminal unescaped",
-    "plans/plan_newline_protocol.yaml": "protocol name printed raw: two lines",
-    "plans/plan_newline_backend.yaml": "backend name printed raw: two lines",
-    "plans/plan_newline_grid_key.yaml": "grid key printed raw: two lines",
-    # plans: size checks that overflow, allocate or come too late
-    "plans/plan_option_int_400_digits.yaml": "float(10**400).is_integer() raises OverflowError in protocol_options",
-    "plans/plan_steps_memory.yaml": "1e9 steps x 1x1 passes MAX_SYNAPSE_STEPS; load_plan's make_trains then draws "
-                                    "2 x 8 GB of random numbers (MemoryError / OOM)",
-    "plans/plan_pairing_offset_huge.yaml": "the pairing size check ignores dt_ms: np.zeros((1, 1e15)) -> MemoryError traceback",
-    "plans/plan_grid_tau_huge.yaml": "the pairing size check ignores the 5*tau tail: np.zeros((1, 5e15)) -> MemoryError traceback",
-    "plans/plan_grid_explosion.yaml": "the grid's cartesian product (100000 points) is loaded and validated one by one "
-                                      "before MAX_RUNS is checked: minutes",
+    # slowness: a file under the 64 KB limit that takes longer than 2 s
+    "rules/deep_flow_sequences_repeated.yaml": "128 keys of 250-level nested flow sequences (64 KB, each below the recursion "
+                                               "limit): PyYAML's pure-Python scanner keeps one possible simple key per open "
+                                               "'[' and scans them all at every token (quadratic): ~3 s in-process, ~4.5 s "
+                                               "as a command; MAX_FILE_BYTES does not bound the nesting",
+    # wording: clean one-line rejections (checked as such, see WORDING_BUGS) whose message misleads
+    "plans/plan_pairing_offset_huge.yaml": "the size error blames protocols[0].pairs (which is 1); the 1e15 steps come "
+                                           "from dt_ms = 1e15",
+    "plans/plan_grid_tau_huge.yaml": "the size error blames protocols[0].pairs (which is 1); the 5e15 steps come from "
+                                     "the 5*tau tail of the grid value tau_plus = 1e12 s",
+    "plans/plan_option_int_400_digits.yaml": "the 401-digit value is shown cut to its first 40 digits without '...' "
+                                             "(protocol.py str(value)[:40]): it reads as 10**39",
 }
-#: Known bugs that hang or exhaust memory: never run inside the pytest process.
-SUBPROCESS_ONLY = {"rules/pow_tower_nested_8.yaml", "rules/exp_tower_float.yaml", "plans/plan_steps_memory.yaml", "plans/plan_grid_explosion.yaml"}
+#: Known bugs that concern only the wording of the message: the rejection itself must stay clean
+#: (exit 2, one line, ...), which ``test_corpus_wording_bugs_reject_cleanly`` and the child runs check.
+WORDING_BUGS = {"plans/plan_pairing_offset_huge.yaml", "plans/plan_grid_tau_huge.yaml",
+                "plans/plan_option_int_400_digits.yaml"}
+#: Cases that pass in-process but take more than 2 s as a command (Python start-up, ~1.5 s, included).
+SLOW_AS_COMMAND = {
+    "rules/wide_flow_sequence_64k.yaml": "a flow sequence of 32000 numbers filling the 64 KB limit: ~0.9 s in PyYAML's "
+                                         "pure-Python SafeLoader, ~2.5 s as a command (yaml.CSafeLoader is available)",
+}
+#: Cases that used to hang or exhaust memory (since fixed): they never run inside the pytest process,
+#: so that a regression cannot take the test run (or the machine) down, only as child processes.
+SUBPROCESS_ONLY = {"rules/pow_tower_nested_8.yaml", "rules/exp_tower_float.yaml", "plans/plan_steps_memory.yaml",
+                   "plans/plan_grid_explosion.yaml"}
 
 #: Corpus files that also run as child processes (on top of SUBPROCESS_ONLY).
 SUBPROCESS_SUBSET = [
     "rules/alias_bomb.yaml", "rules/import_system.yaml", "rules/eval_call.yaml", "rules/fstring_import.yaml",
     "rules/tag_python_object_apply.yaml", "rules/deep_flow_mapping.yaml", "rules/deep_block_nesting.yaml",
+    "rules/deep_flow_mapping_5000.yaml", "rules/deep_block_nesting_330.yaml", "rules/wide_flow_sequence_64k.yaml",
     "rules/parens_5000.yaml", "rules/unary_minus_1900.yaml", "rules/pow_tower.yaml", "rules/tau_nan.yaml",
     "rules/bounds_reversed.yaml", "rules/unit_add_mismatch.yaml", "rules/duplicate_top_key.yaml",
     "rules/long_name.yaml", "rules/latin1.yaml", "rules/empty.yaml", "rules/newline_in_key.yaml",
     "plans/plan_alias_bomb.yaml", "plans/plan_python_tag.yaml", "plans/plan_grid_code.yaml",
     "plans/plan_too_many_runs.yaml", "plans/plan_rule_traversal.yaml", "plans/plan_option_int_400_digits.yaml",
+    "plans/plan_pairing_offset_huge.yaml", "plans/plan_grid_tau_huge.yaml",
 ]
 #: Rule files also fed to `verify --out` and `compile --target lava --out`.
 VERIFY_AND_COMPILE = [
@@ -186,10 +169,13 @@ CORPUS = load_corpus()
 BY_REL = {c.rel: c for c in CORPUS}
 
 
-def _param(case: Case, in_process: bool = False):
-    marks = []
-    if case.rel in KNOWN_BUGS:
-        marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[case.rel]))
+def _param(case: Case, in_process: bool = True):
+    reason = KNOWN_BUGS.get(case.rel)
+    if not in_process:
+        if case.rel in WORDING_BUGS:
+            reason = None  # a child run checks the rejection without its message
+        reason = reason or SLOW_AS_COMMAND.get(case.rel)
+    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
     return pytest.param(case, marks=marks, id=case.rel)
 
 
@@ -204,10 +190,12 @@ def test_corpus_is_well_formed():
         assert os.path.getsize(case.path) <= 256 * 1024, f"{case.rel}: keep corpus files under 256 KB"
         if not case.expected.startswith(("stdp_pair.yaml: ",)):  # grid values are reported against the rule
             assert case.expected.startswith(name + ":"), f"{case.rel}: message should name the file"
-    for rel in list(KNOWN_BUGS) + list(SUBPROCESS_ONLY) + SUBPROCESS_SUBSET + VERIFY_AND_COMPILE:
+    for rel in list(KNOWN_BUGS) + list(SUBPROCESS_ONLY) + list(SLOW_AS_COMMAND) + SUBPROCESS_SUBSET + VERIFY_AND_COMPILE:
         assert rel in BY_REL, rel
-    assert SUBPROCESS_ONLY <= set(KNOWN_BUGS)
-    assert len(SUBPROCESS_SUBSET) >= 12
+    assert WORDING_BUGS <= set(KNOWN_BUGS)
+    assert set(SLOW_AS_COMMAND) <= set(SUBPROCESS_SUBSET) and not set(SLOW_AS_COMMAND) & set(KNOWN_BUGS)
+    assert not SUBPROCESS_ONLY & set(SUBPROCESS_SUBSET)
+    assert len(SUBPROCESS_SUBSET) == len(set(SUBPROCESS_SUBSET)) >= 12
 
 
 # --- checks ------------------------------------------------------------------------------------
@@ -399,11 +387,23 @@ def test_corpus_in_process(case, capsys, tmp_path):
     assert elapsed <= MAX_SECONDS, f"took {elapsed:.2f} s"
 
 
-@pytest.mark.parametrize("case", [_param(BY_REL[r]) for r in SUBPROCESS_SUBSET + sorted(SUBPROCESS_ONLY)])
+@pytest.mark.parametrize("case", [_param(BY_REL[r], in_process=False) for r in SUBPROCESS_SUBSET + sorted(SUBPROCESS_ONLY)])
 def test_corpus_subprocess(case, tmp_path):
     args, out_dir = command(case, tmp_path / "out")
-    timeout = HANG_TIMEOUT if case.rel in SUBPROCESS_ONLY else CHILD_TIMEOUT
-    assert_child_rejected(run_child(args, case.rel, timeout), case.expected, out_dir)
+    known_slow = case.rel in SLOW_AS_COMMAND or (case.rel in KNOWN_BUGS and case.rel not in WORDING_BUGS)
+    timeout = HANG_TIMEOUT if known_slow else CHILD_TIMEOUT
+    expected = None if case.rel in WORDING_BUGS else case.expected
+    assert_child_rejected(run_child(args, case.rel, timeout), expected, out_dir)
+
+
+@pytest.mark.parametrize("rel", sorted(WORDING_BUGS))
+def test_corpus_wording_bugs_reject_cleanly(rel, capsys, tmp_path):
+    """A wording bug is a strict xfail in test_corpus_in_process; everything but the message is still checked here."""
+    case = BY_REL[rel]
+    args, out_dir = command(case, tmp_path / "out")
+    code, out, err, elapsed = run_in_process(capsys, args, case.rel)
+    assert_rejected(code, out, err, None, out_dir)
+    assert elapsed <= MAX_SECONDS, f"took {elapsed:.2f} s"
 
 
 @pytest.mark.parametrize("rel", VERIFY_AND_COMPILE)
@@ -447,7 +447,7 @@ def _plan(tmp_path, rules, name="plan.yaml"):
 
 def test_generated_10mb_rule(capsys, tmp_path):
     path = _ten_mb(tmp_path / "big.yaml")
-    expected = f"big.yaml: file too large ({TEN_MB} bytes, at most 262144)"
+    expected = "big.yaml: file too large (more than 65536 bytes)"
     code, out, err, _ = run_in_process(capsys, ["check", path], "10 MB rule")
     assert_rejected(code, out, err, expected)
     assert_child_rejected(run_child(["check", path], "10 MB rule"), expected)
@@ -457,7 +457,7 @@ def test_generated_10mb_plan(capsys, tmp_path):
     path = _ten_mb(tmp_path / "bigplan.yaml")
     out_dir = tmp_path / "out"
     code, out, err, _ = run_in_process(capsys, ["run", path, "--out", out_dir], "10 MB plan")
-    assert_rejected(code, out, err, f"bigplan.yaml: file too large ({TEN_MB} bytes, at most 262144)", out_dir)
+    assert_rejected(code, out, err, "bigplan.yaml: file too large (more than 65536 bytes)", out_dir)
 
 
 def test_generated_directory_instead_of_file(capsys, tmp_path):
@@ -485,9 +485,11 @@ def test_generated_symlink_loop(capsys, tmp_path):
     assert_rejected(code, out, err, "loop.yaml: no such file")
 
 
-def test_generated_dev_null(capsys):
-    code, out, err, _ = run_in_process(capsys, ["check", "/dev/null"], "/dev/null")
-    assert_rejected(code, out, err, "null: file is empty")
+def test_generated_dev_null(capsys, tmp_path):
+    out_dir = tmp_path / "out"
+    for args in (["check", "/dev/null"], ["run", "/dev/null", "--out", out_dir]):
+        code, out, err, _ = run_in_process(capsys, args, f"/dev/null ({args[0]})")
+        assert_rejected(code, out, err, "null: not a regular file", out_dir)
 
 
 def test_generated_plan_missing_rule(capsys, tmp_path):
@@ -512,10 +514,8 @@ def test_generated_plan_rule_is_directory(capsys, tmp_path):
 HOSTILE_RULES_IN_PLANS = [
     "rules/alias_bomb.yaml", "rules/import_system.yaml", "rules/tag_python_object_apply.yaml", "rules/parens_5000.yaml",
     "rules/tau_nan.yaml", "rules/bounds_reversed.yaml", "rules/latin1.yaml", "rules/top_level_list.yaml",
-    "rules/deep_flow_sequence.yaml",
-    pytest.param("rules/empty.yaml", marks=pytest.mark.xfail(
-        strict=True, reason="through a plan an empty rule file says 'must be a mapping (got NoneType)', "
-                            "check says 'file is empty' (batch.rule_with skips load_rule's empty check)")),
+    "rules/deep_flow_sequence.yaml", "rules/deep_flow_sequence_20000.yaml", "rules/deep_flow_mapping_5000.yaml",
+    "rules/empty.yaml",
 ]
 
 
@@ -539,31 +539,39 @@ def test_generated_plan_with_hostile_rule_subprocess(tmp_path):
     assert_child_rejected(run_child(["run", plan, "--out", out_dir], "plan -> import_system"), case.expected, out_dir)
 
 
-# --- generated: known bugs -------------------------------------------------------------------------
+# --- generated: special files (formerly known bugs) --------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="read_yaml trusts getsize(): /dev/zero has size 0 and is read forever "
-                                       "(memory grows until MemoryError)")
 def test_generated_dev_zero():
-    assert_child_rejected(run_child(["check", "/dev/zero"], "/dev/zero", HANG_TIMEOUT), None)
+    """Was: read_yaml trusted getsize() (0) and read /dev/zero until MemoryError. Child only (a regression eats memory)."""
+    assert_child_rejected(run_child(["check", "/dev/zero"], "/dev/zero"), "zero: not a regular file")
 
 
-@pytest.mark.xfail(strict=True, reason="read_yaml opens a FIFO and blocks forever waiting for a writer")
 def test_generated_fifo(tmp_path):
+    """Was: read_yaml opened the FIFO and blocked forever waiting for a writer. Child only (a regression hangs)."""
     os.mkfifo(tmp_path / "fifo.yaml")
-    assert_child_rejected(run_child(["check", tmp_path / "fifo.yaml"], "FIFO", HANG_TIMEOUT), None)
+    out_dir = tmp_path / "out"
+    assert_child_rejected(run_child(["check", tmp_path / "fifo.yaml"], "FIFO"), "fifo.yaml: not a regular file")
+    plan = tmp_path / "fifo_plan.yaml"
+    os.mkfifo(plan)
+    assert_child_rejected(run_child(["run", plan, "--out", out_dir], "FIFO plan"), "fifo_plan.yaml: not a regular file",
+                          out_dir)
 
 
-@pytest.mark.xfail(strict=True, reason="OSError from read() (here EIO) is not caught: traceback "
-                                       "(a file without read permission would do the same, as non-root)")
 def test_generated_unreadable(capsys):
+    """Was: the OSError of read() (here EIO) escaped as a traceback."""
     code, out, err, _ = run_in_process(capsys, ["check", "/proc/self/mem"], "/proc/self/mem")
-    assert_rejected(code, out, err, None)
+    assert_rejected(code, out, err, "mem: cannot be read (Input/output error)")
 
 
-@pytest.mark.xfail(strict=True, reason="the file name is printed raw: a newline in it splits the error line")
 def test_generated_newline_in_file_name(capsys, tmp_path):
+    """Was: the file name was printed raw, a newline in it split the error line. Now escaped as the two characters \\n."""
+    code, out, err, _ = run_in_process(capsys, ["check", tmp_path / "a\nb.yaml"], "newline in file name (missing)")
+    assert_rejected(code, out, err, "a\\nb.yaml: no such file")
+    (tmp_path / "a\nb.yaml").write_text("just text\n")
     code, out, err, _ = run_in_process(capsys, ["check", tmp_path / "a\nb.yaml"], "newline in file name")
-    assert_rejected(code, out, err, None)
+    assert_rejected(code, out, err, "a\\nb.yaml: must be a mapping (got str)")
+    child = run_child(["check", tmp_path / "a\nb.yaml"], "newline in file name")
+    assert_child_rejected(child, "a\\nb.yaml: must be a mapping (got str)")
 
 
 def _variant(tmp_path, old, new, name="extreme.yaml"):
@@ -573,29 +581,30 @@ def _variant(tmp_path, old, new, name="extreme.yaml"):
     return str(path)
 
 
+#: Finite but extreme values the loader used to accept (then lava lowering crashed): (id, old, new, message).
 EXTREME = [
-    ("A_plus 1e308", "A_plus: 0.01", "A_plus: 1.0e+308", "ValueError: cannot represent inf as S*2^E (lava/plan.py)"),
-    ("jump 1e308", "tau: tau_plus,  jump: 1}", "tau: tau_plus,  jump: 1.0e+308}", "ValueError: cannot represent inf as S*2^E"),
-    ("jump 1e-320", "tau: tau_plus,  jump: 1}", "tau: tau_plus,  jump: 1.0e-320}", "ValueError: cannot represent 0.0 as S*2^E"),
+    ("A_plus 1e308", "A_plus: 0.01", "A_plus: 1.0e+308",
+     "parameters.A_plus: magnitude must be between 1e-300 and 1e+300 (got 1e+308)"),
+    ("jump 1e308", "tau: tau_plus,  jump: 1}", "tau: tau_plus,  jump: 1.0e+308}",
+     "traces.x.jump: magnitude must be between 1e-300 and 1e+300 (got 1e+308)"),
+    ("jump 1e-320", "tau: tau_plus,  jump: 1}", "tau: tau_plus,  jump: 1.0e-320}",
+     "traces.x.jump: magnitude must be between 1e-300 and 1e+300 (got 1e-320)"),
     ("bounds +-1e308", "w_min: 0, w_max: 1, w_init: 0.5", "w_min: -1.0e+308, w_max: 1.0e+308, w_init: 0",
-     "ValueError: math domain error (lava/plan.py _float_trace_scales)"),
+     "parameters.w_min: magnitude must be between 1e-300 and 1e+300 (got -1e+308)"),
     ("bounds [0, 1e-320]", "w_min: 0, w_max: 1, w_init: 0.5", "w_min: 0, w_max: 1.0e-320, w_init: 0",
-     "OverflowError: Numerical result out of range (lava/plan.py _float_trace_scales)"),
+     "parameters.w_max: magnitude must be between 1e-300 and 1e+300 (got 1e-320)"),
 ]
 
 
-@pytest.mark.parametrize("old, new", [pytest.param(o, n, id=i, marks=pytest.mark.xfail(strict=True, reason=r))
-                                      for i, o, n, r in EXTREME])
-def test_generated_extreme_values_do_not_crash_check(capsys, tmp_path, old, new):
-    """Finite but extreme values the loader accepts: check must answer (0) or refuse in one line (2), never crash."""
+@pytest.mark.parametrize("old, new, message", [pytest.param(o, n, m, id=i) for i, o, n, m in EXTREME])
+def test_generated_extreme_values_are_refused(capsys, tmp_path, old, new, message):
+    """Was: ValueError / OverflowError out of lava/plan.py. Now refused by the loader, for every command."""
     path = _variant(tmp_path, old, new)
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as info:
-        main(["check", path])
-    out, err = capsys.readouterr()
-    assert info.value.code in (0, 2)
-    if info.value.code == 2:
-        assert err.startswith(PREFIX) and len(err.splitlines()) == 1
+    out_dir = tmp_path / "out"
+    for args in (["check", path], ["compile", path, "--target", "lava", "--out", out_dir]):
+        code, out, err, elapsed = run_in_process(capsys, args, f"extreme {new} ({args[0]})")
+        assert_rejected(code, out, err, f"extreme.yaml: {message}", out_dir)
+        assert elapsed <= MAX_SECONDS
 
 
 def test_generated_extreme_tau_compiles(capsys, tmp_path):
@@ -606,42 +615,51 @@ def test_generated_extreme_tau_compiles(capsys, tmp_path):
     assert info.value.code == 0
 
 
-@pytest.mark.xfail(strict=True, reason="pairing with tau = 1e12 s: the 5*tau tail is 5e15 steps, not counted by the "
-                                       "size check -> numpy MemoryError traceback")
+RUN_LIMITS = "at most 100,000,000 steps, 200,000,000 synapse-steps and 200,000,000 neuron-steps"
+
+
 def test_generated_verify_pairing_huge_tau(tmp_path):
+    """Was: the 5*tau tail (5e15 steps) was not counted by the size check -> numpy MemoryError traceback.
+    The message is not compared (see the xfail below): the rejection must be clean."""
     path = _variant(tmp_path, "tau_plus: 20 ms", "tau_plus: 1.0e+12 second")
     out_dir = tmp_path / "out"
     child = run_child(["verify", path, "--out", out_dir, "--protocol", "pairing"], "verify pairing huge tau")
     assert_child_rejected(child, None, out_dir)
+    assert f"run too large (5e+15 steps x 1x1 synapses; {RUN_LIMITS})" in child.err
 
 
-@pytest.mark.xfail(strict=True, reason="1e9 steps on 1x1 synapse passes MAX_SYNAPSE_STEPS; poisson() then allocates "
-                                       "2 x 8 GB of random numbers (MemoryError under the 1 GiB cap, OOM without)")
+@pytest.mark.xfail(strict=True, reason="the size error blames --pairs (not given; more pairs are not the problem): "
+                                       "the 5e15 steps come from the 5*tau tail of tau_plus = 1e12 s")
+def test_generated_verify_pairing_huge_tau_blames_the_cause(capsys, tmp_path):
+    path = _variant(tmp_path, "tau_plus: 20 ms", "tau_plus: 1.0e+12 second")
+    out_dir = tmp_path / "out"
+    args = ["verify", path, "--out", out_dir, "--protocol", "pairing"]
+    code, out, err, _ = run_in_process(capsys, args, "verify pairing huge tau")
+    assert_rejected(code, out, err, None, out_dir)
+    assert not err.startswith(PREFIX + "--pairs:"), err
+
+
 def test_generated_verify_huge_steps(tmp_path):
+    """Was: 1e9 steps on a 1x1 synapse passed the size check; poisson() then allocated 2 x 8 GB. Child only."""
     out_dir = tmp_path / "out"
     good = _variant(tmp_path, "name: stdp_pair", "name: stdp_pair", "good.yaml")
     child = run_child(["verify", good, "--out", out_dir, "--steps", "1000000000", "--n-pre", "1", "--n-post", "1"],
-                      "verify 1e9 steps", HANG_TIMEOUT)
-    assert_child_rejected(child, None, out_dir)
+                      "verify 1e9 steps")
+    assert_child_rejected(child, f"--steps: run too large (1,000,000,000 steps x 1x1 synapses; {RUN_LIMITS})", out_dir)
 
 
-#: Valid-looking rules whose weight update sympy expands into thousands of terms.
+#: Valid-looking rules whose weight update sympy used to expand into thousands of terms (check took
+#: ~5 s for the first, more than 20 s for the second): (id, old, new). Now refused by the degree limit.
 EXPANSION_BOMBS = [
-    ("(x+1)**4096", "on_post:  A_plus * x", "on_post:  A_plus * ((((x+1)**16)**16)**16)",
-     "check takes ~5 s expanding (x+1)**4096 for the learning-engine plan, then reports a term with coefficient 2e+620"),
-    ("(x+y+1)**256", "on_post:  A_plus * x", "on_post:  A_plus * ((x+y+1)**16)**16",
-     "check does not finish within 20 s expanding (x+y+1)**256"),
+    ("(x+1)**4096", "on_post:  A_plus * x", "on_post:  A_plus * ((((x+1)**16)**16)**16)"),
+    ("(x+y+1)**256", "on_post:  A_plus * x", "on_post:  A_plus * ((x+y+1)**16)**16"),
 ]
 
 
-@pytest.mark.parametrize("old, new", [pytest.param(o, n, id=i, marks=pytest.mark.xfail(strict=True, reason=r))
-                                      for i, o, n, r in EXPANSION_BOMBS])
+@pytest.mark.parametrize("old, new", [pytest.param(o, n, id=i) for i, o, n in EXPANSION_BOMBS])
 def test_generated_check_finishes_in_time(tmp_path, old, new):
     """A rule with nested powers (each exponent <= 16, so the loader takes it) must not stall check:
-    it should answer or refuse within the same 2 s."""
+    it is refused within the same 2 s (as a child: a regression takes long)."""
     path = _variant(tmp_path, old, new)
-    child = run_child(["check", path], f"check {new}", HANG_TIMEOUT)
-    assert not child.timed_out, f"still running after {child.wall:.1f} s (killed)"
-    assert "Traceback" not in child.err
-    assert child.code == 0 or _is_rejection(child.code, child.err)
-    assert child.wall <= MAX_SECONDS
+    child = run_child(["check", path], f"check {new}")
+    assert_child_rejected(child, f"extreme.yaml: weight.on_post: degree higher than 32 (got '{new.split(None, 1)[1]}')")

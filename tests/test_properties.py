@@ -12,16 +12,21 @@ like an exception other than NeurodeployError ("crash"). Settings are fixed (``d
 no example database) so CI sees the same examples every time. The number of examples run per
 test is printed at the end of the module (shown even without ``-s``).
 
-Inputs that hit a *known* bug are recognised by :func:`known_bug` and counted instead of failing,
-so the properties keep guarding everything else; each known bug has a strict-xfail test below
-with a minimal example. When a bug is fixed, its xfail turns red: remove it and its signature.
+A refusal must be a one-line message without control or format characters and at most
+:data:`MAX_MESSAGE` characters long (the source, the field and the problem are each capped).
+
+There are no known bugs left: every failure fails the test. (Former bugs -- nested exp of a float,
+x / 0.0, integers beyond float range, names with line breaks printed raw -- have a regression test
+each at the end of the module.) If a new bug must be tolerated for a while, recognise its examples
+in :func:`check` and count them in ``KNOWN_HITS`` (printed at the end), and add a strict-xfail test
+with a minimal example.
 """
 from __future__ import annotations
 
 import collections
 import math
-import re
 import signal
+import unicodedata
 
 import pytest
 import sympy
@@ -58,7 +63,10 @@ SETTINGS = dict(deadline=None, derandomize=True, database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large, HealthCheck.filter_too_much])
 
-#: Examples run, by test; known-bug hits, by signature.
+#: Longest message of a NeurodeployError: source (200) + field (200) + problem (600) + 2 separators.
+MAX_MESSAGE = 200 + 200 + 600 + 2 * len(": ")
+
+#: Examples run, by test; known-bug hits, by signature (none today).
 EXAMPLES = collections.Counter()
 OUTCOMES = collections.Counter()
 KNOWN_HITS = collections.Counter()
@@ -93,50 +101,26 @@ def outcome(function, *args):
         signal.signal(signal.SIGALRM, previous)
 
 
-_CALL_IN_CALL = re.compile(r"(exp|log|sqrt|abs)\s*\(.*(exp|log|sqrt|abs)\s*\(", re.S)
-
-
-def _has_huge_int(value) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return abs(value) > 1e300
-    if isinstance(value, dict):
-        return any(_has_huge_int(k) or _has_huge_int(v) for k, v in value.items())
-    if isinstance(value, (list, tuple, set)):
-        return any(_has_huge_int(v) for v in value)
-    return False
-
-
-def known_bug(kind, error, text=None, data=None):
-    """The known bug this failure is an instance of, or None (then the test fails)."""
-    if text is not None and kind in ("crash", "hang") and _CALL_IN_CALL.search(text) and \
-            (kind == "hang" or isinstance(error, (OverflowError, ValueError))):
-        return "nested exp/log/sqrt/abs of a float is evaluated by sympy until it overflows or hangs"
-    if text is not None and kind == "crash" and isinstance(error, ZeroDivisionError) and "/" in text:
-        return "x / 0.0 with a Float x: Float(0.0) == 0 is False, the division-by-zero check misses it"
-    if data is not None and kind == "crash" and isinstance(error, OverflowError) and _has_huge_int(data):
-        return "an int beyond float range: math.isfinite raises OverflowError (units.parse_quantity)"
-    return None
-
-
-def check(test, kind, value, text=None, data=None, expect_type=None):
+def check(test, kind, value, text=None, expect_type=None):
+    """Count the outcome of one example; fail on a crash, a hang, or a refusal whose message is bad.
+    ``text`` is the input as text, for the failure message."""
     EXAMPLES[test] += 1
     OUTCOMES[(test, kind)] += 1
     if kind in ("ok", "refused"):
         if kind == "ok" and expect_type is not None:
             assert isinstance(value, expect_type), f"returned {type(value).__name__}: {value!r}"[:500]
-        if kind == "refused" and len(str(value).splitlines()) > 1:
-            # raw names in messages: a known bug (tests/test_hostile.py, newline_in_*); counted, not failed
-            KNOWN_HITS["a name with a line break is printed raw: the message spans two lines"] += 1
+        if kind == "refused":
+            message = str(value)
+            assert message, "empty message"
+            bad = sorted({hex(ord(c)) for c in message if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")})
+            assert not bad, f"control characters {bad} in {message[:500]!r}"
+            assert len(message.splitlines()) == 1, f"message spans several lines: {message[:500]!r}"
+            assert len(message) <= MAX_MESSAGE, f"message of {len(message)} characters: {message[:300]!r}..."
         return
-    signature = known_bug(kind, value, text, data)
-    if signature is not None:
-        KNOWN_HITS[signature] += 1
-        return
+    shown = "" if text is None else f" (input {text[:300]!r})"
     if kind == "hang":
-        raise AssertionError(f"took longer than {BUDGET} s")
-    raise AssertionError(f"{type(value).__name__}: {value}"[:2000]) from value
+        raise AssertionError(f"took longer than {BUDGET} s{shown}")
+    raise AssertionError(f"{type(value).__name__}: {str(value)[:2000]}{shown}") from value
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -349,14 +333,14 @@ def test_good_rule_loads():
 @given(st.one_of(yaml_like, rule_like))
 def test_rule_from_arbitrary_data(data):
     kind, value = outcome(rule_from_dict, data, "r.yaml")
-    check("rule_from_dict(arbitrary)", kind, value, text=repr(data), data=data, expect_type=Rule)
+    check("rule_from_dict(arbitrary)", kind, value, text=repr(data), expect_type=Rule)
 
 
 @settings(max_examples=2000, **SETTINGS)
 @given(mutations)
 def test_rule_from_mutated_good_rule(data):
     kind, value = outcome(rule_from_dict, data, "r.yaml")
-    check("rule_from_dict(mutated stdp_pair)", kind, value, text=repr(data), data=data, expect_type=Rule)
+    check("rule_from_dict(mutated stdp_pair)", kind, value, text=repr(data), expect_type=Rule)
 
 
 # --- (c) the file reader on arbitrary bytes --------------------------------------------------------
@@ -410,44 +394,44 @@ def test_read_yaml_arbitrary_bytes(rule_path, raw):
     check("read_yaml(bytes)", kind, value, text=raw.decode("utf-8", "replace"), expect_type=tuple)
 
 
-# --- the known bugs, one minimal example each ------------------------------------------------------
+# --- former known bugs, one minimal example each (regression tests) ---------------------------------
 
-def _raises_only_neurodeploy_error(function, *args):
+def refusal(function, *args) -> str:
+    """The message of the NeurodeployError ``function(*args)`` raises (within the budget)."""
     kind, value = outcome(function, *args)
-    assert kind in ("ok", "refused"), f"{kind}: {value!r}"[:500]
+    assert kind == "refused", f"{kind}: {value!r}"[:500]
+    return str(value)
 
 
-@pytest.mark.xfail(strict=True, reason="sympy evaluates exp of a huge Float eagerly: OverflowError "
-                                       "('too many digits in integer') out of parse_expression")
-def test_known_bug_nested_exp_overflows():
-    _raises_only_neurodeploy_error(parse_expression, "exp(exp(exp(exp(10.0))))", SYMBOLS, "r.yaml", "f")
+def test_nested_exp_overflow_is_refused():
+    """Was: sympy evaluated exp of a huge Float eagerly, OverflowError out of parse_expression."""
+    assert refusal(parse_expression, "exp(exp(exp(exp(10.0))))", SYMBOLS, "r.yaml", "f") == \
+        "r.yaml: f: constant larger than 1e+300 (got 'exp(exp(exp(exp(10.0))))')"
 
 
-@pytest.mark.xfail(strict=True, reason="exp(exp(exp(10.0))) is accepted as a Float with a ~10**9565 exponent; "
-                                       "printing it takes ~2 minutes, then ValueError (int-to-str limit); "
-                                       "here stopped after the budget")
-def test_known_bug_nested_exp_hangs():
-    _raises_only_neurodeploy_error(parse_and_print, "exp(exp(exp(10.0)))")
+def test_nested_exp_of_float_is_refused():
+    """Was: exp(exp(exp(10.0))) accepted as a Float with a ~10**9565 exponent, ~2 minutes to print."""
+    assert refusal(parse_and_print, "exp(exp(exp(10.0)))") == \
+        "r.yaml: weight.on_post: constant larger than 1e+300 (got 'exp(exp(exp(10.0)))')"
 
 
-@pytest.mark.xfail(strict=True, reason="Float(0.0) == 0 is False in sympy: render_BinOp's division-by-zero check "
-                                       "misses 0.0 and mpmath raises ZeroDivisionError")
-def test_known_bug_float_division_by_zero():
-    _raises_only_neurodeploy_error(parse_and_print, "0.0 / 0.0")
+def test_float_division_by_zero_is_refused():
+    """Was: Float(0.0) == 0 is False in sympy, the division-by-zero check missed 0.0 (ZeroDivisionError)."""
+    assert refusal(parse_and_print, "0.0 / 0.0") == "r.yaml: weight.on_post: division by zero (got '0.0 / 0.0')"
 
 
-@pytest.mark.xfail(strict=True, reason="math.isfinite(10**400) raises OverflowError in units.parse_quantity")
-def test_known_bug_huge_int_parameter():
+def test_huge_int_parameter_is_refused():
+    """Was: math.isfinite(10**400) raised OverflowError in units.parse_quantity."""
     data = mutate(("parameters", "A_plus"), "replace", 10 ** 400, None)
-    _raises_only_neurodeploy_error(rule_from_dict, data, "r.yaml")
+    assert refusal(rule_from_dict, data, "r.yaml") == \
+        "r.yaml: parameters.A_plus: must be finite (got 100000000000000000000000000000000000000000000000000000000...)"
 
 
-@pytest.mark.xfail(strict=True, reason="a name with a newline is printed raw: the message spans two lines")
-def test_known_bug_newline_in_name():
+def test_newline_in_name_is_escaped():
+    """Was: a name with a newline was printed raw, the message spanned two lines."""
     data = mutate(("traces", "y"), "add", {"of": "post", "tau": "20 ms"}, "a\nb")
-    with pytest.raises(NeurodeployError) as info:
-        rule_from_dict(data, "r.yaml")
-    assert "\n" not in str(info.value)
+    assert refusal(rule_from_dict, data, "r.yaml") == \
+        "r.yaml: traces.a\\nb: must be an identifier such as 'tau_plus' (got 'a\\nb')"
 
 
 def test_budget_catches_a_hang():
