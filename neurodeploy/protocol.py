@@ -312,7 +312,8 @@ def protocol_options(name: str, given: dict, source: str, prefix: str = "") -> d
         except OverflowError:
             number = float("inf")
         if not np.isfinite(number):
-            raise NeurodeployError(source, _spell(prefix, key), f"must be finite (got {str(value)[:40]})")
+            shown = str(value) if len(str(value)) <= 40 else str(value)[:37] + "..."
+            raise NeurodeployError(source, _spell(prefix, key), f"must be finite (got {shown})")
         if option.type is int and not number.is_integer():
             raise NeurodeployError(source, _spell(prefix, key), f"must be a whole number (got {value!r})")
         strict = option.minimum == 0 and not option.inclusive
@@ -330,27 +331,34 @@ def _count(value: float) -> str:
 
 
 def _estimated_size(rule: Rule, name: str, o: dict) -> tuple:
-    """(steps, n_pre, n_post, option to blame) of protocol ``name``, computed before anything is allocated."""
+    """(steps, n_pre, n_post, parts) of protocol ``name``, computed before anything is allocated.
+
+    ``parts`` maps an option (or ``"tail"``: five times the rule's longest
+    trace time constant, the settling time after the last spike) to the steps
+    it contributes, so a size error can blame the right one."""
     step_ms = rule.dt * 1e3
     tail = 5 * max((rule.tau_steps(t) for t in rule.traces), default=1.0) + 2
     if name in ("poisson", "correlated"):
-        return float(o["steps"]), o["n_pre"], o["n_post"], "steps"
+        return float(o["steps"]), o["n_pre"], o["n_post"], {"steps": float(o["steps"])}
     if name == "pairing":
-        steps = abs(o["dt_ms"]) / step_ms + (o["pairs"] - 1) * 1000.0 / o["frequency"] / step_ms + tail
-        return steps, o["n_pre"], o["n_post"], "pairs"
-    if name == "stdp-window":
-        count = int((o["dt_max_ms"] - o["dt_min_ms"]) / o["dt_step_ms"]) + 1
-        span = max(abs(o["dt_min_ms"]), abs(o["dt_max_ms"])) / step_ms
-        return 2 * span + (o["pairs"] - 1) * 1000.0 / o["frequency"] / step_ms + tail, count, 1, "pairs"
-    if name == "frequency":
-        n = len(o["frequencies"])
-        steps = abs(o["dt_ms"]) / step_ms + (o["pairs"] - 1) * 1000.0 / min(o["frequencies"]) / step_ms + tail
-        return steps, n, n, "pairs"
-    if name == "hfs":
-        steps = o["bursts"] * 1000.0 / o["theta"] / step_ms + abs(o["post_dt_ms"]) / step_ms + tail
-        return steps, o["n_pre"], o["n_post"], "bursts"
-    steps = o["pulses"] * 1000.0 / o["frequency"] / step_ms + abs(o["post_dt_ms"]) / step_ms + tail  # lfs
-    return steps, o["n_pre"], o["n_post"], "pulses"
+        parts = {"dt_ms": abs(o["dt_ms"]) / step_ms, "pairs": (o["pairs"] - 1) * 1000.0 / o["frequency"] / step_ms}
+        n_pre, n_post = o["n_pre"], o["n_post"]
+    elif name == "stdp-window":
+        n_pre, n_post = int((o["dt_max_ms"] - o["dt_min_ms"]) / o["dt_step_ms"]) + 1, 1
+        parts = {"dt_max_ms": 2 * max(abs(o["dt_min_ms"]), abs(o["dt_max_ms"])) / step_ms,
+                 "pairs": (o["pairs"] - 1) * 1000.0 / o["frequency"] / step_ms}
+    elif name == "frequency":
+        n_pre = n_post = len(o["frequencies"])
+        parts = {"dt_ms": abs(o["dt_ms"]) / step_ms,
+                 "pairs": (o["pairs"] - 1) * 1000.0 / min(o["frequencies"]) / step_ms}
+    elif name == "hfs":
+        n_pre, n_post = o["n_pre"], o["n_post"]
+        parts = {"bursts": o["bursts"] * 1000.0 / o["theta"] / step_ms, "post_dt_ms": abs(o["post_dt_ms"]) / step_ms}
+    else:  # lfs
+        n_pre, n_post = o["n_pre"], o["n_post"]
+        parts = {"pulses": o["pulses"] * 1000.0 / o["frequency"] / step_ms, "post_dt_ms": abs(o["post_dt_ms"]) / step_ms}
+    parts["tail"] = tail
+    return sum(parts.values()), n_pre, n_post, parts
 
 
 def make_trains(rule: Rule, name: str, options: dict, seed: int, source: str = "", prefix: str = "") -> SpikeTrains:
@@ -359,13 +367,20 @@ def make_trains(rule: Rule, name: str, options: dict, seed: int, source: str = "
     if name == "stdp-window" and o["dt_min_ms"] > o["dt_max_ms"]:
         raise NeurodeployError(source, _spell(prefix, "dt_min_ms"),
                                f"must be <= dt_max_ms = {o['dt_max_ms']:g} (got {o['dt_min_ms']:g})")
-    steps, n_pre, n_post, blame = _estimated_size(rule, name, o)
+    steps, n_pre, n_post, parts = _estimated_size(rule, name, o)
     if not (steps <= MAX_STEPS and steps * n_pre * n_post <= MAX_SYNAPSE_STEPS
             and steps * (n_pre + n_post) <= MAX_NEURON_STEPS):
+        limits = (f"at most {_count(MAX_STEPS)} steps, {_count(MAX_SYNAPSE_STEPS)} synapse-steps and "
+                  f"{_count(MAX_NEURON_STEPS)} neuron-steps")
+        blame = max(parts, key=parts.get) if steps > MAX_STEPS else max(
+            (k for k in parts if k != "tail"), key=parts.get)
+        if blame == "tail":
+            longest = max(rule.traces, key=lambda t: t.tau)
+            raise NeurodeployError(rule.source, f"traces.{longest.name}.tau",
+                                   f"too long for protocol '{name}': the run settles for 5 tau = "
+                                   f"{_count(parts['tail'])} steps after the last spike ({limits})")
         raise NeurodeployError(source, _spell(prefix, blame),
-                               f"run too large ({_count(steps)} steps x {n_post}x{n_pre} synapses; at most "
-                               f"{_count(MAX_STEPS)} steps, {_count(MAX_SYNAPSE_STEPS)} synapse-steps and "
-                               f"{_count(MAX_NEURON_STEPS)} neuron-steps)")
+                               f"run too large ({_count(steps)} steps x {n_post}x{n_pre} synapses; {limits})")
     if name == "poisson":
         if o["rate"] * rule.dt > 1:
             raise NeurodeployError(source, _spell(prefix, "rate"), f"must be at most 1/dt = {1 / rule.dt:g} Hz (got {o['rate']:g})")

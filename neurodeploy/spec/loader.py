@@ -36,7 +36,10 @@ from neurodeploy.spec.units import DimensionMismatch, Quantity, dim_name, dimens
 
 #: Largest rule or plan file read, in bytes (a real rule is ~1 KB; PyYAML's
 #: pure-Python loader needs ~1 s for a 64 KB list of numbers).
-MAX_FILE_BYTES = 64 * 1024
+MAX_FILE_BYTES = 16 * 1024
+#: Deepest nesting of YAML flow collections ``[`` / ``{`` accepted (PyYAML's
+#: scanner is quadratic in it; a rule nests 2 deep).
+MAX_FLOW_DEPTH = 32
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 #: Names with a fixed meaning in expressions.
@@ -90,6 +93,15 @@ def read_yaml(path: str, source: str):
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise NeurodeployError(source, "", f"not UTF-8 text (byte {exc.start})") from None
+    depth = deepest = 0
+    for char in text:  # brackets inside quoted strings count too: harmless at this limit
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    if deepest > MAX_FLOW_DEPTH:
+        raise NeurodeployError(source, "", f"invalid YAML: brackets nested deeper than {MAX_FLOW_DEPTH} levels")
     try:
         data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
