@@ -165,13 +165,13 @@ def verify(rule_file, out_dir, protocol, seed, spikes, backends, timeout, quiet,
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise NeurodeployError("--out", "", f"exists and is not a directory (got {out_dir})")
     given = {k: v for k, v in options.items() if v is not None}
-    _remove_stale(out_dir, ("report.json", "report.md", "trajectories.npz"))
     if spikes is not None:
         if given:
             raise NeurodeployError("--spikes", "", f"cannot be combined with protocol options (got --{next(iter(given)).replace('_', '-')})")
         trains = load_spikes(spikes, rule)
     else:
         trains = make_trains(rule, protocol, given, seed, prefix="--")
+    _remove_stale(out_dir, ("report.json", "report.md", "trajectories.npz"))  # input is good: now the run starts
     from neurodeploy.progress import Progress
 
     report = run_verify(rule, trains, names, progress=None if quiet else Progress(), timeout=timeout)
