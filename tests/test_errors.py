@@ -247,7 +247,7 @@ RULE_CASES = [
     ("top level is a list", "- 1\n- 2\n",
      "stdp_pair.yaml: must be a mapping (got list)"),
     ("file too large", "name: x\n" + "#" * 300_000,
-     "stdp_pair.yaml: file too large (more than 65536 bytes)"),
+     "stdp_pair.yaml: file too large (more than 16384 bytes)"),
     # names
     ("reserved parameter name w", changed("A_plus: 0.01", "w: 0.01"),
      f"stdp_pair.yaml: parameters.w: 'w' is reserved (reserved: {RESERVED})"),
