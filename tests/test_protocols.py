@@ -111,3 +111,21 @@ def test_hfs_potentiates_and_lfs_depresses_pair_stdp(rule):
     for backend in ("brian2", "emu-fixed"):
         assert hfs.results[backend].trajectory[-1, 0, 0] > rule.weight.w_init + 0.05
         assert lfs.results[backend].trajectory[-1, 0, 0] < rule.weight.w_init - 0.05
+
+
+@pytest.mark.parametrize("name,options,message", [
+    ("correlated", {"correlation": 1.5}, "--correlation: must be at most 1 (got 1.5)"),
+    ("correlated", {"correlation": -0.1}, "--correlation: must be >= 0 (got -0.1)"),
+    ("correlated", {"correlation": 0.01, "rate": 50},
+     "--rate: must be at most 10 Hz (the mother train spikes at rate/correlation <= 1/dt) (got 50)"),
+    ("hfs", {"spikes_per_burst": 30, "burst_rate": 100, "theta": 5},
+     "--theta: bursts overlap: a burst lasts 290 ms, theta period 200 ms"),
+    ("lfs", {"frequency": 2000}, "--frequency: must be at most 1/dt = 1000 Hz (got 2000)"),
+    ("stdp-window", {"dt_min_ms": 10, "dt_max_ms": -10}, "--dt-min-ms: must be <= dt_max_ms = -10 (got 10)"),
+    ("pairing", {"dt_ms": 1e15}, "--dt-ms: run too large (1e+15 steps x 1x1 synapses; at most 100,000,000 steps, "
+                                 "200,000,000 synapse-steps and 200,000,000 neuron-steps)"),
+])
+def test_protocol_option_errors(rule, name, options, message):
+    with pytest.raises(NeurodeployError) as err:
+        make_trains(rule, name, options, 0, prefix="--")
+    assert str(err.value) == message
