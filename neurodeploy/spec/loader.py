@@ -111,7 +111,8 @@ def read_yaml(path: str, source: str):
     except (yaml.YAMLError, RecursionError):
         raise NeurodeployError(source, "", "invalid YAML") from None
     except ValueError as exc:  # e.g. an integer longer than Python converts
-        raise NeurodeployError(source, "", f"invalid YAML: {exc}") from None
+        reason = "a number has too many digits" if "digits" in str(exc) else str(exc)
+        raise NeurodeployError(source, "", f"invalid YAML: {reason}") from None
     return data, text
 
 

@@ -54,8 +54,9 @@ def parse_quantity(raw, source: str, field: str) -> Quantity:
     if isinstance(raw, (int, float)):
         try:
             value = float(raw)
-        except OverflowError:
-            value = math.inf
+        except OverflowError:  # an integer beyond any float
+            raise NeurodeployError(source, field, f"magnitude must be between {MIN_MAGNITUDE:g} and "
+                                                  f"{MAX_MAGNITUDE:g} (got {_short(raw)})") from None
         if not math.isfinite(value):
             raise NeurodeployError(source, field, f"must be finite (got {_short(raw)})")
         _check_range(value, source, field, _short(raw))
