@@ -5,6 +5,21 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RULES = os.path.join(ROOT, "reference", "rules")
+#: A copy of reference/rules/stdp_pair.yaml without its prose, for tests that derive bad
+#: inputs from it (kept here so that edits of the reference file do not change them).
+GOOD_RULE_TEXT = """\
+name: stdp_pair
+parameters: {A_plus: 0.01, A_minus: 0.0105, tau_plus: 20 ms, tau_minus: 20 ms,
+             w_min: 0, w_max: 1, w_init: 0.5}
+traces:
+  x: {of: pre,  tau: tau_plus,  jump: 1}
+  y: {of: post, tau: tau_minus, jump: 1}
+weight:
+  on_pre:  -A_minus * y
+  on_post:  A_plus * x
+  bounds: [w_min, w_max]
+  init: w_init
+"""
 
 
 def rule_path(name: str) -> str:

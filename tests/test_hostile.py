@@ -28,24 +28,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from conftest import GOOD_RULE_TEXT as GOOD_TEXT
 from neurodeploy.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOSTILE = os.path.join(ROOT, "tests", "hostile")
-#: A copy of reference/rules/stdp_pair.yaml (kept here so edits there do not move these tests).
-GOOD_TEXT = """\
-name: stdp_pair
-parameters: {A_plus: 0.01, A_minus: 0.0105, tau_plus: 20 ms, tau_minus: 20 ms,
-             w_min: 0, w_max: 1, w_init: 0.5}
-traces:
-  x: {of: pre,  tau: tau_plus,  jump: 1}
-  y: {of: post, tau: tau_minus, jump: 1}
-weight:
-  on_pre:  -A_minus * y
-  on_post:  A_plus * x
-  bounds: [w_min, w_max]
-  init: w_init
-"""
 PREFIX = "neurodeploy: error: "
 MARKER = "# expect: "
 

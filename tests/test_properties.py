@@ -39,20 +39,7 @@ from neurodeploy.ir import Rule
 from neurodeploy.spec.expr import parse_expression
 from neurodeploy.spec.loader import load_rule, read_yaml, rule_from_dict
 
-#: A copy of reference/rules/stdp_pair.yaml (kept here so edits there do not change the examples).
-GOOD_TEXT = """\
-name: stdp_pair
-parameters: {A_plus: 0.01, A_minus: 0.0105, tau_plus: 20 ms, tau_minus: 20 ms,
-             w_min: 0, w_max: 1, w_init: 0.5}
-traces:
-  x: {of: pre,  tau: tau_plus,  jump: 1}
-  y: {of: post, tau: tau_minus, jump: 1}
-weight:
-  on_pre:  -A_minus * y
-  on_post:  A_plus * x
-  bounds: [w_min, w_max]
-  init: w_init
-"""
+from conftest import GOOD_RULE_TEXT as GOOD_TEXT  # noqa: E402
 GOOD_BYTES = GOOD_TEXT.encode()
 GOOD = yaml.safe_load(GOOD_TEXT)
 
