@@ -7,7 +7,9 @@ A plan file::
     protocols:
       - {name: poisson, steps: 500, n_pre: 5, n_post: 5, rate: 10}
       - {name: pairing, pairs: 20, dt_ms: 10, frequency: 5}
-    backends: [brian2, brian2-step, lava-float, lava-fixed]   # default: these four
+    backends: [brian2, brian2-step, lava-float, lava-fixed]   # default: these four, or
+                                                              # brian2, brian2-step, lava-cpu where the
+                                                              # learning engine cannot express the rule
     seeds: [1, 2]                            # default: [3]
     grid: {A_plus: [0.005, 0.01]}            # optional; applied to the rules that have the parameter
 
@@ -30,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 
 import neurodeploy
 from neurodeploy.errors import NeurodeployError, UnsupportedError
-from neurodeploy.harness import DEFAULT_BACKENDS, _atomic, _jsonable
+from neurodeploy.harness import _atomic, _jsonable, default_backends
 from neurodeploy.library import LIBRARY
 from neurodeploy.protocol import make_trains, protocol_options
 from neurodeploy.spec.loader import read_yaml, rule_from_dict
@@ -109,8 +111,8 @@ def load_plan(path: str) -> tuple:
     rule_files = [resolve_rule(r, plan_dir, source, f"rules[{i}]")
                   for i, r in enumerate(_list(data.get("rules"), source, "rules"))]
     registry = load_all()
-    backends = _list(data.get("backends"), source, "backends", DEFAULT_BACKENDS)
-    for i, b in enumerate(backends):
+    backends = _list(data.get("backends"), source, "backends") if "backends" in data else None
+    for i, b in enumerate(backends or ()):
         if b not in registry:
             raise NeurodeployError(source, f"backends[{i}]", f"unknown backend '{b}' (known: {', '.join(registry.names())})")
     seeds = _list(data.get("seeds"), source, "seeds", [3])
@@ -151,7 +153,8 @@ def load_plan(path: str) -> tuple:
                 for seed in seeds:
                     suffix = "".join(f"-{k}={v}" for k, v in params.items())
                     run_id = re.sub(r"[^A-Za-z0-9_.=+-]", "_", f"{rule.name}-{label}-seed{seed}{suffix}")
-                    specs.append(RunSpec(run_id, rule_file, text, params, protocol, options, seed, tuple(backends)))
+                    chosen = tuple(backends) if backends is not None else default_backends(rule)
+                    specs.append(RunSpec(run_id, rule_file, text, params, protocol, options, seed, chosen))
     if len({s.run_id for s in specs}) != len(specs):
         raise NeurodeployError(source, "rules", "two runs would share a directory (a rule listed twice?)")
     if len(specs) > MAX_RUNS:

@@ -107,10 +107,9 @@ def compile_cmd(rule_file, target, out_dir):
 
 def _backends(value):
     from neurodeploy.backends import load_all
-    from neurodeploy.harness import DEFAULT_BACKENDS
 
     if value is None:
-        return DEFAULT_BACKENDS
+        return None  # the rule's default (neurodeploy.harness.default_backends)
     registry = load_all()
     names = [v.strip() for v in value.split(",") if v.strip()]
     if not names:

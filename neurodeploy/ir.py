@@ -1,17 +1,31 @@
 """The typed intermediate representation of a plasticity rule.
 
-A rule is a set of synaptic traces and a weight update triggered by spikes:
+A rule is a set of traces and a weight update triggered by spikes:
 
 .. math::
 
-    \\frac{dx}{dt} = -\\frac{x}{\\tau_x}, \\qquad x \\leftarrow x + J_x
-    \\text{ at each spike of its neuron (pre or post)}
+    \\frac{dx}{dt} = -\\frac{x - x_{rest}}{\\tau_x}, \\qquad x \\leftarrow x + J_x
+    \\text{ at each spike of its neuron (pre or post), } d_x \\text{ after it}
 
     w \\leftarrow \\mathrm{clip}(w + f_{pre}(x, y, w), w_{min}, w_{max})
     \\text{ at each presynaptic spike}
 
     w \\leftarrow \\mathrm{clip}(w + f_{post}(x, y, w), w_{min}, w_{max})
     \\text{ at each postsynaptic spike}
+
+    \\frac{dw}{dt} = g(x, y, w) \\text{ (the continuous term, every step)}
+
+A trace is one of four kinds (``of``):
+
+* ``pre`` / ``post``: one per neuron, jumps at that neuron's spikes. The jump
+  ``J`` is a constant or an expression of the same side's traces (then the
+  trace is *state-dependent*, e.g. a reset ``J = 1 - x`` or the utilisation
+  of short-term plasticity ``J = U (1 - u)``); jumps of one spike are applied
+  in file order, each reading the values already updated.
+* ``reward``: one per postsynaptic neuron, jumps by ``J * r`` at each step
+  where the third factor (reward, dopamine) input ``r`` is non-zero.
+* ``synapse``: one per synapse (an eligibility trace, a calcium level), with
+  its own ``on_pre``/``on_post`` increments, applied like ``w``'s.
 
 ``f_pre``/``f_post`` read the traces as they were just before the spike
 (the spike's own jumps are applied after the weight update). Values are in SI
@@ -30,7 +44,8 @@ from brian2.units.fundamentalunits import DIMENSIONLESS
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.spec.units import Quantity
 
-PRE, POST = "pre", "post"
+PRE, POST, REWARD, SYNAPSE = "pre", "post", "reward", "synapse"
+KINDS = (PRE, POST, REWARD, SYNAPSE)
 
 
 def _check_finite(value: float, where: str, text: str) -> None:
@@ -50,26 +65,48 @@ class Parameter:
 
 @dataclass(frozen=True)
 class Trace:
-    """An exponentially decaying spike trace, :math:`x \\leftarrow x e^{-dt/\\tau} (+ J)`."""
+    """A decaying trace, :math:`x \\leftarrow x_{rest} + (x - x_{rest}) e^{-dt/\\tau}`, plus its jumps."""
 
     name: str  # identifier used in expressions
-    of: str  # "pre" or "post": whose spikes make it jump
+    of: str  # "pre", "post", "reward" or "synapse": what makes it jump
     tau: float  # decay time constant in seconds
-    jump: float  # added at each spike, in the trace's own units
+    jump: float  # added at each spike (constant jumps), in the trace's own units; 0 if jump_expr
     tau_text: str = ""  # as written, for messages and reports
     jump_text: str = ""
     dim: object = DIMENSIONLESS  # Brian2 dimension of the trace (that of its jump)
+    rest: float = 0.0  # value it relaxes to
+    delay: float = 0.0  # seconds from the spike to the jump (pre/post traces)
+    jump_expr: object = None  # sympy expression of the jump when it reads traces (state-dependent)
+    on_pre: object = 0  # synapse traces: increment at a pre spike (sympy)
+    on_post: object = 0  # synapse traces: increment at a post spike (sympy)
+    on_pre_text: str = ""
+    on_post_text: str = ""
 
     def __post_init__(self):
         where = f"traces.{self.name}"
-        if self.of not in (PRE, POST):
-            raise NeurodeployError("", f"{where}.of", f"must be 'pre' or 'post' (got {self.of!r})")
+        if self.of not in KINDS:
+            raise NeurodeployError("", f"{where}.of", f"must be one of {', '.join(KINDS)} (got {self.of!r})")
         _check_finite(self.tau, f"{where}.tau", self.tau_text or repr(self.tau))
         if self.tau <= 0:
             raise NeurodeployError("", f"{where}.tau", f"must be > 0 (got {self.tau_text or self.tau})")
         _check_finite(self.jump, f"{where}.jump", self.jump_text or repr(self.jump))
-        if self.jump == 0:
+        if self.of != SYNAPSE and self.jump_expr is None and self.jump == 0:
             raise NeurodeployError("", f"{where}.jump", f"must not be 0 (got {self.jump_text or self.jump})")
+        if self.of == SYNAPSE and self.on_pre == 0 and self.on_post == 0:
+            raise NeurodeployError("", where, "a synapse trace needs on_pre or on_post")
+        _check_finite(self.rest, f"{where}.rest", repr(self.rest))
+        _check_finite(self.delay, f"{where}.delay", repr(self.delay))
+        if self.delay < 0:
+            raise NeurodeployError("", f"{where}.delay", f"must be >= 0 (got {self.delay:g} s)")
+
+    @property
+    def state_dependent(self) -> bool:
+        """True when the jump reads traces (a reset, a saturating jump)."""
+        return self.jump_expr is not None
+
+    def jump_of(self) -> sympy.Expr:
+        """The jump as a sympy expression (a Float for constant jumps)."""
+        return self.jump_expr if self.jump_expr is not None else sympy.Float(self.jump)
 
 
 @dataclass(frozen=True)
@@ -84,6 +121,8 @@ class WeightRule:
     on_pre_text: str = ""
     on_post_text: str = ""
     dim: object = DIMENSIONLESS  # Brian2 dimension of w (that of the bounds)
+    continuous: object = 0  # dw/dt, integrated every step (sympy; 0 when absent)
+    continuous_text: str = ""
 
     def __post_init__(self):
         for name in ("w_min", "w_max", "w_init"):
@@ -122,6 +161,10 @@ class Rule:
         for trace in self.traces:
             if trace.tau < self.dt:
                 raise NeurodeployError("", f"traces.{trace.name}.tau", f"must be at least one time step dt={self.dt * 1e3:g} ms (got {trace.tau_text})")
+            steps = trace.delay / self.dt
+            if abs(steps - round(steps)) > 1e-6:
+                raise NeurodeployError("", f"traces.{trace.name}.delay",
+                                       f"must be a whole number of time steps dt={self.dt * 1e3:g} ms (got {trace.delay * 1e3:g} ms)")
 
     # -- derived views -------------------------------------------------------
     @property
@@ -142,3 +185,16 @@ class Rule:
 
     def tau_steps(self, trace: Trace) -> float:
         return trace.tau / self.dt
+
+    def delay_steps(self, trace: Trace) -> int:
+        return int(round(trace.delay / self.dt))
+
+    @property
+    def has_reward(self) -> bool:
+        """The rule reads a third factor (it has a reward trace)."""
+        return any(t.of == REWARD for t in self.traces)
+
+    @property
+    def clock_driven(self) -> bool:
+        """Something changes between spikes: a continuous weight term or a reward input."""
+        return self.weight.continuous != 0 or self.has_reward

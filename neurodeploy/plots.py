@@ -76,8 +76,8 @@ def write_plots(data: dict, trajectories: dict, out_dir: str, curve_synapses=Non
             diff = np.abs(trajectories[c["candidate"]] - trajectories[c["reference"]]).reshape(steps, -1)
             err = np.maximum(diff.max(axis=1) / w_range, 1e-18)
             line, = ax.plot(time_s, err, lw=1, label=f"{c['reference']} -> {c['candidate']} ({c['share']})")
-            tol = c["tolerance"]["max_abs"]
-            if tol > 0:
+            tol = (c["tolerance"] or {}).get("max_abs")  # None: no predicted band
+            if tol:
                 ax.axhline(tol, color=line.get_color(), ls="--", lw=0.8)
         ax.set_yscale("log")
         ax.set_xlabel("time (s)")

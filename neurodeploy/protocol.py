@@ -6,6 +6,8 @@ are imposed, so every backend sees exactly the same pre/post pairs.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import zipfile
 from dataclasses import dataclass
@@ -28,6 +30,10 @@ class SpikeTrains:
     seed: int | None = None
     rate: float | None = None  # Hz, for poisson
     curve: dict | None = None  # curve protocols: {"x": [...], "x_label": str, "synapses": [[post, pre], ...]}
+    reward: np.ndarray | None = None  # float (n_post, steps): third-factor input, for rules with a reward trace
+
+    def reward_or_zeros(self) -> np.ndarray:
+        return self.reward if self.reward is not None else np.zeros((self.n_post, self.steps))
 
     @property
     def steps(self) -> int:
@@ -49,7 +55,7 @@ DEFAULT_POISSON = {"n_pre": 10, "n_post": 10, "steps": 2000, "rate": 10.0, "seed
 def default_trains(rule: Rule) -> "SpikeTrains":
     """Poisson trains with :data:`DEFAULT_POISSON`."""
     p = DEFAULT_POISSON
-    return poisson(rule, p["n_pre"], p["n_post"], p["steps"], p["rate"], p["seed"])
+    return with_reward(rule, poisson(rule, p["n_pre"], p["n_post"], p["steps"], p["rate"], p["seed"]))
 
 
 def poisson(rule: Rule, n_pre: int, n_post: int, steps: int, rate: float, seed: int) -> SpikeTrains:
@@ -362,7 +368,11 @@ def _estimated_size(rule: Rule, name: str, o: dict) -> tuple:
 
 
 def make_trains(rule: Rule, name: str, options: dict, seed: int, source: str = "", prefix: str = "") -> SpikeTrains:
-    """Spike trains of protocol ``name`` with validated ``options``."""
+    """Spike trains of protocol ``name`` with validated ``options`` (and the default reward if the rule reads one)."""
+    return with_reward(rule, _make_trains(rule, name, options, seed, source, prefix))
+
+
+def _make_trains(rule: Rule, name: str, options: dict, seed: int, source: str, prefix: str) -> SpikeTrains:
     o = protocol_options(name, options, source, prefix)
     if name == "stdp-window" and o["dt_min_ms"] > o["dt_max_ms"]:
         raise NeurodeployError(source, _spell(prefix, "dt_min_ms"),
@@ -476,7 +486,40 @@ def load_spikes(path: str, rule: Rule) -> SpikeTrains:
             raise NeurodeployError(source, "w0", f"must lie within the rule's bounds [{lo:g}, {hi:g}]")
     else:
         w0 = np.full(shape, rule.weight.w_init)
-    return SpikeTrains(rasters["pre"], rasters["post"], w0, f"file:{source}")
+    reward = None
+    if "reward" in arrays:
+        r = arrays["reward"]
+        steps, n_post = rasters["post"].shape[1], rasters["post"].shape[0]
+        if r.ndim == 1:
+            r = np.broadcast_to(r, (n_post,) + r.shape)
+        if r.shape != (n_post, steps) or not np.issubdtype(r.dtype, np.number) or r.dtype == bool:
+            raise NeurodeployError(source, "reward", f"must be numbers of shape (steps,) = ({steps},) or "
+                                                     f"(n_post, steps) = ({n_post}, {steps}) (got {r.dtype} {arrays['reward'].shape})")
+        if not np.all(np.isfinite(r)):
+            raise NeurodeployError(source, "reward", "must be finite numbers")
+        reward = np.array(r, dtype=float)
+    elif rule.has_reward:
+        reward = default_reward(rasters["post"].shape[0], rasters["post"].shape[1], rule, 0)
+    return SpikeTrains(rasters["pre"], rasters["post"], w0, f"file:{source}", reward=reward)
+
+
+#: The default third-factor input of rules with a reward trace: unit rewards
+#: at random steps (Bernoulli, this rate), the same for every postsynaptic neuron.
+DEFAULT_REWARD_RATE = 2.0
+
+
+def default_reward(n_post: int, steps: int, rule: Rule, seed: int) -> np.ndarray:
+    """(n_post, steps) rewards of 1 at Bernoulli(``DEFAULT_REWARD_RATE * dt``) steps, from ``seed + 1``."""
+    rng = np.random.default_rng(None if seed is None else seed + 1)
+    events = (rng.random(steps) < DEFAULT_REWARD_RATE * rule.dt).astype(float)
+    return np.repeat(events[np.newaxis, :], n_post, axis=0)
+
+
+def with_reward(rule: Rule, trains: SpikeTrains) -> SpikeTrains:
+    """``trains`` with the default reward added when the rule needs one and they carry none."""
+    if not rule.has_reward or trains.reward is not None:
+        return trains
+    return dataclasses.replace(trains, reward=default_reward(trains.n_post, trains.steps, rule, trains.seed or 0))
 
 
 def trace_stats(rule: Rule, trains: SpikeTrains) -> dict:
@@ -486,6 +529,8 @@ def trace_stats(rule: Rule, trains: SpikeTrains) -> dict:
     step); ``mean`` averages the trace over all neurons and steps."""
     stats = {}
     for trace in rule.traces:
+        if trace.of not in ("pre", "post") or trace.state_dependent:
+            continue  # only the learning engine's traces are scaled from these
         raster = trains.pre if trace.of == "pre" else trains.post
         decay = np.exp(-1.0 / rule.tau_steps(trace))
         value = np.zeros(raster.shape[0])
@@ -507,5 +552,5 @@ def update_counts(rule: Rule, trains: SpikeTrains) -> dict:
     post = np.pad(trains.post, ((0, 0), (0, pad))).reshape(trains.n_post, n_epochs, e).any(axis=2).astype(np.int64)
     both = post @ pre.T
     updates = pre.sum(axis=1)[None, :] + post.sum(axis=1)[:, None] - both
-    return {"max_updates": int(updates.max()), "mean_updates": float(updates.mean()),
+    return {"max_updates": int(updates.max()), "mean_updates": float(updates.mean()), "epochs": n_epochs,
             "coincident_epochs": int(both.sum()), "max_coincident_per_synapse": int(both.max())}

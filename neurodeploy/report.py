@@ -24,8 +24,9 @@ def summary_table(data: dict) -> str:
     lines.append(f"{'comparison':<26} {'share':<13} {'max|err|/range':>15} {'rmse/range':>11} "
                  f"{'tolerance (max, rmse)':>22}  result")
     for c in data["comparisons"]:
-        tol = c["tolerance"]
-        verdict = "pass" if c["passed"] else "FAIL" + (f" ({c['message']})" if c.get("message") else "")
+        tol = c["tolerance"] or {"max_abs": None, "rmse": None}
+        verdict = ("pass" if c["tolerance"] is not None else "shown (no predicted band)") if c["passed"] else \
+            "FAIL" + (f" ({c['message']})" if c.get("message") else "")
         if c.get("warnings"):
             verdict += " [" + "; ".join(c["warnings"]) + "]"
         lines.append(f"{c['reference'] + ' -> ' + c['candidate']:<26} {c['share']:<13} "
@@ -90,9 +91,12 @@ def render_markdown(data: dict, figures=()) -> str:
             "| reference | candidate | share | max abs error | rmse | tolerance max | tolerance rmse | result |",
             "|---|---|---|---|---|---|---|---|"]
     for c in data["comparisons"]:
+        tol = c["tolerance"] or {"max_abs": None, "rmse": None}
+        verdict = ("pass" if c["tolerance"] is not None else "shown (no predicted band)") if c["passed"] else \
+            "FAIL " + c.get("message", "")
         out.append(f"| {c['reference']} | {c['candidate']} | {c['share']} | {_sci(c['max_abs_error_normalized'])} | "
-                   f"{_sci(c['rmse_normalized'])} | {_sci(c['tolerance']['max_abs'])} | {_sci(c['tolerance']['rmse'])} | "
-                   f"{'pass' if c['passed'] else 'FAIL ' + c.get('message', '')}"
+                   f"{_sci(c['rmse_normalized'])} | {_sci(tol['max_abs'])} | {_sci(tol['rmse'])} | "
+                   f"{verdict}"
                    f"{' (' + '; '.join(c['warnings']) + ')' if c.get('warnings') else ''} |")
     stats = data["protocol_stats"]
     out += ["", f"Coincident pre/post epochs (where `brian2` and the learning engine order differ): "

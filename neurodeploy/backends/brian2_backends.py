@@ -21,14 +21,27 @@ def _simulate(model: Brian2Model, rule, trains, progress=None) -> np.ndarray:
     epoch = np.zeros(steps)
     epoch[rule.t_epoch - 1::rule.t_epoch] = 1.0
     namespace = dict(model.namespace, epoch_end=b2.TimedArray(epoch, dt=dt))
-    syn = b2.Synapses(pre, post, model=model.model, on_pre=model.on_pre, on_post=model.on_post,
+    if model.reward:
+        namespace["reward_input"] = b2.TimedArray(trains.reward_or_zeros().T.copy(), dt=dt)
+    on_pre = {"pre": model.on_pre}
+    on_post = {"post": model.on_post}
+    for name, side, _, code in model.delayed:
+        (on_pre if side == "pre" else on_post)[name] = code
+    syn = b2.Synapses(pre, post, model=model.model, on_pre=on_pre, on_post=on_post,
                       namespace=namespace, dt=dt, method="exact", name="plastic")
     syn.connect()
-    # same-step pre before post, made explicit (Brian2 otherwise orders by name)
+    # same-step pre before post, then the delayed jumps (Brian2 otherwise orders by name)
     syn.pre.order = 0
     syn.post.order = 1
+    for order, (name, _, delay, _) in enumerate(model.delayed, start=2):
+        pathway = getattr(syn, name)
+        pathway.order = order
+        pathway.delay = delay * b2.second
     for code, when, order in model.regular:
         syn.run_regularly(code, when=when, order=order, dt=dt)
+    for t in rule.traces:  # traces start at rest
+        if t.rest:
+            setattr(syn, t.name, b2.Quantity(t.rest, dim=t.dim))
     i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
     w0 = trains.w0[j, i]
     syn.w[:] = b2.Quantity(w0, dim=rule.weight.dim)

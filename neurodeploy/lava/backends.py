@@ -72,13 +72,9 @@ def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_s
     Every Lava process is an OS process: ``stop()`` runs in ``finally``, also on Ctrl-C."""
     from neurodeploy.lava.compat import import_lava
 
-    if multiprocessing.current_process().daemon:
-        raise RuntimeError("Lava starts a process per Lava process, which a daemonic process cannot: "
-                           "start Dask workers with DASK_DISTRIBUTED__WORKER__DAEMON=False")
+    _check_not_daemon()
     import_lava()
     from lava.magma.core.learning.learning_rule import Loihi2FLearningRule
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.io.source import RingBuffer
     from lava.utils.weightutils import SignMode
 
@@ -88,29 +84,74 @@ def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_s
     rule = Loihi2FLearningRule(**plan.learning_rule_kwargs(), rng_seed=rng_seed)
     sign_mode = {"excitatory": SignMode.EXCITATORY, "inhibitory": SignMode.INHIBITORY,
                  "mixed": SignMode.MIXED}[plan.sign_mode]
-    with tempfile.TemporaryDirectory(prefix="neurodeploy-lava-") as tmp:
-        history_path = os.path.join(tmp, "weights.npy")
-        np.lib.format.open_memmap(history_path, mode="w+", dtype=float, shape=(steps,) + w0_lava.shape).flush()
-        np.lib.format.open_memmap(history_path + ".step.npy", mode="w+", dtype=np.int64, shape=(1,)).flush()
-        pre_source = RingBuffer(data=pre.astype(float))
-        post_source = RingBuffer(data=post.astype(float))
+
+    def build(history_path):
         conn = RecordingLearningDense(weights=w0_lava, history_path=history_path, learning_rule=rule,
                                       sign_mode=sign_mode, weight_bounds=tuple(float(b) for b in plan.w_lava_bounds))
-        pre_source.s_out.connect(conn.s_in)
-        post_source.s_out.connect(conn.s_in_bap)
-        cfg = Loihi2SimCfg(select_tag="floating_pt" if plan.mode == "float" else "fixed_pt")
+        RingBuffer(data=pre.astype(float)).s_out.connect(conn.s_in)
+        RingBuffer(data=post.astype(float)).s_out.connect(conn.s_in_bap)
+        return conn
+
+    tag = "floating_pt" if plan.mode == "float" else "fixed_pt"
+    return _execute(build, (steps,) + w0_lava.shape, tag, progress)
+
+
+def _execute(build, shape: tuple, select_tag: str, progress=None) -> np.ndarray:
+    """Build the network (``build(history_path)`` returns the recording process), run it for
+    ``shape[0]`` steps and return the recorded history of shape ``shape``.
+
+    Lava forks one OS process per Lava process when the run starts. They must
+    not see Ctrl-C themselves (they would die mid-message and leave shared
+    memory behind): they start with SIGINT/SIGTERM ignored, and this process
+    waits where an interrupt reaches ``finally`` and ``stop()`` ends them."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+
+    steps = shape[0]
+    with tempfile.TemporaryDirectory(prefix="neurodeploy-lava-") as tmp:
+        history_path = os.path.join(tmp, "weights.npy")
+        np.lib.format.open_memmap(history_path, mode="w+", dtype=float, shape=shape).flush()
+        np.lib.format.open_memmap(history_path + ".step.npy", mode="w+", dtype=np.int64, shape=(1,)).flush()
+        proc = build(history_path)
+        cfg = Loihi2SimCfg(select_tag=select_tag)
         try:
-            # Lava forks one OS process per Lava process when the run starts. They
-            # must not see Ctrl-C themselves (they would die mid-message and leave
-            # shared memory behind): start them with SIGINT/SIGTERM ignored, then
-            # wait here, where an interrupt reaches `finally` and stop() ends them.
             with _signals_ignored():
-                conn.run(condition=RunSteps(num_steps=steps, blocking=False), run_cfg=cfg)
+                proc.run(condition=RunSteps(num_steps=steps, blocking=False), run_cfg=cfg)
             with _watch(history_path, steps, progress):
-                conn.wait()
+                proc.wait()
         finally:
-            conn.stop()
+            proc.stop()
         return np.array(np.load(history_path, mmap_mode="r"), dtype=float)
+
+
+def run_rule_process(rule, w0: np.ndarray, pre: np.ndarray, post: np.ndarray, reward: np.ndarray | None,
+                     progress=None) -> np.ndarray:
+    """Run ``rule`` as a :class:`~neurodeploy.lava.cpu.processes.RuleSynapses` process; weights (steps, n_post, n_pre)."""
+    from neurodeploy.lava.compat import import_lava
+
+    _check_not_daemon()
+    import_lava()
+    from lava.proc.io.source import RingBuffer
+
+    from neurodeploy.lava.cpu.processes import RuleSynapses
+
+    steps = pre.shape[1]
+    r = reward if reward is not None else np.zeros((post.shape[0], steps))
+
+    def build(history_path):
+        proc = RuleSynapses(rule=rule, weights=np.array(w0, dtype=float), history_path=history_path)
+        RingBuffer(data=pre.astype(float)).s_out.connect(proc.s_in)
+        RingBuffer(data=post.astype(float)).s_out.connect(proc.s_in_bap)
+        RingBuffer(data=np.asarray(r, dtype=float)).s_out.connect(proc.r_in)
+        return proc
+
+    return _execute(build, (steps,) + w0.shape, "floating_pt", progress)
+
+
+def _check_not_daemon():
+    if multiprocessing.current_process().daemon:
+        raise RuntimeError("Lava starts a process per Lava process, which a daemonic process cannot: "
+                           "start Dask workers with DASK_DISTRIBUTED__WORKER__DAEMON=False")
 
 
 class _LavaBackend(Backend):
@@ -149,3 +190,14 @@ class LavaFixed(_LavaBackend):
     name = "lava-fixed"
     description = "Lava LearningDense, fixed_pt bit-approximate model"
     mode = "fixed"
+
+
+@REGISTRY.register
+class LavaCpu(Backend):
+    name = "lava-cpu"
+    description = ("custom Lava process (floating_pt PyLoihiProcessModel) running the rule's step semantics; "
+                   "runs any rule, not deployable to the learning engine")
+
+    def simulate(self, rule, trains, plans, progress=None):
+        trajectory = run_rule_process(rule, trains.w0, trains.pre, trains.post, trains.reward, progress)
+        return trajectory, {"deployable": False}

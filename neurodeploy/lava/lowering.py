@@ -33,12 +33,14 @@ from dataclasses import dataclass
 import sympy
 
 from neurodeploy.errors import UnsupportedError
-from neurodeploy.ir import POST, PRE, Rule
+from neurodeploy.ir import POST, PRE, REWARD, SYNAPSE, Rule
 
 #: Lava trace slots per side.
 TRACE_SLOTS = {PRE: ("x1", "x2"), POST: ("y1", "y2", "y3")}
 #: Dependency per side: the spike that triggers the update.
 DEPENDENCY = {PRE: "x0", POST: "y0"}
+#: Dependency of the continuous term: every epoch (``u0``, decimation 2^0), traces at the epoch's end.
+EVERY_EPOCH = "u0"
 #: Most factors (traces and w) in one product. With four, Lava's fixed-point
 #: product (7-bit traces, 9-bit signed w, 4-bit mantissa in a 16-bit
 #: accumulator) is shifted right by 19 bits and keeps almost no precision.
@@ -73,8 +75,37 @@ class EngineRule:
         return {lava: self.rule.trace(name) for name, lava in self.trace_slots}
 
 
+def check_traces(rule: Rule) -> None:
+    """Refuse traces the learning engine's x1..y3 cannot be: they decay to 0 and jump by constants at the spike."""
+    for trace in rule.traces:
+        if trace.of == SYNAPSE:
+            raise UnsupportedError(
+                f"synapse trace '{trace.name}': the learning engine's tag would need a decay every epoch "
+                f"(not lowered yet)")
+        if trace.of == REWARD:
+            raise UnsupportedError(
+                f"reward trace '{trace.name}': a third factor needs Loihi3FLearningRule with a neuron model "
+                f"that supplies it as y2/y3 (not lowered yet)")
+        if trace.state_dependent:
+            raise UnsupportedError(
+                f"trace '{trace.name}' jumps by '{trace.jump_text}': learning-engine impulses are constants, "
+                f"they cannot read a trace")
+        if trace.rest:
+            raise UnsupportedError(
+                f"trace '{trace.name}' relaxes to {trace.rest:g}: learning-engine traces decay to 0")
+        if trace.delay:
+            raise UnsupportedError(
+                f"trace '{trace.name}' jumps {trace.delay * 1e3:g} ms after the spike: learning-engine traces "
+                f"jump at the spike")
+    for key, expr in (("on_pre", rule.weight.on_pre), ("on_post", rule.weight.on_post),
+                      ("continuous", rule.weight.continuous)):
+        if expr != 0 and expr.has(sympy.Heaviside):
+            raise UnsupportedError(f"weight.{key} uses heaviside(): the learning engine has no comparisons")
+
+
 def assign_trace_slots(rule: Rule) -> tuple:
     """Map the rule's pre traces onto x1, x2 and post traces onto y1..y3, in file order."""
+    check_traces(rule)
     pairs = []
     for side, slots in TRACE_SLOTS.items():
         traces = rule.traces_of(side)
@@ -99,11 +130,19 @@ def lower(rule: Rule) -> EngineRule:
     names[w] = "w"
     products = []
     for side, expr in ((PRE, rule.weight.on_pre), (POST, rule.weight.on_post)):
-        numeric = sympy.expand(rule.numeric(expr))
+        # the engine reads a trace after the step's impulse; the rule reads its own side's
+        # traces before the spike's jump: x -> x - J at that side's spike
+        own = {sympy.Symbol(t.name, real=True): sympy.Symbol(t.name, real=True) - sympy.Float(t.jump)
+               for t in rule.traces_of(side)}
+        numeric = sympy.expand(rule.numeric(expr.xreplace(own)))
         if numeric == 0:
             continue
         for term in sympy.Add.make_args(numeric):
             products.append(_lower_term(term, DEPENDENCY[side], names, side))
+    continuous = sympy.expand(rule.numeric(rule.weight.continuous) * rule.t_epoch * rule.dt)
+    if continuous != 0:
+        for term in sympy.Add.make_args(continuous):
+            products.append(_lower_term(term, EVERY_EPOCH, names, "continuous"))
     return EngineRule(rule, tuple(slots.items()), tuple(_merge(products)))
 
 
@@ -123,21 +162,25 @@ def _lower_term(term: sympy.Expr, dependency: str, names: dict, side: str) -> En
                 reason = f"the learning engine has no {_FUNCTION_NAMES.get(type(base), type(base).__name__)}()"
             else:
                 reason = "the learning engine can only multiply traces, w and constants"
-            raise UnsupportedError(f"term '{term}' (on_{side}): {reason}")
+            raise UnsupportedError(f"term '{term}' ({_where(side)}): {reason}")
         if not (power.is_Integer and power > 0):
             if power.is_negative:
                 reason = f"division by '{base}': the learning engine can only multiply"
             else:
                 reason = f"power {power} of '{base}': only whole positive powers are products"
-            raise UnsupportedError(f"term '{term}' (on_{side}): {reason}")
+            raise UnsupportedError(f"term '{term}' ({_where(side)}): {reason}")
         factors.extend([names[base]] * int(power))
     if len(factors) > MAX_FACTORS:
         raise UnsupportedError(
-            f"term '{term}' (on_{side}): {len(factors)} factors, at most {MAX_FACTORS} keep precision "
+            f"term '{term}' ({_where(side)}): {len(factors)} factors, at most {MAX_FACTORS} keep precision "
             f"in the learning engine's 16-bit accumulator")
     if not coefficient.is_number or not coefficient.is_real or not coefficient.is_finite:
-        raise UnsupportedError(f"term '{term}' (on_{side}): coefficient is not a finite real constant")
+        raise UnsupportedError(f"term '{term}' ({_where(side)}): coefficient is not a finite real constant")
     return EngineProduct(dependency, float(coefficient), tuple(sorted(factors)), str(term))
+
+
+def _where(side: str) -> str:
+    return side if side == "continuous" else f"on_{side}"
 
 
 _FUNCTION_NAMES = {sympy.Abs: "abs", sympy.exp: "exp", sympy.log: "log"}

@@ -53,7 +53,7 @@ EXPONENTS = list(range(-7, 9))
 
 @dataclass(frozen=True)
 class ScaledProduct:
-    dependency: str  # "x0" or "y0"
+    dependency: str  # "x0", "y0" or "u0"
     factors: tuple  # Lava factors, e.g. ("w", "x1")
     term: str  # the rule's monomial
     coefficient: float  # a: the rule's constant (rule units)
@@ -68,6 +68,8 @@ class ScaledProduct:
     def text(self) -> str:
         scale = f"{self.mantissa}*2^{self.exponent}" if abs(self.mantissa) != 1 else f"2^{self.exponent}"
         scale = scale.lstrip("-")
+        if self.mantissa == 0:
+            return ""
         body = " * ".join((scale, self.dependency) + self.factors)
         return ("- " if self.mantissa < 0 else "+ ") + body
 
@@ -155,6 +157,8 @@ def _scale_products(engine: EngineRule, weight_scale: float, scales: dict, mode:
     for p in engine.products:
         req = _requested(p, weight_scale, scales, mode)
         s, e = nearest_scale(req)
+        if abs(req) < 2.0 ** (EXPONENTS[0] - 1):  # nearer 0 than the smallest scale: dropped
+            s = 0
         real = s * 2.0 ** e
         out.append(ScaledProduct(p.dependency, p.factors, p.term, p.coefficient, req, s, e, real,
                                  abs(real - req) / abs(req), product_shift(p.factors, mode)))
@@ -187,21 +191,42 @@ def _sign_mode(w_min: float, w_max: float) -> str:
 
 
 def _float_trace_scales(engine: EngineRule, weight_scale: float) -> dict:
-    """k per slot: the first product a trace completes becomes exactly ±2^E."""
+    """k per slot: the first product a trace completes becomes exactly ±2^E.
+
+    Slots are visited in file order, again and again, until no product can
+    complete another one (a product completes a slot when its other traces have
+    scales already); slots left over get 1."""
     scales = {}
-    for _, slot in engine.trace_slots:
-        for p in engine.products:
-            traces = [f for f in p.factors if f != "w"]
-            if slot not in traces or any(f not in scales for f in traces if f != slot):
+
+    def complete(slot, p):
+        traces = [f for f in p.factors if f != "w"]
+        rest = p.coefficient * weight_scale ** (p.factors.count("w") - 1)
+        for f in traces:
+            if f != slot:
+                rest /= scales.get(f, 1.0)
+        exponent = min(8, max(-7, math.floor(math.log2(abs(rest)))))
+        scales[slot] = (abs(rest) / 2.0 ** exponent) ** (1.0 / traces.count(slot))
+
+    while True:
+        progress = False
+        for _, slot in engine.trace_slots:
+            if slot in scales:
                 continue
-            n = traces.count(slot)
-            rest = p.coefficient * weight_scale ** (p.factors.count("w") - 1)
-            for f in traces:
-                if f != slot:
-                    rest /= scales[f]
-            exponent = min(8, max(-7, math.floor(math.log2(abs(rest)))))
-            scales[slot] = (abs(rest) / 2.0 ** exponent) ** (1.0 / n)
+            for p in engine.products:
+                traces = [f for f in p.factors if f != "w"]
+                if slot in traces and all(f in scales for f in traces if f != slot):
+                    complete(slot, p)
+                    progress = True
+                    break
+        if progress:
+            continue
+        # products whose traces are all unscaled (x1*y1): the first slot takes the whole constant
+        pending = [(slot, p) for _, slot in engine.trace_slots if slot not in scales
+                   for p in engine.products if slot in p.factors]
+        if not pending:
             break
+        complete(*pending[0])
+    for _, slot in engine.trace_slots:
         scales.setdefault(slot, 1.0)
     return scales
 
@@ -264,7 +289,10 @@ def make_plan(engine: EngineRule, mode: str, peaks: dict | None = None, counts: 
         raise ValueError(f"unknown mode {mode!r}")
     products = _scale_products(engine, weight_scale, scales, mode)
     for p in products:
-        if p.rel_error > 1e-12:
+        if p.mantissa == 0:
+            notes.append(f"term '{p.term}' dropped: its constant {p.requested:.3g} is below the smallest "
+                         f"scale 2^{EXPONENTS[0]}")
+        elif p.rel_error > 1e-12:
             notes.append(f"constant of '{p.term}' realised as {p.mantissa}*2^{p.exponent} = {p.realised:.6g} "
                          f"instead of {p.requested:.6g} ({100 * p.rel_error:.2f}% off)")
     traces = []
@@ -273,7 +301,7 @@ def make_plan(engine: EngineRule, mode: str, peaks: dict | None = None, counts: 
         k = scales[slot]
         peak = peaks.get(name, abs(trace.jump))
         traces.append(TracePlan(name, slot, rule.tau_steps(trace), k, k * trace.jump, peak, peak * k))
-    dw = " ".join(p.text for p in products).lstrip("+ ")
+    dw = " ".join(p.text for p in products if p.text).lstrip("+ ") or "0 * x0"
     plan = Plan(mode, weight_scale, sign_mode, lava_bounds, tuple(traces), products, dw,
                 rule.t_epoch, {}, tuple(notes))
     band = _predict_band(plan, rule, counts or {})
@@ -307,8 +335,10 @@ def _predict_band(plan: Plan, rule, counts: dict) -> dict:
     typical = {t.slot: means.get(t.name, t.peak) * t.scale for t in plan.traces}
     typical["w"] = maxima["w"]
     sigma_trace = {t.slot: math.sqrt(0.25 / max(1e-12, 1 - math.exp(-2 / t.tau_steps))) for t in plan.traces}
-    e_sys, var = 0.0, 0.0
+    n_epochs = float(counts.get("epochs", 0))
+    e_sys, var, e_every, var_every = 0.0, 0.0, 0.0, 0.0
     for p in plan.products:
+        spike_sys, spike_var = e_sys, var
         magnitude = abs(p.realised) * 2.0 ** -p.shift
         size, usual = magnitude, magnitude
         for f in p.factors:
@@ -319,9 +349,14 @@ def _predict_band(plan: Plan, rule, counts: dict) -> dict:
             e_sys += 2.0 ** (p.exponent) if p.shift else 0.0
             for f in set(p.factors) - {"w"}:
                 var += (size / maxima[f] * sigma_trace[f]) ** 2
+        if p.dependency == "u0":  # applied every epoch, not at spikes
+            e_every += e_sys - spike_sys
+            var_every += var - spike_var
+            e_sys, var = spike_sys, spike_var
     if plan.mode == "float":
-        return {"max_abs": n_max * e_sys / range_lava, "rmse": n_mean * e_sys / range_lava}
+        return {"max_abs": (n_max * e_sys + n_epochs * e_every) / range_lava,
+                "rmse": (n_mean * e_sys + n_epochs * e_every) / range_lava}
     var += 0.25
-    max_abs = 0.5 + n_max * e_sys + 4.5 * math.sqrt(n_max * var)
-    rmse = 1.5 * math.sqrt(0.25 + n_mean * var) + n_mean * e_sys
+    max_abs = 0.5 + n_max * e_sys + n_epochs * e_every + 4.5 * math.sqrt(n_max * var + n_epochs * var_every)
+    rmse = 1.5 * math.sqrt(0.25 + n_mean * var + n_epochs * var_every) + n_mean * e_sys + n_epochs * e_every
     return {"max_abs": min(1.0, max_abs / range_lava), "rmse": min(1.0, rmse / range_lava)}

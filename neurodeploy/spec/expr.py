@@ -38,6 +38,7 @@ FUNCTIONS = {
     "log": sympy.log,
     "sqrt": sympy.sqrt,
     "abs": sympy.Abs,
+    "heaviside": lambda a: sympy.Heaviside(a, 0),  # 1 where a > 0, else 0
 }
 
 

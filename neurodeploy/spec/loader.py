@@ -8,9 +8,15 @@ The schema::
     parameters: {A_plus: 0.01, tau_plus: 20 ms, ...}
     traces:
       x: {of: pre, tau: tau_plus, jump: 1}
+      u: {of: pre, tau: tau_f, jump: U * (1 - u)}     # a jump may read its side's traces
+      R: {of: pre, tau: tau_d, rest: 1, jump: -u * R} # relaxes to 1
+      c_pre: {of: pre, tau: tau_ca, jump: C_pre, delay: 13.7 ms}
+      c: {of: synapse, tau: tau_c, on_pre: -A_minus * y, on_post: A_plus * x}
+      d: {of: reward, tau: tau_d, jump: 0.5}          # jumps by 0.5 * reward
     weight:
       on_pre:  -A_minus * y               # change of w at a pre spike
       on_post:  A_plus * x                # change of w at a post spike
+      continuous: c * d                   # dw/dt, every step
       bounds: [w_min, w_max]
       init: w_init                        # default: middle of the bounds
     simulation: {dt: 1 ms, t_epoch: 1}    # optional
@@ -27,10 +33,10 @@ import re
 import sympy
 import yaml
 from brian2.units import second
-from brian2.units.fundamentalunits import get_dimensions
+from brian2.units.fundamentalunits import DIMENSIONLESS, get_dimensions
 
 from neurodeploy.errors import NeurodeployError
-from neurodeploy.ir import POST, PRE, Parameter, Rule, Trace, WeightRule
+from neurodeploy.ir import KINDS, POST, PRE, REWARD, SYNAPSE, Parameter, Rule, Trace, WeightRule
 from neurodeploy.spec.expr import FUNCTIONS, parse_expression
 from neurodeploy.spec.units import DimensionMismatch, Quantity, dim_name, dimensions_of, parse_quantity
 
@@ -43,7 +49,9 @@ MAX_FLOW_DEPTH = 32
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 #: Names with a fixed meaning in expressions.
-RESERVED = {"w", "x0", "y0", "u", "t", "dt", "d", "C", "i", "j", "N", "xi", "lastspike", "clip"} | set(FUNCTIONS)
+RESERVED = ({"w", "x0", "y0", "u", "t", "dt", "d", "C", "i", "j", "N", "xi", "lastspike", "clip", "int"}
+            | {"pre_spiked", "post_spiked", "pre_term", "post_term", "epoch_end", "reward_input"}  # generated code
+            | set(FUNCTIONS))
 _TOP = ("name", "description", "citation", "parameters", "traces", "weight", "simulation")
 _SECOND = get_dimensions(second)
 
@@ -147,6 +155,8 @@ def _identifier(name, source, field):
         raise NeurodeployError(source, field, f"'{name}' is reserved (reserved: {', '.join(sorted(RESERVED))})")
     if name.endswith(("_pre", "_post")):
         raise NeurodeployError(source, field, f"names ending in _pre or _post are reserved by Brian2 (got {name!r})")
+    if name.startswith("nd_"):
+        raise NeurodeployError(source, field, f"names starting with nd_ are reserved for generated code (got {name!r})")
     return name
 
 
@@ -209,31 +219,29 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
 
     # traces -----------------------------------------------------------------
     traces_raw = _mapping(data["traces"], source, "traces")
-    traces = []
-    trace_dims = {}
+    kinds = {}
     for tname, spec in traces_raw.items():
         where = f"traces.{tname}"
         _identifier(tname, source, where)
         if tname in params:
             raise NeurodeployError(source, where, f"'{tname}' is already a parameter")
         spec = _mapping(spec, source, where)
-        _check_keys(spec, ("of", "tau", "jump"), source, where)
+        _check_keys(spec, _TRACE_KEYS, source, where)
         for key in ("of", "tau"):
             if key not in spec:
                 raise NeurodeployError(source, f"{where}.{key}", "missing")
-        tau = quantity(spec["tau"], f"{where}.tau")
-        if tau.dim != _SECOND:
-            raise NeurodeployError(source, f"{where}.tau", f"must be a time (got {tau.text}, {dim_name(tau.dim)})")
-        jump = constant(spec.get("jump", 1), f"{where}.jump")
-        trace_dims[tname] = jump.dim
-        try:
-            traces.append(Trace(tname, spec["of"], tau.value, jump.value, tau.text, jump.text, jump.dim))
-        except NeurodeployError as exc:
-            raise exc.with_source(source) from None
+        if spec["of"] not in KINDS:
+            raise NeurodeployError(source, f"{where}.of", f"must be one of {', '.join(KINDS)} (got {spec['of']!r})")
+        kinds[tname] = spec["of"]
+        allowed = _TRACE_KEYS_OF[spec["of"]]
+        for key in spec:
+            if key not in allowed:
+                raise NeurodeployError(source, f"{where}.{key}", f"not a field of a {spec['of']} trace (allowed: {', '.join(allowed)})")
+    trace_symbols = {t: sympy.Symbol(t, real=True) for t in kinds}
+    w_symbol = sympy.Symbol("w", real=True)
 
-    # weight -----------------------------------------------------------------
     weight = _mapping(data["weight"], source, "weight")
-    _check_keys(weight, ("on_pre", "on_post", "bounds", "init"), source, "weight")
+    _check_keys(weight, ("on_pre", "on_post", "continuous", "bounds", "init"), source, "weight")
     if "bounds" not in weight:
         raise NeurodeployError(source, "weight.bounds", "missing")
     bounds = weight["bounds"]
@@ -244,6 +252,95 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
     if lo.dim != hi.dim:
         raise NeurodeployError(source, "weight.bounds", f"bounds have different units ({dim_name(lo.dim)} and {dim_name(hi.dim)})")
     w_dim = lo.dim
+
+    def expression(raw, field, names, dims, want=None, what="of w"):
+        """Parse ``raw`` over ``names``; check it is finite and (if ``want``) has that unit."""
+        symbols = dict(param_symbols)
+        symbols.update({n: trace_symbols.get(n, w_symbol) for n in names})
+        expr = parse_expression(raw, symbols, source, field)
+        try:
+            dim = dimensions_of(expr, dims)
+        except DimensionMismatch as exc:
+            raise NeurodeployError(source, field, f"{exc} (got {raw!r})") from None
+        try:
+            numeric = expr.xreplace({param_symbols[p]: sympy.Float(params[p].value) for p in params})
+            finite = _finite_everywhere(numeric)
+        except (OverflowError, ValueError, ZeroDivisionError, TypeError):
+            finite = False
+        if not finite:
+            raise NeurodeployError(source, field, f"has no finite real value with these parameters (got {raw!r})")
+        if want is not None and expr != 0 and dim != want:
+            raise NeurodeployError(source, field, f"must have the unit {what}, {dim_name(want)} (got {dim_name(dim)} from {raw!r})")
+        return expr, dim
+
+    # units of the traces: that of `rest` if given, else that of a constant jump,
+    # else dimensionless (a state-dependent jump must then agree)
+    dims = dict(param_dims)
+    for tname, spec in traces_raw.items():
+        if "rest" in spec:
+            dims[tname] = quantity(spec["rest"], f"traces.{tname}.rest").dim
+        elif spec["of"] != SYNAPSE and not _reads_traces(spec.get("jump", 1), kinds):
+            dims[tname] = constant(spec.get("jump", 1), f"traces.{tname}.jump").dim
+        else:
+            dims[tname] = None
+    dims["w"] = w_dim
+    for tname in kinds:  # synapse traces: unit of their increments, read over the others
+        if dims[tname] is None and kinds[tname] == SYNAPSE:
+            known = {k: v for k, v in dims.items() if v is not None}
+            for key in ("on_pre", "on_post"):
+                raw = traces_raw[tname].get(key)
+                if raw is not None:
+                    try:
+                        dims[tname] = dimensions_of(parse_expression(raw, {**param_symbols, **trace_symbols, "w": w_symbol},
+                                                                     source, f"traces.{tname}.{key}"),
+                                                    {**known, tname: DIMENSIONLESS})
+                    except (DimensionMismatch, KeyError):
+                        continue
+                    break
+    dims = {k: (DIMENSIONLESS if v is None else v) for k, v in dims.items()}
+
+    traces = []
+    for tname, spec in traces_raw.items():
+        where = f"traces.{tname}"
+        kind = kinds[tname]
+        tau = quantity(spec["tau"], f"{where}.tau")
+        if tau.dim != _SECOND:
+            raise NeurodeployError(source, f"{where}.tau", f"must be a time (got {tau.text}, {dim_name(tau.dim)})")
+        extra = {}
+        if "rest" in spec:
+            extra["rest"] = quantity(spec["rest"], f"{where}.rest").value
+        if "delay" in spec:
+            delay = quantity(spec["delay"], f"{where}.delay")
+            if delay.dim != _SECOND:
+                raise NeurodeployError(source, f"{where}.delay", f"must be a time (got {delay.text}, {dim_name(delay.dim)})")
+            extra["delay"] = delay.value
+        jump_value, jump_text = 0.0, ""
+        if kind == SYNAPSE:
+            for key in ("on_pre", "on_post"):
+                if key in spec:
+                    expr, _ = expression(spec[key], f"{where}.{key}", list(kinds) + ["w"], dims, dims[tname], f"of {tname}")
+                    extra[key], extra[f"{key}_text"] = expr, str(spec[key])
+        else:
+            raw = spec.get("jump", 1)
+            if _reads_traces(raw, kinds):
+                side = [n for n, k in kinds.items() if k == kind]
+                if kind == REWARD:
+                    raise NeurodeployError(source, f"{where}.jump", f"must be a constant: a reward trace jumps by jump * reward (got {raw!r})")
+                expr, _ = expression(raw, f"{where}.jump", list(kinds), dims, dims[tname], f"of {tname}")
+                _reads_only(expr, side, kinds, source, f"{where}.jump", f"may read only {kind}synaptic traces")
+                extra["jump_expr"] = expr
+                jump_text = str(raw)
+            else:
+                jump = constant(raw, f"{where}.jump")
+                if jump.dim != dims[tname]:
+                    raise NeurodeployError(source, f"{where}.jump", f"must have the unit of {tname}, {dim_name(dims[tname])} (got {jump.text})")
+                jump_value, jump_text = jump.value, jump.text
+        try:
+            traces.append(Trace(tname, kind, tau.value, jump_value, tau.text, jump_text, dims[tname], **extra))
+        except NeurodeployError as exc:
+            raise exc.with_source(source) from None
+
+    # weight -----------------------------------------------------------------
     if "init" in weight:
         init = quantity(weight["init"], "weight.init")
         if init.dim != w_dim:
@@ -252,34 +349,15 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
     else:
         w_init = 0.5 * (lo.value + hi.value)
 
-    symbols = dict(param_symbols)
-    symbols.update({t.name: sympy.Symbol(t.name, real=True) for t in traces})
-    symbols["w"] = sympy.Symbol("w", real=True)
-    dims = dict(param_dims)
-    dims.update(trace_dims)
-    dims["w"] = w_dim
     updates = {}
-    for key in ("on_pre", "on_post"):
+    names = list(kinds) + ["w"]
+    for key in ("on_pre", "on_post", "continuous"):
         raw = weight.get(key, 0)
-        expr = parse_expression(raw, symbols, source, f"weight.{key}")
-        try:
-            dim = dimensions_of(expr, dims)
-        except DimensionMismatch as exc:
-            raise NeurodeployError(source, f"weight.{key}", f"{exc} (got {raw!r})") from None
-        try:
-            numeric = expr.xreplace({param_symbols[p]: sympy.Float(params[p].value) for p in params})
-            finite = _finite_everywhere(numeric)
-        except (OverflowError, ValueError, ZeroDivisionError, TypeError):
-            finite = False
-        if not finite:
-            raise NeurodeployError(source, f"weight.{key}",
-                                   f"has no finite real value with these parameters (got {raw!r})")
-        if expr != 0 and dim != w_dim:
-            raise NeurodeployError(source, f"weight.{key}",
-                                   f"must have the unit of w, {dim_name(w_dim)} (got {dim_name(dim)} from {raw!r})")
+        want, what = (w_dim, "of w") if key != "continuous" else (w_dim / _SECOND, "of w per second")
+        expr, _ = expression(raw, f"weight.{key}", names, dims, want, what)
         updates[key] = (expr, str(raw))
-    if updates["on_pre"][0] == 0 and updates["on_post"][0] == 0:
-        raise NeurodeployError(source, "weight", "needs on_pre or on_post")
+    if all(updates[k][0] == 0 for k in updates):
+        raise NeurodeployError(source, "weight", "needs on_pre, on_post or continuous")
 
     # simulation -------------------------------------------------------------
     sim = _mapping(data.get("simulation"), source, "simulation", required=False)
@@ -297,7 +375,8 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
             parameters=tuple(params.values()),
             traces=tuple(traces),
             weight=WeightRule(updates["on_pre"][0], updates["on_post"][0], lo.value, hi.value, w_init,
-                              updates["on_pre"][1], updates["on_post"][1], w_dim),
+                              updates["on_pre"][1], updates["on_post"][1], w_dim,
+                              updates["continuous"][0], updates["continuous"][1]),
             dt=dt,
             t_epoch=sim.get("t_epoch", 1),
             description=_text(data.get("description"), source, "description"),
@@ -306,6 +385,27 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
         )
     except NeurodeployError as exc:
         raise exc.with_source(source) from None
+
+
+_TRACE_KEYS = ("of", "tau", "jump", "rest", "delay", "on_pre", "on_post")
+_TRACE_KEYS_OF = {
+    PRE: ("of", "tau", "jump", "rest", "delay"),
+    POST: ("of", "tau", "jump", "rest", "delay"),
+    REWARD: ("of", "tau", "jump", "rest"),
+    SYNAPSE: ("of", "tau", "rest", "on_pre", "on_post"),
+}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _reads_traces(raw, kinds) -> bool:
+    """Does the (unparsed) jump text name a trace?"""
+    return isinstance(raw, str) and any(name in kinds for name in _NAME.findall(raw))
+
+
+def _reads_only(expr, allowed, kinds, source, field, message):
+    for symbol in expr.free_symbols:
+        if symbol.name in kinds and symbol.name not in allowed:
+            raise NeurodeployError(source, field, f"{message} ('{symbol.name}' is a {kinds[symbol.name]} trace)")
 
 
 def _finite_everywhere(expr) -> bool:

@@ -14,13 +14,16 @@ from dataclasses import dataclass
 
 import sympy
 from brian2 import units as _units
-from brian2.units.fundamentalunits import DIMENSIONLESS, Dimension, Unit, get_unit
+from brian2.units.fundamentalunits import DIMENSIONLESS, Dimension, Unit, get_dimensions, get_unit
 
 from neurodeploy.errors import NeurodeployError
 
+_UNIT_FACTOR = r"[A-Za-z][A-Za-z0-9]*(\s*(\*\*|\^)\s*-?\d)?"
 _QUANTITY = re.compile(
-    r"^\s*(?P<number>[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)\s*(?P<unit>[A-Za-z][A-Za-z0-9]*)?\s*$"
+    r"^\s*(?P<number>[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)\s*"
+    rf"(?P<unit>{_UNIT_FACTOR}(\s*[*/]\s*{_UNIT_FACTOR})*)?\s*$"
 )
+_FACTOR = re.compile(r"([*/]?)\s*([A-Za-z][A-Za-z0-9]*)(?:\s*(?:\*\*|\^)\s*(-?\d))?")
 
 
 @dataclass(frozen=True)
@@ -39,10 +42,16 @@ def dim_name(dim: Dimension) -> str:
     return repr(get_unit(dim))
 
 
+#: Common spellings Brian2 does not define as units.
+_ALIASES = {"s": _units.second}
+
+
 def lookup_unit(name: str) -> Unit | None:
     """The Brian2 unit called ``name`` (``ms``, ``Hz``, ``mV`` ...), or None."""
     if name.startswith("_"):
         return None
+    if name in _ALIASES:
+        return _ALIASES[name]
     unit = getattr(_units, name, None)
     return unit if isinstance(unit, Unit) else None
 
@@ -71,14 +80,18 @@ def parse_quantity(raw, source: str, field: str) -> Quantity:
     if unit_name is None:
         _check_range(number, source, field, _short(raw))
         return Quantity(number, DIMENSIONLESS, raw.strip())
-    unit = lookup_unit(unit_name)
-    if unit is None:
-        raise NeurodeployError(source, field, f"unknown unit '{unit_name}' (got {_short(raw)})")
+    unit = 1
+    for operator, name, power in _FACTOR.findall(unit_name):  # ms, mV, second**2, s**-1 * Hz**-1, 1/s
+        factor = lookup_unit(name)
+        if factor is None:
+            raise NeurodeployError(source, field, f"unknown unit '{name}' (got {_short(raw)})")
+        exponent = int(power) if power else 1
+        unit = unit * factor ** (-exponent if operator == "/" else exponent)
     value = number * float(unit)
     if not math.isfinite(value):
         raise NeurodeployError(source, field, f"must be finite (got {_short(raw)})")
     _check_range(value, source, field, _short(raw))
-    return Quantity(value, unit.dim, raw.strip())
+    return Quantity(value, get_dimensions(unit), raw.strip())
 
 
 #: Magnitudes a quantity may have (in SI): beyond them float arithmetic over- or underflows.
@@ -127,6 +140,9 @@ def dimensions_of(expr: sympy.Expr, dims: dict) -> Dimension:
         return base ** float(expr.exp)
     if isinstance(expr, sympy.Abs):
         return dimensions_of(expr.args[0], dims)
+    if isinstance(expr, sympy.Heaviside):  # a comparison: any unit in, a pure number out
+        dimensions_of(expr.args[0], dims)
+        return DIMENSIONLESS
     if isinstance(expr, (sympy.exp, sympy.log)):
         inner = dimensions_of(expr.args[0], dims)
         if inner != DIMENSIONLESS:

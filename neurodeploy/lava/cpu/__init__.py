@@ -1,0 +1,1 @@
+"""The ``lava-cpu`` process: any rule, floating point, on Lava's CPU backend."""

@@ -1,0 +1,85 @@
+"""``RuleSynapses``: a Lava process that runs a rule's step semantics on the CPU.
+
+For rules the learning engine cannot express (state-dependent or delayed
+jumps, comparisons, eligibility traces, a third factor...). Its floating-point
+``PyLoihiProcessModel`` keeps a :class:`neurodeploy.stepper.Stepper` and
+advances it once per time step with the pre spikes on ``s_in``, the post
+spikes on ``s_in_bap`` and the third factor on ``r_in``; it writes the
+weights after every step to the ``.npy`` memory map ``history_path`` (as
+:mod:`neurodeploy.lava.recording.processes`). Not deployable to the learning
+engine: a CPU reference that runs inside Lava's runtime.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from neurodeploy.lava.compat import import_lava
+
+import_lava()
+
+from lava.magma.core.decorator import implements, requires, tag  # noqa: E402
+from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.model.py.ports import PyInPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.process.ports.ports import InPort
+from lava.magma.core.process.process import AbstractProcess
+from lava.magma.core.process.variable import Var
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+
+class RuleSynapses(AbstractProcess):
+    """All-to-all plastic synapses following ``rule`` (a :class:`neurodeploy.ir.Rule`).
+
+    Ports: ``s_in`` (n_pre spikes), ``s_in_bap`` (n_post spikes), ``r_in``
+    (n_post third-factor values). Var ``weights`` (n_post, n_pre), rule units."""
+
+    def __init__(self, *, rule, weights: np.ndarray, history_path: str, **kwargs):
+        super().__init__(rule=rule, history_path=history_path, **kwargs)
+        n_post, n_pre = weights.shape
+        self.s_in = InPort(shape=(n_pre,))
+        self.s_in_bap = InPort(shape=(n_post,))
+        self.r_in = InPort(shape=(n_post,))
+        self.weights = Var(shape=weights.shape, init=weights)
+
+
+@implements(proc=RuleSynapses, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyRuleSynapsesFloat(PyLoihiProcessModel):
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_in_bap: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    r_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    weights: np.ndarray = LavaPyType(np.ndarray, float)
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        self._stepper = None
+
+    def run_spk(self):
+        from neurodeploy.stepper import Stepper, max_delay
+
+        pre = self.s_in.recv() != 0
+        post = self.s_in_bap.recv() != 0
+        reward = self.r_in.recv()
+        if self._stepper is None:
+            rule = self.proc_params["rule"]
+            self._stepper = Stepper(rule, self.weights)
+            depth = max_delay(rule) + 1
+            self._pre = np.zeros((pre.shape[0], depth), dtype=bool)  # column k: k steps ago
+            self._post = np.zeros((post.shape[0], depth), dtype=bool)
+            self._reward = rule.has_reward
+            path = self.proc_params["history_path"]
+            self._history = np.lib.format.open_memmap(path, mode="r+")
+            self._step = np.lib.format.open_memmap(path + ".step.npy", mode="r+")
+        self._pre = np.roll(self._pre, 1, axis=1)
+        self._post = np.roll(self._post, 1, axis=1)
+        self._pre[:, 0] = pre
+        self._post[:, 0] = post
+        self.weights = self._stepper.step(self._pre, self._post, reward if self._reward else None)
+        index = self.time_step - 1
+        if index < self._history.shape[0]:
+            self._history[index] = self.weights
+            self._step[0] = self.time_step
+            if index == self._history.shape[0] - 1:
+                self._history.flush()
