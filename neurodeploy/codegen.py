@@ -26,6 +26,7 @@ import builtins
 import contextlib
 import json
 import keyword
+import re
 import math
 import os
 import tempfile
@@ -33,9 +34,9 @@ import tempfile
 import numpy as np
 from brian2.units.fundamentalunits import DIMENSIONLESS, get_unit
 
-from neurodeploy.backends.brian2_model import reference_model
+from neurodeploy.backends.brian2_model import reference_model, unit_text
 from neurodeploy.ir import Rule
-from neurodeploy.spec.units import _QUANTITY, Quantity, lookup_unit
+from neurodeploy.spec.units import _ALIASES, _QUANTITY, Quantity, lookup_unit
 
 #: The protocol the emitted scripts run when executed as scripts.
 SCRIPT_PROTOCOL = {"n_pre": 10, "n_post": 10, "steps": 100, "rate": 10.0, "seed": 0}
@@ -44,6 +45,7 @@ TARGETS = ("brian2", "lava")
 _BRIAN2_SCRIPT_NAMES = {
     "np", "b2", "second", "Quantity", "get_or_create_dimension",
     "NAMESPACE", "MODEL", "ON_PRE", "ON_POST", "WEIGHT_MIN", "WEIGHT_MAX", "WEIGHT_INIT", "WEIGHT_DIM",
+    "DELAYED", "REGULAR", "REST", "TimedArray",
     "DT_SECONDS", "N_PRE", "N_POST", "STEPS", "RATE_HZ", "SEED",
     "poisson_trains", "simulate", "main",
 }
@@ -97,7 +99,8 @@ def _quantity_source(q: Quantity) -> tuple:
         unit_name = match.group("unit")
         unit = lookup_unit(unit_name)
         number = float(match.group("number"))
-        if unit is not None and unit.dim == q.dim and float(number * unit) == q.value:
+        if (unit is not None and unit_name not in _ALIASES and unit.dim == q.dim
+                and float(number * unit) == q.value):
             return f"{number!r} * {unit_name}", {unit_name}
     return f"Quantity({float(q.value)!r}, dim={_dim_source(q.dim)})", {"Quantity", "get_or_create_dimension"}
 
@@ -113,13 +116,22 @@ def _rule_lines(rule: Rule) -> list:
     for t in rule.traces:
         tau = t.tau_text or f"{_g(t.tau * 1e3)} ms"
         jump = t.jump_text or _g(t.jump)
-        lines.append(f"    {t.name} ({t.of}): d{t.name}/dt = -{t.name} / tau_{t.name}, tau_{t.name} = {tau}; "
-                     f"{t.name} += {jump} at each {t.of} spike")
+        rest = f"({_g(t.rest)} - {t.name})" if t.rest else f"-{t.name}"
+        if t.of == "synapse":
+            event = f"{t.name} += {t.on_pre_text or 0} at each pre spike, += {t.on_post_text or 0} at each post spike"
+        elif t.of == "reward":
+            event = f"{t.name} += {jump} * reward every step"
+        else:
+            late = f" {_g(t.delay * 1e3)} ms after" if t.delay else " at"
+            event = f"{t.name} += {jump}{late} each {t.of} spike"
+        lines.append(f"    {t.name} ({t.of}): d{t.name}/dt = {rest} / tau_{t.name}, tau_{t.name} = {tau}; {event}")
     lo, hi = _g(rule.weight.w_min), _g(rule.weight.w_max)
     lines.append(f"Weight w{wu}, clipped to [{lo}, {hi}], initially {_g(rule.weight.w_init)}:")
     for side, text, expr in (("pre", rule.weight.on_pre_text, rule.weight.on_pre),
                              ("post", rule.weight.on_post_text, rule.weight.on_post)):
         lines.append(f"    at a {side} spike:  w = clip(w + ({text or expr}), {lo}, {hi})")
+    if rule.weight.continuous != 0:
+        lines.append(f"    every step dt:     w = clip(w + dt * ({rule.weight.continuous_text}), {lo}, {hi})")
     lines.append("The update reads the traces just before the spike's own jump. When a pre and a post")
     lines.append("spike fall in the same step, the pre update runs first.")
     if rule.parameters:
@@ -197,7 +209,14 @@ def emit_brian2(rule: Rule) -> str:
     imports = {"second"}
     for _, names in sources.values():
         imports |= names
-    if w_dim != DIMENSIONLESS:
+    # units the model text writes (``0.004*volt``): imported and in NAMESPACE
+    text_units = set()
+    for dim in {w_dim} | {t.dim for t in rule.traces}:
+        if dim != DIMENSIONLESS:
+            text_units |= set(re.findall(r"[A-Za-z_]\w*", unit_text(dim)))
+    imports |= text_units
+    rests = [t for t in rule.traces if t.rest]
+    if w_dim != DIMENSIONLESS or any(t.dim != DIMENSIONLESS for t in rests):
         imports |= {"Quantity", "get_or_create_dimension"}
     taken = _BRIAN2_SCRIPT_NAMES | imports | set(dir(builtins))
     named = {p.name for p in rule.parameters
@@ -216,8 +235,10 @@ def emit_brian2(rule: Rule) -> str:
             out.append(f"{line}  # {_clean(p.quantity.text)}" if p.quantity.text and p.quantity.dim != DIMENSIONLESS
                        else line)
     out.append("# the names the model text can use")
-    if rule.parameters:
+    if rule.parameters or text_units:
         out.append("NAMESPACE = {")
+        for name in sorted(text_units - {p.name for p in rule.parameters}):
+            out.append(f"    {name!r}: {name},")
         for p in rule.parameters:
             out.append(f"    {p.name!r}: {p.name if p.name in named else sources[p.name][0]},")
         out.append("}")
@@ -225,15 +246,34 @@ def emit_brian2(rule: Rule) -> str:
         out.append("NAMESPACE = {}")
 
     out += ["", "# -- the plastic synapses ------------------------------------------------------------",
+            "# Traces decay exactly, integrated every step (clock-driven):" if rule.clock_driven else
             "# Traces decay exactly between events (event-driven):"]
     for t in rule.traces:
-        out += _comment(f"  {t.name} ({t.of} trace): tau_{t.name} = {t.tau_text or t.tau} -> {t.tau!r} s, "
-                        f"jump {t.jump_text or t.jump}")
+        jump = (f"on_pre {t.on_pre_text or 0}, on_post {t.on_post_text or 0}" if t.of == "synapse"
+                else f"jump {t.jump_text or t.jump}" + (" x reward" if t.of == "reward" else ""))
+        extra = (f", rest {t.rest!r}" if t.rest else "") + (f", {t.delay * 1e3:g} ms after the spike" if t.delay else "")
+        out += _comment(f"  {t.name} ({t.of} trace): tau_{t.name} = {t.tau_text or t.tau} -> {t.tau!r} s, {jump}{extra}")
     out += _string_constant("MODEL", model.model)
     out.append(f"# at a pre spike: update w from the traces as they are, clip, then the pre traces jump")
     out += _string_constant("ON_PRE", model.on_pre)
     out.append(f"# at a post spike: likewise with the post traces")
     out += _string_constant("ON_POST", model.on_post)
+    if model.delayed:
+        out.append("# jumps that come a fixed delay after the spike: (pathway, side, delay in s, statements)")
+        out.append("DELAYED = [")
+        out += [f"    ({name!r}, {side!r}, {delay!r}, {code!r})," for name, side, delay, code in model.delayed]
+        out.append("]")
+    if model.regular:
+        out.append("# every step: (statements, when)" + (" -- reward_input(t, j) is the third factor" if model.reward else ""))
+        out.append("REGULAR = [")
+        out += [f"    ({code!r}, {when!r})," for code, when, _ in model.regular]
+        out.append("]")
+    if rests:
+        out.append("# traces that relax to a non-zero value start there")
+        out.append("REST = {")
+        out += [f"    {t.name!r}: {float(t.rest)!r}," if t.dim == DIMENSIONLESS else
+                f"    {t.name!r}: Quantity({float(t.rest)!r}, dim={_dim_source(t.dim)})," for t in rests]
+        out.append("}")
     unit = _unit_name(w_dim)
     out.append(f"WEIGHT_MIN, WEIGHT_MAX = {float(rule.weight.w_min)!r}, {float(rule.weight.w_max)!r}"
                f"  # hard bounds, {unit if unit != '1' else 'dimensionless'}")
@@ -245,13 +285,39 @@ def emit_brian2(rule: Rule) -> str:
     out += ["", "", _POISSON_FUNCTION.rstrip("\n"), "", ""]
     set_w = ("syn.w[:] = np.asarray(w0, dtype=float)[j, i]" if w_dim == DIMENSIONLESS
              else "syn.w[:] = Quantity(np.asarray(w0, dtype=float)[j, i], dim=WEIGHT_DIM)")
+    reward_arg = ", reward=None" if model.reward else ""
+    reward_doc = ("\n    reward: third-factor input (n_post, steps) or (steps,); default none."
+                  if model.reward else "")
+    pathways = "on_pre={\"pre\": ON_PRE}, on_post={\"post\": ON_POST}, namespace=NAMESPACE"
+    setup = ""
+    if model.delayed or model.reward:
+        pathways = "on_pre=on_pre, on_post=on_post, namespace=namespace"
+        setup += "    on_pre, on_post, namespace = {\"pre\": ON_PRE}, {\"post\": ON_POST}, dict(NAMESPACE)\n"
+    if model.delayed:
+        setup += ("    for name, side, _, code in DELAYED:\n"
+                  "        (on_pre if side == \"pre\" else on_post)[name] = code\n")
+    if model.reward:
+        setup += ("    reward = np.zeros((post.shape[0], pre.shape[1])) if reward is None else np.asarray(reward, dtype=float)\n"
+                  "    reward = np.broadcast_to(reward, (post.shape[0], pre.shape[1]))\n"
+                  "    namespace[\"reward_input\"] = b2.TimedArray(np.ascontiguousarray(reward.T), dt=dt)\n")
+    after = ""
+    if model.delayed:
+        after += ("    for order, (name, _, delay, _) in enumerate(DELAYED, start=2):\n"
+                  "        getattr(syn, name).order = order\n"
+                  "        getattr(syn, name).delay = delay * second\n")
+    if model.regular:
+        after += ("    for code, when in REGULAR:\n"
+                  "        syn.run_regularly(code, when=when, dt=dt)\n")
+    if rests:
+        after += ("    for name, value in REST.items():\n"
+                  "        setattr(syn, name, value)\n")
     out.append(f'''\
-def simulate(pre, post, w0, dt=DT_SECONDS):
+def simulate(pre, post, w0, dt=DT_SECONDS{reward_arg}):
     """Run the plastic synapses, all-to-all, on imposed spike rasters.
 
     pre: bool (n_pre, steps); post: bool (n_post, steps).
     w0: initial weights (n_post, n_pre) in rule units (SI).
-    dt: time step, seconds or a Brian2 quantity.
+    dt: time step, seconds or a Brian2 quantity.{reward_doc}
     Returns the weight after every step, (steps, n_post, n_pre), rule units (SI).
     """
     b2.prefs.codegen.target = "numpy"
@@ -265,13 +331,13 @@ def simulate(pre, post, w0, dt=DT_SECONDS):
     post_i, post_t = np.nonzero(post)
     pre_group = b2.SpikeGeneratorGroup(n_pre, pre_i, pre_t * dt, dt=dt, name="pre")
     post_group = b2.SpikeGeneratorGroup(n_post, post_i, post_t * dt, dt=dt, name="post")
-    syn = b2.Synapses(pre_group, post_group, model=MODEL, on_pre=ON_PRE, on_post=ON_POST,
-                      namespace=NAMESPACE, dt=dt, method="exact", name="plastic")
+{setup}    syn = b2.Synapses(pre_group, post_group, model=MODEL, {pathways},
+                      dt=dt, method="exact", name="plastic")
     syn.connect()  # every pre to every post
     # a pre and a post spike in the same step: the pre pathway runs first
     syn.pre.order = 0
     syn.post.order = 1
-    i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])  # pre and post index of each synapse
+{after}    i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])  # pre and post index of each synapse
     {set_w}
     # record w at the end of every step, after both pathways
     monitor = b2.StateMonitor(syn, "w", record=True, when="end", order=100, dt=dt, name="weights")

@@ -63,13 +63,9 @@ EMULATION_TOLERANCE = {"emulation-float": 1e-12, "emulation-fixed": 0.0}
 
 def default_backends(rule: Rule) -> tuple:
     """:data:`DEFAULT_BACKENDS` when the learning engine can express ``rule``, else :data:`CPU_BACKENDS`."""
-    from neurodeploy.lava.lowering import lower
+    from neurodeploy.lava.plan import engine_reason
 
-    try:
-        lower(rule)
-    except UnsupportedError:
-        return CPU_BACKENDS
-    return DEFAULT_BACKENDS
+    return CPU_BACKENDS if engine_reason(rule) else DEFAULT_BACKENDS
 
 
 def compile_plans(rule: Rule, trains: SpikeTrains | None = None, stats: dict | None = None) -> dict:

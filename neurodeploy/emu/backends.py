@@ -15,6 +15,12 @@ from neurodeploy.lava.backends import RNG_SEED, _LavaBackend
 class _EmuBackend(_LavaBackend):
     """``unsupported_reason`` and report facts as the Lava backends (the rule must lower to the engine)."""
 
+    def unsupported_reason(self, rule):
+        reason = super().unsupported_reason(rule)
+        if reason is None and rule.weight.continuous != 0:
+            return "continuous terms (the engine's u0 dependency) are not emulated; lava-float/lava-fixed run them"
+        return reason
+
     def trajectory(self, plan, w0_lava, trains, progress=None):
         # recorded straight in rule units: w_lava * weight_scale, as plan.weights_from_lava
         return emulate(plan, w0_lava, trains.pre, trains.post, rng_seed=RNG_SEED, scale=plan.weight_scale)

@@ -158,12 +158,8 @@ class _LavaBackend(Backend):
     mode = ""
 
     def unsupported_reason(self, rule):
-        from neurodeploy.lava.lowering import lower
-        try:
-            lower(rule)
-        except UnsupportedError as exc:
-            return str(exc)
-        return None
+        from neurodeploy.lava.plan import engine_reason
+        return engine_reason(rule)
 
     def trajectory(self, plan, w0_lava, trains, progress=None) -> np.ndarray:
         """Weights after each step, rule units."""

@@ -360,3 +360,32 @@ def _predict_band(plan: Plan, rule, counts: dict) -> dict:
     max_abs = 0.5 + n_max * e_sys + n_epochs * e_every + 4.5 * math.sqrt(n_max * var + n_epochs * var_every)
     rmse = 1.5 * math.sqrt(0.25 + n_mean * var + n_epochs * var_every) + n_mean * e_sys + n_epochs * e_every
     return {"max_abs": min(1.0, max_abs / range_lava), "rmse": min(1.0, rmse / range_lava)}
+
+
+#: Largest relative error of a float-plan constant: the float engine must realise the rule exactly.
+FLOAT_EXACT = 1e-9
+
+
+def engine_reason(rule) -> str | None:
+    """None when the learning engine can run ``rule`` exactly in floating point, else why not.
+
+    Lowering must succeed, and every constant of the float plan must be
+    realised as ``S * 2**E`` within :data:`FLOAT_EXACT`: a product whose
+    constant no trace scale can absorb (``u0 * w``) and that lies outside the
+    scales is not expressible."""
+    from neurodeploy.errors import UnsupportedError
+    from neurodeploy.lava.lowering import lower
+
+    try:
+        engine = lower(rule)
+        plan = make_plan(engine, "float")
+    except UnsupportedError as exc:
+        return str(exc)
+    except (OverflowError, ZeroDivisionError, ValueError) as exc:
+        return f"the rule's constants are outside what the learning engine can scale ({exc})"
+    for p in plan.products:
+        if p.mantissa == 0 or p.rel_error > FLOAT_EXACT:
+            return (f"term '{p.term}' ({'continuous, per step' if p.dependency == 'u0' else 'at a spike'}): "
+                    f"constant {p.requested:.3g} is not S*2^E (|S| <= 8, E >= {EXPONENTS[0]}) and no trace "
+                    f"scale can absorb it")
+    return None
