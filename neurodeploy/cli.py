@@ -55,7 +55,7 @@ def check(rule_file):
     click.echo("backends:")
     for name in registry.names():
         reason = registry.get(name).unsupported_reason(rule)
-        click.echo(f"  {name:<12} " + ("yes" if reason is None else f"no: not deployable to the learning engine: {reason}"))
+        click.echo(f"  {name:<12} " + ("yes" if reason is None else f"no: {reason}"))
     for mode, plan in plans.items():
         click.echo(f"\nlearning-engine plan ({mode}; peaks from the default protocol: poisson "
                    f"{DEFAULTS['n_pre']}x{DEFAULTS['n_post']}, {DEFAULTS['rate']:g} Hz, {DEFAULTS['steps']} steps, "

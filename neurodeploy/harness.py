@@ -308,7 +308,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
         backend = registry.get(name)
         reason = backend.unsupported_reason(rule)
         if reason is not None:
-            skipped[name] = f"not deployable to the learning engine: {reason}"
+            skipped[name] = reason
             continue
         if progress:
             progress.start(name, trains.steps, f"{trains.steps} steps, {trains.n_post}x{trains.n_pre} synapses")

@@ -28,7 +28,7 @@ def support_matrix() -> list:
             if reason is None:
                 backends.append(name)
             else:
-                unsupported[name] = f"not deployable to the learning engine: {reason}"
+                unsupported[name] = reason
         rows.append({"name": rule.name, "file": os.path.basename(path), "citation": rule.citation,
                      "backends": backends, "unsupported": unsupported})
     return rows

@@ -86,7 +86,7 @@ def test_process_pool_and_dask_equal_local(plan, tmp_path):
 
 BROKEN = [
     ("backends: [brian2, brian2-step, lava-fixed]", "backends: [brian2, nest]",
-     "tiny.yaml: backends[1]: unknown backend 'nest' (known: brian2, brian2-step, lava-float, lava-fixed, emu-float, emu-fixed)"),
+     "tiny.yaml: backends[1]: unknown backend 'nest' (known: brian2, brian2-step, lava-float, lava-fixed, lava-cpu, emu-float, emu-fixed)"),
     ("rules: [stdp_pair, soft.yaml]", "rules: [stdp_pair, missing.yaml]",
      "tiny.yaml: rules[1]: no rule 'missing.yaml' (neither in the library nor a file)"),
     ("rate: 30", "rate: -1", "tiny.yaml: protocols[0].rate: must be > 0 (got -1)"),

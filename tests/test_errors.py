@@ -44,7 +44,7 @@ weight:
 TRACE_X = "  x: {of: pre,  tau: tau_plus,  jump: 1}    # x += 1 at each pre spike\n"
 TRACES = "traces:\n" + TRACE_X + "  y: {of: post, tau: tau_minus, jump: 1}\n"
 ON_POST = "on_post:  A_plus * x"
-RESERVED = "C, N, abs, clip, d, dt, exp, i, j, lastspike, log, sqrt, t, u, w, x0, xi, y0"
+RESERVED = "C, N, abs, clip, d, dt, epoch_end, exp, heaviside, i, int, j, lastspike, log, post_spiked, post_term, pre_spiked, pre_term, reward_input, sqrt, t, u, w, x0, xi, y0"
 KNOWN = "A_minus, A_plus, tau_minus, tau_plus, w, w_init, w_max, w_min, x, y"
 
 
@@ -109,7 +109,7 @@ RULE_CASES = [
      "stdp_pair.yaml: extra: unknown field "
      "(allowed: name, description, citation, parameters, traces, weight, simulation)"),
     ("unknown trace field", changed("tau: tau_plus,  jump: 1}", "tau: tau_plus,  jump: 1, decay: 2}"),
-     "stdp_pair.yaml: traces.x.decay: unknown field (allowed: of, tau, jump)"),
+     "stdp_pair.yaml: traces.x.decay: unknown field (allowed: of, tau, jump, rest, delay, on_pre, on_post)"),
     ("unknown simulation field", GOOD + "simulation: {foo: 1}\n",
      "stdp_pair.yaml: simulation.foo: unknown field (allowed: dt, t_epoch)"),
     # tau
@@ -180,7 +180,7 @@ RULE_CASES = [
     ("attribute access", on_post("w.__class__"),
      "stdp_pair.yaml: weight.on_post: attribute access is not allowed (got 'w.__class__')"),
     ("call of open", on_post("open('x')"),
-     "stdp_pair.yaml: weight.on_post: function 'open' is not allowed (allowed: abs, exp, log, sqrt) "
+     "stdp_pair.yaml: weight.on_post: function 'open' is not allowed (allowed: abs, exp, heaviside, log, sqrt) "
      "(got \"open('x')\")"),
     ("lambda", on_post("lambda: 1"),
      "stdp_pair.yaml: weight.on_post: lambda is not allowed (got 'lambda: 1')"),
@@ -225,7 +225,7 @@ RULE_CASES = [
     ("on_pre not an expression", changed("on_pre:  -A_minus * y", "on_pre: [1]"),
      "stdp_pair.yaml: weight.on_pre: must be an expression (got list)"),
     ("no update at all", changed("on_pre:  -A_minus * y", "on_pre: 0").replace(ON_POST, "on_post: 0"),
-     "stdp_pair.yaml: weight: needs on_pre or on_post"),
+     "stdp_pair.yaml: weight: needs on_pre, on_post or continuous"),
     ("jump dimension mismatch", changed("jump: 1}    #", "jump: A_plus + tau_plus}    #"),
      "stdp_pair.yaml: traces.x.jump: adds 'A_plus' (dimensionless) and 'tau_plus' (second) (got 'A_plus + tau_plus')"),
     # YAML
@@ -262,7 +262,7 @@ RULE_CASES = [
     ("rule name not an identifier", changed("name: stdp_pair", "name: 'stdp pair'"),
      "stdp_pair.yaml: name: must be an identifier such as 'stdp_pair' (got 'stdp pair')"),
     ("trace of neither side", changed("of: pre,", "of: both,"),
-     "stdp_pair.yaml: traces.x.of: must be 'pre' or 'post' (got 'both')"),
+     "stdp_pair.yaml: traces.x.of: must be one of pre, post, reward, synapse (got 'both')"),
     # simulation
     ("t_epoch 0", GOOD + "simulation: {t_epoch: 0}\n",
      "stdp_pair.yaml: simulation.t_epoch: must be a whole number of steps from 1 to 63 (got 0)"),
@@ -287,7 +287,7 @@ def test_import_call_is_refused_and_not_run(rule_file, tmp_path):
     expression = f"__import__('os').system('touch {target}')"
     path = rule_file(on_post(expression))
     assert load_error(path) == (
-        "stdp_pair.yaml: weight.on_post: only abs, exp, log, sqrt may be called, by name "
+        "stdp_pair.yaml: weight.on_post: only abs, exp, heaviside, log, sqrt may be called, by name "
         "(attribute access is not allowed) "
         f"(got \"__import__('os').system('touch {target}')\")")
     assert not target.exists()
@@ -481,7 +481,7 @@ def test_cli_check_missing_file(capsys, tmp_path):
 def test_cli_unknown_backend(capsys, tmp_path, good_rule):
     out = tmp_path / "out"
     assert_one_error_line(capsys, ["verify", good_rule, "--out", out, "--backends", "brian2,nest"],
-                          "--backends: unknown backend 'nest' (known: brian2, brian2-step, lava-float, lava-fixed, emu-float, emu-fixed)")
+                          "--backends: unknown backend 'nest' (known: brian2, brian2-step, lava-float, lava-fixed, lava-cpu, emu-float, emu-fixed)")
     assert not out.exists()
 
 

@@ -32,7 +32,7 @@ class Backend:
     description = ""
 
     def unsupported_reason(self, rule) -> str | None:
-        """None when this backend can run ``rule``, else a one-line reason."""
+        """None when this backend can run ``rule``, else a one-line reason (shown as is)."""
         return None
 
     def simulate(self, rule, trains, plans: dict, progress=None) -> tuple:

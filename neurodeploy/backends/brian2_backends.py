@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurodeploy.backends import REGISTRY, Backend
-from neurodeploy.backends.brian2_model import Brian2Model, reference_model, step_model
+from neurodeploy.backends.brian2_model import Brian2Model, reference_model, step_model, unit_namespace
 
 
 def _simulate(model: Brian2Model, rule, trains, progress=None) -> np.ndarray:
@@ -20,7 +20,8 @@ def _simulate(model: Brian2Model, rule, trains, progress=None) -> np.ndarray:
     post = b2.SpikeGeneratorGroup(n_post, post_i, post_t * dt, dt=dt, name="post")
     epoch = np.zeros(steps)
     epoch[rule.t_epoch - 1::rule.t_epoch] = 1.0
-    namespace = dict(model.namespace, epoch_end=b2.TimedArray(epoch, dt=dt))
+    namespace = dict(unit_namespace(rule), **model.namespace)
+    namespace["epoch_end"] = b2.TimedArray(epoch, dt=dt)
     if model.reward:
         namespace["reward_input"] = b2.TimedArray(trains.reward_or_zeros().T.copy(), dt=dt)
     on_pre = {"pre": model.on_pre}

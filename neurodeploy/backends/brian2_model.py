@@ -48,14 +48,19 @@ class Brian2Model:
 
 
 def _namespace(rule: Rule) -> dict:
-    """Units by name (the model text writes e.g. ``0.5*volt``), then the parameters."""
     from brian2 import Quantity
-    from brian2.units import allunits
-    from brian2.units.fundamentalunits import Unit
+    return {p.name: Quantity(p.value, dim=p.quantity.dim) for p in rule.parameters}
 
-    units = {name: getattr(allunits, name) for name in dir(allunits)
-             if not name.startswith("_") and isinstance(getattr(allunits, name), Unit)}
-    return dict(units, **{p.name: Quantity(p.value, dim=p.quantity.dim) for p in rule.parameters})
+
+def unit_namespace(rule: Rule) -> dict:
+    """The Brian2 units the model text names (it writes e.g. ``0.004*volt``), by name."""
+    from brian2.units import allunits
+
+    names = set()
+    for dim in {rule.weight.dim} | {t.dim for t in rule.traces}:
+        if dim != DIMENSIONLESS:
+            names |= set(re.findall(r"[A-Za-z_]\w*", unit_text(dim)))
+    return {n: getattr(allunits, n) for n in sorted(names)}
 
 
 def brian2_expr(expr) -> str:

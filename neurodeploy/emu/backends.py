@@ -18,7 +18,7 @@ class _EmuBackend(_LavaBackend):
     def unsupported_reason(self, rule):
         reason = super().unsupported_reason(rule)
         if reason is None and rule.weight.continuous != 0:
-            return "continuous terms (the engine's u0 dependency) are not emulated; lava-float/lava-fixed run them"
+            return "not emulated: continuous terms (the engine's u0 dependency); lava-float and lava-fixed run them"
         return reason
 
     def trajectory(self, plan, w0_lava, trains, progress=None):

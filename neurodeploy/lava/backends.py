@@ -159,7 +159,8 @@ class _LavaBackend(Backend):
 
     def unsupported_reason(self, rule):
         from neurodeploy.lava.plan import engine_reason
-        return engine_reason(rule)
+        reason = engine_reason(rule)
+        return None if reason is None else f"not deployable to the learning engine: {reason}"
 
     def trajectory(self, plan, w0_lava, trains, progress=None) -> np.ndarray:
         """Weights after each step, rule units."""
