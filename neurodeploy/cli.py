@@ -148,8 +148,10 @@ def _with_protocol_options(command):
 @_with_protocol_options
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True, help="Seed of the spike trains.")
 @click.option("--spikes", type=click.Path(dir_okay=True), default=None,
-              help="NPZ with pre (n_pre, steps), post (n_post, steps) rasters and optional w0 (n_post, n_pre).")
-@click.option("--backends", default=None, help="Comma-separated backends (default: brian2,brian2-step,lava-float,lava-fixed).")
+              help="NPZ with pre (n_pre, steps), post (n_post, steps) rasters, optional w0 (n_post, n_pre) "
+                   "and reward ((steps,) or (n_post, steps)) for rules with a third factor.")
+@click.option("--backends", default=None, help="Comma-separated backends (default: brian2,brian2-step,lava-float,lava-fixed; "
+                   "brian2,brian2-step,lava-cpu where the learning engine cannot express the rule).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds per backend; a backend that exceeds it is stopped and reported as failed.")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")

@@ -97,7 +97,7 @@ class Trace:
         _check_finite(self.rest, f"{where}.rest", repr(self.rest))
         _check_finite(self.delay, f"{where}.delay", repr(self.delay))
         if self.delay < 0:
-            raise NeurodeployError("", f"{where}.delay", f"must be >= 0 (got {self.delay:g} s)")
+            raise NeurodeployError("", f"{where}.delay", f"must be >= 0 (got {self.delay * 1e3:g} ms)")
 
     @property
     def state_dependent(self) -> bool:

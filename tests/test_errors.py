@@ -263,6 +263,29 @@ RULE_CASES = [
      "stdp_pair.yaml: name: must be an identifier such as 'stdp_pair' (got 'stdp pair')"),
     ("trace of neither side", changed("of: pre,", "of: both,"),
      "stdp_pair.yaml: traces.x.of: must be one of pre, post, reward, synapse (got 'both')"),
+    # traces of the other kinds, delays, rest values, continuous terms
+    ("synapse without updates", changed(TRACE_X, TRACE_X + "  c: {of: synapse, tau: 1 s}\n"),
+     "stdp_pair.yaml: traces.c: a synapse trace needs on_pre or on_post"),
+    ("synapse with jump", changed(TRACE_X, TRACE_X + "  c: {of: synapse, tau: 1 s, jump: 1, on_pre: y}\n"),
+     "stdp_pair.yaml: traces.c.jump: not a field of a synapse trace (allowed: of, tau, rest, on_pre, on_post)"),
+    ("synapse update unit", changed(TRACE_X, TRACE_X + "  c: {of: synapse, tau: 1 s, on_pre: y, on_post: tau_plus}\n"),
+     "stdp_pair.yaml: traces.c.on_post: must have the unit of c, dimensionless (got second from 'tau_plus')"),
+    ("delay not whole steps", changed("jump: 1}    #", "jump: 1, delay: 1.5 ms}    #"),
+     "stdp_pair.yaml: traces.x.delay: must be a whole number of time steps dt=1 ms (got 1.5 ms)"),
+    ("negative delay", changed("jump: 1}    #", "jump: 1, delay: -2 ms}    #"),
+     "stdp_pair.yaml: traces.x.delay: must be >= 0 (got -2 ms)"),
+    ("delay not a time", changed("jump: 1}    #", "jump: 1, delay: 2 mV}    #"),
+     "stdp_pair.yaml: traces.x.delay: must be a time (got 2 mV, volt)"),
+    ("jump reads the other side", changed("jump: 1}    #", "jump: 1 - y}    #"),
+     "stdp_pair.yaml: traces.x.jump: may read only presynaptic traces ('y' is a post trace)"),
+    ("reward jump reads a trace", changed(TRACE_X, TRACE_X + "  r: {of: reward, tau: 1 s, jump: 1 - x}\n"),
+     "stdp_pair.yaml: traces.r.jump: must be a constant: a reward trace jumps by jump * reward (got '1 - x')"),
+    ("rest of another unit", changed("jump: 1}    #", "jump: 1, rest: 1 mV}    #"),
+     "stdp_pair.yaml: traces.x.rest: must have the unit of the jump, dimensionless (got 1 mV)"),
+    ("continuous not per second", changed("  on_pre:  -A_minus * y\n", "  on_pre:  -A_minus * y\n  continuous: x * y\n"),
+     "stdp_pair.yaml: weight.continuous: must have the unit of w per second, hertz (got dimensionless from 'x * y')"),
+    ("name nd_", changed("w_init: 0.5}", "w_init: 0.5, nd_x: 1}"),
+     "stdp_pair.yaml: parameters.nd_x: names starting with nd_ are reserved for generated code (got 'nd_x')"),
     # simulation
     ("t_epoch 0", GOOD + "simulation: {t_epoch: 0}\n",
      "stdp_pair.yaml: simulation.t_epoch: must be a whole number of steps from 1 to 63 (got 0)"),
@@ -363,8 +386,17 @@ def spikes_error(path, rule) -> str:
      "spikes.npz: w0: must lie within the rule's bounds [0, 1]"),
     (dict(pre=PRE, post=POST, w0=np.full((3, 2), np.nan)),
      "spikes.npz: w0: must lie within the rule's bounds [0, 1]"),
+    (dict(pre=PRE, post=POST, reward=np.zeros(9)),
+     "spikes.npz: reward: must be numbers of shape (steps,) = (10,) or (n_post, steps) = (3, 10) (got float64 (9,))"),
+    (dict(pre=PRE, post=POST, reward=np.zeros((2, 10))),
+     "spikes.npz: reward: must be numbers of shape (steps,) = (10,) or (n_post, steps) = (3, 10) (got float64 (2, 10))"),
+    (dict(pre=PRE, post=POST, reward=np.full(10, np.inf)),
+     "spikes.npz: reward: must be finite numbers"),
+    (dict(pre=PRE, post=POST, reward=np.ones(10, dtype=bool)),
+     "spikes.npz: reward: must be numbers of shape (steps,) = (10,) or (n_post, steps) = (3, 10) (got bool (10,))"),
 ], ids=["missing post", "missing pre", "mismatched steps", "value 2", "value 0.5", "1-D",
-        "w0 wrong shape", "w0 outside bounds", "w0 NaN"])
+        "w0 wrong shape", "w0 outside bounds", "w0 NaN", "reward steps", "reward neurons", "reward inf",
+        "reward bool"])
 def test_spikes_error(npz, rule, arrays, expected):
     assert spikes_error(npz(**arrays), rule) == expected
 

@@ -129,3 +129,28 @@ def test_protocol_option_errors(rule, name, options, message):
     with pytest.raises(NeurodeployError) as err:
         make_trains(rule, name, options, 0, prefix="--")
     assert str(err.value) == message
+
+
+def test_reward_from_npz_and_default_reward(tmp_path):
+    """A third factor comes from the NPZ (one row broadcast to every post neuron) or, when the
+    file has none, from the default: unit rewards at DEFAULT_REWARD_RATE, reproducible from the seed."""
+    from neurodeploy.protocol import DEFAULT_REWARD_RATE, default_trains, load_spikes
+
+    rstdp = load_rule(rule_path("rstdp"))
+    pre, post = np.zeros((2, 50), bool), np.zeros((3, 50), bool)
+    reward = np.zeros(50)
+    reward[[10, 20]] = [1.0, -0.5]
+    path = tmp_path / "spikes.npz"
+    np.savez(path, pre=pre, post=post, reward=reward)
+    trains = load_spikes(str(path), rstdp)
+    assert trains.reward.shape == (3, 50) and np.all(trains.reward == reward)
+    np.savez(path, pre=pre, post=post)
+    assert load_spikes(str(path), rstdp).reward.shape == (3, 50)
+    assert load_spikes(str(path), load_rule(rule_path("stdp_pair"))).reward is None
+    a, b = default_trains(rstdp), default_trains(rstdp)
+    assert np.array_equal(a.reward, b.reward)
+    assert set(np.unique(a.reward)) <= {0.0, 1.0} and np.all(a.reward == a.reward[0])
+    events = a.reward[0].sum()
+    expected = DEFAULT_REWARD_RATE * rstdp.dt * a.steps
+    assert abs(events - expected) < 4 * math.sqrt(expected)
+    assert default_trains(load_rule(rule_path("stdp_pair"))).reward is None

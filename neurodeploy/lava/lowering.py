@@ -28,6 +28,7 @@ trace impulses and weight scale and quantizes each coefficient.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import sympy
@@ -79,13 +80,17 @@ def check_traces(rule: Rule) -> None:
     """Refuse traces the learning engine's x1..y3 cannot be: they decay to 0 and jump by constants at the spike."""
     for trace in rule.traces:
         if trace.of == SYNAPSE:
+            # the tag is the only per-synapse state; it has no decay of its own: a product
+            # -S*2^E * u0 * t would have to remove exactly 1 - exp(-t_epoch/tau) per epoch
+            decay = 1.0 - math.exp(-rule.t_epoch / rule.tau_steps(trace))
             raise UnsupportedError(
-                f"synapse trace '{trace.name}': the learning engine's tag would need a decay every epoch "
-                f"(not lowered yet)")
+                f"synapse trace '{trace.name}' (the engine's tag) decays by {decay:.3g} per epoch; "
+                f"the tag has no decay of its own and a product S*2^E * u0 * t (|S*2^E| >= 2^-7) "
+                f"cannot remove exactly that")
         if trace.of == REWARD:
             raise UnsupportedError(
-                f"reward trace '{trace.name}': a third factor needs Loihi3FLearningRule with a neuron model "
-                f"that supplies it as y2/y3 (not lowered yet)")
+                f"reward trace '{trace.name}': a third factor needs Loihi3FLearningRule with a neuron "
+                f"model that supplies it as y2/y3 (not built)")
         if trace.state_dependent:
             raise UnsupportedError(
                 f"trace '{trace.name}' jumps by '{trace.jump_text}': learning-engine impulses are constants, "

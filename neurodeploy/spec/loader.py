@@ -332,6 +332,9 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
                 jump_text = str(raw)
             else:
                 jump = constant(raw, f"{where}.jump")
+                if jump.dim != dims[tname] and "rest" in spec:
+                    raise NeurodeployError(source, f"{where}.rest",
+                                           f"must have the unit of the jump, {dim_name(jump.dim)} (got {spec['rest']})")
                 if jump.dim != dims[tname]:
                     raise NeurodeployError(source, f"{where}.jump", f"must have the unit of {tname}, {dim_name(dims[tname])} (got {jump.text})")
                 jump_value, jump_text = jump.value, jump.text
