@@ -35,11 +35,22 @@ def support_matrix() -> list:
 
 
 def matrix_markdown(rows: list) -> str:
+    """The support matrix as a Markdown table (yes/no), then the reasons, one line per rule."""
     from neurodeploy.backends import load_all
 
     names = load_all().names()
-    out = ["| rule | citation | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    out = ["| rule | " + " | ".join(names) + " | citation |", "|---|" + "---|" * len(names) + "---|"]
     for row in rows:
-        cells = ["yes" if n in row["backends"] else f"no: {row['unsupported'][n]}" for n in names]
-        out.append(f"| `{row['name']}` | {row['citation']} | " + " | ".join(cells) + " |")
+        cells = ["yes" if n in row["backends"] else "no" for n in names]
+        out.append(f"| `{row['name']}` | " + " | ".join(cells) + f" | {row['citation']} |")
+    reasons = []
+    for row in rows:
+        by_reason = {}
+        for name in names:
+            if name in row["unsupported"]:
+                by_reason.setdefault(row["unsupported"][name], []).append(name)
+        for reason, backends in by_reason.items():
+            reasons.append(f"- `{row['name']}`, {', '.join(backends)}: {reason}")
+    if reasons:
+        out += ["", "Why not:", ""] + reasons
     return "\n".join(out)
