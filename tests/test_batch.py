@@ -116,10 +116,19 @@ def test_broken_plan_exits_2_with_one_line(plan, tmp_path, capsys, old, new, mes
 
 
 def test_library_plans_load():
-    for name in ("smoke", "full"):
-        _, specs = load_plan(os.path.join(ROOT, "reference", "plans", f"{name}.yaml"))
-        assert len(specs) >= 4
-        assert {s.rule_file for s in specs} == {rule_path("stdp_pair"), rule_path("ltp_ltd_soft")}
+    """The smoke plan mixes engine and lava-cpu rules; the full plan covers the library. Without
+    `backends`, each run gets its rule's default."""
+    from neurodeploy.harness import CPU_BACKENDS, DEFAULT_BACKENDS
+    from neurodeploy.library import rule_files
+
+    _, specs = load_plan(os.path.join(ROOT, "reference", "plans", "smoke.yaml"))
+    assert {s.rule_file for s in specs} == {rule_path(n) for n in
+                                            ("stdp_pair", "ltp_ltd_soft", "stdp_nearest", "stp_tsodyks_markram")}
+    for s in specs:
+        engine = os.path.basename(s.rule_file) in ("stdp_pair.yaml", "ltp_ltd_soft.yaml")
+        assert s.backends == (DEFAULT_BACKENDS if engine else CPU_BACKENDS)
+    _, specs = load_plan(os.path.join(ROOT, "reference", "plans", "full.yaml"))
+    assert {s.rule_file for s in specs} == set(rule_files())
 
 
 @pytest.mark.parametrize("dt_ms,frequency,pairs", [(10, 1, 60), (-10, 20, 7), (0, 50, 3), (25.0, 10, 4)])
