@@ -31,6 +31,7 @@ class SpikeTrains:
     rate: float | None = None  # Hz, for poisson
     curve: dict | None = None  # curve protocols: {"x": [...], "x_label": str, "synapses": [[post, pre], ...]}
     reward: np.ndarray | None = None  # float (n_post, steps): third-factor input, for rules with a reward trace
+    neuron: dict | None = None  # closed loop: the LIF that makes the post spikes (``post`` is then unused)
 
     def reward_or_zeros(self) -> np.ndarray:
         return self.reward if self.reward is not None else np.zeros((self.n_post, self.steps))
@@ -202,6 +203,25 @@ def frequency_sweep(rule: Rule, frequencies, pairs: int, dt_ms: float, seed: int
     return SpikeTrains(pre, post, w0, "frequency", seed, None, curve)
 
 
+def closed_loop(rule: Rule, n_pre: int, n_post: int, steps: int, rate: float, tau_u_ms: float, tau_v_ms: float,
+                threshold: float, seed: int) -> SpikeTrains:
+    """Poisson presynaptic trains driving a LIF per postsynaptic neuron through the plastic weights.
+
+    The neuron is Lava's LIF (``lava.proc.lif``), in the weight's units, per step::
+
+        u = u (1 - du) + a;   v = v (1 - dv) + u;   spike if v > vth, then v = 0
+
+    with ``du = dt / tau_u``, ``dv = dt / tau_v``, ``vth = threshold * (w_max - w_min)``
+    and ``a`` the sum of the weights of the synapses whose presynaptic neuron
+    spiked in the previous step (Lava's dense connection delivers one step late).
+    The post spikes come from the backends; ``post`` is all zeros here."""
+    trains = poisson(rule, n_pre, n_post, steps, rate, seed)
+    neuron = {"du": rule.dt * 1e3 / tau_u_ms, "dv": rule.dt * 1e3 / tau_v_ms,
+              "vth": threshold * rule.weight.range, "tau_u_ms": tau_u_ms, "tau_v_ms": tau_v_ms,
+              "threshold": threshold}
+    return SpikeTrains(trains.pre, np.zeros_like(trains.post), trains.w0, "closed-loop", seed, rate, neuron=neuron)
+
+
 @dataclass(frozen=True)
 class Option:
     name: str  # option name in plans; the CLI spells it --name-with-dashes
@@ -262,6 +282,15 @@ PROTOCOLS = {
                "pairing frequencies in Hz (comma-separated); Sjostrom et al. 2001 go down to 0.1 Hz"),
         Option("pairs", int, 60, 1, "number of pre/post pairs"),
         Option("dt_ms", float, 10.0, -1e6, "t_post - t_pre in ms"),
+    ),
+    "closed-loop": (
+        Option("n_pre", int, 20, 1, "presynaptic neurons"),
+        Option("n_post", int, 1, 1, "postsynaptic neurons"),
+        Option("steps", int, 2000, 1, "time steps"),
+        Option("rate", float, 20.0, 0, "Poisson rate of the presynaptic trains in Hz"),
+        Option("tau_u_ms", float, 5.0, 0, "LIF current time constant in ms (closed loop)"),
+        Option("tau_v_ms", float, 20.0, 0, "LIF membrane time constant in ms (closed loop)"),
+        Option("threshold", float, 20.0, 0, "LIF threshold in units of the weight range (closed loop)"),
     ),
 }
 #: Largest run accepted from options: steps, synapse-steps (a trajectory of
@@ -344,7 +373,7 @@ def _estimated_size(rule: Rule, name: str, o: dict) -> tuple:
     it contributes, so a size error can blame the right one."""
     step_ms = rule.dt * 1e3
     tail = 5 * max((rule.tau_steps(t) for t in rule.traces), default=1.0) + 2
-    if name in ("poisson", "correlated"):
+    if name in ("poisson", "correlated", "closed-loop"):
         return float(o["steps"]), o["n_pre"], o["n_post"], {"steps": float(o["steps"])}
     if name == "pairing":
         parts = {"dt_ms": abs(o["dt_ms"]) / step_ms, "pairs": (o["pairs"] - 1) * 1000.0 / o["frequency"] / step_ms}
@@ -411,6 +440,14 @@ def _make_trains(rule: Rule, name: str, options: dict, seed: int, source: str, p
         if 1000.0 / top < step_ms:
             raise NeurodeployError(source, _spell(prefix, field), f"must be at most 1/dt = {1 / rule.dt:g} Hz (got {top:g})")
         return induction(rule, name, steps, o["post_dt_ms"], o["n_pre"], o["n_post"], seed)
+    if name == "closed-loop":
+        if o["rate"] * rule.dt > 1:
+            raise NeurodeployError(source, _spell(prefix, "rate"), f"must be at most 1/dt = {1 / rule.dt:g} Hz (got {o['rate']:g})")
+        for key in ("tau_u_ms", "tau_v_ms"):
+            if o[key] < rule.dt * 1e3:
+                raise NeurodeployError(source, _spell(prefix, key), f"must be at least dt = {rule.dt * 1e3:g} ms (got {o[key]:g})")
+        return closed_loop(rule, o["n_pre"], o["n_post"], o["steps"], o["rate"], o["tau_u_ms"], o["tau_v_ms"],
+                           o["threshold"], seed)
     if name == "correlated":
         if o["correlation"] > 1:
             raise NeurodeployError(source, _spell(prefix, "correlation"), f"must be at most 1 (got {o['correlation']:g})")

@@ -97,7 +97,7 @@ BROKEN = [
                                                 "(allowed: name, rules, protocols, backends, seeds, grid)"),
     ("grid: {A_plus: [0.005, 0.02]}", "grid: {A_plus: [0.005, 1 parsec]}",
      "stdp_pair.yaml: parameters.A_plus: unknown unit 'parsec' (got '1 parsec')"),
-    ("name: poisson, steps", "name: tetanus, steps", "tiny.yaml: protocols[0].name: unknown protocol 'tetanus' (known: poisson, pairing, correlated, hfs, lfs, stdp-window, frequency)"),
+    ("name: poisson, steps", "name: tetanus, steps", "tiny.yaml: protocols[0].name: unknown protocol 'tetanus' (known: poisson, pairing, correlated, hfs, lfs, stdp-window, frequency, closed-loop)"),
 ]
 
 

@@ -154,3 +154,43 @@ def test_reward_from_npz_and_default_reward(tmp_path):
     expected = DEFAULT_REWARD_RATE * rstdp.dt * a.steps
     assert abs(events - expected) < 4 * math.sqrt(expected)
     assert default_trains(load_rule(rule_path("stdp_pair"))).reward is None
+
+
+def test_closed_loop_end_to_end(tmp_path):
+    """closed-loop: each backend simulates Lava's LIF; brian2-step and lava-float give the same
+    spikes and weights; the spikes are those of an independent numpy LIF driven by the recorded
+    weights (input at step t: the weights before step t-1's update times the pre spikes of t-1)."""
+    from neurodeploy.cli import main
+
+    rule = load_rule(rule_path("stdp_pair"))
+    trains = make_trains(rule, "closed-loop", {"steps": 600, "n_pre": 10, "rate": 40, "threshold": 10}, seed=4)
+    report = verify(rule, trains, ("brian2", "brian2-step", "lava-float", "lava-fixed"))
+    assert report.passed
+    lowering = next(c for c in report.comparisons if c["share"] == "lowering")
+    assert lowering["post_spikes"]["first_difference_step"] is None
+    assert lowering["max_abs_error_normalized"] <= 1e-9
+    n = trains.neuron
+    for name in ("brian2-step", "lava-float"):
+        w = report.results[name].trajectory
+        spikes = report.results[name].info["post_spikes"]
+        assert spikes.sum() > 5
+        u = v = np.zeros(trains.n_post)
+        expected = np.zeros_like(spikes)
+        for t in range(trains.steps):
+            a = np.zeros(trains.n_post)
+            if t >= 1:
+                before = w[t - 2] if t >= 2 else trains.w0
+                a = before @ trains.pre[:, t - 1]
+            u = u * (1 - n["du"]) + a
+            v = v * (1 - n["dv"]) + u
+            expected[:, t] = v > n["vth"]
+            v = np.where(expected[:, t], 0.0, v)
+        assert np.array_equal(spikes, expected), name
+    # the CLI writes every backend's post spikes and the comparison of the spike trains
+    with pytest.raises(SystemExit) as exit_info:
+        main(["verify", rule_path("stdp_pair"), "--protocol", "closed-loop", "--steps", "300", "--quiet",
+              "--backends", "brian2,brian2-step", "--out", str(tmp_path)])
+    assert exit_info.value.code == 0
+    data = np.load(tmp_path / "trajectories.npz")
+    assert {"brian2:post_spikes", "brian2-step:post_spikes"} <= set(data.files)
+    assert "Post spikes (closed loop)" in (tmp_path / "report.md").read_text()

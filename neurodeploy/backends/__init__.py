@@ -30,9 +30,16 @@ class Backend:
 
     name = ""
     description = ""
+    closed_loop = False  # can simulate the closed-loop protocol's LIF (trains.neuron)
 
     def unsupported_reason(self, rule) -> str | None:
         """None when this backend can run ``rule``, else a one-line reason (shown as is)."""
+        return None
+
+    def unsupported_trains(self, trains) -> str | None:
+        """None when this backend can run these trains, else why not (the closed loop needs a neuron model)."""
+        if trains.neuron is not None and not self.closed_loop:
+            return "closed loop: no LIF model in this backend yet"
         return None
 
     def simulate(self, rule, trains, plans: dict, progress=None) -> tuple:

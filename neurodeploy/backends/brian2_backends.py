@@ -8,7 +8,24 @@ from neurodeploy.backends import REGISTRY, Backend
 from neurodeploy.backends.brian2_model import Brian2Model, reference_model, step_model, unit_namespace
 
 
-def _simulate(model: Brian2Model, rule, trains, progress=None) -> np.ndarray:
+def _lif(b2, rule, trains, dt):
+    """Lava's LIF in Brian2 (see :func:`neurodeploy.protocol.closed_loop`): the input ``a_next`` collected
+    in a step is used in the next one, as Lava's dense connection delivers it."""
+    from neurodeploy.backends.brian2_model import unit_text
+
+    unit = unit_text(rule.weight.dim)
+    n = trains.neuron
+    eqs = "\n".join(f"{v} : {unit}" for v in ("u", "v", "a_in", "a_next"))
+    group = b2.NeuronGroup(trains.n_post, eqs, threshold="v > vth", reset="v = 0*vth", dt=dt, name="post",
+                           namespace={"du": n["du"], "dv": n["dv"],
+                                      "vth": b2.Quantity(n["vth"], dim=rule.weight.dim)})
+    group.run_regularly("a_in = a_next\na_next = 0*a_next\nu = u * (1 - du) + a_in\nv = v * (1 - dv) + u",
+                        when="groups", dt=dt)
+    return group
+
+
+def _simulate(model: Brian2Model, rule, trains, progress=None) -> tuple:
+    """(trajectory, info); in a closed loop ``info["post_spikes"]`` is the LIF's raster."""
     import brian2 as b2
 
     b2.prefs.codegen.target = "numpy"
@@ -17,14 +34,16 @@ def _simulate(model: Brian2Model, rule, trains, progress=None) -> np.ndarray:
     pre_i, pre_t = np.nonzero(trains.pre)
     post_i, post_t = np.nonzero(trains.post)
     pre = b2.SpikeGeneratorGroup(n_pre, pre_i, pre_t * dt, dt=dt, name="pre")
-    post = b2.SpikeGeneratorGroup(n_post, post_i, post_t * dt, dt=dt, name="post")
+    closed = trains.neuron is not None
+    post = _lif(b2, rule, trains, dt) if closed else b2.SpikeGeneratorGroup(n_post, post_i, post_t * dt, dt=dt, name="post")
     epoch = np.zeros(steps)
     epoch[rule.t_epoch - 1::rule.t_epoch] = 1.0
     namespace = dict(unit_namespace(rule), **model.namespace)
     namespace["epoch_end"] = b2.TimedArray(epoch, dt=dt)
     if model.reward:
         namespace["reward_input"] = b2.TimedArray(trains.reward_or_zeros().T.copy(), dt=dt)
-    on_pre = {"pre": model.on_pre}
+    # closed loop: the current of a pre spike uses w before this step's change
+    on_pre = {"pre": ("a_next_post += w\n" + model.on_pre) if closed else model.on_pre}
     on_post = {"post": model.on_post}
     for name, side, _, code in model.delayed:
         (on_pre if side == "pre" else on_post)[name] = code
@@ -48,6 +67,10 @@ def _simulate(model: Brian2Model, rule, trains, progress=None) -> np.ndarray:
     syn.w[:] = b2.Quantity(w0, dim=rule.weight.dim)
     monitor = b2.StateMonitor(syn, "w", record=True, when="end", order=100, dt=dt, name="weights")
     net = b2.Network(pre, post, syn, monitor)
+    spikes = None
+    if closed:
+        spikes = b2.SpikeMonitor(post, name="post_spikes")
+        net.add(spikes)
     report = None
     if progress is not None:
         def report(elapsed, completed, start, duration):
@@ -56,22 +79,29 @@ def _simulate(model: Brian2Model, rule, trains, progress=None) -> np.ndarray:
     w = np.asarray(monitor.w[:])  # (synapses, steps)
     trajectory = np.empty((steps, n_post, n_pre))
     trajectory[:, j, i] = w.T
-    return trajectory
+    info = {}
+    if closed:
+        raster = np.zeros((n_post, steps), dtype=bool)
+        raster[np.asarray(spikes.i[:]), np.rint(np.asarray(spikes.t[:] / dt)).astype(int)] = True
+        info["post_spikes"] = raster
+    return trajectory, info
 
 
 @REGISTRY.register
 class Brian2Reference(Backend):
+    closed_loop = True
     name = "brian2"
     description = "Brian2 Synapses, the rule as written (event-driven traces, exact decay)"
 
     def simulate(self, rule, trains, plans, progress=None):
-        return _simulate(reference_model(rule), rule, trains, progress), {}
+        return _simulate(reference_model(rule), rule, trains, progress)
 
 
 @REGISTRY.register
 class Brian2Step(Backend):
+    closed_loop = True
     name = "brian2-step"
     description = "Brian2 Synapses in the learning engine's order (decay, impulse, dw, epoch-end update)"
 
     def simulate(self, rule, trains, plans, progress=None):
-        return _simulate(step_model(rule), rule, trains, progress), {}
+        return _simulate(step_model(rule), rule, trains, progress)

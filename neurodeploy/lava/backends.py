@@ -66,8 +66,12 @@ def _watch(history_path: str, steps: int, progress):
 
 
 def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_seed: int = RNG_SEED,
-             progress=None) -> np.ndarray:
+             progress=None, neuron: dict | None = None):
     """Run the learning connection for ``pre.shape[1]`` steps; weights (steps, n_post, n_pre) in Lava units.
+
+    ``neuron`` (closed loop): Lava's LIF (float, or Loihi's fixed-point LIF) makes the post spikes instead of ``post``;
+    the connection's ``a_out`` drives it (one step late, as Lava's dense connection buffers it), its
+    ``s_out`` goes to ``s_in_bap``. Returns (weights, post spike raster) then.
 
     Every Lava process is an OS process: ``stop()`` runs in ``finally``, also on Ctrl-C."""
     from neurodeploy.lava.compat import import_lava
@@ -85,20 +89,48 @@ def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_s
     sign_mode = {"excitatory": SignMode.EXCITATORY, "inhibitory": SignMode.INHIBITORY,
                  "mixed": SignMode.MIXED}[plan.sign_mode]
 
+    sinks = []
+
     def build(history_path):
         conn = RecordingLearningDense(weights=w0_lava, history_path=history_path, learning_rule=rule,
                                       sign_mode=sign_mode, weight_bounds=tuple(float(b) for b in plan.w_lava_bounds))
         RingBuffer(data=pre.astype(float)).s_out.connect(conn.s_in)
-        RingBuffer(data=post.astype(float)).s_out.connect(conn.s_in_bap)
+        if neuron is None:
+            RingBuffer(data=post.astype(float)).s_out.connect(conn.s_in_bap)
+            return conn
+        from lava.proc.io.sink import RingBuffer as Sink
+        from lava.proc.lif.process import LIF
+
+        n_post = w0_lava.shape[0]
+        if plan.mode == "float":
+            lif = LIF(shape=(n_post,), du=neuron["du"], dv=neuron["dv"], vth=neuron["vth"] / plan.weight_scale,
+                      bias_mant=0.0)
+        else:  # Loihi's LIF: 12-bit decays (u's with an offset of 1), vth and input shifted by 6 bits
+            lif = LIF(shape=(n_post,), du=max(0, int(round(neuron["du"] * 4096)) - 1),
+                      dv=int(round(neuron["dv"] * 4096)), vth=int(round(neuron["vth"] / plan.weight_scale)),
+                      bias_mant=0)
+        conn.a_out.connect(lif.a_in)
+        lif.s_out.connect(conn.s_in_bap)
+        sink = Sink(shape=(n_post,), buffer=steps)
+        lif.s_out.connect(sink.a_in)
+        sinks.append(sink)
         return conn
 
+    collected = {}
+
+    def collect():
+        if sinks:
+            collected["post"] = np.asarray(sinks[0].data.get()) != 0
+
     tag = "floating_pt" if plan.mode == "float" else "fixed_pt"
-    return _execute(build, (steps,) + w0_lava.shape, tag, progress)
+    weights = _execute(build, (steps,) + w0_lava.shape, tag, progress, collect)
+    return weights if neuron is None else (weights, collected["post"])
 
 
-def _execute(build, shape: tuple, select_tag: str, progress=None) -> np.ndarray:
+def _execute(build, shape: tuple, select_tag: str, progress=None, collect=None) -> np.ndarray:
     """Build the network (``build(history_path)`` returns the recording process), run it for
-    ``shape[0]`` steps and return the recorded history of shape ``shape``.
+    ``shape[0]`` steps and return the recorded history of shape ``shape``; ``collect()`` runs
+    after the run and before ``stop()`` (to read Vars).
 
     Lava forks one OS process per Lava process when the run starts. They must
     not see Ctrl-C themselves (they would die mid-message and leave shared
@@ -119,6 +151,8 @@ def _execute(build, shape: tuple, select_tag: str, progress=None) -> np.ndarray:
                 proc.run(condition=RunSteps(num_steps=steps, blocking=False), run_cfg=cfg)
             with _watch(history_path, steps, progress):
                 proc.wait()
+            if collect is not None:
+                collect()
         finally:
             proc.stop()
         return np.array(np.load(history_path, mmap_mode="r"), dtype=float)
@@ -169,14 +203,18 @@ class _LavaBackend(Backend):
     def simulate(self, rule, trains, plans, progress=None):
         plan = plans[self.mode]
         w0 = plan.weights_to_lava(trains.w0)
-        trajectory = self.trajectory(plan, w0, trains, progress)
         # weights at the 8-bit limits are counted by the harness (fixed_point_saturation)
         info = {"w0_lava_error_max": float(np.max(np.abs(plan.weights_from_lava(w0) - trains.w0)))}
-        return trajectory, info
+        if trains.neuron is not None:
+            weights, post = run_lava(plan, w0, trains.pre, trains.post, progress=progress, neuron=trains.neuron)
+            info["post_spikes"] = post
+            return plan.weights_from_lava(weights), info
+        return self.trajectory(plan, w0, trains, progress), info
 
 
 @REGISTRY.register
 class LavaFloat(_LavaBackend):
+    closed_loop = True
     name = "lava-float"
     description = "Lava LearningDense, floating_pt model (weights clipped to the rule's bounds)"
     mode = "float"
@@ -184,6 +222,7 @@ class LavaFloat(_LavaBackend):
 
 @REGISTRY.register
 class LavaFixed(_LavaBackend):
+    closed_loop = True
     name = "lava-fixed"
     description = "Lava LearningDense, fixed_pt bit-approximate model"
     mode = "fixed"
