@@ -332,3 +332,23 @@ def test_library_rule_verifies_with_defaults(path):
     else:
         assert set(report.results) == {"brian2", "brian2-step", "lava-cpu"}
         assert report.results["lava-cpu"].info == {"deployable": False}
+
+
+@pytest.mark.parametrize("backend", ["brian2", "lava-float", "emu-fixed"])
+def test_triplet_frequency_dependence_sjostrom(backend):
+    """Sjostrom, Turrigiano & Nelson 2001 (Pfister & Gerstner 2006, Fig. 5), with the `frequency`
+    protocol: post-before-pre pairs (-10 ms) depress at 1 Hz and potentiate at 50 Hz;
+    pre-before-post pairs (+10 ms) barely change w at 1 Hz and potentiate more as the frequency
+    grows. (20 pairs instead of 60 to keep the test short.)"""
+    from neurodeploy.harness import compile_plans
+    from neurodeploy.protocol import make_trains
+
+    rule = load_rule(rule_path("stdp_triplet"))
+    curves = {}
+    for dt_ms in (-10, 10):
+        trains = make_trains(rule, "frequency", {"frequencies": (1.0, 20.0, 50.0), "pairs": 20, "dt_ms": dt_ms}, 0)
+        result = REG.get(backend).run(rule, trains, compile_plans(rule, trains))
+        pairs = np.array(trains.curve["synapses"])
+        curves[dt_ms] = result.trajectory[-1][pairs[:, 0], pairs[:, 1]] - trains.w0[pairs[:, 0], pairs[:, 1]]
+    assert curves[-10][0] < 0 < curves[-10][2]
+    assert abs(curves[10][0]) < 0.01 and curves[10][0] < curves[10][1] < curves[10][2]
