@@ -352,3 +352,20 @@ def test_triplet_frequency_dependence_sjostrom(backend):
         curves[dt_ms] = result.trajectory[-1][pairs[:, 0], pairs[:, 1]] - trains.w0[pairs[:, 0], pairs[:, 1]]
     assert curves[-10][0] < 0 < curves[-10][2]
     assert abs(curves[10][0]) < 0.01 and curves[10][0] < curves[10][1] < curves[10][2]
+
+
+@pytest.mark.parametrize("name,eta", [("hebbian_rate", "1e-3 second"), ("oja", "1e-3 second"),
+                                      ("bcm", "1e-5 second**2")])
+def test_continuous_rules_lower_exactly_when_weights_move(name, eta):
+    """The library's learning rates barely move w in the default 2 s; with a larger eta the
+    u0 products of lava-float still follow brian2-step to 1e-9 of the range."""
+    from neurodeploy.harness import verify
+    from neurodeploy.protocol import make_trains
+
+    rule = rule_with(rule_path(name), {"eta": eta})
+    trains = make_trains(rule, "poisson", {"steps": 400, "n_pre": 4, "n_post": 4, "rate": 40}, 1)
+    report = verify(rule, trains, ("brian2-step", "lava-float"))
+    moved = np.abs(report.results["brian2-step"].trajectory[-1] - trains.w0).max() / rule.weight.range
+    assert moved > 0.01
+    lowering = next(c for c in report.comparisons if c["share"] == "lowering")
+    assert lowering["max_abs_error_normalized"] <= 1e-9
