@@ -42,16 +42,29 @@ def check(rule_file):
     rule = _load(rule_file)
     registry = load_all()
     click.echo(f"{rule.source}: rule '{rule.name}' is valid" + (f" ({rule.citation})" if rule.citation else ""))
+    from neurodeploy.backends.brian2_model import unit_text
+    from neurodeploy.lava.plan import engine_reason
+
+    unit = "" if unit_text(rule.weight.dim) == "1" else f" {unit_text(rule.weight.dim)}"
     click.echo(f"  on_pre : {rule.weight.on_pre_text or 0}")
     click.echo(f"  on_post: {rule.weight.on_post_text or 0}")
-    click.echo(f"  bounds : [{rule.weight.w_min:g}, {rule.weight.w_max:g}], init {rule.weight.w_init:g}")
+    if rule.weight.continuous != 0:
+        click.echo(f"  dw/dt  : {rule.weight.continuous_text}")
+    click.echo(f"  bounds : [{rule.weight.w_min:g}, {rule.weight.w_max:g}]{unit}, init {rule.weight.w_init:g}{unit}")
     for t in rule.traces:
-        click.echo(f"  trace {t.name}: of {t.of}, tau {t.tau_text}, jump {t.jump_text}")
+        if t.of == "synapse":
+            change = f"on_pre {t.on_pre_text or 0}, on_post {t.on_post_text or 0}"
+        else:
+            change = f"jump {t.jump_text}" + (" x reward" if t.of == "reward" else "")
+        extra = (f", rest {t.rest:g}" if t.rest else "") + (f", delay {t.delay * 1e3:g} ms" if t.delay else "")
+        click.echo(f"  trace {t.name}: of {t.of}, tau {t.tau_text}, {change}{extra}")
     trains = default_trains(rule)
-    try:
-        plans = compile_plans(rule, trains)
-    except UnsupportedError:
-        plans = {}
+    plans = {}
+    if engine_reason(rule) is None:  # the plans only of a rule the engine runs
+        try:
+            plans = compile_plans(rule, trains)
+        except UnsupportedError:
+            plans = {}
     click.echo("backends:")
     for name in registry.names():
         reason = registry.get(name).unsupported_reason(rule)
