@@ -3,16 +3,21 @@
 Two models:
 
 * ``reference`` -- the rule as written. Event-driven traces,
-  :math:`x(t) = x(t_0) e^{-(t - t_0)/\\tau}`, and on a pre spike
-  ``w = clip(w + f_pre, w_min, w_max)`` followed by the pre traces' jumps
+  :math:`x(t) = x_{rest} + (x(t_0) - x_{rest}) e^{-(t - t_0)/\\tau}`, and on a
+  pre spike ``w = clip(w + f_pre, w_min, w_max)`` (synapse traces likewise,
+  all reading the state before the spike) followed by the pre traces' jumps
   (likewise on a post spike). At a step with both a pre and a post spike the
-  pre pathway runs first (``order`` 0 and 1).
-* ``step`` -- the learning engine's order per step: (1) every trace decays
-  by ``exp(-1/tau_steps)``, (2) the step's spikes add their jumps, (3) each
-  side's update term is evaluated with those traces (they include the
-  same-step jumps) and remembered with the dependency ``x0``/``y0``,
-  (4) at the end of each learning epoch ``w = clip(w + x0*pre_term +
-  y0*post_term, w_min, w_max)`` and the epoch state resets.
+  pre pathway runs first (``order`` 0 and 1); delayed jumps run on their own
+  pathways. With a continuous term or a reward trace the traces are
+  clock-driven (exact linear decay) and ``w += dt * g`` runs every step.
+* ``step`` -- the learning engine's order per step, as
+  :mod:`neurodeploy.stepper` states it: (1) every trace decays by
+  ``exp(-1/tau_steps)`` (toward its rest value), reward traces jump, (2) the
+  step's spikes add their jumps, (3) each side's update terms are evaluated
+  with that side's traces before this step's jumps and the others after them,
+  and kept with the dependency ``x0``/``y0``, (4) at the end of each learning
+  epoch ``w = clip(w + x0*pre_term + y0*post_term + t_epoch*dt*g, w_min,
+  w_max)``, synapse traces likewise, and the epoch state resets.
 """
 from __future__ import annotations
 

@@ -11,16 +11,20 @@ epoch) or ``y0`` (a postsynaptic spike), the factors are the traces
 ``x1 x2`` (pre) and ``y1 y2 y3`` (post) and the weight ``w``, and the scale is
 a 4-bit signed mantissa ``S`` times a power of two ``E``.
 
-A rule written as ``on_pre``/``on_post`` becomes
+A rule written as ``on_pre``/``on_post`` (and ``continuous``, :math:`g`) becomes
 
 .. math::
 
-    \\Delta w = x_0 \\, f_{pre}(x, y, w) + y_0 \\, f_{post}(x, y, w)
+    \\Delta w = x_0 \\, f_{pre}(x - J_x, y, w) + y_0 \\, f_{post}(x, y - J_y, w)
+               + u_0 \\, t_{epoch} \\, dt \\, g(x, y, w)
 
-expanded into monomials. Each monomial must be a constant times traces and
-``w`` raised to positive whole powers; anything else (a division by a trace,
-``exp(w)``, more than :data:`MAX_FACTORS` factors, a trace of the wrong side
-count) is refused with :class:`~neurodeploy.errors.UnsupportedError` naming
+expanded into monomials: the engine reads a trace after the step's impulse,
+the rule reads its own side's traces before the spike's jump (hence
+``x - J``); ``u0`` is the every-epoch dependency. Each monomial must be a
+constant times traces and ``w`` raised to positive whole powers; anything else
+(a division by a trace, ``exp(w)``, ``heaviside``, more than
+:data:`MAX_FACTORS` factors, too many traces of a side, a trace the engine's
+x1..y3 cannot be) is refused with :class:`~neurodeploy.errors.UnsupportedError` naming
 the term and the reason.
 
 This module is exact (no scaling): :mod:`neurodeploy.lava.plan` chooses the

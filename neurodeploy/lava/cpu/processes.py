@@ -27,6 +27,8 @@ from lava.magma.core.process.variable import Var
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
+from neurodeploy.stepper import Stepper, max_delay  # noqa: E402
+
 
 class RuleSynapses(AbstractProcess):
     """All-to-all plastic synapses following ``rule`` (a :class:`neurodeploy.ir.Rule`).
@@ -57,8 +59,6 @@ class PyRuleSynapsesFloat(PyLoihiProcessModel):
         self._stepper = None
 
     def run_spk(self):
-        from neurodeploy.stepper import Stepper, max_delay
-
         pre = self.s_in.recv() != 0
         post = self.s_in_bap.recv() != 0
         reward = self.r_in.recv()
