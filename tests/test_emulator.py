@@ -3,6 +3,10 @@
 ``emu-fixed`` must equal Lava's bit-approximate model integer for integer at
 every step; ``emu-float`` must equal Lava's float model (with the bounds clip)
 to 1e-12 of the weight range. Lava runs are short (<= 600 steps).
+
+Rules with a continuous term (Lava's ``u0`` dependency) are tested with their
+parameters raised: with the library values the weights barely move and the
+fixed-point plan drops the products.
 """
 import dataclasses
 
@@ -11,7 +15,8 @@ import pytest
 
 from conftest import rule_path
 from neurodeploy.backends import load_all
-from neurodeploy.emu import CONN_VAR_SEED, recorded_steps, simulate
+from neurodeploy.batch import rule_with
+from neurodeploy.emu import CONN_VAR_SEED, kernel, recorded_steps, simulate
 from neurodeploy.harness import compile_plans
 from neurodeploy.lava.backends import RNG_SEED, run_lava
 from neurodeploy.protocol import SpikeTrains, poisson
@@ -174,3 +179,118 @@ def test_emu_backends_registered_and_equal_lava_backends():
     emu_float = registry.get("emu-float").run(rule, trains, plans)
     assert set(emu_float.info) == {"w0_lava_error_max"}
     assert registry.get("emu-fixed").unsupported_reason(rule) is None
+
+
+# -- continuous terms: Lava's u0 dependency ------------------------------------------------------
+
+#: rule -> (parameter overrides that make the weights move and keep every product in both plans,
+#: number of u0 products, random w0)
+CONTINUOUS = {
+    "hebbian_rate": ({"eta": "1e-3 second"}, 1, False),  # saturates at w_max for some synapses
+    "oja": ({"eta": "1e-3 second"}, 2, True),  # mixed sign mode (w0 in [-1, 1]), a w factor
+    "bcm": ({"eta": "1e-6 second**2", "tau_theta": "50 ms"}, 2, False),  # three traces, a depressing term
+}
+
+
+def _continuous_rule(name):
+    params, n_u0, random_w0 = CONTINUOUS[name]
+    return rule_with(rule_path(name), params), n_u0, random_w0
+
+
+def _assert_keeps_u0(plan, n_u0):
+    """The plan realises every continuous term as a u0 product (nothing dropped)."""
+    u0 = [p for p in plan.products if p.dependency == "u0" and p.mantissa != 0]
+    assert len(u0) == n_u0, plan.dw
+    assert plan.dw.count("u0") == n_u0, plan.dw
+    assert not [n for n in plan.notes if "dropped" in n], plan.notes
+
+
+@pytest.mark.parametrize("mode", ["fixed", "float"])
+@pytest.mark.parametrize("name", sorted(CONTINUOUS))
+def test_emulator_equals_lava_continuous(name, mode):
+    rule, n_u0, random_w0 = _continuous_rule(name)
+    trains = _trains(rule, 5, 5, 300, 30.0, 21, random_w0)
+    plan = compile_plans(rule, trains)[mode]
+    _assert_keeps_u0(plan, n_u0)
+    lava = _assert_matches_lava(rule, plan, trains)
+    # u0 changes synapses whose neurons did not spike in the step
+    moved = np.diff(lava, axis=0) != 0
+    quiet = ~trains.post[:, 1:].T[:, :, None] & ~trains.pre[:, 1:].T[:, None, :]  # (steps, post, pre)
+    assert np.any(moved & quiet), "u0 products must move synapses without spikes"
+
+
+def _stdp_with_continuous(tmp_path, eta_hz, t_epoch):
+    """stdp_pair plus a continuous Hebbian term: x0, y0 and u0 products in one rule."""
+    with open(rule_path("stdp_pair")) as handle:
+        text = handle.read()
+    text = text.replace("w_init: 0.5}", f"w_init: 0.5, eta: {eta_hz} Hz}}")
+    text = text.replace("  bounds: [w_min, w_max]", "  continuous: eta * x * y\n  bounds: [w_min, w_max]")
+    if t_epoch != 1:
+        text += f"simulation: {{t_epoch: {t_epoch}}}\n"
+    rule = _variant(tmp_path, f"stdp_continuous_te{t_epoch}", text)
+    assert rule.weight.continuous != 0 and rule.t_epoch == t_epoch
+    return rule
+
+
+@pytest.mark.parametrize("mode", ["fixed", "float"])
+@pytest.mark.parametrize("t_epoch,eta,rate", [(1, 10, 30.0), (2, 5, 60.0)])
+def test_emulator_equals_lava_spike_and_continuous_terms(tmp_path, mode, t_epoch, eta, rate):
+    """x0, y0 and u0 products together; with t_epoch 2 (numpy path) and neurons spiking twice per epoch."""
+    rule = _stdp_with_continuous(tmp_path, eta, t_epoch)
+    trains = _trains(rule, 6, 5, 300, rate, 22, True)
+    if t_epoch == 2:
+        assert (trains.pre[:, 0::2] & trains.pre[:, 1::2]).any(), "some neuron must spike twice within an epoch"
+    plan = compile_plans(rule, trains)[mode]
+    _assert_keeps_u0(plan, 1)
+    assert "x0" in plan.dw and "y0" in plan.dw
+    _assert_matches_lava(rule, plan, trains)
+
+
+@pytest.mark.parametrize("mode", ["fixed", "float"])
+def test_emulator_equals_lava_decimated_u(mode):
+    """u1 (Lava: u = 1 every second epoch), which the plans do not produce but the engine supports."""
+    rule, n_u0, random_w0 = _continuous_rule("oja")
+    trains = _trains(rule, 5, 5, 300, 30.0, 23, random_w0)
+    plan = compile_plans(rule, trains)[mode]
+    plan = dataclasses.replace(plan, dw=plan.dw.replace("u0", "u1"))
+    lava = _assert_matches_lava(rule, plan, trains)
+    quiet_steps = ~trains.pre.any(axis=0) & ~trains.post.any(axis=0)  # 0-based steps without spikes
+    changed = np.r_[False, np.any(np.diff(lava, axis=0) != 0, axis=(1, 2))]
+    assert not np.any(changed & quiet_steps & (np.arange(trains.steps) % 2 == 0)), "u = 0 at odd epochs"
+    assert np.any(changed & quiet_steps), "u = 1 at even epochs"
+
+
+@pytest.mark.parametrize("mode", ["fixed", "float"])
+@pytest.mark.parametrize("name", sorted(CONTINUOUS))
+def test_numpy_path_equals_kernel_continuous(monkeypatch, name, mode):
+    """The compiled loop and the numpy implementation agree on u0 rules (larger, longer: no Lava)."""
+    if kernel.numba is None:
+        pytest.skip("numba is not installed")
+    rule, _, random_w0 = _continuous_rule(name)
+    trains = _trains(rule, 30, 20, 1000, 30.0, 24, random_w0)
+    plan = compile_plans(rule, trains)[mode]
+    w0 = plan.weights_to_lava(trains.w0)
+    compiled = simulate(plan, w0, trains.pre, trains.post, record_every=5)
+    monkeypatch.setattr(kernel, "numba", None)
+    plain = simulate(plan, w0, trains.pre, trains.post, record_every=5)
+    assert np.ptp(compiled) > 0
+    assert np.array_equal(compiled, plain)
+
+
+def test_emu_backends_run_continuous_rules():
+    registry = load_all()
+    rule, _, _ = _continuous_rule("hebbian_rate")
+    for name in ("emu-float", "emu-fixed"):
+        assert registry.get(name).unsupported_reason(rule) is None
+    for name in ("hebbian_rate", "oja", "bcm"):  # the library rules themselves
+        assert registry.get("emu-fixed").unsupported_reason(load_rule(rule_path(name))) is None
+    trains = _trains(rule, 4, 3, 200, 40.0, 25, False)
+    plans = compile_plans(rule, trains)
+    emu = registry.get("emu-fixed").run(rule, trains, plans)
+    lava = registry.get("lava-fixed").run(rule, trains, plans)
+    assert np.ptp(lava.trajectory) > 0
+    assert np.array_equal(emu.trajectory, lava.trajectory)
+    assert emu.info == lava.info
+    emu = registry.get("emu-float").run(rule, trains, plans)
+    lava = registry.get("lava-float").run(rule, trains, plans)
+    assert np.max(np.abs(emu.trajectory - lava.trajectory)) <= 1e-12 * rule.weight.range

@@ -52,8 +52,12 @@ class Backend:
         return RunResult(self.name, trajectory, time.perf_counter() - start, info)
 
 
+#: The order reports, messages and the support matrix list backends in.
+ORDER = ("brian2", "brian2-step", "lava-float", "lava-fixed", "lava-cpu", "emu-float", "emu-fixed")
+
+
 class Registry:
-    """Name -> backend instance, in registration order (the order reports use)."""
+    """Name -> backend instance."""
 
     def __init__(self):
         self._backends = {}
@@ -63,7 +67,10 @@ class Registry:
         return cls
 
     def names(self) -> list:
-        return list(self._backends)
+        """Backend names in :data:`ORDER` (then any others in registration order), whatever
+        order their modules were imported in."""
+        known = [n for n in ORDER if n in self._backends]
+        return known + [n for n in self._backends if n not in ORDER]
 
     def get(self, name: str) -> Backend:
         return self._backends[name]

@@ -13,13 +13,11 @@ from neurodeploy.lava.backends import RNG_SEED, _LavaBackend
 
 
 class _EmuBackend(_LavaBackend):
-    """``unsupported_reason`` and report facts as the Lava backends (the rule must lower to the engine)."""
+    """``unsupported_reason`` and report facts as the Lava backends (the rule must lower to the engine).
 
-    def unsupported_reason(self, rule):
-        reason = super().unsupported_reason(rule)
-        if reason is None and rule.weight.continuous != 0:
-            return "not emulated: continuous terms (the engine's u0 dependency); lava-float and lava-fixed run them"
-        return reason
+    Every dependency the plans use is emulated: ``x0``, ``y0`` and the
+    continuous terms' ``u0``.
+    """
 
     def trajectory(self, plan, w0_lava, trains, progress=None):
         # recorded straight in rule units: w_lava * weight_scale, as plan.weights_from_lava

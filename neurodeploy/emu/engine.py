@@ -36,10 +36,17 @@ Lava's applier string, sign-mode saturation, then the clip to
 tests (guaranteed to rounding).
 
 The products come from Lava's own parser (``Loihi2FLearningRule(...).dw``;
-no Lava process is started). Products are evaluated on the synapses an
-epoch touches (rows with a post spike, columns with a pre spike) after the
-first epoch has brought every weight into range: for the others Lava's update
-is the identity, so this is exact.
+no Lava process is started). Dependencies: ``x0`` and ``y0`` (the pre/post
+neuron spiked in the epoch; traces at its last spike, ``tx``/``ty``) and
+``uk`` (Lava's dependency "u": 1 at every ``2^k``-th epoch, ``int(t / t_epoch)
+% 2^k == 0``, a scalar for every synapse; traces at the epoch's last step,
+Lava's ``x1_u`` etc. = history[-1]). In fixed point a u product goes through
+the same MAC as the others (u times the clipped factors times the mantissa,
+shifts, clip, accumulation in the rule's product order). Products are
+evaluated on the synapses an epoch touches (rows with a post spike, columns
+with a pre spike) after the first epoch has brought every weight into range:
+for the others Lava's update is the identity, so this is exact. In an epoch
+where ``u`` is 1 every synapse is updated.
 
 Memory: the state is O(n_pre + n_post + synapses); the output is
 ``ceil(steps / record_every) x len(record_synapses)`` float64 values.
@@ -61,6 +68,8 @@ W_ACCUMULATOR_U = 15
 ACC_MIN, ACC_MAX = -(2 ** W_ACCUMULATOR_U) - 1, 2 ** W_ACCUMULATOR_U - 1
 #: Weights sit ``W_ACCUMULATOR_S - W_WEIGHTS_S = 16 - 9`` bits up in the accumulator.
 W_SHIFT = 7
+#: Lava's dependencies: pre spike, post spike, every 2^k-th epoch (``uk``; the product's dependency is "u").
+DEPENDENCIES = ("x0", "y0", "u")
 X_SLOTS = ("x1", "x2")
 Y_SLOTS = ("y1", "y2", "y3")
 FACTOR_WIDTH = {"x0": 1, "y0": 1, "x1": W_TRACE, "x2": W_TRACE, "y1": W_TRACE, "y2": W_TRACE,
@@ -95,8 +104,8 @@ def _parse(plan, rng_seed):
             raise NotImplementedError(f"the emulator models dw only (the rule has {target})")
     products = []
     for p in rule.dw.products:
-        if p.dependency not in ("x0", "y0"):
-            raise NotImplementedError(f"dependency {p.dependency!r} is not emulated (x0 and y0 are)")
+        if p.dependency not in DEPENDENCIES:
+            raise NotImplementedError(f"dependency {p.dependency!r} is not emulated (x0, y0 and uk are)")
         factors = []
         for f in p.factors:
             if f.state_var not in FACTOR_WIDTH:
@@ -130,6 +139,9 @@ class _Engine:
             raise ValueError(f"unknown plan mode {plan.mode!r}")
         rule, self.products = _parse(plan, rng_seed)
         self.t_epoch = int(rule.t_epoch)
+        # uk: one decimate exponent k per rule (Lava allows one uk symbol); None without u products
+        self.has_u = any(p.dependency == "u" for p in self.products)
+        self.decimate_exponent = rule.decimate_exponent if self.has_u else None
         self.sign_mode = plan.sign_mode
         self.n_pre, self.n_post = n_pre, n_post
         used = {f[0] for p in self.products for f in p.factors}
@@ -226,6 +238,12 @@ class _Engine:
                         hist[tt, k, ids] += imp[k]
         return hist
 
+    def u_value(self, t) -> int:
+        """Lava's ``u`` at the epoch ending with step ``t``: 1 every ``2^k``-th epoch (k = 0: always)."""
+        if self.decimate_exponent is None:
+            return 0
+        return 1 if int(t / self.t_epoch) % 2 ** self.decimate_exponent == 0 else 0
+
     def learn(self, t):
         """run_lrn at the end of the epoch that ends with step ``t``."""
         a = 2 * t  # trace random advances so far
@@ -240,10 +258,11 @@ class _Engine:
             yh = self._history(self.y, self.ys, self.y_tau, self.y_decay, self.ty, None, None, None, None, self.y_imp)
         self.x, self.y = xh[-1], yh[-1]
         r = self.conn_r[t // self.t_epoch] if self.fixed else None
-        ctx = (x0, y0, xh, yh, r)
+        u = self.u_value(t)
+        ctx = (x0, y0, xh, yh, r, u)
         n_post, n_pre = self.n_post, self.n_pre
         rows_all, cols_all = np.arange(n_post), np.arange(n_pre)
-        if self.first_epoch:
+        if self.first_epoch or u:  # u products change every synapse
             self.w = self._update(self.w, rows_all, cols_all, ctx)
             self.first_epoch = False
         else:
@@ -263,23 +282,29 @@ class _Engine:
         self.ty[:] = 0
 
     def _factor(self, name, dep, w, rows, cols, ctx):
-        x0, y0, xh, yh, _ = ctx
+        x0, y0, xh, yh, _, u = ctx
         if name == "w":
             return w
         if name == "x0":
             return x0[cols][None, :]
         if name == "y0":
             return y0[rows][:, None]
+        if name == "u":  # a scalar, as Lava's applier argument
+            return u
         if name == "C":
             return 0
         if name in X_SLOTS:
             k = X_SLOTS.index(name)
             if dep == "x0":
                 return xh[self.tx[cols], k, cols][None, :]
+            if dep == "u":  # the traces at the epoch's last step (Lava's x1_u: history[-1])
+                return xh[-1, k, cols][None, :]
             return xh[self.ty[rows][:, None], k, cols[None, :]]
         k = Y_SLOTS.index(name)
         if dep == "x0":
             return yh[self.tx[cols][None, :], k, rows[:, None]]
+        if dep == "u":
+            return yh[-1, k, rows][:, None]
         return yh[self.ty[rows], k, rows][:, None]
 
     def _update(self, w, rows, cols, ctx):
@@ -418,16 +443,18 @@ def _run_kernel(engine, pre, post, record_every, sel, out, scale) -> bool:
     post_t = np.ascontiguousarray(post.T)
     a = arrays
     sign = kernel.SIGN_CODES[engine.sign_mode]
+    # u is 1 at step t iff t % 2^k == 0 (t_epoch 1); 0: no u products
+    u_period = 0 if engine.decimate_exponent is None else 2 ** int(engine.decimate_exponent)
     if engine.fixed:
         w = np.ascontiguousarray(engine.w, dtype=np.int64)
         kernel.fixed_loop(w, pre_t, post_t, x_on, y_on, engine.x_decay, engine.y_decay,
                           engine.x_int, engine.x_frac, engine.y_int, engine.y_frac,
                           engine.xr_dec, engine.xr_imp, engine.yr_dec, engine.yr_imp, engine.conn_r,
                           a["dep"], a["mant"], a["sexp"], a["shift"], a["nfac"], a["fac"], a["width"],
-                          engine.w_lo, engine.w_hi, sign, record_every, rec_i, rec_j, scale, out2d)
+                          engine.w_lo, engine.w_hi, sign, u_period, record_every, rec_i, rec_j, scale, out2d)
     else:
         w = np.ascontiguousarray(engine.w, dtype=float)
         kernel.float_loop(w, pre_t, post_t, x_on, y_on, engine.x_decay, engine.y_decay,
                           engine.x_imp, engine.y_imp, a["dep"], a["coef"], a["nfac"], a["fac"],
-                          engine.bounds[0], engine.bounds[1], sign, record_every, rec_i, rec_j, scale, out2d)
+                          engine.bounds[0], engine.bounds[1], sign, u_period, record_every, rec_i, rec_j, scale, out2d)
     return True

@@ -9,7 +9,9 @@ rule has ``t_epoch == 1``, no bracket constants or ``sgn()`` factors and no
 
 With t_epoch = 1 every factor of a product whose dependency fired is the
 trace's value after this step's decay and impulse (Lava's history index
-``tx``/``ty`` is 1), which is what the kernels read.
+``tx``/``ty`` is 1, and ``u`` products read the history's last row), which is
+what the kernels read. At a step where ``u`` is 1 (every ``2^k``-th step for
+``uk``; every step for ``u0``) every synapse is updated.
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ except ImportError:  # pragma: no cover - numba is a dependency; keep the numpy 
 
 #: Factor codes: 0..1 pre traces x1, x2; 2..4 post traces y1, y2, y3; 5 the weight.
 FACTOR_CODES = {"x1": 0, "x2": 1, "y1": 2, "y2": 3, "y3": 4, "w": 5}
+#: Dependency codes: pre spike, post spike, every 2^k-th epoch (Lava's "u").
+DEPENDENCY_CODES = {"x0": 0, "y0": 1, "u": 2}
 ACC_MIN, ACC_MAX = -(2 ** 15) - 1, 2 ** 15 - 1
 
 
@@ -45,11 +49,12 @@ def _record_py(out, row, w, rec_i, rec_j, scale):
 _record = _jit(_record_py)
 
 
-def _fixed_synapse_py(w, i, j, xj, yi, x, y, r, dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi, sign_mode):
+def _fixed_synapse_py(w, i, j, xj, yi, u, x, y, r, dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi,
+                      sign_mode):
     """Lava's fixed-point update of synapse (i, j) (post i, pre j) at an epoch end."""
     acc = w[i, j] << 7
     for p in range(dep.shape[0]):
-        if (dep[p] == 0 and not xj) or (dep[p] == 1 and not yi):
+        if (dep[p] == 0 and not xj) or (dep[p] == 1 and not yi) or (dep[p] == 2 and not u):
             continue
         cur = np.int64(1)
         for f in range(nfac[p]):
@@ -74,12 +79,12 @@ def _fixed_synapse_py(w, i, j, xj, yi, x, y, r, dep, mant, sexp, shift, nfac, fa
     w[i, j] = min(max(nw, w_lo), w_hi)
 
 
-def _float_synapse_py(w, i, j, xj, yi, x, y, dep, coef, nfac, fac, b_lo, b_hi, sign_mode):
+def _float_synapse_py(w, i, j, xj, yi, u, x, y, dep, coef, nfac, fac, b_lo, b_hi, sign_mode):
     """Lava's float update of synapse (i, j), in its applier string's operation order."""
     wij = w[i, j]
     total = 0.0
     for p in range(dep.shape[0]):
-        d = 1.0 if ((dep[p] == 0 and xj) or (dep[p] == 1 and yi)) else 0.0
+        d = 1.0 if ((dep[p] == 0 and xj) or (dep[p] == 1 and yi) or (dep[p] == 2 and u)) else 0.0
         term = coef[p] * d
         for f in range(nfac[p]):
             code = fac[p, f]
@@ -132,7 +137,8 @@ _float_traces = _jit(_float_traces_py)
 
 def _fixed_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y_int, y_frac,
                 xr_dec, xr_imp, yr_dec, yr_imp, conn_r,
-                dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi, sign_mode, record_every, rec_i, rec_j, scale, out):
+                dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi, sign_mode, u_period,
+                record_every, rec_i, rec_j, scale, out):
     steps = pre.shape[0]
     n_pre = pre.shape[1]
     n_post = post.shape[1]
@@ -143,22 +149,23 @@ def _fixed_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y_int
         _fixed_traces(x, x_on, x_decay, x_int, x_frac, xr_dec[a], xr_imp[a], pre[t - 1])
         _fixed_traces(y, y_on, y_decay, y_int, y_frac, yr_dec[a], yr_imp[a], post[t - 1])
         r = conn_r[t]
-        if t == 1:  # the first epoch brings every weight into range
+        u = u_period > 0 and t % u_period == 0
+        if t == 1 or u:  # the first epoch brings every weight into range; u products change every weight
             for i in range(n_post):
                 for j in range(n_pre):
-                    _fixed_synapse(w, i, j, pre[0, j], post[0, i], x, y, r, dep, mant, sexp, shift, nfac, fac,
-                                   width, w_lo, w_hi, sign_mode)
+                    _fixed_synapse(w, i, j, pre[t - 1, j], post[t - 1, i], u, x, y, r, dep, mant, sexp, shift,
+                                   nfac, fac, width, w_lo, w_hi, sign_mode)
         else:
             for i in range(n_post):
                 if post[t - 1, i]:
                     for j in range(n_pre):
-                        _fixed_synapse(w, i, j, pre[t - 1, j], True, x, y, r, dep, mant, sexp, shift, nfac, fac,
-                                       width, w_lo, w_hi, sign_mode)
+                        _fixed_synapse(w, i, j, pre[t - 1, j], True, False, x, y, r, dep, mant, sexp, shift, nfac,
+                                       fac, width, w_lo, w_hi, sign_mode)
             for j in range(n_pre):
                 if pre[t - 1, j]:
                     for i in range(n_post):
                         if not post[t - 1, i]:
-                            _fixed_synapse(w, i, j, True, False, x, y, r, dep, mant, sexp, shift, nfac, fac,
+                            _fixed_synapse(w, i, j, True, False, False, x, y, r, dep, mant, sexp, shift, nfac, fac,
                                            width, w_lo, w_hi, sign_mode)
         if t % record_every == 0:
             _record(out, t // record_every - 1, w, rec_i, rec_j, scale)
@@ -166,7 +173,7 @@ def _fixed_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y_int
 
 
 def _float_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_imp, y_imp,
-                dep, coef, nfac, fac, b_lo, b_hi, sign_mode, record_every, rec_i, rec_j, scale, out):
+                dep, coef, nfac, fac, b_lo, b_hi, sign_mode, u_period, record_every, rec_i, rec_j, scale, out):
     steps = pre.shape[0]
     n_pre = pre.shape[1]
     n_post = post.shape[1]
@@ -175,21 +182,24 @@ def _float_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_imp, y_imp,
     for t in range(1, steps + 1):
         _float_traces(x, x_on, x_decay, x_imp, pre[t - 1])
         _float_traces(y, y_on, y_decay, y_imp, post[t - 1])
-        if t == 1:
+        u = u_period > 0 and t % u_period == 0
+        if t == 1 or u:
             for i in range(n_post):
                 for j in range(n_pre):
-                    _float_synapse(w, i, j, pre[0, j], post[0, i], x, y, dep, coef, nfac, fac, b_lo, b_hi, sign_mode)
+                    _float_synapse(w, i, j, pre[t - 1, j], post[t - 1, i], u, x, y, dep, coef, nfac, fac, b_lo, b_hi,
+                                   sign_mode)
         else:
             for i in range(n_post):
                 if post[t - 1, i]:
                     for j in range(n_pre):
-                        _float_synapse(w, i, j, pre[t - 1, j], True, x, y, dep, coef, nfac, fac, b_lo, b_hi,
+                        _float_synapse(w, i, j, pre[t - 1, j], True, False, x, y, dep, coef, nfac, fac, b_lo, b_hi,
                                        sign_mode)
             for j in range(n_pre):
                 if pre[t - 1, j]:
                     for i in range(n_post):
                         if not post[t - 1, i]:
-                            _float_synapse(w, i, j, True, False, x, y, dep, coef, nfac, fac, b_lo, b_hi, sign_mode)
+                            _float_synapse(w, i, j, True, False, False, x, y, dep, coef, nfac, fac, b_lo, b_hi,
+                                           sign_mode)
         if t % record_every == 0:
             _record(out, t // record_every - 1, w, rec_i, rec_j, scale)
     return w
@@ -216,7 +226,9 @@ def product_arrays(products):
     for p, product in enumerate(products):
         if len(product.factors) > 4:
             return None
-        dep[p] = 0 if product.dependency == "x0" else 1
+        if product.dependency not in DEPENDENCY_CODES:
+            return None
+        dep[p] = DEPENDENCY_CODES[product.dependency]
         mant[p], sexp[p], coef[p] = product.mantissa, product.s_exp, product.coefficient
         widths = 0
         for f, (name, const, sgn) in enumerate(product.factors):
