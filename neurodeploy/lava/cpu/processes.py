@@ -5,8 +5,8 @@ jumps, comparisons, eligibility traces, a third factor...). Its floating-point
 ``PyLoihiProcessModel`` keeps a :class:`neurodeploy.stepper.Stepper` and
 advances it once per time step with the pre spikes on ``s_in``, the post
 spikes on ``s_in_bap`` and the third factor on ``r_in``; it writes the
-weights after every step to the ``.npy`` memory map ``history_path`` (as
-:mod:`neurodeploy.lava.recording.processes`). Not deployable to the learning
+weights after every step to the ``.npy`` memory map ``history_path``
+(:mod:`neurodeploy.lava.history`). Not deployable to the learning
 engine: a CPU reference that runs inside Lava's runtime.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurodeploy.lava.compat import import_lava
+from neurodeploy.lava.history import History
 
 import_lava()
 
@@ -69,17 +70,10 @@ class PyRuleSynapsesFloat(PyLoihiProcessModel):
             self._pre = np.zeros((pre.shape[0], depth), dtype=bool)  # column k: k steps ago
             self._post = np.zeros((post.shape[0], depth), dtype=bool)
             self._reward = rule.has_reward
-            path = self.proc_params["history_path"]
-            self._history = np.lib.format.open_memmap(path, mode="r+")
-            self._step = np.lib.format.open_memmap(path + ".step.npy", mode="r+")
+            self._history = History(self.proc_params["history_path"])
         self._pre = np.roll(self._pre, 1, axis=1)
         self._post = np.roll(self._post, 1, axis=1)
         self._pre[:, 0] = pre
         self._post[:, 0] = post
         self.weights = self._stepper.step(self._pre, self._post, reward if self._reward else None)
-        index = self.time_step - 1
-        if index < self._history.shape[0]:
-            self._history[index] = self.weights
-            self._step[0] = self.time_step
-            if index == self._history.shape[0] - 1:
-                self._history.flush()
+        self._history.write(self.time_step, self.weights)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurodeploy.lava.compat import import_lava
+from neurodeploy.lava.history import History
 
 import_lava()
 
@@ -47,15 +48,8 @@ class _Recording:
 
     def run_post_mgmt(self):
         if self._history is None:
-            path = self.proc_params["history_path"]
-            self._history = np.lib.format.open_memmap(path, mode="r+")
-            self._step = np.lib.format.open_memmap(path + ".step.npy", mode="r+")  # progress for the caller
-        index = self.time_step - 1
-        if index < self._history.shape[0]:
-            self._history[index] = self.weights
-            self._step[0] = self.time_step
-            if index == self._history.shape[0] - 1:
-                self._history.flush()
+            self._history = History(self.proc_params["history_path"])
+        self._history.write(self.time_step, self.weights)
 
 
 @implements(proc=RecordingLearningDense, protocol=LoihiProtocol)
