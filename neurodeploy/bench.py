@@ -156,6 +156,7 @@ def _work_large(job: dict) -> dict:
 def _work_compile(job: dict) -> dict:
     from neurodeploy.codegen import write_compiled
     from neurodeploy.harness import compile_plans
+    from neurodeploy.lava.plan import engine_reason
     from neurodeploy.protocol import default_trains
 
     out = {}
@@ -165,12 +166,14 @@ def _work_compile(job: dict) -> dict:
             continue
         rule = _load_rule(os.path.join(rules_dir, file))
         trains = default_trains(rule)
-        times = {"lowering_plans": [], "codegen_brian2": [], "codegen_lava": []}
+        engine = engine_reason(rule) is None  # lava-cpu rules: no plans, no Lava script
+        times = {"lowering_plans": [], "codegen_brian2": [], "codegen_lava": []} if engine else {"codegen_brian2": []}
         for _ in range(job["repeats"]):
-            start = time.perf_counter()
-            compile_plans(rule, trains)
-            times["lowering_plans"].append(time.perf_counter() - start)
-            for target in ("brian2", "lava"):
+            if engine:
+                start = time.perf_counter()
+                compile_plans(rule, trains)
+                times["lowering_plans"].append(time.perf_counter() - start)
+            for target in ("brian2", "lava") if engine else ("brian2",):
                 with tempfile.TemporaryDirectory(prefix="neurodeploy-bench-") as tmp:
                     start = time.perf_counter()
                     write_compiled(rule, target, tmp)
@@ -268,7 +271,8 @@ def render(data: dict) -> str:
     if "error" in comp:
         parts.append(f"compile: ERROR {comp['error']}")
     else:
-        rows = [(name, _fmt(v["lowering_plans"] * 1e3), _fmt(v["codegen_brian2"] * 1e3), _fmt(v["codegen_lava"] * 1e3))
+        rows = [(name, _fmt(v["lowering_plans"] * 1e3) if "lowering_plans" in v else "- (lava-cpu)",
+                 _fmt(v["codegen_brian2"] * 1e3), _fmt(v["codegen_lava"] * 1e3) if "codegen_lava" in v else "-")
                 for name, v in comp.items()]
         parts.append("\ncompile time (ms)\n" + _table(
             ["rule", "lowering+plans", "codegen brian2", "codegen lava (incl. plans)"], rows))
