@@ -47,7 +47,7 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BACKENDS = ("brian2", "brian2-step", "lava-float", "lava-fixed", "emu-float", "emu-fixed")
+BACKENDS = ("brian2", "brian2-step", "lava-float", "lava-fixed", "lava-cpu", "emu-float", "emu-fixed")
 SEED = 3
 RESULT_TAG = "NEURODEPLOY_BENCH_RESULT "
 
