@@ -254,9 +254,9 @@ def emit_brian2(rule: Rule) -> str:
         extra = (f", rest {t.rest!r}" if t.rest else "") + (f", {t.delay * 1e3:g} ms after the spike" if t.delay else "")
         out += _comment(f"  {t.name} ({t.of} trace): tau_{t.name} = {t.tau_text or t.tau} -> {t.tau!r} s, {jump}{extra}")
     out += _string_constant("MODEL", model.model)
-    out.append(f"# at a pre spike: update w from the traces as they are, clip, then the pre traces jump")
+    out.append("# at a pre spike: update w from the traces as they are, clip, then the pre traces jump")
     out += _string_constant("ON_PRE", model.on_pre)
-    out.append(f"# at a post spike: likewise with the post traces")
+    out.append("# at a post spike: likewise with the post traces")
     out += _string_constant("ON_POST", model.on_post)
     if model.delayed:
         out.append("# jumps that come a fixed delay after the spike: (pathway, side, delay in s, statements)")

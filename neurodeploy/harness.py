@@ -399,7 +399,7 @@ def fixed_saturation(plan, rule: Rule, trains: SpikeTrains, fixed_result) -> dic
     * ``accumulator``: products whose largest value exceeds the 16-bit
       accumulator (2^15 - 1) and would be clipped.
     """
-    from neurodeploy.lava.plan import FACTOR_WIDTH, TRACE_MAX
+    from neurodeploy.lava.plan import TRACE_MAX
 
     traces = {}
     for t in plan.traces:

@@ -19,7 +19,6 @@ import threading
 import numpy as np
 
 from neurodeploy.backends import REGISTRY, Backend
-from neurodeploy.errors import UnsupportedError
 
 #: Seed of the learning rule's random generators (stochastic rounding) in fixed point.
 RNG_SEED = 7
