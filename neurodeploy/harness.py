@@ -201,6 +201,8 @@ class Report:
         return bool(self.results) and not self.failed and all(c["passed"] for c in self.comparisons)
 
     def to_dict(self) -> dict:
+        from neurodeploy.lava.plan import engine_reason
+
         backends = []
         for name, res in self.results.items():
             info = {k: v for k, v in res.info.items() if k != "post_spikes"}  # rasters go to the .npz
@@ -219,6 +221,7 @@ class Report:
             "dt_ms": self.rule.dt * 1e3, "t_epoch": self.rule.t_epoch,
             "weight_range": [self.rule.weight.w_min, self.rule.weight.w_max],
             "passed": self.passed,
+            "engine": engine_reason(self.rule),  # None: the learning engine runs the rule
             "backends": backends,
             "comparisons": self.comparisons,
             "protocol_stats": self.stats,

@@ -14,6 +14,8 @@ def summary_table(data: dict) -> str:
     """The table `verify` prints: one line per backend, one per comparison."""
     lines = [f"rule {data['rule']}: {data['protocol']} seed={data['seed']} steps={data['steps']} "
              f"synapses={data['n_post']}x{data['n_pre']}", ""]
+    if data.get("engine") is not None:
+        lines += [f"learning engine: cannot run this rule: {data['engine']}", ""]
     lines.append(f"{'backend':<12} {'ran':<4} {'seconds':>8} {'steps/s':>9}  note")
     for b in data["backends"]:
         if b["ran"]:
@@ -99,18 +101,28 @@ def _curve_table(curve: dict) -> list:
     return out
 
 
+def _info(info: dict) -> str:
+    if info.get("deployable") is False:
+        info = {k: v for k, v in info.items() if k != "deployable"}
+        return ", ".join(["not deployable to the learning engine (a CPU process in Lava)"]
+                         + [f"{k}={v}" for k, v in info.items()])
+    return ", ".join(f"{k}={v}" for k, v in info.items())
+
+
 def render_markdown(data: dict, figures=()) -> str:
     out = [f"# neurodeploy verify: {data['rule']}", "",
            f"- rule file: `{data['rule_file']}`" + (f" ({data['citation']})" if data.get("citation") else ""),
            f"- protocol: {data['protocol']}, seed {data['seed']}, rate {data['rate_hz']} Hz, "
            f"{data['steps']} steps of {data['dt_ms']:g} ms, {data['n_post']}x{data['n_pre']} synapses, "
            f"t_epoch {data['t_epoch']}",
-           f"- result: **{'PASSED' if data['passed'] else 'FAILED'}**", "",
+           f"- result: **{'PASSED' if data['passed'] else 'FAILED'}**",
+           f"- learning engine: {'runs this rule' if data.get('engine') is None else 'cannot run this rule: ' + data['engine']}",
+           "",
            "## Backends", "", "| backend | ran | seconds | steps/s | note |", "|---|---|---|---|---|"]
     for b in data["backends"]:
         if b["ran"]:
             out.append(f"| {b['name']} | yes | {b['seconds']:.2f} | {b['steps_per_second']:.0f} | "
-                       f"{', '.join(f'{k}={v}' for k, v in b['info'].items())} |")
+                       f"{_info(b['info'])} |")
         else:
             out.append(f"| {b['name']} | no | | | {b['reason']} |")
     out += ["", "## Error budget", "",
