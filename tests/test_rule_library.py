@@ -369,3 +369,44 @@ def test_continuous_rules_lower_exactly_when_weights_move(name, eta):
     assert moved > 0.01
     lowering = next(c for c in report.comparisons if c["share"] == "lowering")
     assert lowering["max_abs_error_normalized"] <= 1e-9
+
+
+GATED = """\
+name: gated_stdp
+parameters: {A_plus: 0.1, A_minus: 0.12, tau_plus: 20 ms, tau_minus: 20 ms, tau_d: 200 ms, DA: 0.5}
+traces:
+  x: {of: pre, tau: tau_plus, jump: 1}
+  y: {of: post, tau: tau_minus, jump: 1}
+  da: {of: reward, tau: tau_d, jump: DA}
+weight:
+  on_pre: -A_minus * y * da
+  on_post: A_plus * x * da
+  bounds: [0, 1]
+"""
+
+
+def test_three_factor_rule_on_the_learning_engine(write_rule):
+    """A reward trace read at spikes: lava-float runs it as a Loihi3FLearningRule with the post
+    and reward traces supplied; it follows brian2-step to 1e-9, for rewards of both signs, and
+    without reward nothing changes (bit for bit)."""
+    from neurodeploy.harness import compile_plans
+
+    rule = load_rule(write_rule(GATED, "gated_stdp.yaml"))
+    assert REG.get("lava-float").unsupported_reason(rule) is None
+    rng = np.random.default_rng(8)
+    steps = 600
+    pre, post = rng.random((4, steps)) < 0.03, rng.random((3, steps)) < 0.03
+    reward = np.zeros((3, steps))
+    reward[:, [100, 300]] = 1.0
+    reward[:, 450] = -2.0
+    for r in (reward, np.zeros_like(reward)):
+        trains = SpikeTrains(pre, post, np.full((3, 4), 0.5), "test", reward=r)
+        plans = compile_plans(rule, trains)
+        assert plans["float"].three_factor
+        step = REG.get("brian2-step").run(rule, trains, plans).trajectory
+        lava = REG.get("lava-float").run(rule, trains, plans).trajectory
+        assert np.abs(lava - step).max() <= 1e-9
+        if not r.any():
+            assert np.all(lava == 0.5)
+        else:
+            assert np.abs(step[-1] - 0.5).max() > 0.01

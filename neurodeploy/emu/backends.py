@@ -16,8 +16,14 @@ class _EmuBackend(_LavaBackend):
     """``unsupported_reason`` and report facts as the Lava backends (the rule must lower to the engine).
 
     Every dependency the plans use is emulated: ``x0``, ``y0`` and the
-    continuous terms' ``u0``.
+    continuous terms' ``u0``. Three-factor rules (supplied y traces) are not.
     """
+
+    def unsupported_reason(self, rule):
+        reason = super().unsupported_reason(rule)
+        if reason is None and rule.has_reward:
+            return "not emulated: three-factor rules (y traces supplied by the post side)"
+        return reason
 
     def trajectory(self, plan, w0_lava, trains, progress=None):
         # recorded straight in rule units: w_lava * weight_scale, as plan.weights_from_lava

@@ -65,26 +65,30 @@ def _watch(history_path: str, steps: int, progress):
 
 
 def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_seed: int = RNG_SEED,
-             progress=None, neuron: dict | None = None):
+             progress=None, neuron: dict | None = None, supplied: dict | None = None):
     """Run the learning connection for ``pre.shape[1]`` steps; weights (steps, n_post, n_pre) in Lava units.
 
     ``neuron`` (closed loop): Lava's LIF (float, or Loihi's fixed-point LIF) makes the post spikes instead of ``post``;
     the connection's ``a_out`` drives it (one step late, as Lava's dense connection buffers it), its
     ``s_out`` goes to ``s_in_bap``. Returns (weights, post spike raster) then.
 
+    ``supplied`` (three-factor plans): slot -> (n_post, steps) values that ``RingBuffer``\ s play
+    into ``s_in_y1..y3`` (:func:`supplied_traces`).
+
     Every Lava process is an OS process: ``stop()`` runs in ``finally``, also on Ctrl-C."""
     from neurodeploy.lava.compat import import_lava
 
     _check_not_daemon()
     import_lava()
-    from lava.magma.core.learning.learning_rule import Loihi2FLearningRule
+    from lava.magma.core.learning.learning_rule import Loihi2FLearningRule, Loihi3FLearningRule
     from lava.proc.io.source import RingBuffer
     from lava.utils.weightutils import SignMode
 
     from neurodeploy.lava.recording.processes import RecordingLearningDense
 
     steps = pre.shape[1]
-    rule = Loihi2FLearningRule(**plan.learning_rule_kwargs(), rng_seed=rng_seed)
+    rule_class = Loihi3FLearningRule if plan.three_factor else Loihi2FLearningRule
+    rule = rule_class(**plan.learning_rule_kwargs(), rng_seed=rng_seed)
     sign_mode = {"excitatory": SignMode.EXCITATORY, "inhibitory": SignMode.INHIBITORY,
                  "mixed": SignMode.MIXED}[plan.sign_mode]
 
@@ -94,6 +98,10 @@ def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_s
         conn = RecordingLearningDense(weights=w0_lava, history_path=history_path, learning_rule=rule,
                                       sign_mode=sign_mode, weight_bounds=tuple(float(b) for b in plan.w_lava_bounds))
         RingBuffer(data=pre.astype(float)).s_out.connect(conn.s_in)
+        if plan.three_factor:  # the postsynaptic side supplies y1..y3 (zeros where unused)
+            for slot in ("y1", "y2", "y3"):
+                values = (supplied or {}).get(slot, np.zeros_like(post, dtype=float))
+                RingBuffer(data=np.asarray(values, dtype=float)).s_out.connect(getattr(conn, f"s_in_{slot}"))
         if neuron is None:
             RingBuffer(data=post.astype(float)).s_out.connect(conn.s_in_bap)
             return conn
@@ -124,6 +132,33 @@ def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_s
     tag = "floating_pt" if plan.mode == "float" else "fixed_pt"
     weights = _execute(build, (steps,) + w0_lava.shape, tag, progress, collect)
     return weights if neuron is None else (weights, collected["post"])
+
+
+#: Loihi3FLearningRule gives y1..y3 a time constant of 2^16 - 1 steps, and Lava decays the values
+#: it receives once before using them: the supplied values are divided by this in advance.
+Y3F_DECAY = float(np.exp(-1.0 / np.iinfo(np.uint16).max))
+
+
+def supplied_traces(rule, plan, trains) -> dict:
+    """Three-factor plans: the y traces the postsynaptic side supplies each step, in Lava units.
+
+    Post traces and reward traces follow the step semantics (:mod:`neurodeploy.stepper`): decay,
+    then the step's jump (``J`` at a post spike, ``J * r`` for a reward ``r``), times the
+    plan's scale, divided by :data:`Y3F_DECAY`."""
+    out = {}
+    for t in plan.traces:
+        if not t.slot.startswith("y"):
+            continue
+        trace = rule.trace(t.name)
+        a = float(np.exp(-1.0 / rule.tau_steps(trace)))
+        drive = trains.post.astype(float) * trace.jump if trace.of == "post" else trains.reward_or_zeros() * trace.jump
+        values = np.empty_like(drive)
+        v = np.zeros(drive.shape[0])
+        for n in range(drive.shape[1]):
+            v = v * a + drive[:, n]
+            values[:, n] = v
+        out[t.slot] = values * t.scale / Y3F_DECAY
+    return out
 
 
 def _execute(build, shape: tuple, select_tag: str, progress=None, collect=None) -> np.ndarray:
@@ -193,7 +228,15 @@ class _LavaBackend(Backend):
     def unsupported_reason(self, rule):
         from neurodeploy.lava.plan import engine_reason
         reason = engine_reason(rule)
+        if reason is None and rule.has_reward and self.mode != "float":
+            reason = ("three-factor rules (Loihi3FLearningRule, y traces supplied by the post side) are "
+                      "planned in floating point only")
         return None if reason is None else f"not deployable to the learning engine: {reason}"
+
+    def unsupported_trains(self, trains):
+        if trains.neuron is not None and trains.reward is not None:
+            return "closed loop: the supplied y traces of a three-factor rule need the post spikes in advance"
+        return super().unsupported_trains(trains)
 
     def trajectory(self, plan, w0_lava, trains, progress=None) -> np.ndarray:
         """Weights after each step, rule units."""
@@ -208,6 +251,10 @@ class _LavaBackend(Backend):
             weights, post = run_lava(plan, w0, trains.pre, trains.post, progress=progress, neuron=trains.neuron)
             info["post_spikes"] = post
             return plan.weights_from_lava(weights), info
+        if plan.three_factor:
+            weights = run_lava(plan, w0, trains.pre, trains.post, progress=progress,
+                               supplied=supplied_traces(rule, plan, trains))
+            return plan.weights_from_lava(weights), dict(info, three_factor=True)
         return self.trajectory(plan, w0, trains, progress), info
 
 

@@ -71,6 +71,11 @@ class EngineRule:
     products: tuple  # of EngineProduct
 
     @property
+    def three_factor(self) -> bool:
+        """A reward trace takes a y slot: ``Loihi3FLearningRule``, every y trace supplied from outside."""
+        return self.rule.has_reward
+
+    @property
     def slot(self) -> dict:
         return dict(self.trace_slots)
 
@@ -91,10 +96,6 @@ def check_traces(rule: Rule) -> None:
                 f"synapse trace '{trace.name}' (the engine's tag) decays by {decay:.3g} per epoch; "
                 f"the tag has no decay of its own and a product S*2^E * u0 * t (|S*2^E| >= 2^-7) "
                 f"cannot remove exactly that")
-        if trace.of == REWARD:
-            raise UnsupportedError(
-                f"reward trace '{trace.name}': a third factor needs Loihi3FLearningRule with a neuron "
-                f"model that supplies it as y2/y3 (not built)")
         if trace.state_dependent:
             raise UnsupportedError(
                 f"trace '{trace.name}' jumps by '{trace.jump_text}': learning-engine impulses are constants, "
@@ -113,15 +114,19 @@ def check_traces(rule: Rule) -> None:
 
 
 def assign_trace_slots(rule: Rule) -> tuple:
-    """Map the rule's pre traces onto x1, x2 and post traces onto y1..y3, in file order."""
+    """Map the rule's pre traces onto x1, x2 and post traces, then reward traces, onto y1..y3, in file order.
+
+    With a reward trace the rule becomes three-factor (``Loihi3FLearningRule``): the y traces are
+    then supplied every step by the postsynaptic side (:func:`neurodeploy.lava.backends.supplied_traces`)."""
     check_traces(rule)
     pairs = []
     for side, slots in TRACE_SLOTS.items():
-        traces = rule.traces_of(side)
+        traces = rule.traces_of(side) + (rule.traces_of(REWARD) if side == POST else ())
         if len(traces) > len(slots):
             names = ", ".join(t.name for t in traces)
             raise UnsupportedError(
-                f"{len(traces)} {side}synaptic traces ({names}): the learning engine has {len(slots)} "
+                f"{len(traces)} {side}synaptic {'and reward ' if side == POST and rule.has_reward else ''}traces "
+                f"({names}): the learning engine has {len(slots)} "
                 f"({', '.join(slots)})")
         for trace, slot in zip(traces, slots):
             if trace.jump < 0:

@@ -97,6 +97,7 @@ class Plan:
     t_epoch: int
     band: dict  # predicted deviation (fixed): {"max_abs": .., "rmse": ..} normalized by the range
     notes: tuple  # what is approximated, in words
+    three_factor: bool = False  # Loihi3FLearningRule: the y traces are supplied, not computed by the engine
 
     @property
     def max_rel_error(self) -> float:
@@ -115,6 +116,8 @@ class Plan:
         """Keyword arguments of ``Loihi2FLearningRule`` (the rng seed aside)."""
         kwargs = {"dw": self.dw, "t_epoch": self.t_epoch}
         for t in self.traces:
+            if self.three_factor and t.slot.startswith("y"):
+                continue  # Loihi3FLearningRule takes no y parameters: the neuron supplies y1..y3
             kwargs[f"{t.slot}_impulse"] = t.impulse
             kwargs[f"{t.slot}_tau"] = t.tau_steps
         return kwargs
@@ -303,7 +306,7 @@ def make_plan(engine: EngineRule, mode: str, peaks: dict | None = None, counts: 
         traces.append(TracePlan(name, slot, rule.tau_steps(trace), k, k * trace.jump, peak, peak * k))
     dw = " ".join(p.text for p in products if p.text).lstrip("+ ") or "0 * x0"
     plan = Plan(mode, weight_scale, sign_mode, lava_bounds, tuple(traces), products, dw,
-                rule.t_epoch, {}, tuple(notes))
+                rule.t_epoch, {}, tuple(notes), engine.three_factor)
     band = _predict_band(plan, rule, counts or {})
     return Plan(**{**plan.__dict__, "band": band})
 
