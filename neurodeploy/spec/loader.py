@@ -194,15 +194,19 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
     param_symbols = {p: sympy.Symbol(p, real=True) for p in params}
     param_dims = {p: params[p].quantity.dim for p in params}
 
+    def parsed(raw, field, symbols, dims):
+        """(sympy expression, its unit) of ``raw`` over ``symbols``; a unit clash names ``field``."""
+        expr = parse_expression(raw, symbols, source, field)
+        try:
+            return expr, dimensions_of(expr, dims)
+        except DimensionMismatch as exc:
+            raise NeurodeployError(source, field, f"{exc} (got {raw!r})") from None
+
     def constant(raw, field):
         """A value given as a number, a quantity or an expression of parameters."""
         if isinstance(raw, (int, float)) and not isinstance(raw, bool) or (isinstance(raw, str) and _looks_quantity(raw)):
             return parse_quantity(raw, source, field)
-        expr = parse_expression(raw, param_symbols, source, field)
-        try:
-            dim = dimensions_of(expr, param_dims)
-        except DimensionMismatch as exc:
-            raise NeurodeployError(source, field, f"{exc} (got {raw!r})") from None
+        expr, dim = parsed(raw, field, param_symbols, param_dims)
         try:
             value = expr.xreplace({param_symbols[p]: sympy.Float(params[p].value) for p in params})
         except (OverflowError, ValueError, ZeroDivisionError):
@@ -257,11 +261,7 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
         """Parse ``raw`` over ``names``; check it is finite and (if ``want``) has that unit."""
         symbols = dict(param_symbols)
         symbols.update({n: trace_symbols.get(n, w_symbol) for n in names})
-        expr = parse_expression(raw, symbols, source, field)
-        try:
-            dim = dimensions_of(expr, dims)
-        except DimensionMismatch as exc:
-            raise NeurodeployError(source, field, f"{exc} (got {raw!r})") from None
+        expr, dim = parsed(raw, field, symbols, dims)
         try:
             numeric = expr.xreplace({param_symbols[p]: sympy.Float(params[p].value) for p in params})
             finite = _finite_everywhere(numeric)
