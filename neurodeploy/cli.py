@@ -106,14 +106,13 @@ def rules(as_json, markdown):
 def compile_cmd(rule_file, target, out_dir):
     """Write standalone Python for RULE_FILE: DIR/<rule>_brian2.py or DIR/<rule>_lava.py (+ _plan.json)."""
     from neurodeploy.codegen import write_compiled
-    from neurodeploy.lava.lowering import lower
+    from neurodeploy.lava.plan import engine_reason
 
     rule = _load(rule_file)
-    if target == "lava":
-        try:
-            lower(rule)
-        except UnsupportedError as exc:
-            raise NeurodeployError(rule.source, "weight", f"not deployable to the learning engine: {exc}") from None
+    if target == "lava":  # the same test as the lava backends: lowered, and every float constant exact
+        reason = engine_reason(rule)
+        if reason is not None:
+            raise NeurodeployError(rule.source, "weight", f"not deployable to the learning engine: {reason}")
     for path in write_compiled(rule, target, out_dir):
         click.echo(path)
 

@@ -74,16 +74,29 @@ def compile_plans(rule: Rule, trains: SpikeTrains | None = None, stats: dict | N
     """Float and fixed plans for ``rule``, scaled on ``trains`` (``stats``: their
     :func:`~neurodeploy.protocol.trace_stats`, if already computed).
 
-    Raises UnsupportedError with the reason when the learning engine cannot express the rule."""
+    Raises UnsupportedError with the reason when the learning engine cannot express the rule,
+    or cannot realise every float constant exactly (as :func:`neurodeploy.lava.plan.engine_reason`)."""
+    from neurodeploy.lava.plan import inexact_reason
+
+    plans = scale_plans(rule, trains, stats)
+    reason = inexact_reason(plans["float"])
+    if reason is not None:
+        raise UnsupportedError(reason)
+    return plans
+
+
+def scale_plans(rule: Rule, trains: SpikeTrains | None = None, stats: dict | None = None) -> dict:
+    """:func:`compile_plans` without the exactness check (a plan whose float constants are
+    approximate still runs on Lava and its emulator)."""
     from neurodeploy.lava.lowering import lower
     from neurodeploy.lava.plan import make_plan
 
     engine = lower(rule)
-    if trains is None:
-        return {mode: make_plan(engine, mode) for mode in ("float", "fixed")}
-    stats = stats if stats is not None else trace_stats(rule, trains)
-    peaks = {name: s["peak"] for name, s in stats.items()}
-    counts = dict(update_counts(rule, trains), trace_means={name: s["mean"] for name, s in stats.items()})
+    peaks, counts = None, None
+    if trains is not None:
+        stats = stats if stats is not None else trace_stats(rule, trains)
+        peaks = {name: s["peak"] for name, s in stats.items()}
+        counts = dict(update_counts(rule, trains), trace_means={name: s["mean"] for name, s in stats.items()})
     try:
         return {mode: make_plan(engine, mode, peaks, counts) for mode in ("float", "fixed")}
     except (OverflowError, ZeroDivisionError, ValueError) as exc:

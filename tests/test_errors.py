@@ -15,6 +15,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from conftest import rule_path
 from neurodeploy.cli import main
 from neurodeploy.errors import NeurodeployError, UnsupportedError
 from neurodeploy.lava.lowering import lower
@@ -574,6 +575,38 @@ def test_cli_compile_lava_unsupported(capsys, tmp_path, rule_file):
                           "stdp_pair.yaml: weight: not deployable to the learning engine: "
                           "term '0.01/x' (on_post): division by 'x': the learning engine can only multiply")
     assert not out.exists()
+
+
+def test_cli_compile_lava_refuses_what_lava_cpu_runs(capsys, tmp_path):
+    """compile --target lava refuses exactly what the lava backends refuse, with the same reason."""
+    out = tmp_path / "out"
+    assert_one_error_line(capsys, ["compile", rule_path("synaptic_scaling"), "--target", "lava", "--out", out],
+                          "synaptic_scaling.yaml: weight: not deployable to the learning engine: term '4.0e-7*w' "
+                          "(continuous, per step): constant 4e-07 is not S*2^E (|S| <= 8, E >= -7) and no trace "
+                          "scale can absorb it")
+    assert_one_error_line(capsys, ["compile", rule_path("stdp_nearest"), "--target", "lava", "--out", out],
+                          "stdp_nearest.yaml: weight: not deployable to the learning engine: trace 'x' jumps by "
+                          "'1 - x': learning-engine impulses are constants, they cannot read a trace")
+    assert not out.exists()
+
+
+def test_backend_reasons_for_new_rule_kinds():
+    """The reasons `check`, `rules` and reports show for rules a backend does not run, by full text."""
+    from neurodeploy.backends import load_all
+    from neurodeploy.protocol import make_trains
+
+    registry = load_all()
+    rstdp, tm, gb = (load_rule(rule_path(n)) for n in ("rstdp", "stp_tsodyks_markram", "calcium_graupner_brunel"))
+    assert registry.get("lava-float").unsupported_reason(rstdp) == (
+        "not deployable to the learning engine: synapse trace 'c' (the engine's tag) decays by 0.001 per epoch; "
+        "the tag has no decay of its own and a product S*2^E * u0 * t (|S*2^E| >= 2^-7) cannot remove exactly that")
+    assert registry.get("lava-float").unsupported_reason(gb) == (
+        "not deployable to the learning engine: trace 'cpre' jumps 13.7 ms after the spike: learning-engine "
+        "traces jump at the spike")
+    assert registry.get("lava-cpu").unsupported_reason(tm) is None
+    trains = make_trains(tm, "closed-loop", {"steps": 10}, 0)
+    assert registry.get("lava-cpu").unsupported_trains(trains) == "closed loop: no LIF model in this backend yet"
+    assert registry.get("brian2").unsupported_trains(trains) is None
 
 
 def test_cli_compile_bad_rule(capsys, tmp_path, bad_rule):

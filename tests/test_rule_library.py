@@ -393,6 +393,11 @@ def test_three_factor_rule_on_the_learning_engine(write_rule):
 
     rule = load_rule(write_rule(GATED, "gated_stdp.yaml"))
     assert REG.get("lava-float").unsupported_reason(rule) is None
+    assert REG.get("lava-fixed").unsupported_reason(rule) == (
+        "not deployable to the learning engine: three-factor rules (Loihi3FLearningRule, y traces supplied by "
+        "the post side) are planned in floating point only")
+    assert REG.get("emu-float").unsupported_reason(rule) == (
+        "not emulated: three-factor rules (y traces supplied by the post side)")
     rng = np.random.default_rng(8)
     steps = 600
     pre, post = rng.random((4, steps)) < 0.03, rng.random((3, steps)) < 0.03

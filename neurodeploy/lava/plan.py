@@ -386,6 +386,11 @@ def engine_reason(rule) -> str | None:
         return str(exc)
     except (OverflowError, ZeroDivisionError, ValueError) as exc:
         return f"the rule's constants are outside what the learning engine can scale ({exc})"
+    return inexact_reason(plan)
+
+
+def inexact_reason(plan: Plan) -> str | None:
+    """None when every constant of the float ``plan`` is realised exactly, else the first that is not."""
     for p in plan.products:
         if p.mantissa == 0 or p.rel_error > FLOAT_EXACT:
             return (f"term '{p.term}' ({'continuous, per step' if p.dependency == 'u0' else 'at a spike'}): "
