@@ -189,8 +189,8 @@ def run_one(spec: RunSpec, out_dir: str) -> dict:
         "backends": [b["name"] for b in data["backends"] if b["ran"]],
         "skipped_backends": {b["name"]: b["reason"] for b in data["backends"] if not b["ran"]},
         "comparisons": [{k: c.get(k) for k in ("reference", "candidate", "share", "max_abs_error_normalized",
-                                               "rmse_normalized", "passed")} for c in data["comparisons"]],
-        "passed": data["passed"], "files": sorted(os.path.basename(p) for p in compiled),
+                                               "rmse_normalized", "passed", "outcome")} for c in data["comparisons"]],
+        "passed": data["passed"], "outcome": data["outcome"], "counts": data["counts"], "files": sorted(os.path.basename(p) for p in compiled),
         "seconds": round(time.perf_counter() - start, 3),
     }
     _atomic(run_dir, "run.json", lambda f: f.write(json.dumps(_jsonable({"key": spec.key(), "entry": entry}),
@@ -234,9 +234,25 @@ class Summary:
     def passed(self) -> bool:
         return all(e["passed"] for e in self.entries)
 
+    @property
+    def outcomes(self) -> dict:
+        """Runs per outcome (passed, failed, not checked)."""
+        from neurodeploy.verdict import OUTCOMES
+
+        return {o: sum(1 for e in self.entries if e.get("outcome", "passed" if e["passed"] else "failed") == o)
+                for o in OUTCOMES}
+
+    @property
+    def exit_code(self) -> int:
+        """0 every run passed, 1 a run failed, 3 none failed but a run checked nothing."""
+        from neurodeploy.verdict import EXIT_NOT_CHECKED
+
+        n = self.outcomes
+        return 1 if n["failed"] else (EXIT_NOT_CHECKED if n["not checked"] else 0)
+
     def to_dict(self) -> dict:
         return {"plan": self.plan, "neurodeploy_version": neurodeploy.__version__, "runs": len(self.entries),
-                "passed": self.passed, "entries": self.entries}
+                "passed": self.passed, "outcomes": self.outcomes, "entries": self.entries}
 
 
 def run_plan(path: str, out_dir: str, jobs: int = 1, force: bool = False, scheduler: str | None = None,
@@ -293,19 +309,22 @@ def run_plan(path: str, out_dir: str, jobs: int = 1, force: bool = False, schedu
 
 def render_summary(data: dict) -> str:
     out = [f"# neurodeploy run: {data['plan']}", "",
-           f"{data['runs']} runs, {'all passed' if data['passed'] else 'SOME FAILED'}.", "",
-           "| run | rule | protocol | params | seed | backends | timing | lowering | quantization | passed | seconds |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           f"{data['runs']} runs: " + ", ".join(f"{n} {o}" for o, n in data.get("outcomes", {}).items()) + ".", "",
+           "| run | rule | protocol | params | seed | backends | timing | lowering | constants | rounding | outcome | seconds |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in data["entries"]:
         shares = {c["share"]: c for c in e["comparisons"]}
 
         def cell(share):
             c = shares.get(share)
-            return "-" if c is None or c["max_abs_error_normalized"] is None else f"{c['max_abs_error_normalized']:.3g}"
+            if c is None or c["max_abs_error_normalized"] is None:
+                return "-" if c is None else c.get("outcome", "-")
+            mark = {"passed": "", "failed": " FAIL", "not checked": " (not checked)"}.get(c.get("outcome"), "")
+            return f"{c['max_abs_error_normalized']:.3g}{mark}"
 
         params = ", ".join(f"{k}={v}" for k, v in e["params"].items()) or "-"
         out.append(f"| {e['run']} | {e['rule']} | {e['protocol']} | {params} | {e['seed']} | {', '.join(e['backends'])} | "
-                   f"{cell('timing')} | {cell('lowering')} | {cell('quantization')} | "
-                   f"{'yes' if e['passed'] else 'NO'} | {e['seconds']}{' (cached)' if e.get('skipped') else ''} |")
+                   f"{cell('timing')} | {cell('lowering')} | {cell('constants')} | {cell('rounding')} | "
+                   f"{e.get('outcome', 'passed' if e['passed'] else 'failed')} | {e['seconds']}{' (cached)' if e.get('skipped') else ''} |")
     out += ["", "Errors: max |error| over steps and synapses, divided by the weight range."]
     return "\n".join(out) + "\n"

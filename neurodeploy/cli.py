@@ -166,8 +166,10 @@ def _with_protocol_options(command):
                    "brian2,brian2-step,lava-cpu where the learning engine cannot express the rule).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds per backend; a backend that exceeds it is stopped and reported as failed.")
+@click.option("--ensemble", type=click.IntRange(2, 4096), default=None,
+              help="Rounding seeds of the fixed-point verdict's emu-fixed ensemble (default 32).")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
-def verify(rule_file, out_dir, protocol, seed, spikes, backends, timeout, quiet, **options):
+def verify(rule_file, out_dir, protocol, seed, spikes, backends, timeout, ensemble, quiet, **options):
     """Run RULE_FILE on every backend with the same spike trains and compare the weight trajectories."""
     from neurodeploy.harness import verify as run_verify
     from neurodeploy.protocol import load_spikes, make_trains
@@ -187,11 +189,66 @@ def verify(rule_file, out_dir, protocol, seed, spikes, backends, timeout, quiet,
     _remove_stale(out_dir, ("report.json", "report.md", "trajectories.npz"))  # input is good: now the run starts
     from neurodeploy.progress import Progress
 
-    report = run_verify(rule, trains, names, progress=None if quiet else Progress(), timeout=timeout)
+    report = run_verify(rule, trains, names, progress=None if quiet else Progress(), timeout=timeout,
+                        ensemble=ensemble)
     report.write(out_dir)
     click.echo(summary_table(report.to_dict()))
     click.echo(f"wrote {os.path.join(out_dir, 'report.json')}, report.md, trajectories.npz")
-    sys.exit(0 if report.passed else 1)
+    sys.exit(report.exit_code)  # 0 passed, 1 failed, 3 nothing checked
+
+
+@cli.command()
+@click.argument("rule_file", type=click.Path(dir_okay=True))
+@click.option("--protocol", type=click.Choice(list(PROTOCOLS)), default="poisson", show_default=True)
+@_with_protocol_options
+@click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True,
+              help="Seed of the spike trains the mutants run on.")
+@click.option("--seeds", type=click.IntRange(0, 10000), default=100, show_default=True,
+              help="Other seeds (seed+1 ...) on which the unmutated plan must pass (the false-alarm rate).")
+@click.option("--ensemble", type=click.IntRange(2, 4096), default=None,
+              help="Rounding seeds of the fixed-point verdict's emu-fixed ensemble (default 32).")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="Write DIR/mutation.json.")
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+def mutate(rule_file, protocol, seed, seeds, ensemble, out_dir, quiet, **options):
+    """Mutation self-test of the fixed-point verdict: break every constant of the fixed plan
+    (E+-1, S+-1, sign, dependency) and count the mutants caught; run the unmutated plan on
+    SEEDS other spike trains and count the false alarms. Emulator only (no Lava process).
+
+    Exit 0 when at least 90% of the mutants are caught and at most 1% of the seeds fail,
+    1 otherwise, 3 when the plan has no constant to mutate."""
+    import json
+
+    from neurodeploy.harness import _atomic, _jsonable
+    from neurodeploy.lava.plan import engine_reason
+    from neurodeploy.protocol import make_trains
+    from neurodeploy.verdict import EXIT_NOT_CHECKED
+    from neurodeploy.verdict.mutate import render, self_test
+    from neurodeploy.verdict.quantization import ENSEMBLE_SIZE
+
+    rule = _load(rule_file)
+    reason = engine_reason(rule)
+    if reason is not None or rule.has_reward:
+        raise NeurodeployError(rule.source, "weight", "no fixed-point plan to mutate: "
+                               + (reason or "three-factor rules are planned in floating point only"))
+    if out_dir is not None and os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise NeurodeployError("--out", "", f"exists and is not a directory (got {out_dir})")
+    given = {k: v for k, v in options.items() if v is not None}
+    make_trains(rule, protocol, given, seed, prefix="--")  # bad options exit 2 before anything runs
+    summary = self_test(rule, lambda s: make_trains(rule, protocol, given, s, prefix="--"), seed, seeds,
+                        ENSEMBLE_SIZE if ensemble is None else ensemble,
+                        progress=None if quiet else (lambda msg: click.echo(msg, err=True)))
+    summary["protocol"], summary["options"] = protocol, given
+    click.echo(render(summary))
+    if out_dir is not None:
+        os.makedirs(out_dir, exist_ok=True)
+        path = _atomic(out_dir, "mutation.json",
+                       lambda f: f.write(json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n"))
+        click.echo(f"wrote {path}")
+    if summary["mutation_score"] is None:
+        sys.exit(EXIT_NOT_CHECKED)
+    ok = summary["mutation_score"] >= 0.9 and (summary["false_alarm_rate"] or 0.0) <= 0.01
+    sys.exit(0 if ok else 1)
 
 
 def _remove_stale(out_dir, names):
@@ -225,7 +282,7 @@ def run(plan_file, out_dir, jobs, force, scheduler, quiet):
                        progress=None if quiet else (lambda msg: click.echo(msg, err=True)))
     click.echo(render_summary(summary.to_dict()))
     click.echo(f"wrote {os.path.join(out_dir, 'summary.json')}, summary.md")
-    sys.exit(0 if summary.passed else 1)
+    sys.exit(summary.exit_code)  # 0 all passed, 1 a run failed, 3 a run checked nothing
 
 
 class Terminated(BaseException):

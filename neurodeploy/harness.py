@@ -1,20 +1,25 @@
-"""Drive every backend with the same spike trains and compare the trajectories.
+"""Drive every backend with the same spike trains and judge the trajectories.
 
-Comparisons (each with its own tolerance, normalized by ``w_max - w_min``):
+The verdict (:mod:`neurodeploy.verdict`) is a chain of shares, each with its
+own tolerance, normalized by ``w_max - w_min``, and one of three outcomes
+(passed, failed, not checked):
 
-======================  ===============  ==============================================
-reference -> candidate  share            tolerance
-======================  ===============  ==============================================
-brian2 -> brian2-step   timing           :func:`timing_band` (same-step pre/post order,
-                                         event vs epoch-end clipping)
-brian2-step -> lava-float  lowering      :data:`LOWERING_TOLERANCE` + float plan's constant band
-lava-float -> lava-fixed   quantization  the fixed plan's predicted band (max and RMSE)
-brian2 -> lava-fixed    end to end       timing + quantization
-lava-* -> emu-*         emulation        1e-12 (float), 0 (fixed: bit for bit)
-======================  ===============  ==============================================
+=============================  ===============  ===========================================
+reference -> candidate         share            tolerance
+=============================  ===============  ===========================================
+brian2 -> brian2-step          timing           per synapse, from its own conflicting epochs
+                                                (:mod:`neurodeploy.verdict.timing`)
+brian2-step -> lava-float,     lowering         :data:`LOWERING_TOLERANCE`
+lava-cpu, emu-float
+exact -> realised constants    constants        the engine's best constants
+                                                (:mod:`neurodeploy.verdict.quantization`)
+realised -> emu-fixed x K      rounding         ensemble statistics (mean, envelope)
+lava-* -> emu-*                emulation        1e-12 (float), 0 (fixed: bit for bit)
+brian2-step -> fixed (curves)  curve            :data:`CURVE_TOLERANCE` of the curve's amplitude
+=============================  ===============  ===========================================
 
-The emulator backends are compared like their Lava twins (lowering,
-quantization, end to end) and against them when both ran.
+The total errors lava-float -> lava-fixed and brian2 -> lava-fixed are
+measured and reported (``measured``), judged link by link above.
 
 A trajectory with NaN or inf fails every comparison it is in, naming the
 backend and the first bad step.
@@ -39,28 +44,35 @@ from neurodeploy.backends import RunResult, load_all
 from neurodeploy.errors import UnsupportedError
 from neurodeploy.ir import Rule
 from neurodeploy.protocol import SpikeTrains, trace_stats, update_counts
+from neurodeploy.verdict import EXIT_CODES, FAILED, MAX_TOLERANCE, NOT_CHECKED, PASSED, counts, overall
 
-#: Smallest timing tolerance (normalized): float rounding of exact vs per-step decay.
-TIMING_FLOOR = 1e-9
 LOWERING_TOLERANCE = 1e-9
 DEFAULT_BACKENDS = ("brian2", "brian2-step", "lava-float", "lava-fixed")
 #: The default for rules the learning engine cannot express.
 CPU_BACKENDS = ("brian2", "brian2-step", "lava-cpu")
+#: Comparisons between backends that ran (the timing share is judged per synapse, the others on the trajectories).
 COMPARISONS = (
     ("brian2", "brian2-step", "timing"),
     ("brian2-step", "lava-float", "lowering"),
     ("brian2-step", "lava-cpu", "lowering"),
-    ("lava-float", "lava-fixed", "quantization"),
-    ("brian2", "lava-fixed", "end-to-end"),
-    # the emulator: against the step model like Lava, and against Lava itself
     ("brian2-step", "emu-float", "lowering"),
-    ("emu-float", "emu-fixed", "quantization"),
-    ("brian2", "emu-fixed", "end-to-end"),
     ("lava-float", "emu-float", "emulation-float"),
     ("lava-fixed", "emu-fixed", "emulation-fixed"),
 )
+#: Measured and reported, not judged: the quantization chain judges these link by link.
+MEASURED = (
+    ("lava-float", "lava-fixed", "quantization"),
+    ("brian2", "lava-fixed", "end-to-end"),
+    ("emu-float", "emu-fixed", "quantization"),
+    ("brian2", "emu-fixed", "end-to-end"),
+)
 #: emu-float against lava-float (normalized): equal to rounding; emu-fixed against lava-fixed: bit for bit.
 EMULATION_TOLERANCE = {"emulation-float": 1e-12, "emulation-fixed": 0.0}
+#: A curve (dw per protocol point) may differ from the reference curve by this fraction of its amplitude.
+CURVE_TOLERANCE = 0.2
+#: A curve point where the reference changes by at least this fraction of the amplitude and the
+#: candidate not at all fails the curve.
+CURVE_ZERO_FRACTION = 0.1
 
 
 def default_backends(rule: Rule) -> tuple:
@@ -119,14 +131,16 @@ def compare_spikes(ref: RunResult, cand: RunResult, dt: float) -> dict:
             "rate_hz": [float(a.sum() / a.shape[0] / seconds), float(b.sum() / b.shape[0] / seconds)]}
 
 
-def compare(ref: RunResult, cand: RunResult, share: str, w_range: float, tolerance: dict) -> dict:
-    """Errors of ``cand`` against ``ref`` over all steps and synapses."""
+def compare(ref: RunResult, cand: RunResult, share: str, w_range: float, tolerance: dict | None) -> dict:
+    """Errors of ``cand`` against ``ref`` over all steps and synapses, judged against ``tolerance``
+    (None: measured only, outcome "not checked"; above :data:`~neurodeploy.verdict.MAX_TOLERANCE`:
+    not checked, tolerance too wide)."""
     entry = {"reference": ref.backend, "candidate": cand.backend, "share": share}
     for result in (ref, cand):
         step = _first_bad_step(result.trajectory)
         if step is not None:
             entry.update(max_abs_error=None, rmse=None, max_abs_error_normalized=None, rmse_normalized=None,
-                         tolerance=tolerance, passed=False,
+                         tolerance=tolerance, passed=False, outcome=FAILED,
                          message=f"{result.backend}: non-finite weight at step {step}")
             return entry
     diff = np.abs(cand.trajectory - ref.trajectory)
@@ -138,65 +152,66 @@ def compare(ref: RunResult, cand: RunResult, share: str, w_range: float, toleran
         max_abs_error_normalized=max_abs / w_range, rmse_normalized=rmse / w_range,
         worst_step=int(worst[0]), worst_synapse=[int(worst[1]), int(worst[2])],
         tolerance=tolerance,
-        passed=bool(tolerance is None
-                    or (max_abs / w_range <= tolerance["max_abs"] and rmse / w_range <= tolerance["rmse"])),
     )
     if tolerance is None:
-        entry["message"] = "no predicted band for this rule"
+        entry.update(outcome=NOT_CHECKED, message="measured, not judged")
+    elif tolerance["max_abs"] > MAX_TOLERANCE:
+        entry.update(outcome=NOT_CHECKED, message=f"tolerance {tolerance['max_abs']:.3g} above "
+                                                  f"{MAX_TOLERANCE:g} of the range (tolerance too wide)")
+    else:
+        ok = max_abs / w_range <= tolerance["max_abs"] and (
+            tolerance.get("rmse") is None or rmse / w_range <= tolerance["rmse"])
+        entry["outcome"] = PASSED if ok else FAILED
+    entry["passed"] = entry["outcome"] == PASSED
     return entry
 
 
-def timing_band(rule: Rule, counts: dict) -> float:
-    """Predicted brian2 vs brian2-step difference, normalized by the range.
-
-    They differ only at epochs where a synapse sees both a pre and a post
-    spike: brian2 evaluates ``on_pre`` before the post traces jump, the
-    engine after. Per such epoch the difference is at most
-    ``|f_pre(y + J_y) - f_pre(y)|``, bounded here with pre traces at 0, post
-    traces at their jump and ``w`` at either bound; it adds up over the
-    synapse's coincident epochs (x1.5 for the clipping order). Floor
-    :data:`TIMING_FLOOR` (float rounding of event-driven vs per-step decay).
-    """
-    import sympy
-
-    if rule.traces_of("synapse") or rule.has_reward:
-        # not modelled: a synapse trace's one-step lag feeds w through the continuous term; a
-        # reward trace scales the coincidence difference by its (input-dependent) value
-        return None
-    w = sympy.Symbol("w", real=True)
-    expr = rule.numeric(rule.weight.on_pre)
-    per_event = 0.0
-    zero = {sympy.Symbol(t.name, real=True): t.rest for t in rule.traces}
-
-    def jump(t):
-        return float(rule.numeric(t.jump_of()).xreplace(zero)) if t.state_dependent else t.jump
-
-    for w_value in (rule.weight.w_min, rule.weight.w_max):
-        subs = {sympy.Symbol(t.name, real=True): (t.rest + jump(t) if t.of == "post" else t.rest) for t in rule.traces}
-        subs[w] = w_value
-        before = dict(zero)
-        before[w] = w_value
-        try:
-            diff = abs(float(expr.xreplace(subs)) - float(expr.xreplace(before)))
-        except (TypeError, ValueError):
-            diff = rule.weight.range
-        per_event = max(per_event, diff)
-    band = 1.5 * counts.get("max_coincident_per_synapse", 0) * per_event / rule.weight.range
-    return min(1.0, max(TIMING_FLOOR, band))
+def _tolerance(share: str, plans: dict) -> dict:
+    if share == "lowering":
+        tol = LOWERING_TOLERANCE + (plans["float"].band["max_abs"] if plans else 0.0)
+        return {"max_abs": tol, "rmse": tol}
+    tol = EMULATION_TOLERANCE[share]
+    return {"max_abs": tol, "rmse": tol}
 
 
-def _tolerances(plans: dict, timing: float) -> dict:
-    lowering = LOWERING_TOLERANCE + (plans["float"].band["max_abs"] if plans else 0.0)
-    quant = dict(plans["fixed"].band) if plans else {"max_abs": 0.0, "rmse": 0.0}
-    return {
-        # None: not predicted, shown and not checked
-        "timing": {"max_abs": timing, "rmse": timing} if timing is not None else None,
-        "lowering": {"max_abs": lowering, "rmse": lowering},
-        "quantization": quant,
-        "end-to-end": ({"max_abs": timing + quant["max_abs"], "rmse": timing + quant["rmse"]}
-                       if timing is not None else None),
-        **{share: {"max_abs": tol, "rmse": tol} for share, tol in EMULATION_TOLERANCE.items()},
-    }
+def judge_curve(curve: dict, reference: str, candidate: str, w_range: float) -> dict:
+    """A candidate's protocol curve against the reference's, relative to the reference curve's amplitude."""
+    ref = np.asarray(curve[reference], dtype=float)
+    cand = np.asarray(curve[candidate], dtype=float)
+    amplitude = float(np.max(np.abs(ref))) if ref.size else 0.0
+    diff = np.abs(cand - ref)
+    entry = {"reference": reference, "candidate": candidate, "share": "curve",
+             "max_abs_error_normalized": float(diff.max()) / w_range if diff.size else 0.0,
+             "rmse_normalized": float(np.sqrt(np.mean(diff ** 2))) / w_range if diff.size else 0.0,
+             "amplitude_normalized": amplitude / w_range,
+             "tolerance": {"max_abs": CURVE_TOLERANCE * amplitude / w_range, "rmse": None,
+                           "kind": f"{CURVE_TOLERANCE:g} of the curve's amplitude"}}
+    if not np.isfinite(cand).all():
+        entry.update(outcome=FAILED, passed=False, message=f"{candidate}: non-finite curve point")
+        return entry
+    zero = [(curve["x"][k], float(ref[k])) for k in range(ref.size) if ref[k] != 0 and cand[k] == 0]
+    entry["curve_rel_error"] = float(diff.max()) / amplitude if amplitude > 0 else None
+    entry["zero_where_reference_is_not"] = [x for x, _ in zero]
+    if amplitude == 0:
+        entry.update(outcome=NOT_CHECKED, message="the reference curve is flat: no amplitude to judge against")
+    else:
+        lost = [x for x, v in zero if abs(v) >= CURVE_ZERO_FRACTION * amplitude]
+        problems = []
+        if diff.max() > CURVE_TOLERANCE * amplitude:
+            k = int(np.argmax(diff))
+            problems.append(f"{curve['x_label']} {curve['x'][k]:g}: {cand[k]:.4g} vs {ref[k]:.4g} "
+                            f"({100 * diff[k] / amplitude:.3g}% of the amplitude)")
+        if lost:
+            problems.append(f"zero where the reference is not at {curve['x_label']} "
+                            + ", ".join(f"{x:g}" for x in lost))
+        entry["outcome"] = FAILED if problems else PASSED
+        if problems:
+            entry["message"] = "; ".join(problems)
+        elif zero:
+            entry["message"] = (f"zero where the reference is not (below {CURVE_ZERO_FRACTION:g} of the amplitude) "
+                                f"at {curve['x_label']} " + ", ".join(f"{x:g}" for x, _ in zero))
+    entry["passed"] = entry["outcome"] == PASSED
+    return entry
 
 
 @dataclass
@@ -210,10 +225,21 @@ class Report:
     stats: dict = field(default_factory=dict)
     failed: dict = field(default_factory=dict)  # backend name -> why it did not finish
     curve: dict | None = None  # curve protocols: {"x", "x_label", backend: [dw per x]}
+    measured: list = field(default_factory=list)  # total errors, reported and not judged
+    steps_ran: dict = field(default_factory=dict)  # what each backend and internal run simulated, in words
+
+    @property
+    def outcome(self) -> str:
+        """passed, failed or not checked (:func:`neurodeploy.verdict.overall`)."""
+        return overall(self.comparisons, self.failed)
 
     @property
     def passed(self) -> bool:
-        return bool(self.results) and not self.failed and all(c["passed"] for c in self.comparisons)
+        return self.outcome == PASSED
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.outcome]
 
     def to_dict(self) -> dict:
         from neurodeploy.lava.plan import engine_reason
@@ -222,7 +248,8 @@ class Report:
         for name, res in self.results.items():
             info = {k: v for k, v in res.info.items() if k != "post_spikes"}  # rasters go to the .npz
             backends.append({"name": name, "ran": True, "seconds": round(res.seconds, 3),
-                             "steps_per_second": round(res.steps_per_second, 1), "info": info})
+                             "steps_per_second": round(res.steps_per_second, 1), "info": info,
+                             "steps": [0, int(res.trajectory.shape[0])]})
         for name, reason in self.skipped.items():
             backends.append({"name": name, "ran": False, "reason": reason})
         for name, reason in self.failed.items():
@@ -235,7 +262,8 @@ class Report:
             "steps": t.steps, "n_pre": t.n_pre, "n_post": t.n_post,
             "dt_ms": self.rule.dt * 1e3, "t_epoch": self.rule.t_epoch,
             "weight_range": [self.rule.weight.w_min, self.rule.weight.w_max],
-            "passed": self.passed,
+            "outcome": self.outcome, "passed": self.passed, "counts": counts(self.comparisons),
+            "steps_ran": self.steps_ran, "measured": self.measured,
             "engine": engine_reason(self.rule),  # None: the learning engine runs the rule
             "backends": backends,
             "comparisons": self.comparisons,
@@ -327,19 +355,30 @@ def time_limit(seconds):
 
 
 def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
-           timeout: float | None = None) -> Report:
-    """Run ``backends`` on ``trains`` and compare them; nothing is written.
+           timeout: float | None = None, ensemble: int | None = None) -> Report:
+    """Run ``backends`` on ``trains`` and judge them (:mod:`neurodeploy.verdict`); nothing is written.
 
     ``timeout``: seconds per backend; a backend that exceeds it is stopped and
     reported as failed, the others' results are kept. ``progress``: a
-    :class:`neurodeploy.progress.Progress` (or None)."""
+    :class:`neurodeploy.progress.Progress` (or None). ``ensemble``: rounding
+    seeds of the fixed-point verdict (default
+    :data:`neurodeploy.verdict.quantization.ENSEMBLE_SIZE`).
+
+    Closed loop: the plans are scaled on the post spikes the first backend's
+    neuron made (``brian2`` by default), not on the imposed raster; the
+    fixed-point chain replays lava-fixed's own spikes."""
+    from neurodeploy.verdict.quantization import ENSEMBLE_SIZE, quantization_chain
+    from neurodeploy.verdict.timing import timing_verdict
+
     registry = load_all()
     backends = default_backends(rule) if backends is None else backends
+    ensemble = ENSEMBLE_SIZE if ensemble is None else ensemble
     traces = trace_stats(rule, trains)
     try:
         plans = compile_plans(rule, trains, traces)
     except UnsupportedError:
         plans = {}
+    planned_on = "the protocol's spike trains"
     results, skipped, failed = {}, {}, {}
     for name in backends:
         backend = registry.get(name)
@@ -357,41 +396,80 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
         finally:
             if progress:
                 progress.finish()
-    counts = update_counts(rule, trains)
-    # closed loop: the post spikes are the backends' own; the timing band assumes imposed ones
-    tolerances = _tolerances(plans, timing_band(rule, counts) if trains.neuron is None else None)
-    comparisons = []
+        if trains.neuron is not None and name in results and planned_on.startswith("the protocol"):
+            # the second pass: scale the plans on the spikes a neuron actually made
+            made = dataclasses.replace(trains, post=results[name].info["post_spikes"])
+            traces = trace_stats(rule, made)
+            try:
+                plans = compile_plans(rule, made, traces)
+            except UnsupportedError:
+                plans = {}
+            planned_on = f"the post spikes {name}'s neuron made"
+    w_range = rule.weight.range
+    comparisons, measured = [], []
     for a, b, share in COMPARISONS:
         if a in results and b in results:
-            comparisons.append(compare(results[a], results[b], share, rule.weight.range, tolerances[share]))
-            if trains.neuron is not None:
-                entry = comparisons[-1]
-                entry["post_spikes"] = spikes = compare_spikes(results[a], results[b], rule.dt)
-                if spikes["first_difference_step"] is not None and share != "lowering":
-                    # no band models diverging spike trains: reported, not checked (the lowering
-                    # must still give the same spikes)
-                    entry.update(tolerance=None, passed=entry["max_abs_error"] is not None,
-                                 message=f"post spikes differ from step {spikes['first_difference_step']}: "
+            ra, rb = results[a], results[b]
+            spikes = compare_spikes(ra, rb, rule.dt) if trains.neuron is not None else None
+            parted = spikes is not None and spikes["first_difference_step"] is not None
+            if share == "timing":
+                if parted:
+                    entry = compare(ra, rb, share, w_range, None)
+                    entry.update(outcome=NOT_CHECKED, passed=False,
+                                 message=f"post spikes part from step {spikes['first_difference_step']}: "
                                          f"{spikes['counts'][0]} vs {spikes['counts'][1]} spikes")
+                else:
+                    seen = trains if spikes is None else dataclasses.replace(trains, post=ra.info["post_spikes"])
+                    entry = timing_verdict(rule, seen, ra, rb, {n: t["peak"] for n, t in trace_stats(rule, seen).items()}
+                                           if spikes is not None else {n: t["peak"] for n, t in traces.items()})
+            else:
+                # the lowering and the emulation must agree exactly, spikes included
+                entry = compare(ra, rb, share, w_range, _tolerance(share, plans))
+            if spikes is not None:
+                entry["post_spikes"] = spikes
+            comparisons.append(entry)
         elif (a in failed or b in failed) and {a, b} <= set(results) | set(failed):
             which = a if a in failed else b
             comparisons.append({"reference": a, "candidate": b, "share": share, "max_abs_error": None, "rmse": None,
                                 "max_abs_error_normalized": None, "rmse_normalized": None,
-                                "tolerance": tolerances[share], "passed": False,
+                                "tolerance": None, "passed": False, "outcome": FAILED,
                                 "message": f"{which}: {failed[which]}"})
+    for a, b, share in MEASURED:
+        if a in results and b in results:
+            m = compare(results[a], results[b], share, w_range, None)
+            measured.append({k: v for k, v in m.items() if k not in ("outcome", "passed", "message", "tolerance")})
+    steps_ran = {name: f"steps 0..{r.trajectory.shape[0] - 1}" for name, r in results.items()}
+    fixed_run = next((results[n] for n in ("lava-fixed", "emu-fixed") if n in results), None)
+    if "fixed" in plans and fixed_run is not None:
+        seen = trains
+        if trains.neuron is not None:
+            seen = dataclasses.replace(trains, post=fixed_run.info["post_spikes"], neuron=None)
+        if progress:
+            progress.start("verdict", 1, f"fixed-point chain: emu-float realisations, emu-fixed x{ensemble}")
+        chain = quantization_chain(rule, plans, seen, fixed_run.trajectory, ensemble)
+        if progress:
+            progress.finish()
+        for entry in chain:
+            entry["single_run"] = fixed_run.backend
+        comparisons += chain
+        steps_ran["verdict (internal emulator runs)"] = (
+            f"steps 0..{seen.steps - 1}: emu-float x{3 + sum(1 for c in chain[0]['constants'] if c['sensitivity'] is not None)}"
+            f" (exact, realised, best constants, sensitivities), emu-fixed x{ensemble} rounding seeds"
+            + (f"; on {fixed_run.backend}'s own post spikes" if trains.neuron is not None else ""))
+    counts = update_counts(rule, trains)
     post_spikes = int(trains.post.sum()) if trains.neuron is None else {
         name: int(r.info["post_spikes"].sum()) for name, r in results.items() if "post_spikes" in r.info}
     stats = dict(counts, trace_peaks={name: t["peak"] for name, t in traces.items()},
-                 pre_spikes=int(trains.pre.sum()), post_spikes=post_spikes)
+                 pre_spikes=int(trains.pre.sum()), post_spikes=post_spikes, plans_scaled_on=planned_on)
     if "fixed" in plans:
-        fixed = results.get("lava-fixed")
+        fixed = results.get("lava-fixed") or results.get("emu-fixed")
         seen = trains  # closed loop: the post spikes lava-fixed made itself
         if trains.neuron is not None and fixed is not None:
             seen = dataclasses.replace(trains, post=fixed.info["post_spikes"])
         stats["fixed_point_saturation"] = fixed_saturation(plans["fixed"], rule, seen, fixed)
         notes = saturation_notes(stats["fixed_point_saturation"])
         for c in comparisons:
-            if "lava-fixed" in (c["reference"], c["candidate"]) and notes:
+            if c["share"] in ("constants", "rounding", "emulation-fixed") and notes:
                 c["warnings"] = notes
     curve = None
     if trains.curve is not None:
@@ -400,11 +478,11 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
         w0 = trains.w0[pairs[:, 0], pairs[:, 1]]
         for name, res in results.items():
             curve[name] = (res.trajectory[-1, pairs[:, 0], pairs[:, 1]] - w0).tolist()
-        for c in comparisons:
-            if c["reference"] in curve and c["candidate"] in curve:
-                diff = np.abs(np.array(curve[c["candidate"]]) - np.array(curve[c["reference"]]))
-                c["curve_max_abs_error_normalized"] = float(diff.max()) / rule.weight.range
-    return Report(rule, trains, results, skipped, plans, comparisons, stats, failed, curve)
+        reference = next((n for n in ("brian2-step", "brian2") if n in curve), None)
+        for name in ("lava-float", "lava-fixed", "lava-cpu", "emu-float", "emu-fixed"):
+            if reference is not None and name in curve:
+                comparisons.append(judge_curve(curve, reference, name, w_range))
+    return Report(rule, trains, results, skipped, plans, comparisons, stats, failed, curve, measured, steps_ran)
 
 
 def fixed_saturation(plan, rule: Rule, trains: SpikeTrains, fixed_result) -> dict:

@@ -132,12 +132,60 @@ def _synapse_selection(record_synapses, shape):
     return sel
 
 
+class RuleSpec:
+    """What the engine needs of a learning rule: products, impulses, time constants, epoch.
+
+    Built from Lava's own parser (:func:`_parse`, what ``lava-fixed`` runs) or
+    directly (:func:`float_spec`: any real coefficient, for the verdict's
+    exact and best-constant realisations)."""
+
+    def __init__(self, products, x_imp, y_imp, x_tau, y_tau, t_epoch, decimate_exponent):
+        self.products = products
+        self.x1_impulse, self.x2_impulse = x_imp
+        self.y1_impulse, self.y2_impulse, self.y3_impulse = y_imp
+        self.x1_tau, self.x2_tau = x_tau
+        self.y1_tau, self.y2_tau, self.y3_tau = y_tau
+        self.t_epoch = int(t_epoch)
+        self.decimate_exponent = decimate_exponent
+
+
+def float_spec(products, impulses: dict, taus: dict, t_epoch: int) -> RuleSpec:
+    """A rule spec from ``products`` = [(dependency, coefficient, factors)] with any real
+    coefficient (Lava units); ``impulses``/``taus``: slot -> value (missing slots 0).
+    Dependencies ``x0``, ``y0``, ``u0`` (every epoch)."""
+    out = []
+    for dep, coefficient, factors in products:
+        p = _Product("u" if dep == "u0" else dep, 0, 7, [(f, None, False) for f in factors])
+        p.coefficient = float(coefficient)
+        out.append(p)
+    has_u = any(p.dependency == "u" for p in out)
+    return RuleSpec(out, [impulses.get(s, 0.0) for s in X_SLOTS], [impulses.get(s, 0.0) for s in Y_SLOTS],
+                    [taus.get(s, 0.0) for s in X_SLOTS], [taus.get(s, 0.0) for s in Y_SLOTS], t_epoch,
+                    0 if has_u else None)
+
+
+def shift_of(product) -> int:
+    """Bits Lava's fixed-point MAC drops of this product (factor widths + mantissa over 15)."""
+    return max(0, sum(FACTOR_WIDTH[f[0]] for f in product.factors) + W_S_MANT - W_ACCUMULATOR_U)
+
+
 class _Engine:
-    def __init__(self, plan, w0_lava, n_pre, n_post, steps, rng_seed):
-        self.fixed = plan.mode == "fixed"
-        if plan.mode not in ("fixed", "float"):
-            raise ValueError(f"unknown plan mode {plan.mode!r}")
-        rule, self.products = _parse(plan, rng_seed)
+    def __init__(self, plan, w0_lava, n_pre, n_post, steps, rng_seed, conn_seed=CONN_VAR_SEED, mode=None,
+                 spec=None, bounds=None):
+        """``mode`` overrides ``plan.mode``; ``mode="float"`` with a fixed plan runs its realised
+        constants (``S 2^E`` over the ``2^shift`` its fixed-point product drops) in floating point.
+        ``spec`` (a :class:`RuleSpec`) replaces the plan's learning rule; ``bounds`` its Lava weight bounds."""
+        mode = mode or plan.mode
+        self.fixed = mode == "fixed"
+        if mode not in ("fixed", "float"):
+            raise ValueError(f"unknown plan mode {mode!r}")
+        if spec is None:
+            rule, self.products = _parse(plan, rng_seed)
+            if not self.fixed and plan.mode == "fixed":
+                for p in self.products:
+                    p.coefficient = p.mantissa * 2.0 ** (p.s_exp - 7 - shift_of(p))
+        else:
+            rule, self.products = spec, spec.products
         self.t_epoch = int(rule.t_epoch)
         # uk: one decimate exponent k per rule (Lava allows one uk symbol); None without u products
         self.has_u = any(p.dependency == "u" for p in self.products)
@@ -177,14 +225,14 @@ class _Engine:
             self.xr_imp = np.random.default_rng(rng_seed + 1).integers(0, 2 ** W_TRACE, size=n_adv, dtype=int)
             self.yr_dec = np.random.default_rng(rng_seed + 2).random(n_adv)
             self.yr_imp = np.random.default_rng(rng_seed + 3).integers(0, 2 ** W_TRACE, size=n_adv, dtype=int)
-            self.conn_r = np.random.default_rng(CONN_VAR_SEED).random(steps // self.t_epoch + 1)
+            self.conn_r = np.random.default_rng(conn_seed).random(steps // self.t_epoch + 1)
             self.w_lo, self.w_hi = WEIGHT_RANGE[self.sign_mode]
         else:
             self.x_imp, self.y_imp = x_imp, y_imp
             self.x = np.zeros((2, n_pre), dtype=float)
             self.y = np.zeros((3, n_post), dtype=float)
             self.w = w0.astype(float).copy()
-            self.bounds = tuple(float(b) for b in plan.w_lava_bounds)
+            self.bounds = tuple(float(b) for b in (plan.w_lava_bounds if bounds is None else bounds))
         self.tx = np.zeros(n_pre, dtype=np.int64)
         self.ty = np.zeros(n_post, dtype=np.int64)
         self.first_epoch = True
@@ -368,13 +416,17 @@ class _Engine:
 
 
 def simulate(plan, w0_lava, pre, post, rng_seed: int = RNG_SEED, record_every: int = 1,
-             record_synapses=None, scale: float = 1.0) -> np.ndarray:
+             record_synapses=None, scale: float = 1.0, conn_seed: int = CONN_VAR_SEED, mode: str | None = None,
+             spec: RuleSpec | None = None, bounds=None) -> np.ndarray:
     """Emulate Lava's learning connection for ``pre.shape[1]`` steps (see the module docstring).
 
     ``plan``: a :class:`~neurodeploy.lava.plan.Plan` (its ``mode`` picks the
     fixed or float model); ``w0_lava`` (n_post, n_pre) in Lava units;
     ``pre`` (n_pre, steps) and ``post`` (n_post, steps) boolean rasters;
-    ``rng_seed`` as given to ``Loihi2FLearningRule`` (fixed point only).
+    ``rng_seed`` as given to ``Loihi2FLearningRule`` (fixed point only);
+    ``conn_seed``: the seed of the weights' stochastic rounding (Lava always uses
+    :data:`CONN_VAR_SEED`; ensembles vary it). ``mode``, ``spec``, ``bounds``: see
+    :class:`_Engine` (the verdict's float realisations of a plan).
 
     Recording: the weights after every ``record_every``-th step (0-based steps
     ``record_every - 1, 2 record_every - 1, ...``, :func:`recorded_steps`),
@@ -397,7 +449,7 @@ def simulate(plan, w0_lava, pre, post, rng_seed: int = RNG_SEED, record_every: i
         raise ValueError("record_every must be >= 1")
     n_pre, steps = pre.shape
     n_post = post.shape[0]
-    engine = _Engine(plan, w0_lava, n_pre, n_post, steps, int(rng_seed))
+    engine = _Engine(plan, w0_lava, n_pre, n_post, steps, int(rng_seed), int(conn_seed), mode, spec, bounds)
     sel = _synapse_selection(record_synapses, (n_post, n_pre))
     n_rec = len(recorded_steps(steps, record_every))
     out = np.empty((n_rec, n_post, n_pre) if sel is None else (n_rec, sel.size), dtype=float)

@@ -1,0 +1,46 @@
+"""The verdict: what a verify run checked, with which tolerance, and whether it held.
+
+Every comparison ends in one of three outcomes:
+
+* ``passed``: it was checked against a tolerance derived independently of the
+  candidate (closed form, the engine's limits, the ensemble's statistics);
+* ``failed``: it was checked and did not hold;
+* ``not checked``: nothing could be judged (no tolerance can be derived, the
+  tolerance would exceed :data:`MAX_TOLERANCE` of the weight range, the
+  trajectories part for a reason no tolerance models), with the reason.
+
+A run is ``passed`` when at least one comparison passed and none failed (and
+every backend asked finished), ``failed`` when any comparison or backend
+failed, and ``not checked`` when nothing was checked. The CLI exits 0, 1 and
+:data:`EXIT_NOT_CHECKED` for these.
+
+Modules: :mod:`.timing` (brian2 -> brian2-step, per synapse),
+:mod:`.quantization` (the fixed-point chain: constants, rounding),
+:mod:`.mutate` (the mutation self-test that measures the verdict's detection
+power and false-alarm rate).
+"""
+from __future__ import annotations
+
+PASSED, FAILED, NOT_CHECKED = "passed", "failed", "not checked"
+OUTCOMES = (PASSED, FAILED, NOT_CHECKED)
+#: Exit code of ``verify`` when nothing was checked (0 passed, 1 failed, 2 bad input).
+EXIT_NOT_CHECKED = 3
+EXIT_CODES = {PASSED: 0, FAILED: 1, NOT_CHECKED: EXIT_NOT_CHECKED}
+#: No comparison whose tolerance exceeds this fraction of the weight range is reported as passed.
+MAX_TOLERANCE = 0.1
+
+
+def outcome_of(passed: bool | None) -> str:
+    return NOT_CHECKED if passed is None else (PASSED if passed else FAILED)
+
+
+def overall(comparisons, failed_backends=()) -> str:
+    """The run's outcome from its comparisons' outcomes and the backends that did not finish."""
+    outcomes = [c["outcome"] for c in comparisons]
+    if failed_backends or FAILED in outcomes:
+        return FAILED
+    return PASSED if PASSED in outcomes else NOT_CHECKED
+
+
+def counts(comparisons) -> dict:
+    return {o: sum(1 for c in comparisons if c["outcome"] == o) for o in OUTCOMES}

@@ -1,0 +1,390 @@
+"""The fixed-point verdict as a chain of links, each with its own share and tolerance.
+
+::
+
+    F  exact        the rule lowered to the engine, exact constants, run in floating point
+    |  constants    the fixed plan's realised S*2^E, impulses, time constants, epoch, weight
+    R  realised     scale and bounds, run in floating point (deterministic)
+    |  rounding     the ensemble mean of emu-fixed over K rounding seeds follows R; the
+    M  ensemble     single fixed-point run (lava-fixed or emu-fixed) lies in the ensemble
+    |  emulation    lava-fixed equals emu-fixed bit for bit (a comparison of the harness)
+    lava-fixed
+
+**constants.** Nothing here is taken from what the plan under test says about
+its own accuracy. From the lowering (the rule's products and coefficients)
+and the plan's two free choices, the weight scale ``s_w`` and the whole-number
+trace impulses ``m_t`` (scale ``k_t = m_t / J_t``), each product's constant
+is recomputed, ``c = a s_w^(n_w - 1) prod k_t^(-n_t) 2^shift``, and with it the
+nearest value the engine can realise, ``S 2^E`` with ``-8 <= S <= 7``,
+``-7 <= E <= 8`` (:func:`nearest_representable`, written independently of the
+planner). Two checks:
+
+* structural: the plan's dw string (as Lava parses it) realises every product
+  at least as well as the engine could (relative error within 1e-9 of the
+  best), names no product the lowering does not have, and its impulses are
+  whole numbers in 1..127;
+* behavioural: ``I``, the same run with the engine's best constants, the
+  rule's own time constants, epoch and the sign mode's 8-bit limits, deviates
+  from ``F`` by what the engine's limits force, ``D_I``; ``R`` must stay within
+  ``1.05 D_I + 1e-9`` of ``F`` (max over steps and synapses, normalized by the
+  range). Per constant the report gives the trajectory's sensitivity ``G_p``
+  (change of the trajectory per relative change of that constant, by a
+  finite difference on ``I``) and so the smallest relative error of that
+  constant the behavioural check is guaranteed to detect, ``(T + D)/G_p``.
+
+**rounding.** Lava's fixed-point model rounds traces, weights and products
+stochastically from per-step random numbers: unbiased except for the floor
+of products whose width exceeds the accumulator (``shift > 0``: at most
+``(1 - 2^-shift) 2^E`` Lava units lost per evaluation, a known one-sided
+bias). ``emu-fixed`` runs ``K`` times (default :data:`ENSEMBLE_SIZE`) with
+independent rounding seeds (both the trace seed and the weight-rounding
+seed), derived from the spike-train seed. At checkpoints over the run, per
+synapse:
+
+* mean: ``mean - R`` lies in ``[-floor bias - q SE, q SE]``, ``SE`` the
+  standard error (sample standard deviation, floored at
+  :data:`SIGMA_FLOOR` Lava units for discrete distributions, over ``sqrt K``);
+* envelope: the single fixed-point run lies within ``q sd sqrt(1 + 1/K)`` of
+  the mean (a prediction interval);
+
+``q`` is the Student-t quantile for a family-wise false-alarm rate
+:data:`ALPHA` (Bonferroni over every test made). Synapse-steps from the first
+time any run (R, a member, the single run) reached an 8-bit limit are left
+out (the mean of a clipped variable is not the clipped mean) and counted.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neurodeploy.verdict import FAILED, NOT_CHECKED, PASSED
+
+#: Rounding seeds in the ensemble.
+ENSEMBLE_SIZE = 32
+#: Family-wise false-alarm rate of the rounding link's tests.
+ALPHA = 0.01
+#: Smallest standard deviation assumed for a synapse-step (Lava weight units).
+SIGMA_FLOOR = 0.5
+#: Slack on the best realisation's deviation (float summation order) and absolute floor.
+CONSTANTS_SLACK, CONSTANTS_FLOOR = 0.05, 1e-9
+#: Relative step of the finite difference giving each constant's sensitivity.
+SENSITIVITY_STEP = 1.0 / 16
+#: Checkpoints of the rounding link's tests (evenly spaced, the last step included).
+CHECKPOINTS = 40
+#: Most float64 values one recorded trajectory may hold; longer runs are compared every k-th step.
+RECORD_BUDGET = 4_000_000
+TRACE_MAX = 127
+WEIGHT_LIMITS = {"excitatory": (0, 255), "mixed": (-256, 255), "inhibitory": (-255, 0)}
+WIDTH = {"x1": 7, "x2": 7, "y1": 7, "y2": 7, "y3": 7, "w": 9}
+
+
+def nearest_representable(c: float) -> tuple:
+    """(S, E, S*2^E) nearest to ``c`` among 4-bit mantissas -8..7 and exponents -7..8 (0 included)."""
+    best = (0, 0, 0.0)
+    for e in range(-7, 9):
+        for s in range(-8, 8):
+            v = s * 2.0 ** e
+            if abs(v - c) < abs(best[2] - c) - 1e-300 or (abs(v - c) == abs(best[2] - c) and abs(s) < abs(best[0])):
+                best = (s, e, v)
+    return best
+
+
+def _shift(factors) -> int:
+    return max(0, sum(WIDTH[f] for f in factors) + 4 - 15)
+
+
+def _key(dependency, factors) -> tuple:
+    return ("u0" if dependency.startswith("u") else dependency, tuple(sorted(factors)))
+
+
+@dataclass
+class Realisation:
+    """The independent realisation of a fixed plan (see the module docstring)."""
+
+    weight_scale: float
+    impulses: dict  # slot -> Lava impulse (the plan's)
+    taus: dict  # slot -> steps (the rule's)
+    sign_mode: str
+    limits: tuple  # 8-bit limits of the sign mode
+    products: list  # dicts: term, dependency, factors, requested, exact, best, realised, e_best, e_real, shift, E
+    problems: list = field(default_factory=list)  # structural failures, in words
+
+
+def realise(rule, engine, plan) -> Realisation:
+    """Recompute every constant of ``plan`` from the lowering ``engine`` and the plan's scales."""
+    from neurodeploy.emu.engine import _parse
+
+    problems = []
+    s_w = float(plan.weight_scale)
+    sign_mode = "excitatory" if rule.weight.w_min >= 0 else ("inhibitory" if rule.weight.w_max <= 0 else "mixed")
+    by_name = {t.name: t for t in plan.traces}
+    impulses, taus, scales = {}, {}, {}
+    for name, slot in engine.trace_slots:
+        trace = rule.trace(name)
+        taus[slot] = rule.tau_steps(trace)
+        t = by_name.get(name)
+        if t is None:
+            problems.append(f"trace '{name}' has no impulse in the plan")
+            impulses[slot], scales[slot] = 1.0, 1.0 / trace.jump
+            continue
+        m = float(t.impulse)
+        if not (m == int(m) and 1 <= m <= TRACE_MAX):
+            problems.append(f"trace '{name}': impulse {m:g} is not a whole number in 1..{TRACE_MAX} "
+                            "(fractional impulses round with a bias)")
+        impulses[slot], scales[slot] = m, m / trace.jump
+    lava_rule, parsed = _parse(plan, 7)
+    realised = {}
+    for p in parsed:
+        key = _key(p.dependency, [f[0] for f in p.factors])
+        if any(f[1] is not None or f[2] for f in p.factors):
+            problems.append(f"product '{key}' has a constant or sgn() factor the lowering never makes")
+        realised[key] = realised.get(key, 0.0) + p.mantissa * 2.0 ** (p.s_exp - 7)
+    if int(lava_rule.t_epoch) != rule.t_epoch:
+        problems.append(f"t_epoch {lava_rule.t_epoch} instead of the rule's {rule.t_epoch}")
+    for slot, tau in taus.items():
+        got = float(getattr(lava_rule, f"{slot}_tau"))
+        if not math.isclose(got, tau, rel_tol=1e-12):
+            problems.append(f"trace {slot}: tau {got:g} steps instead of the rule's {tau:g}")
+    products = []
+    for p in engine.products:
+        key = _key(p.dependency, p.factors)
+        shift = _shift(p.factors)
+        exact = p.coefficient * s_w ** (p.factors.count("w") - 1)
+        for f in p.factors:
+            if f != "w":
+                exact /= scales[f]
+        requested = exact * 2.0 ** shift
+        s, e, best = nearest_representable(requested)
+        real = realised.pop(key, 0.0)
+        e_best = abs(best - requested) / abs(requested) if requested else 0.0
+        e_real = abs(real - requested) / abs(requested) if requested else (0.0 if real == 0 else math.inf)
+        products.append({"term": p.term, "dependency": p.dependency, "factors": list(p.factors),
+                         "requested": requested, "best": best, "best_S": s, "best_E": e, "realised": real,
+                         "e_best": e_best, "e_real": e_real, "shift": shift, "exact": exact})
+        if e_real > e_best + 1e-9:
+            problems.append(f"constant of '{p.term}' realised as {real:.6g} ({100 * e_real:.3g}% off) where the "
+                            f"engine realises {s}*2^{e} = {best:.6g} ({100 * e_best:.3g}% off)")
+    for key, value in realised.items():
+        if value != 0:
+            problems.append(f"product {key[0]} * {' * '.join(key[1])} ({value:g}) is not in the lowered rule")
+    return Realisation(s_w, impulses, taus, sign_mode, WEIGHT_LIMITS[sign_mode], products, problems)
+
+
+class _Modes:
+    """The plan-like object the emulator needs beside a RuleSpec."""
+
+    def __init__(self, sign_mode, bounds):
+        self.mode, self.sign_mode, self.w_lava_bounds = "float", sign_mode, bounds
+
+
+def record_stride(steps: int, synapses: int) -> int:
+    return max(1, math.ceil(steps * synapses / RECORD_BUDGET))
+
+
+def _run_spec(real: Realisation, rule, trains, coefficients, w0_lava, bounds, stride):
+    from neurodeploy.emu.engine import float_spec, simulate
+
+    spec = float_spec([(p["dependency"], c, p["factors"]) for p, c in zip(real.products, coefficients)],
+                      real.impulses, real.taus, rule.t_epoch)
+    return simulate(_Modes(real.sign_mode, bounds), w0_lava, trains.pre, trains.post, spec=spec,
+                    record_every=stride, scale=real.weight_scale, mode="float")
+
+
+def _fixed_w0(w0, s_w, limits, sign_mode):
+    w = np.clip(np.rint(np.asarray(w0, dtype=float) / s_w), *limits).astype(np.int64)
+    if sign_mode == "mixed":
+        w = (w >> 1) << 1  # Lava truncates the LSB at the first step
+    return w
+
+
+def constants_link(rule, engine, plan, trains) -> tuple:
+    """(entry, context) of the constants link; the context feeds the rounding link."""
+    real = realise(rule, engine, plan)
+    stride = record_stride(trains.steps, trains.n_pre * trains.n_post)
+    s_w, w_range = real.weight_scale, rule.weight.range
+    exact = [p["exact"] for p in real.products]
+    best = [p["best"] * 2.0 ** -p["shift"] for p in real.products]
+    f_bounds = (rule.weight.w_min / s_w, rule.weight.w_max / s_w)
+    w0_best = _fixed_w0(trains.w0, s_w, real.limits, real.sign_mode)
+    F = _run_spec(real, rule, trains, exact, np.asarray(trains.w0, dtype=float) / s_w, f_bounds, stride)
+    I = _run_spec(real, rule, trains, best, w0_best.astype(float), real.limits, stride)
+    from neurodeploy.emu.engine import simulate
+
+    w0_plan = plan.weights_to_lava(trains.w0)
+    if plan.sign_mode == "mixed":
+        w0_plan = (np.asarray(w0_plan, dtype=np.int64) >> 1) << 1
+    R = simulate(plan, w0_plan, trains.pre, trains.post, record_every=stride, scale=plan.weight_scale, mode="float")
+    d_best = float(np.nanmax(np.abs(I - F))) / w_range if F.size else 0.0
+    d = float(np.max(np.abs(R - F))) / w_range if F.size else 0.0
+    if not np.isfinite(R).all():
+        d = math.inf
+    tol = (1 + CONSTANTS_SLACK) * d_best + CONSTANTS_FLOOR
+    constants = []
+    for k, p in enumerate(real.products):
+        g = None
+        if best[k] != 0:
+            bumped = list(best)
+            bumped[k] = best[k] * (1 + SENSITIVITY_STEP)
+            Ik = _run_spec(real, rule, trains, bumped, w0_best.astype(float), real.limits, stride)
+            g = float(np.max(np.abs(Ik - I))) / w_range / SENSITIVITY_STEP
+        constants.append({"term": p["term"], "dependency": p["dependency"], "factors": p["factors"],
+                          "requested": p["requested"], "engine_best": p["best"], "realised": p["realised"],
+                          "best_rel_error": p["e_best"], "rel_error": p["e_real"], "shift": p["shift"],
+                          "sensitivity": g,
+                          "smallest_detected_rel_error": (tol + d) / g if g else None})
+    entry = {"reference": "float: exact", "candidate": "float: fixed constants",
+             "share": "constants", "max_abs_error_normalized": d,
+             "rmse_normalized": float(np.sqrt(np.mean((R - F) ** 2))) / w_range if F.size else 0.0,
+             "tolerance": {"max_abs": tol, "rmse": None, "kind": "engine's best constants"},
+             "best_realisation_error_normalized": d_best, "constants": constants,
+             "structural_problems": list(real.problems), "compared_every": stride}
+    if real.problems:
+        entry.update(outcome=FAILED, message="; ".join(real.problems[:3]))
+    elif not d <= tol:
+        entry.update(outcome=FAILED, message=f"the plan's constants move the trajectory {d:.3g} of the range from "
+                                             f"the exact rule; the engine's best constants {d_best:.3g}")
+    elif tol > 0.1:
+        entry.update(outcome=NOT_CHECKED, message=f"the engine's best constants already deviate {d_best:.3g} of the "
+                                                  "range (tolerance too wide)")
+    else:
+        entry["outcome"] = PASSED
+    entry["passed"] = entry["outcome"] == PASSED
+    return entry, {"R": R, "stride": stride, "realisation": real}
+
+
+def ensemble_seeds(seed, k: int) -> list:
+    """(trace seed, weight-rounding seed) pairs of the ensemble, derived from the trains' seed."""
+    base = 0 if seed is None else int(seed) % 2 ** 63
+    states = np.random.SeedSequence([base, 0x5EED]).generate_state(2 * k, dtype=np.uint32)
+    return [(int(states[2 * i]) % 2 ** 30, int(states[2 * i + 1]) % 2 ** 30) for i in range(k)]
+
+
+def _floor_bias(plan, trains, rule, rows) -> np.ndarray:
+    """Largest downward bias (Lava units) of shifted products' floors up to each recorded row: (rows, n_post, n_pre)."""
+    from neurodeploy.emu.engine import _parse, shift_of
+
+    _, products = _parse(plan, 7)
+    e = rule.t_epoch
+    steps = trains.steps
+    epoch_end = np.zeros(steps, dtype=bool)
+    epoch_end[e - 1::e] = True
+
+    def cum_epochs(raster):
+        n_epochs = -(-steps // e)
+        pad = n_epochs * e - steps
+        fired = np.pad(raster, ((0, 0), (0, pad))).reshape(raster.shape[0], n_epochs, e).any(axis=2)
+        # count at step t: epochs ended by t with a spike
+        per_step = np.zeros((raster.shape[0], steps), dtype=np.int64)
+        ends = np.flatnonzero(epoch_end)
+        per_step[:, ends] = fired[:, :ends.size]
+        return np.cumsum(per_step, axis=1)[:, rows]
+
+    out = np.zeros((rows.size, trains.n_post, trains.n_pre))
+    cum_pre = cum_post = None
+    for p in products:
+        shift = shift_of(p)
+        if not shift:
+            continue
+        per_eval = (1 - 2.0 ** -shift) * 2.0 ** (p.s_exp - 7)
+        if p.dependency == "x0":
+            cum_pre = cum_epochs(trains.pre) if cum_pre is None else cum_pre
+            out += per_eval * cum_pre.T[:, None, :]
+        elif p.dependency == "y0":
+            cum_post = cum_epochs(trains.post) if cum_post is None else cum_post
+            out += per_eval * cum_post.T[:, :, None]
+        else:
+            out += per_eval * np.cumsum(epoch_end)[rows][:, None, None]
+    return out
+
+
+def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SIZE) -> dict:
+    """The rounding link: ``k`` emu-fixed runs against R, and ``single`` (a fixed run, rule units) in the envelope."""
+    from scipy import stats
+
+    from neurodeploy.emu.engine import simulate
+
+    R, stride = context["R"], context["stride"]
+    s_w, w_range = plan.weight_scale, rule.weight.range
+    lo, hi = plan.w_lava_bounds
+    w0 = plan.weights_to_lava(trains.w0)
+    total = np.zeros(R.shape)
+    total2 = np.zeros(R.shape)
+    R_lava = R / s_w
+    touched = (R_lava <= lo + 1e-9) | (R_lava >= hi - 1e-9)
+    seeds = ensemble_seeds(trains.seed, k)
+    for rng_seed, conn_seed in seeds:
+        run = simulate(plan, w0, trains.pre, trains.post, rng_seed=rng_seed, conn_seed=conn_seed,
+                       record_every=stride)
+        total += run
+        total2 += run * run
+        touched |= (run <= lo) | (run >= hi)
+    single_lava = None
+    if single is not None:
+        single_lava = np.rint(single[stride - 1::stride] / s_w)
+        touched |= (single_lava <= lo) | (single_lava >= hi)
+    touched = np.maximum.accumulate(touched, axis=0)
+    mean = total / k
+    var = np.maximum(0.0, (total2 - k * mean * mean) / (k - 1))
+    rows_all = np.arange(stride - 1, trains.steps, stride)
+    pick = np.unique(np.linspace(0, R.shape[0] - 1, min(CHECKPOINTS, R.shape[0])).round().astype(int))
+    bias = _floor_bias(plan, trains, rule, rows_all[pick])
+    ok = ~touched[pick]
+    n_tests = int(ok.sum()) * (2 if single is not None else 1)
+    entry = {"reference": "float: fixed constants", "candidate": f"emu-fixed x{k}",
+             "share": "rounding", "ensemble_size": k, "compared_every": stride,
+             "checkpoints": int(pick.size), "synapse_steps_tested": int(ok.sum()),
+             "synapse_steps_left_out_at_limit": int((~ok).sum()), "alpha": ALPHA}
+    if n_tests == 0:
+        entry.update(outcome=NOT_CHECKED, passed=False, tolerance=None, max_abs_error_normalized=None,
+                     rmse_normalized=None, message="every synapse reached an 8-bit limit: nothing left to test")
+        return entry
+    q = float(stats.t.ppf(1 - ALPHA / (2 * n_tests), k - 1))
+    sd = np.sqrt(var[pick] + SIGMA_FLOOR ** 2)
+    se = sd / math.sqrt(k)
+    d = mean[pick] - R_lava[pick]
+    # inside [-bias - q se, q se]: distance beyond, in standard errors
+    over = np.maximum(d - q * se, -bias - q * se - d)
+    z_mean = np.where(ok, np.where(d > 0, d / se, np.maximum(0, -d - bias) / se), 0.0)
+    mean_fail = ok & (over > 0)
+    entry.update(
+        max_abs_error_normalized=float(np.max(np.abs(d[ok]))) * s_w / w_range,
+        rmse_normalized=float(np.sqrt(np.mean(d[ok] ** 2))) * s_w / w_range,
+        tolerance={"max_abs": float(np.max((q * se + bias)[ok])) * s_w / w_range, "rmse": None,
+                   "kind": f"ensemble mean within q={q:.3g} standard errors (+ floor bias)"},
+        q=q, largest_z_mean=float(z_mean.max()), floor_bias_max_lava=float(bias.max()) if bias.size else 0.0,
+        ensemble_sd_max_normalized=float(np.sqrt(var[pick]).max()) * s_w / w_range)
+    problems = []
+    if mean_fail.any():
+        r, i, j = np.argwhere(mean_fail)[np.argmax(np.where(mean_fail, over, -np.inf)[mean_fail])]
+        problems.append(f"ensemble mean off the realised-constants run at step {rows_all[pick][r]} synapse ({i}, {j}): "
+                        f"{d[r, i, j]:+.3g} Lava units, bound [{-bias[r, i, j] - q * se[r, i, j]:.3g}, "
+                        f"{q * se[r, i, j]:.3g}] ({int(mean_fail.sum())} synapse-steps)")
+    if single_lava is not None:
+        width = q * sd * math.sqrt(1 + 1 / k)
+        dev = np.abs(single_lava[pick] - mean[pick])
+        env_fail = ok & (dev > width)
+        entry["envelope"] = {"max_deviation_in_widths": float(np.max(np.where(ok, dev / width, 0))),
+                             "synapse_steps_outside": int(env_fail.sum())}
+        if env_fail.any():
+            r, i, j = np.argwhere(env_fail)[0]
+            problems.append(f"the single fixed run leaves the ensemble's envelope at step {rows_all[pick][r]} synapse "
+                            f"({i}, {j}): {dev[r, i, j]:.3g} Lava units from the mean, width {width[r, i, j]:.3g}")
+    if problems:
+        entry.update(outcome=FAILED, message="; ".join(problems))
+    else:
+        entry["outcome"] = PASSED
+    entry["passed"] = entry["outcome"] == PASSED
+    return entry
+
+
+def quantization_chain(rule, plans: dict, trains, single=None, k: int = ENSEMBLE_SIZE) -> list:
+    """The constants and rounding entries for ``plans["fixed"]`` on ``trains``;
+    ``single``: a fixed-point trajectory (rule units) to place in the ensemble (lava-fixed's or emu-fixed's)."""
+    from neurodeploy.lava.lowering import lower
+
+    engine = lower(rule)
+    plan = plans["fixed"]
+    constants, context = constants_link(rule, engine, plan, trains)
+    return [constants, rounding_link(rule, plan, trains, context, single, k)]

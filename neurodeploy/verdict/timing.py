@@ -1,0 +1,149 @@
+"""The timing share, per synapse: ``brian2`` (events in time order) against ``brian2-step``
+(the learning engine's order within a step or epoch).
+
+The two differ only at a synapse's *conflicting epochs*: epochs in which the
+synapse sees more than one spike event (with one-step epochs: a pre and a
+post spike in the same step). Elsewhere they are the same arithmetic and
+must agree to :data:`TIMING_FLOOR`. At a conflicting epoch:
+
+* with one-step epochs ``brian2`` evaluates ``on_pre`` before the post
+  traces jump, the engine after: the difference is at most
+  ``|f_pre(y + J_y) - f_pre(y)|``, bounded over the corners of the traces'
+  ranges on these trains (rest and peak) and ``w`` at either bound;
+* with longer epochs the engine applies one update per side and epoch, from
+  the state at the epoch's start: a whole update (``max |f_pre|``, ``max
+  |f_post|`` over the same corners) may differ.
+
+Each synapse's bound is ``1.5 x`` (clipping order) its own number of
+conflicting epochs times that per-event bound; a synapse's bound never
+comes from another synapse. A synapse whose bound exceeds
+:data:`~neurodeploy.verdict.MAX_TOLERANCE` of the range is *not checked*
+(tolerance too wide). Rules with synapse or reward traces: a difference at
+one epoch propagates through the eligibility and the third factor in ways
+not bounded here (also without conflicts: the reward and the continuous
+term's order within a step), so their timing is not checked.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import sympy
+
+from neurodeploy.verdict import FAILED, MAX_TOLERANCE, NOT_CHECKED, PASSED
+
+#: Smallest timing tolerance (normalized): float rounding of exact vs per-step decay.
+TIMING_FLOOR = 1e-9
+#: Clipping after each event (brian2) or once per epoch (engine): margin on the per-event bound.
+CLIP_MARGIN = 1.5
+
+
+def conflicts(rule, trains) -> np.ndarray:
+    """(n_post, n_pre): epochs in which each synapse sees more than one spike event."""
+    e = rule.t_epoch
+    n_epochs = -(-trains.steps // e)
+    pad = n_epochs * e - trains.steps
+
+    def per_epoch(raster):
+        r = np.pad(raster, ((0, 0), (0, pad))).reshape(raster.shape[0], n_epochs, e)
+        return r.sum(axis=2).astype(np.int64)
+
+    pre, post = per_epoch(trains.pre), per_epoch(trains.post)
+    if e == 1:
+        return post @ pre.T  # a pre and a post spike in the same step
+    # events of synapse (i, j) in epoch k: pre[j, k] + post[i, k]; conflict when >= 2
+    out = np.zeros((trains.n_post, trains.n_pre), dtype=np.int64)
+    for k in np.flatnonzero((pre.sum(axis=0) > 0) | (post.sum(axis=0) > 0)):
+        out += (post[:, k][:, None] + pre[:, k][None, :]) >= 2
+    return out
+
+
+def per_event_bound(rule, peaks: dict) -> float | None:
+    """Largest weight difference one conflicting epoch can make (rule units), or None if not modelled."""
+    if rule.traces_of("synapse") or rule.has_reward:
+        return None
+    w = sympy.Symbol("w", real=True)
+    syms = {t.name: sympy.Symbol(t.name, real=True) for t in rule.traces}
+    on_pre = rule.numeric(rule.weight.on_pre)
+    on_post = rule.numeric(rule.weight.on_post)
+
+    def span(t):
+        lo = t.rest
+        hi = peaks.get(t.name)
+        if hi is None:
+            try:
+                hi = t.rest + abs(t.jump) if not t.state_dependent else t.rest + 1.0
+            except (TypeError, ValueError):
+                hi = t.rest + 1.0
+        return (min(lo, hi), max(lo, hi))
+
+    def jump(t, values):
+        if t.state_dependent:
+            return float(rule.numeric(t.jump_of()).xreplace(values))
+        return float(t.jump)
+
+    traces = [t for t in rule.traces if t.of in ("pre", "post")]
+    worst = 0.0
+    for corner in itertools.product(*[span(t) for t in traces]):
+        base = {syms[t.name]: v for t, v in zip(traces, corner)}
+        after = dict(base)
+        for t in traces:
+            if t.of == "post":
+                after[syms[t.name]] = base[syms[t.name]] + jump(t, base)
+        for w_value in (rule.weight.w_min, rule.weight.w_max):
+            b, a = {**base, w: w_value}, {**after, w: w_value}
+            try:
+                diff = abs(float(on_pre.xreplace(a)) - float(on_pre.xreplace(b)))
+                if rule.t_epoch > 1:
+                    diff = max(diff, abs(float(on_pre.xreplace(b))), abs(float(on_post.xreplace(b))))
+            except (TypeError, ValueError):
+                return None
+            worst = max(worst, diff)
+    return worst
+
+
+def timing_verdict(rule, trains, ref, cand, peaks: dict) -> dict:
+    """The ``timing`` comparison entry: per-synapse bounds, per-synapse errors, one outcome."""
+    w_range = rule.weight.range
+    c = conflicts(rule, trains)
+    event = per_event_bound(rule, peaks)
+    if event is None:
+        band = np.full(c.shape, np.inf)
+        reason = ("synapse or reward traces: the event order's effect (conflicting epochs, reward and continuous "
+                  "terms within a step) is not bounded")
+    else:
+        band = np.maximum(TIMING_FLOOR, CLIP_MARGIN * c * event / w_range)
+        reason = f"bound above {MAX_TOLERANCE:g} of the range (tolerance too wide)"
+    diff = np.abs(cand.trajectory - ref.trajectory) / w_range
+    per_syn = diff.max(axis=0) if diff.size else np.zeros_like(band)
+    checked = band <= MAX_TOLERANCE
+    exact = checked & (c == 0)
+    bad = checked & ~(per_syn <= band)  # NaN fails
+    entry = {
+        "reference": ref.backend, "candidate": cand.backend, "share": "timing",
+        "max_abs_error_normalized": float(np.nanmax(diff)) if diff.size else 0.0,
+        "rmse_normalized": float(np.sqrt(np.nanmean(diff ** 2))) if diff.size else 0.0,
+        "per_synapse": {
+            "synapses": int(band.size), "checked_exactly": int(exact.sum()),
+            "checked_with_bound": int((checked & ~exact).sum()), "not_checked": int((~checked).sum()),
+            "conflicting_epochs_max": int(c.max()) if c.size else 0,
+            "per_event_bound": event,
+            "largest_bound_checked": float(band[checked].max()) if checked.any() else None,
+            "failing_synapses": [[int(i), int(j)] for i, j in zip(*np.nonzero(bad))][:20],
+        },
+        "tolerance": {"max_abs": float(band[checked].max()) if checked.any() else None,
+                      "rmse": None, "kind": "per synapse"},
+    }
+    if bad.any():
+        i, j = np.argwhere(bad)[np.argmax((per_syn / band)[bad])]
+        entry.update(outcome=FAILED, message=(
+            f"{int(bad.sum())} synapse(s) beyond their own bound; worst ({i}, {j}): {per_syn[i, j]:.3g} "
+            f"against {band[i, j]:.3g} ({int(c[i, j])} conflicting epochs)"))
+    elif not checked.any():
+        entry.update(outcome=NOT_CHECKED, message=f"no synapse checked: {reason}")
+    else:
+        entry.update(outcome=PASSED)
+        if (~checked).any():
+            entry["message"] = f"{int((~checked).sum())} of {band.size} synapses not checked: {reason}"
+    entry["passed"] = entry["outcome"] == PASSED
+    return entry
