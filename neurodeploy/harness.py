@@ -378,7 +378,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
         plans = compile_plans(rule, trains, traces)
     except UnsupportedError:
         plans = {}
-    planned_on = "the protocol's spike trains"
+    planned_on, plan_trains = "the protocol's spike trains", trains
     results, skipped, failed = {}, {}, {}
     for name in backends:
         backend = registry.get(name)
@@ -398,7 +398,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
                 progress.finish()
         if trains.neuron is not None and name in results and planned_on.startswith("the protocol"):
             # the second pass: scale the plans on the spikes a neuron actually made
-            made = dataclasses.replace(trains, post=results[name].info["post_spikes"])
+            plan_trains = made = dataclasses.replace(trains, post=results[name].info["post_spikes"])
             traces = trace_stats(rule, made)
             try:
                 plans = compile_plans(rule, made, traces)
@@ -456,7 +456,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
             f"steps 0..{seen.steps - 1}: emu-float x{3 + sum(1 for c in chain[0]['constants'] if c['sensitivity'] is not None)}"
             f" (exact, realised, best constants, sensitivities), emu-fixed x{ensemble} rounding seeds"
             + (f"; on {fixed_run.backend}'s own post spikes" if trains.neuron is not None else ""))
-    counts = update_counts(rule, trains)
+    counts = update_counts(rule, plan_trains)  # closed loop: of the spikes the plans were scaled on
     post_spikes = int(trains.post.sum()) if trains.neuron is None else {
         name: int(r.info["post_spikes"].sum()) for name, r in results.items() if "post_spikes" in r.info}
     stats = dict(counts, trace_peaks={name: t["peak"] for name, t in traces.items()},

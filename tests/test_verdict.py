@@ -240,3 +240,30 @@ def test_curve_zero_where_reference_is_not_is_named():
     assert entry["outcome"] == "failed" and entry["message"].startswith("dt_ms 30: 0.016 vs 0.008 (26.7% of the amplitude)")
     curve["lava-fixed"][4] = 0.009
     assert judge_curve(curve, "brian2-step", "lava-fixed", 1.0)["outcome"] == "passed"
+
+
+# -- closed loop: plans and statistics from the spikes the neurons made -------------------------------------------
+
+def test_closed_loop_plans_on_the_neurons_own_spikes(pair):
+    trains = make_trains(pair, "closed-loop", {"steps": 400, "n_pre": 10, "rate": 40, "threshold": 10}, seed=4)
+    assert not trains.post.any()  # the imposed raster is empty: the neurons make the post spikes
+    from neurodeploy.harness import verify
+
+    report = verify(pair, trains, ("brian2", "lava-fixed"))
+    made = report.results["brian2"].info["post_spikes"]
+    assert made.any()
+    assert report.stats["plans_scaled_on"] == "the post spikes brian2's neuron made"
+    # the y trace's peak on brian2's own spikes, by the closed form of a unit-jump trace
+    decay = np.exp(-pair.dt / pair.values["tau_minus"])
+    value, peak = np.zeros(made.shape[0]), 0.0
+    for t in range(made.shape[1]):
+        value = value * decay + made[:, t]
+        peak = max(peak, value.max())
+    y = next(t for t in report.plans["fixed"].traces if t.name == "y")
+    assert y.peak == pytest.approx(peak, rel=1e-12)
+    both = (made.astype(int) @ trains.pre.T.astype(int))
+    assert report.stats["coincident_epochs"] == int(both.sum())
+    # the fixed-point chain replays lava-fixed's own spikes: lava-fixed lies in the ensemble's envelope
+    rounding = next(c for c in report.comparisons if c["share"] == "rounding")
+    assert rounding["single_run"] == "lava-fixed" and rounding["outcome"] == "passed"
+    assert rounding["envelope"]["synapse_steps_outside"] == 0
