@@ -446,14 +446,16 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
             seen = dataclasses.replace(trains, post=fixed_run.info["post_spikes"], neuron=None)
         if progress:
             progress.start("verdict", 1, f"fixed-point chain: emu-float realisations, emu-fixed x{ensemble}")
-        chain = quantization_chain(rule, plans, seen, fixed_run.trajectory, ensemble)
+        step = results.get("brian2-step")
+        chain = quantization_chain(rule, plans, seen, fixed_run.trajectory, ensemble,
+                                   step.trajectory if step is not None and trains.neuron is None else None)
         if progress:
             progress.finish()
         for entry in chain:
             entry["single_run"] = fixed_run.backend
         comparisons += chain
         steps_ran["verdict (internal emulator runs)"] = (
-            f"steps 0..{seen.steps - 1}: emu-float x{3 + sum(1 for c in chain[0]['constants'] if c['sensitivity'] is not None)}"
+            f"steps 0..{seen.steps - 1}: emu-float x{3 + sum(1 for c in chain[-2]['constants'] if c['sensitivity'] is not None)}"
             f" (exact, realised, best constants, sensitivities), emu-fixed x{ensemble} rounding seeds"
             + (f"; on {fixed_run.backend}'s own post spikes" if trains.neuron is not None else ""))
     counts = update_counts(rule, plan_trains)  # closed loop: of the spikes the plans were scaled on

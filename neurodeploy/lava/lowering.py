@@ -32,6 +32,7 @@ trace impulses and weight scale and quantizes each coefficient.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -136,6 +137,7 @@ def assign_trace_slots(rule: Rule) -> tuple:
     return tuple(pairs)
 
 
+@functools.lru_cache(maxsize=128)  # a rule is lowered once per process (rules are frozen and hashable)
 def lower(rule: Rule) -> EngineRule:
     """The rule as learning-engine products; raises UnsupportedError when it cannot be expressed."""
     slots = dict(assign_trace_slots(rule))

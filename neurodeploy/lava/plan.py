@@ -35,6 +35,7 @@ against ``lava-float`` (see :func:`_predict_band`).
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 
@@ -369,6 +370,7 @@ def _predict_band(plan: Plan, rule, counts: dict) -> dict:
 FLOAT_EXACT = 1e-9
 
 
+@functools.lru_cache(maxsize=128)  # asked by every backend and the report: computed once per rule
 def engine_reason(rule) -> str | None:
     """None when the learning engine can run ``rule`` exactly in floating point, else why not.
 

@@ -251,7 +251,7 @@ def constants_link(rule, engine, plan, trains) -> tuple:
     else:
         entry["outcome"] = PASSED
     entry["passed"] = entry["outcome"] == PASSED
-    return entry, {"R": R, "stride": stride, "realisation": real}
+    return entry, {"R": R, "F": F, "stride": stride, "realisation": real}
 
 
 def ensemble_seeds(seed, k: int) -> list:
@@ -379,12 +379,36 @@ def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SI
     return entry
 
 
-def quantization_chain(rule, plans: dict, trains, single=None, k: int = ENSEMBLE_SIZE) -> list:
+#: The exact realisation against brian2-step: the same arithmetic in another order.
+ANCHOR_TOLERANCE = 1e-9
+
+
+def anchor_link(rule, context, step_trajectory) -> dict:
+    """brian2-step against F, the chain's exact start: the lowering and the fixed plan's scales
+    (weight scale, impulses) realise the rule exactly before any rounding."""
+    stride = context["stride"]
+    F = context["F"]
+    ref = step_trajectory[stride - 1::stride]
+    diff = np.abs(F - ref) / rule.weight.range
+    d = float(np.max(diff)) if diff.size else 0.0
+    entry = {"reference": "brian2-step", "candidate": "float: exact", "share": "lowering",
+             "max_abs_error_normalized": d, "rmse_normalized": float(np.sqrt(np.mean(diff ** 2))) if diff.size else 0.0,
+             "tolerance": {"max_abs": ANCHOR_TOLERANCE, "rmse": None, "kind": "exact"}, "compared_every": stride,
+             "outcome": PASSED if d <= ANCHOR_TOLERANCE else FAILED}
+    if entry["outcome"] == FAILED:
+        entry["message"] = "the fixed plan's scales with exact constants do not reproduce the rule"
+    entry["passed"] = entry["outcome"] == PASSED
+    return entry
+
+
+def quantization_chain(rule, plans: dict, trains, single=None, k: int = ENSEMBLE_SIZE, step=None) -> list:
     """The constants and rounding entries for ``plans["fixed"]`` on ``trains``;
-    ``single``: a fixed-point trajectory (rule units) to place in the ensemble (lava-fixed's or emu-fixed's)."""
+    ``single``: a fixed-point trajectory (rule units) to place in the ensemble (lava-fixed's or emu-fixed's);
+    ``step``: brian2-step's trajectory, to anchor the chain's exact start (an extra lowering entry)."""
     from neurodeploy.lava.lowering import lower
 
     engine = lower(rule)
     plan = plans["fixed"]
     constants, context = constants_link(rule, engine, plan, trains)
-    return [constants, rounding_link(rule, plan, trains, context, single, k)]
+    anchor = [] if step is None else [anchor_link(rule, context, step)]
+    return anchor + [constants, rounding_link(rule, plan, trains, context, single, k)]
