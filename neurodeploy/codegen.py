@@ -6,8 +6,14 @@
 * :func:`emit_lava` -- a Lava script (numpy and lava only) with the plan's
   ``Loihi2FLearningRule`` written out literally (dw string, impulses, taus,
   epoch), the weight scale as a named constant, and the same ``LearningDense``
-  wiring as :func:`neurodeploy.lava.backends.run_lava`.
-* :func:`write_compiled` -- writes them (and the plans as JSON) atomically.
+  wiring as :func:`neurodeploy.lava.backends.run_lava`. Its header states the
+  traffic the trace scales assume (protocol, rate, seed, peak per trace); the
+  fixed-point script warns at run time when a trace reaches 127. Constants under
+  "parameters" each take effect when edited.
+* :func:`emit_lava_cpu` -- for a rule the learning engine cannot express: a Lava
+  script running the custom ``RuleSynapses`` process (imports neurodeploy),
+  marked not deployable to the learning engine.
+* :func:`write_compiled` -- writes them (and the plans and their traffic as JSON) atomically.
 
 Both scripts drive the synapses with the default protocol (10 pre x 10 post,
 100 steps of 10 Hz Poisson spikes, ``numpy.random.default_rng(0)``, pre drawn
