@@ -303,3 +303,30 @@ def test_compile_scales_on_a_protocol_and_on_spikes(tmp_path):
         data = json.load(handle)
     assert data["traffic"]["protocol"] == "file:spikes.npz" and data["traffic"]["steps"] == 400
     assert data["fixed"]["dw"] == compile_plans(rule, trains)["fixed"].dw
+
+
+def test_three_factor_deployment_supplies_the_traces(write_rule):
+    """A reward rule: the user's network gets the post and reward traces from supply_traces and
+    ends where lava-float ends; fixed point is refused with the backends' reason."""
+    from test_rule_library import GATED
+
+    from neurodeploy.backends import REGISTRY
+    from neurodeploy.protocol import SpikeTrains
+
+    rule = load_rule(write_rule(GATED, "gated_stdp.yaml"))
+    with pytest.raises(NeurodeployError) as info:
+        deploy(rule, shape=(3, 4), mode="fixed")
+    assert str(info.value) == ("gated_stdp.yaml: weight: not deployable to the learning engine: three-factor rules "
+                               "(Loihi3FLearningRule, y traces supplied by the post side) are planned in floating "
+                               "point only")
+    rng = np.random.default_rng(8)
+    pre, post = rng.random((4, 200)) < 0.05, rng.random((3, 200)) < 0.05
+    reward = np.zeros(200)
+    reward[[60, 150]] = 1.0
+    trains = SpikeTrains(pre, post, np.full((3, 4), 0.5), "test", reward=np.tile(reward, (3, 1)))
+    d = deploy(rule, shape=(3, 4), mode="float", traffic=trains)
+    d.supply_traces(post, reward)
+    w = run_user_network(d, pre, post)
+    expected = REGISTRY.get("lava-float").run(rule, trains, compile_plans(rule, trains)).trajectory[-1]
+    assert np.abs(expected - 0.5).max() > 1e-3
+    np.testing.assert_allclose(w, expected, rtol=0, atol=1e-12)
