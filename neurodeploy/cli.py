@@ -196,8 +196,10 @@ def _with_protocol_options(command):
     return command
 
 
-# compile takes the protocol options too (the traffic its Lava plan assumes)
-compile_cmd = _with_protocol_options(compile_cmd)
+# compile takes the protocol options too (the traffic its Lava plan assumes); on a built
+# command each option is appended, so in their order
+for _o in _OPTIONS.values():
+    compile_cmd = _protocol_option(_o)(compile_cmd)
 
 
 @cli.command()
