@@ -9,10 +9,16 @@ Python API (the objects the CLI uses)::
     report = verify(rule, trains)            # runs all four backends
     report.passed, report.comparisons        # the numbers in report.json
     report.write("build/stdp_pair")          # trajectories.npz, report.json, report.md
+
+    from neurodeploy import deploy           # a rule's connection for your own Lava network
+    d = deploy("reference/rules/stdp_pair.yaml", shape=(4, 5), mode="fixed", traffic=10.0)
 """
 __version__ = "0.1.0"
 
 from neurodeploy.errors import NeurodeployError, UnsupportedError  # noqa: E402,F401
+# The deployment API (numpy only until a connection is built). ``neurodeploy.deploy`` is the
+# function; its module stays importable as ``from neurodeploy.deploy import Deployment``.
+from neurodeploy.deploy import Deployment, deploy, lif_params  # noqa: E402,F401
 
 
 def __getattr__(name):

@@ -103,17 +103,60 @@ def rules(as_json, markdown):
 @click.argument("rule_file", type=click.Path(dir_okay=True))
 @click.option("--target", type=click.Choice(["brian2", "lava"]), required=True, help="What to generate.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
-def compile_cmd(rule_file, target, out_dir):
-    """Write standalone Python for RULE_FILE: DIR/<rule>_brian2.py or DIR/<rule>_lava.py (+ _plan.json)."""
+@click.option("--mode", type=click.Choice(["fixed", "float"]), default=None,
+              help="lava: the plan the script runs, Loihi's fixed point (default) or Lava's float model.")
+@click.option("--protocol", type=click.Choice(list(PROTOCOLS)), default=None,
+              help="lava: the traffic the trace scales assume (default: poisson, 10 Hz).")
+@click.option("--seed", type=int, default=None, help=f"lava: seed of that traffic (default {DEFAULTS['seed']}).")
+@click.option("--spikes", type=click.Path(dir_okay=True), default=None,
+              help="lava: scale on recorded rasters instead (NPZ with pre, post, as verify --spikes).")
+def compile_cmd(rule_file, target, out_dir, mode, protocol, seed, spikes, **options):
+    """Write standalone Python for RULE_FILE: DIR/<rule>_brian2.py or DIR/<rule>_lava.py (+ _plan.json).
+
+    The Lava plan's trace scales assume a traffic (--rate, --protocol and its options, --seed,
+    or --spikes); the plan JSON and the script's header state it. A rule the learning engine
+    cannot express gets a lava-cpu script (the RuleSynapses process), not deployable."""
     from neurodeploy.codegen import write_compiled
+    from neurodeploy.deploy import unsupported_reason
     from neurodeploy.lava.plan import engine_reason
+    from neurodeploy.protocol import load_spikes, make_trains
 
     rule = _load(rule_file)
-    if target == "lava":  # the same test as the lava backends: lowered, and every float constant exact
-        reason = engine_reason(rule)
+    given = {k: v for k, v in options.items() if v is not None}
+    traffic = dict({"--protocol": protocol, "--seed": seed, "--spikes": spikes},
+                   **{f"--{k.replace('_', '-')}": v for k, v in given.items()})
+    traffic = {k: v for k, v in traffic.items() if v is not None}
+    if target == "brian2":
+        for option, value in dict({"--mode": mode}, **traffic).items():
+            if value is not None:
+                raise NeurodeployError(option, "", f"only for --target lava: the Brian2 script runs the rule as "
+                                                   f"written, with no scaling (got {value})")
+    trains = None
+    if target == "lava" and engine_reason(rule) is not None:
+        for option, value in dict({"--mode": mode}, **traffic).items():
+            if value is not None:
+                raise NeurodeployError(option, "", f"rule '{rule.name}' is not deployable to the learning engine "
+                                                   f"(a lava-cpu script, no plan to scale) (got {value})")
+    elif target == "lava":
+        mode = mode or "fixed"
+        reason = unsupported_reason(rule, mode)
         if reason is not None:
-            raise NeurodeployError(rule.source, "weight", f"not deployable to the learning engine: {reason}")
-    for path in write_compiled(rule, target, out_dir):
+            raise NeurodeployError(rule.source, "weight", reason)
+        if rule.has_reward:
+            raise NeurodeployError(rule.source, "traces", "three-factor rules (a reward trace) have no standalone "
+                                   "learning-engine script yet: deploy them with neurodeploy.deploy (mode float)")
+        if spikes is not None:
+            others = [k for k in traffic if k != "--spikes"]
+            if others:
+                raise NeurodeployError("--spikes", "", f"cannot be combined with other traffic options (got {others[0]})")
+            trains = load_spikes(spikes, rule)
+        elif traffic:
+            name = protocol or "poisson"
+            if name == "closed-loop":
+                raise NeurodeployError("--protocol", "", "closed-loop makes its post spikes while it runs; "
+                                       "the plan scales on given spikes: use poisson or --spikes (got closed-loop)")
+            trains = make_trains(rule, name, given, DEFAULTS["seed"] if seed is None else seed, prefix="--")
+    for path in write_compiled(rule, target, out_dir, trains=trains, mode=mode or "fixed"):
         click.echo(path)
 
 
@@ -151,6 +194,12 @@ def _with_protocol_options(command):
     for option in reversed(list(_OPTIONS.values())):
         command = _protocol_option(option)(command)
     return command
+
+
+# compile takes the protocol options too (the traffic its Lava plan assumes); on a built
+# command each option is appended, so in their order
+for _o in _OPTIONS.values():
+    compile_cmd = _protocol_option(_o)(compile_cmd)
 
 
 @cli.command()

@@ -6,8 +6,14 @@
 * :func:`emit_lava` -- a Lava script (numpy and lava only) with the plan's
   ``Loihi2FLearningRule`` written out literally (dw string, impulses, taus,
   epoch), the weight scale as a named constant, and the same ``LearningDense``
-  wiring as :func:`neurodeploy.lava.backends.run_lava`.
-* :func:`write_compiled` -- writes them (and the plans as JSON) atomically.
+  wiring as :func:`neurodeploy.lava.backends.run_lava`. Its header states the
+  traffic the trace scales assume (protocol, rate, seed, peak per trace); the
+  fixed-point script warns at run time when a trace reaches 127. Constants under
+  "parameters" each take effect when edited.
+* :func:`emit_lava_cpu` -- for a rule the learning engine cannot express: a Lava
+  script running the custom ``RuleSynapses`` process (imports neurodeploy),
+  marked not deployable to the learning engine.
+* :func:`write_compiled` -- writes them (and the plans and their traffic as JSON) atomically.
 
 Both scripts drive the synapses with the default protocol (10 pre x 10 post,
 100 steps of 10 Hz Poisson spikes, ``numpy.random.default_rng(0)``, pre drawn
@@ -35,11 +41,14 @@ import numpy as np
 from brian2.units.fundamentalunits import DIMENSIONLESS, get_unit
 
 from neurodeploy.backends.brian2_model import reference_model, unit_text
+from neurodeploy.errors import UnsupportedError
 from neurodeploy.ir import Rule
 from neurodeploy.spec.units import _ALIASES, _QUANTITY, Quantity, lookup_unit
 
 #: The protocol the emitted scripts run when executed as scripts.
 SCRIPT_PROTOCOL = {"n_pre": 10, "n_post": 10, "steps": 100, "rate": 10.0, "seed": 0}
+#: A fixed-point trace at this value is saturated (7 bits).
+TRACE_LIMIT = 127
 TARGETS = ("brian2", "lava")
 
 _BRIAN2_SCRIPT_NAMES = {
@@ -375,13 +384,48 @@ class PyLearningDenseModelFloatBounded(PyLearningDenseModelFloat):
 '''
 
 
-def emit_lava(rule: Rule, plan) -> str:
-    """Source of a standalone Lava script running ``rule`` under ``plan`` as ``run_lava`` does."""
-    from neurodeploy.lava.backends import RNG_SEED
+def traffic_text(traffic: dict | None) -> str:
+    """One line: the spike traffic a plan was scaled on (:func:`neurodeploy.deploy.describe_traffic`)."""
+    if not traffic:
+        return "not stated (the plan was given directly)"
+    parts = [str(traffic.get("protocol"))]
+    parts.append(f"{traffic.get('n_pre')} pre x {traffic.get('n_post')} post, {traffic.get('steps')} steps")
+    if traffic.get("rate_hz") is not None:
+        parts.append(f"{_g(traffic['rate_hz'])} Hz")
+    if traffic.get("seed") is not None:
+        parts.append(f"seed {traffic['seed']}")
+    return ", ".join(parts)
+
+
+def _traffic_lines(rule: Rule, plan, traffic: dict | None) -> list:
+    fixed = plan.mode == "fixed"
+    lines = ["", "The traffic the scaling assumes", "-------------------------------",
+             f"Trace scales were chosen on: {traffic_text(traffic)}."]
+    for t in plan.traces:
+        trace = rule.trace(t.name)
+        limit = f" of {TRACE_LIMIT} ({100 * t.peak_lava / TRACE_LIMIT:.0f}% of the 7-bit range)" if fixed else " (float: no limit)"
+        lines.append(f"    peak of trace {t.name} ({trace.of}, {t.slot}): {_g(t.peak)} rule units = "
+                     f"{_g(t.peak_lava)} Lava units{limit}")
+    if fixed:
+        lines += [f"Denser or more synchronous spikes push a trace to {TRACE_LIMIT}, where it saturates and the",
+                  "rule is no longer the rule: run_lava() prints a warning when that happens. Recompile",
+                  "for your traffic: neurodeploy compile RULE --target lava --rate HZ | --protocol NAME | --spikes FILE.npz"]
+    return lines
+
+
+def emit_lava(rule: Rule, plan, traffic: dict | None = None) -> str:
+    """Source of a standalone Lava script running ``rule`` under ``plan`` as ``run_lava`` does.
+
+    ``traffic``: what the plan's trace scales assume (:func:`neurodeploy.deploy.describe_traffic`),
+    stated in the header and, for the fixed plan, in the saturation warning."""
+    from neurodeploy.deploy import RNG_SEED
     from neurodeploy.lava.lowering import lower
 
     if plan.mode not in ("fixed", "float"):
         raise ValueError(f"unknown plan mode {plan.mode!r}")
+    if plan.three_factor:
+        raise UnsupportedError("three-factor rules (a reward trace) have no standalone learning-engine script "
+                               "yet: deploy them with neurodeploy.deploy (mode float)")
     fixed = plan.mode == "fixed"
     select_tag = "fixed_pt" if fixed else "floating_pt"
     slots = dict(lower(rule).trace_slots)
@@ -398,10 +442,13 @@ def emit_lava(rule: Rule, plan) -> str:
     if plan.band:
         doc.append("Predicted deviation from the exact engine (fraction of the weight range): "
                    + ", ".join(f"{k} {_g(v)}" for k, v in sorted(plan.band.items())) + ".")
+    doc += _traffic_lines(rule, plan, traffic)
     doc += ["", "Usage", "-----",
             f"    python {rule.name}_lava.py   # prints the final weights in rule units, (n_post, n_pre)",
             "    simulate(pre, post, w0_rule) -> weights after every step in rule units, (steps, n_post, n_pre)",
-            "", "Only numpy and lava are needed."]
+            "", "Every constant under 'parameters' takes effect when edited; the constants under",
+            "'the compiled plan' follow from the rule: recompile to change them.",
+            "Only numpy and lava are needed."]
 
     out = ['"""' + _doc("\n".join(doc)) + '\n"""']
     out.append("# Plan notes (what this deployment approximates):")
@@ -410,7 +457,7 @@ def emit_lava(rule: Rule, plan) -> str:
             out += _comment(f"  - {note}")
     else:
         out.append("#   - none: every constant is exact")
-    out += ["import numpy as np", ""]
+    out += ["import sys", "", "import numpy as np", ""]
     lava_imports = [
         "from lava.magma.core.learning.learning_rule import Loihi2FLearningRule",
         "from lava.magma.core.run_conditions import RunSteps",
@@ -431,20 +478,9 @@ def emit_lava(rule: Rule, plan) -> str:
 
     w_unit = _unit_name(rule.weight.dim)
     w_unit_text = "dimensionless" if w_unit == "1" else w_unit
-    out += ["", "# -- weights: rule units <-> Lava units ------------------------------------------------"]
-    if fixed:
-        scale_comment = (f"rule units ({w_unit_text}) per Lava weight unit: the larger bound "
-                         f"{_g(max(abs(rule.weight.w_min), abs(rule.weight.w_max)))} / 255 (8-bit mantissa)")
-    else:
-        scale_comment = f"rule units ({w_unit_text}) per Lava weight unit (float)"
-    out.append(f"WEIGHT_SCALE = {float(plan.weight_scale)!r}  # {scale_comment}")
-    lo_rule, hi_rule = (float(b) * plan.weight_scale for b in plan.w_lava_bounds)
-    out.append(f"WEIGHT_BOUNDS_LAVA = {tuple(plan.w_lava_bounds)!r}  # = [{_g(lo_rule)}, {_g(hi_rule)}] "
-               f"in rule units (rule bounds [{_g(rule.weight.w_min)}, {_g(rule.weight.w_max)}])")
-    out.append(f"SIGN_MODE = SignMode.{_SIGN_MODES[plan.sign_mode]}")
-    out.append(f"WEIGHT_INIT = {float(rule.weight.w_init)!r}  # rule units, every synapse in main()")
-
-    out += ["", "# -- the learning rule ------------------------------------------------------------------",
+    kwargs = plan.learning_rule_kwargs()
+    out += ["", "# -- parameters: each takes effect when edited ------------------------------------------",
+            f"WEIGHT_INIT = {float(rule.weight.w_init)!r}  # rule units, every synapse in main()",
             "# dw, one product per line (S*2^E  dependency  factors  <- the rule's term):"]
     for p in plan.products:
         off = "exact" if p.rel_error <= 1e-12 else f"{100 * p.rel_error:.2f}% off"
@@ -452,24 +488,48 @@ def emit_lava(rule: Rule, plan) -> str:
         out += _comment(f"  {p.text:<28} <- {p.term}: wanted {_g(p.requested)}, "
                         f"got {_g(p.realised)} ({off}{shift})")
     out.append(f"DW = {plan.dw!r}")
-    kwargs = plan.learning_rule_kwargs()
     emitted = {"dw", "t_epoch"}
     for t in plan.traces:
         trace = trace_of_slot.get(t.slot) or rule.trace(t.name)
         up = t.slot.upper()
         out += _comment(f"trace {t.name} ({trace.of}) -> {t.slot}: {_g(t.scale)} Lava units per rule unit, "
-                        f"peak on the protocol {_g(t.peak_lava)} of 127")
+                        f"peak on the assumed traffic {_g(t.peak_lava)}" + (f" of {TRACE_LIMIT}" if fixed else ""))
         out.append(f"{up}_IMPULSE = {float(kwargs[f'{t.slot}_impulse'])!r}  # jump {_g(trace.jump)} x {_g(t.scale)}")
         out.append(f"{up}_TAU = {float(kwargs[f'{t.slot}_tau'])!r}  # steps: tau_{trace.name} = {_clean(trace.tau_text) or _g(trace.tau) + ' s'} "
                    f"at dt = {_g(rule.dt * 1e3)} ms")
         emitted |= {f"{t.slot}_impulse", f"{t.slot}_tau"}
     if set(kwargs) != emitted:
         raise ValueError(f"plan has learning-rule arguments the emitter does not know: {sorted(set(kwargs) - emitted)}")
-    out.append(f"T_EPOCH = {int(plan.t_epoch)}  # steps per learning epoch")
+    out.append(f"T_EPOCH = {int(plan.t_epoch)}  # steps per learning epoch"
+               + (" (continuous terms' constants assume this epoch)" if rule.weight.continuous != 0 else ""))
     out.append(f"RNG_SEED = {int(RNG_SEED)}  # seed of Lava's stochastic rounding")
+    out.append(f"SIGN_MODE = SignMode.{_SIGN_MODES[plan.sign_mode]}  # sign of the weights"
+               + ("; fixes the 8-bit range" if fixed else ""))
+    out += [line if not line.startswith("DT_SECONDS") else
+            f"DT_SECONDS = {float(rule.dt)!r}  # seconds: main()'s spike probability is RATE_HZ * DT_SECONDS "
+            "(the taus are in steps)" for line in _protocol_constants(rule.dt)[1:]]
+
+    out += ["", "# -- the compiled plan: follows from the rule and the traffic; recompile to change -------"]
+    if fixed:
+        scale_comment = (f"rule units ({w_unit_text}) per Lava weight unit: the larger bound "
+                         f"{_g(max(abs(rule.weight.w_min), abs(rule.weight.w_max)))} / 255 (8-bit mantissa)")
+    else:
+        scale_comment = f"rule units ({w_unit_text}) per Lava weight unit (float)"
+    out.append(f"WEIGHT_SCALE = {float(plan.weight_scale)!r}  # {scale_comment}")
+    lo_rule, hi_rule = (float(b) * plan.weight_scale for b in plan.w_lava_bounds)
+    bounds_comment = (f"= [{_g(lo_rule)}, {_g(hi_rule)}] in rule units (rule bounds "
+                      f"[{_g(rule.weight.w_min)}, {_g(rule.weight.w_max)}])")
+    if fixed:
+        out.append("# the engine saturates the weights at the 8-bit range of the sign mode " + bounds_comment)
+        out.append("WEIGHT_BOUNDS_LAVA = {SignMode.EXCITATORY: (0, 255), SignMode.INHIBITORY: (-255, 0),")
+        out.append("                      SignMode.MIXED: (-256, 255)}[SIGN_MODE]")
+    else:
+        out.append(f"WEIGHT_BOUNDS_LAVA = {tuple(float(b) for b in plan.w_lava_bounds)!r}  # {bounds_comment}")
     out.append(f'SELECT_TAG = "{select_tag}"  # Lava model: {"bit-approximate fixed point" if fixed else "floating point"}')
-    out.append("")
-    out += _protocol_constants(rule.dt)
+    if fixed:
+        out.append(f"TRACE_LIMIT = {TRACE_LIMIT}  # 7-bit traces saturate here")
+        out.append(f"ASSUMED_TRAFFIC = {traffic_text(traffic)!r}  # what the trace impulses were scaled for")
+        out.append("TRACES = {" + ", ".join(f"{t.slot!r}: {t.name!r}" for t in plan.traces) + "}  # Lava trace -> rule trace")
     out += ["", ""]
     if not fixed:
         out += [_BOUNDED_FLOAT_MODEL.rstrip("\n"), "", ""]
@@ -485,7 +545,26 @@ def to_lava(w_rule):
         run_cfg = '''\
 def run_config():
     """Lava's bit-approximate fixed-point models (as the chip computes)."""
-    return Loihi2SimCfg(select_tag=SELECT_TAG)'''
+    return Loihi2SimCfg(select_tag=SELECT_TAG)
+
+
+def warn_saturation(traces):
+    """Print a warning for each trace that reached TRACE_LIMIT (traces: slot -> (steps, n) values)."""
+    for slot, values in traces.items():
+        hit = np.nonzero(np.asarray(values).reshape(len(values), -1).max(axis=1) >= TRACE_LIMIT)[0]
+        if hit.size:
+            print(f"warning: trace {TRACES[slot]} ({slot}) reached {TRACE_LIMIT}, the 7-bit limit, at step "
+                  f"{hit[0]} ({hit.size} steps in all): the spikes are denser than the traffic the plan was "
+                  f"scaled for ({ASSUMED_TRAFFIC}); recompile with --rate, --protocol or --spikes for yours",
+                  file=sys.stderr)'''
+        probe = '''
+    trace_monitors = {}
+    for slot in TRACES:  # the 7-bit traces, to warn when one saturates
+        trace_monitors[slot] = Monitor()
+        trace_monitors[slot].probe(getattr(conn, slot), steps)'''
+        read = '''
+        traces = {slot: np.asarray(m.get_data()[conn.name][slot]) for slot, m in trace_monitors.items()}'''
+        after = "\n    warn_saturation(traces)"
     else:
         to_lava = '''\
 def to_lava(w_rule):
@@ -496,6 +575,7 @@ def run_config():
     """Lava's floating-point models, LearningDense with its weights clipped to the bounds."""
     return Loihi2SimCfg(select_tag=SELECT_TAG,
                         exception_proc_model_map={LearningDense: PyLearningDenseModelFloatBounded})'''
+        probe = read = after = ""
     out.append(f'''\
 def learning_rule():
     """The Loihi 2 learning rule: dw is applied at the end of every epoch of T_EPOCH steps."""
@@ -532,12 +612,12 @@ def run_lava(w0_lava, pre, post):
     pre_source.s_out.connect(conn.s_in)
     post_source.s_out.connect(conn.s_in_bap)
     monitor = Monitor()
-    monitor.probe(conn.weights, steps)
+    monitor.probe(conn.weights, steps){probe}
     try:
         conn.run(condition=RunSteps(num_steps=steps), run_cfg=run_config())
-        data = monitor.get_data()
+        data = monitor.get_data(){read}
     finally:
-        conn.stop()  # always release Lava's runtime processes
+        conn.stop()  # always release Lava's runtime processes{after}
     weights = np.asarray(data[conn.name]["weights"], dtype=float)
     return weights.reshape(steps, *np.shape(w0_lava))
 
@@ -555,6 +635,108 @@ def simulate(pre, post, w0_rule):
 
 
 {_main_function(", rule units")}''')
+    return "\n".join(out) + "\n"
+
+
+def emit_lava_cpu(rule: Rule, reason: str) -> str:
+    """Source of a Lava script running ``rule`` in the custom ``RuleSynapses`` process on the CPU
+    (the ``lava-cpu`` backend), for a rule the learning engine cannot express (``reason``)."""
+    if not rule.text:
+        raise UnsupportedError("a lava-cpu script embeds the rule file: this rule has no file text")
+    doc = _header(rule, "Lava simulation on the CPU (lava-cpu), NOT deployable to the learning engine")
+    doc += ["", "Not deployable to the learning engine", "-------------------------------------",
+            f"Why: {reason}.",
+            "This script runs the rule's step semantics (neurodeploy.stepper) inside Lava's runtime, in",
+            "the custom process neurodeploy.lava.cpu.processes.RuleSynapses (floating point, CPU):",
+            "pre spikes on s_in, post spikes on s_in_bap, the third factor on r_in. It is the",
+            "reference a learning-engine deployment would be checked against, not a deployment.",
+            "", "Usage", "-----",
+            f"    python {rule.name}_lava.py   # prints the final weights in rule units, (n_post, n_pre)",
+            "    simulate(pre, post, w0, reward=None) -> weights after every step, (steps, n_post, n_pre)",
+            "", "PARAMETERS replace the rule file's parameters: edit them and the rule is rebuilt.",
+            "Needs numpy, lava and neurodeploy."]
+    params = {}
+    for p in rule.parameters:
+        params[p.name] = float(p.quantity.value) if p.quantity.dim == DIMENSIONLESS else _clean(p.quantity.text)
+    out = ['"""' + _doc("\n".join(doc)) + '\n"""', "import os", "import tempfile", "", "import numpy as np",
+           "import yaml", "",
+           "from lava.magma.core.run_conditions import RunSteps",
+           "from lava.magma.core.run_configs import Loihi2SimCfg",
+           "from lava.proc.io.source import RingBuffer",
+           "",
+           "from neurodeploy.lava.cpu.processes import RuleSynapses",
+           "from neurodeploy.spec.loader import rule_from_dict",
+           "",
+           "# -- parameters: each takes effect when edited ------------------------------------------",
+           "PARAMETERS = {"]
+    out += [f"    {name!r}: {value!r}," for name, value in params.items()]
+    out.append("}")
+    out.append("WEIGHT_INIT = None  # rule units, every synapse in main(); None: the rule's init")
+    p = SCRIPT_PROTOCOL
+    out += [f"N_PRE, N_POST, STEPS = {p['n_pre']}, {p['n_post']}, {p['steps']}",
+            f"RATE_HZ = {float(p['rate'])!r}  # Poisson rate of every neuron in main()",
+            f"SEED = {p['seed']}  # numpy.random.default_rng seed",
+            "", "# -- the rule file (its parameters are replaced by PARAMETERS) ---------------------------",
+            f"SOURCE = {_clean(rule.source or rule.name)!r}"]
+    out += _string_constant("RULE_YAML", rule.text)
+    out.append(f'''
+
+def load_rule():
+    """The rule of RULE_YAML with PARAMETERS, validated by neurodeploy's loader."""
+    data = yaml.safe_load(RULE_YAML)
+    data["parameters"] = dict(data.get("parameters") or {{}}, **PARAMETERS)
+    return rule_from_dict(data, SOURCE, RULE_YAML)
+
+
+def simulate(pre, post, w0, reward=None, rule=None):
+    """pre: bool (n_pre, steps); post: bool (n_post, steps); w0: (n_post, n_pre), rule units;
+    reward: the third factor, (n_post, steps) or (steps,), default none.
+
+    Returns the weight after every step, (steps, n_post, n_pre), rule units.
+    """
+    rule = rule or load_rule()
+    pre, post = np.asarray(pre, dtype=bool), np.asarray(post, dtype=bool)
+    steps = pre.shape[1]
+    w0 = np.asarray(w0, dtype=float)
+    reward = np.zeros((post.shape[0], steps)) if reward is None else np.broadcast_to(
+        np.asarray(reward, dtype=float), (post.shape[0], steps))
+    with tempfile.TemporaryDirectory() as tmp:
+        # the process writes its weights after every step into this .npy memory map
+        history = os.path.join(tmp, "weights.npy")
+        np.lib.format.open_memmap(history, mode="w+", dtype=float, shape=(steps,) + w0.shape).flush()
+        np.lib.format.open_memmap(history + ".step.npy", mode="w+", dtype=np.int64, shape=(1,)).flush()
+        synapses = RuleSynapses(rule=rule, weights=w0.copy(), history_path=history)
+        RingBuffer(data=pre.astype(float)).s_out.connect(synapses.s_in)
+        RingBuffer(data=post.astype(float)).s_out.connect(synapses.s_in_bap)
+        RingBuffer(data=np.array(reward)).s_out.connect(synapses.r_in)
+        try:
+            synapses.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="floating_pt"))
+        finally:
+            synapses.stop()  # always release Lava's runtime processes
+        return np.array(np.load(history, mmap_mode="r"), dtype=float)
+
+
+def poisson_trains(dt, n_pre=N_PRE, n_post=N_POST, steps=STEPS, rate_hz=RATE_HZ, seed=SEED):
+    """Independent Bernoulli spikes, probability rate * dt per step (pre drawn first, then post)."""
+    p = rate_hz * dt
+    rng = np.random.default_rng(seed)
+    pre = rng.random((n_pre, steps)) < p
+    post = rng.random((n_post, steps)) < p
+    return pre, post
+
+
+def main():
+    rule = load_rule()
+    pre, post = poisson_trains(rule.dt)
+    w0 = np.full((N_POST, N_PRE), rule.weight.w_init if WEIGHT_INIT is None else WEIGHT_INIT)
+    trajectory = simulate(pre, post, w0, rule=rule)
+    print(f"final weights after {{STEPS}} steps, (n_post, n_pre) = {{trajectory.shape[1:]}}, rule units:")
+    for row in trajectory[-1]:
+        print(" ".join(f"{{value:.10g}}" for value in row))
+
+
+if __name__ == "__main__":
+    main()''')
     return "\n".join(out) + "\n"
 
 
@@ -580,9 +762,14 @@ def _json_safe(value):
     return value
 
 
-def plans_json(plans: dict) -> str:
-    return json.dumps(_json_safe({m: p.to_dict() for m, p in plans.items()}), indent=2, sort_keys=True,
-                      allow_nan=False) + "\n"
+def plans_json(plans: dict, mode: str | None = None, traffic: dict | None = None) -> str:
+    """The plans as JSON; with ``mode``, which one the script runs, and ``traffic``, what they assume."""
+    data = {m: p.to_dict() for m, p in plans.items()}
+    if mode is not None:
+        data["script_mode"] = mode
+    if traffic is not None:
+        data["traffic"] = dict(traffic, text=traffic_text(traffic))
+    return json.dumps(_json_safe(data), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
 def write_atomic(path: str, text: str) -> None:
@@ -602,23 +789,35 @@ def write_atomic(path: str, text: str) -> None:
         raise
 
 
-def write_compiled(rule: Rule, target: str, out_dir: str, trains=None) -> list:
+def write_compiled(rule: Rule, target: str, out_dir: str, trains=None, mode: str = "fixed") -> list:
     """Write the standalone script(s) for ``target`` into ``out_dir``; return the paths written.
 
-    ``brian2``: ``<name>_brian2.py``. ``lava``: ``<name>_lava.py`` (fixed plan)
-    and ``<name>_plan.json`` (fixed and float plans), the plans computed from
-    ``trains`` (default: the Poisson protocol the scripts run).
+    ``brian2``: ``<name>_brian2.py``. ``lava``: ``<name>_lava.py`` (the ``mode`` plan, fixed
+    by default) and ``<name>_plan.json`` (fixed and float plans, the traffic they assume), the
+    plans scaled on ``trains`` (default: :func:`neurodeploy.protocol.default_trains`, Poisson
+    10 Hz). A rule the learning engine cannot express gets a ``lava-cpu`` script
+    (:func:`emit_lava_cpu`) and no plan.
     """
+    from neurodeploy.deploy import describe_traffic
+    from neurodeploy.lava.plan import engine_reason
+    from neurodeploy.protocol import default_trains
+
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r} (choose from {', '.join(TARGETS)})")
-    os.makedirs(out_dir, exist_ok=True)
+    if mode not in ("fixed", "float"):
+        raise ValueError(f"unknown mode {mode!r}")
     files = []
     if target == "brian2":
         files.append((f"{rule.name}_brian2.py", emit_brian2(rule)))
+    elif engine_reason(rule) is not None:
+        files.append((f"{rule.name}_lava.py", emit_lava_cpu(rule, engine_reason(rule))))
     else:
+        trains = trains if trains is not None else default_trains(rule)
         plans = plans_for(rule, trains)
-        files.append((f"{rule.name}_lava.py", emit_lava(rule, plans["fixed"])))
-        files.append((f"{rule.name}_plan.json", plans_json(plans)))
+        traffic = describe_traffic(trains, plans[mode])
+        files.append((f"{rule.name}_lava.py", emit_lava(rule, plans[mode], traffic)))
+        files.append((f"{rule.name}_plan.json", plans_json(plans, mode, traffic)))
+    os.makedirs(out_dir, exist_ok=True)
     paths = []
     for name, text in files:
         path = os.path.join(out_dir, name)

@@ -15,6 +15,8 @@ from conftest import ROOT, rule_path
 from neurodeploy import codegen
 from neurodeploy.backends import REGISTRY
 from neurodeploy.backends import brian2_backends  # noqa: F401  (registers "brian2")
+from neurodeploy.deploy import describe_traffic
+from neurodeploy.protocol import default_trains as codegen_default_trains
 from neurodeploy.protocol import SpikeTrains, poisson
 from neurodeploy.spec.loader import load_rule, rule_from_dict
 
@@ -230,7 +232,7 @@ def test_lava_script_is_standalone_and_carries_the_plan(compiled, name):
     plan = entry["plans"]["fixed"]
     with open(entry["lava"]) as handle:
         source = handle.read()
-    assert top_level_imports(source) == {"numpy", "lava"}
+    assert top_level_imports(source) == {"numpy", "lava", "sys"}
     assert 'SELECT_TAG = "fixed_pt"' in source and "finally:" in source and "conn.stop()" in source
     assert f"WEIGHT_SCALE = {plan.weight_scale!r}" in source
     for note in plan.notes:
@@ -241,7 +243,8 @@ def test_lava_script_is_standalone_and_carries_the_plan(compiled, name):
     for t in plan.traces:
         assert getattr(module, f"{t.slot.upper()}_IMPULSE") == kwargs[f"{t.slot}_impulse"]
         assert getattr(module, f"{t.slot.upper()}_TAU") == kwargs[f"{t.slot}_tau"]
-    assert codegen.emit_lava(entry["rule"], plan) == source  # deterministic
+    traffic = describe_traffic(codegen_default_trains(entry["rule"]), plan)
+    assert codegen.emit_lava(entry["rule"], plan, traffic) == source  # deterministic
 
 
 @pytest.mark.parametrize("name", RULES)
@@ -250,7 +253,9 @@ def test_plan_json(compiled, name):
     with open(entry["plan_json"]) as handle:
         text = handle.read()
     data = json.loads(text)
-    assert set(data) == {"fixed", "float"}
+    assert set(data) == {"fixed", "float", "script_mode", "traffic"}
+    assert data["script_mode"] == "fixed"
+    assert data["traffic"]["text"] == "poisson, 10 pre x 10 post, 2000 steps, 10 Hz, seed 3"
     for mode in ("fixed", "float"):
         assert data[mode]["dw"] == entry["plans"][mode].dw
         assert data[mode]["mode"] == mode

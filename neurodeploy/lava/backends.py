@@ -1,8 +1,11 @@
 """The Lava backends: ``LearningDense`` with a generated ``Loihi2FLearningRule``.
 
-Pre spikes come from a ``RingBuffer`` into ``s_in``, post spikes from a second
-``RingBuffer`` into ``s_in_bap``; the connection records its weights after
-every step (:mod:`neurodeploy.lava.recording.processes`). ``lava-float`` runs Lava's
+The connection is the one :mod:`neurodeploy.deploy` gives users (built by
+:meth:`~neurodeploy.deploy.Deployment.from_plan`, the LIF of the closed loop by
+:func:`~neurodeploy.deploy.lif_params`), in a subclass that records its weights after
+every step (:mod:`neurodeploy.lava.recording.processes`). Pre spikes come from a
+``RingBuffer`` into ``s_in``, post spikes from a second ``RingBuffer`` into
+``s_in_bap``. ``lava-float`` runs Lava's
 floating-point model with one addition: weights are clipped to the rule's
 bounds after each update. ``lava-fixed`` runs Lava's bit-approximate model
 unchanged.
@@ -20,8 +23,7 @@ import numpy as np
 
 from neurodeploy.backends import REGISTRY, Backend
 
-#: Seed of the learning rule's random generators (stochastic rounding) in fixed point.
-RNG_SEED = 7
+from neurodeploy.deploy import RNG_SEED, Y3F_DECAY, lif_params, supplied_traces, unsupported_reason  # noqa: F401
 
 
 @contextlib.contextmanager
@@ -68,60 +70,47 @@ def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_s
              progress=None, neuron: dict | None = None, supplied: dict | None = None):
     """Run the learning connection for ``pre.shape[1]`` steps; weights (steps, n_post, n_pre) in Lava units.
 
-    ``neuron`` (closed loop): Lava's LIF (float, or Loihi's fixed-point LIF) makes the post spikes instead of ``post``;
+    The connection is the one users deploy (:meth:`neurodeploy.deploy.Deployment.from_plan`), in
+    its recording subclass. ``neuron`` (closed loop): keyword arguments of Lava's ``LIF``
+    (:func:`neurodeploy.deploy.lif_params`), which makes the post spikes instead of ``post``;
     the connection's ``a_out`` drives it (one step late, as Lava's dense connection buffers it), its
     ``s_out`` goes to ``s_in_bap``. Returns (weights, post spike raster) then.
 
-    ``supplied`` (three-factor plans): slot -> (n_post, steps) values that ``RingBuffer``\ s play
-    into ``s_in_y1..y3`` (:func:`supplied_traces`).
+    ``supplied`` (three-factor plans): slot -> (n_post, steps) values that ``RingBuffer``\\ s play
+    into ``s_in_y1..y3`` (:func:`neurodeploy.deploy.supplied_traces`).
 
     Every Lava process is an OS process: ``stop()`` runs in ``finally``, also on Ctrl-C."""
     from neurodeploy.lava.compat import import_lava
 
     _check_not_daemon()
     import_lava()
-    from lava.magma.core.learning.learning_rule import Loihi2FLearningRule, Loihi3FLearningRule
     from lava.proc.io.source import RingBuffer
-    from lava.utils.weightutils import SignMode
 
-    from neurodeploy.lava.recording.processes import RecordingLearningDense
+    from neurodeploy.deploy import Deployment
 
     steps = pre.shape[1]
-    rule_class = Loihi3FLearningRule if plan.three_factor else Loihi2FLearningRule
-    rule = rule_class(**plan.learning_rule_kwargs(), rng_seed=rng_seed)
-    sign_mode = {"excitatory": SignMode.EXCITATORY, "inhibitory": SignMode.INHIBITORY,
-                 "mixed": SignMode.MIXED}[plan.sign_mode]
-
     sinks = []
 
     def build(history_path):
-        conn = RecordingLearningDense(weights=w0_lava, history_path=history_path, learning_rule=rule,
-                                      sign_mode=sign_mode, weight_bounds=tuple(float(b) for b in plan.w_lava_bounds))
+        deployment = Deployment.from_plan(plan, w0_lava, rng_seed=rng_seed, record=history_path)
+        conn = deployment.conn
         RingBuffer(data=pre.astype(float)).s_out.connect(conn.s_in)
         if plan.three_factor:  # the postsynaptic side supplies y1..y3 (zeros where unused)
-            for slot in ("y1", "y2", "y3"):
-                values = (supplied or {}).get(slot, np.zeros_like(post, dtype=float))
-                RingBuffer(data=np.asarray(values, dtype=float)).s_out.connect(getattr(conn, f"s_in_{slot}"))
+            deployment.supply_traces(post=post, values=supplied or {})
         if neuron is None:
             RingBuffer(data=post.astype(float)).s_out.connect(conn.s_in_bap)
-            return conn
+            return conn, deployment.run_cfg()
         from lava.proc.io.sink import RingBuffer as Sink
         from lava.proc.lif.process import LIF
 
         n_post = w0_lava.shape[0]
-        if plan.mode == "float":
-            lif = LIF(shape=(n_post,), du=neuron["du"], dv=neuron["dv"], vth=neuron["vth"] / plan.weight_scale,
-                      bias_mant=0.0)
-        else:  # Loihi's LIF: 12-bit decays (u's with an offset of 1), vth and input shifted by 6 bits
-            lif = LIF(shape=(n_post,), du=max(0, int(round(neuron["du"] * 4096)) - 1),
-                      dv=int(round(neuron["dv"] * 4096)), vth=int(round(neuron["vth"] / plan.weight_scale)),
-                      bias_mant=0)
+        lif = LIF(shape=(n_post,), **neuron)
         conn.a_out.connect(lif.a_in)
         lif.s_out.connect(conn.s_in_bap)
         sink = Sink(shape=(n_post,), buffer=steps)
         lif.s_out.connect(sink.a_in)
         sinks.append(sink)
-        return conn
+        return conn, deployment.run_cfg()
 
     collected = {}
 
@@ -129,40 +118,13 @@ def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_s
         if sinks:
             collected["post"] = np.asarray(sinks[0].data.get()) != 0
 
-    tag = "floating_pt" if plan.mode == "float" else "fixed_pt"
-    weights = _execute(build, (steps,) + w0_lava.shape, tag, progress, collect)
+    weights = _execute(build, (steps,) + w0_lava.shape, progress, collect)
     return weights if neuron is None else (weights, collected["post"])
 
 
-#: Loihi3FLearningRule gives y1..y3 a time constant of 2^16 - 1 steps, and Lava decays the values
-#: it receives once before using them: the supplied values are divided by this in advance.
-Y3F_DECAY = float(np.exp(-1.0 / np.iinfo(np.uint16).max))
-
-
-def supplied_traces(rule, plan, trains) -> dict:
-    """Three-factor plans: the y traces the postsynaptic side supplies each step, in Lava units.
-
-    Post traces and reward traces follow the step semantics (:mod:`neurodeploy.stepper`): decay,
-    then the step's jump (``J`` at a post spike, ``J * r`` for a reward ``r``), times the
-    plan's scale, divided by :data:`Y3F_DECAY`."""
-    out = {}
-    for t in plan.traces:
-        if not t.slot.startswith("y"):
-            continue
-        trace = rule.trace(t.name)
-        a = float(np.exp(-1.0 / rule.tau_steps(trace)))
-        drive = trains.post.astype(float) * trace.jump if trace.of == "post" else trains.reward_or_zeros() * trace.jump
-        values = np.empty_like(drive)
-        v = np.zeros(drive.shape[0])
-        for n in range(drive.shape[1]):
-            v = v * a + drive[:, n]
-            values[:, n] = v
-        out[t.slot] = values * t.scale / Y3F_DECAY
-    return out
-
-
-def _execute(build, shape: tuple, select_tag: str, progress=None, collect=None) -> np.ndarray:
-    """Build the network (``build(history_path)`` returns the recording process), run it for
+def _execute(build, shape: tuple, progress=None, collect=None) -> np.ndarray:
+    """Build the network (``build(history_path)`` returns the recording process and its run
+    configuration), run it for
     ``shape[0]`` steps and return the recorded history of shape ``shape``; ``collect()`` runs
     after the run and before ``stop()`` (to read Vars).
 
@@ -171,15 +133,13 @@ def _execute(build, shape: tuple, select_tag: str, progress=None, collect=None) 
     memory behind): they start with SIGINT/SIGTERM ignored, and this process
     waits where an interrupt reaches ``finally`` and ``stop()`` ends them."""
     from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
 
     steps = shape[0]
     with tempfile.TemporaryDirectory(prefix="neurodeploy-lava-") as tmp:
         history_path = os.path.join(tmp, "weights.npy")
         np.lib.format.open_memmap(history_path, mode="w+", dtype=float, shape=shape).flush()
         np.lib.format.open_memmap(history_path + ".step.npy", mode="w+", dtype=np.int64, shape=(1,)).flush()
-        proc = build(history_path)
-        cfg = Loihi2SimCfg(select_tag=select_tag)
+        proc, cfg = build(history_path)
         try:
             with _signals_ignored():
                 proc.run(condition=RunSteps(num_steps=steps, blocking=False), run_cfg=cfg)
@@ -199,6 +159,7 @@ def run_rule_process(rule, w0: np.ndarray, pre: np.ndarray, post: np.ndarray, re
 
     _check_not_daemon()
     import_lava()
+    from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.io.source import RingBuffer
 
     from neurodeploy.lava.cpu.processes import RuleSynapses
@@ -211,9 +172,9 @@ def run_rule_process(rule, w0: np.ndarray, pre: np.ndarray, post: np.ndarray, re
         RingBuffer(data=pre.astype(float)).s_out.connect(proc.s_in)
         RingBuffer(data=post.astype(float)).s_out.connect(proc.s_in_bap)
         RingBuffer(data=np.asarray(r, dtype=float)).s_out.connect(proc.r_in)
-        return proc
+        return proc, Loihi2SimCfg(select_tag="floating_pt")
 
-    return _execute(build, (steps,) + w0.shape, "floating_pt", progress)
+    return _execute(build, (steps,) + w0.shape, progress)
 
 
 def _check_not_daemon():
@@ -226,12 +187,7 @@ class _LavaBackend(Backend):
     mode = ""
 
     def unsupported_reason(self, rule):
-        from neurodeploy.lava.plan import engine_reason
-        reason = engine_reason(rule)
-        if reason is None and rule.has_reward and self.mode != "float":
-            reason = ("three-factor rules (Loihi3FLearningRule, y traces supplied by the post side) are "
-                      "planned in floating point only")
-        return None if reason is None else f"not deployable to the learning engine: {reason}"
+        return unsupported_reason(rule, self.mode)
 
     def unsupported_trains(self, trains):
         if trains.neuron is not None and trains.reward is not None:
@@ -248,7 +204,9 @@ class _LavaBackend(Backend):
         # weights at the 8-bit limits are counted by the harness (fixed_point_saturation)
         info = {"w0_lava_error_max": float(np.max(np.abs(plan.weights_from_lava(w0) - trains.w0)))}
         if trains.neuron is not None:
-            weights, post = run_lava(plan, w0, trains.pre, trains.post, progress=progress, neuron=trains.neuron)
+            n = trains.neuron  # Lava's LIF as a deployment builds it, tau and dt in ms
+            lif = lif_params(plan.mode, n["tau_u_ms"], n["tau_v_ms"], n["vth"], plan, dt=rule.dt * 1e3)
+            weights, post = run_lava(plan, w0, trains.pre, trains.post, progress=progress, neuron=lif)
             info["post_spikes"] = post
             return plan.weights_from_lava(weights), info
         if plan.three_factor:

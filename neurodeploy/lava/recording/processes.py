@@ -1,4 +1,4 @@
-"""A LearningDense that records its weights after every step, and its two models.
+"""A BoundedLearningDense that records its weights after every step, and its two models.
 
 Reading a large Var back from a Lava process is slow (``Var.get`` of 10^6
 values took 15 s, ``Monitor`` likewise: a 100x100 learning run fell from
@@ -8,11 +8,10 @@ each step's update (in the post-learning management phase) into a
 caller reads the file after the run. ``<history_path>.step.npy`` holds the
 last step written, for a progress bar.
 
-``PyRecordingLearningDenseFloat`` also clips the weights to
-``proc_params['weight_bounds']`` (Lava's float model clips only the sign;
-the chip and the fixed-point model saturate at the 8-bit range, which the
-fixed plan aligns with the rule's bounds). ``PyRecordingLearningDenseFixed``
-is Lava's bit-approximate model unchanged, plus the recording.
+The models are those of the deployed connection
+(:mod:`neurodeploy.lava.deployed.processes`: float clipped to
+``proc_params['weight_bounds']``, fixed Lava's bit-approximate model
+unchanged) plus the recording: what is verified is what is deployed.
 """
 from __future__ import annotations
 
@@ -26,12 +25,13 @@ import_lava()
 from lava.magma.core.decorator import implements, requires, tag  # noqa: E402
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
-from lava.proc.dense.models import PyLearningDenseModelBitApproximate, PyLearningDenseModelFloat
-from lava.proc.dense.process import LearningDense
+
+from neurodeploy.lava.deployed.processes import (BoundedLearningDense, PyBoundedLearningDenseFixed,  # noqa: E402
+                                                 PyBoundedLearningDenseFloat)
 
 
-class RecordingLearningDense(LearningDense):
-    """LearningDense that writes its weights after every step to ``history_path``.
+class RecordingLearningDense(BoundedLearningDense):
+    """BoundedLearningDense that writes its weights after every step to ``history_path``.
 
     ``history_path`` must name an existing ``.npy`` file of shape
     (steps, n_post, n_pre) (``numpy.lib.format.open_memmap``)."""
@@ -55,19 +55,16 @@ class _Recording:
 @implements(proc=RecordingLearningDense, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("floating_pt")
-class PyRecordingLearningDenseFloat(_Recording, PyLearningDenseModelFloat):
-    implements_process = None  # re-bound by @implements (the parent implements LearningDense)
-
-    def _saturate_synaptic_variable(self, name, values):
-        values = super()._saturate_synaptic_variable(name, values)
-        bounds = self.proc_params.get("weight_bounds", None)
-        if name == "weights" and bounds is not None:
-            values = np.clip(values, bounds[0], bounds[1])
-        return values
+class PyRecordingLearningDenseFloat(_Recording, PyBoundedLearningDenseFloat):
+    implements_process = None  # re-bound by @implements (the parent implements BoundedLearningDense)
 
 
 @implements(proc=RecordingLearningDense, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("bit_approximate_loihi", "fixed_pt")
-class PyRecordingLearningDenseFixed(_Recording, PyLearningDenseModelBitApproximate):
+class PyRecordingLearningDenseFixed(_Recording, PyBoundedLearningDenseFixed):
     implements_process = None
+
+
+#: mode -> the model of :class:`RecordingLearningDense` that a verify backend runs
+MODELS = {"float": PyRecordingLearningDenseFloat, "fixed": PyRecordingLearningDenseFixed}

@@ -1,0 +1,1 @@
+"""The Lava connection process that deployments use (``BoundedLearningDense``)."""

@@ -1,0 +1,332 @@
+"""Deploying a rule into one's own Lava network (neurodeploy.deploy), and compile's scripts.
+
+The Lava runs are short (200 steps, 5x5): each costs seconds."""
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, rule_path
+from neurodeploy import Deployment, NeurodeployError, deploy, lif_params
+from neurodeploy.cli import main
+from neurodeploy.harness import compile_plans, verify
+from neurodeploy.protocol import default_trains, poisson
+from neurodeploy.spec.loader import load_rule
+
+
+def run_user_network(d: Deployment, pre, post):
+    """A user's network: RingBuffer sources -> the deployed connection, post spikes into s_in_bap."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.proc.io.source import RingBuffer
+
+    RingBuffer(data=pre.astype(float)).s_out.connect(d.conn.s_in)
+    RingBuffer(data=post.astype(float)).s_out.connect(d.conn.s_in_bap)
+    try:
+        d.conn.run(condition=RunSteps(num_steps=pre.shape[1]), run_cfg=d.run_cfg())
+        return d.weights()
+    finally:
+        d.conn.stop()
+
+
+# stdp_pair against verify's Lava backends; ltp_ltd_soft against the emulator (bit-exact with
+# lava-fixed, 1e-12 with lava-float; no Lava run)
+@pytest.mark.parametrize("name,backends", [("stdp_pair", "lava"), ("ltp_ltd_soft", "emu")])
+def test_user_network_equals_verify(name, backends):
+    rule = load_rule(rule_path(name))
+    trains = poisson(rule, 5, 5, 200, 40.0, 2)
+    report = verify(rule, trains, (f"{backends}-float", f"{backends}-fixed"))
+    for mode in ("float", "fixed"):
+        d = deploy(rule, shape=(5, 5), mode=mode, traffic=trains)
+        assert d.plan == report.plans[mode]  # the same traffic, the same plan
+        w = run_user_network(d, trains.pre, trains.post)
+        expected = report.results[f"{backends}-{mode}"].trajectory[-1]
+        assert np.ptp(report.results[f"{backends}-{mode}"].trajectory[:, 0, 0]) > 0  # the rule did something
+        if mode == "fixed":
+            np.testing.assert_array_equal(w, expected)
+        else:
+            np.testing.assert_allclose(w, expected, rtol=0, atol=1e-12 * rule.weight.range)
+
+
+def test_deployment_parts():
+    rule = load_rule(rule_path("stdp_pair"))
+    fixed = deploy(rule_path("stdp_pair"), shape=(2, 3), mode="fixed")
+    from lava.utils.weightutils import SignMode
+
+    from neurodeploy.lava.deployed.processes import (BoundedLearningDense, PyBoundedLearningDenseFixed,
+                                                     PyBoundedLearningDenseFloat)
+    assert type(fixed.conn) is BoundedLearningDense and fixed.process_model is PyBoundedLearningDenseFixed
+    assert fixed.conn.proc_params["sign_mode"] == SignMode.EXCITATORY
+    cfg = fixed.run_cfg()
+    assert cfg.select_tag == "fixed_pt" and cfg.exception_proc_model_map == {BoundedLearningDense: PyBoundedLearningDenseFixed}
+    # default traffic: the default protocol, so the plan of compile and check
+    assert fixed.plan == compile_plans(rule, default_trains(rule))["fixed"]
+    assert fixed.traffic["protocol"] == "poisson" and fixed.traffic["rate_hz"] == 10.0 and fixed.traffic["seed"] == 3
+    assert set(fixed.traffic["peaks"]) == {"x", "y"}
+    assert np.array_equal(fixed.conn.weights.init, np.full((2, 3), 128))  # 0.5 -> 128 of 255
+    np.testing.assert_array_equal(fixed.weights(fixed.conn.weights.init), np.full((2, 3), 128 / 255))
+    w0 = np.array([[0.0, 0.25, 1.0], [0.5, 0.75, 0.1]])
+    flt = deploy(rule, w_init=w0, mode="float", traffic={"protocol": "poisson", "rate": 20, "seed": 1})
+    assert flt.process_model is PyBoundedLearningDenseFloat and flt.run_cfg().select_tag == "floating_pt"
+    np.testing.assert_allclose(flt.weights(flt.conn.weights.init), w0, rtol=0, atol=1e-15)
+    assert flt.traffic["rate_hz"] == 20.0 and flt.traffic["seed"] == 1
+    assert deploy(rule, shape=(1, 1), traffic=20.0).traffic["rate_hz"] == 20.0
+    pairing = deploy(rule, shape=(1, 1), traffic="pairing").traffic
+    assert pairing["protocol"] == "pairing" and pairing["rate_hz"] is None
+
+
+def test_lif_params_float_and_fixed():
+    rule = load_rule(rule_path("stdp_pair"))
+    plans = compile_plans(rule, default_trains(rule))
+    # the closed loop's neuron: tau_u 5 ms, tau_v 20 ms at dt 1 ms, threshold 20 x the weight range
+    assert lif_params("float", 5.0, 20.0, 20.0, plans["float"]) == {
+        "du": 0.2, "dv": 0.05, "vth": 20.0 / plans["float"].weight_scale, "bias_mant": 0.0}
+    # Loihi: 12-bit decays, u's with an offset of one; vth in Lava weight units
+    assert lif_params("fixed", 5.0, 20.0, 20.0, plans["fixed"]) == {"du": 818, "dv": 205, "vth": 5100, "bias_mant": 0}
+    assert lif_params("fixed", 0.005, 0.02, 20.0, plans["fixed"], dt=0.001) == lif_params("fixed", 5, 20, 20.0, plans["fixed"])
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), mode="double"),
+     "deploy: mode: must be 'float' or 'fixed' (got 'double')"),
+    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), w_init=1.5),
+     "deploy: w_init: must be within the rule's bounds [0, 1] (got 1.5)"),
+    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), w_init=np.zeros((3, 2))),
+     "deploy: w_init: must have the shape (2, 2) (got (3, 2))"),
+    (lambda: deploy(rule_path("stdp_pair")),
+     "deploy: shape: needed unless w_init is an (n_post, n_pre) array (got None)"),
+    (lambda: deploy(rule_path("stdp_pair"), shape=(0, 2)),
+     "deploy: shape: must be (n_post, n_pre), two whole numbers >= 1 (got (0, 2))"),
+    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), traffic=object()),
+     "traffic: must be a rate in Hz, a protocol name, {'protocol': name, ...}, SpikeTrains or rasters "
+     "(pre, post) (got object)"),
+    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), traffic=-5),
+     "traffic: rate: must be > 0 (got -5.0)"),
+    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), traffic={"protocol": "poisson", "rat": 5}),
+     "traffic: rat: not an option of protocol 'poisson' (options: n_pre, n_post, steps, rate)"),
+    (lambda: deploy(rule_path("stdp_nearest"), shape=(2, 2)),
+     "stdp_nearest.yaml: weight: not deployable to the learning engine: trace 'x' jumps by '1 - x': "
+     "learning-engine impulses are constants, they cannot read a trace"),
+    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2)).supplied_traces(np.zeros((2, 5))),
+     "deploy: supplied_traces: only three-factor rules (a reward trace) read supplied traces (got rule 'stdp_pair')"),
+])
+def test_deploy_errors(call, message):
+    with pytest.raises(NeurodeployError) as info:
+        call()
+    assert str(info.value) == message
+
+
+# -- the README's example ---------------------------------------------------------------
+def readme_blocks(section: str) -> list:
+    with open(os.path.join(ROOT, "README.md")) as handle:
+        text = handle.read()
+    start = text.index(f"## {section}\n")
+    end = text.find("\n## ", start + 1)
+    return re.findall(r"```python\n(.*?)```", text[start:end if end > 0 else None], re.S)
+
+
+def test_readme_deploy_example_runs(monkeypatch, capsys):
+    blocks = readme_blocks("Deploy into your own network")
+    assert len(blocks) == 2
+    monkeypatch.chdir(ROOT)
+    namespace = {}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    w = namespace["w"]
+    assert w.shape == (4, 5) and np.all((w >= 0) & (w <= 1))
+    assert not np.all(w == w[0, 0])  # it learned
+    exec(compile(blocks[1], "README.md", "exec"), namespace)  # noqa: S102 - the closed-loop variant
+    assert namespace["spikes"].shape == (2, 300) and namespace["spikes"].any()
+
+
+# -- compile --target lava: scripts that say what they assume ---------------------------------
+def compile_cli(*args):
+    with pytest.raises(SystemExit) as info:
+        main(["compile", *args])
+    return info.value.code
+
+
+def run_script(path, steps=60, edits=()):
+    """Run a generated script as a subprocess with STEPS (and ``edits``: (old, new) texts) changed."""
+    with open(path) as handle:
+        source = handle.read()
+    for old, new in (("N_PRE, N_POST, STEPS = 10, 10, 100", f"N_PRE, N_POST, STEPS = 10, 10, {steps}"),) + tuple(edits):
+        assert source.count(old) == 1, old
+        source = source.replace(old, new)
+    edited = path.replace(".py", "_edited.py")
+    with open(edited, "w") as handle:
+        handle.write(source)
+    proc = subprocess.run([sys.executable, edited], capture_output=True, text=True, timeout=300,
+                          cwd=os.path.dirname(path), env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.strip().splitlines() if line.strip()]
+    assert lines[0].startswith(f"final weights after {steps} steps"), proc.stdout
+    return np.array([[float(v) for v in line.split()] for line in lines[1:]]), proc.stderr
+
+
+def constants_all_read(source: str) -> list:
+    """Module-level UPPER_CASE names that nothing reads (an edit of them would change nothing)."""
+    tree = ast.parse(source)
+    assigned = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                for name in ast.walk(target):
+                    if isinstance(name, ast.Name) and name.id.isupper():
+                        assigned.add(name.id)
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return sorted(assigned - read)
+
+
+@pytest.fixture(scope="module")
+def scripts(tmp_path_factory):
+    out = tmp_path_factory.mktemp("scripts")
+    paths = {}
+    for key, args in {"fixed": ["stdp_pair", "--rate", "20"], "float": ["stdp_pair", "--mode", "float"],
+                      "cpu": ["stdp_nearest"], "sparse": ["stdp_pair", "--rate", "1"]}.items():
+        with pytest.raises(SystemExit) as info:
+            main(["compile", rule_path(args[0]), "--target", "lava", "--out", str(out / key), *args[1:]])
+        assert info.value.code == 0
+        paths[key] = str(out / key / f"{args[0]}_lava.py")
+    return paths
+
+
+def test_lava_scripts_state_their_traffic(scripts):
+    with open(scripts["fixed"]) as handle:
+        source = handle.read()
+    doc = ast.get_docstring(ast.parse(source))
+    assert "Trace scales were chosen on: poisson, 10 pre x 10 post, 2000 steps, 20 Hz, seed 3." in doc
+    assert re.search(r"peak of trace x \(pre, x1\): [0-9.]+ rule units = [0-9.]+ Lava units of 127", doc)
+    assert "ASSUMED_TRAFFIC = 'poisson, 10 pre x 10 post, 2000 steps, 20 Hz, seed 3'" in source
+    with open(os.path.join(os.path.dirname(scripts["fixed"]), "stdp_pair_plan.json")) as handle:
+        plan = json.load(handle)
+    assert plan["script_mode"] == "fixed"
+    assert {k: plan["traffic"][k] for k in ("protocol", "rate_hz", "seed", "steps")} == {
+        "protocol": "poisson", "rate_hz": 20.0, "seed": 3, "steps": 2000}
+    assert set(plan["traffic"]["peaks"]) == {"x", "y"}
+    assert plan["traffic"]["peaks"]["x"]["peak_lava"] <= 0.9 * 127 + 1e-9
+    with open(scripts["float"]) as handle:
+        assert 'SELECT_TAG = "floating_pt"' in handle.read()
+    with open(scripts["cpu"]) as handle:
+        cpu = handle.read()
+    doc = ast.get_docstring(ast.parse(cpu))
+    assert "NOT deployable to the learning engine" in doc.splitlines()[0]
+    assert "Why: trace 'x' jumps by '1 - x': learning-engine impulses are constants, they cannot read a trace." in doc
+    assert "from neurodeploy.lava.cpu.processes import RuleSynapses" in cpu
+
+
+@pytest.mark.parametrize("key", ["fixed", "float", "cpu"])
+def test_every_script_constant_is_read(scripts, key):
+    with open(scripts[key]) as handle:
+        assert constants_all_read(handle.read()) == []
+
+
+def test_fixed_script_runs_and_an_edit_takes_effect(scripts):
+    w, err = run_script(scripts["fixed"])
+    assert w.shape == (10, 10) and "warning" not in err
+    edited, _ = run_script(scripts["fixed"], edits=[("X1_TAU = 20.0", "X1_TAU = 2.0")])
+    assert not np.array_equal(w, edited)
+
+
+def test_float_script_runs(scripts):
+    w, err = run_script(scripts["float"])
+    assert w.shape == (10, 10) and np.all((w >= 0) & (w <= 1)) and err == ""
+
+
+def test_cpu_script_runs_and_an_edit_takes_effect(scripts):
+    rule = load_rule(rule_path("stdp_nearest"))
+    w, _ = run_script(scripts["cpu"])
+    pre = np.random.default_rng(0)
+    from neurodeploy.lava.backends import run_rule_process
+    p = pre.random((10, 60)) < 0.01
+    q = pre.random((10, 60)) < 0.01
+    expected = run_rule_process(rule, np.full((10, 10), 0.5), p, q, None)[-1]
+    np.testing.assert_allclose(w, expected, rtol=0, atol=1e-9)  # the lava-cpu backend, printed to 10 digits
+    edited, _ = run_script(scripts["cpu"], edits=[("'A_plus': 0.005,", "'A_plus': 0.05,")])
+    assert not np.array_equal(w, edited)
+
+
+def test_fixed_script_warns_when_a_trace_saturates(scripts):
+    """Scaled for 1 Hz, run at 10 Hz: the 7-bit traces reach 127 and the script says so."""
+    _, err = run_script(scripts["sparse"], steps=100)
+    assert re.search(r"warning: trace [xy] \([xy]1\) reached 127, the 7-bit limit, at step \d+ \(\d+ steps in all\): "
+                     r"the spikes are denser than the traffic the plan was scaled for \(poisson, 10 pre x 10 post, "
+                     r"2000 steps, 1 Hz, seed 3\); recompile with --rate, --protocol or --spikes for yours", err), err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["stdp_pair", "--target", "brian2", "--rate", "20"],
+     "--rate: only for --target lava: the Brian2 script runs the rule as written, with no scaling (got 20.0)"),
+    (["stdp_pair", "--target", "brian2", "--mode", "float"],
+     "--mode: only for --target lava: the Brian2 script runs the rule as written, with no scaling (got float)"),
+    (["stdp_nearest", "--target", "lava", "--mode", "fixed"],
+     "--mode: rule 'stdp_nearest' is not deployable to the learning engine (a lava-cpu script, no plan to scale) "
+     "(got fixed)"),
+    (["stdp_nearest", "--target", "lava", "--protocol", "pairing"],
+     "--protocol: rule 'stdp_nearest' is not deployable to the learning engine (a lava-cpu script, no plan to "
+     "scale) (got pairing)"),
+    (["stdp_pair", "--target", "lava", "--spikes", "x.npz", "--rate", "3"],
+     "--spikes: cannot be combined with other traffic options (got --rate)"),
+    (["stdp_pair", "--target", "lava", "--protocol", "closed-loop"],
+     "--protocol: closed-loop makes its post spikes while it runs; the plan scales on given spikes: use poisson "
+     "or --spikes (got closed-loop)"),
+    (["stdp_pair", "--target", "lava", "--rate", "0"], "--rate: must be > 0 (got 0.0)"),
+    (["stdp_pair", "--target", "lava", "--protocol", "pairing", "--rate", "3"],
+     "--rate: not an option of protocol 'pairing' (options: n_pre, n_post, pairs, dt_ms, frequency)"),
+    (["stdp_pair", "--target", "lava", "--spikes", "missing.npz"], "missing.npz: no such file"),
+])
+def test_compile_errors(tmp_path, capsys, args, message):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as info:
+        main(["compile", rule_path(args[0]), "--out", str(out), *args[1:]])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == f"neurodeploy: error: {message}\n"
+    assert not out.exists()
+
+
+def test_compile_scales_on_a_protocol_and_on_spikes(tmp_path):
+    rule = load_rule(rule_path("stdp_pair"))
+    assert compile_cli(rule_path("stdp_pair"), "--target", "lava", "--out", str(tmp_path / "p"),
+                       "--protocol", "pairing", "--dt-ms", "-10", "--seed", "1") == 0
+    with open(tmp_path / "p" / "stdp_pair_plan.json") as handle:
+        traffic = json.load(handle)["traffic"]
+    assert (traffic["protocol"], traffic["seed"], traffic["rate_hz"]) == ("pairing", 1, None)
+    assert traffic["text"] == f"pairing, 1 pre x 1 post, {traffic['steps']} steps, seed 1"
+    trains = poisson(rule, 3, 2, 400, 30.0, 5)
+    np.savez(tmp_path / "spikes.npz", pre=trains.pre, post=trains.post)
+    assert compile_cli(rule_path("stdp_pair"), "--target", "lava", "--out", str(tmp_path / "s"),
+                       "--spikes", str(tmp_path / "spikes.npz")) == 0
+    with open(tmp_path / "s" / "stdp_pair_plan.json") as handle:
+        data = json.load(handle)
+    assert data["traffic"]["protocol"] == "file:spikes.npz" and data["traffic"]["steps"] == 400
+    assert data["fixed"]["dw"] == compile_plans(rule, trains)["fixed"].dw
+
+
+def test_three_factor_deployment_supplies_the_traces(write_rule):
+    """A reward rule: the user's network gets the post and reward traces from supply_traces and
+    ends where lava-float ends; fixed point is refused with the backends' reason."""
+    from test_rule_library import GATED
+
+    from neurodeploy.backends import REGISTRY
+    from neurodeploy.protocol import SpikeTrains
+
+    rule = load_rule(write_rule(GATED, "gated_stdp.yaml"))
+    with pytest.raises(NeurodeployError) as info:
+        deploy(rule, shape=(3, 4), mode="fixed")
+    assert str(info.value) == ("gated_stdp.yaml: weight: not deployable to the learning engine: three-factor rules "
+                               "(Loihi3FLearningRule, y traces supplied by the post side) are planned in floating "
+                               "point only")
+    rng = np.random.default_rng(8)
+    pre, post = rng.random((4, 200)) < 0.05, rng.random((3, 200)) < 0.05
+    reward = np.zeros(200)
+    reward[[60, 150]] = 1.0
+    trains = SpikeTrains(pre, post, np.full((3, 4), 0.5), "test", reward=np.tile(reward, (3, 1)))
+    d = deploy(rule, shape=(3, 4), mode="float", traffic=trains)
+    d.supply_traces(post, reward)
+    w = run_user_network(d, pre, post)
+    expected = REGISTRY.get("lava-float").run(rule, trains, compile_plans(rule, trains)).trajectory[-1]
+    assert np.abs(expected - 0.5).max() > 1e-3
+    np.testing.assert_allclose(w, expected, rtol=0, atol=1e-12)
