@@ -5,7 +5,8 @@
   (normalized by the weight range) with its tolerance;
 * ``curve.png``: the protocol's curve (dw against dt or frequency) for every backend;
 * ``quantization.png``: lava-fixed (or emu-fixed) against its float twin over time,
-  largest and RMS error over synapses, with the plan's predicted band.
+  largest and RMS error over synapses, with the plan's own estimate (shown; the verdict judges
+  the fixed point link by link, :mod:`neurodeploy.verdict.quantization`).
 """
 from __future__ import annotations
 
@@ -110,8 +111,8 @@ def write_plots(data: dict, trajectories: dict, out_dir: str, curve_synapses=Non
         fig, ax = plt.subplots(figsize=(8, 3.5))
         ax.plot(time_s, diff.max(axis=1), lw=1, label="max over synapses")
         ax.plot(time_s, np.sqrt((diff ** 2).mean(axis=1)), lw=1, label="RMS over synapses")
-        ax.axhline(band["max_abs"], color="C0", ls="--", lw=0.8, label="predicted band (max)")
-        ax.axhline(band["rmse"], color="C1", ls="--", lw=0.8, label="predicted band (rmse)")
+        ax.axhline(band["max_abs"], color="C0", ls="--", lw=0.8, label="plan's own estimate (max; not the verdict)")
+        ax.axhline(band["rmse"], color="C1", ls="--", lw=0.8, label="plan's own estimate (rmse)")
         ax.set_xlabel("time (s)")
         ax.set_ylabel(f"|{pair[1]} - {pair[0]}| / range")
         ax.legend(fontsize=7)

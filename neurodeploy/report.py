@@ -97,8 +97,8 @@ def plan_table(plan: dict) -> str:
     for t in plan["traces"]:
         out.append(f"| {t['name']} | {t['slot']} | {t['tau_steps']:.4g} | {t['impulse']:.6g} | {t['scale']:.6g} | "
                    f"{t['peak']:.4g} | {t['peak_lava']:.4g} |")
-    out += ["", f"predicted deviation band (normalized): max {_pct(plan['band'].get('max_abs'))}, "
-                f"rmse {_pct(plan['band'].get('rmse'))}"]
+    out += ["", f"the plan's own deviation estimate (normalized; not used by the verdict): max "
+                f"{_pct(plan['band'].get('max_abs'))}, rmse {_pct(plan['band'].get('rmse'))}"]
     if plan["notes"]:
         out += ["", "Approximations:"] + [f"- {n}" for n in plan["notes"]]
     return "\n".join(out)

@@ -96,7 +96,7 @@ def test_verify_cli_defaults_stdp_pair(tmp_path, capsys):
     assert (report["steps"], report["n_pre"], report["n_post"], report["seed"]) == (2000, 10, 10, 3)
     shares = {c["share"]: c for c in report["comparisons"]}
     assert shares["lowering"]["max_abs_error_normalized"] <= 1e-9
-    assert report["outcome"] == "passed" and report["counts"] == {"passed": 4, "failed": 0, "not checked": 0}
+    assert report["outcome"] == "passed" and report["counts"] == {"passed": 5, "failed": 0, "not checked": 0}
     assert {"timing", "lowering", "constants", "rounding"} == set(shares)
     q = next(m for m in report["measured"] if m["share"] == "quantization")
     assert q["rmse_normalized"] <= 0.02

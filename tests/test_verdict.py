@@ -267,3 +267,18 @@ def test_closed_loop_plans_on_the_neurons_own_spikes(pair):
     rounding = next(c for c in report.comparisons if c["share"] == "rounding")
     assert rounding["single_run"] == "lava-fixed" and rounding["outcome"] == "passed"
     assert rounding["envelope"]["synapse_steps_outside"] == 0
+
+
+def test_fixed_curve_is_judged_by_its_expected_change():
+    """A fixed-point candidate: one run's zero is rounding when the ensemble keeps the change; the
+    point is lost when the ensemble's expected change is gone too."""
+    curve = {"x": [-20.0, 10.0, 30.0], "x_label": "dt_ms", "brian2-step": [-0.02, 0.03, 0.008],
+             "lava-fixed": [-0.0196, 0.0314, 0.0]}
+    kept = (np.array([-0.0201, 0.0298, 0.0079]), np.full(3, 0.002))
+    entry = judge_curve(curve, "brian2-step", "lava-fixed", 1.0, kept)
+    assert entry["outcome"] == "passed"
+    assert entry["message"] == ("zero where the reference is not (this run's rounding; the expected change is kept) "
+                                "at dt_ms 30")
+    lost = (np.array([-0.0201, 0.0298, 0.0004]), np.full(3, 0.002))
+    entry = judge_curve(curve, "brian2-step", "lava-fixed", 1.0, lost)
+    assert entry["outcome"] == "failed" and entry["message"] == "expected change lost at dt_ms 30"

@@ -304,7 +304,10 @@ def make_plan(engine: EngineRule, mode: str, peaks: dict | None = None, counts: 
         trace = rule.trace(name)
         k = scales[slot]
         peak = peaks.get(name, abs(trace.jump))
-        traces.append(TracePlan(name, slot, rule.tau_steps(trace), k, k * trace.jump, peak, peak * k))
+        impulse = k * trace.jump
+        if mode == "fixed":  # a whole number m chosen by _fixed_trace_scales; (m / J) * J may be m - 1 ulp,
+            impulse = float(round(impulse))  # which Lava would split into m - 1 and a fraction of 256/256
+        traces.append(TracePlan(name, slot, rule.tau_steps(trace), k, impulse, peak, peak * k))
     dw = " ".join(p.text for p in products if p.text).lstrip("+ ") or "0 * x0"
     plan = Plan(mode, weight_scale, sign_mode, lava_bounds, tuple(traces), products, dw,
                 rule.t_epoch, {}, tuple(notes), engine.three_factor)
