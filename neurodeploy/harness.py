@@ -76,41 +76,51 @@ CURVE_ZERO_FRACTION = 0.1
 
 
 def default_backends(rule: Rule) -> tuple:
-    """:data:`DEFAULT_BACKENDS` when the learning engine can express ``rule``, else :data:`CPU_BACKENDS`."""
-    from neurodeploy.lava.plan import engine_reason
+    """:data:`DEFAULT_BACKENDS` when the learning engine can express ``rule`` (exactly, or through the
+    lowering's approximations: those of its Lava backends that run it), else :data:`CPU_BACKENDS`."""
+    from neurodeploy.lava.plan import approximation_reason, engine_reason
 
-    return CPU_BACKENDS if engine_reason(rule) else DEFAULT_BACKENDS
+    if engine_reason(rule) is None:
+        return DEFAULT_BACKENDS
+    lava = tuple(b for b, mode in (("lava-float", "float"), ("lava-fixed", "fixed"))
+                 if approximation_reason(rule, mode) is None)
+    return ("brian2", "brian2-step") + lava if lava else CPU_BACKENDS
 
 
-def compile_plans(rule: Rule, trains: SpikeTrains | None = None, stats: dict | None = None) -> dict:
+def compile_plans(rule: Rule, trains: SpikeTrains | None = None, stats: dict | None = None,
+                  approximate: bool = False) -> dict:
     """Float and fixed plans for ``rule``, scaled on ``trains`` (``stats``: their
     :func:`~neurodeploy.protocol.trace_stats`, if already computed).
 
     Raises UnsupportedError with the reason when the learning engine cannot express the rule,
-    or cannot realise every float constant exactly (as :func:`neurodeploy.lava.plan.engine_reason`)."""
+    or cannot realise every float constant exactly (as :func:`neurodeploy.lava.plan.engine_reason`).
+    ``approximate``: plans of the rule as the lowering approximates it (:attr:`Plan.approximations`;
+    no float plan when the approximation is fixed-point only)."""
     from neurodeploy.lava.plan import inexact_reason
 
-    plans = scale_plans(rule, trains, stats)
-    reason = inexact_reason(plans["float"])
+    plans = scale_plans(rule, trains, stats, approximate)
+    reason = inexact_reason(plans["float"]) if "float" in plans else None
     if reason is not None:
         raise UnsupportedError(reason)
     return plans
 
 
-def scale_plans(rule: Rule, trains: SpikeTrains | None = None, stats: dict | None = None) -> dict:
+def scale_plans(rule: Rule, trains: SpikeTrains | None = None, stats: dict | None = None,
+                approximate: bool = False) -> dict:
     """:func:`compile_plans` without the exactness check (a plan whose float constants are
     approximate still runs on Lava and its emulator)."""
     from neurodeploy.lava.lowering import lower
-    from neurodeploy.lava.plan import make_plan
+    from neurodeploy.lava.plan import make_plan, tag_peaks
 
-    engine = lower(rule)
+    engine = lower(rule, approximate)
     peaks, counts = None, None
     if trains is not None:
         stats = stats if stats is not None else trace_stats(rule, trains)
-        peaks = {name: s["peak"] for name, s in stats.items()}
+        peaks = dict({name: s["peak"] for name, s in stats.items()}, **tag_peaks(rule, trains))
         counts = dict(update_counts(rule, trains), trace_means={name: s["mean"] for name, s in stats.items()})
+    modes = ("fixed",) if engine.fixed_only else ("float", "fixed")
     try:
-        return {mode: make_plan(engine, mode, peaks, counts) for mode in ("float", "fixed")}
+        return {mode: make_plan(engine, mode, peaks, counts) for mode in modes}
     except (OverflowError, ZeroDivisionError, ValueError) as exc:
         raise UnsupportedError(f"the rule's constants are outside what the learning engine can scale ({exc})") from None
 
@@ -375,7 +385,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
     ensemble = ENSEMBLE_SIZE if ensemble is None else ensemble
     traces = trace_stats(rule, trains)
     try:
-        plans = compile_plans(rule, trains, traces)
+        plans = compile_plans(rule, trains, traces, approximate=True)
     except UnsupportedError:
         plans = {}
     planned_on = "the protocol's spike trains"
@@ -401,7 +411,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
             made = dataclasses.replace(trains, post=results[name].info["post_spikes"])
             traces = trace_stats(rule, made)
             try:
-                plans = compile_plans(rule, made, traces)
+                plans = compile_plans(rule, made, traces, approximate=True)
             except UnsupportedError:
                 plans = {}
             planned_on = f"the post spikes {name}'s neuron made"

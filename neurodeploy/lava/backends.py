@@ -144,7 +144,10 @@ def supplied_traces(rule, plan, trains) -> dict:
 
     Post traces and reward traces follow the step semantics (:mod:`neurodeploy.stepper`): decay,
     then the step's jump (``J`` at a post spike, ``J * r`` for a reward ``r``), times the
-    plan's scale, divided by :data:`Y3F_DECAY`."""
+    plan's scale. Float plans divide by :data:`Y3F_DECAY` (Lava decays received values once);
+    fixed plans round to the nearest integer (``plan.supplied_rounding``) within 0..127 (the 7-bit
+    trace): Lava's stochastic decay by ``exp(-1/65535)`` then takes 1 off a value ``v`` with
+    probability about ``v / 65535`` per step, which integers cannot anticipate."""
     out = {}
     for t in plan.traces:
         if not t.slot.startswith("y"):
@@ -157,7 +160,10 @@ def supplied_traces(rule, plan, trains) -> dict:
         for n in range(drive.shape[1]):
             v = v * a + drive[:, n]
             values[:, n] = v
-        out[t.slot] = values * t.scale / Y3F_DECAY
+        if plan.mode == "fixed":
+            out[t.slot] = np.clip(np.rint(values * t.scale), 0, 127).astype(np.int64)
+        else:
+            out[t.slot] = values * t.scale / Y3F_DECAY
     return out
 
 
@@ -226,11 +232,10 @@ class _LavaBackend(Backend):
     mode = ""
 
     def unsupported_reason(self, rule):
-        from neurodeploy.lava.plan import engine_reason
+        from neurodeploy.lava.plan import approximation_reason, engine_reason
         reason = engine_reason(rule)
-        if reason is None and rule.has_reward and self.mode != "float":
-            reason = ("three-factor rules (Loihi3FLearningRule, y traces supplied by the post side) are "
-                      "planned in floating point only")
+        if reason is not None:  # what the lowering's approximations cannot put on the engine either
+            reason = approximation_reason(rule, self.mode)
         return None if reason is None else f"not deployable to the learning engine: {reason}"
 
     def unsupported_trains(self, trains):
