@@ -252,7 +252,12 @@ class Report:
         return EXIT_CODES[self.outcome]
 
     def to_dict(self) -> dict:
-        from neurodeploy.lava.plan import engine_reason
+        from neurodeploy.lava.plan import approximation_reason, approximations, engine_reason
+
+        engine = engine_reason(self.rule)
+        approximated = ()
+        if engine is not None and any(approximation_reason(self.rule, m) is None for m in ("float", "fixed")):
+            engine, approximated = None, approximations(self.rule)
 
         backends = []
         for name, res in self.results.items():
@@ -274,7 +279,8 @@ class Report:
             "weight_range": [self.rule.weight.w_min, self.rule.weight.w_max],
             "outcome": self.outcome, "passed": self.passed, "counts": counts(self.comparisons),
             "steps_ran": self.steps_ran, "measured": self.measured,
-            "engine": engine_reason(self.rule),  # None: the learning engine runs the rule
+            "engine": engine,  # None: the learning engine runs the rule (exactly, or through the approximations)
+            "engine_approximations": [a.detail for a in approximated],
             "backends": backends,
             "comparisons": self.comparisons,
             "protocol_stats": self.stats,
@@ -417,7 +423,13 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
             planned_on = f"the post spikes {name}'s neuron made"
     w_range = rule.weight.range
     comparisons, measured = [], []
+    from neurodeploy.verdict.approximation import approximation_entries
+
+    approximated = approximation_entries(rule, plans, trains, results)
+    comparisons += approximated
     for a, b, share in COMPARISONS:
+        if approximated and share == "lowering" and b in ("lava-float", "emu-float"):
+            continue  # the approximation entry: the float plan is the approximated rule, exactly
         if a in results and b in results:
             ra, rb = results[a], results[b]
             spikes = compare_spikes(ra, rb, rule.dt) if trains.neuron is not None else None
@@ -462,10 +474,13 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
         for entry in chain:
             entry["single_run"] = fixed_run.backend
         comparisons += chain
-        steps_ran["verdict (internal emulator runs)"] = (
-            f"steps 0..{seen.steps - 1}: emu-float x{3 + sum(1 for c in chain[0]['constants'] if c['sensitivity'] is not None)}"
-            f" (exact, realised, best constants, sensitivities), emu-fixed x{ensemble} rounding seeds"
-            + (f"; on {fixed_run.backend}'s own post spikes" if trains.neuron is not None else ""))
+        if len(chain) == 1:  # the chain does not model this plan: one "not checked" entry
+            steps_ran["verdict (internal emulator runs)"] = "none: " + chain[0]["message"]
+        else:
+            steps_ran["verdict (internal emulator runs)"] = (
+                f"steps 0..{seen.steps - 1}: emu-float x{3 + sum(1 for c in chain[0]['constants'] if c['sensitivity'] is not None)}"
+                f" (exact, realised, best constants, sensitivities), emu-fixed x{ensemble} rounding seeds"
+                + (f"; on {fixed_run.backend}'s own post spikes" if trains.neuron is not None else ""))
     counts = update_counts(rule, trains)
     post_spikes = int(trains.post.sum()) if trains.neuron is None else {
         name: int(r.info["post_spikes"].sum()) for name, r in results.items() if "post_spikes" in r.info}
@@ -510,6 +525,8 @@ def fixed_saturation(plan, rule: Rule, trains: SpikeTrains, fixed_result) -> dic
     traces = {}
     for t in plan.traces:
         trace = rule.trace(t.name)
+        if trace.of not in ("pre", "post") or t.slot in getattr(plan, "saturating", ()):
+            continue  # supplied and tag values are not the engine's traces; a saturation reset is meant
         raster = trains.pre if trace.of == "pre" else trains.post
         decay = np.exp(-1.0 / t.tau_steps)
         value = np.zeros(raster.shape[0])

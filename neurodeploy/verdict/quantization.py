@@ -129,6 +129,13 @@ def realise(rule, engine, plan) -> Realisation:
             problems.append(f"trace '{name}' has no impulse in the plan")
             impulses[slot], scales[slot] = 1.0, 1.0 / trace.jump
             continue
+        if slot in getattr(plan, "saturating", ()):  # a reset to a: the scale is 127 / a
+            from neurodeploy.lava.lowering import reset_level
+
+            impulses[slot], scales[slot] = float(t.impulse), float(t.impulse) / reset_level(trace)
+            if float(t.impulse) != TRACE_MAX:
+                problems.append(f"trace '{name}': a saturation reset needs impulse {TRACE_MAX} (got {t.impulse:g})")
+            continue
         m = float(t.impulse)
         if not (m == int(m) and 1 <= m <= TRACE_MAX):
             problems.append(f"trace '{name}': impulse {m:g} is not a whole number in 1..{TRACE_MAX} "
@@ -175,20 +182,21 @@ def realise(rule, engine, plan) -> Realisation:
 class _Modes:
     """The plan-like object the emulator needs beside a RuleSpec."""
 
-    def __init__(self, sign_mode, bounds):
+    def __init__(self, sign_mode, bounds, saturating=()):
         self.mode, self.sign_mode, self.w_lava_bounds = "float", sign_mode, bounds
+        self.saturating = tuple(saturating)  # float traces clipped at 127: the image of a saturation reset
 
 
 def record_stride(steps: int, synapses: int) -> int:
     return max(1, math.ceil(steps * synapses / RECORD_BUDGET))
 
 
-def _run_spec(real: Realisation, rule, trains, coefficients, w0_lava, bounds, stride):
+def _run_spec(real: Realisation, rule, trains, coefficients, w0_lava, bounds, stride, saturating=()):
     from neurodeploy.emu.engine import float_spec, simulate
 
     spec = float_spec([(p["dependency"], c, p["factors"]) for p, c in zip(real.products, coefficients)],
                       real.impulses, real.taus, rule.t_epoch)
-    return simulate(_Modes(real.sign_mode, bounds), w0_lava, trains.pre, trains.post, spec=spec,
+    return simulate(_Modes(real.sign_mode, bounds, saturating), w0_lava, trains.pre, trains.post, spec=spec,
                     record_every=stride, scale=real.weight_scale, mode="float")
 
 
@@ -208,8 +216,9 @@ def constants_link(rule, engine, plan, trains) -> tuple:
     best = [p["best"] * 2.0 ** -p["shift"] for p in real.products]
     f_bounds = (rule.weight.w_min / s_w, rule.weight.w_max / s_w)
     w0_best = _fixed_w0(trains.w0, s_w, real.limits, real.sign_mode)
-    F = _run_spec(real, rule, trains, exact, np.asarray(trains.w0, dtype=float) / s_w, f_bounds, stride)
-    I = _run_spec(real, rule, trains, best, w0_best.astype(float), real.limits, stride)
+    sat = getattr(plan, "saturating", ())
+    F = _run_spec(real, rule, trains, exact, np.asarray(trains.w0, dtype=float) / s_w, f_bounds, stride, sat)
+    I = _run_spec(real, rule, trains, best, w0_best.astype(float), real.limits, stride, sat)
     from neurodeploy.emu.engine import simulate
 
     w0_plan = plan.weights_to_lava(trains.w0)
@@ -227,7 +236,7 @@ def constants_link(rule, engine, plan, trains) -> tuple:
         if best[k] != 0:
             bumped = list(best)
             bumped[k] = best[k] * (1 + SENSITIVITY_STEP)
-            Ik = _run_spec(real, rule, trains, bumped, w0_best.astype(float), real.limits, stride)
+            Ik = _run_spec(real, rule, trains, bumped, w0_best.astype(float), real.limits, stride, sat)
             g = float(np.max(np.abs(Ik - I))) / w_range / SENSITIVITY_STEP
         constants.append({"term": p["term"], "dependency": p["dependency"], "factors": p["factors"],
                           "requested": p["requested"], "engine_best": p["best"], "realised": p["realised"],
@@ -383,8 +392,14 @@ def quantization_chain(rule, plans: dict, trains, single=None, k: int = ENSEMBLE
     """The constants and rounding entries for ``plans["fixed"]`` on ``trains``;
     ``single``: a fixed-point trajectory (rule units) to place in the ensemble (lava-fixed's or emu-fixed's)."""
     from neurodeploy.lava.lowering import lower
+    from neurodeploy.verdict.approximation import chain_not_modelled
 
-    engine = lower(rule)
     plan = plans["fixed"]
+    why = chain_not_modelled(plan)
+    if why is not None:
+        return [{"reference": "float: exact", "candidate": "fixed point", "share": "constants",
+                 "max_abs_error_normalized": None, "rmse_normalized": None, "tolerance": None,
+                 "outcome": NOT_CHECKED, "passed": False, "message": why, "constants": []}]
+    engine = lower(rule, approximate=True)
     constants, context = constants_link(rule, engine, plan, trains)
     return [constants, rounding_link(rule, plan, trains, context, single, k)]
