@@ -145,8 +145,8 @@ def supplied_traces(rule, plan, trains) -> dict:
     Post traces and reward traces follow the step semantics (:mod:`neurodeploy.stepper`): decay,
     then the step's jump (``J`` at a post spike, ``J * r`` for a reward ``r``), times the
     plan's scale. Float plans divide by :data:`Y3F_DECAY` (Lava decays received values once);
-    fixed plans round to the nearest integer (``plan.supplied_rounding``) within 0..127 (the 7-bit
-    trace): Lava's stochastic decay by ``exp(-1/65535)`` then takes 1 off a value ``v`` with
+    fixed plans round to the nearest integer (``plan.supplied_rounding``) within -128..127 (the factor width of a
+    7-bit trace in the MAC): Lava's stochastic decay by ``exp(-1/65535)`` then takes 1 off a value ``v`` with
     probability about ``v / 65535`` per step, which integers cannot anticipate."""
     out = {}
     for t in plan.traces:
@@ -161,7 +161,7 @@ def supplied_traces(rule, plan, trains) -> dict:
             v = v * a + drive[:, n]
             values[:, n] = v
         if plan.mode == "fixed":
-            out[t.slot] = np.clip(np.rint(values * t.scale), 0, 127).astype(np.int64)
+            out[t.slot] = np.clip(np.rint(values * t.scale), -128, 127).astype(np.int64)
         else:
             out[t.slot] = values * t.scale / Y3F_DECAY
     return out

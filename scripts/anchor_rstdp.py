@@ -1,0 +1,117 @@
+"""The anchor for rstdp on the learning engine: Lava's own ``RewardModulatedSTDP`` on the same trains.
+
+Usage: PYTHONPATH=. python scripts/anchor_rstdp.py [--steps 2000] [--seed 3]
+
+Lava's rule keeps the eligibility in the tag ``t`` and decays it by a product
+``u0 * t * tau_e`` every epoch (``dt = lr A_minus x0 y1 + lr A_plus y0 x1 - u0 t tau_e``,
+``dw = u0 t y2``); its constructor rounds every constant to a power of two
+(``float_to_literal``). Here it gets rstdp's parameters in mV (weights in mV,
+``A_plus = 0.1``, ``A_minus = -0.15``, ``tau_e = dt / tau_c = 0.001``), ``y1`` is the
+post trace and ``y2 = rate dt (DA_tonic + da)``, both supplied by the post side
+(divided by Lava's one decay of received values), on ``lava-float``. Three variants:
+
+* ``literal``: as Lava writes it: 0.1 -> 2^-3, -0.15 -> -2^-3, 0.001 -> 2^-10 (float only:
+  the fixed-point engine's exponents stop at 2^-7);
+* ``scaled``: the STDP amplitudes exact (the trace scales absorb them), the decay 2^-10 as Lava rounds it;
+* ``fixed-point decay``: as ``scaled`` with the smallest decay the fixed-point engine has per epoch,
+  2^-7 (tau_c 127.5 ms): what ``u0 * t`` can do on the chip at t_epoch 1.
+
+Prints each variant's error against brian2 (max abs and rmse over steps and
+synapses, normalized by the weight range), next to neurodeploy's approximation
+(emu-float: tag decay 2^-7 every 8 epochs, u3) and its fixed point (emu-fixed).
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+
+def run_anchor(rule, trains, variant: str) -> np.ndarray:
+    from neurodeploy.lava.backends import Y3F_DECAY, _execute
+    from neurodeploy.lava.compat import import_lava
+
+    import_lava()
+    from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.learning_rules.r_stdp_learning_rule import RewardModulatedSTDP
+    from lava.utils.weightutils import SignMode
+
+    from neurodeploy.lava.recording.processes import RecordingLearningDense
+
+    v = rule.values
+    mv = 1e-3
+    tau_x = rule.tau_steps(rule.trace("x"))
+    if variant == "literal":
+        lava_rule = RewardModulatedSTDP(learning_rate=1, A_plus=v["A_plus"] / mv, A_minus=-v["A_minus"] / mv,
+                                        pre_trace_decay_tau=tau_x, post_trace_decay_tau=tau_x,
+                                        pre_trace_kernel_magnitude=1.0, post_trace_kernel_magnitude=1.0,
+                                        eligibility_trace_decay_tau=rule.dt / v["tau_c"], t_epoch=1, rng_seed=7)
+        k_x, k_y = 1.0, 1.0
+    else:
+        decay = "2^-10" if variant == "scaled" else "2^-7"
+        # STDP amplitudes exact: 2^-3 * x0 * y1 with y1 scaled by A_minus / 2^-3 (x likewise)
+        k_x, k_y = (v["A_plus"] / mv) / 2 ** -3, (v["A_minus"] / mv) / 2 ** -3
+        lava_rule = Loihi3FLearningRule(dw="u0 * t * y2", dt=f"-2^-3 * x0 * y1 + 2^-3 * y0 * x1 - {decay} * u0 * t",
+                                        x1_impulse=k_x, x1_tau=tau_x, t_epoch=1, rng_seed=7)
+    steps = trains.steps
+    a = float(np.exp(-1.0 / tau_x))
+    post_trace = np.zeros(trains.post.shape)
+    y = np.zeros(trains.n_post)
+    for n in range(steps):
+        y = y * a + trains.post[:, n]
+        post_trace[:, n] = y
+    a_d = float(np.exp(-1.0 / rule.tau_steps(rule.trace("da"))))
+    da = np.zeros(trains.post.shape)
+    d = np.zeros(trains.n_post)
+    reward = trains.reward_or_zeros()
+    for n in range(steps):
+        d = d * a_d + v["DA_reward"] * reward[:, n]
+        da[:, n] = d
+    y1 = post_trace * k_y / Y3F_DECAY
+    y2 = v["rate"] * rule.dt * (v["DA_tonic"] + da) / Y3F_DECAY
+    w0 = np.asarray(trains.w0, dtype=float) / mv
+
+    def build(history_path):
+        conn = RecordingLearningDense(weights=w0, history_path=history_path, learning_rule=lava_rule,
+                                      sign_mode=SignMode.EXCITATORY,
+                                      weight_bounds=(rule.weight.w_min / mv, rule.weight.w_max / mv))
+        RingBuffer(data=trains.pre.astype(float)).s_out.connect(conn.s_in)
+        RingBuffer(data=trains.post.astype(float)).s_out.connect(conn.s_in_bap)
+        for slot, values in (("y1", y1), ("y2", y2), ("y3", np.zeros_like(y1))):
+            RingBuffer(data=values).s_out.connect(getattr(conn, f"s_in_{slot}"))
+        return conn
+
+    return _execute(build, (steps,) + w0.shape, "floating_pt") * mv
+
+
+def main():
+    from neurodeploy.backends import load_all
+    from neurodeploy.harness import compile_plans
+    from neurodeploy.protocol import make_trains
+    from neurodeploy.spec.loader import load_rule
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args()
+    rule = load_rule("reference/rules/rstdp.yaml")
+    trains = make_trains(rule, "poisson", {"steps": args.steps}, args.seed)
+    registry = load_all()
+    plans = compile_plans(rule, trains, approximate=True)
+    ref = registry.get("brian2").run(rule, trains, plans).trajectory
+    w_range = rule.weight.range
+    rows = []
+    for variant in ("literal", "scaled", "fixed-point decay"):
+        rows.append((f"Lava RewardModulatedSTDP ({variant}), lava-float", run_anchor(rule, trains, variant)))
+    for name in ("emu-float", "emu-fixed"):
+        rows.append((f"neurodeploy approximation, {name}", registry.get(name).run(rule, trains, plans).trajectory))
+    print(f"rstdp, poisson {trains.n_pre}x{trains.n_post}, {trains.steps} steps, seed {args.seed}: error against brian2 "
+          "(normalized by the weight range)")
+    for name, trajectory in rows:
+        diff = np.abs(trajectory - ref)
+        print(f"  {name:58s} max {diff.max() / w_range:.4g}  rmse {np.sqrt(np.mean(diff ** 2)) / w_range:.4g}")
+
+
+if __name__ == "__main__":
+    main()
