@@ -67,10 +67,10 @@ def test_three_factor_emulator_is_lava(which, write_rule):
     assert np.abs(runs["emu-fixed"][-1] - trains.w0).max() > 5 * s_w
 
 
-def _pairing_trains(rule, reward_step: int | None, steps=1500):
+def _pairing_trains(rule, reward_step: int | None, steps=1500, first=100):
     """Two synapses onto one post neuron: pre 0 fires 10 ms before each post spike (causal: positive
     eligibility), pre 1 10 ms after it (negative eligibility); one reward at ``reward_step``."""
-    posts = [100, 250, 400]
+    posts = [first, first + 150, first + 300]
     pre = raster(2, steps, [(0, t - 10) for t in posts] + [(1, t + 10) for t in posts])
     post = raster(1, steps, [(0, t) for t in posts])
     reward = np.zeros((1, steps))
@@ -82,8 +82,8 @@ def _pairing_trains(rule, reward_step: int | None, steps=1500):
 def test_rstdp_literature_behaviour_in_fixed_point():
     """Izhikevich (2007) on emu-fixed: without dopamine the weights do not move (bit for bit); with a
     reward after the pairings the causal synapse grows and the anti-causal one shrinks, as in the
-    reference (the sign of the change follows reward x eligibility); a reward that comes before any
-    pairing changes nothing."""
+    reference (the sign of the change follows reward x eligibility); a reward whose dopamine has
+    decayed (1.3 s, 6.5 tau_d) before the pairings changes almost nothing."""
     rule = load_rule(rule_path("rstdp"))
     silent = _pairing_trains(rule, None)
     plans = compile_plans(rule, silent, approximate=True)
@@ -99,7 +99,7 @@ def test_rstdp_literature_behaviour_in_fixed_point():
         change = trajectory[-1, 0] - rewarded.w0[0]
         assert change[0] > 10 * plans["fixed"].weight_scale  # causal pairing + reward: potentiation
         assert change[1] < -10 * plans["fixed"].weight_scale  # anti-causal pairing + reward: depression
-    early = _pairing_trains(rule, 20)  # reward before the first pairing: no eligibility yet
+    early = _pairing_trains(rule, 20, steps=2500, first=1300)  # reward long before the pairings
     fixed = REG.get("emu-fixed").run(rule, early, compile_plans(rule, early, approximate=True)).trajectory
     assert np.abs(fixed[-1] - early.w0).max() <= 2 * plans["fixed"].weight_scale
 
