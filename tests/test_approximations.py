@@ -182,3 +182,12 @@ def test_nearest_approximation_share_is_exact_in_float():
     assert entry["candidate"] == "float: exact constants, traces saturating at 127"
     moved = np.abs(results["brian2-step"].trajectory[-1] - trains.w0).max()
     assert moved > 0.01
+
+
+@pytest.mark.parametrize("name", ["rstdp", "stdp_nearest"])
+def test_measured_approximations_are_current(name):
+    """The sizes the README's matrix states (reference/approximations.json) are what the approximation
+    share measures now on the default protocol."""
+    from neurodeploy.library import measure_approximation, measured_approximations
+
+    assert measured_approximations()[name] == measure_approximation(load_rule(rule_path(name)))
