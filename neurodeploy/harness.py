@@ -76,15 +76,16 @@ CURVE_ZERO_FRACTION = 0.1
 
 
 def default_backends(rule: Rule) -> tuple:
-    """:data:`DEFAULT_BACKENDS` when the learning engine can express ``rule`` (exactly, or through the
-    lowering's approximations: those of its Lava backends that run it), else :data:`CPU_BACKENDS`."""
+    """:data:`DEFAULT_BACKENDS` when the learning engine can express ``rule``, else :data:`CPU_BACKENDS`,
+    plus, when the lowering's approximations put the rule on the engine, the Lava backends that run
+    it so (the rule itself runs exactly on ``lava-cpu``; the approximation has its own share)."""
     from neurodeploy.lava.plan import approximation_reason, engine_reason
 
     if engine_reason(rule) is None:
         return DEFAULT_BACKENDS
     lava = tuple(b for b, mode in (("lava-float", "float"), ("lava-fixed", "fixed"))
                  if approximation_reason(rule, mode) is None)
-    return ("brian2", "brian2-step") + lava if lava else CPU_BACKENDS
+    return CPU_BACKENDS + lava
 
 
 def compile_plans(rule: Rule, trains: SpikeTrains | None = None, stats: dict | None = None,
