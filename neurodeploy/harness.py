@@ -179,7 +179,7 @@ def compare(ref: RunResult, cand: RunResult, share: str, w_range: float, toleran
 
 def _tolerance(share: str, plans: dict) -> dict:
     if share == "lowering":
-        tol = LOWERING_TOLERANCE + (plans["float"].band["max_abs"] if plans else 0.0)
+        tol = LOWERING_TOLERANCE + (plans["float"].band["max_abs"] if "float" in plans else 0.0)
         return {"max_abs": tol, "rmse": tol}
     tol = EMULATION_TOLERANCE[share]
     return {"max_abs": tol, "rmse": tol}
