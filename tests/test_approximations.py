@@ -115,7 +115,7 @@ def test_rstdp_backends_and_approximation():
     rule = load_rule(rule_path("rstdp"))
     for name in ("lava-float", "lava-fixed", "emu-float", "emu-fixed"):
         assert REG.get(name).unsupported_reason(rule) is None
-    assert default_backends(rule) == ("brian2", "brian2-step", "lava-float", "lava-fixed")
+    assert default_backends(rule) == ("brian2", "brian2-step", "lava-cpu", "lava-float", "lava-fixed")
     (approx,) = approximations(rule)
     assert approx.kind == "tag decay" and "tau 1.02 s instead of 1 s (+2.00%)" in approx.detail
     trains = make_trains(rule, "poisson", {"steps": 600, "n_pre": 4, "n_post": 3}, 3)
