@@ -475,8 +475,9 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
         for entry in chain:
             entry["single_run"] = fixed_run.backend
         comparisons += chain
-        if len(chain) == 1:  # the chain does not model this plan: one "not checked" entry
-            steps_ran["verdict (internal emulator runs)"] = "none: " + chain[0]["message"]
+        if chain[0]["outcome"] == NOT_CHECKED and not chain[0]["constants"]:  # constants link not modelled
+            steps_ran["verdict (internal emulator runs)"] = (
+                f"steps 0..{seen.steps - 1}: emu-float x1 (realised constants), emu-fixed x{ensemble} rounding seeds")
         else:
             steps_ran["verdict (internal emulator runs)"] = (
                 f"steps 0..{seen.steps - 1}: emu-float x{3 + sum(1 for c in chain[0]['constants'] if c['sensitivity'] is not None)}"

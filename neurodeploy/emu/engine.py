@@ -195,7 +195,7 @@ class _Engine:
             rule, self.products = _parse(plan, rng_seed)
             self.tag_products = _tag_products(rule)
             if not self.fixed and plan.mode == "fixed":
-                for p in self.products:
+                for p in self.products + self.tag_products:
                     p.coefficient = p.mantissa * 2.0 ** (p.s_exp - 7 - shift_of(p))
         else:
             rule, self.products = spec, spec.products

@@ -107,10 +107,8 @@ def approximation_entries(rule, plans: dict, trains, results: dict) -> list:
 
 
 def chain_not_modelled(plan) -> str | None:
-    """Why the fixed-point chain (:mod:`.quantization`) cannot judge ``plan``, or None."""
-    if plan.three_factor:
-        return ("the fixed-point chain does not model supplied y traces yet: lava-fixed is judged by the emulation "
-                "link (bit for bit) and the rule's literature checks (tests)")
-    if plan.dt:
-        return "the fixed-point chain does not model the tag (dt) yet"
+    """Why the constants link of the fixed-point chain (:mod:`.quantization`) cannot judge ``plan``, or None."""
+    if plan.three_factor or plan.dt:
+        return ("the constants link does not model supplied y traces and the tag yet (the plan's constants are "
+                "listed with their errors in the plan); the rounding link runs on the plan's own constants")
     return None

@@ -274,7 +274,7 @@ def _floor_bias(plan, trains, rule, rows) -> np.ndarray:
     """Largest downward bias (Lava units) of shifted products' floors up to each recorded row: (rows, n_post, n_pre)."""
     from neurodeploy.emu.engine import _parse, shift_of
 
-    _, products = _parse(plan, 7)
+    lava_rule, products = _parse(plan, 7)
     e = rule.t_epoch
     steps = trains.steps
     epoch_end = np.zeros(steps, dtype=bool)
@@ -303,13 +303,17 @@ def _floor_bias(plan, trains, rule, rows) -> np.ndarray:
         elif p.dependency == "y0":
             cum_post = cum_epochs(trains.post) if cum_post is None else cum_post
             out += per_eval * cum_post.T[:, :, None]
-        else:
-            out += per_eval * np.cumsum(epoch_end)[rows][:, None, None]
+        else:  # u epochs: every 2^k-th (Lava's uk: int(t / t_epoch) % 2^k == 0)
+            k = lava_rule.decimate_exponent or 0
+            u_end = epoch_end & ((np.arange(1, steps + 1) // e) % 2 ** k == 0)
+            out += per_eval * np.cumsum(u_end)[rows][:, None, None]
     return out
 
 
-def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SIZE) -> dict:
-    """The rounding link: ``k`` emu-fixed runs against R, and ``single`` (a fixed run, rule units) in the envelope."""
+def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SIZE, supplied=None) -> dict:
+    """The rounding link: ``k`` emu-fixed runs against R, and ``single`` (a fixed run, rule units) in the envelope.
+
+    ``supplied``: the y traces a three-factor plan gets from the post side (integers; the same in every run)."""
     from scipy import stats
 
     from neurodeploy.emu.engine import simulate
@@ -325,7 +329,7 @@ def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SI
     seeds = ensemble_seeds(trains.seed, k)
     for rng_seed, conn_seed in seeds:
         run = simulate(plan, w0, trains.pre, trains.post, rng_seed=rng_seed, conn_seed=conn_seed,
-                       record_every=stride)
+                       record_every=stride, supplied=supplied)
         total += run
         total2 += run * run
         touched |= (run <= lo) | (run >= hi)
@@ -396,10 +400,18 @@ def quantization_chain(rule, plans: dict, trains, single=None, k: int = ENSEMBLE
 
     plan = plans["fixed"]
     why = chain_not_modelled(plan)
-    if why is not None:
-        return [{"reference": "float: exact", "candidate": "fixed point", "share": "constants",
-                 "max_abs_error_normalized": None, "rmse_normalized": None, "tolerance": None,
-                 "outcome": NOT_CHECKED, "passed": False, "message": why, "constants": []}]
+    if why is not None:  # the rounding link still holds: R is the plan's own constants and supplied integers
+        from neurodeploy.emu.engine import simulate
+        from neurodeploy.lava.backends import supplied_traces
+
+        supplied = supplied_traces(rule, plan, trains) if plan.three_factor else None
+        stride = record_stride(trains.steps, trains.n_pre * trains.n_post)
+        R = simulate(plan, plan.weights_to_lava(trains.w0), trains.pre, trains.post, record_every=stride,
+                     scale=plan.weight_scale, mode="float", supplied=supplied)
+        constants = {"reference": "float: exact", "candidate": "float: fixed constants", "share": "constants",
+                     "max_abs_error_normalized": None, "rmse_normalized": None, "tolerance": None,
+                     "outcome": NOT_CHECKED, "passed": False, "message": why, "constants": []}
+        return [constants, rounding_link(rule, plan, trains, {"R": R, "stride": stride}, single, k, supplied)]
     engine = lower(rule, approximate=True)
     constants, context = constants_link(rule, engine, plan, trains)
     return [constants, rounding_link(rule, plan, trains, context, single, k)]
