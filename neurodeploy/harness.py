@@ -475,14 +475,10 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
         for entry in chain:
             entry["single_run"] = fixed_run.backend
         comparisons += chain
-        if chain[0]["outcome"] == NOT_CHECKED and not chain[0]["constants"]:  # constants link not modelled
-            steps_ran["verdict (internal emulator runs)"] = (
-                f"steps 0..{seen.steps - 1}: emu-float x1 (realised constants), emu-fixed x{ensemble} rounding seeds")
-        else:
-            steps_ran["verdict (internal emulator runs)"] = (
-                f"steps 0..{seen.steps - 1}: emu-float x{3 + sum(1 for c in chain[0]['constants'] if c['sensitivity'] is not None)}"
-                f" (exact, realised, best constants, sensitivities), emu-fixed x{ensemble} rounding seeds"
-                + (f"; on {fixed_run.backend}'s own post spikes" if trains.neuron is not None else ""))
+        steps_ran["verdict (internal emulator runs)"] = (
+            f"steps 0..{seen.steps - 1}: emu-float x{3 + sum(1 for c in chain[0]['constants'] if c['sensitivity'] is not None)}"
+            f" (exact, realised, best constants, sensitivities), emu-fixed x{ensemble} rounding seeds"
+            + (f"; on {fixed_run.backend}'s own post spikes" if trains.neuron is not None else ""))
     counts = update_counts(rule, trains)
     post_spikes = int(trains.post.sum()) if trains.neuron is None else {
         name: int(r.info["post_spikes"].sum()) for name, r in results.items() if "post_spikes" in r.info}

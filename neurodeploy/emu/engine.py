@@ -161,18 +161,27 @@ class RuleSpec:
 
 
 def float_spec(products, impulses: dict, taus: dict, t_epoch: int) -> RuleSpec:
-    """A rule spec from ``products`` = [(dependency, coefficient, factors)] with any real
+    """A rule spec from ``products`` = [(dependency, coefficient, factors)] or
+    [(dependency, coefficient, factors, target)] (target "dw" or "dt": the tag) with any real
     coefficient (Lava units); ``impulses``/``taus``: slot -> value (missing slots 0).
-    Dependencies ``x0``, ``y0``, ``u0`` (every epoch)."""
-    out = []
-    for dep, coefficient, factors in products:
-        p = _Product("u" if dep == "u0" else dep, 0, 7, [(f, None, False) for f in factors])
+    Dependencies ``x0``, ``y0``, ``u0`` (every epoch) and ``uk`` (every 2^k-th epoch; one k)."""
+    out, tag = [], []
+    exponents = set()
+    for item in products:
+        dep, coefficient, factors = item[:3]
+        target = item[3] if len(item) > 3 else "dw"
+        if dep.startswith("u"):
+            exponents.add(int(dep[1:] or 0))
+        p = _Product("u" if dep.startswith("u") else dep, 0, 7, [(f, None, False) for f in factors])
         p.coefficient = float(coefficient)
-        out.append(p)
-    has_u = any(p.dependency == "u" for p in out)
-    return RuleSpec(out, [impulses.get(s, 0.0) for s in X_SLOTS], [impulses.get(s, 0.0) for s in Y_SLOTS],
+        (tag if target == "dt" else out).append(p)
+    if len(exponents) > 1:
+        raise ValueError(f"one uk per rule (got u{', u'.join(map(str, sorted(exponents)))})")
+    spec = RuleSpec(out, [impulses.get(s, 0.0) for s in X_SLOTS], [impulses.get(s, 0.0) for s in Y_SLOTS],
                     [taus.get(s, 0.0) for s in X_SLOTS], [taus.get(s, 0.0) for s in Y_SLOTS], t_epoch,
-                    0 if has_u else None)
+                    exponents.pop() if exponents else None)
+    spec.tag_products = tag
+    return spec
 
 
 def shift_of(product) -> int:
@@ -199,6 +208,7 @@ class _Engine:
                     p.coefficient = p.mantissa * 2.0 ** (p.s_exp - 7 - shift_of(p))
         else:
             rule, self.products = spec, spec.products
+            self.tag_products = list(getattr(spec, "tag_products", []))
         self.t_epoch = int(rule.t_epoch)
         # uk: one decimate exponent k per rule (Lava allows one uk symbol); None without u products
         self.has_u = any(p.dependency == "u" for p in self.products + self.tag_products)
@@ -495,7 +505,7 @@ def simulate(plan, w0_lava, pre, post, rng_seed: int = RNG_SEED, record_every: i
     n_pre, steps = pre.shape
     n_post = post.shape[0]
     engine = _Engine(plan, w0_lava, n_pre, n_post, steps, int(rng_seed), int(conn_seed), mode, spec, bounds)
-    if getattr(plan, "three_factor", False) and spec is None:
+    if supplied is not None or (getattr(plan, "three_factor", False) and spec is None):
         values = np.zeros((3, n_post, steps), dtype=np.int64 if engine.fixed else float)
         for slot, v in (supplied or {}).items():
             values[Y_SLOTS.index(slot)] = np.asarray(v)[:, :steps]

@@ -139,7 +139,7 @@ def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_s
 Y3F_DECAY = float(np.exp(-1.0 / np.iinfo(np.uint16).max))
 
 
-def supplied_traces(rule, plan, trains) -> dict:
+def supplied_traces(rule, plan, trains, rounded: bool | None = None) -> dict:
     """Three-factor plans: the y traces the postsynaptic side supplies each step, in Lava units.
 
     Post traces and reward traces follow the step semantics (:mod:`neurodeploy.stepper`): decay,
@@ -147,7 +147,9 @@ def supplied_traces(rule, plan, trains) -> dict:
     plan's scale. Float plans divide by :data:`Y3F_DECAY` (Lava decays received values once);
     fixed plans round to the nearest integer (``plan.supplied_rounding``) within -128..127 (the factor width of a
     7-bit trace in the MAC): Lava's stochastic decay by ``exp(-1/65535)`` then takes 1 off a value ``v`` with
-    probability about ``v / 65535`` per step, which integers cannot anticipate."""
+    probability about ``v / 65535`` per step, which integers cannot anticipate. ``rounded=False``: a
+    fixed plan's values unrounded (divided by the decay, as in float), for the verdict's exact run."""
+    rounded = plan.mode == "fixed" if rounded is None else rounded
     out = {}
     for t in plan.traces:
         if not t.slot.startswith("y"):
@@ -160,7 +162,7 @@ def supplied_traces(rule, plan, trains) -> dict:
         for n in range(drive.shape[1]):
             v = v * a + drive[:, n]
             values[:, n] = v
-        if plan.mode == "fixed":
+        if rounded:
             out[t.slot] = np.clip(np.rint(values * t.scale), -128, 127).astype(np.int64)
         else:
             out[t.slot] = values * t.scale / Y3F_DECAY

@@ -104,11 +104,3 @@ def approximation_entries(rule, plans: dict, trains, results: dict) -> list:
                             "; ".join(plan.approximations) + ")")
     entry["passed"] = entry["outcome"] == PASSED
     return [entry]
-
-
-def chain_not_modelled(plan) -> str | None:
-    """Why the constants link of the fixed-point chain (:mod:`.quantization`) cannot judge ``plan``, or None."""
-    if plan.three_factor or plan.dt:
-        return ("the constants link does not model supplied y traces and the tag yet (the plan's constants are "
-                "listed with their errors in the plan); the rounding link runs on the plan's own constants")
-    return None

@@ -77,7 +77,9 @@ CHECKPOINTS = 40
 RECORD_BUDGET = 4_000_000
 TRACE_MAX = 127
 WEIGHT_LIMITS = {"excitatory": (0, 255), "mixed": (-256, 255), "inhibitory": (-255, 0)}
-WIDTH = {"x1": 7, "x2": 7, "y1": 7, "y2": 7, "y3": 7, "w": 9}
+WIDTH = {"x1": 7, "x2": 7, "y1": 7, "y2": 7, "y3": 7, "w": 9, "t": 9}
+#: Time constant Loihi3FLearningRule gives the y traces the post side supplies (2^16 - 1 steps).
+SUPPLIED_TAU = 2 ** 16 - 1
 
 
 def nearest_representable(c: float) -> tuple:
@@ -95,8 +97,8 @@ def _shift(factors) -> int:
     return max(0, sum(WIDTH[f] for f in factors) + 4 - 15)
 
 
-def _key(dependency, factors) -> tuple:
-    return ("u0" if dependency.startswith("u") else dependency, tuple(sorted(factors)))
+def _key(dependency, factors, target="dw") -> tuple:
+    return (target, "u" if dependency.startswith("u") else dependency, tuple(sorted(factors)))
 
 
 @dataclass
@@ -108,13 +110,15 @@ class Realisation:
     taus: dict  # slot -> steps (the rule's)
     sign_mode: str
     limits: tuple  # 8-bit limits of the sign mode
-    products: list  # dicts: term, dependency, factors, requested, exact, best, realised, e_best, e_real, shift, E
+    products: list  # dicts: term, dependency, factors, target, requested, exact, best, realised, e_best, e_real, shift
     problems: list = field(default_factory=list)  # structural failures, in words
+    supplied: tuple = ()  # y slots the post side supplies (three-factor plans): no impulse, tau 2^16 - 1
 
 
 def realise(rule, engine, plan) -> Realisation:
-    """Recompute every constant of ``plan`` from the lowering ``engine`` and the plan's scales."""
-    from neurodeploy.emu.engine import _parse
+    """Recompute every constant of ``plan`` from the lowering ``engine`` and the plan's scales
+    (the weight scale, the trace impulses, the tag's scale)."""
+    from neurodeploy.emu.engine import _parse, _tag_products
 
     problems = []
     s_w = float(plan.weight_scale)
@@ -141,33 +145,43 @@ def realise(rule, engine, plan) -> Realisation:
             problems.append(f"trace '{name}': impulse {m:g} is not a whole number in 1..{TRACE_MAX} "
                             "(fractional impulses round with a bias)")
         impulses[slot], scales[slot] = m, m / trace.jump
+    supplied = tuple(slot for _, slot in engine.trace_slots if plan.three_factor and slot.startswith("y"))
+    if engine.tag:
+        t = by_name.get(engine.tag)
+        scales["t"] = float(t.scale) if t is not None else 1.0
+        if t is None:
+            problems.append(f"synapse trace '{engine.tag}' (the tag) has no scale in the plan")
     lava_rule, parsed = _parse(plan, 7)
     realised = {}
-    for p in parsed:
-        key = _key(p.dependency, [f[0] for f in p.factors])
+    for target, p in [("dw", p) for p in parsed] + [("dt", p) for p in _tag_products(lava_rule)]:
+        key = _key(p.dependency, [f[0] for f in p.factors], target)
         if any(f[1] is not None or f[2] for f in p.factors):
             problems.append(f"product '{key}' has a constant or sgn() factor the lowering never makes")
         realised[key] = realised.get(key, 0.0) + p.mantissa * 2.0 ** (p.s_exp - 7)
+    if engine.decimate_exponent is not None and lava_rule.decimate_exponent != engine.decimate_exponent:
+        problems.append(f"u{lava_rule.decimate_exponent} instead of the lowering's u{engine.decimate_exponent}")
     if int(lava_rule.t_epoch) != rule.t_epoch:
         problems.append(f"t_epoch {lava_rule.t_epoch} instead of the rule's {rule.t_epoch}")
     for slot, tau in taus.items():
         got = float(getattr(lava_rule, f"{slot}_tau"))
+        if slot in supplied:
+            tau = SUPPLIED_TAU  # Loihi3FLearningRule's, for the values it receives
         if not math.isclose(got, tau, rel_tol=1e-12):
             problems.append(f"trace {slot}: tau {got:g} steps instead of the rule's {tau:g}")
     products = []
+    unit = dict(scales, w=1.0 / s_w)  # Lava units per rule unit
     for p in engine.products:
-        key = _key(p.dependency, p.factors)
+        key = _key(p.dependency, p.factors, p.target)
         shift = _shift(p.factors)
-        exact = p.coefficient * s_w ** (p.factors.count("w") - 1)
+        exact = p.coefficient * unit["t" if p.target == "dt" else "w"]
         for f in p.factors:
-            if f != "w":
-                exact /= scales[f]
+            exact /= unit[f]
         requested = exact * 2.0 ** shift
         s, e, best = nearest_representable(requested)
         real = realised.pop(key, 0.0)
         e_best = abs(best - requested) / abs(requested) if requested else 0.0
         e_real = abs(real - requested) / abs(requested) if requested else (0.0 if real == 0 else math.inf)
-        products.append({"term": p.term, "dependency": p.dependency, "factors": list(p.factors),
+        products.append({"term": p.term, "dependency": p.dependency, "factors": list(p.factors), "target": p.target,
                          "requested": requested, "best": best, "best_S": s, "best_E": e, "realised": real,
                          "e_best": e_best, "e_real": e_real, "shift": shift, "exact": exact})
         if e_real > e_best + 1e-9:
@@ -175,8 +189,8 @@ def realise(rule, engine, plan) -> Realisation:
                             f"engine realises {s}*2^{e} = {best:.6g} ({100 * e_best:.3g}% off)")
     for key, value in realised.items():
         if value != 0:
-            problems.append(f"product {key[0]} * {' * '.join(key[1])} ({value:g}) is not in the lowered rule")
-    return Realisation(s_w, impulses, taus, sign_mode, WEIGHT_LIMITS[sign_mode], products, problems)
+            problems.append(f"{key[0]} product {key[1]} * {' * '.join(key[2])} ({value:g}) is not in the lowered rule")
+    return Realisation(s_w, impulses, taus, sign_mode, WEIGHT_LIMITS[sign_mode], products, problems, supplied)
 
 
 class _Modes:
@@ -191,13 +205,15 @@ def record_stride(steps: int, synapses: int) -> int:
     return max(1, math.ceil(steps * synapses / RECORD_BUDGET))
 
 
-def _run_spec(real: Realisation, rule, trains, coefficients, w0_lava, bounds, stride, saturating=()):
+def _run_spec(real: Realisation, rule, trains, coefficients, w0_lava, bounds, stride, saturating=(), supplied=None):
     from neurodeploy.emu.engine import float_spec, simulate
 
-    spec = float_spec([(p["dependency"], c, p["factors"]) for p, c in zip(real.products, coefficients)],
-                      real.impulses, real.taus, rule.t_epoch)
+    impulses = {k: (0.0 if k in real.supplied else v) for k, v in real.impulses.items()}
+    taus = {k: (SUPPLIED_TAU if k in real.supplied else v) for k, v in real.taus.items()}
+    spec = float_spec([(p["dependency"], c, p["factors"], p["target"]) for p, c in zip(real.products, coefficients)],
+                      impulses, taus, rule.t_epoch)
     return simulate(_Modes(real.sign_mode, bounds, saturating), w0_lava, trains.pre, trains.post, spec=spec,
-                    record_every=stride, scale=real.weight_scale, mode="float")
+                    supplied=supplied, record_every=stride, scale=real.weight_scale, mode="float")
 
 
 def _fixed_w0(w0, s_w, limits, sign_mode):
@@ -217,14 +233,22 @@ def constants_link(rule, engine, plan, trains) -> tuple:
     f_bounds = (rule.weight.w_min / s_w, rule.weight.w_max / s_w)
     w0_best = _fixed_w0(trains.w0, s_w, real.limits, real.sign_mode)
     sat = getattr(plan, "saturating", ())
-    F = _run_spec(real, rule, trains, exact, np.asarray(trains.w0, dtype=float) / s_w, f_bounds, stride, sat)
-    I = _run_spec(real, rule, trains, best, w0_best.astype(float), real.limits, stride, sat)
+    sup_exact = sup = None
+    if real.supplied:  # three-factor: F gets the exact supplied values, I and R the plan's integers
+        from neurodeploy.lava.backends import supplied_traces
+
+        sup = supplied_traces(rule, plan, trains)
+        sup_exact = supplied_traces(rule, plan, trains, rounded=False)
+    F = _run_spec(real, rule, trains, exact, np.asarray(trains.w0, dtype=float) / s_w, f_bounds, stride, sat,
+                  sup_exact)
+    I = _run_spec(real, rule, trains, best, w0_best.astype(float), real.limits, stride, sat, sup)
     from neurodeploy.emu.engine import simulate
 
     w0_plan = plan.weights_to_lava(trains.w0)
     if plan.sign_mode == "mixed":
         w0_plan = (np.asarray(w0_plan, dtype=np.int64) >> 1) << 1
-    R = simulate(plan, w0_plan, trains.pre, trains.post, record_every=stride, scale=plan.weight_scale, mode="float")
+    R = simulate(plan, w0_plan, trains.pre, trains.post, record_every=stride, scale=plan.weight_scale, mode="float",
+                 supplied=sup)
     d_best = float(np.nanmax(np.abs(I - F))) / w_range if F.size else 0.0
     d = float(np.max(np.abs(R - F))) / w_range if F.size else 0.0
     if not np.isfinite(R).all():
@@ -236,7 +260,7 @@ def constants_link(rule, engine, plan, trains) -> tuple:
         if best[k] != 0:
             bumped = list(best)
             bumped[k] = best[k] * (1 + SENSITIVITY_STEP)
-            Ik = _run_spec(real, rule, trains, bumped, w0_best.astype(float), real.limits, stride, sat)
+            Ik = _run_spec(real, rule, trains, bumped, w0_best.astype(float), real.limits, stride, sat, sup)
             g = float(np.max(np.abs(Ik - I))) / w_range / SENSITIVITY_STEP
         constants.append({"term": p["term"], "dependency": p["dependency"], "factors": p["factors"],
                           "requested": p["requested"], "engine_best": p["best"], "realised": p["realised"],
@@ -260,7 +284,7 @@ def constants_link(rule, engine, plan, trains) -> tuple:
     else:
         entry["outcome"] = PASSED
     entry["passed"] = entry["outcome"] == PASSED
-    return entry, {"R": R, "stride": stride, "realisation": real}
+    return entry, {"R": R, "stride": stride, "realisation": real, "supplied": sup}
 
 
 def ensemble_seeds(seed, k: int) -> list:
@@ -396,22 +420,8 @@ def quantization_chain(rule, plans: dict, trains, single=None, k: int = ENSEMBLE
     """The constants and rounding entries for ``plans["fixed"]`` on ``trains``;
     ``single``: a fixed-point trajectory (rule units) to place in the ensemble (lava-fixed's or emu-fixed's)."""
     from neurodeploy.lava.lowering import lower
-    from neurodeploy.verdict.approximation import chain_not_modelled
 
     plan = plans["fixed"]
-    why = chain_not_modelled(plan)
-    if why is not None:  # the rounding link still holds: R is the plan's own constants and supplied integers
-        from neurodeploy.emu.engine import simulate
-        from neurodeploy.lava.backends import supplied_traces
-
-        supplied = supplied_traces(rule, plan, trains) if plan.three_factor else None
-        stride = record_stride(trains.steps, trains.n_pre * trains.n_post)
-        R = simulate(plan, plan.weights_to_lava(trains.w0), trains.pre, trains.post, record_every=stride,
-                     scale=plan.weight_scale, mode="float", supplied=supplied)
-        constants = {"reference": "float: exact", "candidate": "float: fixed constants", "share": "constants",
-                     "max_abs_error_normalized": None, "rmse_normalized": None, "tolerance": None,
-                     "outcome": NOT_CHECKED, "passed": False, "message": why, "constants": []}
-        return [constants, rounding_link(rule, plan, trains, {"R": R, "stride": stride}, single, k, supplied)]
     engine = lower(rule, approximate=True)
     constants, context = constants_link(rule, engine, plan, trains)
-    return [constants, rounding_link(rule, plan, trains, context, single, k)]
+    return [constants, rounding_link(rule, plan, trains, context, single, k, context["supplied"])]
