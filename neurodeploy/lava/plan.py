@@ -27,7 +27,12 @@ product: widths are 7 per trace, 9 for w).
   fractional impulses round with probability ``frac/128`` per spike, a
   bias), at most 127 and small enough that the protocol's peak trace stays
   within ``HEADROOM * 127``; among those, the impulse whose products' worst
-  relative error is smallest wins.
+  relative error is smallest wins. A tag ``t`` (a synapse trace, 8 bits and a
+  sign; :func:`neurodeploy.lava.lowering.tag_decay`) gets the scale that puts
+  its protocol peak within ``HEADROOM * 255``, or up to :data:`TAG_SPAN`
+  octaves less, whichever makes its products most exact; then the impulses are
+  chosen again with the tag's products. A saturation reset's trace gets
+  impulse 127 (fixed point only: float traces do not saturate).
 
 The plan records, per constant, the value asked for, the value realised
 and the relative error, and predicts a deviation band for ``lava-fixed``
