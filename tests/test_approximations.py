@@ -191,3 +191,21 @@ def test_measured_approximations_are_current(name):
     from neurodeploy.library import measure_approximation, measured_approximations
 
     assert measured_approximations()[name] == measure_approximation(load_rule(rule_path(name)))
+
+
+def test_tag_refusals(write_rule):
+    """What the tag approximation cannot do, by full text: two synapse traces; a tag with a rest value;
+    a decay no S*2^E every 2^k epochs (k <= 9) brings within 5% of tau."""
+    from neurodeploy.lava.plan import approximation_reason
+
+    base = open(rule_path("rstdp")).read()
+    two = base.replace("  da: {of: reward", "  c2: {of: synapse, tau: tau_c, on_pre: -A_minus * y}\n  da: {of: reward")
+    assert approximation_reason(load_rule(write_rule(two, "two.yaml")), "fixed") == (
+        "2 synapse traces (c, c2): the learning engine has one tag that learns (t)")
+    rest = base.replace("c: {of: synapse, tau: tau_c,", "c: {of: synapse, tau: tau_c, rest: 0.1 mV,")
+    assert approximation_reason(load_rule(write_rule(rest, "rest.yaml")), "fixed") == (
+        "synapse trace 'c' relaxes to 0.0001: the engine's tag can only decay to 0")
+    slow = base.replace("tau_c: 1 s", "tau_c: 1000 s")
+    assert approximation_reason(load_rule(write_rule(slow, "slow.yaml")), "float").startswith(
+        "synapse trace 'c' (the engine's tag) decays by 1e-06 per epoch; the nearest decay S*2^E * uk * t every "
+        "2^k epochs gives tau ")

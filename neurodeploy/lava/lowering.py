@@ -130,6 +130,9 @@ def check_traces(rule: Rule, approximate: bool = False) -> None:
                                f"engine has one tag that learns (t)")
     for trace in rule.traces:
         if trace.of == SYNAPSE and approximate:
+            if trace.rest:
+                raise UnsupportedError(
+                    f"synapse trace '{trace.name}' relaxes to {trace.rest:g}: the engine's tag can only decay to 0")
             continue
         if trace.of == SYNAPSE:
             # the tag is the only per-synapse state; it has no decay of its own: a product
