@@ -77,7 +77,8 @@ def check(rule_file):
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="A JSON list of {name, citation, backends, unsupported}.")
+@click.option("--json", "as_json", is_flag=True,
+              help="A JSON list of {name, citation, backends, unsupported, approximations, measured}.")
 @click.option("--markdown", is_flag=True, help="The matrix as the README's markdown table.")
 def rules(as_json, markdown):
     """The built-in rule library: which backend runs which rule, and why not."""
@@ -87,8 +88,8 @@ def rules(as_json, markdown):
 
     rows = support_matrix()
     if as_json:
-        click.echo(json.dumps([{k: r[k] for k in ("name", "citation", "backends", "unsupported")} for r in rows],
-                              indent=2))
+        keys = ("name", "citation", "backends", "unsupported", "approximations", "measured")
+        click.echo(json.dumps([{k: r[k] for k in keys} for r in rows], indent=2))
     elif markdown:
         click.echo(matrix_markdown(rows))
     else:
@@ -97,6 +98,8 @@ def rules(as_json, markdown):
             click.echo(f"  runs on: {', '.join(r['backends'])}")
             for backend, reason in r["unsupported"].items():
                 click.echo(f"  not on {backend}: {reason}")
+            for detail in r["approximations"]:
+                click.echo(f"  on the learning engine approximated: {detail}")
 
 
 @cli.command("compile")

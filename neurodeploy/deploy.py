@@ -46,10 +46,11 @@ def unsupported_reason(rule, mode: str) -> str | None:
     """Why ``rule`` cannot run on the learning engine in ``mode`` (None when it can)."""
     from neurodeploy.lava.plan import engine_reason
 
+    from neurodeploy.lava.plan import approximation_reason
+
     reason = engine_reason(rule)
-    if reason is None and rule.has_reward and mode != "float":
-        reason = ("three-factor rules (Loihi3FLearningRule, y traces supplied by the post side) are "
-                  "planned in floating point only")
+    if reason is not None:  # what the lowering's approximations cannot put on the engine either
+        reason = approximation_reason(rule, mode)
     return None if reason is None else f"not deployable to the learning engine: {reason}"
 
 
@@ -307,12 +308,17 @@ def _initial_weights(rule, shape, w_init) -> np.ndarray:
 Y3F_DECAY = float(np.exp(-1.0 / np.iinfo(np.uint16).max))
 
 
-def supplied_traces(rule, plan, trains) -> dict:
+def supplied_traces(rule, plan, trains, rounded: bool | None = None) -> dict:
     """Three-factor plans: the y traces the postsynaptic side supplies each step, in Lava units.
 
     Post traces and reward traces follow the step semantics (:mod:`neurodeploy.stepper`): decay,
     then the step's jump (``J`` at a post spike, ``J * r`` for a reward ``r``), times the
-    plan's scale, divided by :data:`Y3F_DECAY`."""
+    plan's scale. Float plans divide by :data:`Y3F_DECAY` (Lava decays received values once);
+    fixed plans round to the nearest integer (``plan.supplied_rounding``) within -128..127 (the factor width of a
+    7-bit trace in the MAC): Lava's stochastic decay by ``exp(-1/65535)`` then takes 1 off a value ``v`` with
+    probability about ``v / 65535`` per step, which integers cannot anticipate. ``rounded=False``: a
+    fixed plan's values unrounded (divided by the decay, as in float), for the verdict's exact run."""
+    rounded = plan.mode == "fixed" if rounded is None else rounded
     out = {}
     for t in plan.traces:
         if not t.slot.startswith("y"):
@@ -325,7 +331,10 @@ def supplied_traces(rule, plan, trains) -> dict:
         for n in range(drive.shape[1]):
             v = v * a + drive[:, n]
             values[:, n] = v
-        out[t.slot] = values * t.scale / Y3F_DECAY
+        if rounded:
+            out[t.slot] = np.clip(np.rint(values * t.scale), -128, 127).astype(np.int64)
+        else:
+            out[t.slot] = values * t.scale / Y3F_DECAY
     return out
 
 

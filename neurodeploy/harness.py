@@ -77,41 +77,52 @@ CURVE_ZERO_FRACTION = 0.1
 
 
 def default_backends(rule: Rule) -> tuple:
-    """:data:`DEFAULT_BACKENDS` when the learning engine can express ``rule``, else :data:`CPU_BACKENDS`."""
-    from neurodeploy.lava.plan import engine_reason
+    """:data:`DEFAULT_BACKENDS` when the learning engine can express ``rule``, else :data:`CPU_BACKENDS`,
+    plus, when the lowering's approximations put the rule on the engine, the Lava backends that run
+    it so (the rule itself runs exactly on ``lava-cpu``; the approximation has its own share)."""
+    from neurodeploy.lava.plan import approximation_reason, engine_reason
 
-    return CPU_BACKENDS if engine_reason(rule) else DEFAULT_BACKENDS
+    if engine_reason(rule) is None:
+        return DEFAULT_BACKENDS
+    lava = tuple(b for b, mode in (("lava-float", "float"), ("lava-fixed", "fixed"))
+                 if approximation_reason(rule, mode) is None)
+    return CPU_BACKENDS + lava
 
 
-def compile_plans(rule: Rule, trains: SpikeTrains | None = None, stats: dict | None = None) -> dict:
+def compile_plans(rule: Rule, trains: SpikeTrains | None = None, stats: dict | None = None,
+                  approximate: bool = False) -> dict:
     """Float and fixed plans for ``rule``, scaled on ``trains`` (``stats``: their
     :func:`~neurodeploy.protocol.trace_stats`, if already computed).
 
     Raises UnsupportedError with the reason when the learning engine cannot express the rule,
-    or cannot realise every float constant exactly (as :func:`neurodeploy.lava.plan.engine_reason`)."""
+    or cannot realise every float constant exactly (as :func:`neurodeploy.lava.plan.engine_reason`).
+    ``approximate``: plans of the rule as the lowering approximates it (:attr:`Plan.approximations`;
+    no float plan when the approximation is fixed-point only)."""
     from neurodeploy.lava.plan import inexact_reason
 
-    plans = scale_plans(rule, trains, stats)
-    reason = inexact_reason(plans["float"])
+    plans = scale_plans(rule, trains, stats, approximate)
+    reason = inexact_reason(plans["float"]) if "float" in plans else None
     if reason is not None:
         raise UnsupportedError(reason)
     return plans
 
 
-def scale_plans(rule: Rule, trains: SpikeTrains | None = None, stats: dict | None = None) -> dict:
+def scale_plans(rule: Rule, trains: SpikeTrains | None = None, stats: dict | None = None,
+                approximate: bool = False) -> dict:
     """:func:`compile_plans` without the exactness check (a plan whose float constants are
     approximate still runs on Lava and its emulator)."""
     from neurodeploy.lava.lowering import lower
-    from neurodeploy.lava.plan import make_plan
+    from neurodeploy.lava.plan import make_plan, tag_peaks
 
-    engine = lower(rule)
+    engine = lower(rule, approximate)
     peaks, counts = None, None
     if trains is not None:
         stats = stats if stats is not None else trace_stats(rule, trains)
-        peaks = {name: s["peak"] for name, s in stats.items()}
+        peaks = dict({name: s["peak"] for name, s in stats.items()}, **tag_peaks(rule, trains))
         counts = dict(update_counts(rule, trains), trace_means={name: s["mean"] for name, s in stats.items()})
+    modes = ("fixed",) if engine.fixed_only else ("float", "fixed")
     try:
-        return {mode: make_plan(engine, mode, peaks, counts) for mode in ("float", "fixed")}
+        return {mode: make_plan(engine, mode, peaks, counts) for mode in modes}
     except (OverflowError, ZeroDivisionError, ValueError) as exc:
         raise UnsupportedError(f"the rule's constants are outside what the learning engine can scale ({exc})") from None
 
@@ -169,7 +180,7 @@ def compare(ref: RunResult, cand: RunResult, share: str, w_range: float, toleran
 
 def _tolerance(share: str, plans: dict) -> dict:
     if share == "lowering":
-        tol = LOWERING_TOLERANCE + (plans["float"].band["max_abs"] if plans else 0.0)
+        tol = LOWERING_TOLERANCE + (plans["float"].band["max_abs"] if "float" in plans else 0.0)
         return {"max_abs": tol, "rmse": tol}
     tol = EMULATION_TOLERANCE[share]
     return {"max_abs": tol, "rmse": tol}
@@ -262,7 +273,12 @@ class Report:
         return EXIT_CODES[self.outcome]
 
     def to_dict(self) -> dict:
-        from neurodeploy.lava.plan import engine_reason
+        from neurodeploy.lava.plan import approximation_reason, approximations, engine_reason
+
+        engine = engine_reason(self.rule)
+        approximated = ()
+        if engine is not None and any(approximation_reason(self.rule, m) is None for m in ("float", "fixed")):
+            engine, approximated = None, approximations(self.rule)
 
         backends = []
         for name, res in self.results.items():
@@ -284,7 +300,8 @@ class Report:
             "weight_range": [self.rule.weight.w_min, self.rule.weight.w_max],
             "outcome": self.outcome, "passed": self.passed, "counts": counts(self.comparisons),
             "steps_ran": self.steps_ran, "measured": self.measured,
-            "engine": engine_reason(self.rule),  # None: the learning engine runs the rule
+            "engine": engine,  # None: the learning engine runs the rule (exactly, or through the approximations)
+            "engine_approximations": [a.detail for a in approximated],
             "backends": backends,
             "comparisons": self.comparisons,
             "protocol_stats": self.stats,
@@ -395,7 +412,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
     ensemble = ENSEMBLE_SIZE if ensemble is None else ensemble
     traces = trace_stats(rule, trains)
     try:
-        plans = compile_plans(rule, trains, traces)
+        plans = compile_plans(rule, trains, traces, approximate=True)
     except UnsupportedError:
         plans = {}
     planned_on, plan_trains = "the protocol's spike trains", trains
@@ -421,13 +438,19 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
             plan_trains = made = dataclasses.replace(trains, post=results[name].info["post_spikes"])
             traces = trace_stats(rule, made)
             try:
-                plans = compile_plans(rule, made, traces)
+                plans = compile_plans(rule, made, traces, approximate=True)
             except UnsupportedError:
                 plans = {}
             planned_on = f"the post spikes {name}'s neuron made"
     w_range = rule.weight.range
     comparisons, measured = [], []
+    from neurodeploy.verdict.approximation import approximation_entries
+
+    approximated = approximation_entries(rule, plans, trains, results)
+    comparisons += approximated
     for a, b, share in COMPARISONS:
+        if approximated and share == "lowering" and b in ("lava-float", "emu-float"):
+            continue  # the approximation entry: the float plan is the approximated rule, exactly
         if a in results and b in results:
             ra, rb = results[a], results[b]
             spikes = compare_spikes(ra, rb, rule.dt) if trains.neuron is not None else None
@@ -532,6 +555,8 @@ def fixed_saturation(plan, rule: Rule, trains: SpikeTrains, fixed_result) -> dic
     traces = {}
     for t in plan.traces:
         trace = rule.trace(t.name)
+        if trace.of not in ("pre", "post") or t.slot in getattr(plan, "saturating", ()):
+            continue  # supplied and tag values are not the engine's traces; a saturation reset is meant
         raster = trains.pre if trace.of == "pre" else trains.post
         decay = np.exp(-1.0 / t.tau_steps)
         value = np.zeros(raster.shape[0])

@@ -132,7 +132,9 @@ def render_markdown(data: dict, figures=()) -> str:
            f"{data['steps']} steps of {data['dt_ms']:g} ms, {data['n_post']}x{data['n_pre']} synapses, "
            f"t_epoch {data['t_epoch']}",
            f"- result: **{outcome_line(data)}**",
-           f"- learning engine: {'runs this rule' if data.get('engine') is None else 'cannot run this rule: ' + data['engine']}",
+           f"- learning engine: {'runs this rule' if data.get('engine') is None else 'cannot run this rule: ' + data['engine']}"
+           + (" through approximations: " + "; ".join(data["engine_approximations"])
+              if data.get("engine_approximations") else ""),
            "",
            "## Backends", "", "| backend | ran | seconds | steps/s | note |", "|---|---|---|---|---|"]
     for b in data["backends"]:
@@ -196,7 +198,15 @@ def _details(data: dict) -> list:
                     f"{p['not_checked']} not checked (bound above 0.1 of the range or not modelled); "
                     f"per conflicting epoch at most {_sci(p['per_event_bound'])} (rule units), "
                     f"at most {p['conflicting_epochs_max']} conflicting epochs on one synapse."]
-        if c["share"] == "constants":
+        if c["share"] == "approximation":
+            out += ["", "## Approximations", "",
+                    f"The rule as the lowering approximated it, run exactly in floating point ({c['candidate']}), "
+                    f"against {c['reference']}: {_sci(c['max_abs_error_normalized'])} of the range (rmse "
+                    f"{_sci(c['rmse_normalized'])}); {c['outcome']}: {c.get('message', '')}", ""]
+            out += [f"- {a}" for a in c.get("approximations", [])]
+        if c["share"] == "constants" and c.get("tolerance") is None:
+            out += ["", "## Fixed point: constants", "", f"Not checked: {c.get('message', '')}"]
+        elif c["share"] == "constants":
             out += ["", "## Fixed point: constants", "",
                     f"The fixed plan's constants run in floating point against the exact rule: "
                     f"{_sci(c['max_abs_error_normalized'])} of the range; the engine's best constants (recomputed "

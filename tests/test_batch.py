@@ -118,7 +118,7 @@ def test_broken_plan_exits_2_with_one_line(plan, tmp_path, capsys, old, new, mes
 def test_library_plans_load():
     """The smoke plan mixes engine and lava-cpu rules; the full plan covers the library. Without
     `backends`, each run gets its rule's default."""
-    from neurodeploy.harness import CPU_BACKENDS, DEFAULT_BACKENDS
+    from neurodeploy.harness import CPU_BACKENDS, DEFAULT_BACKENDS, default_backends
     from neurodeploy.library import rule_files
 
     _, specs = load_plan(os.path.join(ROOT, "reference", "plans", "smoke.yaml"))
@@ -126,7 +126,11 @@ def test_library_plans_load():
                                             ("stdp_pair", "ltp_ltd_soft", "stdp_nearest", "stp_tsodyks_markram")}
     for s in specs:
         engine = os.path.basename(s.rule_file) in ("stdp_pair.yaml", "ltp_ltd_soft.yaml")
-        assert s.backends == (DEFAULT_BACKENDS if engine else CPU_BACKENDS)
+        # stdp_nearest: lava-cpu runs it exactly, lava-fixed through the saturation reset
+        saturation = os.path.basename(s.rule_file) == "stdp_nearest.yaml"
+        assert s.backends == (DEFAULT_BACKENDS if engine else CPU_BACKENDS + ("lava-fixed",) if saturation
+                              else CPU_BACKENDS)
+        assert s.backends == default_backends(load_rule(s.rule_file))
     _, specs = load_plan(os.path.join(ROOT, "reference", "plans", "full.yaml"))
     assert {s.rule_file for s in specs} == set(rule_files())
 

@@ -601,9 +601,13 @@ def test_backend_reasons_for_new_rule_kinds():
 
     registry = load_all()
     rstdp, tm, gb = (load_rule(rule_path(n)) for n in ("rstdp", "stp_tsodyks_markram", "calcium_graupner_brunel"))
-    assert registry.get("lava-float").unsupported_reason(rstdp) == (
-        "not deployable to the learning engine: synapse trace 'c' (the engine's tag) decays by 0.001 per epoch; "
+    from neurodeploy.lava.plan import engine_reason
+
+    # exactly: refused; through the tag-decay approximation: deployable (tests/test_approximations.py)
+    assert engine_reason(rstdp) == (
+        "synapse trace 'c' (the engine's tag) decays by 0.001 per epoch; "
         "the tag has no decay of its own and a product S*2^E * u0 * t (|S*2^E| >= 2^-7) cannot remove exactly that")
+    assert registry.get("lava-float").unsupported_reason(rstdp) is None
     assert registry.get("lava-float").unsupported_reason(gb) == (
         "not deployable to the learning engine: trace 'cpre' jumps 13.7 ms after the spike: learning-engine "
         "traces jump at the spike")

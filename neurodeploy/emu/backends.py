@@ -7,6 +7,8 @@ trajectory is bit-identical to ``lava-fixed``, the float one equal to
 """
 from __future__ import annotations
 
+import numpy as np
+
 from neurodeploy.backends import REGISTRY
 from neurodeploy.emu.engine import simulate as emulate
 from neurodeploy.lava.backends import RNG_SEED, _LavaBackend
@@ -15,19 +17,26 @@ from neurodeploy.lava.backends import RNG_SEED, _LavaBackend
 class _EmuBackend(_LavaBackend):
     """``unsupported_reason`` and report facts as the Lava backends (the rule must lower to the engine).
 
-    Every dependency the plans use is emulated: ``x0``, ``y0`` and the
-    continuous terms' ``u0``. Three-factor rules (supplied y traces) are not.
+    Every dependency the plans use is emulated: ``x0``, ``y0``, the continuous
+    terms' ``u0`` and ``uk``; the tag ``t`` (dt); three-factor rules with the y
+    traces the post side supplies (:func:`~neurodeploy.lava.backends.supplied_traces`).
     """
-
-    def unsupported_reason(self, rule):
-        reason = super().unsupported_reason(rule)
-        if reason is None and rule.has_reward:
-            return "not emulated: three-factor rules (y traces supplied by the post side)"
-        return reason
 
     def trajectory(self, plan, w0_lava, trains, progress=None):
         # recorded straight in rule units: w_lava * weight_scale, as plan.weights_from_lava
         return emulate(plan, w0_lava, trains.pre, trains.post, rng_seed=RNG_SEED, scale=plan.weight_scale)
+
+    def simulate(self, rule, trains, plans, progress=None):
+        plan = plans[self.mode]
+        if not plan.three_factor or trains.neuron is not None:
+            return super().simulate(rule, trains, plans, progress)
+        from neurodeploy.lava.backends import supplied_traces
+
+        w0 = plan.weights_to_lava(trains.w0)
+        info = {"w0_lava_error_max": float(np.max(np.abs(plan.weights_from_lava(w0) - trains.w0))),
+                "three_factor": True}
+        return emulate(plan, w0, trains.pre, trains.post, rng_seed=RNG_SEED, scale=plan.weight_scale,
+                       supplied=supplied_traces(rule, plan, trains)), info
 
 
 @REGISTRY.register

@@ -73,7 +73,9 @@ DEPENDENCIES = ("x0", "y0", "u")
 X_SLOTS = ("x1", "x2")
 Y_SLOTS = ("y1", "y2", "y3")
 FACTOR_WIDTH = {"x0": 1, "y0": 1, "x1": W_TRACE, "x2": W_TRACE, "y1": W_TRACE, "y2": W_TRACE,
-                "y3": W_TRACE, "w": 9, "C": 8}
+                "y3": W_TRACE, "w": 9, "t": 9, "C": 8}
+#: The tag t (Lava's tag_1, 8 bits and a sign): saturation after each update.
+TAG_RANGE = (-(2 ** 8) - 1, 2 ** 8 - 1)
 #: clip_weights(num_bits=8) per sign mode.
 WEIGHT_RANGE = {"excitatory": (0, 255), "mixed": (-256, 255), "inhibitory": (-255, 0)}
 
@@ -95,15 +97,24 @@ class _Product:
 
 
 def _parse(plan, rng_seed):
-    """Lava's learning rule object and its dw products."""
-    from lava.magma.core.learning.learning_rule import Loihi2FLearningRule
+    """Lava's learning rule object (``Loihi3FLearningRule`` for three-factor plans) and its dw products."""
+    from lava.magma.core.learning.learning_rule import Loihi2FLearningRule, Loihi3FLearningRule
 
-    rule = Loihi2FLearningRule(**plan.learning_rule_kwargs(), rng_seed=rng_seed)
-    for target in ("dd", "dt"):
-        if getattr(rule, target) is not None:
-            raise NotImplementedError(f"the emulator models dw only (the rule has {target})")
+    rule_class = Loihi3FLearningRule if getattr(plan, "three_factor", False) else Loihi2FLearningRule
+    rule = rule_class(**plan.learning_rule_kwargs(), rng_seed=rng_seed)
+    if rule.dd is not None:
+        raise NotImplementedError("the emulator models dw and dt (the rule has dd)")
+    return rule, _products(rule.dw)
+
+
+def _tag_products(rule) -> list:
+    """The dt products of a parsed rule (the tag's update), [] without dt."""
+    return [] if rule.dt is None else _products(rule.dt)
+
+
+def _products(equation) -> list:
     products = []
-    for p in rule.dw.products:
+    for p in equation.products:
         if p.dependency not in DEPENDENCIES:
             raise NotImplementedError(f"dependency {p.dependency!r} is not emulated (x0, y0 and uk are)")
         factors = []
@@ -114,7 +125,7 @@ def _parse(plan, rng_seed):
                 raise NotImplementedError(f"sgn({f.state_var}) is not emulated")
             factors.append((f.state_var, f.const if f.has_const() else None, bool(f.is_sgn)))
         products.append(_Product(p.dependency, p.s_mantissa, p.s_exp, factors))
-    return rule, products
+    return products
 
 
 def _synapse_selection(record_synapses, shape):
@@ -150,18 +161,27 @@ class RuleSpec:
 
 
 def float_spec(products, impulses: dict, taus: dict, t_epoch: int) -> RuleSpec:
-    """A rule spec from ``products`` = [(dependency, coefficient, factors)] with any real
+    """A rule spec from ``products`` = [(dependency, coefficient, factors)] or
+    [(dependency, coefficient, factors, target)] (target "dw" or "dt": the tag) with any real
     coefficient (Lava units); ``impulses``/``taus``: slot -> value (missing slots 0).
-    Dependencies ``x0``, ``y0``, ``u0`` (every epoch)."""
-    out = []
-    for dep, coefficient, factors in products:
-        p = _Product("u" if dep == "u0" else dep, 0, 7, [(f, None, False) for f in factors])
+    Dependencies ``x0``, ``y0``, ``u0`` (every epoch) and ``uk`` (every 2^k-th epoch; one k)."""
+    out, tag = [], []
+    exponents = set()
+    for item in products:
+        dep, coefficient, factors = item[:3]
+        target = item[3] if len(item) > 3 else "dw"
+        if dep.startswith("u"):
+            exponents.add(int(dep[1:] or 0))
+        p = _Product("u" if dep.startswith("u") else dep, 0, 7, [(f, None, False) for f in factors])
         p.coefficient = float(coefficient)
-        out.append(p)
-    has_u = any(p.dependency == "u" for p in out)
-    return RuleSpec(out, [impulses.get(s, 0.0) for s in X_SLOTS], [impulses.get(s, 0.0) for s in Y_SLOTS],
+        (tag if target == "dt" else out).append(p)
+    if len(exponents) > 1:
+        raise ValueError(f"one uk per rule (got u{', u'.join(map(str, sorted(exponents)))})")
+    spec = RuleSpec(out, [impulses.get(s, 0.0) for s in X_SLOTS], [impulses.get(s, 0.0) for s in Y_SLOTS],
                     [taus.get(s, 0.0) for s in X_SLOTS], [taus.get(s, 0.0) for s in Y_SLOTS], t_epoch,
-                    0 if has_u else None)
+                    exponents.pop() if exponents else None)
+    spec.tag_products = tag
+    return spec
 
 
 def shift_of(product) -> int:
@@ -179,20 +199,23 @@ class _Engine:
         self.fixed = mode == "fixed"
         if mode not in ("fixed", "float"):
             raise ValueError(f"unknown plan mode {mode!r}")
+        self.tag_products = []
         if spec is None:
             rule, self.products = _parse(plan, rng_seed)
+            self.tag_products = _tag_products(rule)
             if not self.fixed and plan.mode == "fixed":
-                for p in self.products:
+                for p in self.products + self.tag_products:
                     p.coefficient = p.mantissa * 2.0 ** (p.s_exp - 7 - shift_of(p))
         else:
             rule, self.products = spec, spec.products
+            self.tag_products = list(getattr(spec, "tag_products", []))
         self.t_epoch = int(rule.t_epoch)
         # uk: one decimate exponent k per rule (Lava allows one uk symbol); None without u products
-        self.has_u = any(p.dependency == "u" for p in self.products)
+        self.has_u = any(p.dependency == "u" for p in self.products + self.tag_products)
         self.decimate_exponent = rule.decimate_exponent if self.has_u else None
         self.sign_mode = plan.sign_mode
         self.n_pre, self.n_post = n_pre, n_post
-        used = {f[0] for p in self.products for f in p.factors}
+        used = {f[0] for p in self.products + self.tag_products for f in p.factors}
         self.xs = [k for k, s in enumerate(X_SLOTS) if s in used]
         self.ys = [k for k, s in enumerate(Y_SLOTS) if s in used]
         x_imp = np.array([rule.x1_impulse, rule.x2_impulse], dtype=float)
@@ -236,6 +259,14 @@ class _Engine:
         self.tx = np.zeros(n_pre, dtype=np.int64)
         self.ty = np.zeros(n_post, dtype=np.int64)
         self.first_epoch = True
+        # the tag t (Lava's tag_1): starts at 0; None when the rule has no dt
+        self.tag = None
+        if self.tag_products:
+            self.tag = np.zeros((n_post, n_pre), dtype=np.int64 if self.fixed else float)
+        # three-factor rules: (3, n_post, steps) y values the post side supplies, set every step
+        self.supplied = None
+        # float traces clipped at TRACE_MAX in these slots (the verdict's float image of a saturation reset)
+        self.saturating = set(getattr(plan, "saturating", ()) or ()) if not self.fixed else set()
 
     # -- spiking phase -------------------------------------------------------------
     def spikes(self, t, pre, post):
@@ -261,6 +292,8 @@ class _Engine:
                     else:
                         self.y[k, multi] += self.y_imp[k]
         self.ty[post] = s
+        if self.supplied is not None:  # Loihi3FLearningRule: y1..y3 received from the post side
+            self.y[:, :] = self.supplied[:, :, t - 1]
 
     # -- learning phase --------------------------------------------------------------
     def _history(self, traces, slots, taus, decay, t_spike, r_dec, r_imp, imp_int, imp_frac, imp):
@@ -284,6 +317,8 @@ class _Engine:
                         hist[tt, k, ids] = np.clip(v, 0, TRACE_MAX)
                     else:
                         hist[tt, k, ids] += imp[k]
+                        if (X_SLOTS if slots is self.xs else Y_SLOTS)[k] in self.saturating:
+                            hist[tt, k, ids] = np.minimum(hist[tt, k, ids], TRACE_MAX)
         return hist
 
     def u_value(self, t) -> int:
@@ -310,7 +345,10 @@ class _Engine:
         ctx = (x0, y0, xh, yh, r, u)
         n_post, n_pre = self.n_post, self.n_pre
         rows_all, cols_all = np.arange(n_post), np.arange(n_pre)
-        if self.first_epoch or u:  # u products change every synapse
+        if self.tag is not None:  # the tag and the weights change together, from the state before either
+            self.w, self.tag = self._update(self.w, rows_all, cols_all, ctx, self.tag)
+            self.first_epoch = False
+        elif self.first_epoch or u:  # u products change every synapse
             self.w = self._update(self.w, rows_all, cols_all, ctx)
             self.first_epoch = False
         else:
@@ -355,14 +393,14 @@ class _Engine:
             return yh[-1, k, rows][:, None]
         return yh[self.ty[rows], k, rows][:, None]
 
-    def _update(self, w, rows, cols, ctx):
-        """Lava's update of the weights ``w`` = W[rows][:, cols]."""
+    def _update(self, w, rows, cols, ctx, tag=None):
+        """Lava's update of the weights ``w`` = W[rows][:, cols] (and of the tag, when given: both returned)."""
         cache = {}
 
         def value(dep, name, const, sgn):
             key = (dep, name)
             if key not in cache:
-                cache[key] = self._factor(name, dep, w, rows, cols, ctx)
+                cache[key] = tag if name == "t" else self._factor(name, dep, w, rows, cols, ctx)
             v = cache[key]
             if const is not None:
                 v = v + const
@@ -370,14 +408,19 @@ class _Engine:
                 v = np.sign(v)
             return v
 
+        if tag is None:
+            return self._update_fixed(w, ctx, value) if self.fixed else self._update_float(w, ctx, value)
         if self.fixed:
-            return self._update_fixed(w, ctx, value)
-        return self._update_float(w, ctx, value)
+            acc = self._mac(tag << W_SHIFT, self.tag_products, value)  # tag_1: no sign saturation
+            r = ctx[4]
+            new_tag = np.clip((acc >> W_SHIFT) + (r < (acc & (2 ** W_SHIFT - 1)) / 2.0 ** W_SHIFT), *TAG_RANGE)
+            return self._update_fixed(w, ctx, value), new_tag
+        return self._update_float(w, ctx, value), tag + self._sum_float(self.tag_products, value)
 
-    def _update_fixed(self, w, ctx, value):
-        shape = w.shape
-        acc = w << W_SHIFT
-        for p in self.products:
+    def _mac(self, acc, products, value):
+        """Lava's fixed-point multiply-accumulate of ``products`` onto ``acc`` (a synapse variable << 7)."""
+        shape = acc.shape
+        for p in products:
             cur = np.ones(shape, dtype=np.int64) * value(p.dependency, p.dependency, None, False)
             widths = 0
             for name, const, sgn in p.factors:
@@ -391,6 +434,10 @@ class _Engine:
             cur = cur << p.s_exp
             cur = np.clip(cur, ACC_MIN, ACC_MAX)
             acc = np.clip(acc + cur, ACC_MIN, ACC_MAX)
+        return acc
+
+    def _update_fixed(self, w, ctx, value):
+        acc = self._mac(w << W_SHIFT, self.products, value)
         if self.sign_mode == "excitatory":
             acc = np.maximum(0, acc)
         elif self.sign_mode == "inhibitory":
@@ -400,14 +447,18 @@ class _Engine:
         w_new = (acc >> W_SHIFT) + (r < (acc & (2 ** W_SHIFT - 1)) / 2.0 ** W_SHIFT)
         return np.clip(w_new, self.w_lo, self.w_hi)
 
-    def _update_float(self, w, ctx, value):
+    @staticmethod
+    def _sum_float(products, value):
         total = None
-        for p in self.products:
+        for p in products:
             term = p.coefficient * value(p.dependency, p.dependency, None, False)
             for name, const, sgn in p.factors:
                 term = term * (const if name == "C" else value(p.dependency, name, const, sgn))
             total = term if total is None else total + term
-        new = w + total
+        return total
+
+    def _update_float(self, w, ctx, value):
+        new = w + self._sum_float(self.products, value)
         if self.sign_mode == "excitatory":
             new = np.maximum(0, new)
         elif self.sign_mode == "inhibitory":
@@ -417,7 +468,7 @@ class _Engine:
 
 def simulate(plan, w0_lava, pre, post, rng_seed: int = RNG_SEED, record_every: int = 1,
              record_synapses=None, scale: float = 1.0, conn_seed: int = CONN_VAR_SEED, mode: str | None = None,
-             spec: RuleSpec | None = None, bounds=None) -> np.ndarray:
+             spec: RuleSpec | None = None, bounds=None, supplied: dict | None = None) -> np.ndarray:
     """Emulate Lava's learning connection for ``pre.shape[1]`` steps (see the module docstring).
 
     ``plan``: a :class:`~neurodeploy.lava.plan.Plan` (its ``mode`` picks the
@@ -426,7 +477,11 @@ def simulate(plan, w0_lava, pre, post, rng_seed: int = RNG_SEED, record_every: i
     ``rng_seed`` as given to ``Loihi2FLearningRule`` (fixed point only);
     ``conn_seed``: the seed of the weights' stochastic rounding (Lava always uses
     :data:`CONN_VAR_SEED`; ensembles vary it). ``mode``, ``spec``, ``bounds``: see
-    :class:`_Engine` (the verdict's float realisations of a plan).
+    :class:`_Engine` (the verdict's float realisations of a plan). ``supplied`` (three-factor
+    plans): slot -> (n_post, steps) y values the post side supplies, in Lava units (integers in
+    fixed point), as :func:`neurodeploy.lava.backends.supplied_traces` gives ``lava-*``: Lava sets
+    y1..y3 to them every step (zeros where missing) and decays them once per step of the epoch
+    (tau 2^16 - 1, stochastically rounded in fixed point) before the learning phase reads them.
 
     Recording: the weights after every ``record_every``-th step (0-based steps
     ``record_every - 1, 2 record_every - 1, ...``, :func:`recorded_steps`),
@@ -450,6 +505,11 @@ def simulate(plan, w0_lava, pre, post, rng_seed: int = RNG_SEED, record_every: i
     n_pre, steps = pre.shape
     n_post = post.shape[0]
     engine = _Engine(plan, w0_lava, n_pre, n_post, steps, int(rng_seed), int(conn_seed), mode, spec, bounds)
+    if supplied is not None or (getattr(plan, "three_factor", False) and spec is None):
+        values = np.zeros((3, n_post, steps), dtype=np.int64 if engine.fixed else float)
+        for slot, v in (supplied or {}).items():
+            values[Y_SLOTS.index(slot)] = np.asarray(v)[:, :steps]
+        engine.supplied = values
     sel = _synapse_selection(record_synapses, (n_post, n_pre))
     n_rec = len(recorded_steps(steps, record_every))
     out = np.empty((n_rec, n_post, n_pre) if sel is None else (n_rec, sel.size), dtype=float)
@@ -480,6 +540,8 @@ def _run_kernel(engine, pre, post, record_every, sel, out, scale) -> bool:
 
     if kernel.numba is None or engine.t_epoch != 1:
         return False
+    if engine.supplied is not None or engine.tag is not None or engine.saturating:
+        return False  # three-factor rules, the tag and saturating float traces: the numpy loop
     arrays = kernel.product_arrays(engine.products)
     if arrays is None:
         return False

@@ -57,10 +57,21 @@ MAX_FACTORS = 3
 class EngineProduct:
     """One product :math:`a \\, D \\prod f` of the unscaled learning rule."""
 
-    dependency: str  # "x0" or "y0"
-    coefficient: float  # a, in rule units (weight units per trace units^n)
-    factors: tuple  # Lava factor names, sorted, repeated for powers: ("x1",), ("y1", "w")
+    dependency: str  # "x0", "y0", "u0" or "uk" (every 2^k-th epoch)
+    coefficient: float  # a, in rule units (target units per trace units^n)
+    factors: tuple  # Lava factor names, sorted, repeated for powers: ("x1",), ("y1", "w"), ("t", "y2")
     term: str  # the rule's monomial, for messages and reports
+    target: str = "dw"  # "dw" (the weight) or "dt" (the tag: a synapse trace)
+
+
+@dataclass(frozen=True)
+class Approximation:
+    """One approximation the lowering made to put a rule on the learning engine."""
+
+    kind: str  # "tag decay" or "saturation reset"
+    trace: str  # the rule trace it concerns
+    detail: str  # what was changed, in words, with numbers
+    fixed_only: bool = False  # expressible in Lava's fixed-point model only (float traces do not saturate)
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,18 @@ class EngineRule:
     rule: Rule
     trace_slots: tuple  # (rule trace name, Lava trace name) pairs, e.g. (("x", "x1"), ("y", "y1"))
     products: tuple  # of EngineProduct
+    approximations: tuple = ()  # of Approximation: empty when the lowering is exact
+    tag: str | None = None  # the rule's synapse trace that the engine's tag ``t`` holds
+    saturating: tuple = ()  # slots whose reset is the 7-bit saturation (fixed point only)
+    decimate_exponent: int | None = None  # k of the ``uk`` dependency of the continuous and decay terms
+
+    @property
+    def exact(self) -> bool:
+        return not self.approximations
+
+    @property
+    def fixed_only(self) -> bool:
+        return any(a.fixed_only for a in self.approximations)
 
     @property
     def three_factor(self) -> bool:
@@ -86,9 +109,32 @@ class EngineRule:
         return {lava: self.rule.trace(name) for name, lava in self.trace_slots}
 
 
-def check_traces(rule: Rule) -> None:
-    """Refuse traces the learning engine's x1..y3 cannot be: they decay to 0 and jump by constants at the spike."""
+def reset_level(trace) -> float | None:
+    """``a`` when the trace's jump is ``a - x`` (a reset to ``a > 0`` at each spike), else None."""
+    if not trace.state_dependent:
+        return None
+    own = sympy.Symbol(trace.name, real=True)
+    rest = sympy.expand(trace.jump_expr + own)
+    if rest.is_number and float(rest) > 0:
+        return float(rest)
+    return None
+
+
+def check_traces(rule: Rule, approximate: bool = False) -> None:
+    """Refuse traces the learning engine's x1..y3 cannot be: they decay to 0 and jump by constants at the spike.
+
+    ``approximate``: admit what :func:`lower` can approximate (one synapse trace as the tag with a
+    decimated decay; a reset ``a - x`` as the 7-bit saturation)."""
+    synapse = [t for t in rule.traces if t.of == SYNAPSE]
+    if approximate and len(synapse) > 1:
+        raise UnsupportedError(f"{len(synapse)} synapse traces ({', '.join(t.name for t in synapse)}): the learning "
+                               f"engine has one tag that learns (t)")
     for trace in rule.traces:
+        if trace.of == SYNAPSE and approximate:
+            if trace.rest:
+                raise UnsupportedError(
+                    f"synapse trace '{trace.name}' relaxes to {trace.rest:g}: the engine's tag can only decay to 0")
+            continue
         if trace.of == SYNAPSE:
             # the tag is the only per-synapse state; it has no decay of its own: a product
             # -S*2^E * u0 * t would have to remove exactly 1 - exp(-t_epoch/tau) per epoch
@@ -97,7 +143,8 @@ def check_traces(rule: Rule) -> None:
                 f"synapse trace '{trace.name}' (the engine's tag) decays by {decay:.3g} per epoch; "
                 f"the tag has no decay of its own and a product S*2^E * u0 * t (|S*2^E| >= 2^-7) "
                 f"cannot remove exactly that")
-        if trace.state_dependent:
+        if trace.state_dependent and not (approximate and reset_level(trace) is not None
+                                          and not _reads_own_side(rule, trace)):
             raise UnsupportedError(
                 f"trace '{trace.name}' jumps by '{trace.jump_text}': learning-engine impulses are constants, "
                 f"they cannot read a trace")
@@ -114,12 +161,20 @@ def check_traces(rule: Rule) -> None:
             raise UnsupportedError(f"weight.{key} uses heaviside(): the learning engine has no comparisons")
 
 
-def assign_trace_slots(rule: Rule) -> tuple:
+def _reads_own_side(rule: Rule, trace) -> bool:
+    """True when a term of the trace's own side reads it (before its jump: a reset cannot give that)."""
+    own = sympy.Symbol(trace.name, real=True)
+    exprs = [rule.weight.on_pre if trace.of == PRE else rule.weight.on_post]
+    exprs += [t.on_pre if trace.of == PRE else t.on_post for t in rule.traces if t.of == SYNAPSE]
+    return any(e != 0 and e.has(own) for e in exprs)
+
+
+def assign_trace_slots(rule: Rule, approximate: bool = False) -> tuple:
     """Map the rule's pre traces onto x1, x2 and post traces, then reward traces, onto y1..y3, in file order.
 
     With a reward trace the rule becomes three-factor (``Loihi3FLearningRule``): the y traces are
     then supplied every step by the postsynaptic side (:func:`neurodeploy.lava.backends.supplied_traces`)."""
-    check_traces(rule)
+    check_traces(rule, approximate)
     pairs = []
     for side, slots in TRACE_SLOTS.items():
         traces = rule.traces_of(side) + (rule.traces_of(REWARD) if side == POST else ())
@@ -130,39 +185,106 @@ def assign_trace_slots(rule: Rule) -> tuple:
                 f"({names}): the learning engine has {len(slots)} "
                 f"({', '.join(slots)})")
         for trace, slot in zip(traces, slots):
-            if trace.jump < 0:
+            if trace.jump < 0 and not trace.state_dependent:
                 raise UnsupportedError(
                     f"trace '{trace.name}' jumps by {trace.jump:g}: learning-engine traces are unsigned")
             pairs.append((trace.name, slot))
     return tuple(pairs)
 
 
-@functools.lru_cache(maxsize=128)  # a rule is lowered once per process (rules are frozen and hashable)
-def lower(rule: Rule) -> EngineRule:
-    """The rule as learning-engine products; raises UnsupportedError when it cannot be expressed."""
-    slots = dict(assign_trace_slots(rule))
+#: The tag's decay per decimated period must give a time constant within this fraction of the rule's.
+TAG_TAU_TOLERANCE = 0.05
+#: Largest decimation exponent k of Lava's ``uk`` dependency (one digit).
+MAX_DECIMATE_EXPONENT = 9
+#: Smallest and largest magnitude of a representable S*2^E.
+_SCALES = sorted({s * 2.0 ** e for s in range(1, 9) for e in range(-7, 9)})
+
+
+def tag_decay(rule: Rule, trace) -> tuple:
+    """(k, v, tau_realised): the tag loses ``v = S*2^E`` of itself every ``2^k`` epochs.
+
+    The synapse trace decays by ``q = 1 - exp(-2^k t_epoch / tau)`` per ``2^k`` epochs; ``v`` is the
+    representable value nearest ``q`` and makes the time constant ``-2^k t_epoch / ln(1 - v)``. The
+    smallest ``k`` whose time constant is within :data:`TAG_TAU_TOLERANCE` wins (the weight update
+    of a continuous term then comes every ``2^k`` epochs too, Lava allows one ``uk``)."""
+    tau = rule.tau_steps(trace)
+    best = None
+    for k in range(MAX_DECIMATE_EXPONENT + 1):
+        period = 2 ** k * rule.t_epoch
+        q = 1.0 - math.exp(-period / tau)
+        v = min((v for v in _SCALES if v < 1.0), key=lambda v: abs(v - q))
+        realised = -period / math.log(1.0 - v)
+        err = abs(realised / tau - 1.0)
+        if err <= TAG_TAU_TOLERANCE:
+            return k, v, realised
+        if best is None or err < best[0]:
+            best = (err, k, v, realised)
+    err, k, v, realised = best
+    raise UnsupportedError(
+        f"synapse trace '{trace.name}' (the engine's tag) decays by {1 - math.exp(-rule.t_epoch / tau):.3g} per "
+        f"epoch; the nearest decay S*2^E * uk * t every 2^k epochs gives tau {realised * rule.dt:.4g} s instead of "
+        f"{trace.tau:.4g} s ({100 * err:.0f}% off, more than {100 * TAG_TAU_TOLERANCE:g}%)")
+
+
+@functools.lru_cache(maxsize=256)  # a rule is lowered once per process (rules are frozen and hashable)
+def lower(rule: Rule, approximate: bool = False) -> EngineRule:
+    """The rule as learning-engine products; raises UnsupportedError when it cannot be expressed.
+
+    ``approximate``: also lower what only an approximation puts on the engine, each listed in
+    :attr:`EngineRule.approximations` (see :func:`tag_decay`, :func:`reset_level`)."""
+    slots = dict(assign_trace_slots(rule, approximate))
     w = sympy.Symbol("w", real=True)
     names = {sympy.Symbol(n, real=True): lava for n, lava in slots.items()}
     names[w] = "w"
+    approximations, saturating = [], []
+    tag = next((t for t in rule.traces if t.of == SYNAPSE), None)
+    k = None
+    if tag is not None:
+        names[sympy.Symbol(tag.name, real=True)] = "t"
+        k, decay, tau_real = tag_decay(rule, tag)
+        exact = 1.0 - math.exp(-(2 ** k) * rule.t_epoch / rule.tau_steps(tag))
+        approximations.append(Approximation(
+            "tag decay", tag.name,
+            f"synapse trace '{tag.name}' is the engine's tag t; it decays by {decay:g} every {2 ** k} epochs "
+            f"(u{k}; exactly {exact:.4g}): tau {tau_real * rule.dt:.4g} s instead of {tag.tau:.4g} s "
+            f"({100 * (tau_real / rule.tau_steps(tag) - 1):+.2f}%)"
+            + (f"; the continuous term is integrated every {2 ** k} epochs" if rule.weight.continuous != 0 else "")))
+    for name, slot in slots.items():
+        level = reset_level(rule.trace(name))
+        if level is not None:
+            saturating.append(slot)
+            approximations.append(Approximation(
+                "saturation reset", name,
+                f"trace '{name}' resets to {level:g} at each spike: impulse 127 saturates the 7-bit trace at "
+                f"127 = {level:g}, a reset up to the decay's rounding (float traces do not saturate)",
+                fixed_only=True))
     products = []
-    for side, expr in ((PRE, rule.weight.on_pre), (POST, rule.weight.on_post)):
-        # the engine reads a trace after the step's impulse; the rule reads its own side's
-        # traces before the spike's jump: x -> x - J at that side's spike
-        own = {sympy.Symbol(t.name, real=True): sympy.Symbol(t.name, real=True) - sympy.Float(t.jump)
-               for t in rule.traces_of(side)}
-        numeric = sympy.expand(rule.numeric(expr.xreplace(own)))
-        if numeric == 0:
-            continue
-        for term in sympy.Add.make_args(numeric):
-            products.append(_lower_term(term, DEPENDENCY[side], names, side))
-    continuous = sympy.expand(rule.numeric(rule.weight.continuous) * rule.t_epoch * rule.dt)
+    targets = [("dw", rule.weight.on_pre, rule.weight.on_post)]
+    if tag is not None:
+        targets.append(("dt", tag.on_pre, tag.on_post))
+    for target, on_pre, on_post in targets:
+        for side, expr in ((PRE, on_pre), (POST, on_post)):
+            # the engine reads a trace after the step's impulse; the rule reads its own side's
+            # traces before the spike's jump: x -> x - J at that side's spike
+            own = {sympy.Symbol(t.name, real=True): sympy.Symbol(t.name, real=True) - sympy.Float(t.jump)
+                   for t in rule.traces_of(side) if not t.state_dependent}
+            numeric = sympy.expand(rule.numeric(expr.xreplace(own)))
+            if numeric == 0:
+                continue
+            for term in sympy.Add.make_args(numeric):
+                products.append(_lower_term(term, DEPENDENCY[side], names, side, target))
+    every = EVERY_EPOCH if k is None else f"u{k}"
+    continuous = sympy.expand(rule.numeric(rule.weight.continuous) * rule.t_epoch * rule.dt * 2 ** (k or 0))
     if continuous != 0:
         for term in sympy.Add.make_args(continuous):
-            products.append(_lower_term(term, EVERY_EPOCH, names, "continuous"))
-    return EngineRule(rule, tuple(slots.items()), tuple(_merge(products)))
+            products.append(_lower_term(term, every, names, "continuous"))
+    if tag is not None:
+        products.append(EngineProduct(every, -decay, ("t",), f"-{decay:g}*{tag.name} (decay)", "dt"))
+    return EngineRule(rule, tuple(slots.items()), tuple(_merge(products)), tuple(approximations),
+                      None if tag is None else tag.name, tuple(saturating), k)
 
 
-def _lower_term(term: sympy.Expr, dependency: str, names: dict, side: str) -> EngineProduct:
+def _lower_term(term: sympy.Expr, dependency: str, names: dict, side: str, target: str = "dw") -> EngineProduct:
     coefficient, rest = term.as_coeff_Mul()
     factors = []
     for base, power in rest.as_powers_dict().items():
@@ -192,7 +314,7 @@ def _lower_term(term: sympy.Expr, dependency: str, names: dict, side: str) -> En
             f"in the learning engine's 16-bit accumulator")
     if not coefficient.is_number or not coefficient.is_real or not coefficient.is_finite:
         raise UnsupportedError(f"term '{term}' ({_where(side)}): coefficient is not a finite real constant")
-    return EngineProduct(dependency, float(coefficient), tuple(sorted(factors)), str(term))
+    return EngineProduct(dependency, float(coefficient), tuple(sorted(factors)), str(term), target)
 
 
 def _where(side: str) -> str:
@@ -206,10 +328,11 @@ def _merge(products):
     """Add products that share dependency and factors (``a*x*y0 + b*x*y0``)."""
     merged = {}
     for p in products:
-        key = (p.dependency, p.factors)
+        key = (p.target, p.dependency, p.factors)
         if key in merged:
             q = merged[key]
-            merged[key] = EngineProduct(p.dependency, q.coefficient + p.coefficient, p.factors, f"{q.term} + {p.term}")
+            merged[key] = EngineProduct(p.dependency, q.coefficient + p.coefficient, p.factors, f"{q.term} + {p.term}",
+                                        p.target)
         else:
             merged[key] = p
     return [p for p in merged.values() if p.coefficient != 0]

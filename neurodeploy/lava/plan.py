@@ -27,7 +27,12 @@ product: widths are 7 per trace, 9 for w).
   fractional impulses round with probability ``frac/128`` per spike, a
   bias), at most 127 and small enough that the protocol's peak trace stays
   within ``HEADROOM * 127``; among those, the impulse whose products' worst
-  relative error is smallest wins.
+  relative error is smallest wins. A tag ``t`` (a synapse trace, 8 bits and a
+  sign; :func:`neurodeploy.lava.lowering.tag_decay`) gets the scale that puts
+  its protocol peak within ``HEADROOM * 255``, or up to :data:`TAG_SPAN`
+  octaves less, whichever makes its products most exact; then the impulses are
+  chosen again with the tag's products. A saturation reset's trace gets
+  impulse 127 (fixed point only: float traces do not saturate).
 
 The plan records, per constant, the value asked for, the value realised
 and the relative error, and predicts a deviation band for ``lava-fixed``
@@ -47,7 +52,11 @@ from neurodeploy.lava.lowering import EngineRule
 HEADROOM = 0.9
 TRACE_MAX = 127  # 2**W_TRACE - 1
 WEIGHT_MAX = 255  # 2**W_WEIGHTS_U - 1
-FACTOR_WIDTH = {"x1": 7, "x2": 7, "y1": 7, "y2": 7, "y3": 7, "w": 9}
+FACTOR_WIDTH = {"x1": 7, "x2": 7, "y1": 7, "y2": 7, "y3": 7, "w": 9, "t": 9}
+#: The tag t (Lava's tag_1) is a signed 8-bit synapse variable: [-257, 255].
+TAG_MAX = 255
+#: The tag's scale may go this many octaves below the one that fills its range (to keep products representable).
+TAG_SPAN = 3
 MANTISSAS = [s for s in range(-8, 8) if s != 0]
 EXPONENTS = list(range(-7, 9))
 
@@ -64,6 +73,7 @@ class ScaledProduct:
     realised: float  # S * 2**E
     rel_error: float  # |realised - requested| / |requested|
     shift: int  # bits Lava's fixed-point product drops (0 in float)
+    target: str = "dw"  # "dw" (weight) or "dt" (tag)
 
     @property
     def text(self) -> str:
@@ -99,6 +109,10 @@ class Plan:
     band: dict  # predicted deviation (fixed): {"max_abs": .., "rmse": ..} normalized by the range
     notes: tuple  # what is approximated, in words
     three_factor: bool = False  # Loihi3FLearningRule: the y traces are supplied, not computed by the engine
+    dt: str = ""  # Lava's tag update string (the rule's synapse trace), "" without a tag
+    approximations: tuple = ()  # what the lowering approximated, in words (EngineRule.approximations)
+    saturating: tuple = ()  # slots reset by the 7-bit saturation (impulse 127, fixed point only)
+    supplied_rounding: str = ""  # three-factor fixed plans: how supplied y values become integers
 
     @property
     def max_rel_error(self) -> float:
@@ -116,7 +130,11 @@ class Plan:
     def learning_rule_kwargs(self) -> dict:
         """Keyword arguments of ``Loihi2FLearningRule`` (the rng seed aside)."""
         kwargs = {"dw": self.dw, "t_epoch": self.t_epoch}
+        if self.dt:
+            kwargs["dt"] = self.dt
         for t in self.traces:
+            if t.slot == "t":
+                continue  # the tag has no impulse nor decay of its own: its products are in dt
             if self.three_factor and t.slot.startswith("y"):
                 continue  # Loihi3FLearningRule takes no y parameters: the neuron supplies y1..y3
             kwargs[f"{t.slot}_impulse"] = t.impulse
@@ -128,6 +146,7 @@ class Plan:
         d["products"] = [dict(asdict(p), text=p.text) for p in self.products]
         d["w_lava_bounds"] = list(self.w_lava_bounds)
         d["notes"] = list(self.notes)
+        d["approximations"] = list(self.approximations)
         d["max_rel_error"] = self.max_rel_error
         return d
 
@@ -147,13 +166,26 @@ def product_shift(factors: tuple, mode: str) -> int:
     return max(0, sum(FACTOR_WIDTH[f] for f in factors) + 4 - 15)
 
 
+def _unit(f, weight_scale, scales) -> float:
+    """Lava units per rule unit of a factor or target: 1/s_w for w, k for a trace or the tag t."""
+    return 1.0 / weight_scale if f == "w" else scales[f]
+
+
+def _needs(p) -> list:
+    """The scales a product's constant depends on (besides the weight scale)."""
+    return [f for f in p.factors if f != "w"] + (["t"] if getattr(p, "target", "dw") == "dt" else [])
+
+
 def _requested(p, weight_scale, scales, mode) -> float:
-    n_w = p.factors.count("w")
-    c = p.coefficient * weight_scale ** (n_w - 1)
+    c = p.coefficient * _unit("t" if getattr(p, "target", "dw") == "dt" else "w", weight_scale, scales)
     for f in p.factors:
-        if f != "w":
-            c /= scales[f]
+        c /= _unit(f, weight_scale, scales)
     return c * 2.0 ** product_shift(p.factors, mode)
+
+
+def _power(p, slot) -> int:
+    """Power of the scale of ``slot`` in the product's constant."""
+    return (1 if slot == "t" and getattr(p, "target", "dw") == "dt" else 0) - p.factors.count(slot)
 
 
 def _scale_products(engine: EngineRule, weight_scale: float, scales: dict, mode: str) -> tuple:
@@ -165,14 +197,14 @@ def _scale_products(engine: EngineRule, weight_scale: float, scales: dict, mode:
             s = 0
         real = s * 2.0 ** e
         out.append(ScaledProduct(p.dependency, p.factors, p.term, p.coefficient, req, s, e, real,
-                                 abs(real - req) / abs(req), product_shift(p.factors, mode)))
+                                 abs(real - req) / abs(req), product_shift(p.factors, mode), p.target))
     return tuple(out)
 
 
 def _worst_error(engine, weight_scale, scales, mode, only=None) -> float:
     worst = 0.0
     for p in engine.products:
-        traces = [f for f in p.factors if f != "w"]
+        traces = _needs(p)
         if any(f not in scales for f in traces):
             continue
         if only is not None and only not in traces:
@@ -182,6 +214,9 @@ def _worst_error(engine, weight_scale, scales, mode, only=None) -> float:
             s, e = nearest_scale(req)
         except ValueError:
             return math.inf
+        if abs(req) < 2.0 ** (EXPONENTS[0] - 1):  # dropped
+            worst = max(worst, 1.0)
+            continue
         worst = max(worst, abs(s * 2.0 ** e - req) / abs(req))
     return worst
 
@@ -194,52 +229,90 @@ def _sign_mode(w_min: float, w_max: float) -> str:
     return "mixed"
 
 
+def _slots(engine: EngineRule) -> list:
+    """Scaled slots in file order, the tag ``t`` last."""
+    return [slot for _, slot in engine.trace_slots] + (["t"] if engine.tag else [])
+
+
 def _float_trace_scales(engine: EngineRule, weight_scale: float) -> dict:
-    """k per slot: the first product a trace completes becomes exactly ±2^E.
+    """k per slot (and the tag): the first product a slot completes becomes exactly ±2^E.
 
     Slots are visited in file order, again and again, until no product can
-    complete another one (a product completes a slot when its other traces have
-    scales already); slots left over get 1."""
+    complete another one (a product completes a slot when its other scales are
+    known already); slots left over get 1."""
     scales = {}
 
     def complete(slot, p):
-        traces = [f for f in p.factors if f != "w"]
-        rest = p.coefficient * weight_scale ** (p.factors.count("w") - 1)
-        for f in traces:
-            if f != slot:
-                rest /= scales.get(f, 1.0)
-        exponent = min(8, max(-7, math.floor(math.log2(abs(rest)))))
-        scales[slot] = (abs(rest) / 2.0 ** exponent) ** (1.0 / traces.count(slot))
+        n = _power(p, slot)
+        rest = abs(_requested(p, weight_scale, dict({f: scales.get(f, 1.0) for f in _needs(p)}, **{slot: 1.0}),
+                              "float"))
+        exponent = min(8, max(-7, math.floor(math.log2(rest))))
+        # rest * k^n = 2^exponent * (rest / 2^exponent)... choose k so that it is exactly 2^E
+        if n < 0:
+            scales[slot] = (rest / 2.0 ** exponent) ** (1.0 / -n)
+        else:
+            exponent = min(8, max(-7, math.ceil(math.log2(rest))))
+            scales[slot] = (2.0 ** exponent / rest) ** (1.0 / n)
 
+    slots = _slots(engine)
     while True:
         progress = False
-        for _, slot in engine.trace_slots:
+        for slot in slots:
             if slot in scales:
                 continue
             for p in engine.products:
-                traces = [f for f in p.factors if f != "w"]
-                if slot in traces and all(f in scales for f in traces if f != slot):
+                if _power(p, slot) != 0 and all(f in scales for f in _needs(p) if f != slot):
                     complete(slot, p)
                     progress = True
                     break
         if progress:
             continue
-        # products whose traces are all unscaled (x1*y1): the first slot takes the whole constant
-        pending = [(slot, p) for _, slot in engine.trace_slots if slot not in scales
-                   for p in engine.products if slot in p.factors]
+        # products whose scales are all unknown (x1*y1): the first slot takes the whole constant
+        pending = [(slot, p) for slot in slots if slot not in scales
+                   for p in engine.products if _power(p, slot) != 0]
         if not pending:
             break
         complete(*pending[0])
-    for _, slot in engine.trace_slots:
+    for slot in slots:
         scales.setdefault(slot, 1.0)
     return scales
 
 
-def _fixed_trace_scales(engine: EngineRule, weight_scale: float, peaks: dict, notes: list) -> dict:
-    """Whole-number impulses that keep the peak in range and make the constants most exact."""
-    scales = {}
+def _fixed_tag_scale(engine: EngineRule, weight_scale: float, scales: dict, peaks: dict) -> float:
+    """The tag's scale: its protocol peak within ``HEADROOM * 255``, constants of its products most exact.
+
+    Candidates make one product of the tag exactly representable; among those in
+    ``[limit / 2^TAG_SPAN, limit]`` the one with the smallest worst error (a dropped product
+    counts 100%) wins, then the largest (the tag's resolution)."""
+    peak = max(peaks.get(engine.tag, 0.0), 1e-300)
+    limit = HEADROOM * TAG_MAX / peak
+    candidates = {limit}
+    for p in engine.products:
+        n = _power(p, "t")
+        if n == 0:
+            continue
+        rest = abs(_requested(p, weight_scale, dict(scales, t=1.0), "fixed"))
+        for s in range(1, 9):
+            for e in EXPONENTS:
+                k = (s * 2.0 ** e / rest) ** (1.0 / n)
+                if limit / 2 ** TAG_SPAN <= k <= limit:
+                    candidates.add(k)
+    return min(candidates, key=lambda k: (_worst_error(engine, weight_scale, dict(scales, t=k), "fixed", only="t"), -k))
+
+
+def _fixed_trace_scales(engine: EngineRule, weight_scale: float, peaks: dict, notes: list,
+                        known: dict | None = None) -> dict:
+    """Whole-number impulses that keep the peak in range and make the constants most exact.
+
+    ``known``: scales fixed already (the tag's, on a second pass: its products then judge the impulses too)."""
+    from neurodeploy.lava.lowering import reset_level
+
+    scales = {k: v for k, v in (known or {}).items() if k == "t"}
     for name, slot in engine.trace_slots:
         trace = engine.rule.trace(name)
+        if slot in engine.saturating:  # impulse 127: the trace saturates at 127 = the reset level
+            scales[slot] = TRACE_MAX / reset_level(trace)
+            continue
         per_jump_peak = max(peaks.get(name, abs(trace.jump)) / abs(trace.jump), 1.0)
         m_max = max(1, min(TRACE_MAX, math.floor(HEADROOM * TRACE_MAX / per_jump_peak)))
         best = None
@@ -269,6 +342,10 @@ def make_plan(engine: EngineRule, mode: str, peaks: dict | None = None, counts: 
     sign_mode = _sign_mode(w_min, w_max)
     notes = []
     peaks = peaks or {}
+    if mode == "float" and engine.fixed_only:
+        from neurodeploy.errors import UnsupportedError
+
+        raise UnsupportedError(FLOAT_NO_SATURATION)
     if mode == "float":
         candidates = [1.0, rule.weight.range, max(abs(w_min), abs(w_max))]
         best = None
@@ -282,6 +359,10 @@ def make_plan(engine: EngineRule, mode: str, peaks: dict | None = None, counts: 
     elif mode == "fixed":
         weight_scale = max(abs(w_min), abs(w_max)) / WEIGHT_MAX
         scales = _fixed_trace_scales(engine, weight_scale, peaks, notes)
+        if engine.tag:  # the tag's scale on the first impulses, then the impulses again with the tag's products
+            scales["t"] = _fixed_tag_scale(engine, weight_scale, scales, peaks)
+            scales = _fixed_trace_scales(engine, weight_scale, peaks, [], known=scales)
+            scales["t"] = _fixed_tag_scale(engine, weight_scale, scales, peaks)
         lo = {"excitatory": 0, "inhibitory": -WEIGHT_MAX, "mixed": -WEIGHT_MAX - 1}[sign_mode]
         hi = {"excitatory": WEIGHT_MAX, "inhibitory": 0, "mixed": WEIGHT_MAX}[sign_mode]
         lava_bounds = (lo, hi)
@@ -299,18 +380,30 @@ def make_plan(engine: EngineRule, mode: str, peaks: dict | None = None, counts: 
         elif p.rel_error > 1e-12:
             notes.append(f"constant of '{p.term}' realised as {p.mantissa}*2^{p.exponent} = {p.realised:.6g} "
                          f"instead of {p.requested:.6g} ({100 * p.rel_error:.2f}% off)")
+    from neurodeploy.lava.lowering import reset_level
+
     traces = []
     for name, slot in engine.trace_slots:
         trace = rule.trace(name)
         k = scales[slot]
-        peak = peaks.get(name, abs(trace.jump))
-        impulse = k * trace.jump
+        jump = reset_level(trace) if slot in engine.saturating else trace.jump
+        peak = peaks.get(name, abs(jump))
+        impulse = k * jump
         if mode == "fixed":  # a whole number m chosen by _fixed_trace_scales; (m / J) * J may be m - 1 ulp,
             impulse = float(round(impulse))  # which Lava would split into m - 1 and a fraction of 256/256
         traces.append(TracePlan(name, slot, rule.tau_steps(trace), k, impulse, peak, peak * k))
-    dw = " ".join(p.text for p in products if p.text).lstrip("+ ") or "0 * x0"
+    if engine.tag:
+        tag = rule.trace(engine.tag)
+        peak = peaks.get(engine.tag, 0.0)
+        traces.append(TracePlan(engine.tag, "t", rule.tau_steps(tag), scales["t"], 0.0, peak, peak * scales["t"]))
+        if mode == "fixed" and peak * scales["t"] > TAG_MAX:
+            notes.append(f"tag {engine.tag} (t) saturates at {TAG_MAX} on this protocol (peak {peak * scales['t']:.0f})")
+    dw = " ".join(p.text for p in products if p.text and p.target == "dw").lstrip("+ ") or "0 * x0"
+    dt = " ".join(p.text for p in products if p.text and p.target == "dt").lstrip("+ ")
     plan = Plan(mode, weight_scale, sign_mode, lava_bounds, tuple(traces), products, dw,
-                rule.t_epoch, {}, tuple(notes), engine.three_factor)
+                rule.t_epoch, {}, tuple(notes), engine.three_factor, dt,
+                tuple(a.detail for a in engine.approximations), engine.saturating,
+                "nearest" if engine.three_factor and mode == "fixed" else "")
     band = _predict_band(plan, rule, counts or {})
     return Plan(**{**plan.__dict__, "band": band})
 
@@ -371,6 +464,9 @@ def _predict_band(plan: Plan, rule, counts: dict) -> dict:
 
 #: Largest relative error of a float-plan constant: the float engine must realise the rule exactly.
 FLOAT_EXACT = 1e-9
+#: Why a rule reset by saturation has no float plan.
+FLOAT_NO_SATURATION = ("a reset is expressible only as the 7-bit saturation of a fixed-point trace "
+                       "(impulse 127); Lava's float traces do not saturate")
 
 
 @functools.lru_cache(maxsize=128)  # asked by every backend and the report: computed once per rule
@@ -392,6 +488,59 @@ def engine_reason(rule) -> str | None:
     except (OverflowError, ZeroDivisionError, ValueError) as exc:
         return f"the rule's constants are outside what the learning engine can scale ({exc})"
     return inexact_reason(plan)
+
+
+def approximation_reason(rule, mode: str) -> str | None:
+    """None when the rule runs on the engine in ``mode`` ("float"/"fixed") through the lowering's
+    approximations (:func:`neurodeploy.lava.lowering.lower` with ``approximate=True``), else why not.
+
+    The approximated rule's float plan must realise every constant exactly (it is then the
+    approximated rule run exactly in floating point); a rule whose approximation is fixed-point only
+    (a saturation reset) has no float plan."""
+    from neurodeploy.errors import UnsupportedError
+    from neurodeploy.lava.lowering import lower
+
+    try:
+        engine = lower(rule, approximate=True)
+        if engine.fixed_only:
+            if mode == "float":
+                return FLOAT_NO_SATURATION
+            make_plan(engine, "fixed")
+            return None
+        plan = make_plan(engine, "float")
+    except UnsupportedError as exc:
+        return str(exc)
+    except (OverflowError, ZeroDivisionError, ValueError) as exc:
+        return f"the rule's constants are outside what the learning engine can scale ({exc})"
+    return inexact_reason(plan)
+
+
+def approximations(rule) -> tuple:
+    """The lowering's approximations of ``rule`` (Approximation objects); () when it is exact or refused."""
+    from neurodeploy.errors import UnsupportedError
+    from neurodeploy.lava.lowering import lower
+
+    try:
+        return lower(rule, approximate=True).approximations
+    except UnsupportedError:
+        return ()
+
+
+def tag_peaks(rule, trains) -> dict:
+    """The largest magnitude of each synapse trace on ``trains`` (rule units), from the step semantics."""
+    from neurodeploy.stepper import Stepper
+
+    synapse = [t for t in rule.traces if t.of == "synapse"]
+    if not synapse or trains is None:
+        return {}
+    stepper = Stepper(rule, np.array(trains.w0, dtype=float))
+    reward = trains.reward_or_zeros() if rule.has_reward else None
+    peaks = {t.name: 0.0 for t in synapse}
+    for n in range(trains.steps):
+        stepper.step(trains.pre[:, n:n + 1], trains.post[:, n:n + 1], None if reward is None else reward[:, n])
+        for t in synapse:
+            peaks[t.name] = max(peaks[t.name], float(np.max(np.abs(stepper.values[t.name]))))
+    return peaks
 
 
 def inexact_reason(plan: Plan) -> str | None:

@@ -61,8 +61,9 @@ def mutants(plan) -> list:
             if q is None:
                 continue
             products = plan.products[:k] + (q,) + plan.products[k + 1:]
-            dw = " ".join(x.text for x in products if x.text).lstrip("+ ") or "0 * x0"
-            out.append((f"{p.term}: {kind}", kind, dataclasses.replace(plan, products=products, dw=dw)))
+            dw = " ".join(x.text for x in products if x.text and x.target == "dw").lstrip("+ ") or "0 * x0"
+            dt = " ".join(x.text for x in products if x.text and x.target == "dt").lstrip("+ ")
+            out.append((f"{p.term}: {kind}", kind, dataclasses.replace(plan, products=products, dw=dw, dt=dt)))
     return out
 
 

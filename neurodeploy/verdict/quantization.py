@@ -77,7 +77,9 @@ CHECKPOINTS = 40
 RECORD_BUDGET = 4_000_000
 TRACE_MAX = 127
 WEIGHT_LIMITS = {"excitatory": (0, 255), "mixed": (-256, 255), "inhibitory": (-255, 0)}
-WIDTH = {"x1": 7, "x2": 7, "y1": 7, "y2": 7, "y3": 7, "w": 9}
+WIDTH = {"x1": 7, "x2": 7, "y1": 7, "y2": 7, "y3": 7, "w": 9, "t": 9}
+#: Time constant Loihi3FLearningRule gives the y traces the post side supplies (2^16 - 1 steps).
+SUPPLIED_TAU = 2 ** 16 - 1
 
 
 def nearest_representable(c: float) -> tuple:
@@ -95,8 +97,8 @@ def _shift(factors) -> int:
     return max(0, sum(WIDTH[f] for f in factors) + 4 - 15)
 
 
-def _key(dependency, factors) -> tuple:
-    return ("u0" if dependency.startswith("u") else dependency, tuple(sorted(factors)))
+def _key(dependency, factors, target="dw") -> tuple:
+    return (target, "u" if dependency.startswith("u") else dependency, tuple(sorted(factors)))
 
 
 @dataclass
@@ -108,13 +110,15 @@ class Realisation:
     taus: dict  # slot -> steps (the rule's)
     sign_mode: str
     limits: tuple  # 8-bit limits of the sign mode
-    products: list  # dicts: term, dependency, factors, requested, exact, best, realised, e_best, e_real, shift, E
+    products: list  # dicts: term, dependency, factors, target, requested, exact, best, realised, e_best, e_real, shift
     problems: list = field(default_factory=list)  # structural failures, in words
+    supplied: tuple = ()  # y slots the post side supplies (three-factor plans): no impulse, tau 2^16 - 1
 
 
 def realise(rule, engine, plan) -> Realisation:
-    """Recompute every constant of ``plan`` from the lowering ``engine`` and the plan's scales."""
-    from neurodeploy.emu.engine import _parse
+    """Recompute every constant of ``plan`` from the lowering ``engine`` and the plan's scales
+    (the weight scale, the trace impulses, the tag's scale)."""
+    from neurodeploy.emu.engine import _parse, _tag_products
 
     problems = []
     s_w = float(plan.weight_scale)
@@ -129,38 +133,55 @@ def realise(rule, engine, plan) -> Realisation:
             problems.append(f"trace '{name}' has no impulse in the plan")
             impulses[slot], scales[slot] = 1.0, 1.0 / trace.jump
             continue
+        if slot in getattr(plan, "saturating", ()):  # a reset to a: the scale is 127 / a
+            from neurodeploy.lava.lowering import reset_level
+
+            impulses[slot], scales[slot] = float(t.impulse), float(t.impulse) / reset_level(trace)
+            if float(t.impulse) != TRACE_MAX:
+                problems.append(f"trace '{name}': a saturation reset needs impulse {TRACE_MAX} (got {t.impulse:g})")
+            continue
         m = float(t.impulse)
         if not (m == int(m) and 1 <= m <= TRACE_MAX):
             problems.append(f"trace '{name}': impulse {m:g} is not a whole number in 1..{TRACE_MAX} "
                             "(fractional impulses round with a bias)")
         impulses[slot], scales[slot] = m, m / trace.jump
+    supplied = tuple(slot for _, slot in engine.trace_slots if plan.three_factor and slot.startswith("y"))
+    if engine.tag:
+        t = by_name.get(engine.tag)
+        scales["t"] = float(t.scale) if t is not None else 1.0
+        if t is None:
+            problems.append(f"synapse trace '{engine.tag}' (the tag) has no scale in the plan")
     lava_rule, parsed = _parse(plan, 7)
     realised = {}
-    for p in parsed:
-        key = _key(p.dependency, [f[0] for f in p.factors])
+    for target, p in [("dw", p) for p in parsed] + [("dt", p) for p in _tag_products(lava_rule)]:
+        key = _key(p.dependency, [f[0] for f in p.factors], target)
         if any(f[1] is not None or f[2] for f in p.factors):
             problems.append(f"product '{key}' has a constant or sgn() factor the lowering never makes")
         realised[key] = realised.get(key, 0.0) + p.mantissa * 2.0 ** (p.s_exp - 7)
+    if engine.decimate_exponent is not None and lava_rule.decimate_exponent != engine.decimate_exponent:
+        problems.append(f"u{lava_rule.decimate_exponent} instead of the lowering's u{engine.decimate_exponent}")
     if int(lava_rule.t_epoch) != rule.t_epoch:
         problems.append(f"t_epoch {lava_rule.t_epoch} instead of the rule's {rule.t_epoch}")
     for slot, tau in taus.items():
         got = float(getattr(lava_rule, f"{slot}_tau"))
+        if slot in supplied:
+            tau = SUPPLIED_TAU  # Loihi3FLearningRule's, for the values it receives
         if not math.isclose(got, tau, rel_tol=1e-12):
             problems.append(f"trace {slot}: tau {got:g} steps instead of the rule's {tau:g}")
     products = []
+    unit = dict(scales, w=1.0 / s_w)  # Lava units per rule unit
     for p in engine.products:
-        key = _key(p.dependency, p.factors)
+        key = _key(p.dependency, p.factors, p.target)
         shift = _shift(p.factors)
-        exact = p.coefficient * s_w ** (p.factors.count("w") - 1)
+        exact = p.coefficient * unit["t" if p.target == "dt" else "w"]
         for f in p.factors:
-            if f != "w":
-                exact /= scales[f]
+            exact /= unit[f]
         requested = exact * 2.0 ** shift
         s, e, best = nearest_representable(requested)
         real = realised.pop(key, 0.0)
         e_best = abs(best - requested) / abs(requested) if requested else 0.0
         e_real = abs(real - requested) / abs(requested) if requested else (0.0 if real == 0 else math.inf)
-        products.append({"term": p.term, "dependency": p.dependency, "factors": list(p.factors),
+        products.append({"term": p.term, "dependency": p.dependency, "factors": list(p.factors), "target": p.target,
                          "requested": requested, "best": best, "best_S": s, "best_E": e, "realised": real,
                          "e_best": e_best, "e_real": e_real, "shift": shift, "exact": exact})
         if e_real > e_best + 1e-9:
@@ -168,28 +189,31 @@ def realise(rule, engine, plan) -> Realisation:
                             f"engine realises {s}*2^{e} = {best:.6g} ({100 * e_best:.3g}% off)")
     for key, value in realised.items():
         if value != 0:
-            problems.append(f"product {key[0]} * {' * '.join(key[1])} ({value:g}) is not in the lowered rule")
-    return Realisation(s_w, impulses, taus, sign_mode, WEIGHT_LIMITS[sign_mode], products, problems)
+            problems.append(f"{key[0]} product {key[1]} * {' * '.join(key[2])} ({value:g}) is not in the lowered rule")
+    return Realisation(s_w, impulses, taus, sign_mode, WEIGHT_LIMITS[sign_mode], products, problems, supplied)
 
 
 class _Modes:
     """The plan-like object the emulator needs beside a RuleSpec."""
 
-    def __init__(self, sign_mode, bounds):
+    def __init__(self, sign_mode, bounds, saturating=()):
         self.mode, self.sign_mode, self.w_lava_bounds = "float", sign_mode, bounds
+        self.saturating = tuple(saturating)  # float traces clipped at 127: the image of a saturation reset
 
 
 def record_stride(steps: int, synapses: int) -> int:
     return max(1, math.ceil(steps * synapses / RECORD_BUDGET))
 
 
-def _run_spec(real: Realisation, rule, trains, coefficients, w0_lava, bounds, stride):
+def _run_spec(real: Realisation, rule, trains, coefficients, w0_lava, bounds, stride, saturating=(), supplied=None):
     from neurodeploy.emu.engine import float_spec, simulate
 
-    spec = float_spec([(p["dependency"], c, p["factors"]) for p, c in zip(real.products, coefficients)],
-                      real.impulses, real.taus, rule.t_epoch)
-    return simulate(_Modes(real.sign_mode, bounds), w0_lava, trains.pre, trains.post, spec=spec,
-                    record_every=stride, scale=real.weight_scale, mode="float")
+    impulses = {k: (0.0 if k in real.supplied else v) for k, v in real.impulses.items()}
+    taus = {k: (SUPPLIED_TAU if k in real.supplied else v) for k, v in real.taus.items()}
+    spec = float_spec([(p["dependency"], c, p["factors"], p["target"]) for p, c in zip(real.products, coefficients)],
+                      impulses, taus, rule.t_epoch)
+    return simulate(_Modes(real.sign_mode, bounds, saturating), w0_lava, trains.pre, trains.post, spec=spec,
+                    supplied=supplied, record_every=stride, scale=real.weight_scale, mode="float")
 
 
 def _fixed_w0(w0, s_w, limits, sign_mode):
@@ -208,14 +232,23 @@ def constants_link(rule, engine, plan, trains) -> tuple:
     best = [p["best"] * 2.0 ** -p["shift"] for p in real.products]
     f_bounds = (rule.weight.w_min / s_w, rule.weight.w_max / s_w)
     w0_best = _fixed_w0(trains.w0, s_w, real.limits, real.sign_mode)
-    F = _run_spec(real, rule, trains, exact, np.asarray(trains.w0, dtype=float) / s_w, f_bounds, stride)
-    I = _run_spec(real, rule, trains, best, w0_best.astype(float), real.limits, stride)
+    sat = getattr(plan, "saturating", ())
+    sup_exact = sup = None
+    if real.supplied:  # three-factor: F gets the exact supplied values, I and R the plan's integers
+        from neurodeploy.deploy import supplied_traces
+
+        sup = supplied_traces(rule, plan, trains)
+        sup_exact = supplied_traces(rule, plan, trains, rounded=False)
+    F = _run_spec(real, rule, trains, exact, np.asarray(trains.w0, dtype=float) / s_w, f_bounds, stride, sat,
+                  sup_exact)
+    I = _run_spec(real, rule, trains, best, w0_best.astype(float), real.limits, stride, sat, sup)
     from neurodeploy.emu.engine import simulate
 
     w0_plan = plan.weights_to_lava(trains.w0)
     if plan.sign_mode == "mixed":
         w0_plan = (np.asarray(w0_plan, dtype=np.int64) >> 1) << 1
-    R = simulate(plan, w0_plan, trains.pre, trains.post, record_every=stride, scale=plan.weight_scale, mode="float")
+    R = simulate(plan, w0_plan, trains.pre, trains.post, record_every=stride, scale=plan.weight_scale, mode="float",
+                 supplied=sup)
     d_best = float(np.nanmax(np.abs(I - F))) / w_range if F.size else 0.0
     d = float(np.max(np.abs(R - F))) / w_range if F.size else 0.0
     if not np.isfinite(R).all():
@@ -227,7 +260,7 @@ def constants_link(rule, engine, plan, trains) -> tuple:
         if best[k] != 0:
             bumped = list(best)
             bumped[k] = best[k] * (1 + SENSITIVITY_STEP)
-            Ik = _run_spec(real, rule, trains, bumped, w0_best.astype(float), real.limits, stride)
+            Ik = _run_spec(real, rule, trains, bumped, w0_best.astype(float), real.limits, stride, sat, sup)
             g = float(np.max(np.abs(Ik - I))) / w_range / SENSITIVITY_STEP
         constants.append({"term": p["term"], "dependency": p["dependency"], "factors": p["factors"],
                           "requested": p["requested"], "engine_best": p["best"], "realised": p["realised"],
@@ -251,7 +284,7 @@ def constants_link(rule, engine, plan, trains) -> tuple:
     else:
         entry["outcome"] = PASSED
     entry["passed"] = entry["outcome"] == PASSED
-    return entry, {"R": R, "F": F, "stride": stride, "realisation": real}
+    return entry, {"R": R, "F": F, "stride": stride, "realisation": real, "supplied": sup}
 
 
 def ensemble_seeds(seed, k: int) -> list:
@@ -265,7 +298,7 @@ def _floor_bias(plan, trains, rule, rows) -> np.ndarray:
     """Largest downward bias (Lava units) of shifted products' floors up to each recorded row: (rows, n_post, n_pre)."""
     from neurodeploy.emu.engine import _parse, shift_of
 
-    _, products = _parse(plan, 7)
+    lava_rule, products = _parse(plan, 7)
     e = rule.t_epoch
     steps = trains.steps
     epoch_end = np.zeros(steps, dtype=bool)
@@ -294,13 +327,17 @@ def _floor_bias(plan, trains, rule, rows) -> np.ndarray:
         elif p.dependency == "y0":
             cum_post = cum_epochs(trains.post) if cum_post is None else cum_post
             out += per_eval * cum_post.T[:, :, None]
-        else:
-            out += per_eval * np.cumsum(epoch_end)[rows][:, None, None]
+        else:  # u epochs: every 2^k-th (Lava's uk: int(t / t_epoch) % 2^k == 0)
+            k = lava_rule.decimate_exponent or 0
+            u_end = epoch_end & ((np.arange(1, steps + 1) // e) % 2 ** k == 0)
+            out += per_eval * np.cumsum(u_end)[rows][:, None, None]
     return out
 
 
-def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SIZE) -> dict:
-    """The rounding link: ``k`` emu-fixed runs against R, and ``single`` (a fixed run, rule units) in the envelope."""
+def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SIZE, supplied=None) -> dict:
+    """The rounding link: ``k`` emu-fixed runs against R, and ``single`` (a fixed run, rule units) in the envelope.
+
+    ``supplied``: the y traces a three-factor plan gets from the post side (integers; the same in every run)."""
     from scipy import stats
 
     from neurodeploy.emu.engine import simulate
@@ -316,7 +353,7 @@ def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SI
     seeds = ensemble_seeds(trains.seed, k)
     for rng_seed, conn_seed in seeds:
         run = simulate(plan, w0, trains.pre, trains.post, rng_seed=rng_seed, conn_seed=conn_seed,
-                       record_every=stride)
+                       record_every=stride, supplied=supplied)
         total += run
         total2 += run * run
         touched |= (run <= lo) | (run >= hi)
@@ -409,16 +446,12 @@ def quantization_chain(rule, plans: dict, trains, single=None, k: int = ENSEMBLE
     ``step``: brian2-step's trajectory, to anchor the chain's exact start (an extra lowering entry)."""
     from neurodeploy.lava.lowering import lower
 
-    engine = lower(rule)
     plan = plans["fixed"]
-    if plan.three_factor:
-        return [{"reference": "float: exact", "candidate": "float: fixed constants", "share": "constants",
-                 "max_abs_error_normalized": None, "rmse_normalized": None, "tolerance": None,
-                 "outcome": NOT_CHECKED, "passed": False, "constants": [],
-                 "message": "three-factor plans: the chain's float realisations of the supplied y traces are not "
-                            "built yet"}]
+    engine = lower(rule, approximate=True)
     constants, context = constants_link(rule, engine, plan, trains)
-    if step is None and constants["outcome"] == PASSED:
+    if engine.approximations:
+        step = None  # the exact start is the approximated rule: the approximation share compares it
+    elif step is None and constants["outcome"] == PASSED:
         constants["message"] = "the exact start is not anchored to the reference: brian2-step did not run"
     anchor = [] if step is None else [anchor_link(rule, context, step)]
-    return anchor + [constants, rounding_link(rule, plan, trains, context, single, k)]
+    return anchor + [constants, rounding_link(rule, plan, trains, context, single, k, context["supplied"])]
