@@ -272,17 +272,16 @@ def mutate(rule_file, protocol, seed, seeds, ensemble, out_dir, quiet, **options
     import json
 
     from neurodeploy.harness import _atomic, _jsonable
-    from neurodeploy.lava.plan import engine_reason
+    from neurodeploy.deploy import unsupported_reason
     from neurodeploy.protocol import make_trains
     from neurodeploy.verdict import EXIT_NOT_CHECKED
     from neurodeploy.verdict.mutate import render, self_test
     from neurodeploy.verdict.quantization import ENSEMBLE_SIZE
 
     rule = _load(rule_file)
-    reason = engine_reason(rule)
-    if reason is not None or rule.has_reward:
-        raise NeurodeployError(rule.source, "weight", "no fixed-point plan to mutate: "
-                               + (reason or "three-factor rules are planned in floating point only"))
+    reason = unsupported_reason(rule, "fixed")  # the rules lava-fixed runs, approximations included
+    if reason is not None:
+        raise NeurodeployError(rule.source, "weight", f"no fixed-point plan to mutate: {reason}")
     if out_dir is not None and os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise NeurodeployError("--out", "", f"exists and is not a directory (got {out_dir})")
     given = {k: v for k, v in options.items() if v is not None}

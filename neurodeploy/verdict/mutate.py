@@ -83,7 +83,7 @@ def self_test(rule, trains_for_seed, seed: int, seeds: int = 100, k: int = ENSEM
 
     start = time.perf_counter()
     trains = trains_for_seed(seed)
-    plans = compile_plans(rule, trains)
+    plans = compile_plans(rule, trains, approximate=True)
     results = []
     for label, kind, plan in mutants(plans["fixed"]):
         single = simulate(plan, plan.weights_to_lava(trains.w0), trains.pre, trains.post, scale=plan.weight_scale)
@@ -101,7 +101,7 @@ def self_test(rule, trains_for_seed, seed: int, seeds: int = 100, k: int = ENSEM
     alarms = []
     for s in range(seed + 1, seed + 1 + seeds):
         t = trains_for_seed(s)
-        p = compile_plans(rule, t)
+        p = compile_plans(rule, t, approximate=True)
         fixed = p["fixed"]
         entries = quantization_chain(rule, p, t, simulate(fixed, fixed.weights_to_lava(t.w0), t.pre, t.post,
                                                             scale=fixed.weight_scale), k)
