@@ -62,7 +62,7 @@ def _simulate(model: Brian2Model, rule, trains, progress=None) -> tuple:
         syn.run_regularly(code, when=when, order=order, dt=dt)
     for t in rule.traces:  # traces start at rest
         if t.rest:
-            setattr(syn, b2name(t.name), b2.Quantity(t.rest, dim=t.dim))
+            setattr(syn, b2name(rule, t.name), b2.Quantity(t.rest, dim=t.dim))
     i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
     w0 = trains.w0[j, i]
     syn.w[:] = b2.Quantity(w0, dim=rule.weight.dim)
