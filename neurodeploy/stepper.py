@@ -24,8 +24,28 @@ case the lowering can express. One step :math:`n`:
    where :math:`x_0, y_0` say whether the pre/post neuron spiked in the
    epoch and :math:`g` is the continuous term, read at the epoch's last step.
 
-For rules with constant jumps and no own-side reads, this is exactly Lava's
-``LearningDense`` float model (checked to 1e-16 by the tests).
+Epochs longer than one step (``t_epoch > 1``) follow the learning engine's
+bookkeeping (Lava's ``LearningDense``, :mod:`neurodeploy.emu.engine`), not
+a trace sampled at every spike:
+
+* during the epoch the pre and post traces keep their epoch-start value;
+  a neuron's spike that is not its first in the epoch adds its jump to that
+  stored value (the earlier spike's impulse moves to the epoch's start: it
+  decays over the whole epoch), and each trace remembers the step of its
+  last jump;
+* at the epoch's end the epoch is replayed from the stored values, step by
+  step: decay, and each trace's jump only at its last jump's step;
+* a side's terms (steps 3 and 4 above) are read in the replay at the step of
+  that neuron's *last* spike in the epoch (own-side traces before that
+  step's jumps, the others after them; synapse and reward traces as they
+  were at that step), so a neuron's earlier spikes in the epoch change
+  ``w`` only through the traces;
+* the continuous term reads the replay's last step; the traces continue
+  from the replay's end values.
+
+With ``t_epoch = 1`` this is exactly steps 1-4. For rules with constant jumps
+and no own-side reads it is Lava's ``LearningDense`` float model (checked to
+1e-16 by the tests, at epochs of 1, 2, 3 and 63 steps).
 """
 from __future__ import annotations
 
