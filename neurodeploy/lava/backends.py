@@ -231,6 +231,9 @@ class _LavaBackend(Backend):
         if reason is None and rule.has_reward and self.mode != "float":
             reason = ("three-factor rules (Loihi3FLearningRule, y traces supplied by the post side) are "
                       "planned in floating point only")
+        if reason is None and rule.has_reward and rule.t_epoch > 1:
+            reason = ("three-factor rules with t_epoch > 1: the engine reads the supplied y traces as they are "
+                      "at the epoch's end, not at the spike")
         return None if reason is None else f"not deployable to the learning engine: {reason}"
 
     def unsupported_trains(self, trains):
