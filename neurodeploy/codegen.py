@@ -235,10 +235,9 @@ def emit_brian2(rule: Rule) -> str:
             out.append(f"{line}  # {_clean(p.quantity.text)}" if p.quantity.text and p.quantity.dim != DIMENSIONLESS
                        else line)
     names = brian2_names(rule)
-    out.append("# the names the model text can use. The model writes each name of the rule as")
-    out.append("# r<position>_<name> (" + ", ".join(f"{k} -> {v}" for k, v in list(names.items())[:3] if k != "w")
-               + ", ...): no rule name can then mean a")
-    out.append("# Brian2 unit, constant, function or synapse variable (pi, e, mV, exp, i, t, N, ...).")
+    out.append("# the names the model text can use. It writes each name of the rule as r<position>_<name>")
+    out.append("# (" + ", ".join(f"{k} -> {v}" for k, v in list(names.items())[:2] if k != "w") + ", ...), so that")
+    out.append("# no rule name can mean a Brian2 unit, constant, function or synapse variable (pi, e, mV, i, t, N...).")
     if rule.parameters or text_units:
         out.append("NAMESPACE = {")
         for name in sorted(text_units):
