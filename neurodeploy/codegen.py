@@ -40,7 +40,7 @@ import tempfile
 import numpy as np
 from brian2.units.fundamentalunits import DIMENSIONLESS, get_unit
 
-from neurodeploy.backends.brian2_model import reference_model, unit_text
+from neurodeploy.backends.brian2_model import b2name, brian2_names, reference_model, unit_text
 from neurodeploy.errors import UnsupportedError
 from neurodeploy.ir import Rule
 from neurodeploy.spec.units import _ALIASES, _QUANTITY, Quantity, lookup_unit
@@ -243,25 +243,28 @@ def emit_brian2(rule: Rule) -> str:
             line = f"{p.name} = {sources[p.name][0]}"
             out.append(f"{line}  # {_clean(p.quantity.text)}" if p.quantity.text and p.quantity.dim != DIMENSIONLESS
                        else line)
-    out.append("# the names the model text can use")
+    names = brian2_names(rule)
+    out.append("# the names the model text can use. It writes each name of the rule as r<position>_<name>")
+    out.append("# (" + ", ".join(f"{k} -> {v}" for k, v in list(names.items())[:2] if k != "w") + ", ...), so that")
+    out.append("# no rule name can mean a Brian2 unit, constant, function or synapse variable (pi, e, mV, i, t, N...).")
     if rule.parameters or text_units:
         out.append("NAMESPACE = {")
-        for name in sorted(text_units - {p.name for p in rule.parameters}):
+        for name in sorted(text_units):
             out.append(f"    {name!r}: {name},")
         for p in rule.parameters:
-            out.append(f"    {p.name!r}: {p.name if p.name in named else sources[p.name][0]},")
+            out.append(f"    {b2name(rule, p.name)!r}: {p.name if p.name in named else sources[p.name][0]},")
         out.append("}")
     else:
         out.append("NAMESPACE = {}")
 
     out += ["", "# -- the plastic synapses ------------------------------------------------------------",
-            "# Traces decay exactly, integrated every step (clock-driven):" if rule.clock_driven else
-            "# Traces decay exactly between events (event-driven):"]
+            "# Traces decay exactly, every step (clock-driven):" if rule.clock_driven else
+            "# Traces decay exactly between events (event-driven: at each event, from nd_lastupdate):"]
     for t in rule.traces:
         jump = (f"on_pre {t.on_pre_text or 0}, on_post {t.on_post_text or 0}" if t.of == "synapse"
                 else f"jump {t.jump_text or t.jump}" + (" x reward" if t.of == "reward" else ""))
         extra = (f", rest {t.rest!r}" if t.rest else "") + (f", {t.delay * 1e3:g} ms after the spike" if t.delay else "")
-        out += _comment(f"  {t.name} ({t.of} trace): tau_{t.name} = {t.tau_text or t.tau} -> {t.tau!r} s, {jump}{extra}")
+        out += _comment(f"  {b2name(rule, t.name)} = {t.name} ({t.of} trace): tau_{t.name} = {t.tau_text or t.tau} -> {t.tau!r} s, {jump}{extra}")
     out += _string_constant("MODEL", model.model)
     out.append("# at a pre spike: update w from the traces as they are, clip, then the pre traces jump")
     out += _string_constant("ON_PRE", model.on_pre)
@@ -280,8 +283,8 @@ def emit_brian2(rule: Rule) -> str:
     if rests:
         out.append("# traces that relax to a non-zero value start there")
         out.append("REST = {")
-        out += [f"    {t.name!r}: {float(t.rest)!r}," if t.dim == DIMENSIONLESS else
-                f"    {t.name!r}: Quantity({float(t.rest)!r}, dim={_dim_source(t.dim)})," for t in rests]
+        out += [f"    {b2name(rule, t.name)!r}: {float(t.rest)!r}," if t.dim == DIMENSIONLESS else
+                f"    {b2name(rule, t.name)!r}: Quantity({float(t.rest)!r}, dim={_dim_source(t.dim)})," for t in rests]
         out.append("}")
     unit = _unit_name(w_dim)
     out.append(f"WEIGHT_MIN, WEIGHT_MAX = {float(rule.weight.w_min)!r}, {float(rule.weight.w_max)!r}"

@@ -51,6 +51,9 @@ def unsupported_reason(rule, mode: str) -> str | None:
     reason = engine_reason(rule)
     if reason is not None:  # what the lowering's approximations cannot put on the engine either
         reason = approximation_reason(rule, mode)
+    if reason is None and rule.has_reward and rule.t_epoch > 1:
+        reason = ("three-factor rules with t_epoch > 1: the engine reads the supplied y traces as they are "
+                  "at the epoch's end, not at the spike")
     return None if reason is None else f"not deployable to the learning engine: {reason}"
 
 

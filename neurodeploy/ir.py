@@ -162,6 +162,11 @@ class Rule:
             if trace.tau < self.dt:
                 raise NeurodeployError("", f"traces.{trace.name}.tau", f"must be at least one time step dt={self.dt * 1e3:g} ms (got {trace.tau_text})")
             steps = trace.delay / self.dt
+            from neurodeploy.protocol import MAX_STEPS, _count  # (protocol imports this module)
+            if steps > MAX_STEPS:  # never reached in a run, and the queues would not fit in memory
+                raise NeurodeployError("", f"traces.{trace.name}.delay",
+                                       f"must be at most {_count(MAX_STEPS)} steps, the longest run "
+                                       f"(got {steps:.3g} steps of dt={self.dt * 1e3:g} ms)")
             if abs(steps - round(steps)) > 1e-6:
                 raise NeurodeployError("", f"traces.{trace.name}.delay",
                                        f"must be a whole number of time steps dt={self.dt * 1e3:g} ms (got {trace.delay * 1e3:g} ms)")

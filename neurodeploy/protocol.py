@@ -420,6 +420,7 @@ def _make_trains(rule: Rule, name: str, options: dict, seed: int, source: str, p
                                    f"{_count(parts['tail'])} steps after the last spike ({limits})")
         raise NeurodeployError(source, _spell(prefix, blame),
                                f"run too large ({_count(steps)} steps x {n_post}x{n_pre} synapses; {limits})")
+    check_delays(rule, steps, n_pre, n_post, f"protocol '{name}'")
     if name == "poisson":
         if o["rate"] * rule.dt > 1:
             raise NeurodeployError(source, _spell(prefix, "rate"), f"must be at most 1/dt = {1 / rule.dt:g} Hz (got {o['rate']:g})")
@@ -469,6 +470,19 @@ def _make_trains(rule: Rule, name: str, options: dict, seed: int, source: str, p
     if period_ms < rule.dt * 1e3:
         raise NeurodeployError(source, _spell(prefix, "frequency"), f"must be at most 1/dt = {1 / rule.dt:g} Hz (got {o['frequency']:g})")
     return pairing(rule, o["n_pre"], o["n_post"], o["pairs"], o["dt_ms"], o["frequency"], seed)
+
+
+def check_delays(rule: Rule, steps: int, n_pre: int, n_post: int, what: str) -> None:
+    """Refuse a trace delay whose delayed rasters (steps + delay per neuron) exceed the run limits."""
+    delayed = [t for t in rule.traces if rule.delay_steps(t) > 0]
+    if not delayed:
+        return
+    longest = max(delayed, key=rule.delay_steps)
+    delay = rule.delay_steps(longest)
+    if (steps + delay) * (n_pre + n_post) > MAX_NEURON_STEPS:
+        raise NeurodeployError(rule.source, f"traces.{longest.name}.delay",
+                               f"too long for {what}: ({_count(steps)} + {_count(delay)} delay) steps x "
+                               f"{n_pre + n_post} neurons (at most {_count(MAX_NEURON_STEPS)} neuron-steps)")
 
 
 def load_spikes(path: str, rule: Rule) -> SpikeTrains:
@@ -537,6 +551,7 @@ def load_spikes(path: str, rule: Rule) -> SpikeTrains:
         reward = np.array(r, dtype=float)
     elif rule.has_reward:
         reward = default_reward(rasters["post"].shape[0], rasters["post"].shape[1], rule, 0)
+    check_delays(rule, rasters["pre"].shape[1], rasters["pre"].shape[0], rasters["post"].shape[0], f"spike file {source}")
     return SpikeTrains(rasters["pre"], rasters["post"], w0, f"file:{source}", reward=reward)
 
 

@@ -24,8 +24,28 @@ case the lowering can express. One step :math:`n`:
    where :math:`x_0, y_0` say whether the pre/post neuron spiked in the
    epoch and :math:`g` is the continuous term, read at the epoch's last step.
 
-For rules with constant jumps and no own-side reads, this is exactly Lava's
-``LearningDense`` float model (checked to 1e-16 by the tests).
+Epochs longer than one step (``t_epoch > 1``) follow the learning engine's
+bookkeeping (Lava's ``LearningDense``, :mod:`neurodeploy.emu.engine`), not
+a trace sampled at every spike:
+
+* during the epoch the pre and post traces keep their epoch-start value;
+  a neuron's spike that is not its first in the epoch adds its jump to that
+  stored value (the earlier spike's impulse moves to the epoch's start: it
+  decays over the whole epoch), and each trace remembers the step of its
+  last jump;
+* at the epoch's end the epoch is replayed from the stored values, step by
+  step: decay, and each trace's jump only at its last jump's step;
+* a side's terms (steps 3 and 4 above) are read in the replay at the step of
+  that neuron's *last* spike in the epoch (own-side traces before that
+  step's jumps, the others after them; synapse and reward traces as they
+  were at that step), so a neuron's earlier spikes in the epoch change
+  ``w`` only through the traces;
+* the continuous term reads the replay's last step; the traces continue
+  from the replay's end values.
+
+With ``t_epoch = 1`` this is exactly steps 1-4. For rules with constant jumps
+and no own-side reads it is Lava's ``LearningDense`` float model (checked to
+1e-16 by the tests, at epochs of 1, 2, 3 and 63 steps).
 """
 from __future__ import annotations
 
@@ -74,15 +94,20 @@ def evaluate(expr: sympy.Expr, env: dict):
 
 
 class Stepper:
-    """State and one-step update of a rule on ``n_pre x n_post`` all-to-all synapses."""
+    """State and one-step update of a rule on ``n_pre x n_post`` all-to-all synapses.
+
+    ``values`` holds the synapse and reward traces as they are, and the pre and
+    post traces as the engine stores them during an epoch: the epoch-start value
+    plus the jumps of the neuron's earlier spikes in the epoch (with
+    ``t_epoch = 1`` simply the trace after the step)."""
 
     def __init__(self, rule: Rule, w0: np.ndarray):
         self.rule = rule
         self.n_post, self.n_pre = w0.shape
         self.w = np.array(w0, dtype=float)
         self.values = {}
-        shapes = {PRE: (1, self.n_pre), POST: (self.n_post, 1), REWARD: (self.n_post, 1),
-                  SYNAPSE: (self.n_post, self.n_pre)}
+        self.shapes = shapes = {PRE: (1, self.n_pre), POST: (self.n_post, 1), REWARD: (self.n_post, 1),
+                                SYNAPSE: (self.n_post, self.n_pre)}
         for t in rule.traces:
             self.values[t.name] = np.full(shapes[t.of], t.rest, dtype=float)
         self.decay = {t.name: float(np.exp(-1.0 / rule.tau_steps(t))) for t in rule.traces}
@@ -98,73 +123,100 @@ class Stepper:
                 if expr != 0:
                     self.terms[side][t.name] = rule.numeric(expr)
         self.continuous = rule.numeric(rule.weight.continuous) if rule.weight.continuous != 0 else None
-        self.kept = {side: {target: np.zeros((self.n_post, self.n_pre)) for target in self.terms[side]}
-                     for side in (PRE, POST)}
-        self.x0 = np.zeros((1, self.n_pre), dtype=bool)
-        self.y0 = np.zeros((self.n_post, 1), dtype=bool)
+        self.spiking = [t for t in rule.traces if t.of in (PRE, POST)]
+        self.others = [t for t in rule.traces if t.of not in (PRE, POST)]
+        # position in the epoch (1..t_epoch; 0: none) of each trace's last jump and each neuron's last spike
+        self.last_jump = {t.name: np.zeros(shapes[t.of], dtype=np.int64) for t in self.spiking}
+        self.last_spike = {PRE: np.zeros(shapes[PRE], dtype=np.int64), POST: np.zeros(shapes[POST], dtype=np.int64)}
+        # synapse and reward traces at each side's last spike
+        self.at_spike = {side: {t.name: np.zeros((self.n_post, self.n_pre)) for t in self.others}
+                         for side in (PRE, POST)}
         self.step_index = 0
-        self.delays = {t.name: rule.delay_steps(t) for t in rule.traces if t.of in (PRE, POST)}
+        self.delays = {t.name: rule.delay_steps(t) for t in self.spiking}
+
+    def _decayed(self, t, v):
+        return t.rest + (v - t.rest) * self.decay[t.name] if t.rest else v * self.decay[t.name]
 
     def step(self, pre_history: np.ndarray, post_history: np.ndarray, reward: np.ndarray | None = None):
         """Advance one step. ``pre_history[:, k]`` is the pre spike vector ``k`` steps ago (k=0: now);
         it must reach back at least the longest delay. ``reward``: (n_post,) or None."""
         rule = self.rule
         values = self.values
-        for t in rule.traces:
-            v = values[t.name]
-            values[t.name] = t.rest + (v - t.rest) * self.decay[t.name] if t.rest else v * self.decay[t.name]
-        before = {}
-        for side, history in ((PRE, pre_history), (POST, post_history)):
-            for t in rule.traces_of(side):
-                before[t.name] = values[t.name]
-            for t in rule.traces_of(side):
-                spiking = history[:, self.delays[t.name]].astype(bool)
-                if not spiking.any():
-                    continue
-                jump = evaluate(self.jumps[t.name], values)
-                mask = spiking.reshape(values[t.name].shape)
-                values[t.name] = np.where(mask, values[t.name] + jump, values[t.name])
+        position = self.step_index % rule.t_epoch + 1
+        for t in self.others:
+            values[t.name] = self._decayed(t, values[t.name])
         if reward is not None:
             r = np.asarray(reward, dtype=float).reshape(self.n_post, 1)
             for t in rule.traces_of(REWARD):
                 values[t.name] = values[t.name] + t.jump * r
-        env = dict(values, w=self.w)
-        spiked = {PRE: pre_history[:, 0].astype(bool).reshape(1, self.n_pre),
-                  POST: post_history[:, 0].astype(bool).reshape(self.n_post, 1)}
-        for side in (PRE, POST):
-            if not self.terms[side] or not spiked[side].any():
-                continue
-            side_env = dict(env)
-            side_env.update({t.name: before[t.name] for t in rule.traces_of(side)})
-            mask = np.broadcast_to(spiked[side], (self.n_post, self.n_pre))
-            for target, expr in self.terms[side].items():
-                value = np.broadcast_to(evaluate(expr, side_env), (self.n_post, self.n_pre))
-                self.kept[side][target] = np.where(mask, value, self.kept[side][target])
-        self.x0 |= spiked[PRE]
-        self.y0 |= spiked[POST]
+        full = (self.n_post, self.n_pre)
+        for side, history in ((PRE, pre_history), (POST, post_history)):
+            for t in rule.traces_of(side):
+                spiking = history[:, self.delays[t.name]].astype(bool).reshape(self.shapes[side])
+                if not spiking.any():
+                    continue
+                earlier = spiking & (self.last_jump[t.name] > 0)
+                if earlier.any():  # moves to the epoch's start: added to the stored value
+                    jump = evaluate(self.jumps[t.name], values)
+                    values[t.name] = np.where(earlier, values[t.name] + jump, values[t.name])
+                self.last_jump[t.name][spiking] = position
+            spiked = history[:, 0].astype(bool).reshape(self.shapes[side])
+            if spiked.any():
+                self.last_spike[side][spiked] = position
+                mask = np.broadcast_to(spiked, full)
+                for t in self.others:
+                    self.at_spike[side][t.name] = np.where(mask, np.broadcast_to(values[t.name], full),
+                                                           self.at_spike[side][t.name])
         self.step_index += 1
-        if self.step_index % rule.t_epoch == 0:
-            self._end_epoch(env)
+        if position == rule.t_epoch:
+            self._end_epoch()
         return self.w
 
-    def _end_epoch(self, env):
+    def _end_epoch(self):
+        """Replay the epoch from the stored values with each trace's last jump at its step; the terms
+        read the replay at their neuron's last spike; then ``w`` and the synapse traces change."""
         rule = self.rule
-        x0 = self.x0.astype(float)
-        y0 = self.y0.astype(float)
+        full = (self.n_post, self.n_pre)
+        h = {t.name: self.values[t.name] for t in self.spiking}
+        kept = {side: {target: np.zeros(full) for target in self.terms[side]} for side in (PRE, POST)}
+        for k in range(1, rule.t_epoch + 1):
+            for t in self.spiking:
+                h[t.name] = self._decayed(t, h[t.name])
+            before = dict(h)
+            for t in self.spiking:
+                mask = self.last_jump[t.name] == k
+                if mask.any():
+                    jump = evaluate(self.jumps[t.name], h)
+                    h[t.name] = np.where(mask, h[t.name] + jump, h[t.name])
+            for side in (PRE, POST):
+                at_k = self.last_spike[side] == k
+                if not self.terms[side] or not at_k.any():
+                    continue
+                env = dict(h, w=self.w)
+                env.update({t.name: before[t.name] for t in rule.traces_of(side)})
+                env.update(self.at_spike[side])
+                mask = np.broadcast_to(at_k, full)
+                for target, expr in self.terms[side].items():
+                    value = np.broadcast_to(evaluate(expr, env), full)
+                    kept[side][target] = np.where(mask, value, kept[side][target])
         changes = {}
-        for side, dep in ((PRE, x0), (POST, y0)):
-            for target, kept in self.kept[side].items():
-                changes[target] = changes.get(target, 0.0) + dep * kept
+        for side in (PRE, POST):
+            dep = (self.last_spike[side] > 0).astype(float)
+            for target, value in kept[side].items():
+                changes[target] = changes.get(target, 0.0) + dep * value
         if self.continuous is not None:
+            env = dict(h, w=self.w)
+            env.update({t.name: self.values[t.name] for t in self.others})
             changes["w"] = changes.get("w", 0.0) + (rule.t_epoch * rule.dt) * np.broadcast_to(
-                evaluate(self.continuous, env), (self.n_post, self.n_pre))
+                evaluate(self.continuous, env), full)
         for target, change in changes.items():
             if target == "w":
                 self.w = np.clip(self.w + change, rule.weight.w_min, rule.weight.w_max)
             else:
                 self.values[target] = self.values[target] + change
-        self.x0[:] = False
-        self.y0[:] = False
+        self.values.update(h)
+        for last in list(self.last_jump.values()) + list(self.last_spike.values()):
+            last[:] = 0
 
 
 def max_delay(rule: Rule) -> int:

@@ -45,7 +45,7 @@ weight:
 TRACE_X = "  x: {of: pre,  tau: tau_plus,  jump: 1}    # x += 1 at each pre spike\n"
 TRACES = "traces:\n" + TRACE_X + "  y: {of: post, tau: tau_minus, jump: 1}\n"
 ON_POST = "on_post:  A_plus * x"
-RESERVED = "C, N, abs, clip, d, dt, epoch_end, exp, heaviside, i, int, j, lastspike, log, post_spiked, post_term, pre_spiked, pre_term, reward_input, sqrt, t, u, w, x0, xi, y0"
+RESERVED = "abs, exp, heaviside, log, sqrt, w"
 KNOWN = "A_minus, A_plus, tau_minus, tau_plus, w, w_init, w_max, w_min, x, y"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurodeploy.backends import REGISTRY, Backend
-from neurodeploy.backends.brian2_model import Brian2Model, reference_model, step_model, unit_namespace
+from neurodeploy.backends.brian2_model import Brian2Model, b2name, reference_model, step_model, unit_namespace
 
 
 def _lif(b2, rule, trains, dt):
@@ -40,6 +40,7 @@ def _simulate(model: Brian2Model, rule, trains, progress=None) -> tuple:
     epoch[rule.t_epoch - 1::rule.t_epoch] = 1.0
     namespace = dict(unit_namespace(rule), **model.namespace)
     namespace["epoch_end"] = b2.TimedArray(epoch, dt=dt)
+    namespace["epoch_step"] = b2.TimedArray(np.arange(steps) % rule.t_epoch + 1.0, dt=dt)  # 1..t_epoch
     if model.reward:
         namespace["reward_input"] = b2.TimedArray(trains.reward_or_zeros().T.copy(), dt=dt)
     # closed loop: the current of a pre spike uses w before this step's change
@@ -61,7 +62,7 @@ def _simulate(model: Brian2Model, rule, trains, progress=None) -> tuple:
         syn.run_regularly(code, when=when, order=order, dt=dt)
     for t in rule.traces:  # traces start at rest
         if t.rest:
-            setattr(syn, t.name, b2.Quantity(t.rest, dim=t.dim))
+            setattr(syn, b2name(rule, t.name), b2.Quantity(t.rest, dim=t.dim))
     i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
     w0 = trains.w0[j, i]
     syn.w[:] = b2.Quantity(w0, dim=rule.weight.dim)

@@ -17,7 +17,23 @@ Two models:
   with that side's traces before this step's jumps and the others after them,
   and kept with the dependency ``x0``/``y0``, (4) at the end of each learning
   epoch ``w = clip(w + x0*pre_term + y0*post_term + t_epoch*dt*g, w_min,
-  w_max)``, synapse traces likewise, and the epoch state resets.
+  w_max)``, synapse traces likewise, and the epoch state resets. With
+  ``t_epoch > 1`` the pre and post traces follow the learning engine's
+  epoch bookkeeping (see :mod:`neurodeploy.stepper`): the traces keep their
+  epoch-start value, a neuron's earlier spikes in the epoch add their jump to
+  it, and at the epoch's end the epoch is replayed step by step (unrolled,
+  ``t_epoch`` steps) with only each trace's last jump at its step; the terms
+  read the replayed values at their neuron's last spike.
+
+Names: every parameter and trace of the rule appears in the Brian2 code as
+``r<position>_<name>`` (``r03_tau_plus``, ``r08_x``; :func:`brian2_names`), so no rule name can mean one of
+the names Brian2 or sympy resolve by themselves (units such as ``mV``,
+constants ``pi``/``e``, functions ``exp``/``rand``, group variables ``i``,
+``t``, ``N``, ``lastupdate``, sympy's ``S``/``E``/``I``...). Traces are not
+differential equations: each decays by its exact factor written explicitly
+(``x * exp(-(t - nd_lastupdate)/tau)`` between events, ``x * exp(-dt/tau)``
+every step when clock-driven), so the cost does not grow with the coupled
+system Brian2's ``exact`` integrator would solve.
 """
 from __future__ import annotations
 
@@ -30,6 +46,38 @@ from brian2.parsing.sympytools import sympy_to_str
 from brian2.units.fundamentalunits import DIMENSIONLESS, get_unit
 
 from neurodeploy.ir import POST, PRE, REWARD, SYNAPSE, Rule
+
+
+#: Every rule identifier appears in Brian2 code as ``r<position>_<name>``: ``r01_A_plus``.
+PREFIX = "r"
+
+
+def brian2_names(rule: Rule) -> dict:
+    """Rule identifier -> its Brian2 name: ``r<k>_<name>``, ``k`` its position (parameters in file
+    order, then traces), zero-padded to one width. ``w`` stays ``w``.
+
+    No Brian2 unit, constant, function or variable and no sympy name has this form, so every
+    name means the rule's value. And since sympy orders the factors of a product and the terms
+    of a sum by name, names that sort by position make the generated code, and its rounding,
+    the same whatever the rule's names are."""
+    ids = [p.name for p in rule.parameters] + [t.name for t in rule.traces]
+    width = max(2, len(str(len(ids))))
+    names = {name: f"{PREFIX}{k:0{width}d}_{name}" for k, name in enumerate(ids, 1)}
+    names["w"] = "w"
+    return names
+
+
+def b2name(rule: Rule, name: str) -> str:
+    """The Brian2 name of the rule identifier ``name``."""
+    return brian2_names(rule)[name]
+
+
+def b2code(rule: Rule, expr, extra: dict | None = None) -> str:
+    """Brian2 text of a rule expression over the Brian2 names (``extra``: other renames by rule name)."""
+    names = brian2_names(rule)
+    extra = extra or {}
+    rename = {s: sympy.Symbol(extra.get(s.name, names[s.name]), real=True) for s in expr.free_symbols}
+    return brian2_expr(expr.xreplace(rename))
 
 
 def unit_text(dim) -> str:
@@ -54,7 +102,7 @@ class Brian2Model:
 
 def _namespace(rule: Rule) -> dict:
     from brian2 import Quantity
-    return {p.name: Quantity(p.value, dim=p.quantity.dim) for p in rule.parameters}
+    return {b2name(rule, p.name): Quantity(p.value, dim=p.quantity.dim) for p in rule.parameters}
 
 
 def unit_namespace(rule: Rule) -> dict:
@@ -80,27 +128,36 @@ def brian2_expr(expr) -> str:
     return text
 
 
+def _jump_text(rule: Rule, t) -> str:
+    return b2code(rule, t.jump_expr) if t.jump_expr is not None else quantity_text(t.jump, t.dim)
+
+
 def _jump_line(rule: Rule, t) -> str:
-    if t.jump_expr is not None:
-        return f"{t.name} += {brian2_expr(t.jump_expr)}"
-    return f"{t.name} += {quantity_text(t.jump, t.dim)}"
+    return f"{b2name(rule, t.name)} += {_jump_text(rule, t)}"
 
 
-def _delayed_pathways(rule: Rule, model_jumps) -> tuple:
-    """One pathway per (side, delay) with the jumps of the traces delayed by it."""
+def _delay_groups(rule: Rule) -> list:
+    """((side, delay in steps), traces delayed by it), sorted."""
     groups = {}
     for t in rule.traces:
         if t.of in (PRE, POST) and rule.delay_steps(t) > 0:
             groups.setdefault((t.of, rule.delay_steps(t)), []).append(t)
+    return sorted(groups.items())
+
+
+def _delayed_pathways(rule: Rule, model_jumps) -> tuple:
+    """One pathway per (side, delay) with the jumps of the traces delayed by it."""
     return tuple((f"{side}_d{steps}", side, steps * rule.dt, "\n".join(model_jumps(t) for t in traces))
-                 for (side, steps), traces in sorted(groups.items()))
+                 for (side, steps), traces in _delay_groups(rule))
 
 
-def _decay_rhs(t) -> str:
-    tau = f"({t.tau!r}*second)"
+def _decay_line(rule: Rule, t, elapsed: str) -> str:
+    """The exact decay of trace ``t`` over ``elapsed`` (a Brian2 time expression)."""
+    name, factor = b2name(rule, t.name), f"exp(-{elapsed} / ({t.tau!r}*second))"
     if t.rest:
-        return f"({quantity_text(t.rest, t.dim)} - {t.name}) / {tau}"
-    return f"-{t.name} / {tau}"
+        rest = quantity_text(t.rest, t.dim)
+        return f"{name} = {rest} + ({name} - {rest}) * {factor}"
+    return f"{name} = {name} * {factor}"
 
 
 def _targets(rule: Rule, side: str) -> list:
@@ -112,7 +169,7 @@ def _targets(rule: Rule, side: str) -> list:
     for t in rule.traces_of(SYNAPSE):
         expr = t.on_pre if side == PRE else t.on_post
         if expr != 0:
-            out.append((t.name, expr))
+            out.append((b2name(rule, t.name), expr))
     return out
 
 
@@ -120,32 +177,42 @@ def reference_model(rule: Rule) -> Brian2Model:
     w_dim = rule.weight.dim
     wu = unit_text(w_dim)
     lo, hi = quantity_text(rule.weight.w_min, w_dim), quantity_text(rule.weight.w_max, w_dim)
-    driven = "clock-driven" if rule.clock_driven else "event-driven"
-    lines = [f"w : {wu}"]
-    for t in rule.traces:
-        lines.append(f"d{t.name}/dt = {_decay_rhs(t)} : {unit_text(t.dim)} ({driven})")
+    lines = [f"w : {wu}"] + [f"{b2name(rule, t.name)} : {unit_text(t.dim)}" for t in rule.traces]
+    # event-driven: each pathway first decays every trace from the synapse's last event
+    catch_up = []
+    if not rule.clock_driven:
+        lines.append("nd_lastupdate : second")
+        catch_up = [_decay_line(rule, t, "(t - nd_lastupdate)") for t in rule.traces]
+
+    def pathway(code):
+        return "\n".join(catch_up + code + (["nd_lastupdate = t"] if catch_up else []))
+
     statements = {}
     for side in (PRE, POST):
         targets = _targets(rule, side)
         code = []
         if len(targets) == 1 and targets[0][0] == "w":
-            code.append(f"w = clip(w + ({brian2_expr(targets[0][1])}), {lo}, {hi})")
+            code.append(f"w = clip(w + ({b2code(rule, targets[0][1])}), {lo}, {hi})")
         elif targets:  # every update reads the state before the spike
-            code += [f"nd_d{name} = {brian2_expr(expr)}" for name, expr in targets]
+            code += [f"nd_d{name} = {b2code(rule, expr)}" for name, expr in targets]
             code += [f"w = clip(w + nd_dw, {lo}, {hi})" if name == "w" else f"{name} += nd_d{name}"
                      for name, expr in targets]
         for t in rule.traces_of(side):
             if rule.delay_steps(t) == 0:
                 code.append(_jump_line(rule, t))
-        statements[side] = "\n".join(code)
+        statements[side] = pathway(code)
     regular = []
+    if rule.clock_driven:  # exact decay every step, where Brian2's state updater would run
+        regular.append(("\n".join(_decay_line(rule, t, "dt") for t in rule.traces), "groups", 0))
     if rule.has_reward:
-        regular.append(("\n".join(f"{t.name} += {quantity_text(t.jump, t.dim)} * reward_input(t, j)"
+        regular.append(("\n".join(f"{b2name(rule, t.name)} += {quantity_text(t.jump, t.dim)} * reward_input(t, j)"
                                    for t in rule.traces_of(REWARD)), "before_synapses", 0))
     if rule.weight.continuous != 0:  # forward Euler, once per step after the spikes
-        regular.append((f"w = clip(w + dt * ({brian2_expr(rule.weight.continuous)}), {lo}, {hi})", "end", 0))
+        regular.append((f"w = clip(w + dt * ({b2code(rule, rule.weight.continuous)}), {lo}, {hi})", "end", 0))
+    delayed = tuple((name, side, delay, pathway(code.split("\n")))
+                    for name, side, delay, code in _delayed_pathways(rule, lambda t: _jump_line(rule, t)))
     return Brian2Model("\n".join(lines), statements[PRE], statements[POST], tuple(regular), _namespace(rule),
-                       _delayed_pathways(rule, lambda t: _jump_line(rule, t)), rule.has_reward)
+                       delayed, rule.has_reward)
 
 
 def _own_reads(rule: Rule, side: str) -> list:
@@ -155,35 +222,24 @@ def _own_reads(rule: Rule, side: str) -> list:
 
 
 def step_model(rule: Rule) -> Brian2Model:
+    if rule.t_epoch > 1:
+        return _epoch_step_model(rule)
     w_dim = rule.weight.dim
     wu = unit_text(w_dim)
     lo, hi = quantity_text(rule.weight.w_min, w_dim), quantity_text(rule.weight.w_max, w_dim)
     lines = [f"w : {wu}"]
-    lines += [f"{t.name} : {unit_text(t.dim)}" for t in rule.traces]
+    lines += [f"{b2name(rule, t.name)} : {unit_text(t.dim)}" for t in rule.traces]
     lines += ["pre_spiked : 1", "post_spiked : 1", "x0 : 1", "y0 : 1"]
-    kept = {}  # (side, target) -> variable holding the side's term until the epoch ends
-    for side in (PRE, POST):
-        for target, _ in _targets(rule, side):
-            kept[(side, target)] = f"{side}_term" if target == "w" else f"nd_{side}_{target}"
-    for side in (PRE, POST):  # w's terms always exist (0 when the rule has none), as before
-        kept.setdefault((side, "w"), f"{side}_term")
-    units = {t.name: unit_text(t.dim) for t in rule.traces}
-    units["w"] = wu
+    kept = _kept(rule)
+    units = _units(rule)
     lines += [f"{var} : {units[target]}" for (side, target), var in kept.items()]
     befores = {side: _own_reads(rule, side) for side in (PRE, POST)}
-    lines += [f"nd_before_{t.name} : {units[t.name]}" for side in (PRE, POST) for t in befores[side]]
+    lines += [f"nd_before_{b2name(rule, t.name)} : {units[b2name(rule, t.name)]}" for side in (PRE, POST) for t in befores[side]]
     # np.exp, as Lava computes it, so that both decay by the same float
-    decay = []
-    for t in rule.traces:
-        a = float(np.exp(-1.0 / rule.tau_steps(t)))
-        if t.rest:
-            rest = quantity_text(t.rest, t.dim)
-            decay.append(f"{t.name} = {rest} + ({t.name} - {rest}) * {a!r}")
-        else:
-            decay.append(f"{t.name} = {t.name} * {a!r}")
+    decay = [_step_decay(rule, t, b2name(rule, t.name)) for t in rule.traces]
     # the values before this step's jumps, taken after the decay. (Not in the pathway's code:
     # Brian2 2.9's numpy target aliases `a = x` with `x += 1` in one block, so a would read 1.25.)
-    decay += [f"nd_before_{t.name} = {t.name}" for side in (PRE, POST) for t in befores[side]]
+    decay += [f"nd_before_{b2name(rule, t.name)} = {b2name(rule, t.name)}" for side in (PRE, POST) for t in befores[side]]
     statements = {}
     for side in (PRE, POST):
         code = [_jump_line(rule, t) for t in rule.traces_of(side) if rule.delay_steps(t) == 0]
@@ -192,7 +248,7 @@ def step_model(rule: Rule) -> Brian2Model:
     evaluate = []
     for side in (PRE, POST):
         targets = dict(_targets(rule, side))
-        rename = {sympy.Symbol(t.name, real=True): sympy.Symbol(f"nd_before_{t.name}", real=True) for t in befores[side]}
+        rename = {t.name: f"nd_before_{b2name(rule, t.name)}" for t in befores[side]}
         for (s, target), var in kept.items():
             if s != side:
                 continue
@@ -200,27 +256,137 @@ def step_model(rule: Rule) -> Brian2Model:
             if expr == 0 and w_dim != DIMENSIONLESS:  # (Brian2 loses the unit of `0*volt` in a product)
                 evaluate.append(f"{var} = (1 - {side}_spiked) * {var}")
                 continue
-            text = brian2_expr(expr.xreplace(rename)) if expr != 0 else "0"
+            text = b2code(rule, expr, rename) if expr != 0 else "0"
             evaluate.append(f"{var} = {side}_spiked * ({text}) + (1 - {side}_spiked) * {var}")
     evaluate += ["x0 = clip(x0 + pre_spiked, 0, 1)", "y0 = clip(y0 + post_spiked, 0, 1)",
                  "pre_spiked = 0", "post_spiked = 0"]
-    synapse = [t.name for t in rule.traces_of(SYNAPSE)]
-    if not synapse and rule.weight.continuous == 0:
-        apply = [f"w = clip(w + epoch_end(t) * (x0 * pre_term + y0 * post_term), {lo}, {hi})"]
-    else:  # every change reads the state before any of them
-        change = {}
-        for (side, target), var in kept.items():
-            change.setdefault(target, []).append(f"{'x0' if side == PRE else 'y0'} * {var}")
-        if rule.weight.continuous != 0:
-            change.setdefault("w", []).append(f"({rule.t_epoch} * dt) * ({brian2_expr(rule.weight.continuous)})")
-        apply = [f"nd_d{target} = epoch_end(t) * ({' + '.join(parts)})" for target, parts in change.items()]
-        apply += [f"w = clip(w + nd_dw, {lo}, {hi})" if target == "w" else f"{target} = {target} + nd_d{target}"
-                  for target in change]
+    apply = _apply(rule, kept, b2code(rule, rule.weight.continuous) if rule.weight.continuous != 0 else None)
     apply += ["x0 = x0 * (1 - epoch_end(t))", "y0 = y0 * (1 - epoch_end(t))"]
     if rule.has_reward:
-        decay += [f"{t.name} = {t.name} + {quantity_text(t.jump, t.dim)} * reward_input(t, j)"
-                  for t in rule.traces_of(REWARD)]
+        decay += _reward_jumps(rule)
     regular = (("\n".join(decay), "before_synapses", 0), ("\n".join(evaluate), "after_synapses", 0),
                ("\n".join(apply), "end", 0))
     return Brian2Model("\n".join(lines), statements[PRE], statements[POST], regular, _namespace(rule),
                        _delayed_pathways(rule, lambda t: _jump_line(rule, t)), rule.has_reward)
+
+
+def _kept(rule: Rule) -> dict:
+    """(side, target) -> variable holding the side's term until the epoch ends."""
+    kept = {}
+    for side in (PRE, POST):
+        for target, _ in _targets(rule, side):
+            kept[(side, target)] = f"{side}_term" if target == "w" else f"nd_{side}_{target}"
+    for side in (PRE, POST):  # w's terms always exist (0 when the rule has none), as before
+        kept.setdefault((side, "w"), f"{side}_term")
+    return kept
+
+
+def _units(rule: Rule) -> dict:
+    units = {b2name(rule, t.name): unit_text(t.dim) for t in rule.traces}
+    units["w"] = unit_text(rule.weight.dim)
+    return units
+
+
+def _step_decay(rule: Rule, t, var: str, src: str | None = None) -> str:
+    """``var = src`` (default ``var``: trace ``t`` or a copy) decayed by one step, ``np.exp(-1/tau_steps)``
+    as Lava computes it."""
+    a = float(np.exp(-1.0 / rule.tau_steps(t)))
+    src = src or var
+    if t.rest:
+        rest = quantity_text(t.rest, t.dim)
+        return f"{var} = {rest} + ({src} - {rest}) * {a!r}"
+    return f"{var} = {src} * {a!r}"
+
+
+def _reward_jumps(rule: Rule) -> list:
+    return [f"{b2name(rule, t.name)} = {b2name(rule, t.name)} + {quantity_text(t.jump, t.dim)} * reward_input(t, j)"
+            for t in rule.traces_of(REWARD)]
+
+
+def _apply(rule: Rule, kept: dict, continuous: str | None) -> list:
+    """The epoch-end change of w and the synapse traces, every change from the state before any of them."""
+    lo, hi = (quantity_text(b, rule.weight.dim) for b in (rule.weight.w_min, rule.weight.w_max))
+    if not rule.traces_of(SYNAPSE) and continuous is None:
+        return [f"w = clip(w + epoch_end(t) * (x0 * pre_term + y0 * post_term), {lo}, {hi})"]
+    change = {}
+    for (side, target), var in kept.items():
+        change.setdefault(target, []).append(f"{'x0' if side == PRE else 'y0'} * {var}")
+    if continuous is not None:
+        change.setdefault("w", []).append(f"({rule.t_epoch} * dt) * ({continuous})")
+    apply = [f"nd_d{target} = epoch_end(t) * ({' + '.join(parts)})" for target, parts in change.items()]
+    apply += [f"w = clip(w + nd_dw, {lo}, {hi})" if target == "w" else f"{target} = {target} + nd_d{target}"
+              for target in change]
+    return apply
+
+
+def _epoch_step_model(rule: Rule) -> Brian2Model:
+    """``t_epoch > 1``: the learning engine's epoch bookkeeping (see :mod:`neurodeploy.stepper`)."""
+    e = rule.t_epoch
+    units = _units(rule)
+    spiking = [t for t in rule.traces if t.of in (PRE, POST)]
+    others = [t for t in rule.traces if t.of not in (PRE, POST)]
+    kept = _kept(rule)
+    lines = [f"w : {units['w']}"]
+    lines += [f"{b2name(rule, t.name)} : {unit_text(t.dim)}" for t in rule.traces]
+    lines += ["x0 : 1", "y0 : 1", "nd_tspre : 1", "nd_tspost : 1"]
+    lines += [f"{var} : {units[target]}" for (side, target), var in kept.items()]
+    for t in spiking:
+        n = b2name(rule, t.name)
+        lines += [f"nd_tj_{n} : 1", f"nd_h_{n} : {units[n]}", f"nd_before_{n} : {units[n]}"]
+    lines += [f"nd_at_{side}_{b2name(rule, t.name)} : {units[b2name(rule, t.name)]}" for side in (PRE, POST) for t in others]
+    # every step: synapse and reward traces decay (pre/post traces keep their epoch-start value)
+    decay = [_step_decay(rule, t, b2name(rule, t.name)) for t in others] + _reward_jumps(rule)
+
+    def jumps(t):  # a spike: an earlier spike of the neuron in this epoch adds its jump to the stored value
+        n = b2name(rule, t.name)
+        return [f"{n} = {n} + int(nd_tj_{n} > 0) * ({_jump_text(rule, t)})", f"nd_tj_{n} = epoch_step(t)"]
+
+    statements = {}
+    for side in (PRE, POST):
+        code = [line for t in rule.traces_of(side) if rule.delay_steps(t) == 0 for line in jumps(t)]
+        code.append(f"nd_ts{side} = epoch_step(t)")
+        code += [f"nd_at_{side}_{b2name(rule, t.name)} = {b2name(rule, t.name)}" for t in others]
+        statements[side] = "\n".join(code)
+    # the epoch's end: replay the epoch, each trace's last jump at its step, the terms at each side's last spike
+    h = {t.name: f"nd_h_{b2name(rule, t.name)}" for t in spiking}
+    # Each statement assigns a variable its right-hand side does not read: Brian2's numpy target
+    # turns `a = a * c` into an in-place update, which would also change an array `a` aliases.
+    before = {t.name: f"nd_before_{b2name(rule, t.name)}" for t in spiking}
+    replay = []
+    for k in range(1, e + 1):
+        for t in spiking:  # decay into nd_before (from the stored value at the first step)
+            src = b2name(rule, t.name) if k == 1 else h[t.name]
+            replay.append(_step_decay(rule, t, before[t.name], src))
+        for index, t in enumerate(spiking):  # jumps in file order, each reading the values already updated
+            if t.jump_expr is not None:
+                reads = dict(before)
+                reads.update({u.name: h[u.name] for u in spiking[:index]})
+                jump = b2code(rule, t.jump_expr, reads)
+            else:
+                jump = quantity_text(t.jump, t.dim)
+            replay.append(f"{h[t.name]} = {before[t.name]} + int(nd_tj_{b2name(rule, t.name)} == {k}) * ({jump})")
+        for side in (PRE, POST):
+            targets = dict(_targets(rule, side))
+            rename = dict(h)
+            rename.update({t.name: f"nd_before_{b2name(rule, t.name)}" for t in rule.traces_of(side)})
+            rename.update({t.name: f"nd_at_{side}_{b2name(rule, t.name)}" for t in others})
+            for (s, target), var in kept.items():
+                expr = targets.get(target, 0)
+                if s != side or expr == 0:
+                    continue
+                replay.append(f"{var} = int(nd_ts{side} == {k}) * ({b2code(rule, expr, rename)})"
+                              f" + (1 - int(nd_ts{side} == {k})) * {var}")
+    replay += ["x0 = int(nd_tspre > 0)", "y0 = int(nd_tspost > 0)"]
+    continuous = b2code(rule, rule.weight.continuous, h) if rule.weight.continuous != 0 else None
+    replay += _apply(rule, kept, continuous)
+    for t in spiking:
+        n = b2name(rule, t.name)
+        replay += [f"{n} = epoch_end(t) * nd_h_{n} + (1 - epoch_end(t)) * {n}",
+                   f"nd_tj_{n} = nd_tj_{n} * (1 - epoch_end(t))"]
+    replay += [f"nd_ts{side} = nd_ts{side} * (1 - epoch_end(t))" for side in (PRE, POST)]
+    regular = (("\n".join(decay), "before_synapses", 0),) if decay else ()
+    regular += (("\n".join(replay), "end", 0),)
+    delayed = tuple((f"{side}_d{steps}", side, steps * rule.dt, "\n".join(line for t in traces for line in jumps(t)))
+                    for (side, steps), traces in _delay_groups(rule))
+    return Brian2Model("\n".join(lines), statements[PRE], statements[POST], regular, _namespace(rule),
+                       delayed, rule.has_reward)

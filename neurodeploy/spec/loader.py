@@ -48,10 +48,13 @@ MAX_FILE_BYTES = 16 * 1024
 MAX_FLOW_DEPTH = 32
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-#: Names with a fixed meaning in expressions.
-RESERVED = ({"w", "x0", "y0", "u", "t", "dt", "d", "C", "i", "j", "N", "xi", "lastspike", "clip", "int"}
-            | {"pre_spiked", "post_spiked", "pre_term", "post_term", "epoch_end", "reward_input"}  # generated code
-            | set(FUNCTIONS))
+#: Longest rule, parameter or trace name: rule names become file names.
+MAX_NAME = 64
+#: Words of the rule language itself: the weight and the functions. Every other identifier
+#: means exactly the rule's value: generated Brian2 code prefixes each rule name
+#: (:data:`neurodeploy.backends.brian2_model.PREFIX`), so none can mean a Brian2 unit,
+#: constant, function or group variable, and sympy symbols are built by name, never parsed.
+RESERVED = {"w"} | set(FUNCTIONS)
 _TOP = ("name", "description", "citation", "parameters", "traces", "weight", "simulation")
 _SECOND = get_dimensions(second)
 
@@ -151,6 +154,8 @@ def _check_keys(mapping, allowed, source, prefix):
 def _identifier(name, source, field):
     if not isinstance(name, str) or not _IDENT.match(name):
         raise NeurodeployError(source, field, f"must be an identifier such as 'tau_plus' (got {name!r})")
+    if len(name) > MAX_NAME:
+        raise NeurodeployError(source, field, f"must be at most {MAX_NAME} characters (got {len(name)})")
     if name in RESERVED:
         raise NeurodeployError(source, field, f"'{name}' is reserved (reserved: {', '.join(sorted(RESERVED))})")
     if name.endswith(("_pre", "_post")):
@@ -178,6 +183,9 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
     name = data["name"]
     if not isinstance(name, str) or not _IDENT.match(name):
         raise NeurodeployError(source, "name", f"must be an identifier such as 'stdp_pair' (got {name!r})")
+    if len(name) > MAX_NAME:
+        raise NeurodeployError(source, "name", f"must be at most {MAX_NAME} characters: it names the generated "
+                                               f"files (got {len(name)})")
 
     # parameters -------------------------------------------------------------
     params = {}

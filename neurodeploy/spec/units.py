@@ -86,6 +86,8 @@ def parse_quantity(raw, source: str, field: str) -> Quantity:
         if factor is None:
             raise NeurodeployError(source, field, f"unknown unit '{name}' (got {_short(raw)})")
         exponent = int(power) if power else 1
+        if exponent == 0:
+            raise NeurodeployError(source, field, f"unit exponent must not be 0 (got {_short(raw)})")
         unit = unit * factor ** (-exponent if operator == "/" else exponent)
     value = number * float(unit)
     if not math.isfinite(value):
@@ -140,13 +142,10 @@ def dimensions_of(expr: sympy.Expr, dims: dict) -> Dimension:
         return base ** float(expr.exp)
     if isinstance(expr, sympy.Abs):
         return dimensions_of(expr.args[0], dims)
-    if isinstance(expr, sympy.Heaviside):  # a comparison: any unit in, a pure number out
-        dimensions_of(expr.args[0], dims)
-        return DIMENSIONLESS
-    if isinstance(expr, (sympy.exp, sympy.log)):
+    if isinstance(expr, (sympy.exp, sympy.log, sympy.Heaviside)):
         inner = dimensions_of(expr.args[0], dims)
         if inner != DIMENSIONLESS:
             raise DimensionMismatch(
-                f"{type(expr).__name__}() needs a dimensionless argument, '{expr.args[0]}' is {dim_name(inner)}")
+                f"{type(expr).__name__.lower()}() needs a dimensionless argument, '{expr.args[0]}' is {dim_name(inner)}")
         return DIMENSIONLESS
     raise DimensionMismatch(f"cannot determine the unit of '{expr}'")
