@@ -24,6 +24,37 @@ def _lif(b2, rule, trains, dt):
     return group
 
 
+def unwrap(exc: BaseException) -> BaseException:
+    """The exception Brian2 wrapped: ``BrianObjectException`` (``raise ... from exc``) around a
+    timeout or anything else raised while a code object ran; ``exc`` itself if not wrapped."""
+    from brian2.core.base import BrianObjectException
+
+    seen = set()
+    while isinstance(exc, BrianObjectException) and exc.__cause__ is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc = exc.__cause__
+    return exc
+
+
+def _run(b2, net, duration, report):
+    """``net.run`` whose interruptions are the caller's: a timeout (``BackendTimeout``) or an interrupt
+    raised inside a code object comes out as itself, not wrapped in Brian2's ``BrianObjectException``;
+    a run that Brian2 stopped early (its own Ctrl-C handler, when another program installed it) is a
+    ``KeyboardInterrupt``, never a short trajectory."""
+    from brian2.core.base import BrianObjectException
+
+    try:
+        net.run(duration, namespace={}, report=report, report_period=0.5 * b2.second)
+    except BrianObjectException as exc:
+        original = unwrap(exc)
+        if original is exc:
+            raise
+        raise original from None
+    if b2.Network._globally_stopped or float(net.t) < float(duration) * (1 - 1e-12):
+        b2.Network._globally_stopped = False
+        raise KeyboardInterrupt("Brian2 stopped the simulation early")
+
+
 def _simulate(model: Brian2Model, rule, trains, progress=None) -> tuple:
     """(trajectory, info); in a closed loop ``info["post_spikes"]`` is the LIF's raster."""
     import brian2 as b2
@@ -75,7 +106,7 @@ def _simulate(model: Brian2Model, rule, trains, progress=None) -> tuple:
     if progress is not None:
         def report(elapsed, completed, start, duration):
             progress(int(round(float(completed) * steps)))
-    net.run(steps * dt, namespace={}, report=report, report_period=0.5 * b2.second)
+    _run(b2, net, steps * dt, report)
     w = np.asarray(monitor.w[:])  # (synapses, steps)
     trajectory = np.empty((steps, n_post, n_pre))
     trajectory[:, j, i] = w.T
