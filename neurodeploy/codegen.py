@@ -34,6 +34,7 @@ import tempfile
 import numpy as np
 from brian2.units.fundamentalunits import DIMENSIONLESS, get_unit
 
+from neurodeploy.files import follow_umask
 from neurodeploy.backends.brian2_model import reference_model, unit_text
 from neurodeploy.ir import Rule
 from neurodeploy.spec.units import _ALIASES, _QUANTITY, Quantity, lookup_unit
@@ -594,7 +595,7 @@ def write_atomic(path: str, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
+        follow_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
