@@ -120,6 +120,28 @@ def _check_scheduler(address: str, seconds: float = 3.0) -> None:
         reason = "no answer" if isinstance(exc, socket.timeout) else (exc.strerror or exc.__class__.__name__)
         raise NeurodeployError("--scheduler", "", f"cannot reach the scheduler within {seconds:g} s: {reason} "
                                f"(got {address})") from None
+    import logging
+
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def handshake():
+        comm = await connect(text, timeout=seconds)
+        await comm.close()
+
+    quiet = [logging.getLogger(name) for name in ("distributed", "tornado", "asyncio")]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:  # something answers on that port: it must be a Dask scheduler
+        asyncio.run(asyncio.wait_for(handshake(), seconds + 1))
+    except Exception as exc:  # noqa: BLE001 - whatever the other end did, it is not a scheduler
+        raise NeurodeployError("--scheduler", "", f"no Dask scheduler answered within {seconds:g} s "
+                               f"({exc.__class__.__name__}) (got {address})") from None
+    finally:
+        for logger, level in zip(quiet, levels):
+            logger.setLevel(level)
 
 
 
