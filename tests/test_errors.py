@@ -561,7 +561,7 @@ def test_cli_out_is_a_file(capsys, tmp_path, good_rule):
     file = tmp_path / "taken"
     file.write_text("")
     assert_one_error_line(capsys, ["verify", good_rule, "--out", file],
-                          f"Invalid value for '--out': Directory '{file}' is a file.")
+                          f"--out: exists and is not a directory (got {file})")
 
 
 def test_cli_unknown_command(capsys):
