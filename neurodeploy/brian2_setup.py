@@ -35,6 +35,8 @@ def configure() -> None:
     prefs.logging.save_script = False
     prefs.logging.delete_log_on_exit = True
     prefs.core.stop_on_keyboard_interrupt = False
+    # a run stopped by a timeout or Ctrl-C leaves objects never added to a network: no warning for that
+    BrianLogger.suppress_name("unused_brian_object")
     logger = logging.getLogger("brian2")
     if BrianLogger.file_handler is not None:  # opened at import, before these preferences could apply
         logger.removeHandler(BrianLogger.file_handler)
