@@ -317,8 +317,10 @@ def verify(rule_file, out_dir, protocol, seed, spikes, backends, timeout, quiet,
     try:
         report = run_verify(rule, trains, names, progress=None if quiet else Progress(), timeout=timeout)
         report.write(out_dir)
-    except BaseException:
-        remove_if_empty(created)  # an interrupted run leaves no empty directory behind either
+    except BaseException:  # interrupted, even while writing: no partial report, no empty directory
+        _remove_stale(out_dir, ("report.json", "report.md", "trajectories.npz", "trajectories.png", "errors.png",
+                                "curve.png", "quantization.png"))
+        remove_if_empty(created)
         raise
     click.echo(summary_table(report.to_dict()))
     click.echo(f"wrote {os.path.join(out_dir, 'report.json')}, report.md, trajectories.npz")
