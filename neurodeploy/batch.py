@@ -60,14 +60,30 @@ class RunSpec:
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def resolve_rule(entry, plan_dir: str, source: str, field_name: str) -> str:
+def _inside(path: str, folder: str) -> bool:
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+#: The option of ``neurodeploy run`` that lets a plan name rule files anywhere.
+OUTSIDE_OPTION = "--allow-outside-rules"
+
+
+def resolve_rule(entry, plan_dir: str, source: str, field_name: str, allow_outside: bool = False) -> str:
+    """The rule file of a plan's ``rules`` entry: a library name, or a path relative to the plan.
+
+    Unless ``allow_outside``, the file (symbolic links resolved) must be under the plan's
+    directory or the rule library: a plan cannot make neurodeploy read (and quote) any file."""
     if not isinstance(entry, str) or not entry.strip():
         raise NeurodeployError(source, field_name, f"must be a rule name or path (got {entry!r})")
     candidates = [os.path.join(plan_dir, entry)]
     if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", entry):
         candidates.insert(0, os.path.join(LIBRARY, f"{entry}.yaml"))
+    if not allow_outside and not any(_inside(p, plan_dir) or _inside(p, LIBRARY) for p in candidates):
+        raise NeurodeployError(source, field_name, f"must be a library rule or a file under the plan's directory "
+                                                   f"({OUTSIDE_OPTION} allows any path) (got {entry!r})")
     for path in candidates:
-        if os.path.isfile(path):
+        if os.path.isfile(path) and (allow_outside or _inside(path, plan_dir) or _inside(path, LIBRARY)):
             return path
     raise NeurodeployError(source, field_name, f"no rule '{entry}' (neither in the library nor a file)")
 
@@ -93,8 +109,10 @@ def _list(value, source, field_name, default=None):
     return value
 
 
-def load_plan(path: str) -> tuple:
-    """(plan name, [RunSpec]) from a plan file; every rule and option is validated first."""
+def load_plan(path: str, allow_outside: bool = False) -> tuple:
+    """(plan name, [RunSpec]) from a plan file; every rule and option is validated first.
+
+    ``allow_outside``: rule paths may lead outside the plan's directory and the library."""
     from neurodeploy.backends import load_all
 
     source = os.path.basename(path) or path
@@ -108,7 +126,7 @@ def load_plan(path: str) -> tuple:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise NeurodeployError(source, "name", f"must be a plain name (got {name!r})")
     plan_dir = os.path.dirname(os.path.abspath(path))
-    rule_files = [resolve_rule(r, plan_dir, source, f"rules[{i}]")
+    rule_files = [resolve_rule(r, plan_dir, source, f"rules[{i}]", allow_outside)
                   for i, r in enumerate(_list(data.get("rules"), source, "rules"))]
     registry = load_all()
     backends = _list(data.get("backends"), source, "backends") if "backends" in data else None
@@ -136,9 +154,16 @@ def load_plan(path: str) -> tuple:
     total = len(rule_files) * points_total * len(protocols) * len(seeds)
     if total > MAX_RUNS:  # checked before any rule is loaded per grid point
         raise NeurodeployError(source, "", f"{total} runs, at most {MAX_RUNS}")
+    bases = {rule_file: rule_with(rule_file, {}) for rule_file in rule_files}
+    for key in grid:  # a grid key no rule has (a typo) would silently give one run without it
+        if not any(key in {p.name for p in base.parameters} for base in bases.values()):
+            known = sorted({p.name for base in bases.values() for p in base.parameters})
+            raise NeurodeployError(source, f"grid.{key}", f"not a parameter of "
+                                   f"{', '.join(base.name for base in bases.values())} "
+                                   f"(parameters: {', '.join(known)})")
     specs = []
     for rule_file in rule_files:
-        base = rule_with(rule_file, {})
+        base = bases[rule_file]
         names = {p.name for p in base.parameters}
         axes = [(k, v) for k, v in grid.items() if k in names]
         points = [{}]
@@ -256,9 +281,11 @@ class Summary:
 
 
 def run_plan(path: str, out_dir: str, jobs: int = 1, force: bool = False, scheduler: str | None = None,
-             progress=None) -> Summary:
-    """Run every run of the plan at ``path`` that is not up to date; write the summary."""
-    name, specs = load_plan(path)
+             progress=None, allow_outside: bool = False) -> Summary:
+    """Run every run of the plan at ``path`` that is not up to date; write the summary.
+
+    ``jobs`` is capped at the number of runs to do; ``allow_outside``: see :func:`load_plan`."""
+    name, specs = load_plan(path, allow_outside)
     os.makedirs(out_dir, exist_ok=True)
     results = {}
     todo = []
@@ -271,6 +298,10 @@ def run_plan(path: str, out_dir: str, jobs: int = 1, force: bool = False, schedu
     if progress:
         progress(f"{len(specs)} runs: {len(specs) - len(todo)} up to date, {len(todo)} to run")
     if todo:
+        for stale in ("summary.json", "summary.md"):  # no old "passed" may survive an interrupted run
+            if os.path.isfile(os.path.join(out_dir, stale)):
+                os.unlink(os.path.join(out_dir, stale))
+        jobs = min(jobs, len(todo))
         if scheduler:
             from distributed import Client  # the [cluster] extra
             with Client(scheduler) as client:

@@ -5,6 +5,7 @@ Bad input ends with one line on stderr, ``neurodeploy: error: <file>: <field>:
 """
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sys
@@ -16,10 +17,131 @@ from neurodeploy.errors import NeurodeployError, UnsupportedError
 from neurodeploy.protocol import DEFAULT_POISSON as DEFAULTS
 from neurodeploy.protocol import PROTOCOLS
 
+#: Largest --timeout, in seconds (a year).
+MAX_TIMEOUT = 31_536_000
+
 
 def _load(path):
     from neurodeploy.spec.loader import load_rule
     return load_rule(path)
+
+
+def check_out_dir(out_dir: str, option: str = "--out") -> None:
+    """Refuse an output path that cannot become a writable directory, before anything runs or is written.
+
+    Nothing is created: the directory itself, or its nearest existing ancestor, must be a
+    directory we can create files in (probed with a temporary file, removed at once)."""
+    import errno
+    import tempfile
+
+    if not isinstance(out_dir, str) or not out_dir.strip():
+        raise NeurodeployError(option, "", f"must be a directory path (got {out_dir!r})")
+    if "\0" in out_dir:
+        raise NeurodeployError(option, "", f"must not contain a NUL character (got {out_dir!r})")
+    path = os.path.abspath(out_dir)
+    longest = max(len(os.fsencode(part)) for part in path.split(os.sep))
+    if longest > 255:
+        raise NeurodeployError(option, "", f"name too long ({longest} bytes in one name, at most 255) (got {out_dir})")
+    if len(os.fsencode(path)) > 4095:
+        raise NeurodeployError(option, "", f"path too long ({len(os.fsencode(path))} bytes, at most 4095) (got {out_dir})")
+    if os.path.lexists(path) and not os.path.exists(path):
+        raise NeurodeployError(option, "", f"is a dangling symbolic link (got {out_dir})")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NeurodeployError(option, "", f"exists and is not a directory (got {out_dir})")
+    probe_in = path
+    while not os.path.lexists(probe_in):
+        probe_in = os.path.dirname(probe_in)
+    if not os.path.isdir(probe_in):
+        raise NeurodeployError(option, "", f"cannot be created: {os.path.basename(probe_in) or probe_in} is not a "
+                                           f"directory (got {out_dir})")
+    real = os.path.realpath(probe_in)
+    if real == "/proc" or real.startswith(("/proc/", "/sys/")) or real == "/sys":
+        raise NeurodeployError(option, "", f"is inside a kernel file system, {real.split(os.sep)[1]} (got {out_dir})")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".neurodeploy-probe.", dir=probe_in)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        what = "cannot be written to" if probe_in == path else "cannot be created"
+        reason = exc.strerror or errno.errorcode.get(exc.errno, exc.__class__.__name__)
+        raise NeurodeployError(option, "", f"{what}: {reason} (got {out_dir})") from None
+
+
+def make_out_dir(out_dir: str, option: str = "--out") -> list:
+    """Create ``out_dir`` (after :func:`check_out_dir`); returns the directories created, deepest last."""
+    created = []
+    path = os.path.abspath(out_dir)
+    todo = []
+    while not os.path.lexists(path):
+        todo.append(path)
+        path = os.path.dirname(path)
+    try:
+        for folder in reversed(todo):
+            os.mkdir(folder)
+            created.append(folder)
+    except OSError as exc:
+        remove_if_empty(created)
+        raise NeurodeployError(option, "", f"cannot be created: {exc.strerror} (got {out_dir})") from None
+    return created
+
+
+def remove_if_empty(created: list) -> None:
+    """Remove the directories we created (deepest first) as long as they are empty."""
+    for folder in reversed(created):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+
+
+def _check_timeout(timeout):
+    if timeout is not None and not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
+        raise NeurodeployError("--timeout", "", f"must be a number of seconds > 0 and at most {MAX_TIMEOUT} "
+                                                f"(got {timeout:g})")
+
+
+def _check_scheduler(address: str, seconds: float = 3.0) -> None:
+    """The Dask scheduler must answer a TCP connection within ``seconds``, before anything is created."""
+    import socket
+    from urllib.parse import urlsplit
+
+    text = address if "://" in address else f"tcp://{address}"
+    try:
+        parts = urlsplit(text)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if parts.scheme not in ("tcp", "tls") or not host or not port:
+        raise NeurodeployError("--scheduler", "", f"must be an address such as tcp://host:8786 (got {address})")
+    try:
+        with socket.create_connection((host, port), timeout=seconds):
+            pass
+    except OSError as exc:
+        reason = "no answer" if isinstance(exc, socket.timeout) else (exc.strerror or exc.__class__.__name__)
+        raise NeurodeployError("--scheduler", "", f"cannot reach the scheduler within {seconds:g} s: {reason} "
+                               f"(got {address})") from None
+    import logging
+
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def handshake():
+        comm = await connect(text, timeout=seconds)
+        await comm.close()
+
+    quiet = [logging.getLogger(name) for name in ("distributed", "tornado", "asyncio")]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:  # something answers on that port: it must be a Dask scheduler
+        asyncio.run(asyncio.wait_for(handshake(), seconds + 1))
+    except Exception as exc:  # noqa: BLE001 - whatever the other end did, it is not a scheduler
+        raise NeurodeployError("--scheduler", "", f"no Dask scheduler answered within {seconds:g} s "
+                               f"({exc.__class__.__name__}) (got {address})") from None
+    finally:
+        for logger, level in zip(quiet, levels):
+            logger.setLevel(level)
 
 
 
@@ -105,7 +227,7 @@ def rules(as_json, markdown):
 @cli.command("compile")
 @click.argument("rule_file", type=click.Path(dir_okay=True))
 @click.option("--target", type=click.Choice(["brian2", "lava"]), required=True, help="What to generate.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--out", "out_dir", required=True, type=str, help="Output directory.")
 @click.option("--mode", type=click.Choice(["fixed", "float"]), default=None,
               help="lava: the plan the script runs, Loihi's fixed point (default) or Lava's float model.")
 @click.option("--protocol", type=click.Choice(list(PROTOCOLS)), default=None,
@@ -159,6 +281,7 @@ def compile_cmd(rule_file, target, out_dir, mode, protocol, seed, spikes, **opti
                 raise NeurodeployError("--protocol", "", "closed-loop makes its post spikes while it runs; "
                                        "the plan scales on given spikes: use poisson or --spikes (got closed-loop)")
             trains = make_trains(rule, name, given, DEFAULTS["seed"] if seed is None else seed, prefix="--")
+    check_out_dir(out_dir)
     for path in write_compiled(rule, target, out_dir, trains=trains, mode=mode or "fixed"):
         click.echo(path)
 
@@ -207,7 +330,7 @@ for _o in _OPTIONS.values():
 
 @cli.command()
 @click.argument("rule_file", type=click.Path(dir_okay=True))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--out", "out_dir", required=True, type=str, help="Output directory.")
 @click.option("--protocol", type=click.Choice(list(PROTOCOLS)), default="poisson", show_default=True)
 @_with_protocol_options
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True, help="Seed of the spike trains.")
@@ -216,7 +339,7 @@ for _o in _OPTIONS.values():
                    "and reward ((steps,) or (n_post, steps)) for rules with a third factor.")
 @click.option("--backends", default=None, help="Comma-separated backends (default: brian2,brian2-step,lava-float,lava-fixed; "
                    "brian2,brian2-step,lava-cpu where the learning engine cannot express the rule).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--timeout", type=float, default=None,
               help="Seconds per backend; a backend that exceeds it is stopped and reported as failed.")
 @click.option("--ensemble", type=click.IntRange(2, 4096), default=None,
               help="Rounding seeds of the fixed-point verdict's emu-fixed ensemble (default 32).")
@@ -229,8 +352,10 @@ def verify(rule_file, out_dir, protocol, seed, spikes, backends, timeout, ensemb
 
     rule = _load(rule_file)
     names = _backends(backends)
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise NeurodeployError("--out", "", f"exists and is not a directory (got {out_dir})")
+    _check_timeout(timeout)
+    if seed < 0:
+        raise NeurodeployError("--seed", "", f"must be a whole number >= 0 (got {seed})")
+    check_out_dir(out_dir)
     given = {k: v for k, v in options.items() if v is not None}
     if spikes is not None:
         if given:
@@ -238,12 +363,20 @@ def verify(rule_file, out_dir, protocol, seed, spikes, backends, timeout, ensemb
         trains = load_spikes(spikes, rule)
     else:
         trains = make_trains(rule, protocol, given, seed, prefix="--")
+    check_out_dir(out_dir)  # again: the spike file may have taken a while
+    created = make_out_dir(out_dir)
     _remove_stale(out_dir, ("report.json", "report.md", "trajectories.npz"))  # input is good: now the run starts
     from neurodeploy.progress import Progress
 
-    report = run_verify(rule, trains, names, progress=None if quiet else Progress(), timeout=timeout,
-                        ensemble=ensemble)
-    report.write(out_dir)
+    try:
+        report = run_verify(rule, trains, names, progress=None if quiet else Progress(), timeout=timeout,
+                            ensemble=ensemble)
+        report.write(out_dir)
+    except BaseException:  # interrupted, even while writing: no partial report, no empty directory
+        _remove_stale(out_dir, ("report.json", "report.md", "trajectories.npz", "trajectories.png", "errors.png",
+                                "curve.png", "quantization.png"))
+        remove_if_empty(created)
+        raise
     click.echo(summary_table(report.to_dict()))
     click.echo(f"wrote {os.path.join(out_dir, 'report.json')}, report.md, trajectories.npz")
     sys.exit(report.exit_code)  # 0 passed, 1 failed, 3 nothing checked
@@ -259,8 +392,7 @@ def verify(rule_file, out_dir, protocol, seed, spikes, backends, timeout, ensemb
               help="Other seeds (seed+1 ...) on which the unmutated plan must pass (the false-alarm rate).")
 @click.option("--ensemble", type=click.IntRange(2, 4096), default=None,
               help="Rounding seeds of the fixed-point verdict's emu-fixed ensemble (default 32).")
-@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
-              help="Write DIR/mutation.json.")
+@click.option("--out", "out_dir", default=None, type=str, help="Write DIR/mutation.json.")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 def mutate(rule_file, protocol, seed, seeds, ensemble, out_dir, quiet, **options):
     """Mutation self-test of the fixed-point verdict: break every constant of the fixed plan
@@ -282,8 +414,10 @@ def mutate(rule_file, protocol, seed, seeds, ensemble, out_dir, quiet, **options
     reason = unsupported_reason(rule, "fixed")  # the rules lava-fixed runs, approximations included
     if reason is not None:
         raise NeurodeployError(rule.source, "weight", f"no fixed-point plan to mutate: {reason}")
-    if out_dir is not None and os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise NeurodeployError("--out", "", f"exists and is not a directory (got {out_dir})")
+    if seed < 0:
+        raise NeurodeployError("--seed", "", f"must be a whole number >= 0 (got {seed})")
+    if out_dir is not None:
+        check_out_dir(out_dir)
     given = {k: v for k, v in options.items() if v is not None}
     make_trains(rule, protocol, given, seed, prefix="--")  # bad options exit 2 before anything runs
     summary = self_test(rule, lambda s: make_trains(rule, protocol, given, s, prefix="--"), seed, seeds,
@@ -312,25 +446,35 @@ def _remove_stale(out_dir, names):
 
 @cli.command()
 @click.argument("plan_file", type=click.Path(dir_okay=True))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--out", "out_dir", required=True, type=str, help="Output directory.")
 @click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True, help="Local worker processes.")
 @click.option("--force", is_flag=True, help="Redo runs whose inputs have not changed.")
 @click.option("--scheduler", default=None, help="Address of a Dask distributed scheduler (needs neurodeploy[cluster]).")
+@click.option("--allow-outside-rules", is_flag=True,
+              help="Let the plan's rules be any path (absolute, or with '..'), not only files under the plan's "
+                   "directory and library rules.")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
-def run(plan_file, out_dir, jobs, force, scheduler, quiet):
+def run(plan_file, out_dir, jobs, force, scheduler, allow_outside_rules, quiet):
     """Compile and verify every run of PLAN_FILE; write DIR/summary.json and DIR/summary.md."""
     from neurodeploy.batch import load_plan, render_summary, run_plan
 
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise NeurodeployError("--out", "", f"exists and is not a directory (got {out_dir})")
+    check_out_dir(out_dir)
     if scheduler:
         try:
             import distributed  # noqa: F401
         except ImportError:
             raise NeurodeployError("--scheduler", "", "needs the cluster extra: pip install 'neurodeploy[cluster]'") from None
-    load_plan(plan_file)  # a broken plan exits 2 before anything is written
+    _, specs = load_plan(plan_file, allow_outside=allow_outside_rules)  # a broken plan exits 2 before anything is written
+    if scheduler:
+        _check_scheduler(scheduler)
+    if jobs > len(specs) and not scheduler:
+        click.echo(f"neurodeploy: --jobs {jobs}: using {len(specs)} worker{'s' if len(specs) != 1 else ''}, "
+                   f"one per run of the plan", err=True)
+        jobs = len(specs)
+    check_out_dir(out_dir)
     summary = run_plan(plan_file, out_dir, jobs=jobs, force=force, scheduler=scheduler,
-                       progress=None if quiet else (lambda msg: click.echo(msg, err=True)))
+                       progress=None if quiet else (lambda msg: click.echo(msg, err=True)),
+                       allow_outside=allow_outside_rules)
     click.echo(render_summary(summary.to_dict()))
     click.echo(f"wrote {os.path.join(out_dir, 'summary.json')}, summary.md")
     sys.exit(summary.exit_code)  # 0 all passed, 1 a run failed, 3 a run checked nothing
@@ -351,8 +495,21 @@ def main(argv=None):
         click.echo(cli.get_help(click.Context(cli, info_name="neurodeploy")))
         sys.exit(2)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous_int = signal.getsignal(signal.SIGINT)
+    if previous_int is not signal.SIG_IGN:  # Ctrl-C is a KeyboardInterrupt wherever it lands (not Brian2's early stop)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        cli.main(args=argv, prog_name="neurodeploy", standalone_mode=False)
+        try:
+            cli.main(args=argv, prog_name="neurodeploy", standalone_mode=False)
+        except Exception as exc:  # an interrupt or a timeout wrapped by Brian2 is handled as itself
+            if type(exc).__name__ != "BrianObjectException":
+                raise
+            from neurodeploy.backends.brian2_backends import unwrap
+
+            original = unwrap(exc)
+            if original is exc or not isinstance(original, (KeyboardInterrupt, Terminated)):
+                raise
+            raise original from None
     except NeurodeployError as exc:
         click.echo(f"neurodeploy: error: {exc}", err=True)
         sys.exit(2)
@@ -370,6 +527,8 @@ def main(argv=None):
         sys.exit(exc.exit_code)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if previous_int is not None:
+            signal.signal(signal.SIGINT, previous_int)
     sys.exit(0)
 
 

@@ -42,6 +42,7 @@ from brian2.units.fundamentalunits import DIMENSIONLESS, get_unit
 
 from neurodeploy.backends.brian2_model import b2name, brian2_names, reference_model, unit_text
 from neurodeploy.errors import UnsupportedError
+from neurodeploy.files import follow_umask
 from neurodeploy.ir import Rule
 from neurodeploy.spec.units import _ALIASES, _QUANTITY, Quantity, lookup_unit
 
@@ -784,7 +785,7 @@ def write_atomic(path: str, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
+        follow_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -43,6 +43,7 @@ import numpy as np
 import neurodeploy
 from neurodeploy.backends import RunResult, load_all
 from neurodeploy.errors import UnsupportedError
+from neurodeploy.files import follow_umask
 from neurodeploy.ir import Rule
 from neurodeploy.protocol import SpikeTrains, trace_stats, update_counts
 from neurodeploy.verdict import EXIT_CODES, FAILED, MAX_TOLERANCE, NOT_CHECKED, PASSED, counts, overall
@@ -353,6 +354,7 @@ def _atomic(out_dir: str, name: str, write, binary: bool = False) -> str:
     final = os.path.join(out_dir, name)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
     try:
+        follow_umask(fd)  # mkstemp's 600 -> the mode a normal file gets
         with os.fdopen(fd, "wb" if binary else "w") as handle:
             write(handle)
         os.replace(tmp, final)

@@ -39,6 +39,7 @@ import math
 from dataclasses import dataclass, field
 
 import sympy
+import neurodeploy.brian2_setup  # noqa: F401 - before any other Brian2 import
 from brian2.units.fundamentalunits import DIMENSIONLESS
 
 from neurodeploy.errors import NeurodeployError

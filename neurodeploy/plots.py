@@ -15,6 +15,8 @@ import tempfile
 
 import numpy as np
 
+from neurodeploy.files import follow_umask
+
 
 def _pyplot():
     import matplotlib
@@ -27,6 +29,7 @@ def _save(fig, out_dir: str, name: str) -> str:
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".png", dir=out_dir)
     os.close(fd)
     try:
+        follow_umask(tmp)
         fig.savefig(tmp, dpi=100, format="png")
         os.replace(tmp, os.path.join(out_dir, name))
     finally:

@@ -17,8 +17,6 @@ import numpy as np
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.ir import Rule
 
-#: Largest raster accepted from a file (pre + post entries).
-MAX_SPIKE_ENTRIES = 200_000_000
 
 
 @dataclass(frozen=True)
@@ -485,53 +483,127 @@ def check_delays(rule: Rule, steps: int, n_pre: int, n_post: int, what: str) -> 
                                f"{n_pre + n_post} neurons (at most {_count(MAX_NEURON_STEPS)} neuron-steps)")
 
 
+#: The members a spike file may hold (``numpy.savez`` names them ``<name>.npy``).
+SPIKE_MEMBERS = ("pre", "post", "w0", "reward")
+#: Largest .npy header read (numpy's own default limit).
+_MAX_NPY_HEADER = 10_000
+
+
+def _npy_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: str, key: str) -> tuple:
+    """(shape, dtype) from a member's .npy header, read without decompressing its data."""
+    from numpy.lib import format as npy
+
+    try:
+        with archive.open(info) as handle:
+            version = npy.read_magic(handle)
+            if version == (1, 0):
+                shape, _, dtype = npy.read_array_header_1_0(handle, max_header_size=_MAX_NPY_HEADER)
+            elif version == (2, 0):
+                shape, _, dtype = npy.read_array_header_2_0(handle, max_header_size=_MAX_NPY_HEADER)
+            else:
+                raise ValueError(f"unsupported .npy version {version}")
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError):
+        raise NeurodeployError(source, key, "is not a numpy array") from None
+    return tuple(shape), dtype
+
+
+def _real(dtype, key: str, source: str, allow_bool: bool) -> None:
+    """bool (rasters only), integer or real floating point: no complex, datetime, strings or objects."""
+    kinds = "biuf" if allow_bool else "iuf"
+    if dtype.hasobject or dtype.kind not in kinds or dtype.fields is not None or dtype.subdtype is not None:
+        what = "boolean or 0/1" if allow_bool else "real numbers"
+        raise NeurodeployError(source, key, f"must be {what} (got dtype {dtype})")
+
+
 def load_spikes(path: str, rule: Rule) -> SpikeTrains:
-    """Read ``pre``, ``post`` and optional ``w0`` from an NPZ file (no pickles)."""
+    """Read ``pre``, ``post`` and optional ``w0`` and ``reward`` from an NPZ file.
+
+    Only a regular file; only the members :data:`SPIKE_MEMBERS`; every member's
+    shape and dtype are read from its .npy header and checked (bool, integer or
+    real float; the run within the protocols' size limits, :data:`MAX_STEPS`...)
+    before any data is decompressed; no pickles."""
+    import stat
+
     source = os.path.basename(path) or path
     if os.path.isdir(path):
         raise NeurodeployError(source, "", "is a directory, not a file")
-    if not os.path.exists(path):
-        raise NeurodeployError(source, "", "no such file")
     try:
-        data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise NeurodeployError(source, "", f"not a readable NPZ file ({exc.__class__.__name__})") from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
+        info = os.stat(path)
+    except OSError:
+        raise NeurodeployError(source, "", "no such file") from None
+    if not stat.S_ISREG(info.st_mode):  # a FIFO or a device: reading could block or never end
+        raise NeurodeployError(source, "", "not a regular file")
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+    except OSError as exc:
+        raise NeurodeployError(source, "", f"cannot be read ({exc.strerror or exc.__class__.__name__})") from None
+    if magic == b"\x93NUMPY":
         raise NeurodeployError(source, "", "not an NPZ archive (a single array: save pre and post with numpy.savez)")
-    arrays = {}
-    with data:
-        for key in data.files:
+    if not magic:
+        raise NeurodeployError(source, "", "not a readable NPZ file (EOFError)")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise NeurodeployError(source, "", "not a readable NPZ file (ValueError)") from None
+    with archive:
+        members = {}
+        for entry in archive.infolist():
+            key = entry.filename[:-4] if entry.filename.endswith(".npy") else entry.filename
+            if key not in SPIKE_MEMBERS or not entry.filename.endswith(".npy"):
+                raise NeurodeployError(source, entry.filename, f"unknown member (allowed: "
+                                       f"{', '.join(m + '.npy' for m in SPIKE_MEMBERS)})")
+            if key in members:
+                raise NeurodeployError(source, key, "is in the archive twice")
+            members[key] = entry
+        for key in ("pre", "post"):
+            if key not in members:
+                raise NeurodeployError(source, key, "missing")
+        headers = {key: _npy_header(archive, entry, source, key) for key, entry in members.items()}
+        for key in ("pre", "post"):
+            shape, dtype = headers[key]
+            if len(shape) != 2 or shape[0] < 1 or shape[1] < 1:
+                raise NeurodeployError(source, key, f"must be a 2-D raster (neurons, steps) (got shape {shape})")
+            _real(dtype, key, source, allow_bool=True)
+        (n_pre, steps), (n_post, post_steps) = headers["pre"][0], headers["post"][0]
+        if post_steps != steps:
+            raise NeurodeployError(source, "post", f"must have as many steps as pre ({steps}) (got {post_steps})")
+        if not (steps <= MAX_STEPS and steps * n_pre * n_post <= MAX_SYNAPSE_STEPS
+                and steps * (n_pre + n_post) <= MAX_NEURON_STEPS):  # the limit of make_trains
+            raise NeurodeployError(source, "pre", f"run too large ({_count(steps)} steps x {n_post}x{n_pre} synapses; "
+                                   f"at most {_count(MAX_STEPS)} steps, {_count(MAX_SYNAPSE_STEPS)} synapse-steps "
+                                   f"and {_count(MAX_NEURON_STEPS)} neuron-steps)")
+        shape = (n_post, n_pre)
+        if "w0" in headers:
+            w_shape, w_dtype = headers["w0"]
+            if w_shape != shape:
+                raise NeurodeployError(source, "w0", f"must be a number array of shape (n_post, n_pre) = {shape} "
+                                                     f"(got {w_shape})")
+            _real(w_dtype, "w0", source, allow_bool=False)
+        if "reward" in headers:
+            r_shape, r_dtype = headers["reward"]
+            if r_shape not in ((steps,), (n_post, steps)) or r_dtype.kind not in "iuf":
+                raise NeurodeployError(source, "reward", f"must be numbers of shape (steps,) = ({steps},) or "
+                                       f"(n_post, steps) = ({n_post}, {steps}) (got {r_dtype} {r_shape})")
+            _real(r_dtype, "reward", source, allow_bool=False)
+        arrays = {}
+        for key, entry in members.items():  # sizes known and bounded: now the data
             try:
-                value = data[key]
-            except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+                with archive.open(entry) as handle:
+                    arrays[key] = np.lib.format.read_array(handle, allow_pickle=False,
+                                                           max_header_size=_MAX_NPY_HEADER)
+            except (ValueError, OSError, zipfile.BadZipFile, EOFError, RuntimeError) as exc:
                 raise NeurodeployError(source, key, f"cannot be read ({exc.__class__.__name__})") from None
-            if not isinstance(value, np.ndarray):
-                raise NeurodeployError(source, key, "is not a numpy array")
-            arrays[key] = value
-    for key in ("pre", "post"):
-        if key not in arrays:
-            raise NeurodeployError(source, key, "missing")
     rasters = {}
     for key in ("pre", "post"):
         a = arrays[key]
-        if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
-            raise NeurodeployError(source, key, f"must be a 2-D raster (neurons, steps) (got shape {a.shape})")
-        if a.size > MAX_SPIKE_ENTRIES:
-            raise NeurodeployError(source, key, f"too large ({a.size} entries)")
         if a.dtype != bool:
-            if not np.issubdtype(a.dtype, np.number) or not np.all((a == 0) | (a == 1)):
+            if not np.all((a == 0) | (a == 1)):
                 raise NeurodeployError(source, key, f"must be boolean or 0/1 (got dtype {a.dtype})")
             a = a.astype(bool)
         rasters[key] = a
-    if rasters["pre"].shape[1] != rasters["post"].shape[1]:
-        raise NeurodeployError(source, "post", f"must have as many steps as pre ({rasters['pre'].shape[1]}) "
-                                               f"(got {rasters['post'].shape[1]})")
-    shape = (rasters["post"].shape[0], rasters["pre"].shape[0])
     if "w0" in arrays:
-        w0 = arrays["w0"]
-        if w0.shape != shape or not np.issubdtype(w0.dtype, np.number):
-            raise NeurodeployError(source, "w0", f"must be a number array of shape (n_post, n_pre) = {shape} (got {w0.shape})")
-        w0 = w0.astype(float)
+        w0 = arrays["w0"].astype(float)
         lo, hi = rule.weight.w_min, rule.weight.w_max
         if not np.all(np.isfinite(w0)) or w0.min() < lo or w0.max() > hi:
             raise NeurodeployError(source, "w0", f"must lie within the rule's bounds [{lo:g}, {hi:g}]")
@@ -539,19 +611,13 @@ def load_spikes(path: str, rule: Rule) -> SpikeTrains:
         w0 = np.full(shape, rule.weight.w_init)
     reward = None
     if "reward" in arrays:
-        r = arrays["reward"]
-        steps, n_post = rasters["post"].shape[1], rasters["post"].shape[0]
-        if r.ndim == 1:
-            r = np.broadcast_to(r, (n_post,) + r.shape)
-        if r.shape != (n_post, steps) or not np.issubdtype(r.dtype, np.number) or r.dtype == bool:
-            raise NeurodeployError(source, "reward", f"must be numbers of shape (steps,) = ({steps},) or "
-                                                     f"(n_post, steps) = ({n_post}, {steps}) (got {r.dtype} {arrays['reward'].shape})")
+        r = np.array(np.broadcast_to(arrays["reward"], (n_post, steps)), dtype=float)
         if not np.all(np.isfinite(r)):
             raise NeurodeployError(source, "reward", "must be finite numbers")
-        reward = np.array(r, dtype=float)
+        reward = r
     elif rule.has_reward:
-        reward = default_reward(rasters["post"].shape[0], rasters["post"].shape[1], rule, 0)
-    check_delays(rule, rasters["pre"].shape[1], rasters["pre"].shape[0], rasters["post"].shape[0], f"spike file {source}")
+        reward = default_reward(n_post, steps, rule, 0)
+    check_delays(rule, steps, rasters["pre"].shape[0], n_post, f"spike file {source}")
     return SpikeTrains(rasters["pre"], rasters["post"], w0, f"file:{source}", reward=reward)
 
 

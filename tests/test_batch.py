@@ -148,3 +148,57 @@ def test_pairing_trains_are_what_they_claim(dt_ms, frequency, pairs):
     if pairs > 1:
         assert np.allclose(np.diff(pre_t), 1000 / frequency, atol=1)
     assert trains.steps - max(pre_t[-1], post_t[-1]) > 5 * 20  # five trace time constants to settle
+
+
+ONE_RUN = "rules: [stdp_pair]\nprotocols: [{name: poisson, steps: 50, n_pre: 2, n_post: 2}]\nbackends: [brian2]\n"
+
+
+def test_jobs_capped_at_the_runs(tmp_path, capsys):
+    """Was: run --jobs 64 started 64 workers for a plan of fewer runs."""
+    plan = tmp_path / "one.yaml"
+    plan.write_text(ONE_RUN)
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(plan), "--out", str(tmp_path / "out"), "--jobs", "64", "--quiet"])
+    assert info.value.code == 0
+    assert capsys.readouterr().err == "neurodeploy: --jobs 64: using 1 worker, one per run of the plan\n"
+
+
+def test_stale_summary_removed_before_any_run(tmp_path, monkeypatch):
+    """Was: an interrupted run --force left the old summary.json saying passed: true."""
+    import neurodeploy.batch as batch
+
+    plan = tmp_path / "one.yaml"
+    plan.write_text(ONE_RUN)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.json").write_text('{"passed": true}')
+    (out / "summary.md").write_text("all passed")
+
+    def interrupted(spec, out_dir):
+        assert not (out / "summary.json").exists() and not (out / "summary.md").exists()
+        raise KeyboardInterrupt()
+
+    monkeypatch.setattr(batch, "run_one", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_plan(str(plan), str(out), force=True)
+    assert sorted(os.listdir(out)) == []
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o077])
+def test_written_files_follow_the_umask(tmp_path, mask):
+    """Was: report.json, summary.json, trajectories.npz, plots were created 600 (tempfile.mkstemp)."""
+    from neurodeploy.codegen import write_atomic
+    from neurodeploy.harness import _atomic
+    from neurodeploy.plots import _pyplot, _save
+
+    old = os.umask(mask)
+    try:
+        _atomic(str(tmp_path), "report.json", lambda f: f.write("{}"))
+        _atomic(str(tmp_path), "trajectories.npz", lambda f: np.savez_compressed(f, a=np.zeros(2)), binary=True)
+        write_atomic(str(tmp_path / "rule_brian2.py"), "print(1)\n")
+        fig = _pyplot().figure()
+        _save(fig, str(tmp_path), "errors.png")
+    finally:
+        os.umask(old)
+    modes = {name: os.stat(tmp_path / name).st_mode & 0o777 for name in os.listdir(tmp_path)}
+    assert modes == {name: 0o666 & ~mask for name in ("report.json", "trajectories.npz", "rule_brian2.py", "errors.png")}

@@ -233,14 +233,13 @@ RULE_CASES = [
     ("alias", changed("parameters: {A_plus: 0.01,", "parameters: {A_plus: &a 0.01, B: *a,"),
      "stdp_pair.yaml: invalid YAML at line 4: anchors and aliases are not allowed"),
     ("duplicated key", changed("  init: w_init\n", "  init: w_init\n  init: 0.5\n"),
-     "stdp_pair.yaml: invalid YAML at line 14: duplicated key 'init'"),
+     "stdp_pair.yaml: invalid YAML at line 14: duplicated key"),
     ("duplicated nested key", changed("{of: pre,  tau: tau_plus,", "{of: pre, of: post, tau: tau_plus,"),
-     "stdp_pair.yaml: invalid YAML at line 7: duplicated key 'of'"),
+     "stdp_pair.yaml: invalid YAML at line 7: duplicated key"),
     ("invalid YAML syntax", changed("traces:", "traces: ["),
      "stdp_pair.yaml: invalid YAML at line 8: expected ',' or ']', but got '<scalar>'"),
     ("python tag", changed("A_plus: 0.01", "A_plus: !!python/object:os.system 'x'"),
-     "stdp_pair.yaml: invalid YAML at line 4: could not determine a constructor for the tag "
-     "'tag:yaml.org,2002:python/object:os.system'"),
+     "stdp_pair.yaml: invalid YAML at line 4: tags (!name) are not allowed"),
     ("empty file", "",
      "stdp_pair.yaml: file is empty"),
     ("only a comment", "# nothing\n",
@@ -561,7 +560,7 @@ def test_cli_out_is_a_file(capsys, tmp_path, good_rule):
     file = tmp_path / "taken"
     file.write_text("")
     assert_one_error_line(capsys, ["verify", good_rule, "--out", file],
-                          f"Invalid value for '--out': Directory '{file}' is a file.")
+                          f"--out: exists and is not a directory (got {file})")
 
 
 def test_cli_unknown_command(capsys):

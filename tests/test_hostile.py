@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import pytest
 
 from conftest import GOOD_RULE_TEXT as GOOD_TEXT
+from conftest import rule_path
 from neurodeploy.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -626,3 +627,324 @@ def test_generated_check_finishes_in_time(tmp_path, old, new):
     path = _variant(tmp_path, old, new)
     child = run_child(["check", path], f"check {new}")
     assert_child_rejected(child, f"extreme.yaml: weight.on_post: degree higher than 32 (got '{new.split(None, 1)[1]}')")
+
+
+# --- generated: issue 14, fail safe everywhere (output paths, options, plan paths, spike files) ----
+#
+# Every case goes through the real CLI: exit 2, one line, no traceback, nothing created or deleted
+# (the whole temporary tree and the working directory are compared before and after), and nothing
+# run: the rejection comes within MAX_SECONDS, before any backend could start.
+
+OUTSIDE_HINT = "must be a library rule or a file under the plan's directory (--allow-outside-rules allows any path)"
+
+
+def tree(root) -> dict:
+    """path -> (mode, size, mtime) of everything under ``root``."""
+    found = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            info = os.lstat(path)
+            found[path] = (info.st_mode, info.st_size, info.st_mtime_ns)
+    return found
+
+
+def assert_untouched_rejection(capsys, args, expected, roots, label):
+    before = [tree(r) for r in roots]
+    code, out, err, elapsed = run_in_process(capsys, args, label)
+    assert_rejected(code, out, err, expected)
+    assert [tree(r) for r in roots] == before, "files created, changed or deleted"
+    assert elapsed <= MAX_SECONDS, f"took {elapsed:.2f} s: did something run?"
+    return err
+
+
+def _immutable(path) -> bool:
+    """``chattr +i`` (needs CAP_LINUX_IMMUTABLE); False where it cannot be set."""
+    if shutil.which("chattr") is None:
+        return False
+    return subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode == 0
+
+
+def _out_case(kind, tmp_path):
+    """(the --out value, the expected message) of each bad output path."""
+    if kind == "empty":
+        return "", "--out: must be a directory path (got '')"
+    if kind in ("proc", "proc-root", "sys"):
+        out = {"proc": "/proc/neurodeploy-out", "proc-root": "/proc", "sys": "/sys/kernel/neurodeploy"}[kind]
+        return out, f"--out: is inside a kernel file system, {out.split('/')[1]} (got {out})"
+    if kind == "through-file":
+        (tmp_path / "plain").write_text("x")
+        out = tmp_path / "plain" / "sub"
+        return str(out), f"--out: cannot be created: plain is not a directory (got {out})"
+    if kind == "regular-file":
+        (tmp_path / "plain").write_text("x")
+        return str(tmp_path / "plain"), f"--out: exists and is not a directory (got {tmp_path / 'plain'})"
+    if kind == "dangling-symlink":
+        os.symlink(tmp_path / "nowhere", tmp_path / "link")
+        return str(tmp_path / "link"), f"--out: is a dangling symbolic link (got {tmp_path / 'link'})"
+    if kind == "name-300":
+        out = tmp_path / ("n" * 300)
+        return str(out), f"--out: name too long (300 bytes in one name, at most 255) (got {out})"
+    if kind in ("immutable", "immutable-parent"):
+        folder = tmp_path / "frozen"
+        folder.mkdir()
+        if not _immutable(folder):
+            pytest.skip("chattr +i not available here")
+        if kind == "immutable":
+            return str(folder), f"--out: cannot be written to: Operation not permitted (got {folder})"
+        return str(folder / "sub"), f"--out: cannot be created: Operation not permitted (got {folder / 'sub'})"
+    raise AssertionError(kind)
+
+
+OUT_KINDS = ["empty", "proc", "proc-root", "sys", "through-file", "regular-file", "dangling-symlink", "name-300",
+             "immutable", "immutable-parent"]
+
+
+@pytest.mark.parametrize("command_name", ["verify", "run", "compile"])
+@pytest.mark.parametrize("kind", OUT_KINDS)
+def test_generated_bad_out_dir(kind, command_name, capsys, tmp_path, monkeypatch):
+    """Was: verify --out '' deleted report.json, report.md and trajectories.npz of the working directory; the
+    other bad paths failed after every backend ran, with a traceback."""
+    work = tmp_path / "cwd"
+    work.mkdir()
+    for name in ("report.json", "report.md", "trajectories.npz", "summary.json"):
+        (work / name).write_text("keep me")
+    monkeypatch.chdir(work)
+    plan = _plan(tmp_path, ["stdp_pair"])
+    try:
+        out, expected = _out_case(kind, tmp_path)
+        args = {"verify": ["verify", rule_path("stdp_pair"), "--out", out, "--backends", "brian2"],
+                "run": ["run", plan, "--out", out],
+                "compile": ["compile", rule_path("stdp_pair"), "--target", "brian2", "--out", out]}[command_name]
+        assert_untouched_rejection(capsys, args, expected, [tmp_path], f"--out {kind} ({command_name})")
+    finally:
+        if (tmp_path / "frozen").exists():
+            subprocess.run(["chattr", "-i", str(tmp_path / "frozen")], capture_output=True)
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--timeout", "nan", "--timeout: must be a number of seconds > 0 and at most 31536000 (got nan)"),
+    ("--timeout", "inf", "--timeout: must be a number of seconds > 0 and at most 31536000 (got inf)"),
+    ("--timeout", "-inf", "--timeout: must be a number of seconds > 0 and at most 31536000 (got -inf)"),
+    ("--timeout", "0", "--timeout: must be a number of seconds > 0 and at most 31536000 (got 0)"),
+    ("--timeout", "-1", "--timeout: must be a number of seconds > 0 and at most 31536000 (got -1)"),
+    ("--timeout", "1e300", "--timeout: must be a number of seconds > 0 and at most 31536000 (got 1e+300)"),
+    ("--seed", "-1", "--seed: must be a whole number >= 0 (got -1)"),
+])
+def test_generated_bad_verify_option(option, value, expected, capsys, tmp_path):
+    """Was: --timeout nan|inf and --seed -1 crashed (after the trains were built, or in the backends)."""
+    out = tmp_path / "out"
+    assert_untouched_rejection(capsys, ["verify", rule_path("stdp_pair"), "--out", out, option, value], expected,
+                               [tmp_path], f"verify {option} {value}")
+    assert not out.exists()
+
+
+def _outside_case(kind, tmp_path):
+    """(plan path, the rules entry) of a plan that names a rule outside its directory and the library."""
+    plans, outside = tmp_path / "plans", tmp_path / "outside"
+    plans.mkdir()
+    outside.mkdir()
+    (outside / "rule.yaml").write_text(GOOD_TEXT.replace("name: stdp_pair", "name: outside_rule"))
+    entry = {"absolute": str(outside / "rule.yaml"), "dotdot": "../outside/rule.yaml",
+             "system-file": "/etc/passwd", "system-missing": "/nonexistent/secret",
+             "library-dotdot": "../../../../../../../../../../etc/passwd", "symlink": "link.yaml",
+             "symlinked-dir": "linked/rule.yaml"}[kind]
+    if kind == "symlink":
+        os.symlink(outside / "rule.yaml", plans / "link.yaml")
+    if kind == "symlinked-dir":
+        os.symlink(outside, plans / "linked")
+    (plans / "plan.yaml").write_text(f"rules: [stdp_pair, {entry!r}]\nprotocols: [{{name: poisson, steps: 50}}]\n")
+    return str(plans / "plan.yaml"), entry
+
+
+@pytest.mark.parametrize("kind", ["absolute", "dotdot", "system-file", "system-missing", "library-dotdot", "symlink",
+                                  "symlinked-dir"])
+def test_generated_plan_rule_outside(kind, capsys, tmp_path):
+    """Was: any absolute or '..' path was read, and its content quoted in the error (a credentials file's line)."""
+    plan, entry = _outside_case(kind, tmp_path)
+    out = tmp_path / "out"
+    assert_untouched_rejection(capsys, ["run", plan, "--out", out], f"plan.yaml: rules[1]: {OUTSIDE_HINT} (got {entry!r})",
+                               [tmp_path], f"plan rule {kind}")
+
+
+def test_generated_plan_rule_outside_allowed(tmp_path):
+    """--allow-outside-rules (load_plan(allow_outside=True)) lifts the restriction."""
+    from neurodeploy.batch import load_plan
+
+    plan, _ = _outside_case("dotdot", tmp_path)
+    _, specs = load_plan(plan, allow_outside=True)
+    assert [os.path.basename(s.rule_file) for s in specs] == ["stdp_pair.yaml", "rule.yaml"]
+
+
+SECRET = "SECRET-0f3c9"
+
+
+@pytest.mark.parametrize("content, expected", [
+    (f"{SECRET}\n", "secret.yaml: must be a mapping (got str)"),
+    (f"key: !{SECRET} value\n", "secret.yaml: invalid YAML at line 1: tags (!name) are not allowed"),
+    (f"{SECRET}: 1\n{SECRET}: 2\n", "secret.yaml: invalid YAML at line 2: duplicated key"),
+    (f"a: \"\\{SECRET[0]}\"\n", "secret.yaml: invalid YAML at line 1: found unknown escape character"),
+    (f"a: 1\n\t{SECRET}: 2\n", "secret.yaml: invalid YAML at line 2: found character that cannot start any token"),
+    (f"a: &{SECRET} 1\nb: *{SECRET}\n", "secret.yaml: invalid YAML at line 2: anchors and aliases are not allowed"),
+    (f"[{SECRET}\n", "secret.yaml: invalid YAML at line 2: expected ',' or ']', but got '<stream end>'"),
+    (f"!!python/object/apply:os.system [{SECRET}]\n", "secret.yaml: invalid YAML at line 1: tags (!name) are not allowed"),
+])
+def test_generated_outside_file_content_never_echoed(content, expected, capsys, tmp_path):
+    """Even with --allow-outside-rules, a file that is not YAML or not a rule is described, never quoted."""
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.yaml").write_text(content)
+    (tmp_path / "plans").mkdir()
+    plan = tmp_path / "plans" / "plan.yaml"
+    plan.write_text("rules: [../outside/secret.yaml]\n")
+    err = assert_untouched_rejection(capsys, ["run", plan, "--out", tmp_path / "out", "--allow-outside-rules"],
+                                     expected, [tmp_path], "plan -> secret file")
+    assert SECRET not in err and SECRET[:6] not in err
+
+
+def test_generated_plan_grid_key_typo(capsys, tmp_path):
+    """Was: a misspelled grid key was ignored (1 run, params {})."""
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("rules: [stdp_pair, oja]\nprotocols: [{name: poisson, steps: 50}]\ngrid: {A_plu: [1, 2]}\n")
+    assert_untouched_rejection(capsys, ["run", plan, "--out", tmp_path / "out"],
+                               "plan.yaml: grid.A_plu: not a parameter of stdp_pair, oja (parameters: A_minus, A_plus, "
+                               "beta, eta, tau_minus, tau_plus, tau_rate, w_init, w_max, w_min)", [tmp_path], "grid key typo")
+
+
+def test_generated_unreachable_scheduler(capsys, tmp_path):
+    """Was: run --scheduler to a closed port crashed after 30 s, having created the output directory."""
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    plan = _plan(tmp_path, ["stdp_pair"])
+    assert_untouched_rejection(capsys, ["run", plan, "--out", tmp_path / "out", "--scheduler", f"tcp://127.0.0.1:{port}"],
+                               f"--scheduler: cannot reach the scheduler within 3 s: Connection refused "
+                               f"(got tcp://127.0.0.1:{port})", [tmp_path], "unreachable scheduler")
+    assert_untouched_rejection(capsys, ["run", plan, "--out", tmp_path / "out", "--scheduler", "no scheduler"],
+                               "--scheduler: must be an address such as tcp://host:8786 (got no scheduler)",
+                               [tmp_path], "scheduler address")
+
+
+# --- NPZ spike files ---
+
+def _npy_header(shape, descr="|b1") -> bytes:
+    """A .npy header (format 1.0) declaring ``shape`` and ``descr``, with no data after it."""
+    header = "{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (descr, tuple(shape))
+    header += " " * (63 - (len(header) + 10) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode()
+
+
+def _npy(array) -> bytes:
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=True)
+    return buffer.getvalue()
+
+
+def _npz(path, members: dict):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data if isinstance(data, bytes) else _npy(data))
+    return str(path)
+
+
+def _npz_case(kind, tmp_path):
+    import numpy as np
+
+    pre, post = np.zeros((2, 10), bool), np.zeros((3, 10), bool)
+    good = {"pre.npy": pre, "post.npy": post}
+    allowed = "unknown member (allowed: pre.npy, post.npy, w0.npy, reward.npy)"
+    too_large = ("run too large ({} steps x {}x{} synapses; at most 100,000,000 steps, 200,000,000 synapse-steps "
+                 "and 200,000,000 neuron-steps)")
+    cases = {
+        "pre-timedelta": (dict(good, **{"pre.npy": np.zeros((2, 10), "m8[s]")}),
+                          "pre: must be boolean or 0/1 (got dtype timedelta64[s])"),
+        "post-datetime": (dict(good, **{"post.npy": np.zeros((3, 10), "M8[D]")}),
+                          "pre: must be boolean or 0/1 (got dtype datetime64[D])".replace("pre:", "post:")),
+        "pre-complex": (dict(good, **{"pre.npy": np.zeros((2, 10), complex)}),
+                        "pre: must be boolean or 0/1 (got dtype complex128)"),
+        "pre-object": (dict(good, **{"pre.npy": np.zeros((2, 10), object)}),
+                       "pre: must be boolean or 0/1 (got dtype object)"),
+        "pre-string": (dict(good, **{"pre.npy": np.zeros((2, 10), "<U1")}),
+                       "pre: must be boolean or 0/1 (got dtype <U1)"),
+        "pre-structured": (dict(good, **{"pre.npy": np.zeros((2, 10), [("a", "?")])}),
+                           "pre: must be boolean or 0/1 (got dtype [('a', '?')])"),
+        "w0-complex": (dict(good, **{"w0.npy": np.zeros((3, 2), complex)}),
+                       "w0: must be real numbers (got dtype complex128)"),
+        "w0-bool": (dict(good, **{"w0.npy": np.zeros((3, 2), bool)}), "w0: must be real numbers (got dtype bool)"),
+        "reward-complex": (dict(good, **{"reward.npy": np.zeros(10, complex)}),
+                           "reward: must be numbers of shape (steps,) = (10,) or (n_post, steps) = (3, 10) "
+                           "(got complex128 (10,))"),
+        "extra-member": (dict(good, **{"junk.npy": np.zeros(3)}), f"junk.npy: {allowed}"),
+        "extra-member-2gb": (dict(good, **{"big.npy": _npy_header((2 * 1024 ** 3,))}), f"big.npy: {allowed}"),
+        "member-not-npy": (dict(good, **{"pre": b"raw bytes"}), f"pre: {allowed}"),
+        "member-in-folder": (dict(good, **{"dir/pre.npy": pre}), f"dir/pre.npy: {allowed}"),
+        "header-10^6x10^6": ({"pre.npy": _npy_header((10 ** 6, 10 ** 6)), "post.npy": _npy_header((1, 10 ** 6))},
+                             "pre: " + too_large.format("1,000,000", 1, 1000000)),
+        "header-run-size": ({"pre.npy": _npy_header((1000, 10 ** 6)), "post.npy": _npy_header((1000, 10 ** 6))},
+                            "pre: " + too_large.format("1,000,000", 1000, 1000)),
+        "header-steps": ({"pre.npy": _npy_header((1, 2 * 10 ** 8)), "post.npy": _npy_header((1, 2 * 10 ** 8))},
+                         "pre: " + too_large.format("200,000,000", 1, 1)),
+        "header-3d": ({"pre.npy": _npy_header((2, 10, 10 ** 9)), "post.npy": post},
+                      "pre: must be a 2-D raster (neurons, steps) (got shape (2, 10, 1000000000))"),
+        "w0-header-huge": (dict(good, **{"w0.npy": _npy_header((10 ** 9, 10 ** 9), "<f8")}),
+                           "w0: must be a number array of shape (n_post, n_pre) = (3, 2) (got (1000000000, 1000000000))"),
+        "truncated-data": (dict(good, **{"pre.npy": _npy_header((2, 10))}), "pre: cannot be read (ValueError)"),
+        "garbage-header": (dict(good, **{"post.npy": b"\x93NUMPY\x01\x00\xff\xff{{{{"}), "post: is not a numpy array"),
+    }
+    members, message = cases[kind]
+    return _npz(tmp_path / "spikes.npz", members), f"spikes.npz: {message}"
+
+
+NPZ_KINDS = ["pre-timedelta", "post-datetime", "pre-complex", "pre-object", "pre-string", "pre-structured", "w0-complex",
+             "w0-bool", "reward-complex", "extra-member", "extra-member-2gb", "member-not-npy", "member-in-folder",
+             "header-10^6x10^6", "header-run-size", "header-steps", "header-3d", "w0-header-huge", "truncated-data",
+             "garbage-header"]
+
+
+@pytest.mark.parametrize("kind", NPZ_KINDS)
+def test_generated_bad_spike_file(kind, capsys, tmp_path):
+    """Was: timedelta rasters crashed, complex w0/reward were accepted, every member (extra ones too) was
+    decompressed before any check (2 GB RSS; a 10^6 x 10^6 header: 931 GiB allocation), and --spikes
+    bypassed the run-size limit."""
+    spikes, expected = _npz_case(kind, tmp_path)
+    assert_untouched_rejection(capsys, ["verify", rule_path("stdp_pair"), "--out", tmp_path / "out", "--spikes", spikes],
+                               expected, [tmp_path], f"--spikes {kind}")
+
+
+@pytest.mark.parametrize("kind", ["header-10^6x10^6", "header-run-size", "extra-member-2gb"])
+def test_generated_bad_spike_file_subprocess(kind, tmp_path):
+    """The memory bombs as commands, under the 1 GiB address-space cap."""
+    spikes, expected = _npz_case(kind, tmp_path)
+    out = tmp_path / "out"
+    assert_child_rejected(run_child(["verify", rule_path("stdp_pair"), "--out", out, "--spikes", spikes],
+                                    f"--spikes {kind}"), expected, out)
+
+
+def test_generated_spike_fifo_and_device(tmp_path):
+    """Was: --spikes on a FIFO waited forever for a writer. Child only (a regression hangs)."""
+    os.mkfifo(tmp_path / "fifo.npz")
+    out = tmp_path / "out"
+    for path, expected in ((tmp_path / "fifo.npz", "fifo.npz: not a regular file"),
+                           ("/dev/zero", "zero: not a regular file")):
+        assert_child_rejected(run_child(["verify", rule_path("stdp_pair"), "--out", out, "--spikes", path],
+                                        f"--spikes {path}"), expected, out)
+
+
+def test_generated_brian2_leaves_no_temp_files(tmp_path):
+    """Was: Brian2 left brian_debug_*.log and brian_script_*.py in the temp folder after any error."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    code = ("import neurodeploy.cli, brian2\n"
+            "net = brian2.Network(brian2.NeuronGroup(1, 'dv/dt = undefined_name / ms : 1'))\n"
+            "net.run(1 * brian2.ms)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, TMPDIR=str(temp)),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "undefined_name" in proc.stderr
+    assert os.listdir(temp) == []

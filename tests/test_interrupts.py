@@ -114,3 +114,82 @@ def test_sigterm_during_batch_run_with_pool(tmp_path):
     assert shm() - before == set()
     assert not (out / "summary.json").exists()
     assert not list(out.glob("*/run.json"))
+
+
+# --- Brian2 (issue 14): its own Ctrl-C handler, its exception wrapping ------------------------------
+
+def wait_for(proc, err, text, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        err.seek(0)
+        if text in err.read():
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"the command ended before {text!r}")
+        time.sleep(0.1)
+    pytest.fail(f"no {text!r} on stderr")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_sigint_during_brian2_run(tmp_path):
+    """Was: Brian2's handler stopped the run early, the harness crashed on the short trajectory (exit 1)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.json").write_text('{"passed": true}')
+    proc, err = start(["verify", rule_path("stdp_pair"), "--out", str(out), "--steps", "2000000",
+                       "--backends", "brian2", "--n-pre", "1", "--n-post", "1"], tmp_path)
+    wait_for(proc, err, "running brian2", timeout=300)
+    time.sleep(3)  # code generation done: inside Network.run
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    err.seek(0)
+    text = err.read()
+    assert "Traceback" not in text
+    assert text.strip().splitlines()[-1] == \
+        "neurodeploy: interrupted (SIGINT): every Lava process stopped, no report written"
+    assert not (out / "report.json").exists()
+    assert sorted(os.listdir(out)) == []
+
+
+def test_sigint_during_trace_statistics(tmp_path):
+    """Was: Ctrl-C before any backend (trace statistics of a long run) went through Brian2's handler."""
+    out = tmp_path / "out"
+    proc, err = start(["verify", rule_path("stdp_pair"), "--out", str(out), "--steps", "20000000",
+                       "--backends", "brian2", "--n-pre", "1", "--n-post", "1"], tmp_path)
+    deadline = time.time() + 120
+    while cpu_seconds(proc.pid) < 6 and time.time() < deadline:  # imports take ~2.5 s of CPU: then trains, stats
+        time.sleep(0.2)
+    err.seek(0)
+    assert "running" not in err.read()
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    err.seek(0)
+    text = err.read()
+    assert "Traceback" not in text
+    assert text.strip().splitlines() == \
+        ["neurodeploy: interrupted (SIGINT): every Lava process stopped, no report written"]
+    assert not out.exists()
+
+
+def test_timeout_on_brian2_is_a_failed_backend(tmp_path):
+    """Was: Brian2 wrapped the timeout in BrianObjectException: traceback, no report."""
+    import json
+
+    out = tmp_path / "out"
+    temp = tmp_path / "tmp"  # the child's temp folder: Brian2 must leave nothing in it
+    temp.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "neurodeploy.cli", "verify", rule_path("stdp_pair"), "--out", str(out),
+                           "--steps", "400000", "--backends", "brian2,brian2-step", "--n-pre", "1", "--n-post", "1",
+                           "--timeout", "1", "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, TMPDIR=str(temp)))
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    failed = {b["name"]: b["reason"] for b in report["backends"] if b.get("failed")}
+    assert failed == {"brian2": "timed out after 1 s", "brian2-step": "timed out after 1 s"}
+    assert os.listdir(temp) == []

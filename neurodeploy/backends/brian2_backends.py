@@ -2,6 +2,10 @@
 (the learning engine's per-step order); see :mod:`.brian2_model`."""
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+
 import numpy as np
 
 from neurodeploy.backends import REGISTRY, Backend
@@ -24,8 +28,73 @@ def _lif(b2, rule, trains, dt):
     return group
 
 
+def unwrap(exc: BaseException) -> BaseException:
+    """The exception Brian2 wrapped: ``BrianObjectException`` (``raise ... from exc``) around a
+    timeout or anything else raised while a code object ran; ``exc`` itself if not wrapped."""
+    from brian2.core.base import BrianObjectException
+
+    seen = set()
+    while isinstance(exc, BrianObjectException) and exc.__cause__ is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc = exc.__cause__
+    return exc
+
+
+@contextlib.contextmanager
+def _alarm_at_safe_points():
+    """Hold back a SIGALRM (the harness's ``--timeout``) until ``check()`` is called, so that the timeout
+    is raised between Brian2's time steps or set-up stages and never inside a code object, where Brian2
+    would wrap it, log it and leave its objects half-built. Yields ``check``."""
+    original = signal.getsignal(signal.SIGALRM)
+    if not callable(original) or threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+    pending = []
+
+    def hold(signum, frame):
+        pending.append(signum)
+
+    def check():
+        if pending:
+            pending.clear()
+            original(signal.SIGALRM, None)  # the harness's handler: raises its timeout
+
+    signal.signal(signal.SIGALRM, hold)
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGALRM, original)
+    check()
+
+
+def _run(b2, net, duration, report):
+    """``net.run`` whose interruptions are the caller's: a timeout (``BackendTimeout``) or an interrupt
+    raised inside a code object comes out as itself, not wrapped in Brian2's ``BrianObjectException``;
+    a run that Brian2 stopped early (its own Ctrl-C handler, when another program installed it) is a
+    ``KeyboardInterrupt``, never a short trajectory."""
+    from brian2.core.base import BrianObjectException
+
+    try:
+        net.run(duration, namespace={}, report=report, report_period=0.1 * b2.second)
+    except BrianObjectException as exc:
+        original = unwrap(exc)
+        if original is exc:
+            raise
+        raise original from None
+    finally:
+        b2.Network._globally_running = False  # also when the report callback raised the timeout
+    if b2.Network._globally_stopped or float(net.t) < float(duration) * (1 - 1e-12):
+        b2.Network._globally_stopped = False
+        raise KeyboardInterrupt("Brian2 stopped the simulation early")
+
+
 def _simulate(model: Brian2Model, rule, trains, progress=None) -> tuple:
     """(trajectory, info); in a closed loop ``info["post_spikes"]`` is the LIF's raster."""
+    with _alarm_at_safe_points() as check:
+        return _simulate_checked(model, rule, trains, progress, check)
+
+
+def _simulate_checked(model: Brian2Model, rule, trains, progress, check) -> tuple:
     import brian2 as b2
 
     b2.prefs.codegen.target = "numpy"
@@ -50,6 +119,7 @@ def _simulate(model: Brian2Model, rule, trains, progress=None) -> tuple:
         (on_pre if side == "pre" else on_post)[name] = code
     syn = b2.Synapses(pre, post, model=model.model, on_pre=on_pre, on_post=on_post,
                       namespace=namespace, dt=dt, method="exact", name="plastic")
+    check()
     syn.connect()
     # same-step pre before post, then the delayed jumps (Brian2 otherwise orders by name)
     syn.pre.order = 0
@@ -67,16 +137,18 @@ def _simulate(model: Brian2Model, rule, trains, progress=None) -> tuple:
     w0 = trains.w0[j, i]
     syn.w[:] = b2.Quantity(w0, dim=rule.weight.dim)
     monitor = b2.StateMonitor(syn, "w", record=True, when="end", order=100, dt=dt, name="weights")
+    check()
     net = b2.Network(pre, post, syn, monitor)
     spikes = None
     if closed:
         spikes = b2.SpikeMonitor(post, name="post_spikes")
         net.add(spikes)
-    report = None
-    if progress is not None:
-        def report(elapsed, completed, start, duration):
+    def report(elapsed, completed, start, duration):  # called between time steps: a safe point
+        check()
+        if progress is not None:
             progress(int(round(float(completed) * steps)))
-    net.run(steps * dt, namespace={}, report=report, report_period=0.5 * b2.second)
+    _run(b2, net, steps * dt, report)
+    check()
     w = np.asarray(monitor.w[:])  # (synapses, steps)
     trajectory = np.empty((steps, n_post, n_pre))
     trajectory[:, j, i] = w.T

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy
+import neurodeploy.brian2_setup  # noqa: F401 - before any other Brian2 import
 from brian2.parsing.sympytools import sympy_to_str
 from brian2.units.fundamentalunits import DIMENSIONLESS, get_unit
 

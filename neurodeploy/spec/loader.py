@@ -81,8 +81,35 @@ class _StrictLoader(yaml.SafeLoader):
                     None, None, "keys must be plain values", key_node.start_mark) from None
             if duplicated:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicated key '{key}'", key_node.start_mark)
+                    None, None, "duplicated key", key_node.start_mark)
         return super().construct_mapping(node, deep=deep)
+
+
+#: What PyYAML quotes in its messages that is grammar, not the file's content: token names
+#: ('<block end>', '<scalar>') and the indicators (',', ']', ...).
+_YAML_TOKEN = re.compile(r"<[a-z ]+>|[\],\[{}:?|>!&*#%@`\"'-]")
+
+
+def yaml_problem(problem) -> str:
+    """PyYAML's description of a syntax error without anything taken from the file.
+
+    A YAML error never quotes the file: a tag, a key or a character of the file
+    becomes a description (the line number says where), so that an error about a
+    file that is not a rule (named by mistake, or by a hostile plan) cannot print
+    part of it."""
+    problem = str(problem or "")
+    if problem.startswith("could not determine a constructor for the tag"):
+        return "tags (!name) are not allowed"
+    if problem.startswith("duplicated key"):
+        return "duplicated key"
+
+    def token(match):
+        inner = match.group(1)
+        return match.group(0) if _YAML_TOKEN.fullmatch(inner) else ""
+
+    problem = re.sub(r"'((?:[^'\\]|\\.)*)'", token, problem)
+    problem = re.sub(r"\s+", " ", problem).replace(" ,", ",").strip()
+    return re.sub(r",? but (found|got)$", "", problem)
 
 
 def read_yaml(path: str, source: str):
@@ -118,11 +145,11 @@ def read_yaml(path: str, source: str):
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}" if mark else ""
-        raise NeurodeployError(source, "", f"invalid YAML{where}: {exc.problem or exc.context}") from None
+        raise NeurodeployError(source, "", f"invalid YAML{where}: {yaml_problem(exc.problem or exc.context)}") from None
     except (yaml.YAMLError, RecursionError):
         raise NeurodeployError(source, "", "invalid YAML") from None
     except ValueError as exc:  # e.g. an integer longer than Python converts
-        reason = "a number has too many digits" if "digits" in str(exc) else str(exc)
+        reason = "a number has too many digits" if "digits" in str(exc) else "a value cannot be converted"
         raise NeurodeployError(source, "", f"invalid YAML: {reason}") from None
     return data, text
 

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 import sympy
+import neurodeploy.brian2_setup  # noqa: F401 - before any other Brian2 import
 from brian2 import units as _units
 from brian2.units.fundamentalunits import DIMENSIONLESS, Dimension, Unit, get_dimensions, get_unit
 
