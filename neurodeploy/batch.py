@@ -30,6 +30,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 import neurodeploy
 from neurodeploy.errors import NeurodeployError, UnsupportedError
 from neurodeploy.harness import _atomic, _jsonable, default_backends
@@ -187,6 +189,11 @@ def load_plan(path: str, allow_outside: bool = False) -> tuple:
     return name, specs
 
 
+def _weight_stats(w) -> dict:
+    w = np.asarray(w, dtype=float)
+    return {"mean": float(w.mean()), "std": float(w.std()), "min": float(w.min()), "max": float(w.max())}
+
+
 def run_one(spec: RunSpec, out_dir: str) -> dict:
     """Compile and verify one run; write its directory; return its summary entry."""
     from neurodeploy.codegen import write_compiled
@@ -215,7 +222,10 @@ def run_one(spec: RunSpec, out_dir: str) -> dict:
         "skipped_backends": {b["name"]: b["reason"] for b in data["backends"] if not b["ran"]},
         "comparisons": [{k: c.get(k) for k in ("reference", "candidate", "share", "max_abs_error_normalized",
                                                "rmse_normalized", "passed", "outcome")} for c in data["comparisons"]],
-        "passed": data["passed"], "outcome": data["outcome"], "counts": data["counts"], "files": sorted(os.path.basename(p) for p in compiled),
+        "passed": data["passed"], "outcome": data["outcome"], "counts": data["counts"],
+        # what the runs learned, per backend: the final weights' mean, spread and range (rule units)
+        "final_weights": {name: _weight_stats(res.trajectory[-1]) for name, res in report.results.items()},
+        "files": sorted(os.path.basename(p) for p in compiled),
         "seconds": round(time.perf_counter() - start, 3),
     }
     _atomic(run_dir, "run.json", lambda f: f.write(json.dumps(_jsonable({"key": spec.key(), "entry": entry}),
@@ -358,4 +368,10 @@ def render_summary(data: dict) -> str:
                    f"{cell('timing')} | {cell('lowering')} | {cell('constants')} | {cell('rounding')} | "
                    f"{e.get('outcome', 'passed' if e['passed'] else 'failed')} | {e['seconds']}{' (cached)' if e.get('skipped') else ''} |")
     out += ["", "Errors: max |error| over steps and synapses, divided by the weight range."]
+    if any(e.get("final_weights") for e in data["entries"]):
+        out += ["", "Final weights per backend (rule units): mean ± standard deviation [min, max].", "",
+                "| run | backend | final weights |", "|---|---|---|"]
+        for e in data["entries"]:
+            for name, st in (e.get("final_weights") or {}).items():
+                out.append(f"| {e['run']} | {name} | {st['mean']:.4g} ± {st['std']:.3g} [{st['min']:.4g}, {st['max']:.4g}] |")
     return "\n".join(out) + "\n"

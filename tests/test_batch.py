@@ -55,6 +55,11 @@ def test_plan_runs_skips_and_forces(plan, tmp_path, capsys):
     a = np.load(out / "stdp_pair-pairing-seed1-A_plus=0.005" / "trajectories.npz")["brian2"][-1]
     b = np.load(out / "stdp_pair-pairing-seed1-A_plus=0.02" / "trajectories.npz")["brian2"][-1]
     assert not np.allclose(a, b)
+    # outcome statistics: the final weights per backend, as stored in the run's trajectories
+    assert data["outcomes"] == {"passed": 6, "failed": 0, "not checked": 0}
+    stats = runs["stdp_pair-pairing-seed1-A_plus=0.02"]["final_weights"]["brian2"]
+    assert stats["mean"] == pytest.approx(float(b.mean()), abs=1e-12) and stats["std"] == pytest.approx(float(b.std()), abs=1e-12)
+    assert "Final weights per backend" in (out / "summary.md").read_text()
     first_entries = entries(out / "summary.json")
 
     summary = run_plan(plan, str(out))

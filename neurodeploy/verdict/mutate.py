@@ -74,11 +74,20 @@ def _behavioural(entries) -> bool:
     return constants["outcome"] == FAILED and not constants["max_abs_error_normalized"] <= constants["tolerance"]["max_abs"]
 
 
+def single_run(rule, plan, trains):
+    """The fixed-point run lava-fixed would make (emu-fixed, Lava's seed), supplied traces included."""
+    from neurodeploy.deploy import supplied_traces
+    from neurodeploy.emu.engine import simulate
+
+    supplied = supplied_traces(rule, plan, trains) if plan.three_factor else None
+    return simulate(plan, plan.weights_to_lava(trains.w0), trains.pre, trains.post, scale=plan.weight_scale,
+                    supplied=supplied)
+
+
 def self_test(rule, trains_for_seed, seed: int, seeds: int = 100, k: int = ENSEMBLE_SIZE, progress=None) -> dict:
     """Mutation score on the trains of ``seed`` and false-alarm rate over ``seeds`` other seeds.
 
     ``trains_for_seed(s)`` returns the protocol's spike trains for seed ``s``."""
-    from neurodeploy.emu.engine import simulate
     from neurodeploy.harness import compile_plans
 
     start = time.perf_counter()
@@ -86,7 +95,7 @@ def self_test(rule, trains_for_seed, seed: int, seeds: int = 100, k: int = ENSEM
     plans = compile_plans(rule, trains, approximate=True)
     results = []
     for label, kind, plan in mutants(plans["fixed"]):
-        single = simulate(plan, plan.weights_to_lava(trains.w0), trains.pre, trains.post, scale=plan.weight_scale)
+        single = single_run(rule, plan, trains)
         entries = quantization_chain(rule, dict(plans, fixed=plan), trains, single, k)
         caught = [e["share"] for e in entries if e["outcome"] == FAILED]
         results.append({"mutant": label, "kind": kind, "caught": bool(caught), "caught_by": caught,
@@ -95,16 +104,13 @@ def self_test(rule, trains_for_seed, seed: int, seeds: int = 100, k: int = ENSEM
                         "constants_tolerance": entries[0]["tolerance"]["max_abs"]})
         if progress:
             progress(f"mutant {label}: {'caught by ' + ', '.join(caught) if caught else 'NOT caught'}")
-    unmutated = quantization_chain(rule, plans, trains,
-                                   simulate(plans["fixed"], plans["fixed"].weights_to_lava(trains.w0), trains.pre,
-                                            trains.post, scale=plans["fixed"].weight_scale), k)
+    unmutated = quantization_chain(rule, plans, trains, single_run(rule, plans["fixed"], trains), k)
     alarms = []
     for s in range(seed + 1, seed + 1 + seeds):
         t = trains_for_seed(s)
         p = compile_plans(rule, t, approximate=True)
         fixed = p["fixed"]
-        entries = quantization_chain(rule, p, t, simulate(fixed, fixed.weights_to_lava(t.w0), t.pre, t.post,
-                                                            scale=fixed.weight_scale), k)
+        entries = quantization_chain(rule, p, t, single_run(rule, fixed, t), k)
         if any(e["outcome"] == FAILED for e in entries):
             alarms.append({"seed": s, "failed": [f"{e['share']}: {e.get('message')}" for e in entries
                                                  if e["outcome"] == FAILED]})
