@@ -497,17 +497,15 @@ def fixed_saturation(plan, rule: Rule, trains: SpikeTrains, fixed_result) -> dic
     """
     from neurodeploy.lava.plan import TRACE_MAX
 
+    from neurodeploy.protocol import decayed_trace
+
     traces = {}
     for t in plan.traces:
         trace = rule.trace(t.name)
         raster = trains.pre if trace.of == "pre" else trains.post
         decay = np.exp(-1.0 / t.tau_steps)
-        value = np.zeros(raster.shape[0])
-        count = 0
-        for step in range(raster.shape[1]):
-            value = value * decay + t.impulse * raster[:, step]
-            count += int(np.sum(value >= TRACE_MAX))
-        traces[t.slot] = count
+        traces[t.slot] = sum(int(np.count_nonzero(values >= TRACE_MAX))
+                             for _, values in decayed_trace(raster, decay, t.impulse))
     maxima = {t.slot: TRACE_MAX for t in plan.traces}
     maxima["w"] = max(abs(b) for b in plan.w_lava_bounds)
     accumulator = []

@@ -559,6 +559,19 @@ def with_reward(rule: Rule, trains: SpikeTrains) -> SpikeTrains:
     return dataclasses.replace(trains, reward=default_reward(trains.n_post, trains.steps, rule, trains.seed or 0))
 
 
+def decayed_trace(raster: np.ndarray, decay: float, jump: float, chunk: int = 65536):
+    """Yield ``(start, values)`` blocks of the trace ``v[t] = decay * v[t-1] + jump * raster[:, t]``
+    (v[-1] = 0), (neurons, steps) in blocks of ``chunk`` steps: a linear filter
+    (:func:`scipy.signal.lfilter`, no Python loop per step), memory O(neurons x chunk)."""
+    from scipy.signal import lfilter
+
+    state = np.zeros((raster.shape[0], 1))
+    for start in range(0, raster.shape[1], chunk):
+        block = raster[:, start:start + chunk].astype(float) * jump
+        values, state = lfilter([1.0], [1.0, -decay], block, axis=1, zi=state)
+        yield start, values
+
+
 def trace_stats(rule: Rule, trains: SpikeTrains) -> dict:
     """Per trace: its largest and its mean value over these trains.
 
@@ -570,12 +583,11 @@ def trace_stats(rule: Rule, trains: SpikeTrains) -> dict:
             continue  # only the learning engine's traces are scaled from these
         raster = trains.pre if trace.of == "pre" else trains.post
         decay = np.exp(-1.0 / rule.tau_steps(trace))
-        value = np.zeros(raster.shape[0])
         peak, total = 0.0, 0.0
-        for t in range(raster.shape[1]):
-            value = value * decay + trace.jump * raster[:, t]
-            peak = max(peak, float(np.max(np.abs(value))))
-            total += float(np.sum(np.abs(value)))
+        for _, values in decayed_trace(raster, decay, trace.jump):
+            if values.size:
+                peak = max(peak, float(np.max(np.abs(values))))
+                total += float(np.sum(np.abs(values)))
         stats[trace.name] = {"peak": peak or abs(trace.jump), "mean": total / raster.size}
     return stats
 

@@ -7,6 +7,9 @@ import numpy as np
 from neurodeploy.backends import REGISTRY, Backend
 from neurodeploy.backends.brian2_model import Brian2Model, reference_model, step_model, unit_namespace
 
+#: Brian2's code-generation target for the runtime backends (see the README's performance section).
+CODEGEN_TARGET = "numpy"
+
 
 def _lif(b2, rule, trains, dt):
     """Lava's LIF in Brian2 (see :func:`neurodeploy.protocol.closed_loop`): the input ``a_next`` collected
@@ -24,11 +27,15 @@ def _lif(b2, rule, trains, dt):
     return group
 
 
-def _simulate(model: Brian2Model, rule, trains, progress=None) -> tuple:
-    """(trajectory, info); in a closed loop ``info["post_spikes"]`` is the LIF's raster."""
+def _simulate(model: Brian2Model, rule, trains, progress=None, recording=None) -> tuple:
+    """(trajectory, info); in a closed loop ``info["post_spikes"]`` is the LIF's raster.
+
+    ``recording`` (a :class:`~neurodeploy.backends.Recording`): only its rows and sub-grid are
+    kept (a ``network_operation`` copies them at the end of each recorded step), so memory
+    is O(recorded) instead of O(steps x synapses)."""
     import brian2 as b2
 
-    b2.prefs.codegen.target = "numpy"
+    b2.prefs.codegen.target = CODEGEN_TARGET
     dt = rule.dt * b2.second
     n_pre, n_post, steps = trains.n_pre, trains.n_post, trains.steps
     pre_i, pre_t = np.nonzero(trains.pre)
@@ -65,8 +72,29 @@ def _simulate(model: Brian2Model, rule, trains, progress=None) -> tuple:
     i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
     w0 = trains.w0[j, i]
     syn.w[:] = b2.Quantity(w0, dim=rule.weight.dim)
-    monitor = b2.StateMonitor(syn, "w", record=True, when="end", order=100, dt=dt, name="weights")
-    net = b2.Network(pre, post, syn, monitor)
+    if recording is None or recording.everything:
+        monitor = b2.StateMonitor(syn, "w", record=True, when="end", order=100, dt=dt, name="weights")
+        net = b2.Network(pre, post, syn, monitor)
+    else:
+        rows = recording.rows(steps)
+        posts, pres = recording.post_index(n_post), recording.pre_index(n_pre)
+        # all-to-all connect(): synapse k joins pre k // n_post and post k % n_post
+        flat = (pres[None, :] * n_post + posts[:, None]).reshape(-1)
+        if not np.array_equal(i[flat], np.repeat(pres[None, :], posts.size, 0).reshape(-1)) or \
+                not np.array_equal(j[flat], np.repeat(posts[:, None], pres.size, 1).reshape(-1)):
+            raise RuntimeError("unexpected Brian2 synapse order")  # pragma: no cover
+        recorded = np.empty((rows.size, posts.size, pres.size))
+        w_var = syn.variables["w"]
+        state = {"row": 0}
+
+        @b2.network_operation(dt=dt, when="end", order=100, name="weights")
+        def record(t):
+            k = state["row"]
+            if k < rows.size and int(round(float(t / dt))) == rows[k]:
+                recorded[k] = np.asarray(w_var.get_value())[flat].reshape(posts.size, pres.size)
+                state["row"] = k + 1
+
+        net = b2.Network(pre, post, syn, record)
     spikes = None
     if closed:
         spikes = b2.SpikeMonitor(post, name="post_spikes")
@@ -76,9 +104,12 @@ def _simulate(model: Brian2Model, rule, trains, progress=None) -> tuple:
         def report(elapsed, completed, start, duration):
             progress(int(round(float(completed) * steps)))
     net.run(steps * dt, namespace={}, report=report, report_period=0.5 * b2.second)
-    w = np.asarray(monitor.w[:])  # (synapses, steps)
-    trajectory = np.empty((steps, n_post, n_pre))
-    trajectory[:, j, i] = w.T
+    if recording is None or recording.everything:
+        w = np.asarray(monitor.w_[:])  # (synapses, steps)
+        trajectory = np.empty((steps, n_post, n_pre))
+        trajectory[:, j, i] = w.T
+    else:
+        trajectory = recorded
     info = {}
     if closed:
         raster = np.zeros((n_post, steps), dtype=bool)
@@ -93,8 +124,10 @@ class Brian2Reference(Backend):
     name = "brian2"
     description = "Brian2 Synapses, the rule as written (event-driven traces, exact decay)"
 
-    def simulate(self, rule, trains, plans, progress=None):
-        return _simulate(reference_model(rule), rule, trains, progress)
+    records = True
+
+    def simulate(self, rule, trains, plans, progress=None, recording=None):
+        return _simulate(reference_model(rule), rule, trains, progress, recording)
 
 
 @REGISTRY.register
@@ -103,5 +136,7 @@ class Brian2Step(Backend):
     name = "brian2-step"
     description = "Brian2 Synapses in the learning engine's order (decay, impulse, dw, epoch-end update)"
 
-    def simulate(self, rule, trains, plans, progress=None):
-        return _simulate(step_model(rule), rule, trains, progress)
+    records = True
+
+    def simulate(self, rule, trains, plans, progress=None, recording=None):
+        return _simulate(step_model(rule), rule, trains, progress, recording)

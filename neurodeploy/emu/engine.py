@@ -417,7 +417,7 @@ class _Engine:
 
 def simulate(plan, w0_lava, pre, post, rng_seed: int = RNG_SEED, record_every: int = 1,
              record_synapses=None, scale: float = 1.0, conn_seed: int = CONN_VAR_SEED, mode: str | None = None,
-             spec: RuleSpec | None = None, bounds=None) -> np.ndarray:
+             spec: RuleSpec | None = None, bounds=None, record_rows=None) -> np.ndarray:
     """Emulate Lava's learning connection for ``pre.shape[1]`` steps (see the module docstring).
 
     ``plan``: a :class:`~neurodeploy.lava.plan.Plan` (its ``mode`` picks the
@@ -438,7 +438,8 @@ def simulate(plan, w0_lava, pre, post, rng_seed: int = RNG_SEED, record_every: i
     ``scale`` (``plan.weight_scale`` gives rule units, exactly as
     ``plan.weights_from_lava`` would):
     (n_recorded, n_post, n_pre) by default, (n_recorded, n_selected) with
-    ``record_synapses``.
+    ``record_synapses``. ``record_rows``: the 0-based steps to record (sorted, unique), instead
+    of every ``record_every``-th.
     """
     pre = np.asarray(pre).astype(bool, copy=False)
     post = np.asarray(post).astype(bool, copy=False)
@@ -451,30 +452,103 @@ def simulate(plan, w0_lava, pre, post, rng_seed: int = RNG_SEED, record_every: i
     n_post = post.shape[0]
     engine = _Engine(plan, w0_lava, n_pre, n_post, steps, int(rng_seed), int(conn_seed), mode, spec, bounds)
     sel = _synapse_selection(record_synapses, (n_post, n_pre))
-    n_rec = len(recorded_steps(steps, record_every))
+    rows = _rows(steps, record_every, record_rows)
+    n_rec = rows.size
     out = np.empty((n_rec, n_post, n_pre) if sel is None else (n_rec, sel.size), dtype=float)
-    if _run_kernel(engine, pre, post, record_every, sel, out, float(scale)):
+    if _run_kernel(engine, pre, post, rows + 1, sel, out, float(scale)):
         return out
     # column access per step: transpose once (contiguous rows)
     pre_t = np.ascontiguousarray(pre.T)
     post_t = np.ascontiguousarray(post.T)
     e = engine.t_epoch
+    ptr = 0
     for t in range(1, steps + 1):
         engine.spikes(t, pre_t[t - 1], post_t[t - 1])
         if t % e == 0:
             engine.learn(t)
-        if t % record_every == 0:
-            i = t // record_every - 1
+        if ptr < n_rec and t == rows[ptr] + 1:
             if sel is None:
-                out[i] = engine.w
+                out[ptr] = engine.w
             else:
-                out[i] = engine.w.reshape(-1)[sel]
+                out[ptr] = engine.w.reshape(-1)[sel]
+            ptr += 1
     if scale != 1.0:
         out *= scale
     return out
 
 
-def _run_kernel(engine, pre, post, record_every, sel, out, scale) -> bool:
+def _rows(steps, record_every, record_rows) -> np.ndarray:
+    if record_rows is None:
+        return recorded_steps(steps, record_every)
+    rows = np.asarray(record_rows, dtype=np.int64).reshape(-1)
+    if rows.size and (rows.min() < 0 or rows.max() >= steps or np.any(np.diff(rows) <= 0)):
+        raise ValueError(f"record_rows must be increasing steps in 0..{steps - 1}")
+    return rows
+
+
+def simulate_batch(plan, w0_lava, pre, post, seeds, record_rows=None, record_synapses=None,
+                   limits=None) -> tuple:
+    """``len(seeds)`` fixed-point runs of ``plan`` that differ only in their rounding seeds
+    ``seeds`` = [(rng_seed, conn_seed), ...], in one pass over the spikes.
+
+    Member ``k`` equals ``simulate(plan, w0_lava, pre, post, rng_seed=seeds[k][0],
+    conn_seed=seeds[k][1], record_rows=record_rows, record_synapses=record_synapses)`` bit for bit.
+    Returns ``(weights, first)``: ``weights`` int16 Lava units (K, len(record_rows), n_post, n_pre)
+    (or (K, rows, n_selected)); ``first`` (n_post, n_pre): the first 0-based step at which any member's
+    weight was at or beyond ``limits`` (default ``plan.w_lava_bounds``), ``steps`` if never.
+    The compiled batch (:func:`neurodeploy.emu.kernel.fixed_batch_loop`) runs one-step epochs; other
+    rules run member by member."""
+    from neurodeploy.emu import kernel
+
+    pre = np.asarray(pre).astype(bool, copy=False)
+    post = np.asarray(post).astype(bool, copy=False)
+    n_pre, steps = pre.shape
+    n_post = post.shape[0]
+    rows = _rows(steps, 1, record_rows)
+    sel = _synapse_selection(record_synapses, (n_post, n_pre))
+    n_sel = n_post * n_pre if sel is None else sel.size
+    lo, hi = plan.w_lava_bounds if limits is None else limits
+    n_k = len(seeds)
+    out = np.empty((n_k, rows.size, n_sel), dtype=np.int16)
+    first = np.full((n_post, n_pre), steps, dtype=np.int64)
+    engines = [_Engine(plan, w0_lava, n_pre, n_post, steps, int(a), int(b), "fixed") for a, b in seeds]
+    e0 = engines[0] if engines else None
+    arrays = kernel.product_arrays(e0.products) if e0 is not None and kernel.numba is not None else None
+    usable = (arrays is not None and e0.t_epoch == 1
+              and not np.any(e0.x_tau[[k in e0.xs for k in range(2)]] == 0)
+              and not np.any(e0.y_tau[[k in e0.ys for k in range(3)]] == 0))
+    if usable:
+        flat = np.zeros(0, dtype=np.int64) if sel is None else np.asarray(sel, dtype=np.int64) % (n_post * n_pre)
+        rec_i, rec_j = np.divmod(flat, n_pre)
+        w = np.ascontiguousarray(np.stack([en.w for en in engines], axis=-1).astype(np.int16))
+        a = arrays
+        u_period = 0 if e0.decimate_exponent is None else 2 ** int(e0.decimate_exponent)
+        kernel.fixed_batch_loop(
+            w, np.ascontiguousarray(pre.T), np.ascontiguousarray(post.T),
+            np.array([k in e0.xs for k in range(2)]), np.array([k in e0.ys for k in range(3)]),
+            e0.x_decay, e0.y_decay, e0.x_int, e0.x_frac, e0.y_int, e0.y_frac,
+            np.stack([en.xr_dec for en in engines]), np.stack([en.xr_imp for en in engines]),
+            np.stack([en.yr_dec for en in engines]), np.stack([en.yr_imp for en in engines]),
+            np.stack([en.conn_r for en in engines]),
+            a["dep"], a["mant"], a["sexp"], a["shift"], a["nfac"], a["fac"], a["width"],
+            e0.w_lo, e0.w_hi, kernel.SIGN_CODES[e0.sign_mode], u_period, int(lo), int(hi),
+            rows + 1, rec_i, rec_j, out, first)
+        # the kernel counts steps from 1
+        first = np.where(first < steps, first - 1, steps)
+    else:
+        del engines
+        for k, (a, b) in enumerate(seeds):
+            run = simulate(plan, w0_lava, pre, post, rng_seed=a, conn_seed=b, mode="fixed")
+            at = ((run <= lo) | (run >= hi)).reshape(steps, -1)
+            hit = np.where(at.any(axis=0), np.argmax(at, axis=0), steps).reshape(n_post, n_pre)
+            first = np.minimum(first, hit)
+            picked = run[rows].reshape(rows.size, -1)
+            out[k] = picked if sel is None else picked[:, sel]
+    shape = (n_k, rows.size, n_post, n_pre) if sel is None else (n_k, rows.size, n_sel)
+    return out.reshape(shape), first
+
+
+def _run_kernel(engine, pre, post, rec_t, sel, out, scale) -> bool:
     """Run the compiled loop (:mod:`.kernel`) when it covers this rule; False otherwise."""
     from neurodeploy.emu import kernel
 
@@ -503,10 +577,10 @@ def _run_kernel(engine, pre, post, record_every, sel, out, scale) -> bool:
                           engine.x_int, engine.x_frac, engine.y_int, engine.y_frac,
                           engine.xr_dec, engine.xr_imp, engine.yr_dec, engine.yr_imp, engine.conn_r,
                           a["dep"], a["mant"], a["sexp"], a["shift"], a["nfac"], a["fac"], a["width"],
-                          engine.w_lo, engine.w_hi, sign, u_period, record_every, rec_i, rec_j, scale, out2d)
+                          engine.w_lo, engine.w_hi, sign, u_period, rec_t, rec_i, rec_j, scale, out2d)
     else:
         w = np.ascontiguousarray(engine.w, dtype=float)
         kernel.float_loop(w, pre_t, post_t, x_on, y_on, engine.x_decay, engine.y_decay,
                           engine.x_imp, engine.y_imp, a["dep"], a["coef"], a["nfac"], a["fac"],
-                          engine.bounds[0], engine.bounds[1], sign, u_period, record_every, rec_i, rec_j, scale, out2d)
+                          engine.bounds[0], engine.bounds[1], sign, u_period, rec_t, rec_i, rec_j, scale, out2d)
     return True

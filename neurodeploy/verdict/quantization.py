@@ -300,50 +300,72 @@ def _floor_bias(plan, trains, rule, rows) -> np.ndarray:
 
 
 def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SIZE) -> dict:
-    """The rounding link: ``k`` emu-fixed runs against R, and ``single`` (a fixed run, rule units) in the envelope."""
+    """The rounding link: ``k`` emu-fixed runs against R, and ``single`` (a fixed run) in the envelope.
+
+    The ``k`` runs are one batched emulator call (:func:`neurodeploy.emu.engine.simulate_batch`),
+    recorded at the checkpoints only; ``single``: a :class:`~neurodeploy.backends.RunResult` (rule
+    units; its recorded steps and synapses) or a (steps, n_post, n_pre) array of every step."""
     from scipy import stats
 
-    from neurodeploy.emu.engine import simulate
+    from neurodeploy.emu.engine import simulate_batch
 
     R, stride = context["R"], context["stride"]
     s_w, w_range = plan.weight_scale, rule.weight.range
     lo, hi = plan.w_lava_bounds
     w0 = plan.weights_to_lava(trains.w0)
-    total = np.zeros(R.shape)
-    total2 = np.zeros(R.shape)
     R_lava = R / s_w
     touched = (R_lava <= lo + 1e-9) | (R_lava >= hi - 1e-9)
-    seeds = ensemble_seeds(trains.seed, k)
-    for rng_seed, conn_seed in seeds:
-        run = simulate(plan, w0, trains.pre, trains.post, rng_seed=rng_seed, conn_seed=conn_seed,
-                       record_every=stride)
-        total += run
-        total2 += run * run
-        touched |= (run <= lo) | (run >= hi)
-    single_lava = None
-    if single is not None:
-        single_lava = np.rint(single[stride - 1::stride] / s_w)
-        touched |= (single_lava <= lo) | (single_lava >= hi)
     touched = np.maximum.accumulate(touched, axis=0)
-    mean = total / k
-    var = np.maximum(0.0, (total2 - k * mean * mean) / (k - 1))
+    seeds = ensemble_seeds(trains.seed, k)
     rows_all = np.arange(stride - 1, trains.steps, stride)
     pick = np.unique(np.linspace(0, R.shape[0] - 1, min(CHECKPOINTS, R.shape[0])).round().astype(int))
+    members, first = simulate_batch(plan, w0, trains.pre, trains.post, seeds, record_rows=rows_all[pick],
+                                    limits=(lo, hi))
+    mean_p = np.empty(members.shape[1:])
+    var_p = np.zeros(members.shape[1:])
+    for r in range(members.shape[1]):  # one checkpoint at a time: K x synapses float64
+        m = members[:, r].astype(float)
+        mean_p[r] = m.mean(axis=0)
+        if k > 1:
+            var_p[r] = m.var(axis=0, ddof=1)
+    del members
+    ok = ~(touched[pick] | (first[None] <= rows_all[pick][:, None, None]))
+    single_lava = None
+    if single is not None:
+        if isinstance(single, np.ndarray):
+            s_rows, s_traj, posts, pres = np.arange(single.shape[0]), single, None, None
+        else:
+            s_rows, s_traj, posts, pres = single.rows, single.trajectory, single.posts, single.pres
+        s_lava = np.rint(s_traj / s_w)
+        at = np.maximum.accumulate((s_lava <= lo) | (s_lava >= hi), axis=0)
+        idx = np.searchsorted(s_rows, rows_all[pick])
+        idx_c = np.minimum(idx, s_rows.size - 1)
+        has = (idx < s_rows.size) & (s_rows[idx_c] == rows_all[pick])  # checkpoints the single run recorded
+        grid = np.ix_(np.arange(trains.n_post) if posts is None else posts,
+                      np.arange(trains.n_pre) if pres is None else pres)
+        single_lava = np.full(ok.shape, np.nan)
+        single_at = np.zeros(ok.shape, dtype=bool)
+        for r in np.flatnonzero(has):
+            single_lava[r][grid] = s_lava[idx_c[r]]
+            single_at[r][grid] = at[idx_c[r]]
+        ok &= ~single_at
+    mean, var = mean_p, var_p
     bias = _floor_bias(plan, trains, rule, rows_all[pick])
-    ok = ~touched[pick]
-    n_tests = int(ok.sum()) * (2 if single is not None else 1)
+    env_ok = None if single_lava is None else ok & ~np.isnan(single_lava)
+    n_tests = int(ok.sum()) + (0 if env_ok is None else int(env_ok.sum()))
     entry = {"reference": "float: fixed constants", "candidate": f"emu-fixed x{k}",
              "share": "rounding", "ensemble_size": k, "compared_every": stride,
              "checkpoints": int(pick.size), "synapse_steps_tested": int(ok.sum()),
-             "synapse_steps_left_out_at_limit": int((~ok).sum()), "alpha": ALPHA}
+             "synapse_steps_left_out_at_limit": int((~ok).sum()), "alpha": ALPHA,
+             "ensemble_run": "one batched emulator call (simulate_batch)"}
     if n_tests == 0:
         entry.update(outcome=NOT_CHECKED, passed=False, tolerance=None, max_abs_error_normalized=None,
                      rmse_normalized=None, message="every synapse reached an 8-bit limit: nothing left to test")
         return entry
     q = float(stats.t.ppf(1 - ALPHA / (2 * n_tests), k - 1))
-    sd = np.sqrt(var[pick] + SIGMA_FLOOR ** 2)
+    sd = np.sqrt(var + SIGMA_FLOOR ** 2)
     se = sd / math.sqrt(k)
-    d = mean[pick] - R_lava[pick]
+    d = mean - R_lava[pick]
     # inside [-bias - q se, q se]: distance beyond, in standard errors
     over = np.maximum(d - q * se, -bias - q * se - d)
     z_mean = np.where(ok, np.where(d > 0, d / se, np.maximum(0, -d - bias) / se), 0.0)
@@ -354,7 +376,7 @@ def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SI
         tolerance={"max_abs": float(np.max((q * se + bias)[ok])) * s_w / w_range, "rmse": None,
                    "kind": f"ensemble mean within q={q:.3g} standard errors (+ floor bias)"},
         q=q, largest_z_mean=float(z_mean.max()), floor_bias_max_lava=float(bias.max()) if bias.size else 0.0,
-        ensemble_sd_max_normalized=float(np.sqrt(var[pick]).max()) * s_w / w_range)
+        ensemble_sd_max_normalized=float(np.sqrt(var).max()) * s_w / w_range)
     problems = []
     if mean_fail.any():
         r, i, j = np.argwhere(mean_fail)[np.argmax(np.where(mean_fail, over, -np.inf)[mean_fail])]
@@ -363,10 +385,10 @@ def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SI
                         f"{q * se[r, i, j]:.3g}] ({int(mean_fail.sum())} synapse-steps)")
     if single_lava is not None:
         width = q * sd * math.sqrt(1 + 1 / k)
-        dev = np.abs(single_lava[pick] - mean[pick])
-        env_fail = ok & (dev > width)
-        entry["envelope"] = {"max_deviation_in_widths": float(np.max(np.where(ok, dev / width, 0))),
-                             "synapse_steps_outside": int(env_fail.sum())}
+        dev = np.nan_to_num(np.abs(single_lava - mean))
+        env_fail = env_ok & (dev > width)
+        entry["envelope"] = {"max_deviation_in_widths": float(np.max(np.where(env_ok, dev / width, 0))),
+                             "synapse_steps_outside": int(env_fail.sum()), "synapse_steps_tested": int(env_ok.sum())}
         if env_fail.any():
             r, i, j = np.argwhere(env_fail)[0]
             problems.append(f"the single fixed run leaves the ensemble's envelope at step {rows_all[pick][r]} synapse "
