@@ -35,6 +35,7 @@ import os
 import signal
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -275,6 +276,7 @@ class Report:
     steps_ran: dict = field(default_factory=dict)  # what each backend and internal run simulated, in words
     recording: dict = field(default_factory=dict)  # what was recorded: every K-th step, which synapses
     proof: list = field(default_factory=list)  # what was proven on which steps (windowed Lava runs)
+    seconds: dict = field(default_factory=dict)  # wall time per phase: where the time goes
 
     @property
     def outcome(self) -> str:
@@ -315,7 +317,7 @@ class Report:
             "weight_range": [self.rule.weight.w_min, self.rule.weight.w_max],
             "outcome": self.outcome, "passed": self.passed, "counts": counts(self.comparisons),
             "steps_ran": self.steps_ran, "measured": self.measured,
-            "recording": self.recording, "proof": self.proof,
+            "recording": self.recording, "proof": self.proof, "seconds": self.seconds,
             "engine": engine_reason(self.rule),  # None: the learning engine runs the rule
             "backends": backends,
             "comparisons": self.comparisons,
@@ -330,6 +332,7 @@ class Report:
         from neurodeploy.report import render_markdown
 
         os.makedirs(out_dir, exist_ok=True)
+        start = time.perf_counter()
         data = self.to_dict()
         paths = []
         arrays = {name: res.trajectory for name, res in self.results.items()}
@@ -349,6 +352,8 @@ class Report:
         rasters = {f"{name}:post_spikes": res.info["post_spikes"] for name, res in self.results.items()
                    if "post_spikes" in res.info}
         paths.append(_atomic(out_dir, "trajectories.npz", lambda f: np.savez(f, **stored, **rasters), binary=True))
+        data["seconds"] = dict(data["seconds"], **{"write trajectories.npz": round(time.perf_counter() - start, 3)})
+        start = time.perf_counter()
         rows = {name: res.rows for name, res in self.results.items()}
         from neurodeploy.plots import write_plots
 
@@ -357,6 +362,7 @@ class Report:
                 os.unlink(os.path.join(out_dir, name))
         figures = write_plots(data, arrays, out_dir, rows=rows)
         paths += [os.path.join(out_dir, f) for f in figures]
+        data["seconds"]["figures"] = round(time.perf_counter() - start, 3)
         paths.append(_atomic(out_dir, "report.md", lambda f: f.write(render_markdown(data, figures))))
         # report.json last: its presence means the others are complete
         paths.append(_atomic(out_dir, "report.json",
@@ -517,11 +523,21 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
         for lava, emu in EMU_TWIN.items():
             if lava in backends and emu not in backends:
                 backends.append(emu)
+    clock = time.perf_counter()
+    seconds = {}
+
+    def lap(name):
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[name] = round(seconds.get(name, 0.0) + now - clock, 3)
+        clock = now
+
     traces = trace_stats(rule, trains)
     try:
         plans = compile_plans(rule, trains, traces)
     except UnsupportedError:
         plans = {}
+    lap("statistics and plans")
     planned_on = "the protocol's spike trains"
     results, skipped, failed = {}, {}, {}
     for name in backends:
@@ -552,6 +568,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
             except UnsupportedError:
                 plans = {}
             planned_on = f"the post spikes {name}'s neuron made"
+        lap(f"backend {name}")
     w_range = rule.weight.range
     comparisons, measured = [], []
     for a, b, share in COMPARISONS:
@@ -593,6 +610,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
         if r.rows.size != r.steps_run:
             text += f", recorded {_every(recording.every)} and the last ({r.rows.size} steps)"
         steps_ran[name] = text
+    lap("comparisons")
     # the single fixed run placed in the ensemble: one that ran the whole protocol (emu-fixed beside a window)
     fixed_run = next((results[n] for n in ("lava-fixed", "emu-fixed")
                       if n in results and results[n].steps_run == trains.steps), None)
@@ -614,6 +632,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
             f" (exact, realised, best constants, sensitivities), emu-fixed x{ensemble} rounding seeds (one batched call)"
             f", every synapse, compared {_every(chain[0].get('compared_every', 1))}"
             + (f"; on {fixed_run.backend}'s own post spikes" if trains.neuron is not None else ""))
+    lap("fixed-point chain (emulator runs)")
     proof = proof_statement(results, comparisons, trains.steps)
     counts = update_counts(rule, trains)
     post_spikes = int(trains.post.sum()) if trains.neuron is None else {
@@ -651,8 +670,9 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
                     "posts": list(recording.post_index(trains.n_post)), "pres": list(recording.pre_index(trains.n_pre)),
                     "count": int(len(recording.post_index(trains.n_post)) * len(recording.pre_index(trains.n_pre)))},
                 "lava_window_steps": window}
+    lap("counts, saturation, curve")
     return Report(rule, trains, results, skipped, plans, comparisons, stats, failed, curve, measured, steps_ran,
-                  rec_dict, proof)
+                  rec_dict, proof, seconds)
 
 
 def _every(k: int) -> str:

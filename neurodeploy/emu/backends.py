@@ -7,6 +7,8 @@ trajectory is bit-identical to ``lava-fixed``, the float one equal to
 """
 from __future__ import annotations
 
+import numpy as np
+
 from neurodeploy.backends import REGISTRY
 from neurodeploy.emu.engine import simulate as emulate
 from neurodeploy.lava.backends import RNG_SEED, _LavaBackend
@@ -25,9 +27,23 @@ class _EmuBackend(_LavaBackend):
             return "not emulated: three-factor rules (y traces supplied by the post side)"
         return reason
 
-    def trajectory(self, plan, w0_lava, trains, progress=None):
+    records = True  # records only what is asked (memory O(recorded), not O(steps x synapses))
+
+    def trajectory(self, plan, w0_lava, trains, progress=None, recording=None):
         # recorded straight in rule units: w_lava * weight_scale, as plan.weights_from_lava
-        return emulate(plan, w0_lava, trains.pre, trains.post, rng_seed=RNG_SEED, scale=plan.weight_scale)
+        if recording is None or recording.everything:
+            return emulate(plan, w0_lava, trains.pre, trains.post, rng_seed=RNG_SEED, scale=plan.weight_scale)
+        posts, pres = recording.post_index(trains.n_post), recording.pre_index(trains.n_pre)
+        flat = (posts[:, None] * trains.n_pre + pres[None, :]).reshape(-1)
+        out = emulate(plan, w0_lava, trains.pre, trains.post, rng_seed=RNG_SEED, scale=plan.weight_scale,
+                      record_rows=recording.rows(trains.steps), record_synapses=flat)
+        return out.reshape(out.shape[0], posts.size, pres.size)
+
+    def simulate(self, rule, trains, plans, progress=None, recording=None):
+        plan = plans[self.mode]
+        w0 = plan.weights_to_lava(trains.w0)
+        info = {"w0_lava_error_max": float(np.max(np.abs(plan.weights_from_lava(w0) - trains.w0)))}
+        return self.trajectory(plan, w0, trains, progress, recording), info
 
 
 @REGISTRY.register
