@@ -517,8 +517,8 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
     ensemble = ENSEMBLE_SIZE if ensemble is None else ensemble
     recording = default_recording(trains, record_every, record_synapses)
     window = lava_window(trains, lava_steps)
-    if window < trains.steps and window >= recording.every:
-        window -= window % recording.every  # the window's last step is one every backend records
+    if window < trains.steps and window > recording.every:
+        window -= (window - 1) % recording.every  # the window's last step is one every backend records
     if window < trains.steps:  # the emulator carries the whole protocol where Lava runs a window
         for lava, emu in EMU_TWIN.items():
             if lava in backends and emu not in backends:

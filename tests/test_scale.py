@@ -104,6 +104,6 @@ def test_batched_ensemble_members_equal_single_runs(name):
 
 
 def test_recorded_rows_end_with_the_last_step():
-    assert recorded_rows(10, 3).tolist() == [2, 5, 8, 9]
-    assert recorded_rows(9, 3).tolist() == [2, 5, 8]
-    assert Recording(every=4, stop=6).rows(100).tolist() == [3, 5]
+    assert recorded_rows(10, 3).tolist() == [0, 3, 6, 9]
+    assert recorded_rows(9, 3).tolist() == [0, 3, 6, 8]
+    assert Recording(every=4, stop=6).rows(100).tolist() == [0, 4, 5]

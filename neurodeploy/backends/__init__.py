@@ -15,7 +15,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Recording:
-    """What a run records: every ``every``-th step (and the last), of the synapses in the
+    """What a run records: every ``every``-th step from step 0 (and the last), of the synapses in the
     sub-grid ``posts`` x ``pres`` (None: all), of the steps ``0 .. stop - 1`` it ran (None: all).
 
     The recorded steps are :func:`recorded_rows`; a trajectory is
@@ -41,9 +41,9 @@ class Recording:
 
 
 def recorded_rows(steps: int, every: int = 1) -> np.ndarray:
-    """0-based steps recorded when recording every ``every``-th step: ``every - 1, 2 every - 1, ...``
-    and always the last step."""
-    rows = np.arange(every - 1, steps, every, dtype=np.int64)
+    """0-based steps recorded when recording every ``every``-th step: ``0, every, 2 every, ...``
+    and always the last step (what a Brian2 monitor with ``dt = every * dt`` records, plus the end)."""
+    rows = np.arange(0, steps, every, dtype=np.int64)
     if steps and (rows.size == 0 or rows[-1] != steps - 1):
         rows = np.append(rows, steps - 1)
     return rows

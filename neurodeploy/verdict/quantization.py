@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from neurodeploy.backends import recorded_rows
 from neurodeploy.verdict import FAILED, NOT_CHECKED, PASSED
 
 #: Rounding seeds in the ensemble.
@@ -189,7 +190,7 @@ def _run_spec(real: Realisation, rule, trains, coefficients, w0_lava, bounds, st
     spec = float_spec([(p["dependency"], c, p["factors"]) for p, c in zip(real.products, coefficients)],
                       real.impulses, real.taus, rule.t_epoch)
     return simulate(_Modes(real.sign_mode, bounds), w0_lava, trains.pre, trains.post, spec=spec,
-                    record_every=stride, scale=real.weight_scale, mode="float")
+                    record_rows=recorded_rows(trains.steps, stride), scale=real.weight_scale, mode="float")
 
 
 def _fixed_w0(w0, s_w, limits, sign_mode):
@@ -215,7 +216,8 @@ def constants_link(rule, engine, plan, trains) -> tuple:
     w0_plan = plan.weights_to_lava(trains.w0)
     if plan.sign_mode == "mixed":
         w0_plan = (np.asarray(w0_plan, dtype=np.int64) >> 1) << 1
-    R = simulate(plan, w0_plan, trains.pre, trains.post, record_every=stride, scale=plan.weight_scale, mode="float")
+    R = simulate(plan, w0_plan, trains.pre, trains.post, record_rows=recorded_rows(trains.steps, stride),
+                 scale=plan.weight_scale, mode="float")
     d_best = float(np.nanmax(np.abs(I - F))) / w_range if F.size else 0.0
     d = float(np.max(np.abs(R - F))) / w_range if F.size else 0.0
     if not np.isfinite(R).all():
@@ -317,7 +319,7 @@ def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SI
     touched = (R_lava <= lo + 1e-9) | (R_lava >= hi - 1e-9)
     touched = np.maximum.accumulate(touched, axis=0)
     seeds = ensemble_seeds(trains.seed, k)
-    rows_all = np.arange(stride - 1, trains.steps, stride)
+    rows_all = recorded_rows(trains.steps, stride)
     pick = np.unique(np.linspace(0, R.shape[0] - 1, min(CHECKPOINTS, R.shape[0])).round().astype(int))
     members, first = simulate_batch(plan, w0, trains.pre, trains.post, seeds, record_rows=rows_all[pick],
                                     limits=(lo, hi))
