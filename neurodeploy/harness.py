@@ -78,8 +78,8 @@ RECORD_SYNAPSES = 10_000
 #: measured ~500-900 steps/s at 100x100 on a loaded 2-core machine, so ~2.5-4 s per Lava backend there.
 LAVA_SYNAPSE_STEPS = 20_000_000
 #: ... and at least this many steps (or the whole protocol), at most :data:`LAVA_MAX_STEPS`
-#: (Lava's cost per step at small sizes is fixed: ~1-2 ms).
-LAVA_MIN_STEPS, LAVA_MAX_STEPS = 2000, 10_000
+#: (Lava's cost per step at small sizes is fixed: measured 5 ms per step at one synapse under load).
+LAVA_MIN_STEPS, LAVA_MAX_STEPS = 2000, 4000
 LAVA_BACKENDS = ("lava-float", "lava-fixed", "lava-cpu")
 #: The emulator twin that runs the whole protocol where its Lava backend runs a window.
 EMU_TWIN = {"lava-float": "emu-float", "lava-fixed": "emu-fixed"}

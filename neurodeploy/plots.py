@@ -15,6 +15,10 @@ import tempfile
 import numpy as np
 
 
+#: Most points one line of a figure has.
+MAX_POINTS = 5000
+
+
 def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
@@ -57,6 +61,11 @@ def write_plots(data: dict, trajectories: dict, out_dir: str, curve_synapses=Non
     plt = _pyplot()
     names = []
     rows = {n: (rows or {}).get(n, np.arange(t.shape[0])) for n, t in trajectories.items()}
+    # at most ~MAX_POINTS points per line: every k-th recorded row (the figures show the shape, the
+    # report's numbers come from every recorded row)
+    thin = {n: slice(None, None, max(1, -(-r.size // MAX_POINTS))) for n, r in rows.items()}
+    rows = {n: r[thin[n]] for n, r in rows.items()}
+    trajectories = {n: t[thin[n]] for n, t in trajectories.items()}
     any_traj = next(iter(trajectories.values()))
     dt_s = data["dt_ms"] * 1e-3
     w_range = data["weight_range"][1] - data["weight_range"][0]

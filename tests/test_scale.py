@@ -81,8 +81,11 @@ def test_saturation_counts_equal_the_per_step_loop(seed):
     assert got == _old_trace_steps(plan, rule, trains)
 
 
-@pytest.mark.parametrize("name", ["stdp_pair", "stdp_triplet"])
-def test_batched_ensemble_members_equal_single_runs(name):
+@pytest.mark.parametrize("name,chunk", [("stdp_pair", 97), ("stdp_triplet", 32768)])
+def test_batched_ensemble_members_equal_single_runs(name, chunk, monkeypatch):
+    from neurodeploy.emu import engine
+
+    monkeypatch.setattr(engine, "BATCH_CHUNK", chunk)  # random streams drawn across chunk boundaries
     rule = load_rule(rule_path(name))
     trains = poisson(rule, 9, 7, 800, 40.0, 5)
     plan = compile_plans(rule, trains)["fixed"]

@@ -269,24 +269,23 @@ def _batch_traces_py(traces, on, decay, imp_int, imp_frac, r_decay, r_impulse, s
 _batch_traces = _jit(_batch_traces_py)
 
 
-def _fixed_batch_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y_int, y_frac,
-                      xr_dec, xr_imp, yr_dec, yr_imp, conn_r,
+def _fixed_batch_loop(w, x, y, t_first, t_last, ptr, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y_int,
+                      y_frac, xr_dec, xr_imp, yr_dec, yr_imp, conn_r,
                       dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi, sign_mode, u_period,
                       b_lo, b_hi, rec_t, rec_i, rec_j, out, first):
-    """K fixed-point runs that differ only in their random streams (row k of ``xr_dec`` ... ``conn_r``),
-    in one pass over the spikes. ``out`` (K, len(rec_t), len(rec_i)) int16 Lava units."""
-    steps = pre.shape[0]
+    """K fixed-point runs that differ only in their random streams, in one pass over the spikes, for
+    steps ``t_first .. t_last`` (1-based; the state ``w`` (n_post, n_pre, K), traces ``x``, ``y``
+    (slots, neurons, K) carries over between calls). Row ``t - t_first`` of ``xr_dec`` ... ``conn_r``
+    (chunk, K) holds the randoms of step t: the 2t-th trace advances and the t-th ``ConnVarRandom``.
+    ``out`` (K, len(rec_t), len(rec_i)) int16 Lava units; returns the next row to record."""
     n_pre = pre.shape[1]
     n_post = post.shape[1]
     n_k = w.shape[2]
-    x = np.zeros((2, n_pre, n_k), dtype=np.int64)
-    y = np.zeros((3, n_post, n_k), dtype=np.int64)
-    ptr = 0
-    for t in range(1, steps + 1):
-        a = 2 * t
-        _batch_traces(x, x_on, x_decay, x_int, x_frac, xr_dec[:, a], xr_imp[:, a], pre[t - 1])
-        _batch_traces(y, y_on, y_decay, y_int, y_frac, yr_dec[:, a], yr_imp[:, a], post[t - 1])
-        r = conn_r[:, t]
+    for t in range(t_first, t_last + 1):
+        c = t - t_first
+        _batch_traces(x, x_on, x_decay, x_int, x_frac, xr_dec[c], xr_imp[c], pre[t - 1])
+        _batch_traces(y, y_on, y_decay, y_int, y_frac, yr_dec[c], yr_imp[c], post[t - 1])
+        r = conn_r[c]
         u = u_period > 0 and t % u_period == 0
         if t == 1 or u:
             for i in range(n_post):
@@ -316,7 +315,7 @@ def _fixed_batch_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac,
                     for k in range(n_k):
                         out[k, ptr, s] = w[rec_i[s], rec_j[s], k]
             ptr += 1
-    return w
+    return ptr
 
 
 fixed_batch_loop = _jit(_fixed_batch_loop)
