@@ -72,7 +72,7 @@ SETTINGS = {
         "ensemble": {"n": 100, "steps": 2000, "k": 32, "singles": 4},
     },
     "quick": {
-        "sizes": [(10, 500), (100, 500)],
+        "sizes": [],  # per-backend steps/s come from the verify runs below
         "big_backends": ("emu-float", "emu-fixed"),
         "repeats": 1, "compile_repeats": 1,
         "speedup": {"n": 100, "steps": 500},
@@ -439,7 +439,8 @@ def render(data: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m neurodeploy.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats and steps; 1000x1000 for emu only")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller goals, no per-size backend table, one repeat (a few minutes)")
     parser.add_argument("--rule", default="stdp_pair", help="reference rule name or YAML path (default stdp_pair)")
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench.json"), help="JSON output path")
     parser.add_argument("--worker", help=argparse.SUPPRESS)

@@ -110,3 +110,38 @@ def test_recorded_rows_end_with_the_last_step():
     assert recorded_rows(10, 3).tolist() == [0, 3, 6, 9]
     assert recorded_rows(9, 3).tolist() == [0, 3, 6, 8]
     assert Recording(every=4, stop=6).rows(100).tolist() == [0, 4, 5]
+
+
+def test_verify_records_what_it_compares_and_lava_runs_a_window(tmp_path):
+    """--record-every, --record-synapses and --lava-steps: the comparisons say what they compared, the
+    emulator runs the whole protocol where Lava runs a window, files follow the umask."""
+    from neurodeploy.cli import main
+
+    out = tmp_path / "out"
+    old = os.umask(0o027)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["verify", rule_path("stdp_pair"), "--out", str(out), "--steps", "900", "--n-pre", "6",
+                  "--n-post", "5", "--rate", "40", "--quiet", "--record-every", "4", "--record-synapses", "1-3/0,2,5",
+                  "--lava-steps", "300", "--backends", "brian2,brian2-step,lava-float,lava-fixed"])
+    finally:
+        os.umask(old)
+    assert exit_info.value.code == 0
+    report = json.loads((out / "report.json").read_text())
+    ran = {b["name"]: b["steps"] for b in report["backends"]}
+    assert ran == {"brian2": [0, 900], "brian2-step": [0, 900], "lava-float": [0, 297], "lava-fixed": [0, 297],
+                   "emu-float": [0, 900], "emu-fixed": [0, 900]}
+    assert report["recording"]["every"] == 4 and report["recording"]["synapses"]["count"] == 9
+    shares = {(c["reference"], c["candidate"]): c for c in report["comparisons"]}
+    assert shares[("lava-fixed", "emu-fixed")]["compared_steps"] == [0, 296]  # the window, every 4th step
+    assert shares[("lava-fixed", "emu-fixed")]["max_abs_error_normalized"] == 0
+    assert shares[("brian2-step", "emu-float")]["compared_steps"] == [0, 899]
+    assert shares[("brian2-step", "emu-float")]["compared_synapses"] == "9 (recorded sub-grid)"
+    assert any("window" in line for line in report["proof"])
+    with np.load(out / "trajectories.npz") as data:
+        assert data["brian2"].shape == (226, 3, 3) and data["lava-fixed"].shape == (75, 3, 3)
+        assert data["emu-fixed"].dtype == np.int16
+        assert data["lava-fixed:steps"].tolist() == list(range(0, 297, 4))
+        assert data["synapses:post"].tolist() == [1, 2, 3] and data["synapses:pre"].tolist() == [0, 2, 5]
+    for name in ("report.json", "trajectories.npz", "trajectories.png"):
+        assert stat.S_IMODE(os.stat(out / name).st_mode) == 0o640, name
