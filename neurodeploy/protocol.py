@@ -293,10 +293,11 @@ PROTOCOLS = {
         Option("threshold", float, 20.0, 0, "LIF threshold in units of the weight range (closed loop)"),
     ),
 }
-#: Largest run accepted from options: steps, synapse-steps (a trajectory of
-#: float64 per backend: 1.6 GB) and neuron-steps (the rasters and their random draws).
+#: Largest run accepted from options: steps, synapse-steps (compute: 10^6 synapses x 2 10^4
+#: steps; memory is bounded by recording within a budget, see :func:`neurodeploy.harness.default_recording`)
+#: and neuron-steps (the rasters and their random draws).
 MAX_STEPS = 100_000_000
-MAX_SYNAPSE_STEPS = 200_000_000
+MAX_SYNAPSE_STEPS = 20_000_000_000
 MAX_NEURON_STEPS = 200_000_000
 
 
