@@ -600,7 +600,7 @@ def update_counts(rule: Rule, trains: SpikeTrains) -> dict:
     pad = n_epochs * e - trains.steps
     pre = np.pad(trains.pre, ((0, 0), (0, pad))).reshape(trains.n_pre, n_epochs, e).any(axis=2).astype(np.int64)
     post = np.pad(trains.post, ((0, 0), (0, pad))).reshape(trains.n_post, n_epochs, e).any(axis=2).astype(np.int64)
-    both = post @ pre.T
+    both = np.rint(post.astype(float) @ pre.T.astype(float)).astype(np.int64)  # BLAS; exact below 2^53
     updates = pre.sum(axis=1)[None, :] + post.sum(axis=1)[:, None] - both
     return {"max_updates": int(updates.max()), "mean_updates": float(updates.mean()), "epochs": n_epochs,
             "coincident_epochs": int(both.sum()), "max_coincident_per_synapse": int(both.max())}

@@ -50,7 +50,8 @@ def conflicts(rule, trains) -> np.ndarray:
 
     pre, post = per_epoch(trains.pre), per_epoch(trains.post)
     if e == 1:
-        return post @ pre.T  # a pre and a post spike in the same step
+        # a pre and a post spike in the same step (float64 BLAS: exact for counts below 2^53)
+        return np.rint(post.astype(float) @ pre.T.astype(float)).astype(np.int64)
     # events of synapse (i, j) in epoch k: pre[j, k] + post[i, k]; conflict when >= 2
     out = np.zeros((trains.n_post, trains.n_pre), dtype=np.int64)
     for k in np.flatnonzero((pre.sum(axis=0) > 0) | (post.sum(axis=0) > 0)):
