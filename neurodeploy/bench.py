@@ -79,7 +79,7 @@ SETTINGS = {
         "large": {"n_pre": 250, "n_post": 400, "steps": 1000, "record_every": 10},
         "speedups": [{"n": 300, "steps": 200}],
         "goal1": ["--n-pre", "100", "--n-post", "100", "--steps", "2000"],
-        "goal2": ["pairing", "frequency"],
+        "goal2": ["pairing"],
         "goal3": ["--n-pre", "250", "--n-post", "400", "--steps", "1000", "--backends", "brian2,emu-fixed"],
         "ensemble": {"n": 100, "steps": 2000, "k": 32, "singles": 2},
     },

@@ -207,7 +207,7 @@ def _synapse_spec(spec, trains):
                    "POSTS/PRES index lists with ranges, e.g. '0-9/0-99' (default: all up to 10000, else 10000).")
 @click.option("--lava-steps", type=click.IntRange(min=0), default=None,
               help="Lava backends run only the protocol's first N steps (0: all; default: 2e7 synapse-steps, "
-                   "2000..10000 steps); the emulator then runs the whole protocol.")
+                   "1000..2000 steps); the emulator then runs the whole protocol.")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 def verify(rule_file, out_dir, protocol, seed, spikes, backends, timeout, ensemble, record_every, record_synapses,
            lava_steps, quiet, **options):

@@ -79,7 +79,7 @@ RECORD_SYNAPSES = 10_000
 LAVA_SYNAPSE_STEPS = 20_000_000
 #: ... and at least this many steps (or the whole protocol), at most :data:`LAVA_MAX_STEPS`
 #: (Lava's cost per step at small sizes is fixed: measured 5 ms per step at one synapse under load).
-LAVA_MIN_STEPS, LAVA_MAX_STEPS = 2000, 4000
+LAVA_MIN_STEPS, LAVA_MAX_STEPS = 1000, 2000
 LAVA_BACKENDS = ("lava-float", "lava-fixed", "lava-cpu")
 #: The emulator twin that runs the whole protocol where its Lava backend runs a window.
 EMU_TWIN = {"lava-float": "emu-float", "lava-fixed": "emu-fixed"}
