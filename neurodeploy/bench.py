@@ -14,7 +14,13 @@ What is measured (every figure a median over repeats):
 * ``lava-fixed`` and ``emu-fixed`` on the same 100x100 trains, alternated in
   one process: the speed-up and whether the two trajectories were identical;
 * ``emu-fixed`` on 10^6 synapses x 10^4 steps recording every 100th step
-  (``--quick``: 10^5 synapses x 10^3 steps, every 10th), called directly.
+  (``--quick``: 10^5 synapses x 10^3 steps, every 10th), called directly;
+* the goals of "verify at scale", each a whole ``neurodeploy verify`` command in its own process
+  (wall time start to report, peak RSS of the largest process, per backend steps/s and the
+  steps it ran, the report's outcome): (1) 100x100 x 10^4 steps, default backends; (2) every
+  protocol at its defaults, default backends; (3) 10^6 synapses x 10^4 steps, ``brian2`` and
+  ``emu-fixed``, the verdict included; and (4) the verdict's ensemble, K = 32 rounding seeds at
+  100x100 x 2000 steps as one batched emulator call, against the same members run one by one.
 
 Every backend runs once untimed before its measured repeats (imports, JIT
 compilation and caches are one-time costs; Lava's process start-up is paid
@@ -59,13 +65,23 @@ SETTINGS = {
         "repeats": 3, "compile_repeats": 5,
         "speedup": {"n": 100, "steps": 2000},
         "large": {"n_pre": 1000, "n_post": 1000, "steps": 10_000, "record_every": 100},
+        "speedups": [{"n": 100, "steps": 2000}, {"n": 300, "steps": 1000}],
+        "goal1": ["--n-pre", "100", "--n-post", "100", "--steps", "10000"],
+        "goal2": ["poisson", "pairing", "correlated", "hfs", "lfs", "stdp-window", "frequency", "closed-loop"],
+        "goal3": ["--n-pre", "1000", "--n-post", "1000", "--steps", "10000", "--backends", "brian2,emu-fixed"],
+        "ensemble": {"n": 100, "steps": 2000, "k": 32, "singles": 4},
     },
     "quick": {
-        "sizes": [(10, 500), (100, 500), (300, 200), (1000, 100)],
+        "sizes": [],  # per-backend steps/s come from the verify runs below
         "big_backends": ("emu-float", "emu-fixed"),
-        "repeats": 2, "compile_repeats": 3,
+        "repeats": 1, "compile_repeats": 1,
         "speedup": {"n": 100, "steps": 500},
         "large": {"n_pre": 250, "n_post": 400, "steps": 1000, "record_every": 10},
+        "speedups": [{"n": 300, "steps": 200}],
+        "goal1": ["--n-pre", "100", "--n-post", "100", "--steps", "2000"],
+        "goal2": ["pairing"],
+        "goal3": ["--n-pre", "250", "--n-post", "400", "--steps", "1000", "--backends", "brian2,emu-fixed"],
+        "ensemble": {"n": 100, "steps": 2000, "k": 32, "singles": 2},
     },
 }
 
@@ -183,7 +199,71 @@ def _work_compile(job: dict) -> dict:
     return out
 
 
-WORKERS = {"backend": _work_backend, "speedup": _work_speedup, "large": _work_large, "compile": _work_compile}
+def _work_ensemble(job: dict) -> dict:
+    from neurodeploy.backends import recorded_rows
+    from neurodeploy.emu import simulate, simulate_batch
+    from neurodeploy.verdict.quantization import ensemble_seeds, record_stride
+
+    rule, trains, plans = _setup(job["rule"], job["n"], job["n"], job["steps"])
+    plan = plans["fixed"]
+    w0 = plan.weights_to_lava(trains.w0)
+    seeds = ensemble_seeds(SEED, job["k"])
+    rows = recorded_rows(trains.steps, record_stride(trains.steps, job["n"] * job["n"]))
+    simulate_batch(plan, w0, trains.pre[:, :20], trains.post[:, :20], seeds[:2])  # JIT, not timed
+    simulate(plan, w0, trains.pre[:, :20], trains.post[:, :20])
+    base = _rss_mb()
+    start, cpu = time.perf_counter(), time.process_time()
+    batch, _ = simulate_batch(plan, w0, trains.pre, trains.post, seeds, record_rows=rows)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    start, exact = time.perf_counter(), True
+    for k in range(job["singles"]):
+        one = simulate(plan, w0, trains.pre, trains.post, rng_seed=seeds[k][0], conn_seed=seeds[k][1], record_rows=rows)
+        exact = exact and bool(np.array_equal(one, batch[k].astype(float)))
+    single = (time.perf_counter() - start) / job["singles"]
+    return {"seconds": seconds, "cpu_seconds": cpu, "single_run_seconds": single,
+            "members_one_by_one_seconds": single * job["k"], "members_bit_exact": exact,
+            "members_checked": job["singles"], "peak_rss_delta_mb": _rss_mb() - base,
+            "load_average": os.getloadavg()[0]}
+
+
+def _work_verify(job: dict) -> dict:
+    """One ``neurodeploy verify`` command in a child process: wall time, peak RSS, the report's facts."""
+    out = tempfile.mkdtemp(prefix="neurodeploy-bench-verify-")
+    cmd = [sys.executable, "-m", "neurodeploy.cli", "verify", _rule_path(job["rule"]), "--out", out, "--quiet",
+           *job["args"]]
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    peak = _rss_mb(resource.RUSAGE_CHILDREN)
+    result = {"command": "neurodeploy verify " + " ".join([job["rule"]] + job["args"]), "exit_code": proc.returncode,
+              "wall_seconds": wall, "peak_rss_mb": peak, "load_average_before": load,
+              "load_average_after": os.getloadavg()[0]}
+    try:
+        with open(os.path.join(out, "report.json")) as handle:
+            report = json.load(handle)
+    except OSError:
+        result["error"] = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no report"]
+        return result
+    result.update(outcome=report["outcome"], counts=report["counts"], steps=report["steps"],
+                  synapses=report["n_pre"] * report["n_post"], phases=report.get("seconds"),
+                  recording=report.get("recording"), proof=report.get("proof"),
+                  backends={b["name"]: {"seconds": b["seconds"], "steps_per_second": b["steps_per_second"],
+                                        "steps": b["steps"], "target": b["info"].get("brian2_target")}
+                            for b in report["backends"] if b.get("ran")},
+                  trajectories_mb=os.path.getsize(os.path.join(out, "trajectories.npz")) / 2 ** 20)
+    import shutil
+
+    shutil.rmtree(out, ignore_errors=True)
+    return result
+
+
+def _rule_path(spec: str) -> str:
+    return spec if os.path.exists(spec) else os.path.join(ROOT, "reference", "rules", f"{spec}.yaml")
+
+
+WORKERS = {"backend": _work_backend, "speedup": _work_speedup, "large": _work_large, "compile": _work_compile,
+           "ensemble": _work_ensemble, "verify": _work_verify}
 
 
 def _run_worker(job: dict, timeout: float = 3600) -> dict:
@@ -231,7 +311,7 @@ def run(quick: bool, rule: str, out_path: str, progress=print) -> dict:
                           "when the runs raised it (Lava's runtime processes, absolute)"),
         "steps_per_second_method": "steps / median Backend.run seconds (set-up included, trajectory returned)",
         "machine": {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
-                    "platform": platform.platform()},
+                    "platform": platform.platform(), "load_average_at_start": os.getloadavg()},
     }
     progress("compile times ...")
     data["compile"] = _run_worker({"kind": "compile", "repeats": s["compile_repeats"]})
@@ -254,6 +334,22 @@ def run(quick: bool, rule: str, out_path: str, progress=print) -> dict:
     progress(f"emu-fixed {large['n_pre'] * large['n_post']:.0e} synapses x {large['steps']:.0e} steps ...")
     data["emulator_large"] = dict(large, synapses=large["n_pre"] * large["n_post"],
                                   **_run_worker({"kind": "large", "rule": rule, **large}))
+    data["speedups"] = []
+    for sp in s["speedups"]:
+        progress(f"lava-fixed vs emu-fixed {sp['n']}x{sp['n']}, {sp['steps']} steps ...")
+        data["speedups"].append(dict(sp, **_run_worker({"kind": "speedup", "rule": rule, "repeats": s["repeats"], **sp})))
+    goals = data["goals"] = {}
+    progress(f"goal 1: verify {' '.join(s['goal1'])} ...")
+    goals["1_verify_100x100"] = _run_worker({"kind": "verify", "rule": rule, "args": s["goal1"]})
+    goals["2_protocols"] = {}
+    for name in s["goal2"]:
+        progress(f"goal 2: verify --protocol {name} (defaults) ...")
+        goals["2_protocols"][name] = _run_worker({"kind": "verify", "rule": rule, "args": ["--protocol", name]})
+    progress(f"goal 3: verify {' '.join(s['goal3'])} ...")
+    goals["3_verify_large"] = _run_worker({"kind": "verify", "rule": rule, "args": s["goal3"]})
+    en = s["ensemble"]
+    progress(f"goal 4: ensemble K={en['k']} at {en['n']}x{en['n']} x {en['steps']} steps ...")
+    goals["4_ensemble"] = dict(en, **_run_worker({"kind": "ensemble", "rule": rule, **en}))
     data["total_seconds"] = time.time() - started
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     tmp = out_path + ".tmp"
@@ -301,12 +397,50 @@ def render(data: dict) -> str:
                      f"{lg['seconds']:.1f} s, {lg['steps_per_second']:,.0f} steps/s, "
                      f"{lg['synapse_steps_per_second']:.3g} synapse-steps/s, peak RSS +{lg['peak_rss_delta_mb']:,.0f} MB "
                      f"(recording {lg['recorded_mb']:,.0f} MB)")
+    for sp in data.get("speedups", []):
+        if "error" in sp:
+            parts.append(f"speed-up {sp['n']}x{sp['n']}: ERROR {sp['error']}")
+        else:
+            parts.append(f"emu-fixed vs lava-fixed, {sp['n']}x{sp['n']}, {sp['steps']} steps: "
+                         f"{sp['emu_fixed_steps_per_second']:,.0f} vs {sp['lava_fixed_steps_per_second']:,.0f} steps/s, "
+                         f"speed-up x{sp['speedup']:,.1f}, bit-exact: {sp['bit_exact']}")
+    goals = data.get("goals")
+    if goals:
+        parts.append("\nverify at scale (one neurodeploy verify per row, start to report; peak RSS of the largest "
+                     "process; load average before the run)")
+        rows = []
+
+        def row(label, g):
+            if "error" in g and "outcome" not in g:
+                rows.append((label, "ERROR", str(g["error"])[:50], "", "", "", ""))
+                return
+            per = ", ".join(f"{n} {b['steps_per_second']:,.0f}/s [{b['steps'][0]}, {b['steps'][1]})"
+                            + (" cpp" if b.get("target") == "cpp_standalone" else "")
+                            for n, b in g["backends"].items())
+            rows.append((label, f"{g['steps']:,} x {g['synapses']:,}", _fmt(g["wall_seconds"]),
+                         _fmt(g["peak_rss_mb"], 0), g["outcome"], _fmt(g["load_average_before"]), per))
+
+        row("1: 100x100 default", goals["1_verify_100x100"])
+        for name, g in goals["2_protocols"].items():
+            row(f"2: {name}", g)
+        row("3: large brian2+emu-fixed", goals["3_verify_large"])
+        parts.append(_table(["goal", "steps x synapses", "wall s", "peak MB", "outcome", "load", "steps/s [steps ran)"],
+                            rows))
+        en = goals["4_ensemble"]
+        if "error" in en:
+            parts.append(f"4: ensemble ERROR {en['error']}")
+        else:
+            parts.append(f"4: ensemble K={en['k']} at {en['n']}x{en['n']} x {en['steps']} steps, one batched call: "
+                         f"{en['seconds']:.2f} s wall, {en['cpu_seconds']:.2f} s CPU (one by one: "
+                         f"{en['members_one_by_one_seconds']:.2f} s); members bit-exact: {en['members_bit_exact']} "
+                         f"({en['members_checked']} checked); load {en['load_average']:.1f}")
     return "\n".join(parts)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m neurodeploy.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats and steps; 1000x1000 for emu only")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller goals, no per-size backend table, one repeat (a few minutes)")
     parser.add_argument("--rule", default="stdp_pair", help="reference rule name or YAML path (default stdp_pair)")
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench.json"), help="JSON output path")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -321,7 +455,8 @@ def main(argv=None) -> int:
     print(render(data))
     print(f"\nwrote {os.path.relpath(args.out, os.getcwd())}")
     failed = [b for b in data["backends"] if "error" in b] + [
-        d for d in (data["compile"], data["speedup"], data["emulator_large"]) if "error" in d]
+        d for d in (data["compile"], data["speedup"], data["emulator_large"]) if "error" in d] + [
+        d for d in data.get("speedups", []) if "error" in d]
     return 1 if failed or data.get("emulator_bit_exact") is False else 0
 
 

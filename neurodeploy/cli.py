@@ -328,6 +328,37 @@ for _o in _OPTIONS.values():
     compile_cmd = _protocol_option(_o)(compile_cmd)
 
 
+def _index_list(text: str, n: int, what: str, spec: str) -> list:
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            lo, _, hi = part.partition("-")
+            lo, hi = int(lo), int(hi) if hi else int(lo)
+        except ValueError:
+            raise NeurodeployError("--record-synapses", "", f"{what} indices must be numbers or ranges a-b (got {spec})") from None
+        if not 0 <= lo <= hi < n:
+            raise NeurodeployError("--record-synapses", "", f"{what} indices must be in 0..{n - 1} (got {spec})")
+        out.extend(range(lo, hi + 1))
+    return out
+
+
+def _synapse_spec(spec, trains):
+    """--record-synapses: None, 'all', an int N, or (posts, pres) index lists."""
+    if spec is None or spec.strip() == "all":
+        return None if spec is None else "all"
+    if "/" in spec:
+        posts, pres = spec.split("/", 1)
+        return (_index_list(posts, trains.n_post, "post", spec), _index_list(pres, trains.n_pre, "pre", spec))
+    try:
+        n = int(spec)
+    except ValueError:
+        raise NeurodeployError("--record-synapses", "", f"must be 'all', a count or POSTS/PRES (got {spec})") from None
+    if n < 1:
+        raise NeurodeployError("--record-synapses", "", f"must be at least 1 (got {spec})")
+    return n
+
+
 @cli.command()
 @click.argument("rule_file", type=click.Path(dir_okay=True))
 @click.option("--out", "out_dir", required=True, type=str, help="Output directory.")
@@ -343,8 +374,18 @@ for _o in _OPTIONS.values():
               help="Seconds per backend; a backend that exceeds it is stopped and reported as failed.")
 @click.option("--ensemble", type=click.IntRange(2, 4096), default=None,
               help="Rounding seeds of the fixed-point verdict's emu-fixed ensemble (default 32).")
+@click.option("--record-every", type=click.IntRange(min=1), default=None,
+              help="Record (and compare) every K-th step and the last (default: every step up to 4e6 values "
+                   "per backend, else the smallest K within that).")
+@click.option("--record-synapses", default=None,
+              help="Synapses recorded and compared: 'all', N (an evenly spaced sub-grid of about N) or "
+                   "POSTS/PRES index lists with ranges, e.g. '0-9/0-99' (default: all up to 10000, else 10000).")
+@click.option("--lava-steps", type=click.IntRange(min=0), default=None,
+              help="Lava backends run only the protocol's first N steps (0: all; default: 2e7 synapse-steps, "
+                   "1000..2000 steps); the emulator then runs the whole protocol.")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
-def verify(rule_file, out_dir, protocol, seed, spikes, backends, timeout, ensemble, quiet, **options):
+def verify(rule_file, out_dir, protocol, seed, spikes, backends, timeout, ensemble, record_every, record_synapses,
+           lava_steps, quiet, **options):
     """Run RULE_FILE on every backend with the same spike trains and compare the weight trajectories."""
     from neurodeploy.harness import verify as run_verify
     from neurodeploy.protocol import load_spikes, make_trains
@@ -363,6 +404,7 @@ def verify(rule_file, out_dir, protocol, seed, spikes, backends, timeout, ensemb
         trains = load_spikes(spikes, rule)
     else:
         trains = make_trains(rule, protocol, given, seed, prefix="--")
+    synapses = _synapse_spec(record_synapses, trains)
     check_out_dir(out_dir)  # again: the spike file may have taken a while
     created = make_out_dir(out_dir)
     _remove_stale(out_dir, ("report.json", "report.md", "trajectories.npz"))  # input is good: now the run starts
@@ -370,7 +412,8 @@ def verify(rule_file, out_dir, protocol, seed, spikes, backends, timeout, ensemb
 
     try:
         report = run_verify(rule, trains, names, progress=None if quiet else Progress(), timeout=timeout,
-                            ensemble=ensemble)
+                            ensemble=ensemble, record_every=record_every, record_synapses=synapses,
+                            lava_steps=lava_steps)
         report.write(out_dir)
     except BaseException:  # interrupted, even while writing: no partial report, no empty directory
         _remove_stale(out_dir, ("report.json", "report.md", "trajectories.npz", "trajectories.png", "errors.png",

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import neurodeploy
-from neurodeploy.backends import RunResult, load_all
+from neurodeploy.backends import Recording, RunResult, load_all
 from neurodeploy.errors import UnsupportedError
 from neurodeploy.files import follow_umask
 from neurodeploy.ir import Rule
@@ -70,6 +70,20 @@ MEASURED = (
 )
 #: emu-float against lava-float (normalized): equal to rounding; emu-fixed against lava-fixed: bit for bit.
 EMULATION_TOLERANCE = {"emulation-float": 1e-12, "emulation-fixed": 0.0}
+#: Most weight values one backend's recorded trajectory holds by default (float64: 32 MB); a longer
+#: run is recorded every K-th step (``--record-every``), the smallest K within the budget.
+RECORD_BUDGET = 4_000_000
+#: Most synapses recorded by default: larger networks record an evenly spaced sub-grid (``--record-synapses``).
+RECORD_SYNAPSES = 10_000
+#: Lava backends run at most this many synapse-steps of a protocol by default (``--lava-steps``):
+#: measured ~500-900 steps/s at 100x100 on a loaded 2-core machine, so ~2.5-4 s per Lava backend there.
+LAVA_SYNAPSE_STEPS = 20_000_000
+#: ... and at least this many steps (or the whole protocol), at most :data:`LAVA_MAX_STEPS`
+#: (Lava's cost per step at small sizes is fixed: measured 5 ms per step at one synapse under load).
+LAVA_MIN_STEPS, LAVA_MAX_STEPS = 1000, 2000
+LAVA_BACKENDS = ("lava-float", "lava-fixed", "lava-cpu")
+#: The emulator twin that runs the whole protocol where its Lava backend runs a window.
+EMU_TWIN = {"lava-float": "emu-float", "lava-fixed": "emu-fixed"}
 #: A curve (dw per protocol point) may differ from the reference curve by this fraction of its amplitude.
 CURVE_TOLERANCE = 0.2
 #: A curve point where the reference changes by at least this fraction of the amplitude and the
@@ -144,26 +158,58 @@ def compare_spikes(ref: RunResult, cand: RunResult, dt: float) -> dict:
             "rate_hz": [float(a.sum() / a.shape[0] / seconds), float(b.sum() / b.shape[0] / seconds)]}
 
 
+def common_rows(ref: RunResult, cand: RunResult) -> tuple:
+    """(steps, rows of ref, rows of cand): the recorded steps both runs have (a windowed run and a
+    full one: the common window; both every K-th step: those)."""
+    steps, ia, ib = np.intersect1d(ref.rows, cand.rows, assume_unique=True, return_indices=True)
+    return steps, ia, ib
+
+
+def compared(ref: RunResult, cand: RunResult, steps: np.ndarray) -> dict:
+    """What a comparison compared, for the report: which steps and which synapses."""
+    out = {"compared_steps": [int(steps[0]), int(steps[-1])] if steps.size else None,
+           "compared_rows": int(steps.size)}
+    if steps.size > 1:
+        gaps = np.unique(np.diff(steps))
+        out["compared_every"] = int(gaps[0]) if gaps.size == 1 else [int(g) for g in gaps[:3]]
+    else:
+        out["compared_every"] = 1
+    n = ref.trajectory.shape[1] * ref.trajectory.shape[2]
+    out["compared_synapses"] = "all" if ref.posts is None and ref.pres is None else f"{n} (recorded sub-grid)"
+    return out
+
+
+def _synapse_at(res: RunResult, i: int, j: int) -> list:
+    return [int(res.posts[i]) if res.posts is not None else int(i), int(res.pres[j]) if res.pres is not None else int(j)]
+
+
 def compare(ref: RunResult, cand: RunResult, share: str, w_range: float, tolerance: dict | None) -> dict:
-    """Errors of ``cand`` against ``ref`` over all steps and synapses, judged against ``tolerance``
-    (None: measured only, outcome "not checked"; above :data:`~neurodeploy.verdict.MAX_TOLERANCE`:
-    not checked, tolerance too wide)."""
+    """Errors of ``cand`` against ``ref`` over the steps both recorded (:func:`common_rows`) and the
+    recorded synapses, judged against ``tolerance`` (None: measured only, outcome "not checked"; above
+    :data:`~neurodeploy.verdict.MAX_TOLERANCE`: not checked, tolerance too wide)."""
     entry = {"reference": ref.backend, "candidate": cand.backend, "share": share}
-    for result in (ref, cand):
-        step = _first_bad_step(result.trajectory)
-        if step is not None:
+    steps, ia, ib = common_rows(ref, cand)
+    entry.update(compared(ref, cand, steps))
+    a, b = ref.trajectory[ia], cand.trajectory[ib]
+    for result, traj in ((ref, a), (cand, b)):
+        row = _first_bad_step(traj)
+        if row is not None:
             entry.update(max_abs_error=None, rmse=None, max_abs_error_normalized=None, rmse_normalized=None,
                          tolerance=tolerance, passed=False, outcome=FAILED,
-                         message=f"{result.backend}: non-finite weight at step {step}")
+                         message=f"{result.backend}: non-finite weight at step {int(steps[row])}")
             return entry
-    diff = np.abs(cand.trajectory - ref.trajectory)
+    if not steps.size:
+        entry.update(max_abs_error=None, rmse=None, max_abs_error_normalized=None, rmse_normalized=None,
+                     tolerance=tolerance, passed=False, outcome=NOT_CHECKED, message="no step recorded by both")
+        return entry
+    diff = np.abs(b - a)
     max_abs = float(diff.max())
     rmse = float(np.sqrt(np.mean(diff ** 2)))
     worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
     entry.update(
         max_abs_error=max_abs, rmse=rmse,
         max_abs_error_normalized=max_abs / w_range, rmse_normalized=rmse / w_range,
-        worst_step=int(worst[0]), worst_synapse=[int(worst[1]), int(worst[2])],
+        worst_step=int(steps[worst[0]]), worst_synapse=_synapse_at(ref, worst[1], worst[2]),
         tolerance=tolerance,
     )
     if tolerance is None:
@@ -259,6 +305,9 @@ class Report:
     curve: dict | None = None  # curve protocols: {"x", "x_label", backend: [dw per x]}
     measured: list = field(default_factory=list)  # total errors, reported and not judged
     steps_ran: dict = field(default_factory=dict)  # what each backend and internal run simulated, in words
+    recording: dict = field(default_factory=dict)  # what was recorded: every K-th step, which synapses
+    proof: list = field(default_factory=list)  # what was proven on which steps (windowed Lava runs)
+    seconds: dict = field(default_factory=dict)  # wall time per phase: where the time goes
 
     @property
     def outcome(self) -> str:
@@ -286,7 +335,10 @@ class Report:
             info = {k: v for k, v in res.info.items() if k != "post_spikes"}  # rasters go to the .npz
             backends.append({"name": name, "ran": True, "seconds": round(res.seconds, 3),
                              "steps_per_second": round(res.steps_per_second, 1), "info": info,
-                             "steps": [0, int(res.trajectory.shape[0])]})
+                             "steps": [0, int(res.steps_run)], "recorded_rows": int(res.rows.size),
+                             "window": res.steps_run < self.trains.steps,
+                             "stored_as": ("int16 Lava units" if name in FIXED_BACKENDS and "fixed" in self.plans
+                                           else "float64 rule units")})
         for name, reason in self.skipped.items():
             backends.append({"name": name, "ran": False, "reason": reason})
         for name, reason in self.failed.items():
@@ -301,6 +353,7 @@ class Report:
             "weight_range": [self.rule.weight.w_min, self.rule.weight.w_max],
             "outcome": self.outcome, "passed": self.passed, "counts": counts(self.comparisons),
             "steps_ran": self.steps_ran, "measured": self.measured,
+            "recording": self.recording, "proof": self.proof, "seconds": self.seconds,
             "engine": engine,  # None: the learning engine runs the rule (exactly, or through the approximations)
             "engine_approximations": [a.detail for a in approximated],
             "backends": backends,
@@ -316,26 +369,55 @@ class Report:
         from neurodeploy.report import render_markdown
 
         os.makedirs(out_dir, exist_ok=True)
+        start = time.perf_counter()
         data = self.to_dict()
         paths = []
         arrays = {name: res.trajectory for name, res in self.results.items()}
+        stored = {}
+        for name, res in self.results.items():
+            stored[name], _ = _storage(name, res, self.plans)
+            if name in FIXED_BACKENDS and "fixed" in self.plans:
+                stored[f"{name}:scale"] = np.float64(self.plans["fixed"].weight_scale)
+            if not (res.rows.size == res.steps_run == self.trains.steps):
+                stored[f"{name}:steps"] = res.rows
+        first = next(iter(self.results.values()), None)
+        if first is not None and first.posts is not None:
+            stored["synapses:post"] = first.posts
+        if first is not None and first.pres is not None:
+            stored["synapses:pre"] = first.pres
         # closed loop: each backend's post spikes, "<backend>:post_spikes" (n_post, steps)
         rasters = {f"{name}:post_spikes": res.info["post_spikes"] for name, res in self.results.items()
                    if "post_spikes" in res.info}
-        paths.append(_atomic(out_dir, "trajectories.npz", lambda f: np.savez_compressed(f, **arrays, **rasters),
-                             binary=True))
+        paths.append(_atomic(out_dir, "trajectories.npz", lambda f: np.savez(f, **stored, **rasters), binary=True))
+        data["seconds"] = dict(data["seconds"], **{"write trajectories.npz": round(time.perf_counter() - start, 3)})
+        start = time.perf_counter()
+        rows = {name: res.rows for name, res in self.results.items()}
         from neurodeploy.plots import write_plots
 
         for name in ("trajectories.png", "errors.png", "curve.png", "quantization.png"):  # none stale
             if os.path.isfile(os.path.join(out_dir, name)):
                 os.unlink(os.path.join(out_dir, name))
-        figures = write_plots(data, arrays, out_dir)
+        figures = write_plots(data, arrays, out_dir, rows=rows)
         paths += [os.path.join(out_dir, f) for f in figures]
+        data["seconds"]["figures"] = round(time.perf_counter() - start, 3)
         paths.append(_atomic(out_dir, "report.md", lambda f: f.write(render_markdown(data, figures))))
         # report.json last: its presence means the others are complete
         paths.append(_atomic(out_dir, "report.json",
                              lambda f: f.write(json.dumps(_jsonable(data), indent=2, sort_keys=True) + "\n")))
         return paths
+
+
+FIXED_BACKENDS = ("lava-fixed", "emu-fixed")
+
+
+def _storage(name: str, res: RunResult, plans: dict) -> tuple:
+    """(array, description) of a backend's trajectory as stored: fixed point as the Lava integers
+    (int16; ``<backend>:scale`` rule units per Lava unit alongside), else float64 rule units."""
+    if name in FIXED_BACKENDS and "fixed" in plans:
+        lava = np.rint(res.trajectory / plans["fixed"].weight_scale)
+        if np.all(np.isfinite(lava)) and lava.size and np.abs(lava).max() < 2 ** 15:
+            return lava.astype(np.int16), "int16 Lava units (times <backend>:scale = rule units)"
+    return res.trajectory, "float64 rule units"
 
 
 def _jsonable(value):
@@ -363,6 +445,12 @@ def _atomic(out_dir: str, name: str, write, binary: bool = False) -> str:
             os.unlink(tmp)
         raise
     return final
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class BackendTimeout(Exception):
@@ -393,8 +481,54 @@ def time_limit(seconds):
         signal.signal(signal.SIGALRM, previous)
 
 
+def grid(n: int, count: int) -> np.ndarray:
+    """``count`` evenly spaced indices of ``range(n)`` (first and last included)."""
+    return np.unique(np.linspace(0, n - 1, max(1, min(n, count))).round().astype(np.intp))
+
+
+def default_recording(trains: SpikeTrains, every: int | None = None, synapses=None) -> Recording:
+    """What ``verify`` records: every synapse up to :data:`RECORD_SYNAPSES` (else an evenly spaced
+    sub-grid of about that many), every step up to :data:`RECORD_BUDGET` values (else every K-th).
+
+    ``synapses``: None (that default), ``"all"``, an int N (an evenly spaced sub-grid of about N), or
+    (posts, pres) index lists. A curve protocol's synapses are always recorded."""
+    n_post, n_pre = trains.n_post, trains.n_pre
+    if synapses is None:
+        synapses = None if n_post * n_pre <= RECORD_SYNAPSES else RECORD_SYNAPSES
+    if synapses == "all" or synapses is None:
+        posts = pres = None
+    elif isinstance(synapses, (int, np.integer)):
+        side = math.sqrt(int(synapses) * n_post / n_pre)
+        posts = grid(n_post, int(round(side)))
+        pres = grid(n_pre, int(round(int(synapses) / len(posts))))
+    else:
+        posts, pres = (np.unique(np.asarray(v, dtype=np.intp)) for v in synapses)
+    if trains.curve is not None and posts is not None:
+        pairs = np.asarray(trains.curve["synapses"], dtype=np.intp).reshape(-1, 2)
+        posts, pres = np.union1d(posts, pairs[:, 0]), np.union1d(pres, pairs[:, 1])
+    if posts is not None and len(posts) == n_post and pres is not None and len(pres) == n_pre:
+        posts = pres = None
+    n_rec = (n_post if posts is None else len(posts)) * (n_pre if pres is None else len(pres))
+    if every is None:
+        every = max(1, math.ceil(trains.steps * n_rec / RECORD_BUDGET))
+    return Recording(every=int(every), posts=None if posts is None else tuple(int(i) for i in posts),
+                     pres=None if pres is None else tuple(int(i) for i in pres))
+
+
+def lava_window(trains: SpikeTrains, lava_steps: int | None = None) -> int:
+    """Steps the Lava backends run (from step 0): ``lava_steps`` (0: the whole protocol) or by default
+    :data:`LAVA_SYNAPSE_STEPS` / synapses within [:data:`LAVA_MIN_STEPS`, :data:`LAVA_MAX_STEPS`]."""
+    if trains.neuron is not None or lava_steps == 0:
+        return trains.steps  # the closed loop's spikes depend on every step: never windowed
+    if lava_steps is None:
+        synapses = trains.n_pre * trains.n_post
+        lava_steps = int(min(LAVA_MAX_STEPS, max(LAVA_MIN_STEPS, LAVA_SYNAPSE_STEPS // max(1, synapses))))
+    return int(min(trains.steps, lava_steps))
+
+
 def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
-           timeout: float | None = None, ensemble: int | None = None) -> Report:
+           timeout: float | None = None, ensemble: int | None = None, record_every: int | None = None,
+           record_synapses=None, lava_steps: int | None = None) -> Report:
     """Run ``backends`` on ``trains`` and judge them (:mod:`neurodeploy.verdict`); nothing is written.
 
     ``timeout``: seconds per backend; a backend that exceeds it is stopped and
@@ -403,6 +537,12 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
     seeds of the fixed-point verdict (default
     :data:`neurodeploy.verdict.quantization.ENSEMBLE_SIZE`).
 
+    Recording (:func:`default_recording`): every ``record_every``-th step (and the last) of the
+    synapses ``record_synapses``; comparisons use what both sides recorded. ``lava_steps``
+    (:func:`lava_window`): the Lava backends run the protocol's first steps only when it is longer;
+    then the emulator (``emu-float``/``emu-fixed``, added when asked for its Lava twin) runs the
+    whole protocol, is proven equal to Lava on the window, and carries the verdict beyond it.
+
     Closed loop: the plans are scaled on the post spikes the first backend's
     neuron made (``brian2`` by default), not on the imposed raster; the
     fixed-point chain replays lava-fixed's own spikes."""
@@ -410,13 +550,31 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
     from neurodeploy.verdict.timing import timing_verdict
 
     registry = load_all()
-    backends = default_backends(rule) if backends is None else backends
+    backends = list(default_backends(rule) if backends is None else backends)
     ensemble = ENSEMBLE_SIZE if ensemble is None else ensemble
+    recording = default_recording(trains, record_every, record_synapses)
+    window = lava_window(trains, lava_steps)
+    if window < trains.steps and window > recording.every:
+        window -= (window - 1) % recording.every  # the window's last step is one every backend records
+    if window < trains.steps:  # the emulator carries the whole protocol where Lava runs a window
+        for lava, emu in EMU_TWIN.items():
+            if lava in backends and emu not in backends:
+                backends.append(emu)
+    clock = time.perf_counter()
+    seconds = {}
+
+    def lap(name):
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[name] = round(seconds.get(name, 0.0) + now - clock, 3)
+        clock = now
+
     traces = trace_stats(rule, trains)
     try:
         plans = compile_plans(rule, trains, traces, approximate=True)
     except UnsupportedError:
         plans = {}
+    lap("statistics and plans")
     planned_on, plan_trains = "the protocol's spike trains", trains
     results, skipped, failed = {}, {}, {}
     for name in backends:
@@ -425,11 +583,14 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
         if reason is not None:
             skipped[name] = reason
             continue
+        rec = dataclasses.replace(recording, stop=window) if name in LAVA_BACKENDS and window < trains.steps \
+            else recording
+        run_steps = trains.steps if rec.stop is None else rec.stop
         if progress:
-            progress.start(name, trains.steps, f"{trains.steps} steps, {trains.n_post}x{trains.n_pre} synapses")
+            progress.start(name, run_steps, f"{run_steps} steps, {trains.n_post}x{trains.n_pre} synapses")
         try:
             with time_limit(timeout):
-                results[name] = backend.run(rule, trains, plans, progress.update if progress else None)
+                results[name] = backend.run(rule, trains, plans, progress.update if progress else None, rec)
         except BackendTimeout:
             failed[name] = f"timed out after {timeout:g} s"
         finally:
@@ -444,6 +605,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
             except UnsupportedError:
                 plans = {}
             planned_on = f"the post spikes {name}'s neuron made"
+        lap(f"backend {name}")
     w_range = rule.weight.range
     comparisons, measured = [], []
     from neurodeploy.verdict.approximation import approximation_entries
@@ -483,8 +645,19 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
         if a in results and b in results:
             m = compare(results[a], results[b], share, w_range, None)
             measured.append({k: v for k, v in m.items() if k not in ("outcome", "passed", "message", "tolerance")})
-    steps_ran = {name: f"steps 0..{r.trajectory.shape[0] - 1}" for name, r in results.items()}
-    fixed_run = next((results[n] for n in ("lava-fixed", "emu-fixed") if n in results), None)
+    steps_ran = {}
+    for name, r in results.items():
+        text = f"steps 0..{r.steps_run - 1}"
+        text += " (the whole protocol)" if r.steps_run == trains.steps else \
+            f" of 0..{trains.steps - 1} (a window: Lava runs at most {window} steps here, --lava-steps)"
+        if r.rows.size != r.steps_run:
+            text += f", recorded {_every(recording.every)} and the last ({r.rows.size} steps)"
+        steps_ran[name] = text
+    lap("comparisons")
+    # the single fixed run placed in the ensemble: one that ran the whole protocol (emu-fixed beside a window)
+    fixed_run = next((results[n] for n in ("lava-fixed", "emu-fixed")
+                      if n in results and results[n].steps_run == trains.steps), None)
+    fixed_run = fixed_run or next((results[n] for n in ("lava-fixed", "emu-fixed") if n in results), None)
     final_expected = None  # the rounding ensemble's mean and half-width at the last step (curves)
     if "fixed" in plans and fixed_run is not None:
         seen = trains
@@ -494,8 +667,8 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
             progress.start("verdict", 1, f"fixed-point chain: emu-float realisations, emu-fixed x{ensemble}")
         step = results.get("brian2-step")
         chain_start = time.perf_counter()
-        chain = quantization_chain(rule, plans, seen, fixed_run.trajectory, ensemble,
-                                   step.trajectory if step is not None and trains.neuron is None else None)
+        chain = quantization_chain(rule, plans, seen, fixed_run, ensemble,
+                                   step if step is not None and trains.neuron is None else None)
         if progress:
             progress.finish()
         for entry in chain:
@@ -507,15 +680,18 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
         comparisons += chain
         steps_ran["verdict (internal emulator runs)"] = (
             f"steps 0..{seen.steps - 1}: emu-float x{3 + sum(1 for e in chain for c in e.get('constants', []) if c['sensitivity'] is not None)}"
-            f" (exact, realised, best constants, sensitivities), emu-fixed x{ensemble} rounding seeds"
+            f" (exact, realised, best constants, sensitivities), emu-fixed x{ensemble} rounding seeds (one batched call)"
+            f", every synapse, compared {_every(chain[-1].get('compared_every', 1))}"
             + (f"; on {fixed_run.backend}'s own post spikes" if trains.neuron is not None else ""))
+    lap("fixed-point chain (emulator runs)")
+    proof = proof_statement(results, comparisons, trains.steps)
     counts = update_counts(rule, plan_trains)  # closed loop: of the spikes the plans were scaled on
     post_spikes = int(trains.post.sum()) if trains.neuron is None else {
         name: int(r.info["post_spikes"].sum()) for name, r in results.items() if "post_spikes" in r.info}
     stats = dict(counts, trace_peaks={name: t["peak"] for name, t in traces.items()},
                  pre_spikes=int(trains.pre.sum()), post_spikes=post_spikes, plans_scaled_on=planned_on)
     if "fixed" in plans:
-        fixed = results.get("lava-fixed") or results.get("emu-fixed")
+        fixed = fixed_run
         seen = trains  # closed loop: the post spikes lava-fixed made itself
         if trains.neuron is not None and fixed is not None:
             seen = dataclasses.replace(trains, post=fixed.info["post_spikes"])
@@ -530,7 +706,12 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
         pairs = np.array(trains.curve["synapses"])
         w0 = trains.w0[pairs[:, 0], pairs[:, 1]]
         for name, res in results.items():
-            curve[name] = (res.trajectory[-1, pairs[:, 0], pairs[:, 1]] - w0).tolist()
+            if res.steps_run < trains.steps:  # a window has no final weight of the protocol
+                steps_ran[name] += "; not in the curve"
+                continue
+            ii = pairs[:, 0] if res.posts is None else np.searchsorted(res.posts, pairs[:, 0])
+            jj = pairs[:, 1] if res.pres is None else np.searchsorted(res.pres, pairs[:, 1])
+            curve[name] = (res.trajectory[-1, ii, jj] - w0).tolist()
         reference = next((n for n in ("brian2-step", "brian2") if n in curve), None)
         for name in ("lava-float", "lava-fixed", "lava-cpu", "emu-float", "emu-fixed"):
             if reference is not None and name in curve:
@@ -539,7 +720,33 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
                     expected = (final_expected["mean"][pairs[:, 0], pairs[:, 1]] - w0,
                                 final_expected["halfwidth"][pairs[:, 0], pairs[:, 1]])
                 comparisons.append(judge_curve(curve, reference, name, w_range, expected))
-    return Report(rule, trains, results, skipped, plans, comparisons, stats, failed, curve, measured, steps_ran)
+    rec_dict = {"every": recording.every, "last_step_always": True,
+                "synapses": "all" if recording.posts is None and recording.pres is None else {
+                    "posts": list(recording.post_index(trains.n_post)), "pres": list(recording.pre_index(trains.n_pre)),
+                    "count": int(len(recording.post_index(trains.n_post)) * len(recording.pre_index(trains.n_pre)))},
+                "lava_window_steps": window}
+    lap("counts, saturation, curve")
+    return Report(rule, trains, results, skipped, plans, comparisons, stats, failed, curve, measured, steps_ran,
+                  rec_dict, proof, seconds)
+
+
+def _every(k: int) -> str:
+    return "every step" if k == 1 else f"every {k}th step"
+
+
+def proof_statement(results: dict, comparisons: list, steps: int) -> list:
+    """What was proven on which steps: one line per comparison whose two runs covered different steps."""
+    lines = []
+    for c in comparisons:
+        a, b = results.get(c.get("reference")), results.get(c.get("candidate"))
+        if a is None or b is None or c.get("compared_steps") is None:
+            continue
+        lo, hi = c["compared_steps"]
+        scope = "the whole protocol" if hi == steps - 1 and lo <= max(a.rows[0], b.rows[0]) else \
+            f"the window steps 0..{hi} of 0..{steps - 1}"
+        lines.append(f"{c['reference']} -> {c['candidate']} ({c['share']}, {c['outcome']}): {scope}, "
+                     f"{c['compared_rows']} recorded steps, synapses: {c['compared_synapses']}")
+    return lines
 
 
 def fixed_saturation(plan, rule: Rule, trains: SpikeTrains, fixed_result) -> dict:
@@ -554,6 +761,8 @@ def fixed_saturation(plan, rule: Rule, trains: SpikeTrains, fixed_result) -> dic
     """
     from neurodeploy.lava.plan import TRACE_MAX
 
+    from neurodeploy.protocol import decayed_trace
+
     traces = {}
     for t in plan.traces:
         trace = rule.trace(t.name)
@@ -561,12 +770,8 @@ def fixed_saturation(plan, rule: Rule, trains: SpikeTrains, fixed_result) -> dic
             continue  # supplied and tag values are not the engine's traces; a saturation reset is meant
         raster = trains.pre if trace.of == "pre" else trains.post
         decay = np.exp(-1.0 / t.tau_steps)
-        value = np.zeros(raster.shape[0])
-        count = 0
-        for step in range(raster.shape[1]):
-            value = value * decay + t.impulse * raster[:, step]
-            count += int(np.sum(value >= TRACE_MAX))
-        traces[t.slot] = count
+        traces[t.slot] = sum(int(np.count_nonzero(values >= TRACE_MAX))
+                             for _, values in decayed_trace(raster, decay, t.impulse))
     maxima = {t.slot: TRACE_MAX for t in plan.traces}
     maxima["w"] = max(abs(b) for b in plan.w_lava_bounds)
     accumulator = []
@@ -579,6 +784,8 @@ def fixed_saturation(plan, rule: Rule, trains: SpikeTrains, fixed_result) -> dic
             accumulator.append(p.text.lstrip("+- "))
     weights = {"at_rule_bound": 0, "at_other_limit": 0}
     if fixed_result is not None:
+        weights["counted_on"] = (f"{fixed_result.backend}'s {fixed_result.rows.size} recorded steps x "
+                                 f"{fixed_result.trajectory[0].size if fixed_result.trajectory.size else 0} recorded synapses")
         w_lava = np.rint(fixed_result.trajectory / plan.weight_scale)
         for bound, rule_value in zip(plan.w_lava_bounds, (rule.weight.w_min, rule.weight.w_max)):
             hits = int(np.sum(w_lava == bound))

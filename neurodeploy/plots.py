@@ -18,6 +18,10 @@ import numpy as np
 from neurodeploy.files import follow_umask
 
 
+#: Most points one line of a figure has.
+MAX_POINTS = 5000
+
+
 def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
@@ -26,6 +30,8 @@ def _pyplot():
 
 
 def _save(fig, out_dir: str, name: str) -> str:
+    from neurodeploy.harness import current_umask
+
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".png", dir=out_dir)
     os.close(fd)
     try:
@@ -49,22 +55,47 @@ def _synapses(data: dict, shape) -> list:
     return sorted({(0, 0), (n_post // 2, n_pre // 2), (n_post - 1, n_pre - 1)})
 
 
-def write_plots(data: dict, trajectories: dict, out_dir: str, curve_synapses=None) -> list:
-    """Write the figures for report ``data``; return their file names."""
+def write_plots(data: dict, trajectories: dict, out_dir: str, curve_synapses=None, rows: dict | None = None) -> list:
+    """Write the figures for report ``data``; return their file names. ``rows``: backend -> the
+    0-based steps of its trajectory's rows (default: every step from 0); trajectories may hold a
+    recorded sub-grid of synapses (``data["recording"]``)."""
     if not trajectories:
         return []
     plt = _pyplot()
     names = []
+    rows = {n: (rows or {}).get(n, np.arange(t.shape[0])) for n, t in trajectories.items()}
+    # at most ~MAX_POINTS points per line: every k-th recorded row (the figures show the shape, the
+    # report's numbers come from every recorded row)
+    thin = {n: slice(None, None, max(1, -(-r.size // MAX_POINTS))) for n, r in rows.items()}
+    rows = {n: r[thin[n]] for n, r in rows.items()}
+    trajectories = {n: t[thin[n]] for n, t in trajectories.items()}
     any_traj = next(iter(trajectories.values()))
-    steps = any_traj.shape[0]
-    time_s = np.arange(steps) * data["dt_ms"] * 1e-3
+    dt_s = data["dt_ms"] * 1e-3
     w_range = data["weight_range"][1] - data["weight_range"][0]
+    synapses_rec = (data.get("recording") or {}).get("synapses", "all")
 
-    synapses = _synapses(data, any_traj.shape[1:])
+    def common(a, b):
+        steps, ia, ib = np.intersect1d(rows[a], rows[b], assume_unique=True, return_indices=True)
+        return steps * dt_s, trajectories[a][ia], trajectories[b][ib]
+
+    def local(i, j):  # a (post, pre) synapse in the recorded sub-grid
+        if synapses_rec == "all":
+            return i, j
+        posts, pres = list(synapses_rec["posts"]), list(synapses_rec["pres"])
+        return (posts.index(i) if i in posts else None), (pres.index(j) if j in pres else None)
+
+    if synapses_rec == "all":
+        synapses = _synapses(data, any_traj.shape[1:])
+    else:
+        posts, pres = synapses_rec["posts"], synapses_rec["pres"]
+        picks = _synapses(data, (len(posts), len(pres)))
+        synapses = [(posts[a], pres[b]) for a, b in picks] if not data.get("curve") else picks
+    synapses = [(i, j) for i, j in synapses if None not in local(i, j)]
     fig, axes = plt.subplots(len(synapses), 1, figsize=(8, 2.4 * len(synapses)), sharex=True, squeeze=False)
     for ax, (i, j) in zip(axes[:, 0], synapses):
+        li, lj = local(i, j)
         for name, traj in trajectories.items():
-            ax.plot(time_s, traj[:, i, j], label=name, lw=1)
+            ax.plot(rows[name] * dt_s, traj[:, li, lj], label=name, lw=1)
         ax.set_ylabel(f"w[{i},{j}]")
     axes[0, 0].legend(fontsize=7, ncol=3)
     axes[-1, 0].set_xlabel("time (s)")
@@ -77,8 +108,9 @@ def write_plots(data: dict, trajectories: dict, out_dir: str, curve_synapses=Non
     if comps:
         fig, ax = plt.subplots(figsize=(8, 4))
         for k, c in enumerate(comps):
-            diff = np.abs(trajectories[c["candidate"]] - trajectories[c["reference"]]).reshape(steps, -1)
-            err = np.maximum(diff.max(axis=1) / w_range, 1e-18)
+            time_s, a, b = common(c["reference"], c["candidate"])
+            diff = np.abs(b - a).reshape(time_s.size, -1)
+            err = np.maximum(diff.max(axis=1) / w_range, 1e-18) if diff.size else np.zeros(time_s.size)
             line, = ax.plot(time_s, err, lw=1, label=f"{c['reference']} -> {c['candidate']} ({c['share']})")
             tol = (c["tolerance"] or {}).get("max_abs")  # None: no predicted band
             if tol:
@@ -110,7 +142,8 @@ def write_plots(data: dict, trajectories: dict, out_dir: str, curve_synapses=Non
     pair = next(((a, b) for a, b in (("lava-float", "lava-fixed"), ("emu-float", "emu-fixed"))
                  if a in trajectories and b in trajectories), None)
     if band and pair:
-        diff = np.abs(trajectories[pair[1]] - trajectories[pair[0]]).reshape(steps, -1) / w_range
+        time_s, a, b = common(pair[0], pair[1])
+        diff = np.abs(b - a).reshape(time_s.size, -1) / w_range
         fig, ax = plt.subplots(figsize=(8, 3.5))
         ax.plot(time_s, diff.max(axis=1), lw=1, label="max over synapses")
         ax.plot(time_s, np.sqrt((diff ** 2).mean(axis=1)), lw=1, label="RMS over synapses")

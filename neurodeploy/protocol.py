@@ -291,10 +291,11 @@ PROTOCOLS = {
         Option("threshold", float, 20.0, 0, "LIF threshold in units of the weight range (closed loop)"),
     ),
 }
-#: Largest run accepted from options: steps, synapse-steps (a trajectory of
-#: float64 per backend: 1.6 GB) and neuron-steps (the rasters and their random draws).
+#: Largest run accepted from options: steps, synapse-steps (compute: 10^6 synapses x 2 10^4
+#: steps; memory is bounded by recording within a budget, see :func:`neurodeploy.harness.default_recording`)
+#: and neuron-steps (the rasters and their random draws).
 MAX_STEPS = 100_000_000
-MAX_SYNAPSE_STEPS = 200_000_000
+MAX_SYNAPSE_STEPS = 20_000_000_000
 MAX_NEURON_STEPS = 200_000_000
 
 
@@ -640,6 +641,19 @@ def with_reward(rule: Rule, trains: SpikeTrains) -> SpikeTrains:
     return dataclasses.replace(trains, reward=default_reward(trains.n_post, trains.steps, rule, trains.seed or 0))
 
 
+def decayed_trace(raster: np.ndarray, decay: float, jump: float, chunk: int = 65536):
+    """Yield ``(start, values)`` blocks of the trace ``v[t] = decay * v[t-1] + jump * raster[:, t]``
+    (v[-1] = 0), (neurons, steps) in blocks of ``chunk`` steps: a linear filter
+    (:func:`scipy.signal.lfilter`, no Python loop per step), memory O(neurons x chunk)."""
+    from scipy.signal import lfilter
+
+    state = np.zeros((raster.shape[0], 1))
+    for start in range(0, raster.shape[1], chunk):
+        block = raster[:, start:start + chunk].astype(float) * jump
+        values, state = lfilter([1.0], [1.0, -decay], block, axis=1, zi=state)
+        yield start, values
+
+
 def trace_stats(rule: Rule, trains: SpikeTrains) -> dict:
     """Per trace: its largest and its mean value over these trains.
 
@@ -651,12 +665,11 @@ def trace_stats(rule: Rule, trains: SpikeTrains) -> dict:
             continue  # only the learning engine's traces are scaled from these
         raster = trains.pre if trace.of == "pre" else trains.post
         decay = np.exp(-1.0 / rule.tau_steps(trace))
-        value = np.zeros(raster.shape[0])
         peak, total = 0.0, 0.0
-        for t in range(raster.shape[1]):
-            value = value * decay + trace.jump * raster[:, t]
-            peak = max(peak, float(np.max(np.abs(value))))
-            total += float(np.sum(np.abs(value)))
+        for _, values in decayed_trace(raster, decay, trace.jump):
+            if values.size:
+                peak = max(peak, float(np.max(np.abs(values))))
+                total += float(np.sum(np.abs(values)))
         stats[trace.name] = {"peak": peak or abs(trace.jump), "mean": total / raster.size}
     return stats
 
@@ -668,7 +681,7 @@ def update_counts(rule: Rule, trains: SpikeTrains) -> dict:
     pad = n_epochs * e - trains.steps
     pre = np.pad(trains.pre, ((0, 0), (0, pad))).reshape(trains.n_pre, n_epochs, e).any(axis=2).astype(np.int64)
     post = np.pad(trains.post, ((0, 0), (0, pad))).reshape(trains.n_post, n_epochs, e).any(axis=2).astype(np.int64)
-    both = post @ pre.T
+    both = np.rint(post.astype(float) @ pre.T.astype(float)).astype(np.int64)  # BLAS; exact below 2^53
     updates = pre.sum(axis=1)[None, :] + post.sum(axis=1)[:, None] - both
     return {"max_updates": int(updates.max()), "mean_updates": float(updates.mean()), "epochs": n_epochs,
             "coincident_epochs": int(both.sum()), "max_coincident_per_synapse": int(both.max())}

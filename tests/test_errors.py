@@ -530,7 +530,7 @@ def test_cli_empty_and_repeated_backends(capsys, tmp_path, good_rule):
     ("--steps", "0", "--steps: must be >= 1 (got 0)"),
     ("--n-pre", "0", "--n-pre: must be >= 1 (got 0)"),
     ("--n-post", "100001", "--steps: run too large (2,000 steps x 100001x10 synapses; at most 100,000,000 steps, "
-                           "200,000,000 synapse-steps and 200,000,000 neuron-steps)"),
+                           "20,000,000,000 synapse-steps and 200,000,000 neuron-steps)"),
     ("--rate", "5000", "--rate: must be at most 1/dt = 1000 Hz (got 5000)"),
     ("--rate", "0", "--rate: must be > 0 (got 0.0)"),
     ("--rate", "nan", "--rate: must be finite (got nan)"),

@@ -586,7 +586,7 @@ def test_generated_extreme_tau_compiles(capsys, tmp_path):
     assert info.value.code == 0
 
 
-RUN_LIMITS = "at most 100,000,000 steps, 200,000,000 synapse-steps and 200,000,000 neuron-steps"
+RUN_LIMITS = "at most 100,000,000 steps, 20,000,000,000 synapse-steps and 200,000,000 neuron-steps"
 
 
 def test_generated_verify_pairing_huge_tau(capsys, tmp_path):

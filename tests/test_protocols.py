@@ -124,7 +124,7 @@ def test_hfs_potentiates_and_lfs_depresses_pair_stdp(rule):
     ("lfs", {"frequency": 2000}, "--frequency: must be at most 1/dt = 1000 Hz (got 2000)"),
     ("stdp-window", {"dt_min_ms": 10, "dt_max_ms": -10}, "--dt-min-ms: must be <= dt_max_ms = -10 (got 10)"),
     ("pairing", {"dt_ms": 1e15}, "--dt-ms: run too large (1e+15 steps x 1x1 synapses; at most 100,000,000 steps, "
-                                 "200,000,000 synapse-steps and 200,000,000 neuron-steps)"),    ("closed-loop", {"rate": 2000}, "--rate: must be at most 1/dt = 1000 Hz (got 2000)"),
+                                 "20,000,000,000 synapse-steps and 200,000,000 neuron-steps)"),    ("closed-loop", {"rate": 2000}, "--rate: must be at most 1/dt = 1000 Hz (got 2000)"),
     ("closed-loop", {"tau_v_ms": 0.5}, "--tau-v-ms: must be at least dt = 1 ms (got 0.5)"),
 ])
 def test_protocol_option_errors(rule, name, options, message):

@@ -13,16 +13,75 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+@dataclass(frozen=True)
+class Recording:
+    """What a run records: every ``every``-th step from step 0 (and the last), of the synapses in the
+    sub-grid ``posts`` x ``pres`` (None: all), of the steps ``0 .. stop - 1`` it ran (None: all).
+
+    The recorded steps are :func:`recorded_rows`; a trajectory is
+    (len(rows), len(posts), len(pres))."""
+
+    every: int = 1
+    posts: tuple | None = None  # post neuron indices of the recorded sub-grid (None: every post neuron)
+    pres: tuple | None = None  # pre neuron indices (None: every pre neuron)
+    stop: int | None = None  # the run simulates steps 0 .. stop - 1 (a window of the protocol); None: all
+
+    def rows(self, steps: int) -> np.ndarray:
+        return recorded_rows(steps if self.stop is None else min(steps, self.stop), self.every)
+
+    def post_index(self, n_post: int) -> np.ndarray:
+        return np.arange(n_post) if self.posts is None else np.asarray(self.posts, dtype=np.intp)
+
+    def pre_index(self, n_pre: int) -> np.ndarray:
+        return np.arange(n_pre) if self.pres is None else np.asarray(self.pres, dtype=np.intp)
+
+    @property
+    def everything(self) -> bool:
+        return self.every == 1 and self.posts is None and self.pres is None
+
+
+def recorded_rows(steps: int, every: int = 1) -> np.ndarray:
+    """0-based steps recorded when recording every ``every``-th step: ``0, every, 2 every, ...``
+    and always the last step (what a Brian2 monitor with ``dt = every * dt`` records, plus the end)."""
+    rows = np.arange(0, steps, every, dtype=np.int64)
+    if steps and (rows.size == 0 or rows[-1] != steps - 1):
+        rows = np.append(rows, steps - 1)
+    return rows
+
+
+def apply_recording(trajectory: np.ndarray, recording: "Recording | None", steps: int) -> np.ndarray:
+    """The recorded part of a full (steps_run, n_post, n_pre) trajectory."""
+    if recording is None or recording.everything:
+        return trajectory
+    rows = recorded_rows(trajectory.shape[0], recording.every)
+    out = trajectory[rows]
+    if recording.posts is not None:
+        out = out[:, recording.post_index(out.shape[1])]
+    if recording.pres is not None:
+        out = out[:, :, recording.pre_index(out.shape[2])]
+    return np.ascontiguousarray(out)
+
+
 @dataclass
 class RunResult:
     backend: str
-    trajectory: np.ndarray  # (steps, n_post, n_pre), rule units
+    trajectory: np.ndarray  # (len(rows), len(posts), len(pres)), rule units; all steps and synapses by default
     seconds: float  # wall time of the simulation, set-up included
     info: dict = field(default_factory=dict)  # backend-specific facts for the report
+    rows: np.ndarray | None = None  # 0-based steps of the trajectory's rows (None: every step from 0)
+    posts: np.ndarray | None = None  # post indices of the recorded sub-grid (None: all)
+    pres: np.ndarray | None = None  # pre indices (None: all)
+    steps_run: int | None = None  # the run simulated steps 0 .. steps_run - 1 (None: trajectory.shape[0])
+
+    def __post_init__(self):
+        if self.rows is None:
+            self.rows = np.arange(self.trajectory.shape[0], dtype=np.int64)
+        if self.steps_run is None:
+            self.steps_run = int(self.rows[-1]) + 1 if self.rows.size else 0
 
     @property
     def steps_per_second(self) -> float:
-        return self.trajectory.shape[0] / self.seconds if self.seconds > 0 else float("inf")
+        return self.steps_run / self.seconds if self.seconds > 0 else float("inf")
 
 
 class Backend:
@@ -42,14 +101,38 @@ class Backend:
             return "closed loop: no LIF model in this backend yet"
         return None
 
+    #: True when ``simulate`` takes ``recording=`` and records only that (memory O(recorded));
+    #: otherwise the full trajectory is cut down after the run.
+    records = False
+
     def simulate(self, rule, trains, plans: dict, progress=None) -> tuple:
         """Return (trajectory, info); call ``progress(step)`` now and then if given."""
         raise NotImplementedError(f"backend {self.name!r} does not implement simulate()")
 
-    def run(self, rule, trains, plans: dict, progress=None) -> RunResult:
+    def run(self, rule, trains, plans: dict, progress=None, recording: Recording | None = None) -> RunResult:
+        """Run on ``trains`` (the window ``recording.stop``: its first steps) and record ``recording``."""
+        steps = trains.steps
+        if recording is not None and recording.stop is not None and recording.stop < steps:
+            trains = window(trains, recording.stop)
         start = time.perf_counter()
-        trajectory, info = self.simulate(rule, trains, plans, progress)
-        return RunResult(self.name, trajectory, time.perf_counter() - start, info)
+        if self.records and recording is not None and not recording.everything:
+            trajectory, info = self.simulate(rule, trains, plans, progress, recording=recording)
+        else:
+            trajectory, info = self.simulate(rule, trains, plans, progress)
+            trajectory = apply_recording(trajectory, recording, trains.steps)
+        seconds = time.perf_counter() - start
+        rec = recording or Recording()
+        return RunResult(self.name, trajectory, seconds, info, rows=rec.rows(trains.steps),
+                         posts=None if rec.posts is None else np.asarray(rec.posts),
+                         pres=None if rec.pres is None else np.asarray(rec.pres), steps_run=trains.steps)
+
+
+def window(trains, stop: int):
+    """The first ``stop`` steps of ``trains`` (post spikes, rewards and the closed loop's raster alike)."""
+    import dataclasses
+
+    reward = None if trains.reward is None else trains.reward[..., :stop]
+    return dataclasses.replace(trains, pre=trains.pre[:, :stop], post=trains.post[:, :stop], reward=reward)
 
 
 #: The order reports, messages and the support matrix list backends in.

@@ -8,8 +8,31 @@ import threading
 
 import numpy as np
 
-from neurodeploy.backends import REGISTRY, Backend
+from neurodeploy.backends import REGISTRY, Backend, Recording
 from neurodeploy.backends.brian2_model import Brian2Model, b2name, reference_model, step_model, unit_namespace
+
+#: Brian2's code-generation target: "auto" (:func:`choose_target`), "numpy" or "cpp_standalone"
+#: (see the README's performance section for the measurements behind the choice).
+CODEGEN_TARGET = "auto"
+#: Measured (2 shared cores, stdp_pair, Poisson 10 Hz): numpy costs ~85 us per step plus ~12 ns per
+#: synapse and step (event-driven reference) or ~100 ns (brian2-step: every synapse every step);
+#: cpp_standalone costs a build of ~45 s plus ~2.3 ns per synapse and step.
+NUMPY_STEP_S, NUMPY_SYNAPSE_STEP_S, NUMPY_SYNAPSE_STEP_ALL_S = 85e-6, 12e-9, 100e-9
+STANDALONE_BUILD_S, STANDALONE_SYNAPSE_STEP_S = 45.0, 2.3e-9
+
+
+def choose_target(model: Brian2Model, trains) -> str:
+    """numpy unless its estimated time exceeds cpp_standalone's build plus run (long runs at one
+    synapse: lfs; 10^6 synapses); the closed loop always runs numpy."""
+    if CODEGEN_TARGET != "auto":
+        return CODEGEN_TARGET
+    if trains.neuron is not None:
+        return "numpy"
+    synapse_steps = float(trains.steps) * trains.n_pre * trains.n_post
+    per_synapse = NUMPY_SYNAPSE_STEP_ALL_S if model.regular else NUMPY_SYNAPSE_STEP_S
+    numpy_s = trains.steps * NUMPY_STEP_S + synapse_steps * per_synapse
+    standalone_s = STANDALONE_BUILD_S + synapse_steps * STANDALONE_SYNAPSE_STEP_S
+    return "cpp_standalone" if numpy_s > standalone_s else "numpy"
 
 
 def _lif(b2, rule, trains, dt):
@@ -88,16 +111,55 @@ def _run(b2, net, duration, report):
         raise KeyboardInterrupt("Brian2 stopped the simulation early")
 
 
-def _simulate(model: Brian2Model, rule, trains, progress=None) -> tuple:
-    """(trajectory, info); in a closed loop ``info["post_spikes"]`` is the LIF's raster."""
+def _simulate(model: Brian2Model, rule, trains, progress=None, recording=None) -> tuple:
+    """(trajectory, info); in a closed loop ``info["post_spikes"]`` is the LIF's raster.
+
+    ``recording`` (a :class:`~neurodeploy.backends.Recording`): only its rows and sub-grid are
+    kept (a ``network_operation`` copies them at the end of each recorded step), so memory
+    is O(recorded) instead of O(steps x synapses). A ``--timeout`` lands at safe points only."""
     with _alarm_at_safe_points() as check:
-        return _simulate_checked(model, rule, trains, progress, check)
+        return _simulate_checked(model, rule, trains, progress, recording, check)
 
 
-def _simulate_checked(model: Brian2Model, rule, trains, progress, check) -> tuple:
+def _simulate_checked(model: Brian2Model, rule, trains, progress, recording, check) -> tuple:
     import brian2 as b2
 
-    b2.prefs.codegen.target = "numpy"
+    target = choose_target(model, trains)
+    if target == "cpp_standalone":
+        import fcntl
+
+        from brian2.devices.device import reset_device
+
+        # one build directory per model, kept: Brian2 rewrites only changed files, so make recompiles
+        # little on the next run of the same model (the first build of a model takes ~45-100 s)
+        build_dir = _standalone_dir(model)
+        with open(build_dir + ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent runs of one model (batch --jobs) take turns
+            b2.set_device("cpp_standalone", directory=build_dir, build_on_run=False)
+            try:
+                return _build_and_run(b2, model, rule, trains, progress, recording, check, standalone=True,
+                                      build_dir=build_dir)
+            finally:
+                b2.device.reinit()
+                reset_device("runtime")
+    b2.prefs.codegen.target = target
+    return _build_and_run(b2, model, rule, trains, progress, recording, check)
+
+
+def _standalone_dir(model: Brian2Model) -> str:
+    import hashlib
+    import os
+
+    key = hashlib.sha256(repr((model.model, model.on_pre, model.on_post, model.regular, model.delayed,
+                               sorted(model.namespace))).encode()).hexdigest()[:16]
+    root = os.environ.get("NEURODEPLOY_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "neurodeploy")
+    path = os.path.join(root, "brian2-standalone", key)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: None, standalone=False,
+                   build_dir=None) -> tuple:
     dt = rule.dt * b2.second
     n_pre, n_post, steps = trains.n_pre, trains.n_post, trains.steps
     pre_i, pre_t = np.nonzero(trains.pre)
@@ -120,7 +182,10 @@ def _simulate_checked(model: Brian2Model, rule, trains, progress, check) -> tupl
     syn = b2.Synapses(pre, post, model=model.model, on_pre=on_pre, on_post=on_post,
                       namespace=namespace, dt=dt, method="exact", name="plastic")
     check()
-    syn.connect()
+    if standalone:  # explicit indices: the order of connect()'s all-to-all, known before the build
+        syn.connect(i=np.repeat(np.arange(n_pre), n_post), j=np.tile(np.arange(n_post), n_pre))
+    else:
+        syn.connect()
     # same-step pre before post, then the delayed jumps (Brian2 otherwise orders by name)
     syn.pre.order = 0
     syn.post.order = 1
@@ -133,26 +198,78 @@ def _simulate_checked(model: Brian2Model, rule, trains, progress, check) -> tupl
     for t in rule.traces:  # traces start at rest
         if t.rest:
             setattr(syn, b2name(rule, t.name), b2.Quantity(t.rest, dim=t.dim))
-    i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
+    if standalone:
+        i, j = np.repeat(np.arange(n_pre), n_post), np.tile(np.arange(n_post), n_pre)
+    else:
+        i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
     w0 = trains.w0[j, i]
     syn.w[:] = b2.Quantity(w0, dim=rule.weight.dim)
-    monitor = b2.StateMonitor(syn, "w", record=True, when="end", order=100, dt=dt, name="weights")
     check()
-    net = b2.Network(pre, post, syn, monitor)
+    if standalone:  # a monitor every `every` steps (rows 0, K, 2K, ...); the last step from syn.w after the run
+        every = 1 if recording is None else recording.every
+        rows = (recording or Recording()).rows(steps)
+        posts = np.arange(n_post) if recording is None else recording.post_index(n_post)
+        pres = np.arange(n_pre) if recording is None else recording.pre_index(n_pre)
+        flat = (pres[None, :] * n_post + posts[:, None]).reshape(-1)
+        monitor = b2.StateMonitor(syn, "w", record=flat, when="end", order=100, dt=every * dt, name="weights")
+        net = b2.Network(pre, post, syn, monitor)
+    elif recording is None or recording.everything:
+        monitor = b2.StateMonitor(syn, "w", record=True, when="end", order=100, dt=dt, name="weights")
+        net = b2.Network(pre, post, syn, monitor)
+    else:
+        rows = recording.rows(steps)
+        posts, pres = recording.post_index(n_post), recording.pre_index(n_pre)
+        # all-to-all connect(): synapse k joins pre k // n_post and post k % n_post
+        flat = (pres[None, :] * n_post + posts[:, None]).reshape(-1)
+        if not np.array_equal(i[flat], np.repeat(pres[None, :], posts.size, 0).reshape(-1)) or \
+                not np.array_equal(j[flat], np.repeat(posts[:, None], pres.size, 1).reshape(-1)):
+            raise RuntimeError("unexpected Brian2 synapse order")  # pragma: no cover
+        recorded = np.empty((rows.size, posts.size, pres.size))
+        w_var = syn.variables["w"]
+        state = {"row": 0}
+
+        @b2.network_operation(dt=dt, when="end", order=100, name="weights")
+        def record(t):
+            k = state["row"]
+            if k < rows.size and int(round(float(t / dt))) == rows[k]:
+                recorded[k] = np.asarray(w_var.get_value())[flat].reshape(posts.size, pres.size)
+                state["row"] = k + 1
+
+        net = b2.Network(pre, post, syn, record)
     spikes = None
     if closed:
         spikes = b2.SpikeMonitor(post, name="post_spikes")
         net.add(spikes)
-    def report(elapsed, completed, start, duration):  # called between time steps: a safe point
+    report = None
+    if not standalone:
+        def report(elapsed, completed, start, duration):  # called between time steps: a safe point
+            check()
+            if progress is not None:
+                progress(int(round(float(completed) * steps)))
+    if standalone:
+        net.run(steps * dt, namespace={})
         check()
+        b2.device.build(directory=build_dir, compile=True, run=True, with_output=False)
+        check()
+        got = np.asarray(monitor.w_[:])  # (recorded synapses, monitor rows)
+        trajectory = np.empty((rows.size, posts.size, pres.size))
+        n_mon = min(got.shape[1], rows.size)
+        trajectory[:n_mon] = got[:, :n_mon].T.reshape(n_mon, posts.size, pres.size)
+        if n_mon < rows.size:  # the last step
+            trajectory[-1] = np.asarray(syn.w_[:])[flat].reshape(posts.size, pres.size)
         if progress is not None:
-            progress(int(round(float(completed) * steps)))
+            progress(steps)
+        info = {"brian2_target": "cpp_standalone"}
+        return trajectory, info
     _run(b2, net, steps * dt, report)
     check()
-    w = np.asarray(monitor.w[:])  # (synapses, steps)
-    trajectory = np.empty((steps, n_post, n_pre))
-    trajectory[:, j, i] = w.T
-    info = {}
+    if recording is None or recording.everything:
+        w = np.asarray(monitor.w_[:])  # (synapses, steps)
+        trajectory = np.empty((steps, n_post, n_pre))
+        trajectory[:, j, i] = w.T
+    else:
+        trajectory = recorded
+    info = {"brian2_target": b2.prefs.codegen.target}
     if closed:
         raster = np.zeros((n_post, steps), dtype=bool)
         raster[np.asarray(spikes.i[:]), np.rint(np.asarray(spikes.t[:] / dt)).astype(int)] = True
@@ -166,8 +283,10 @@ class Brian2Reference(Backend):
     name = "brian2"
     description = "Brian2 Synapses, the rule as written (event-driven traces, exact decay)"
 
-    def simulate(self, rule, trains, plans, progress=None):
-        return _simulate(reference_model(rule), rule, trains, progress)
+    records = True
+
+    def simulate(self, rule, trains, plans, progress=None, recording=None):
+        return _simulate(reference_model(rule), rule, trains, progress, recording)
 
 
 @REGISTRY.register
@@ -176,5 +295,7 @@ class Brian2Step(Backend):
     name = "brian2-step"
     description = "Brian2 Synapses in the learning engine's order (decay, impulse, dw, epoch-end update)"
 
-    def simulate(self, rule, trains, plans, progress=None):
-        return _simulate(step_model(rule), rule, trains, progress)
+    records = True
+
+    def simulate(self, rule, trains, plans, progress=None, recording=None):
+        return _simulate(step_model(rule), rule, trains, progress, recording)

@@ -5,6 +5,6 @@ for step: the bit-approximate (fixed-point) model bit for bit, the floating-poin
 model (with neurodeploy's clip to the rule's bounds) to rounding. See
 :mod:`neurodeploy.emu.engine`.
 """
-from neurodeploy.emu.engine import CONN_VAR_SEED, recorded_steps, simulate
+from neurodeploy.emu.engine import CONN_VAR_SEED, recorded_steps, simulate, simulate_batch
 
-__all__ = ["CONN_VAR_SEED", "recorded_steps", "simulate"]
+__all__ = ["CONN_VAR_SEED", "recorded_steps", "simulate", "simulate_batch"]

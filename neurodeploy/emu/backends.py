@@ -22,21 +22,30 @@ class _EmuBackend(_LavaBackend):
     traces the post side supplies (:func:`~neurodeploy.lava.backends.supplied_traces`).
     """
 
-    def trajectory(self, plan, w0_lava, trains, progress=None):
+    records = True  # records only what is asked (memory O(recorded), not O(steps x synapses))
+
+    def trajectory(self, plan, w0_lava, trains, progress=None, recording=None, supplied=None):
         # recorded straight in rule units: w_lava * weight_scale, as plan.weights_from_lava
-        return emulate(plan, w0_lava, trains.pre, trains.post, rng_seed=RNG_SEED, scale=plan.weight_scale)
+        if recording is None or recording.everything:
+            return emulate(plan, w0_lava, trains.pre, trains.post, rng_seed=RNG_SEED, scale=plan.weight_scale,
+                           supplied=supplied)
+        posts, pres = recording.post_index(trains.n_post), recording.pre_index(trains.n_pre)
+        flat = (posts[:, None] * trains.n_pre + pres[None, :]).reshape(-1)
+        out = emulate(plan, w0_lava, trains.pre, trains.post, rng_seed=RNG_SEED, scale=plan.weight_scale,
+                      record_rows=recording.rows(trains.steps), record_synapses=flat, supplied=supplied)
+        return out.reshape(out.shape[0], posts.size, pres.size)
 
-    def simulate(self, rule, trains, plans, progress=None):
+    def simulate(self, rule, trains, plans, progress=None, recording=None):
+        from neurodeploy.deploy import supplied_traces
+
         plan = plans[self.mode]
-        if not plan.three_factor or trains.neuron is not None:
-            return super().simulate(rule, trains, plans, progress)
-        from neurodeploy.lava.backends import supplied_traces
-
         w0 = plan.weights_to_lava(trains.w0)
-        info = {"w0_lava_error_max": float(np.max(np.abs(plan.weights_from_lava(w0) - trains.w0))),
-                "three_factor": True}
-        return emulate(plan, w0, trains.pre, trains.post, rng_seed=RNG_SEED, scale=plan.weight_scale,
-                       supplied=supplied_traces(rule, plan, trains)), info
+        info = {"w0_lava_error_max": float(np.max(np.abs(plan.weights_from_lava(w0) - trains.w0)))}
+        supplied = None
+        if plan.three_factor:
+            supplied = supplied_traces(rule, plan, trains)
+            info["three_factor"] = True
+        return self.trajectory(plan, w0, trains, progress, recording, supplied), info
 
 
 @REGISTRY.register

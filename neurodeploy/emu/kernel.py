@@ -138,8 +138,9 @@ _float_traces = _jit(_float_traces_py)
 def _fixed_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y_int, y_frac,
                 xr_dec, xr_imp, yr_dec, yr_imp, conn_r,
                 dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi, sign_mode, u_period,
-                record_every, rec_i, rec_j, scale, out):
+                rec_t, rec_i, rec_j, scale, out):
     steps = pre.shape[0]
+    ptr = 0
     n_pre = pre.shape[1]
     n_post = post.shape[1]
     x = np.zeros((2, n_pre), dtype=np.int64)
@@ -167,14 +168,16 @@ def _fixed_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y_int
                         if not post[t - 1, i]:
                             _fixed_synapse(w, i, j, True, False, False, x, y, r, dep, mant, sexp, shift, nfac, fac,
                                            width, w_lo, w_hi, sign_mode)
-        if t % record_every == 0:
-            _record(out, t // record_every - 1, w, rec_i, rec_j, scale)
+        if ptr < rec_t.shape[0] and t == rec_t[ptr]:
+            _record(out, ptr, w, rec_i, rec_j, scale)
+            ptr += 1
     return w
 
 
 def _float_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_imp, y_imp,
-                dep, coef, nfac, fac, b_lo, b_hi, sign_mode, u_period, record_every, rec_i, rec_j, scale, out):
+                dep, coef, nfac, fac, b_lo, b_hi, sign_mode, u_period, rec_t, rec_i, rec_j, scale, out):
     steps = pre.shape[0]
+    ptr = 0
     n_pre = pre.shape[1]
     n_post = post.shape[1]
     x = np.zeros((2, n_pre))
@@ -200,13 +203,122 @@ def _float_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_imp, y_imp,
                         if not post[t - 1, i]:
                             _float_synapse(w, i, j, True, False, False, x, y, dep, coef, nfac, fac, b_lo, b_hi,
                                            sign_mode)
-        if t % record_every == 0:
-            _record(out, t // record_every - 1, w, rec_i, rec_j, scale)
+        if ptr < rec_t.shape[0] and t == rec_t[ptr]:
+            _record(out, ptr, w, rec_i, rec_j, scale)
+            ptr += 1
     return w
 
 
 fixed_loop = _jit(_fixed_loop)
 float_loop = _jit(_float_loop)
+
+
+def _batch_synapse_py(w, i, j, xj, yi, u, x, y, r, dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi,
+                      sign_mode, b_lo, b_hi, first, t):
+    """:func:`_fixed_synapse` for every member k of a batch (``w`` (n_post, n_pre, K) int16, traces
+    (slots, neurons, K), ``r`` (K,)); ``first[i, j]``: the first step any member was at ``b_lo``/``b_hi``."""
+    for k in range(w.shape[2]):
+        wij = np.int64(w[i, j, k])
+        acc = wij << 7
+        for p in range(dep.shape[0]):
+            if (dep[p] == 0 and not xj) or (dep[p] == 1 and not yi) or (dep[p] == 2 and not u):
+                continue
+            cur = np.int64(1)
+            for f in range(nfac[p]):
+                code = fac[p, f]
+                if code < 2:
+                    v = x[code, j, k]
+                elif code < 5:
+                    v = y[code - 2, i, k]
+                else:
+                    v = wij
+                v = min(max(v, -(1 << width[p, f])), (1 << width[p, f]) - 1)
+                cur = cur * v
+            cur = cur * mant[p]
+            cur = (cur >> shift[p]) << sexp[p]
+            cur = min(max(cur, ACC_MIN), ACC_MAX)
+            acc = min(max(acc + cur, ACC_MIN), ACC_MAX)
+        if sign_mode == 1:
+            acc = max(acc, 0)
+        elif sign_mode == -1:
+            acc = min(acc, 0)
+        nw = (acc >> 7) + (1 if r[k] < (acc & 127) / 128.0 else 0)
+        nw = min(max(nw, w_lo), w_hi)
+        w[i, j, k] = nw
+        if (nw <= b_lo or nw >= b_hi) and first[i, j] > t:
+            first[i, j] = t
+
+
+_batch_synapse = _jit(_batch_synapse_py)
+
+
+def _batch_traces_py(traces, on, decay, imp_int, imp_frac, r_decay, r_impulse, spiked):
+    """:func:`_fixed_traces` for every member: ``traces`` (slots, neurons, K), randoms (K,)."""
+    for k in range(traces.shape[0]):
+        if on[k]:
+            for n in range(traces.shape[1]):
+                for m in range(traces.shape[2]):
+                    v = decay[k] * traces[k, n, m]
+                    fl = np.floor(v)
+                    nv = np.int64(fl) + (1 if r_decay[m] < v - fl else 0)
+                    if spiked[n]:
+                        nv = min(max(nv + imp_int[k] + (1 if r_impulse[m] < imp_frac[k] else 0), 0), 127)
+                    traces[k, n, m] = nv
+
+
+_batch_traces = _jit(_batch_traces_py)
+
+
+def _fixed_batch_loop(w, x, y, t_first, t_last, ptr, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y_int,
+                      y_frac, xr_dec, xr_imp, yr_dec, yr_imp, conn_r,
+                      dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi, sign_mode, u_period,
+                      b_lo, b_hi, rec_t, rec_i, rec_j, out, first):
+    """K fixed-point runs that differ only in their random streams, in one pass over the spikes, for
+    steps ``t_first .. t_last`` (1-based; the state ``w`` (n_post, n_pre, K), traces ``x``, ``y``
+    (slots, neurons, K) carries over between calls). Row ``t - t_first`` of ``xr_dec`` ... ``conn_r``
+    (chunk, K) holds the randoms of step t: the 2t-th trace advances and the t-th ``ConnVarRandom``.
+    ``out`` (K, len(rec_t), len(rec_i)) int16 Lava units; returns the next row to record."""
+    n_pre = pre.shape[1]
+    n_post = post.shape[1]
+    n_k = w.shape[2]
+    for t in range(t_first, t_last + 1):
+        c = t - t_first
+        _batch_traces(x, x_on, x_decay, x_int, x_frac, xr_dec[c], xr_imp[c], pre[t - 1])
+        _batch_traces(y, y_on, y_decay, y_int, y_frac, yr_dec[c], yr_imp[c], post[t - 1])
+        r = conn_r[c]
+        u = u_period > 0 and t % u_period == 0
+        if t == 1 or u:
+            for i in range(n_post):
+                for j in range(n_pre):
+                    _batch_synapse(w, i, j, pre[t - 1, j], post[t - 1, i], u, x, y, r, dep, mant, sexp, shift,
+                                   nfac, fac, width, w_lo, w_hi, sign_mode, b_lo, b_hi, first, t)
+        else:
+            for i in range(n_post):
+                if post[t - 1, i]:
+                    for j in range(n_pre):
+                        _batch_synapse(w, i, j, pre[t - 1, j], True, False, x, y, r, dep, mant, sexp, shift, nfac,
+                                       fac, width, w_lo, w_hi, sign_mode, b_lo, b_hi, first, t)
+            for j in range(n_pre):
+                if pre[t - 1, j]:
+                    for i in range(n_post):
+                        if not post[t - 1, i]:
+                            _batch_synapse(w, i, j, True, False, False, x, y, r, dep, mant, sexp, shift, nfac, fac,
+                                           width, w_lo, w_hi, sign_mode, b_lo, b_hi, first, t)
+        if ptr < rec_t.shape[0] and t == rec_t[ptr]:
+            if rec_i.shape[0] == 0:
+                for i in range(n_post):
+                    for j in range(n_pre):
+                        for k in range(n_k):
+                            out[k, ptr, i * n_pre + j] = w[i, j, k]
+            else:
+                for s in range(rec_i.shape[0]):
+                    for k in range(n_k):
+                        out[k, ptr, s] = w[rec_i[s], rec_j[s], k]
+            ptr += 1
+    return ptr
+
+
+fixed_batch_loop = _jit(_fixed_batch_loop)
 
 
 SIGN_CODES = {"excitatory": 1, "mixed": 0, "inhibitory": -1}

@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from neurodeploy.backends import recorded_rows
 from neurodeploy.verdict import FAILED, NOT_CHECKED, PASSED
 
 #: Rounding seeds in the ensemble.
@@ -213,7 +214,7 @@ def _run_spec(real: Realisation, rule, trains, coefficients, w0_lava, bounds, st
     spec = float_spec([(p["dependency"], c, p["factors"], p["target"]) for p, c in zip(real.products, coefficients)],
                       impulses, taus, rule.t_epoch)
     return simulate(_Modes(real.sign_mode, bounds, saturating), w0_lava, trains.pre, trains.post, spec=spec,
-                    supplied=supplied, record_every=stride, scale=real.weight_scale, mode="float")
+                    supplied=supplied, record_rows=recorded_rows(trains.steps, stride), scale=real.weight_scale, mode="float")
 
 
 def _fixed_w0(w0, s_w, limits, sign_mode):
@@ -247,8 +248,8 @@ def constants_link(rule, engine, plan, trains) -> tuple:
     w0_plan = plan.weights_to_lava(trains.w0)
     if plan.sign_mode == "mixed":
         w0_plan = (np.asarray(w0_plan, dtype=np.int64) >> 1) << 1
-    R = simulate(plan, w0_plan, trains.pre, trains.post, record_every=stride, scale=plan.weight_scale, mode="float",
-                 supplied=sup)
+    R = simulate(plan, w0_plan, trains.pre, trains.post, record_rows=recorded_rows(trains.steps, stride),
+                 scale=plan.weight_scale, mode="float", supplied=sup)
     d_best = float(np.nanmax(np.abs(I - F))) / w_range if F.size else 0.0
     d = float(np.max(np.abs(R - F))) / w_range if F.size else 0.0
     if not np.isfinite(R).all():
@@ -335,52 +336,73 @@ def _floor_bias(plan, trains, rule, rows) -> np.ndarray:
 
 
 def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SIZE, supplied=None) -> dict:
-    """The rounding link: ``k`` emu-fixed runs against R, and ``single`` (a fixed run, rule units) in the envelope.
+    """The rounding link: ``k`` emu-fixed runs against R, and ``single`` (a fixed run) in the envelope.
 
+    The ``k`` runs are one batched emulator call (:func:`neurodeploy.emu.engine.simulate_batch`),
+    recorded at the checkpoints only; ``single``: a :class:`~neurodeploy.backends.RunResult` (rule
+    units; its recorded steps and synapses) or a (steps, n_post, n_pre) array of every step;
     ``supplied``: the y traces a three-factor plan gets from the post side (integers; the same in every run)."""
     from scipy import stats
 
-    from neurodeploy.emu.engine import simulate
+    from neurodeploy.emu.engine import simulate_batch
 
     R, stride = context["R"], context["stride"]
     s_w, w_range = plan.weight_scale, rule.weight.range
     lo, hi = plan.w_lava_bounds
     w0 = plan.weights_to_lava(trains.w0)
-    total = np.zeros(R.shape)
-    total2 = np.zeros(R.shape)
     R_lava = R / s_w
     touched = (R_lava <= lo + 1e-9) | (R_lava >= hi - 1e-9)
+    touched = np.maximum.accumulate(touched, axis=0)
     seeds = ensemble_seeds(trains.seed, k)
-    for rng_seed, conn_seed in seeds:
-        run = simulate(plan, w0, trains.pre, trains.post, rng_seed=rng_seed, conn_seed=conn_seed,
-                       record_every=stride, supplied=supplied)
-        total += run
-        total2 += run * run
-        touched |= (run <= lo) | (run >= hi)
+    rows_all = recorded_rows(trains.steps, stride)
+    pick = np.unique(np.linspace(0, R.shape[0] - 1, min(CHECKPOINTS, R.shape[0])).round().astype(int))
+    members, first = simulate_batch(plan, w0, trains.pre, trains.post, seeds, record_rows=rows_all[pick],
+                                    limits=(lo, hi), supplied=supplied)
+    mean_p = np.empty(members.shape[1:])
+    var_p = np.zeros(members.shape[1:])
+    for r in range(members.shape[1]):  # one checkpoint at a time: K x synapses float64
+        m = members[:, r].astype(float)
+        mean_p[r] = m.mean(axis=0)
+        if k > 1:
+            var_p[r] = m.var(axis=0, ddof=1)
+    del members
+    ok = ~(touched[pick] | (first[None] <= rows_all[pick][:, None, None]))
     single_lava = None
     if single is not None:
-        single_lava = np.rint(single[stride - 1::stride] / s_w)
-        touched |= (single_lava <= lo) | (single_lava >= hi)
-    touched = np.maximum.accumulate(touched, axis=0)
-    mean = total / k
-    var = np.maximum(0.0, (total2 - k * mean * mean) / (k - 1))
-    rows_all = np.arange(stride - 1, trains.steps, stride)
-    pick = np.unique(np.linspace(0, R.shape[0] - 1, min(CHECKPOINTS, R.shape[0])).round().astype(int))
+        if isinstance(single, np.ndarray):
+            s_rows, s_traj, posts, pres = np.arange(single.shape[0]), single, None, None
+        else:
+            s_rows, s_traj, posts, pres = single.rows, single.trajectory, single.posts, single.pres
+        s_lava = np.rint(s_traj / s_w)
+        at = np.maximum.accumulate((s_lava <= lo) | (s_lava >= hi), axis=0)
+        idx = np.searchsorted(s_rows, rows_all[pick])
+        idx_c = np.minimum(idx, s_rows.size - 1)
+        has = (idx < s_rows.size) & (s_rows[idx_c] == rows_all[pick])  # checkpoints the single run recorded
+        grid = np.ix_(np.arange(trains.n_post) if posts is None else posts,
+                      np.arange(trains.n_pre) if pres is None else pres)
+        single_lava = np.full(ok.shape, np.nan)
+        single_at = np.zeros(ok.shape, dtype=bool)
+        for r in np.flatnonzero(has):
+            single_lava[r][grid] = s_lava[idx_c[r]]
+            single_at[r][grid] = at[idx_c[r]]
+        ok &= ~single_at
+    mean, var = mean_p, var_p
     bias = _floor_bias(plan, trains, rule, rows_all[pick])
-    ok = ~touched[pick]
-    n_tests = int(ok.sum()) * (2 if single is not None else 1)
+    env_ok = None if single_lava is None else ok & ~np.isnan(single_lava)
+    n_tests = int(ok.sum()) + (0 if env_ok is None else int(env_ok.sum()))
     entry = {"reference": "float: fixed constants", "candidate": f"emu-fixed x{k}",
              "share": "rounding", "ensemble_size": k, "compared_every": stride,
              "checkpoints": int(pick.size), "synapse_steps_tested": int(ok.sum()),
-             "synapse_steps_left_out_at_limit": int((~ok).sum()), "alpha": ALPHA}
+             "synapse_steps_left_out_at_limit": int((~ok).sum()), "alpha": ALPHA,
+             "ensemble_run": "one batched emulator call (simulate_batch)"}
     if n_tests == 0:
         entry.update(outcome=NOT_CHECKED, passed=False, tolerance=None, max_abs_error_normalized=None,
                      rmse_normalized=None, message="every synapse reached an 8-bit limit: nothing left to test")
         return entry
     q = float(stats.t.ppf(1 - ALPHA / (2 * n_tests), k - 1))
-    sd = np.sqrt(var[pick] + SIGMA_FLOOR ** 2)
+    sd = np.sqrt(var + SIGMA_FLOOR ** 2)
     se = sd / math.sqrt(k)
-    d = mean[pick] - R_lava[pick]
+    d = mean - R_lava[pick]
     # inside [-bias - q se, q se]: distance beyond, in standard errors
     over = np.maximum(d - q * se, -bias - q * se - d)
     z_mean = np.where(ok, np.where(d > 0, d / se, np.maximum(0, -d - bias) / se), 0.0)
@@ -391,9 +413,10 @@ def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SI
         tolerance={"max_abs": float(np.max((q * se + bias)[ok])) * s_w / w_range, "rmse": None,
                    "kind": f"ensemble mean within q={q:.3g} standard errors (+ floor bias)"},
         q=q, largest_z_mean=float(z_mean.max()), floor_bias_max_lava=float(bias.max()) if bias.size else 0.0,
-        ensemble_sd_max_normalized=float(np.sqrt(var[pick]).max()) * s_w / w_range)
-    if rows_all.size and rows_all[-1] == trains.steps - 1:  # the final step: for curves (popped by the harness)
-        entry["_final"] = {"mean": mean[-1] * s_w, "halfwidth": q * np.sqrt(var[-1] + SIGMA_FLOOR ** 2) / math.sqrt(k) * s_w}
+        ensemble_sd_max_normalized=float(np.sqrt(var).max()) * s_w / w_range)
+    if rows_all[pick][-1] == trains.steps - 1:  # the final step: for curves (popped by the harness)
+        entry["_final"] = {"mean": mean[-1] * s_w,
+                           "halfwidth": q * np.sqrt(var[-1] + SIGMA_FLOOR ** 2) / math.sqrt(k) * s_w}
     problems = []
     if mean_fail.any():
         r, i, j = np.argwhere(mean_fail)[np.argmax(np.where(mean_fail, over, -np.inf)[mean_fail])]
@@ -402,10 +425,10 @@ def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SI
                         f"{q * se[r, i, j]:.3g}] ({int(mean_fail.sum())} synapse-steps)")
     if single_lava is not None:
         width = q * sd * math.sqrt(1 + 1 / k)
-        dev = np.abs(single_lava[pick] - mean[pick])
-        env_fail = ok & (dev > width)
-        entry["envelope"] = {"max_deviation_in_widths": float(np.max(np.where(ok, dev / width, 0))),
-                             "synapse_steps_outside": int(env_fail.sum())}
+        dev = np.nan_to_num(np.abs(single_lava - mean))
+        env_fail = env_ok & (dev > width)
+        entry["envelope"] = {"max_deviation_in_widths": float(np.max(np.where(env_ok, dev / width, 0))),
+                             "synapse_steps_outside": int(env_fail.sum()), "synapse_steps_tested": int(env_ok.sum())}
         if env_fail.any():
             r, i, j = np.argwhere(env_fail)[0]
             problems.append(f"the single fixed run leaves the ensemble's envelope at step {rows_all[pick][r]} synapse "
@@ -422,19 +445,30 @@ def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SI
 ANCHOR_TOLERANCE = 1e-9
 
 
-def anchor_link(rule, context, step_trajectory) -> dict:
+def anchor_link(rule, context, step, steps: int) -> dict:
     """brian2-step against F, the chain's exact start: the lowering and the fixed plan's scales
-    (weight scale, impulses) realise the rule exactly before any rounding."""
+    (weight scale, impulses) realise the rule exactly before any rounding. ``step``: brian2-step's
+    :class:`~neurodeploy.backends.RunResult` (its recorded steps and synapses) or its trajectory."""
     stride = context["stride"]
     F = context["F"]
-    ref = step_trajectory[stride - 1::stride]
-    diff = np.abs(F - ref) / rule.weight.range
+    f_rows = recorded_rows(steps, stride)
+    if isinstance(step, np.ndarray):
+        s_rows, traj, posts, pres = np.arange(step.shape[0]), step, None, None
+    else:
+        s_rows, traj = step.rows, step.trajectory
+        posts, pres = getattr(step, "posts", None), getattr(step, "pres", None)
+    common, fi, si = np.intersect1d(f_rows, s_rows, return_indices=True)
+    grid = np.ix_(np.arange(F.shape[1]) if posts is None else posts, np.arange(F.shape[2]) if pres is None else pres)
+    diff = np.abs(F[fi][(slice(None),) + grid] - traj[si]) / rule.weight.range if common.size else np.zeros(0)
     d = float(np.max(diff)) if diff.size else 0.0
     entry = {"reference": "brian2-step", "candidate": "float: exact", "share": "lowering",
              "max_abs_error_normalized": d, "rmse_normalized": float(np.sqrt(np.mean(diff ** 2))) if diff.size else 0.0,
              "tolerance": {"max_abs": ANCHOR_TOLERANCE, "rmse": None, "kind": "exact"}, "compared_every": stride,
+             "compared_rows": int(common.size),
              "outcome": PASSED if d <= ANCHOR_TOLERANCE else FAILED}
-    if entry["outcome"] == FAILED:
+    if not common.size:
+        entry.update(outcome=NOT_CHECKED, message="no step recorded by both")
+    elif entry["outcome"] == FAILED:
         entry["message"] = "the fixed plan's scales with exact constants do not reproduce the rule"
     entry["passed"] = entry["outcome"] == PASSED
     return entry
@@ -442,8 +476,9 @@ def anchor_link(rule, context, step_trajectory) -> dict:
 
 def quantization_chain(rule, plans: dict, trains, single=None, k: int = ENSEMBLE_SIZE, step=None) -> list:
     """The constants and rounding entries for ``plans["fixed"]`` on ``trains``;
-    ``single``: a fixed-point trajectory (rule units) to place in the ensemble (lava-fixed's or emu-fixed's);
-    ``step``: brian2-step's trajectory, to anchor the chain's exact start (an extra lowering entry)."""
+    ``single``: a fixed-point run (a RunResult, rule units, or its trajectory) to place in the ensemble
+    (lava-fixed's or emu-fixed's); ``step``: brian2-step's run, to anchor the chain's exact start (an
+    extra lowering entry)."""
     from neurodeploy.lava.lowering import lower
 
     plan = plans["fixed"]
@@ -453,5 +488,5 @@ def quantization_chain(rule, plans: dict, trains, single=None, k: int = ENSEMBLE
         step = None  # the exact start is the approximated rule: the approximation share compares it
     elif step is None and constants["outcome"] == PASSED:
         constants["message"] = "the exact start is not anchored to the reference: brian2-step did not run"
-    anchor = [] if step is None else [anchor_link(rule, context, step)]
+    anchor = [] if step is None else [anchor_link(rule, context, step, trains.steps)]
     return anchor + [constants, rounding_link(rule, plan, trains, context, single, k, context["supplied"])]

@@ -50,7 +50,8 @@ def conflicts(rule, trains) -> np.ndarray:
 
     pre, post = per_epoch(trains.pre), per_epoch(trains.post)
     if e == 1:
-        return post @ pre.T  # a pre and a post spike in the same step
+        # a pre and a post spike in the same step (float64 BLAS: exact for counts below 2^53)
+        return np.rint(post.astype(float) @ pre.T.astype(float)).astype(np.int64)
     # events of synapse (i, j) in epoch k: pre[j, k] + post[i, k]; conflict when >= 2
     out = np.zeros((trains.n_post, trains.n_pre), dtype=np.int64)
     for k in np.flatnonzero((pre.sum(axis=0) > 0) | (post.sum(axis=0) > 0)):
@@ -102,6 +103,10 @@ def per_event_bound(rule, peaks: dict) -> float | None:
     return worst
 
 
+def _at(res, i, j) -> list:
+    return [int(res.posts[i]) if res.posts is not None else int(i), int(res.pres[j]) if res.pres is not None else int(j)]
+
+
 def timing_verdict(rule, trains, ref, cand, peaks: dict) -> dict:
     """The ``timing`` comparison entry: per-synapse bounds, per-synapse errors, one outcome."""
     w_range = rule.weight.range
@@ -114,7 +119,15 @@ def timing_verdict(rule, trains, ref, cand, peaks: dict) -> dict:
     else:
         band = np.maximum(TIMING_FLOOR, CLIP_MARGIN * c * event / w_range)
         reason = f"bound above {MAX_TOLERANCE:g} of the range (tolerance too wide)"
-    diff = np.abs(cand.trajectory - ref.trajectory) / w_range
+    from neurodeploy.harness import common_rows, compared
+
+    steps, ia, ib = common_rows(ref, cand)
+    if ref.posts is not None or ref.pres is not None:  # the recorded sub-grid
+        band = band[np.ix_(ref.posts if ref.posts is not None else np.arange(band.shape[0]),
+                           ref.pres if ref.pres is not None else np.arange(band.shape[1]))]
+        c = c[np.ix_(ref.posts if ref.posts is not None else np.arange(c.shape[0]),
+                     ref.pres if ref.pres is not None else np.arange(c.shape[1]))]
+    diff = np.abs(cand.trajectory[ib] - ref.trajectory[ia]) / w_range
     per_syn = diff.max(axis=0) if diff.size else np.zeros_like(band)
     checked = band <= MAX_TOLERANCE
     exact = checked & (c == 0)
@@ -129,15 +142,16 @@ def timing_verdict(rule, trains, ref, cand, peaks: dict) -> dict:
             "conflicting_epochs_max": int(c.max()) if c.size else 0,
             "per_event_bound": event,
             "largest_bound_checked": float(band[checked].max()) if checked.any() else None,
-            "failing_synapses": [[int(i), int(j)] for i, j in zip(*np.nonzero(bad))][:20],
+            "failing_synapses": [_at(ref, i, j) for i, j in zip(*np.nonzero(bad))][:20],
         },
+        **compared(ref, cand, steps),
         "tolerance": {"max_abs": float(band[checked].max()) if checked.any() else None,
                       "rmse": None, "kind": "per synapse"},
     }
     if bad.any():
         i, j = np.argwhere(bad)[np.argmax((per_syn / band)[bad])]
         entry.update(outcome=FAILED, message=(
-            f"{int(bad.sum())} synapse(s) beyond their own bound; worst ({i}, {j}): {per_syn[i, j]:.3g} "
+            f"{int(bad.sum())} synapse(s) beyond their own bound; worst {tuple(_at(ref, i, j))}: {per_syn[i, j]:.3g} "
             f"against {band[i, j]:.3g} ({int(c[i, j])} conflicting epochs)"))
     elif not checked.any():
         entry.update(outcome=NOT_CHECKED, message=f"no synapse checked: {reason}")
