@@ -155,7 +155,7 @@ def test_pairing_trains_are_what_they_claim(dt_ms, frequency, pairs):
     assert trains.steps - max(pre_t[-1], post_t[-1]) > 5 * 20  # five trace time constants to settle
 
 
-ONE_RUN = "rules: [stdp_pair]\nprotocols: [{name: poisson, steps: 50, n_pre: 2, n_post: 2}]\nbackends: [brian2]\n"
+ONE_RUN = "rules: [stdp_pair]\nprotocols: [{name: poisson, steps: 50, n_pre: 2, n_post: 2}]\nbackends: [brian2, brian2-step]\n"
 
 
 def test_jobs_capped_at_the_runs(tmp_path, capsys):
