@@ -307,18 +307,14 @@ def test_compile_scales_on_a_protocol_and_on_spikes(tmp_path):
 
 def test_three_factor_deployment_supplies_the_traces(write_rule):
     """A reward rule: the user's network gets the post and reward traces from supply_traces and
-    ends where lava-float ends; fixed point is refused with the backends' reason."""
+    ends where lava-float ends; fixed point deploys too (supplied integer traces)."""
     from test_rule_library import GATED
 
     from neurodeploy.backends import REGISTRY
     from neurodeploy.protocol import SpikeTrains
 
     rule = load_rule(write_rule(GATED, "gated_stdp.yaml"))
-    with pytest.raises(NeurodeployError) as info:
-        deploy(rule, shape=(3, 4), mode="fixed")
-    assert str(info.value) == ("gated_stdp.yaml: weight: not deployable to the learning engine: three-factor rules "
-                               "(Loihi3FLearningRule, y traces supplied by the post side) are planned in floating "
-                               "point only")
+    assert deploy(rule, shape=(3, 4), mode="fixed").plan.three_factor
     rng = np.random.default_rng(8)
     pre, post = rng.random((4, 200)) < 0.05, rng.random((3, 200)) < 0.05
     reward = np.zeros(200)

@@ -12,7 +12,7 @@ from neurodeploy.harness import compare, verify
 from neurodeploy.protocol import poisson
 from neurodeploy.spec.loader import load_rule
 
-TIMING_KEYS = {"seconds", "steps_per_second"}
+TIMING_KEYS = {"verdict_seconds", "seconds", "steps_per_second"}
 
 
 def strip_timing(value):
