@@ -18,7 +18,16 @@ import os
 import signal
 import sys
 
-import brian2  # noqa: F401 - runs Brian2's own set-up, which configure() undoes
+if "brian2" not in sys.modules and "pylab" not in sys.modules:
+    # Brian2 does `from pylab import *` for interactive use and falls back to numpy when that fails;
+    # neurodeploy never uses that namespace, and pylab's matplotlib set-up is half of every command's
+    # start-up (~0.9 s): hide it while Brian2 imports (an `import pylab` later works as usual)
+    sys.modules["pylab"] = None
+    try:
+        import brian2  # noqa: F401 - runs Brian2's own set-up, which configure() undoes
+    finally:
+        del sys.modules["pylab"]
+import brian2  # noqa: F401,E402 - runs Brian2's own set-up, which configure() undoes
 from brian2 import prefs
 from brian2.utils.logger import BrianLogger
 
