@@ -860,7 +860,7 @@ def _npz_case(kind, tmp_path):
     pre, post = np.zeros((2, 10), bool), np.zeros((3, 10), bool)
     good = {"pre.npy": pre, "post.npy": post}
     allowed = "unknown member (allowed: pre.npy, post.npy, w0.npy, reward.npy)"
-    too_large = ("run too large ({} steps x {}x{} synapses; at most 100,000,000 steps, 200,000,000 synapse-steps "
+    too_large = ("run too large ({} steps x {}x{} synapses; at most 100,000,000 steps, 20,000,000,000 synapse-steps "
                  "and 200,000,000 neuron-steps)")
     cases = {
         "pre-timedelta": (dict(good, **{"pre.npy": np.zeros((2, 10), "m8[s]")}),
