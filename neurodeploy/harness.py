@@ -265,6 +265,9 @@ def judge_curve(curve: dict, reference: str, candidate: str, w_range: float, exp
     entry["zero_where_reference_is_not"] = [x for x, _ in zero]
     if amplitude == 0:
         entry.update(outcome=NOT_CHECKED, message="the reference curve is flat: no amplitude to judge against")
+    elif CURVE_TOLERANCE * amplitude > MAX_TOLERANCE * w_range:
+        entry.update(outcome=NOT_CHECKED, message=f"{CURVE_TOLERANCE:g} of the curve's amplitude is above "
+                                                  f"{MAX_TOLERANCE:g} of the range (tolerance too wide)")
     else:
         if expected is None:
             lost = [x for x, v in zero if abs(v) >= CURVE_ZERO_FRACTION * amplitude]

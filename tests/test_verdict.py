@@ -282,3 +282,27 @@ def test_fixed_curve_is_judged_by_its_expected_change():
     lost = (np.array([-0.0201, 0.0298, 0.0004]), np.full(3, 0.002))
     entry = judge_curve(curve, "brian2-step", "lava-fixed", 1.0, lost)
     assert entry["outcome"] == "failed" and entry["message"] == "expected change lost at dt_ms 30"
+
+
+def test_wide_curve_tolerance_is_not_checked():
+    """20% of an amplitude of 0.6 ranges is 0.12 of the range: never a pass."""
+    curve = {"x": [10.0], "x_label": "dt_ms", "brian2-step": [0.6], "lava-fixed": [0.6]}
+    entry = judge_curve(curve, "brian2-step", "lava-fixed", 1.0)
+    assert entry["outcome"] == "not checked"
+    assert entry["message"] == "0.2 of the curve's amplitude is above 0.1 of the range (tolerance too wide)"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["mutate", rule_path("calcium_graupner_brunel"), "--seeds", "1"],
+     "calcium_graupner_brunel.yaml: weight: no fixed-point plan to mutate: not deployable to the learning engine: "
+     "trace 'cpre' jumps 13.7 ms after the spike: learning-engine traces jump at the spike"),
+    (["mutate", rule_path("stdp_pair"), "--seed", "-1"], "--seed: must be a whole number >= 0 (got -1)"),
+    (["mutate", rule_path("stdp_pair"), "--seeds", "-3"],
+     "Invalid value for '--seeds': -3 is not in the range 0<=x<=10000."),
+])
+def test_mutate_errors(args, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args + ["--out", str(tmp_path / "out"), "--quiet"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"neurodeploy: error: {message}\n"
+    assert not (tmp_path / "out").exists()

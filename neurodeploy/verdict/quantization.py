@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neurodeploy.backends import recorded_rows
-from neurodeploy.verdict import FAILED, NOT_CHECKED, PASSED
+from neurodeploy.verdict import FAILED, MAX_TOLERANCE, NOT_CHECKED, PASSED
 
 #: Rounding seeds in the ensemble.
 ENSEMBLE_SIZE = 32
@@ -279,7 +279,7 @@ def constants_link(rule, engine, plan, trains) -> tuple:
     elif not d <= tol:
         entry.update(outcome=FAILED, message=f"the plan's constants move the trajectory {d:.3g} of the range from "
                                              f"the exact rule; the engine's best constants {d_best:.3g}")
-    elif tol > 0.1:
+    elif tol > MAX_TOLERANCE:
         entry.update(outcome=NOT_CHECKED, message=f"the engine's best constants already deviate {d_best:.3g} of the "
                                                   "range (tolerance too wide)")
     else:
@@ -435,6 +435,9 @@ def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SI
                             f"({i}, {j}): {dev[r, i, j]:.3g} Lava units from the mean, width {width[r, i, j]:.3g}")
     if problems:
         entry.update(outcome=FAILED, message="; ".join(problems))
+    elif entry["tolerance"]["max_abs"] > MAX_TOLERANCE:
+        entry.update(outcome=NOT_CHECKED, message=f"the ensemble's bound {entry['tolerance']['max_abs']:.3g} is above "
+                                                  f"{MAX_TOLERANCE:g} of the range (tolerance too wide)")
     else:
         entry["outcome"] = PASSED
     entry["passed"] = entry["outcome"] == PASSED
