@@ -948,3 +948,38 @@ def test_generated_brian2_leaves_no_temp_files(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "undefined_name" in proc.stderr
     assert os.listdir(temp) == []
+
+
+# -- options added in this round (verify's recording and verdict, mutate): one line, exit 2, nothing written ----
+NEW_OPTION_CASES = [
+    (["verify", "--ensemble", "1"], "Invalid value for '--ensemble': 1 is not in the range 2<=x<=4096."),
+    (["verify", "--ensemble", "x"], "Invalid value for '--ensemble': 'x' is not a valid integer range."),
+    (["verify", "--record-every", "0"], "Invalid value for '--record-every': 0 is not in the range x>=1."),
+    (["verify", "--record-synapses", "x"], "--record-synapses: must be 'all', a count or POSTS/PRES (got x)"),
+    (["verify", "--record-synapses", "0"], "--record-synapses: must be at least 1 (got 0)"),
+    (["verify", "--record-synapses", "10/0"], "--record-synapses: post indices must be in 0..9 (got 10/0)"),
+    (["verify", "--record-synapses", "0/a-b"], "--record-synapses: pre indices must be numbers or ranges a-b (got 0/a-b)"),
+    (["verify", "--lava-steps", "-1"], "Invalid value for '--lava-steps': -1 is not in the range x>=0."),
+    (["mutate", "--seeds", "10001"], "Invalid value for '--seeds': 10001 is not in the range 0<=x<=10000."),
+    (["mutate", "--seed", "-5"], "--seed: must be a whole number >= 0 (got -5)"),
+    (["mutate", "--ensemble", "0"], "Invalid value for '--ensemble': 0 is not in the range 2<=x<=4096."),
+    (["mutate", "--rate", "nan"], None),
+]
+
+
+@pytest.mark.parametrize("args,message", NEW_OPTION_CASES, ids=lambda a: " ".join(a) if isinstance(a, list) else "")
+def test_new_options_reject_cleanly(args, message, tmp_path, capsys):
+    out = tmp_path / "out"
+    command, options = args[0], args[1:]
+    start = time.perf_counter()
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, rule_path("stdp_pair"), "--out", str(out), "--steps", "100", "--quiet", *options])
+    elapsed = time.perf_counter() - start
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("neurodeploy: error: ") and "Traceback" not in err
+    if message is not None:
+        assert lines[0] == f"neurodeploy: error: {message}"
+    assert not out.exists()
+    assert elapsed <= MAX_SECONDS, f"took {elapsed:.2f} s: did something run?"
