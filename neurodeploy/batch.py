@@ -115,7 +115,7 @@ def load_plan(path: str, allow_outside: bool = False) -> tuple:
     """(plan name, [RunSpec]) from a plan file; every rule and option is validated first.
 
     ``allow_outside``: rule paths may lead outside the plan's directory and the library."""
-    from neurodeploy.backends import load_all
+    from neurodeploy.backends import ORDER  # every backend's name, without importing Brian2 or Lava
 
     source = os.path.basename(path) or path
     data, _ = read_yaml(path, source)
@@ -130,11 +130,10 @@ def load_plan(path: str, allow_outside: bool = False) -> tuple:
     plan_dir = os.path.dirname(os.path.abspath(path))
     rule_files = [resolve_rule(r, plan_dir, source, f"rules[{i}]", allow_outside)
                   for i, r in enumerate(_list(data.get("rules"), source, "rules"))]
-    registry = load_all()
     backends = _list(data.get("backends"), source, "backends") if "backends" in data else None
     for i, b in enumerate(backends or ()):
-        if b not in registry:
-            raise NeurodeployError(source, f"backends[{i}]", f"unknown backend '{b}' (known: {', '.join(registry.names())})")
+        if b not in ORDER:
+            raise NeurodeployError(source, f"backends[{i}]", f"unknown backend '{b}' (known: {', '.join(ORDER)})")
     seeds = _list(data.get("seeds"), source, "seeds", [3])
     for i, s in enumerate(seeds):
         if isinstance(s, bool) or not isinstance(s, int) or s < 0:

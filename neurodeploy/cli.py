@@ -241,12 +241,12 @@ def compile_cmd(rule_file, target, out_dir, mode, protocol, seed, spikes, **opti
     The Lava plan's trace scales assume a traffic (--rate, --protocol and its options, --seed,
     or --spikes); the plan JSON and the script's header state it. A rule the learning engine
     cannot express gets a lava-cpu script (the RuleSynapses process), not deployable."""
+    rule = _load(rule_file)  # before the imports below (Brian2's alone takes ~1 s): bad input fails fast
     from neurodeploy.codegen import write_compiled
     from neurodeploy.deploy import unsupported_reason
     from neurodeploy.lava.plan import engine_reason
     from neurodeploy.protocol import load_spikes, make_trains
 
-    rule = _load(rule_file)
     given = {k: v for k, v in options.items() if v is not None}
     traffic = dict({"--protocol": protocol, "--seed": seed, "--spikes": spikes},
                    **{f"--{k.replace('_', '-')}": v for k, v in given.items()})
@@ -287,17 +287,16 @@ def compile_cmd(rule_file, target, out_dir, mode, protocol, seed, spikes, **opti
 
 
 def _backends(value):
-    from neurodeploy.backends import load_all
+    from neurodeploy.backends import ORDER  # every backend's name, without importing Brian2 or Lava
 
     if value is None:
         return None  # the rule's default (neurodeploy.harness.default_backends)
-    registry = load_all()
     names = [v.strip() for v in value.split(",") if v.strip()]
     if not names:
         raise NeurodeployError("--backends", "", "needs at least one backend name")
     for name in names:
-        if name not in registry:
-            raise NeurodeployError("--backends", "", f"unknown backend '{name}' (known: {', '.join(registry.names())})")
+        if name not in ORDER:
+            raise NeurodeployError("--backends", "", f"unknown backend '{name}' (known: {', '.join(ORDER)})")
     if len(set(names)) != len(names):
         raise NeurodeployError("--backends", "", f"names a backend twice (got {value!r})")
     return tuple(names)

@@ -38,13 +38,12 @@ import os
 import tempfile
 
 import numpy as np
-from brian2.units.fundamentalunits import DIMENSIONLESS, get_unit
 
 from neurodeploy.backends.brian2_model import b2name, brian2_names, reference_model, unit_text
 from neurodeploy.errors import UnsupportedError
 from neurodeploy.files import follow_umask
 from neurodeploy.ir import Rule
-from neurodeploy.spec.units import _ALIASES, _QUANTITY, Quantity, lookup_unit
+from neurodeploy.spec.units import _ALIASES, _QUANTITY, DIMENSIONLESS, Quantity, lookup_unit
 
 #: The protocol the emitted scripts run when executed as scripts.
 SCRIPT_PROTOCOL = {"n_pre": 10, "n_post": 10, "steps": 100, "rate": 10.0, "seed": 0}
@@ -109,14 +108,14 @@ def _quantity_source(q: Quantity) -> tuple:
         unit_name = match.group("unit")
         unit = lookup_unit(unit_name)
         number = float(match.group("number"))
-        if (unit is not None and unit_name not in _ALIASES and unit.dim == q.dim
-                and float(number * unit) == q.value):
+        if (unit is not None and unit_name not in _ALIASES and unit[1] == q.dim
+                and float(number * unit[0]) == q.value):
             return f"{number!r} * {unit_name}", {unit_name}
     return f"Quantity({float(q.value)!r}, dim={_dim_source(q.dim)})", {"Quantity", "get_or_create_dimension"}
 
 
 def _unit_name(dim) -> str:
-    return "1" if dim == DIMENSIONLESS else repr(get_unit(dim))
+    return unit_text(dim)
 
 
 # -- rule text shared by both headers ----------------------------------------------

@@ -38,12 +38,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import sympy
-import neurodeploy.brian2_setup  # noqa: F401 - before any other Brian2 import
-from brian2.units.fundamentalunits import DIMENSIONLESS
-
 from neurodeploy.errors import NeurodeployError
-from neurodeploy.spec.units import Quantity
+from neurodeploy.spec.units import DIMENSIONLESS, Quantity
 
 PRE, POST, REWARD, SYNAPSE = "pre", "post", "reward", "synapse"
 KINDS = (PRE, POST, REWARD, SYNAPSE)
@@ -74,7 +70,7 @@ class Trace:
     jump: float  # added at each spike (constant jumps), in the trace's own units; 0 if jump_expr
     tau_text: str = ""  # as written, for messages and reports
     jump_text: str = ""
-    dim: object = DIMENSIONLESS  # Brian2 dimension of the trace (that of its jump)
+    dim: object = DIMENSIONLESS  # dimension of the trace (that of its jump)
     rest: float = 0.0  # value it relaxes to
     delay: float = 0.0  # seconds from the spike to the jump (pre/post traces)
     jump_expr: object = None  # sympy expression of the jump when it reads traces (state-dependent)
@@ -107,6 +103,7 @@ class Trace:
 
     def jump_of(self) -> sympy.Expr:
         """The jump as a sympy expression (a Float for constant jumps)."""
+        import sympy
         return self.jump_expr if self.jump_expr is not None else sympy.Float(self.jump)
 
 
@@ -121,7 +118,7 @@ class WeightRule:
     w_init: float  # initial weight of every synapse unless a protocol gives w0
     on_pre_text: str = ""
     on_post_text: str = ""
-    dim: object = DIMENSIONLESS  # Brian2 dimension of w (that of the bounds)
+    dim: object = DIMENSIONLESS  # dimension of w (that of the bounds)
     continuous: object = 0  # dw/dt, integrated every step (sympy; 0 when absent)
     continuous_text: str = ""
 
@@ -186,6 +183,7 @@ class Rule:
 
     def numeric(self, expr: sympy.Expr) -> sympy.Expr:
         """``expr`` with every parameter replaced by its value."""
+        import sympy
         subs = {sympy.Symbol(p.name, real=True): sympy.Float(p.value) for p in self.parameters}
         return expr.xreplace(subs)
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from neurodeploy.backends import REGISTRY, Backend, Recording
 from neurodeploy.backends.brian2_model import Brian2Model, b2name, reference_model, step_model, unit_namespace
+from neurodeploy.spec.units import to_brian2
 
 #: Brian2's code-generation target: "numpy" (default), "auto" (:func:`choose_target`) or "cpp_standalone",
 #: from the environment variable NEURODEPLOY_BRIAN2_TARGET (see the README's performance section for the
@@ -48,7 +49,7 @@ def _lif(b2, rule, trains, dt):
     eqs = "\n".join(f"{v} : {unit}" for v in ("u", "v", "a_in", "a_next"))
     group = b2.NeuronGroup(trains.n_post, eqs, threshold="v > vth", reset="v = 0*vth", dt=dt, name="post",
                            namespace={"du": n["du"], "dv": n["dv"],
-                                      "vth": b2.Quantity(n["vth"], dim=rule.weight.dim)})
+                                      "vth": b2.Quantity(n["vth"], dim=to_brian2(rule.weight.dim))})
     group.run_regularly("a_in = a_next\na_next = 0*a_next\nu = u * (1 - du) + a_in\nv = v * (1 - dv) + u",
                         when="groups", dt=dt)
     return group
@@ -200,13 +201,13 @@ def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: N
         syn.run_regularly(code, when=when, order=order, dt=dt)
     for t in rule.traces:  # traces start at rest
         if t.rest:
-            setattr(syn, b2name(rule, t.name), b2.Quantity(t.rest, dim=t.dim))
+            setattr(syn, b2name(rule, t.name), b2.Quantity(t.rest, dim=to_brian2(t.dim)))
     if standalone:
         i, j = np.repeat(np.arange(n_pre), n_post), np.tile(np.arange(n_post), n_pre)
     else:
         i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
     w0 = trains.w0[j, i]
-    syn.w[:] = b2.Quantity(w0, dim=rule.weight.dim)
+    syn.w[:] = b2.Quantity(w0, dim=to_brian2(rule.weight.dim))
     check()
     if standalone:  # a monitor every `every` steps (rows 0, K, 2K, ...); the last step from syn.w after the run
         every = 1 if recording is None else recording.every

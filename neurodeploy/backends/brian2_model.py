@@ -44,9 +44,10 @@ import numpy as np
 import sympy
 import neurodeploy.brian2_setup  # noqa: F401 - before any other Brian2 import
 from brian2.parsing.sympytools import sympy_to_str
-from brian2.units.fundamentalunits import DIMENSIONLESS, get_unit
+from brian2.units.fundamentalunits import get_unit
 
 from neurodeploy.ir import POST, PRE, REWARD, SYNAPSE, Rule
+from neurodeploy.spec.units import DIMENSIONLESS, to_brian2
 
 
 #: Every rule identifier appears in Brian2 code as ``r<position>_<name>``: ``r01_A_plus``.
@@ -83,7 +84,7 @@ def b2code(rule: Rule, expr, extra: dict | None = None) -> str:
 
 def unit_text(dim) -> str:
     """Brian2 unit annotation for a model line: ``1`` or e.g. ``siemens``."""
-    return "1" if dim == DIMENSIONLESS else repr(get_unit(dim))
+    return "1" if dim == DIMENSIONLESS else repr(get_unit(to_brian2(dim)))
 
 
 def quantity_text(value: float, dim) -> str:
@@ -103,7 +104,7 @@ class Brian2Model:
 
 def _namespace(rule: Rule) -> dict:
     from brian2 import Quantity
-    return {b2name(rule, p.name): Quantity(p.value, dim=p.quantity.dim) for p in rule.parameters}
+    return {b2name(rule, p.name): Quantity(p.value, dim=to_brian2(p.quantity.dim)) for p in rule.parameters}
 
 
 def unit_namespace(rule: Rule) -> dict:

@@ -18,6 +18,7 @@ from typing import Mapping
 import sympy
 
 from neurodeploy.errors import NeurodeployError
+from neurodeploy.spec import FUNCTION_NAMES
 
 #: Longest expression accepted, in characters.
 MAX_LENGTH = 2000
@@ -40,6 +41,8 @@ FUNCTIONS = {
     "abs": sympy.Abs,
     "heaviside": lambda a: sympy.Heaviside(a, 0),  # 1 where a > 0, else 0
 }
+if sorted(FUNCTIONS) != sorted(FUNCTION_NAMES):  # the loader reserves FUNCTION_NAMES without importing sympy
+    raise ImportError("neurodeploy.spec.FUNCTION_NAMES and expr.FUNCTIONS disagree")
 
 
 class _Refused(Exception):

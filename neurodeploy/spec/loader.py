@@ -30,15 +30,13 @@ import math
 import os
 import re
 
-import sympy
 import yaml
-from brian2.units import second
-from brian2.units.fundamentalunits import DIMENSIONLESS, get_dimensions
 
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.ir import KINDS, POST, PRE, REWARD, SYNAPSE, Parameter, Rule, Trace, WeightRule
-from neurodeploy.spec.expr import FUNCTIONS, parse_expression
-from neurodeploy.spec.units import DimensionMismatch, Quantity, dim_name, dimensions_of, parse_quantity
+from neurodeploy.spec import FUNCTION_NAMES
+from neurodeploy.spec.units import (DIMENSIONLESS, SECOND, DimensionMismatch, Quantity, dim_name, dimensions_of,
+                                    parse_quantity)
 
 #: Largest rule or plan file read, in bytes (a real rule is ~1 KB; PyYAML's
 #: pure-Python loader needs ~1 s for a 64 KB list of numbers).
@@ -54,9 +52,9 @@ MAX_NAME = 64
 #: means exactly the rule's value: generated Brian2 code prefixes each rule name
 #: (:data:`neurodeploy.backends.brian2_model.PREFIX`), so none can mean a Brian2 unit,
 #: constant, function or group variable, and sympy symbols are built by name, never parsed.
-RESERVED = {"w"} | set(FUNCTIONS)
+RESERVED = {"w"} | set(FUNCTION_NAMES)
 _TOP = ("name", "description", "citation", "parameters", "traces", "weight", "simulation")
-_SECOND = get_dimensions(second)
+
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -202,6 +200,9 @@ def _text(value, source, field):
 
 def rule_from_dict(data, source: str, text: str = "") -> Rule:
     """Validate the parsed YAML ``data`` of ``source`` and build the IR."""
+    import sympy
+
+    from neurodeploy.spec.expr import parse_expression
     data = _mapping(data, source, "")
     _check_keys(data, _TOP, source, "")
     for required in ("name", "traces", "weight"):
@@ -339,14 +340,14 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
         where = f"traces.{tname}"
         kind = kinds[tname]
         tau = quantity(spec["tau"], f"{where}.tau")
-        if tau.dim != _SECOND:
+        if tau.dim != SECOND:
             raise NeurodeployError(source, f"{where}.tau", f"must be a time (got {tau.text}, {dim_name(tau.dim)})")
         extra = {}
         if "rest" in spec:
             extra["rest"] = quantity(spec["rest"], f"{where}.rest").value
         if "delay" in spec:
             delay = quantity(spec["delay"], f"{where}.delay")
-            if delay.dim != _SECOND:
+            if delay.dim != SECOND:
                 raise NeurodeployError(source, f"{where}.delay", f"must be a time (got {delay.text}, {dim_name(delay.dim)})")
             extra["delay"] = delay.value
         jump_value, jump_text = 0.0, ""
@@ -391,7 +392,7 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
     names = list(kinds) + ["w"]
     for key in ("on_pre", "on_post", "continuous"):
         raw = weight.get(key, 0)
-        want, what = (w_dim, "of w") if key != "continuous" else (w_dim / _SECOND, "of w per second")
+        want, what = (w_dim, "of w") if key != "continuous" else (w_dim / SECOND, "of w per second")
         expr, _ = expression(raw, f"weight.{key}", names, dims, want, what)
         updates[key] = (expr, str(raw))
     if all(updates[k][0] == 0 for k in updates):
@@ -403,7 +404,7 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
     dt = 1e-3
     if "dt" in sim:
         dtq = parse_quantity(sim["dt"], source, "simulation.dt")
-        if dtq.dim != _SECOND:
+        if dtq.dim != SECOND:
             raise NeurodeployError(source, "simulation.dt", f"must be a time (got {dtq.text})")
         dt = dtq.value
     try:
@@ -448,6 +449,8 @@ def _reads_only(expr, allowed, kinds, source, field, message):
 
 def _finite_everywhere(expr) -> bool:
     """No infinite, complex or overflowing constant anywhere in ``expr`` (parameters substituted)."""
+    import sympy
+
     if expr.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan, sympy.I):
         return False
     for sub in sympy.preorder_traversal(expr):

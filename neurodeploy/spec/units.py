@@ -1,10 +1,15 @@
 """Quantities with units, and dimension checking of expressions.
 
-Brian2's unit system does the physics: a quantity is written ``"20 ms"``,
-``"10 Hz"`` or a bare number (dimensionless); the unit must be one of Brian2's
-named units. Expressions are checked with :func:`dimensions_of`, which walks
-the sympy tree: terms of a sum share a dimension, products multiply
-dimensions, ``exp``/``log`` need a dimensionless argument.
+A quantity is written ``"20 ms"``, ``"10 Hz"`` or a bare number (dimensionless);
+the unit must be one of Brian2's named units (``brian2.units``), with Brian2's
+scale and dimension. The names come from ``unit_table.py``, generated from the
+installed Brian2 and checked against it by the tests, so loading and checking a
+rule does not import Brian2 (1-2 s of start-up). Backends turn a
+:class:`Dimension` into Brian2's own with :func:`to_brian2`.
+
+Expressions are checked with :func:`dimensions_of`, which walks the sympy tree:
+terms of a sum share a dimension, products multiply dimensions,
+``exp``/``log`` need a dimensionless argument.
 """
 from __future__ import annotations
 
@@ -12,12 +17,73 @@ import math
 import re
 from dataclasses import dataclass
 
-import sympy
-import neurodeploy.brian2_setup  # noqa: F401 - before any other Brian2 import
-from brian2 import units as _units
-from brian2.units.fundamentalunits import DIMENSIONLESS, Dimension, Unit, get_dimensions, get_unit
-
 from neurodeploy.errors import NeurodeployError
+from neurodeploy.spec.unit_table import DISPLAY, UNITS
+
+#: Brian2's names of the SI base units, in the order of a dimension's exponents.
+BASE_UNITS = ("metre", "kilogram", "second", "amp", "kelvin", "mole", "candle")
+
+
+class Dimension:
+    """Exponents of the seven SI base units (Brian2's order); immutable and hashable."""
+
+    __slots__ = ("_dims",)
+
+    def __init__(self, dims):
+        dims = tuple(float(d) for d in dims)
+        if len(dims) != len(BASE_UNITS):
+            raise ValueError(f"a dimension has {len(BASE_UNITS)} exponents (got {len(dims)})")
+        object.__setattr__(self, "_dims", dims)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Dimension is immutable")
+
+    @property
+    def exponents(self) -> tuple:
+        return self._dims
+
+    def is_dimensionless(self) -> bool:
+        return not any(self._dims)
+
+    def __mul__(self, other: "Dimension") -> "Dimension":
+        return Dimension(a + b for a, b in zip(self._dims, other._dims))
+
+    def __truediv__(self, other: "Dimension") -> "Dimension":
+        return Dimension(a - b for a, b in zip(self._dims, other._dims))
+
+    def __pow__(self, power) -> "Dimension":
+        return Dimension(a * float(power) for a in self._dims)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Dimension) and self._dims == other._dims
+
+    def __hash__(self) -> int:
+        return hash(self._dims)
+
+    def __repr__(self) -> str:
+        """In base units as Brian2 writes it: ``metre ** 2 * kilogram * second ** -3``."""
+        parts = []
+        for name, exponent in zip(BASE_UNITS, self._dims):
+            if exponent:
+                shown = int(exponent) if exponent.is_integer() else exponent
+                parts.append(name if shown == 1 else f"{name} ** {shown}")
+        return " * ".join(parts) or "Dimension()"
+
+
+DIMENSIONLESS = Dimension((0,) * len(BASE_UNITS))
+SECOND = Dimension((0, 0, 1, 0, 0, 0, 0))
+
+
+def to_brian2(dim: Dimension):
+    """Brian2's ``Dimension`` object for ``dim`` (imports Brian2)."""
+    import neurodeploy.brian2_setup  # noqa: F401 - before any other Brian2 import
+    from brian2.units.fundamentalunits import get_or_create_dimension
+    return get_or_create_dimension([int(d) if d.is_integer() else d for d in dim.exponents])
+
+
+def unit_name(dim: Dimension) -> str:
+    """The name Brian2 gives the unscaled unit of ``dim`` (``get_unit``): ``siemens``, ``metre2`` ..."""
+    return DISPLAY.get(dim.exponents) or repr(dim)
 
 _UNIT_FACTOR = r"[A-Za-z][A-Za-z0-9]*(\s*(\*\*|\^)\s*-?\d)?"
 _QUANTITY = re.compile(
@@ -32,29 +98,25 @@ class Quantity:
     """A value in SI base units with its Brian2 dimension and the text it came from."""
 
     value: float  # in SI base units (seconds, volts, ...)
-    dim: Dimension  # Brian2 dimension; DIMENSIONLESS for bare numbers
+    dim: Dimension  # its dimension; DIMENSIONLESS for bare numbers
     text: str  # as the user wrote it, for messages and reports
 
 
 def dim_name(dim: Dimension) -> str:
     """``'dimensionless'``, ``'second'``, ``'volt'`` ... (Brian2's name of the SI unit)."""
-    if dim is DIMENSIONLESS or dim == DIMENSIONLESS:
+    if dim == DIMENSIONLESS:
         return "dimensionless"
-    return repr(get_unit(dim))
+    return unit_name(dim)
 
 
 #: Common spellings Brian2 does not define as units.
-_ALIASES = {"s": _units.second}
+_ALIASES = {"s": "second"}
 
 
-def lookup_unit(name: str) -> Unit | None:
-    """The Brian2 unit called ``name`` (``ms``, ``Hz``, ``mV`` ...), or None."""
-    if name.startswith("_"):
-        return None
-    if name in _ALIASES:
-        return _ALIASES[name]
-    unit = getattr(_units, name, None)
-    return unit if isinstance(unit, Unit) else None
+def lookup_unit(name: str) -> tuple | None:
+    """(scale in SI, Dimension) of the Brian2 unit called ``name`` (``ms``, ``Hz``, ``mV`` ...), or None."""
+    entry = UNITS.get(_ALIASES.get(name, name))
+    return None if entry is None else (entry[0], Dimension(entry[1]))
 
 
 def parse_quantity(raw, source: str, field: str) -> Quantity:
@@ -77,24 +139,25 @@ def parse_quantity(raw, source: str, field: str) -> Quantity:
     number = float(match.group("number"))
     if not math.isfinite(number):
         raise NeurodeployError(source, field, f"must be finite (got {_short(raw)})")
-    unit_name = match.group("unit")
-    if unit_name is None:
+    unit_text = match.group("unit")
+    if unit_text is None:
         _check_range(number, source, field, _short(raw))
         return Quantity(number, DIMENSIONLESS, raw.strip())
-    unit = 1
-    for operator, name, power in _FACTOR.findall(unit_name):  # ms, mV, second**2, s**-1 * Hz**-1, 1/s
+    scale, dim = 1.0, DIMENSIONLESS
+    for operator, name, power in _FACTOR.findall(unit_text):  # ms, mV, second**2, s**-1 * Hz**-1, 1/s
         factor = lookup_unit(name)
         if factor is None:
             raise NeurodeployError(source, field, f"unknown unit '{name}' (got {_short(raw)})")
         exponent = int(power) if power else 1
         if exponent == 0:
             raise NeurodeployError(source, field, f"unit exponent must not be 0 (got {_short(raw)})")
-        unit = unit * factor ** (-exponent if operator == "/" else exponent)
-    value = number * float(unit)
+        exponent = -exponent if operator == "/" else exponent
+        scale, dim = scale * factor[0] ** exponent, dim * factor[1] ** exponent
+    value = number * scale
     if not math.isfinite(value):
         raise NeurodeployError(source, field, f"must be finite (got {_short(raw)})")
     _check_range(value, source, field, _short(raw))
-    return Quantity(value, get_dimensions(unit), raw.strip())
+    return Quantity(value, dim, raw.strip())
 
 
 #: Magnitudes a quantity may have (in SI): beyond them float arithmetic over- or underflows.
@@ -116,8 +179,10 @@ class DimensionMismatch(Exception):
     """Raised by :func:`dimensions_of`; the message says which terms disagree."""
 
 
-def dimensions_of(expr: sympy.Expr, dims: dict) -> Dimension:
+def dimensions_of(expr, dims: dict) -> Dimension:
     """Dimension of ``expr`` given the dimension of each free symbol (by name)."""
+    import sympy
+
     if expr.is_Symbol:
         return dims[expr.name]
     if expr.is_Number:
