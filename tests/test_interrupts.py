@@ -194,3 +194,45 @@ def test_timeout_on_brian2_is_a_failed_backend(tmp_path):
     failed = {b["name"]: b["reason"] for b in report["backends"] if b.get("failed")}
     assert failed == {"brian2": "timed out after 1 s", "brian2-step": "timed out after 1 s"}
     assert os.listdir(temp) == []
+
+
+def _comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as handle:
+            return handle.read().strip()
+    except FileNotFoundError:
+        return ""
+
+
+@pytest.mark.parametrize("sig,code,word,group", [
+    (signal.SIGINT, 130, "interrupted (SIGINT)", True),   # Ctrl-C: the whole foreground group
+    (signal.SIGTERM, 143, "terminated (SIGTERM)", False),  # kill PID: make is not signalled by anyone else
+])
+def test_signal_during_cpp_standalone_build(tmp_path, sig, code, word, group):
+    """Was: Brian2 compiles in os.system, which ignores Ctrl-C in the caller: make died alone and the
+    command reported a failed build (exit 1), or with kill PID the build went on for a minute."""
+    out = tmp_path / "out"
+    err = open(tmp_path / "stderr.txt", "w+")
+    env = dict(os.environ, NEURODEPLOY_BRIAN2_TARGET="cpp_standalone", NEURODEPLOY_CACHE=str(tmp_path / "cache"))
+    proc = subprocess.Popen([sys.executable, "-m", "neurodeploy.cli", "verify", rule_path("stdp_pair"), "--out",
+                             str(out), "--backends", "brian2,emu-float", "--steps", "300"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=err, start_new_session=True, env=env)
+    deadline = time.time() + 240
+    while not any(_comm(p) == "make" for p in descendants(proc.pid)):
+        assert proc.poll() is None, "the command ended before make started"
+        assert time.time() < deadline, "make did not start"
+        time.sleep(0.1)
+    time.sleep(1.0)  # the compilers are running
+    build = descendants(proc.pid)
+    if group:
+        os.killpg(proc.pid, sig)
+    else:
+        os.kill(proc.pid, sig)
+    assert proc.wait(timeout=60) == code
+    err.seek(0)
+    text = err.read()
+    assert "Traceback" not in text and "failed" not in text
+    assert text.strip().splitlines()[-1].startswith(f"neurodeploy: {word}")
+    time.sleep(0.5)
+    assert not [p for p in build if alive(p)], "make or a compiler outlived the command"
+    assert not out.exists()

@@ -13,11 +13,10 @@ from neurodeploy.backends import REGISTRY, Backend, Recording
 from neurodeploy.backends.brian2_model import Brian2Model, b2name, reference_model, step_model, unit_namespace
 from neurodeploy.spec.units import to_brian2
 
-#: Brian2's code-generation target: "numpy" (default), "auto" (:func:`choose_target`) or "cpp_standalone",
+#: Brian2's code-generation target: "auto" (default: :func:`choose_target`), "numpy" or "cpp_standalone",
 #: from the environment variable NEURODEPLOY_BRIAN2_TARGET (see the README's performance section for the
-#: measurements). numpy is the default: a Ctrl-C during a cpp_standalone build (make) does not yet end as
-#: the documented exit 130.
-CODEGEN_TARGET = os.environ.get("NEURODEPLOY_BRIAN2_TARGET", "numpy")
+#: measurements). A cpp_standalone build is compiled by :func:`_make`, so Ctrl-C and SIGTERM stop it.
+CODEGEN_TARGET = os.environ.get("NEURODEPLOY_BRIAN2_TARGET", "auto")
 #: Measured (2 shared cores, stdp_pair, Poisson 10 Hz): numpy costs ~85 us per step plus ~12 ns per
 #: synapse and step (event-driven reference) or ~100 ns (brian2-step: every synapse every step);
 #: cpp_standalone costs a build of ~45 s plus ~2.3 ns per synapse and step.
@@ -27,16 +26,22 @@ STANDALONE_BUILD_S, STANDALONE_SYNAPSE_STEP_S = 45.0, 2.3e-9
 
 def choose_target(model: Brian2Model, trains) -> str:
     """numpy unless its estimated time exceeds cpp_standalone's build plus run (long runs at one
-    synapse: lfs; 10^6 synapses); the closed loop always runs numpy."""
+    synapse: lfs; 10^6 synapses); the closed loop, and a machine without make and a C++ compiler, run numpy."""
     if CODEGEN_TARGET != "auto":
         return CODEGEN_TARGET
-    if trains.neuron is not None:
+    if trains.neuron is not None or not _can_compile():
         return "numpy"
     synapse_steps = float(trains.steps) * trains.n_pre * trains.n_post
     per_synapse = NUMPY_SYNAPSE_STEP_ALL_S if model.regular else NUMPY_SYNAPSE_STEP_S
     numpy_s = trains.steps * NUMPY_STEP_S + synapse_steps * per_synapse
     standalone_s = STANDALONE_BUILD_S + synapse_steps * STANDALONE_SYNAPSE_STEP_S
     return "cpp_standalone" if numpy_s > standalone_s else "numpy"
+
+
+def _can_compile() -> bool:
+    import shutil
+
+    return shutil.which("make") is not None and any(shutil.which(c) for c in ("c++", "g++", "clang++"))
 
 
 def _lif(b2, rule, trains, dt):
@@ -150,6 +155,40 @@ def _simulate_checked(model: Brian2Model, rule, trains, progress, recording, che
     return _build_and_run(b2, model, rule, trains, progress, recording, check)
 
 
+def _make(b2, build_dir: str, check=lambda: None) -> None:
+    """Compile a cpp_standalone project as Brian2's ``compile_source`` does on Unix (``make`` with the
+    preferences' arguments), but interruptible: make runs in its own session, so a Ctrl-C (or SIGTERM)
+    reaches this process as KeyboardInterrupt (Terminated), which stops make and its compilers and
+    propagates (exit 130 / 143), instead of os.system ignoring it and Brian2 reporting a failed build.
+    ``check`` (a held ``--timeout``) is called while make runs."""
+    import shlex
+    import subprocess
+
+    prefs = b2.prefs.devices.cpp_standalone
+    command = shlex.split(prefs.make_cmd_unix) + list(prefs.extra_make_args_unix)
+    log = os.path.join(build_dir, "make.log")
+    with open(log, "w") as out:
+        proc = subprocess.Popen(command, cwd=build_dir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            while True:
+                try:
+                    code = proc.wait(timeout=0.25)
+                    break
+                except subprocess.TimeoutExpired:
+                    check()
+        except BaseException:  # KeyboardInterrupt, Terminated, a timeout: stop the whole build, then propagate
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            raise
+    if code != 0:
+        with open(log, errors="replace") as handle:
+            tail = handle.read()[-2000:]
+        raise RuntimeError(f"Brian2 cpp_standalone build failed (make exit {code}, log {log}):\n{tail}")
+
+
 def _standalone_dir(model: Brian2Model) -> str:
     import hashlib
     import os
@@ -253,7 +292,11 @@ def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: N
     if standalone:
         net.run(steps * dt, namespace={})
         check()
-        b2.device.build(directory=build_dir, compile=True, run=True, with_output=False)
+        b2.device.build(directory=build_dir, compile=False, run=False, with_output=False)
+        check()
+        _make(b2, build_dir, check)  # Brian2's own compile step waits in os.system, which ignores Ctrl-C
+        check()
+        b2.device.run(build_dir, "results", False)  # subprocess.call: an interrupt kills the binary and propagates
         check()
         got = np.asarray(monitor.w_[:])  # (recorded synapses, monitor rows)
         trajectory = np.empty((rows.size, posts.size, pres.size))

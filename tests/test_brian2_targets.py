@@ -1,0 +1,46 @@
+"""Brian2's cpp_standalone target (chosen by `auto` for long or large runs) gives the numpy target's
+trajectories: the event-driven reference and brian2-step, full and recorded (every k-th step, a sub-grid)."""
+import numpy as np
+import pytest
+
+from conftest import rule_path
+from neurodeploy.backends import Recording, load_all
+from neurodeploy.backends import brian2_backends
+from neurodeploy.protocol import poisson
+from neurodeploy.spec.loader import load_rule
+
+
+@pytest.mark.parametrize("backend", ["brian2", "brian2-step"])
+def test_cpp_standalone_equals_numpy(backend, monkeypatch, tmp_path):
+    monkeypatch.setenv("NEURODEPLOY_CACHE", str(tmp_path))
+    rule = load_rule(rule_path("stdp_triplet"))
+    trains = poisson(rule, n_pre=4, n_post=3, steps=400, rate=30.0, seed=5)
+    runner = load_all().get(backend)
+    recording = Recording(every=7, posts=(0, 2), pres=(1, 3))
+    monkeypatch.setattr(brian2_backends, "CODEGEN_TARGET", "numpy")
+    full = runner.run(rule, trains, {}).trajectory
+    part = runner.run(rule, trains, {}, recording=recording).trajectory
+    monkeypatch.setattr(brian2_backends, "CODEGEN_TARGET", "cpp_standalone")
+    full_cpp = runner.run(rule, trains, {})
+    part_cpp = runner.run(rule, trains, {}, recording=recording).trajectory
+    assert full_cpp.info["brian2_target"] == "cpp_standalone"
+    assert np.ptp(full) > 0.01  # the weights moved
+    np.testing.assert_allclose(full_cpp.trajectory, full, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(part_cpp, part, rtol=0, atol=1e-12)
+
+
+def test_auto_chooses_cpp_standalone_only_where_numpy_is_slower():
+    rule = load_rule(rule_path("stdp_pair"))
+    model = brian2_backends.reference_model(rule)
+    short = poisson(rule, n_pre=100, n_post=100, steps=10_000, rate=10.0, seed=0)
+    long = poisson(rule, n_pre=1, n_post=1, steps=900_000, rate=10.0, seed=0)
+    big = poisson(rule, n_pre=1000, n_post=1000, steps=20, rate=10.0, seed=0)
+    target = brian2_backends.choose_target
+    old = brian2_backends.CODEGEN_TARGET
+    try:
+        brian2_backends.CODEGEN_TARGET = "auto"
+        # numpy: 10^4 x 85 us + 10^8 x 12 ns = 2.05 s < 45 s build; 9e5 x 85 us = 76 s > 45 s
+        assert [target(model, t) for t in (short, long)] == ["numpy", "cpp_standalone"]
+        assert target(model, big) == "numpy"  # 20 steps of 10^6 synapses: 0.24 s
+    finally:
+        brian2_backends.CODEGEN_TARGET = old
