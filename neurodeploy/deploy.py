@@ -215,6 +215,14 @@ class Deployment:
         """:func:`lif_params` for this deployment's mode and plan."""
         return lif_params(self.mode, tau_u, tau_v, threshold, self.plan, dt)
 
+    def neurons(self, **lif_kwargs):
+        """Lava's ``LIF`` for the n_post postsynaptic neurons, with ``lif_kwargs`` as
+        :meth:`lif_params` returns them (float or Loihi fixed point, matching this deployment).
+        Wire it ``conn.a_out -> lif.a_in`` and ``lif.s_out -> conn.s_in_bap``."""
+        from lava.proc.lif.process import LIF
+
+        return LIF(shape=(self.conn.weights.shape[0],), **lif_kwargs)
+
     def supplied_traces(self, post, reward=None) -> dict:
         """Three-factor rules: slot -> (n_post, steps) values of the post and reward traces
         (Lava units) that ``s_in_y1..y3`` must receive, from the post raster and the reward
@@ -250,8 +258,44 @@ class Deployment:
         return sources
 
 
+@dataclass
+class CpuDeployment:
+    """A rule as written, in a Lava process on the CPU (``RuleSynapses``, the ``lava-cpu`` backend):
+    for rules the learning engine cannot express. Not deployable to Loihi; floating point, rule units.
+
+    Wire ``conn`` like a connection: ``s_in`` (n_pre) presynaptic spikes, ``s_in_bap`` (n_post)
+    postsynaptic spikes, ``r_in`` (n_post) the third factor (a reward input; zeros when unused).
+    It has no ``a_out``: it learns, it does not drive neurons."""
+
+    conn: object  # neurodeploy.lava.cpu.processes.RuleSynapses
+    rule: object  # the neurodeploy.ir.Rule it runs
+    mode: str = "cpu"
+
+    @classmethod
+    def build(cls, rule, w0, record: str | None = None) -> "CpuDeployment":
+        """``RuleSynapses`` for ``rule`` with initial weights ``w0`` (n_post, n_pre), rule units;
+        ``record``: path of a ``.npy`` weight history (verify's recording)."""
+        from neurodeploy.lava.compat import import_lava
+
+        import_lava()
+        from neurodeploy.lava.cpu.processes import RuleSynapses
+
+        return cls(RuleSynapses(rule=rule, weights=np.array(w0, dtype=float), history_path=record), rule)
+
+    def run_cfg(self, **kwargs):
+        """``Loihi2SimCfg`` selecting the floating-point models."""
+        from lava.magma.core.run_configs import Loihi2SimCfg
+
+        kwargs.setdefault("select_tag", "floating_pt")
+        return Loihi2SimCfg(**kwargs)
+
+    def weights(self, w=None) -> np.ndarray:
+        """The weights in rule units (``conn.weights.get()`` while the network is built)."""
+        return np.asarray(self.conn.weights.get() if w is None else w, dtype=float)
+
+
 def deploy(rule_or_path, shape=None, w_init=None, mode: str = "fixed", traffic=None,
-           rng_seed: int = RNG_SEED) -> Deployment:
+           rng_seed: int = RNG_SEED):
     """Compile ``rule_or_path`` (a rule file or a loaded rule) into a Lava connection.
 
     ``shape``: (n_post, n_pre) (optional when ``w_init`` is an array); ``w_init``: initial
@@ -259,11 +303,15 @@ def deploy(rule_or_path, shape=None, w_init=None, mode: str = "fixed", traffic=N
     (default: the rule's ``init``); ``mode``: "float" (Lava's float model, weights clipped to
     the bounds) or "fixed" (Loihi's bit-approximate model); ``traffic``: what the trace scales
     assume (:func:`traffic_trains`; default Poisson 10 Hz); ``rng_seed``: the stochastic
-    rounding's seed. Raises NeurodeployError for a rule the learning engine cannot run."""
+    rounding's seed. Raises NeurodeployError for a rule the learning engine cannot run.
+
+    ``mode="cpu"``: any rule as written, in a :class:`CpuDeployment` (the ``lava-cpu`` backend's
+    process; not the learning engine, so ``traffic`` and ``rng_seed`` do not apply)."""
     from neurodeploy.harness import compile_plans
     from neurodeploy.ir import Rule
 
-    _check_mode(mode)
+    if mode not in MODES + ("cpu",):
+        raise NeurodeployError("deploy", "mode", f"must be 'float', 'fixed' or 'cpu' (got {mode!r})")
     if isinstance(rule_or_path, Rule):
         rule = rule_or_path
     elif isinstance(rule_or_path, (str, os.PathLike)):
@@ -272,6 +320,11 @@ def deploy(rule_or_path, shape=None, w_init=None, mode: str = "fixed", traffic=N
     else:
         raise NeurodeployError("deploy", "rule", f"must be a rule file or a loaded rule (got {type(rule_or_path).__name__})")
     source = rule.source or rule.name
+    if mode == "cpu":
+        if traffic is not None:
+            raise NeurodeployError(source, "traffic", "only for the learning engine (float, fixed): "
+                                                      f"mode cpu runs the rule as written (got {traffic!r})")
+        return CpuDeployment.build(rule, _initial_weights(rule, shape, w_init))
     reason = unsupported_reason(rule, mode)
     if reason is not None:
         raise NeurodeployError(source, "weight", reason)

@@ -52,6 +52,39 @@ def test_user_network_equals_verify(name, backends):
             np.testing.assert_allclose(w, expected, rtol=0, atol=1e-12 * rule.weight.range)
 
 
+def test_cpu_deployment_equals_the_engine_order_reference():
+    """A rule the engine cannot express, deployed with mode="cpu" into a user's network: its weights
+    equal brian2-step's (Brian2 in the engine's order per step, an independent implementation) to 1e-9."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.proc.io.source import RingBuffer
+
+    rule = load_rule(rule_path("stp_tsodyks_markram"))
+    trains = poisson(rule, 3, 2, 150, 40.0, 4)
+    report = verify(rule, trains, ("brian2-step",))
+    d = deploy(rule, shape=(2, 3), mode="cpu")
+    assert d.mode == "cpu" and d.weights().shape == (2, 3)
+    RingBuffer(data=trains.pre.astype(float)).s_out.connect(d.conn.s_in)
+    RingBuffer(data=trains.post.astype(float)).s_out.connect(d.conn.s_in_bap)
+    RingBuffer(data=np.zeros((2, 150))).s_out.connect(d.conn.r_in)
+    try:
+        d.conn.run(condition=RunSteps(num_steps=150), run_cfg=d.run_cfg())
+        w = d.weights()
+    finally:
+        d.conn.stop()
+    expected = report.results["brian2-step"].trajectory[-1]
+    assert np.ptp(report.results["brian2-step"].trajectory[:, 0, 0]) > 0
+    np.testing.assert_allclose(w, expected, rtol=0, atol=1e-9 * rule.weight.range)
+
+
+def test_deployment_neurons_are_the_lif_of_the_mode():
+    d = deploy(rule_path("stdp_pair"), shape=(3, 4), mode="fixed")
+    lif = d.neurons(**d.lif_params(tau_u=5.0, tau_v=10.0, threshold=0.5))
+    assert lif.a_in.shape == (3,)
+    # Loihi's 12-bit decays: du = round(4096/5) - 1, dv = round(4096/10); vth in Lava weight units
+    assert int(lif.du.get()) == 818 and int(lif.dv.get()) == 410
+    assert int(lif.vth.get()) == int(round(0.5 / d.plan.weight_scale))
+
+
 def test_deployment_parts():
     rule = load_rule(rule_path("stdp_pair"))
     fixed = deploy(rule_path("stdp_pair"), shape=(2, 3), mode="fixed")
@@ -91,8 +124,6 @@ def test_lif_params_float_and_fixed():
 
 
 @pytest.mark.parametrize("call,message", [
-    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), mode="double"),
-     "deploy: mode: must be 'float' or 'fixed' (got 'double')"),
     (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), w_init=1.5),
      "deploy: w_init: must be within the rule's bounds [0, 1] (got 1.5)"),
     (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), w_init=np.zeros((3, 2))),
@@ -111,6 +142,11 @@ def test_lif_params_float_and_fixed():
     (lambda: deploy(rule_path("stdp_nearest"), shape=(2, 2)),
      "stdp_nearest.yaml: weight: not deployable to the learning engine: trace 'x' jumps by '1 - x': "
      "learning-engine impulses are constants, they cannot read a trace"),
+    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), mode="gpu"),
+     "deploy: mode: must be 'float', 'fixed' or 'cpu' (got 'gpu')"),
+    (lambda: deploy(rule_path("stp_tsodyks_markram"), shape=(2, 2), mode="cpu", traffic=10.0),
+     "stp_tsodyks_markram.yaml: traffic: only for the learning engine (float, fixed): mode cpu runs the rule "
+     "as written (got 10.0)"),
     (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2)).supplied_traces(np.zeros((2, 5))),
      "deploy: supplied_traces: only three-factor rules (a reward trace) read supplied traces (got rule 'stdp_pair')"),
 ])

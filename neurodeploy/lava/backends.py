@@ -101,10 +101,9 @@ def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_s
             RingBuffer(data=post.astype(float)).s_out.connect(conn.s_in_bap)
             return conn, deployment.run_cfg()
         from lava.proc.io.sink import RingBuffer as Sink
-        from lava.proc.lif.process import LIF
 
         n_post = w0_lava.shape[0]
-        lif = LIF(shape=(n_post,), **neuron)
+        lif = deployment.neurons(**neuron)
         conn.a_out.connect(lif.a_in)
         lif.s_out.connect(conn.s_in_bap)
         sink = Sink(shape=(n_post,), buffer=steps)
@@ -159,20 +158,20 @@ def run_rule_process(rule, w0: np.ndarray, pre: np.ndarray, post: np.ndarray, re
 
     _check_not_daemon()
     import_lava()
-    from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.io.source import RingBuffer
 
-    from neurodeploy.lava.cpu.processes import RuleSynapses
+    from neurodeploy.deploy import CpuDeployment
 
     steps = pre.shape[1]
     r = reward if reward is not None else np.zeros((post.shape[0], steps))
 
     def build(history_path):
-        proc = RuleSynapses(rule=rule, weights=np.array(w0, dtype=float), history_path=history_path)
+        deployment = CpuDeployment.build(rule, w0, record=history_path)  # as deploy(rule, mode="cpu")
+        proc = deployment.conn
         RingBuffer(data=pre.astype(float)).s_out.connect(proc.s_in)
         RingBuffer(data=post.astype(float)).s_out.connect(proc.s_in_bap)
         RingBuffer(data=np.asarray(r, dtype=float)).s_out.connect(proc.r_in)
-        return proc, Loihi2SimCfg(select_tag="floating_pt")
+        return proc, deployment.run_cfg()
 
     return _execute(build, (steps,) + w0.shape, progress)
 

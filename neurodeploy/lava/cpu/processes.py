@@ -37,7 +37,7 @@ class RuleSynapses(AbstractProcess):
     Ports: ``s_in`` (n_pre spikes), ``s_in_bap`` (n_post spikes), ``r_in``
     (n_post third-factor values). Var ``weights`` (n_post, n_pre), rule units."""
 
-    def __init__(self, *, rule, weights: np.ndarray, history_path: str, **kwargs):
+    def __init__(self, *, rule, weights: np.ndarray, history_path: str | None = None, **kwargs):
         super().__init__(rule=rule, history_path=history_path, **kwargs)
         n_post, n_pre = weights.shape
         self.s_in = InPort(shape=(n_pre,))
@@ -70,10 +70,12 @@ class PyRuleSynapsesFloat(PyLoihiProcessModel):
             self._pre = np.zeros((pre.shape[0], depth), dtype=bool)  # column k: k steps ago
             self._post = np.zeros((post.shape[0], depth), dtype=bool)
             self._reward = rule.has_reward
-            self._history = History(self.proc_params["history_path"])
+            path = self.proc_params["history_path"]
+            self._history = History(path) if path is not None else None
         self._pre = np.roll(self._pre, 1, axis=1)
         self._post = np.roll(self._post, 1, axis=1)
         self._pre[:, 0] = pre
         self._post[:, 0] = post
         self.weights = self._stepper.step(self._pre, self._post, reward if self._reward else None)
-        self._history.write(self.time_step, self.weights)
+        if self._history is not None:
+            self._history.write(self.time_step, self.weights)
