@@ -18,15 +18,32 @@ import os
 import signal
 import sys
 
-if "brian2" not in sys.modules and "pylab" not in sys.modules:
-    # Brian2 does `from pylab import *` for interactive use and falls back to numpy when that fails;
-    # neurodeploy never uses that namespace, and pylab's matplotlib set-up is half of every command's
-    # start-up (~0.9 s): hide it while Brian2 imports (an `import pylab` later works as usual)
-    sys.modules["pylab"] = None
+
+def _import_brian2() -> None:
+    """Import Brian2 the first time. Brian2 does `from pylab import *` for interactive use and falls
+    back to numpy when that fails; neurodeploy never uses that namespace, and pylab's matplotlib
+    set-up is half of every command's start-up (~0.9 s): it is hidden while Brian2 imports (an
+    `import pylab` later works as usual). Brian2 installs its SIGINT handler at import, which only the
+    main thread may do: imported first in another thread (a Dask worker's task), that handler, which
+    :func:`configure` removes anyway, is skipped instead of failing the import."""
+    import threading
+
+    hide_pylab = "pylab" not in sys.modules
+    if hide_pylab:
+        sys.modules["pylab"] = None
+    original = signal.signal
+    if threading.current_thread() is not threading.main_thread():
+        signal.signal = lambda signum, handler: signal.getsignal(signum)
     try:
         import brian2  # noqa: F401 - runs Brian2's own set-up, which configure() undoes
     finally:
-        del sys.modules["pylab"]
+        signal.signal = original
+        if hide_pylab:
+            del sys.modules["pylab"]
+
+
+if "brian2" not in sys.modules:
+    _import_brian2()
 import brian2  # noqa: F401,E402 - runs Brian2's own set-up, which configure() undoes
 from brian2 import prefs
 from brian2.utils.logger import BrianLogger
