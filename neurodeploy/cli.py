@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from neurodeploy.errors import NeurodeployError, UnsupportedError
+from neurodeploy.errors import NeurodeployError, UnsupportedError, did_you_mean
 
 from neurodeploy.protocol import DEFAULT_POISSON as DEFAULTS
 from neurodeploy.protocol import PROTOCOLS
@@ -296,7 +296,7 @@ def _backends(value):
         raise NeurodeployError("--backends", "", "needs at least one backend name")
     for name in names:
         if name not in ORDER:
-            raise NeurodeployError("--backends", "", f"unknown backend '{name}' (known: {', '.join(ORDER)})")
+            raise NeurodeployError("--backends", "", f"unknown backend '{name}'{did_you_mean(name, ORDER)} (known: {', '.join(ORDER)})")
     if len(set(names)) != len(names):
         raise NeurodeployError("--backends", "", f"names a backend twice (got {value!r})")
     return tuple(names)

@@ -51,3 +51,18 @@ class NeurodeployError(Exception):
 
 class UnsupportedError(Exception):
     """A rule uses something a target cannot realise; the message names the term and the reason."""
+
+
+def did_you_mean(name, candidates, cutoff: float = 0.6) -> str:
+    """``", did you mean 'tau'?"`` when one of ``candidates`` is close to ``name`` (difflib), else ``""``.
+
+    A spelling that differs only in case wins (``hz`` -> ``Hz``); otherwise the closest of
+    :func:`difflib.get_close_matches` (ratio >= ``cutoff``)."""
+    import difflib
+
+    if not isinstance(name, str) or not name:
+        return ""
+    candidates = [c for c in candidates if isinstance(c, str) and c != name]
+    folded = [c for c in candidates if c.lower() == name.lower()]
+    match = folded or difflib.get_close_matches(name, candidates, n=1, cutoff=cutoff)
+    return f", did you mean '{match[0]}'?" if match else ""
