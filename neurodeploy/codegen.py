@@ -431,8 +431,9 @@ def emit_lava(rule: Rule, plan, traffic: dict | None = None) -> str:
                                "yet: deploy them with neurodeploy.deploy (mode float)")
     fixed = plan.mode == "fixed"
     select_tag = "fixed_pt" if fixed else "floating_pt"
-    slots = dict(lower(rule).trace_slots)
-    trace_of_slot = {slot: rule.trace(name) for name, slot in slots.items()}
+    lowered = lower(rule)
+    slots = dict(lowered.trace_slots)
+    trace_of_slot = {slot: lowered.rule.trace(name) for name, slot in slots.items()}  # negative jumps rewritten
 
     doc = _header(rule, f"standalone Lava simulation ({plan.mode} plan, {select_tag})")
     doc += ["", "On the learning engine", "----------------------",
