@@ -241,8 +241,11 @@ def emit_brian2(rule: Rule) -> str:
     for p in rule.parameters:
         if p.name in named:
             line = f"{p.name} = {sources[p.name][0]}"
-            out.append(f"{line}  # {_clean(p.quantity.text)}" if p.quantity.text and p.quantity.dim != DIMENSIONLESS
-                       else line)
+            if p.expression:  # a parameter defined from others: its value, the expression as a comment
+                out.append(f"{line}  # = {_clean(p.expression)}")
+            else:
+                out.append(f"{line}  # {_clean(p.quantity.text)}" if p.quantity.text and p.quantity.dim != DIMENSIONLESS
+                           else line)
     names = brian2_names(rule)
     out.append("# the names the model text can use. It writes each name of the rule as r<position>_<name>")
     out.append("# (" + ", ".join(f"{k} -> {v}" for k, v in list(names.items())[:2] if k != "w") + ", ...), so that")

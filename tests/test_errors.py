@@ -456,8 +456,6 @@ LOWERING_CASES = [
      "3 presynaptic traces (x, z, v): the learning engine has 2 (x1, x2)"),
     ("four post traces", FOUR_POST,
      "4 postsynaptic traces (z, v, q, y): the learning engine has 3 (y1, y2, y3)"),
-    ("negative jump", changed("jump: 1}    #", "jump: -1}    #"),
-     "trace 'x' jumps by -1: learning-engine traces are unsigned"),
 ]
 
 

@@ -278,7 +278,7 @@ def brian2_hint(text: str, target: str | None) -> str | None:
     the field holds only that change; bounds go in ``weight.bounds``, another trace's jump in
     ``traces.<name>.jump``."""
     try:
-        tree = ast.parse(text.strip().replace(";", "\n"), mode="exec")
+        tree = ast.parse("\n".join(part.strip() for part in text.strip().split(";")), mode="exec")
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
     statements = tree.body
