@@ -168,6 +168,10 @@ def check(rule_file):
     from neurodeploy.lava.plan import engine_reason
 
     unit = "" if unit_text(rule.weight.dim) == "1" else f" {unit_text(rule.weight.dim)}"
+    for p in rule.parameters:
+        if p.expression:  # defined from other parameters: show what it evaluates to
+            value = f"{p.value:g}" + ("" if unit_text(p.quantity.dim) == "1" else f" {unit_text(p.quantity.dim)}")
+            click.echo(f"  parameter {p.name} = {p.expression} = {value}")
     click.echo(f"  on_pre : {rule.weight.on_pre_text or 0}")
     click.echo(f"  on_post: {rule.weight.on_post_text or 0}")
     if rule.weight.continuous != 0:

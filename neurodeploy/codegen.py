@@ -664,7 +664,8 @@ def emit_lava_cpu(rule: Rule, reason: str) -> str:
             "Needs numpy, lava and neurodeploy."]
     params = {}
     for p in rule.parameters:
-        params[p.name] = float(p.quantity.value) if p.quantity.dim == DIMENSIONLESS else _clean(p.quantity.text)
+        params[p.name] = _clean(p.expression) if p.expression else (  # a derived parameter stays derived
+            float(p.quantity.value) if p.quantity.dim == DIMENSIONLESS else _clean(p.quantity.text))
     out = ['"""' + _doc("\n".join(doc)) + '\n"""', "import os", "import tempfile", "", "import numpy as np",
            "import yaml", "",
            "from lava.magma.core.run_conditions import RunSteps",

@@ -382,3 +382,20 @@ def test_negative_jumps_the_rewrite_does_not_cover(write_rule, old, new, expecte
     with pytest.raises(UnsupportedError) as info:
         lower(rule, approximate=True)
     assert str(info.value) == expected
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("  on_pre: Apost", "  on_pre: 'w = clip(w + Apost, 0, wmax)'",
+     "r.yaml: weight.on_pre: a Brian2 statement; write only the change of w (Apost), bounds go in weight.bounds "
+     "(got 'w = clip(w + Apost, 0, wmax)')"),
+    ("jump: dApre}", "jump: 'Apre += dApre'}",
+     "r.yaml: traces.Apre.jump: a Brian2 statement; write only the jump of Apre (dApre) (got 'Apre += dApre')"),
+])
+def test_readme_hint_examples(write_rule, old, new, expected):
+    """The two messages the README shows, on the Brian2 example written as Brian2 writes it."""
+    with open(BRIAN2_STDP, encoding="utf-8") as handle:
+        text = handle.read()
+    assert text.count(old) == 1
+    with pytest.raises(NeurodeployError) as info:
+        load_rule(write_rule(text.replace(old, new), "r.yaml"))
+    assert str(info.value) == expected
