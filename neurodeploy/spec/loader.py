@@ -447,36 +447,50 @@ def _parameters(raw_params: dict, trace_names: list, source: str) -> dict:
     if not texts:
         return {p: Parameter(p, q) for p, q in given.items()}
     symbols = {p: sympy.Symbol(p, real=True) for p in raw_params}
-    exprs, needs = {}, {}
+    order = list(raw_params)
+    needs = {}  # the parameters each expression names, from its words: cycles are found before any parsing
     for pname, text in texts.items():
         field = f"parameters.{pname}"
-        for name in _NAME.findall(text):
+        words = _WORD.findall(text)
+        for name in words:
             if name == "w":
                 raise NeurodeployError(source, field, f"must be a constant: 'w' is the weight (got {text!r})")
             if name in trace_names and name not in symbols:
                 raise NeurodeployError(source, field, f"must be a constant: '{name}' is a trace (got {text!r})")
-        expr = parse_expression(text, symbols, source, field, exponents=symbols)
-        exprs[pname] = expr
-        needs[pname] = sorted({s.name for s in expr.free_symbols}, key=list(raw_params).index)
+        needs[pname] = sorted({n for n in words if n in symbols}, key=order.index)
 
+    ordered = []  # derived parameters, each after those it reads (depth first, in file order, no recursion)
+    done = set(given)
+    for first in texts:
+        if first in done:
+            continue
+        stack, path = [(first, iter(needs[first]))], [first]
+        while stack:
+            pname, pending = stack[-1]
+            name = next(pending, None)
+            if name is None:
+                ordered.append(pname)
+                done.add(pname)
+                stack.pop()
+                path.pop()
+            elif name in path:
+                cycle = path[path.index(name):] + [name]
+                raise NeurodeployError(source, f"parameters.{cycle[0]}",
+                                       f"defined in a cycle: {' -> '.join(cycle)} (got {texts[cycle[0]]!r})")
+            elif name not in done:
+                stack.append((name, iter(needs[name])))
+                path.append(name)
+
+    exprs = {p: parse_expression(texts[p], symbols, source, f"parameters.{p}", exponents=symbols) for p in texts}
     values = dict(given)
-
-    def evaluate(pname, path):
-        if pname in values:
-            return
-        if pname in path:
-            cycle = path[path.index(pname):] + [pname]
-            raise NeurodeployError(source, f"parameters.{cycle[0]}",
-                                   f"defined in a cycle: {' -> '.join(cycle)} (got {texts[cycle[0]]!r})")
-        for name in needs[pname]:
-            evaluate(name, path + [pname])
-        field, text = f"parameters.{pname}", texts[pname]
+    for pname in ordered:
+        field, text, reads = f"parameters.{pname}", texts[pname], needs[pname]
         try:
-            dim = dimensions_of(exprs[pname], {n: values[n].dim for n in needs[pname]})
+            dim = dimensions_of(exprs[pname], {n: values[n].dim for n in reads})
         except DimensionMismatch as exc:
             raise NeurodeployError(source, field, f"{exc} (got {text!r})") from None
         try:
-            value = exprs[pname].xreplace({symbols[n]: sympy.Float(values[n].value) for n in needs[pname]})
+            value = exprs[pname].xreplace({symbols[n]: sympy.Float(values[n].value) for n in reads})
             number = float(value) if value.is_number and value.is_real is not False else math.nan
         except (OverflowError, TypeError, ValueError, ZeroDivisionError):
             number = math.nan
@@ -484,9 +498,6 @@ def _parameters(raw_params: dict, trace_names: list, source: str) -> dict:
             raise NeurodeployError(source, field, f"is not a finite real number with these parameters (got {text!r})")
         _check_range(number, source, field, repr(text))
         values[pname] = Quantity(number, dim, text)
-
-    for pname in raw_params:
-        evaluate(pname, [])
     return {p: Parameter(p, values[p], texts.get(p, "")) for p in raw_params}
 
 
@@ -498,6 +509,8 @@ _TRACE_KEYS_OF = {
     SYNAPSE: ("of", "tau", "rest", "on_pre", "on_post"),
 }
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: A name in an expression (not the exponent letter of a number such as 1e-3).
+_WORD = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 
 
 def _reads_traces(raw, kinds) -> bool:
