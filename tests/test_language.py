@@ -260,6 +260,10 @@ NEAR_MISSES = [
     ("name", changed("on_post:  A_plus * x", "on_post: A_pluss * x"),
      f"stdp_pair.yaml: weight.on_post: unknown name 'A_pluss', did you mean 'A_plus'? (known: {KNOWN}) "
      "(got 'A_pluss * x')"),
+    ("parameter name in a field", changed("{of: pre,  tau: tau_plus,", "{of: pre,  tau: tau_pluss,"),
+     "stdp_pair.yaml: traces.x.tau: unknown parameter 'tau_pluss', did you mean 'tau_plus'? (got 'tau_pluss')"),
+    ("bound name", changed("bounds: [w_min, w_max]", "bounds: [w_min, wmax]"),
+     "stdp_pair.yaml: weight.bounds: unknown parameter 'wmax', did you mean 'w_max'? (got 'wmax')"),
     ("no close name", changed("on_post:  A_plus * x", "on_post: zebra * x"),
      f"stdp_pair.yaml: weight.on_post: unknown name 'zebra' (known: {KNOWN}) (got 'zebra * x')"),
     ("trace key", changed("{of: pre,  tau: tau_plus,  jump: 1}", "{of: pre,  tua: tau_plus,  jump: 1}"),

@@ -224,6 +224,9 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
         if isinstance(raw, str) and raw.strip() in params:
             q = params[raw.strip()].quantity
             return Quantity(q.value, q.dim, f"{raw.strip()} = {q.text}")
+        if isinstance(raw, str) and raw.strip().isidentifier() and did_you_mean(raw.strip(), params):
+            raise NeurodeployError(source, field, f"unknown parameter '{raw.strip()}'"
+                                                  f"{did_you_mean(raw.strip(), params)} (got {raw!r})")
         return parse_quantity(raw, source, field)
 
     param_symbols = {p: sympy.Symbol(p, real=True) for p in params}
