@@ -264,6 +264,9 @@ NEAR_MISSES = [
      "stdp_pair.yaml: traces.x.tau: unknown parameter 'tau_pluss', did you mean 'tau_plus'? (got 'tau_pluss')"),
     ("bound name", changed("bounds: [w_min, w_max]", "bounds: [w_min, wmax]"),
      "stdp_pair.yaml: weight.bounds: unknown parameter 'wmax', did you mean 'w_max'? (got 'wmax')"),
+    ("a unit in an expression", changed("tau_minus: 20 ms", "tau_minus: 2 * 10 * ms"),
+     "stdp_pair.yaml: parameters.tau_minus: unknown name 'ms', a unit: a unit follows a number, as in '2 ms' "
+     "(known: A_minus, A_plus, tau_minus, tau_plus, w_init, w_max, w_min) (got '2 * 10 * ms')"),
     ("no close name", changed("on_post:  A_plus * x", "on_post: zebra * x"),
      f"stdp_pair.yaml: weight.on_post: unknown name 'zebra' (known: {KNOWN}) (got 'zebra * x')"),
     ("trace key", changed("{of: pre,  tau: tau_plus,  jump: 1}", "{of: pre,  tua: tau_plus,  jump: 1}"),

@@ -22,6 +22,7 @@ import sympy
 
 from neurodeploy.errors import NeurodeployError, did_you_mean
 from neurodeploy.spec import FUNCTION_NAMES
+from neurodeploy.spec.units import lookup_unit
 
 #: Longest expression accepted, in characters.
 MAX_LENGTH = 2000
@@ -91,7 +92,10 @@ class _Renderer:
         if node.id in FUNCTIONS:
             raise _Refused(f"function '{node.id}' must be called")
         known = ", ".join(sorted(self.names))
-        raise _Refused(f"unknown name '{node.id}'{did_you_mean(node.id, self.names)} (known: {known})")
+        hint = did_you_mean(node.id, self.names)
+        if not hint and lookup_unit(node.id) is not None:  # 2 * ms: units belong to quantities
+            hint = f", a unit: a unit follows a number, as in '2 {node.id}'"
+        raise _Refused(f"unknown name '{node.id}'{hint} (known: {known})")
 
     def render_UnaryOp(self, node, depth):
         operand = self.render(node.operand, depth)
