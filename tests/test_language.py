@@ -406,3 +406,17 @@ def test_readme_hint_examples(write_rule, old, new, expected):
     with pytest.raises(NeurodeployError) as info:
         load_rule(write_rule(text.replace(old, new), "r.yaml"))
     assert str(info.value) == expected
+
+
+def test_brian2_stdp_example_on_lava():
+    """The rewritten rule on Lava itself (one short run): lava-float equals brian2-step, lava-fixed is bit-exact
+    with emu-fixed, so the sign carried by the products is the one Lava applies."""
+    from neurodeploy import verify
+    rule = load_rule(BRIAN2_STDP)
+    trains = make_trains(rule, "poisson", {"steps": 200, "n_pre": 4, "n_post": 3, "rate": 40}, 5)
+    report = verify(rule, trains, ["brian2-step", "lava-float", "lava-fixed", "emu-fixed"])
+    step = report.results["brian2-step"].trajectory
+    assert np.abs(report.results["lava-float"].trajectory - step).max() <= 1e-9 * 0.01
+    assert np.array_equal(report.results["lava-fixed"].trajectory, report.results["emu-fixed"].trajectory)
+    assert (np.diff(step, axis=0) < 0).any()  # depression happened: the negated trace was read
+    assert report.outcome == "passed"
