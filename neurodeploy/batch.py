@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 import neurodeploy
-from neurodeploy.errors import NeurodeployError, UnsupportedError
+from neurodeploy.errors import NeurodeployError, UnsupportedError, did_you_mean
 from neurodeploy.harness import _atomic, _jsonable, default_backends
 from neurodeploy.library import LIBRARY
 from neurodeploy.protocol import make_trains, protocol_options
@@ -133,7 +133,7 @@ def load_plan(path: str, allow_outside: bool = False) -> tuple:
     backends = _list(data.get("backends"), source, "backends") if "backends" in data else None
     for i, b in enumerate(backends or ()):
         if b not in ORDER:
-            raise NeurodeployError(source, f"backends[{i}]", f"unknown backend '{b}' (known: {', '.join(ORDER)})")
+            raise NeurodeployError(source, f"backends[{i}]", f"unknown backend '{b}'{did_you_mean(b, ORDER)} (known: {', '.join(ORDER)})")
     seeds = _list(data.get("seeds"), source, "seeds", [3])
     for i, s in enumerate(seeds):
         if isinstance(s, bool) or not isinstance(s, int) or s < 0:

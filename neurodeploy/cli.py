@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from neurodeploy.errors import NeurodeployError, UnsupportedError
+from neurodeploy.errors import NeurodeployError, UnsupportedError, did_you_mean
 
 from neurodeploy.protocol import DEFAULT_POISSON as DEFAULTS
 from neurodeploy.protocol import PROTOCOLS
@@ -168,6 +168,10 @@ def check(rule_file):
     from neurodeploy.lava.plan import engine_reason
 
     unit = "" if unit_text(rule.weight.dim) == "1" else f" {unit_text(rule.weight.dim)}"
+    for p in rule.parameters:
+        if p.expression:  # defined from other parameters: show what it evaluates to
+            value = f"{p.value:g}" + ("" if unit_text(p.quantity.dim) == "1" else f" {unit_text(p.quantity.dim)}")
+            click.echo(f"  parameter {p.name} = {p.expression} = {value}")
     click.echo(f"  on_pre : {rule.weight.on_pre_text or 0}")
     click.echo(f"  on_post: {rule.weight.on_post_text or 0}")
     if rule.weight.continuous != 0:
@@ -296,7 +300,7 @@ def _backends(value):
         raise NeurodeployError("--backends", "", "needs at least one backend name")
     for name in names:
         if name not in ORDER:
-            raise NeurodeployError("--backends", "", f"unknown backend '{name}' (known: {', '.join(ORDER)})")
+            raise NeurodeployError("--backends", "", f"unknown backend '{name}'{did_you_mean(name, ORDER)} (known: {', '.join(ORDER)})")
     if len(set(names)) != len(names):
         raise NeurodeployError("--backends", "", f"names a backend twice (got {value!r})")
     return tuple(names)

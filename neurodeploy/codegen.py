@@ -241,8 +241,11 @@ def emit_brian2(rule: Rule) -> str:
     for p in rule.parameters:
         if p.name in named:
             line = f"{p.name} = {sources[p.name][0]}"
-            out.append(f"{line}  # {_clean(p.quantity.text)}" if p.quantity.text and p.quantity.dim != DIMENSIONLESS
-                       else line)
+            if p.expression:  # a parameter defined from others: its value, the expression as a comment
+                out.append(f"{line}  # = {_clean(p.expression)}")
+            else:
+                out.append(f"{line}  # {_clean(p.quantity.text)}" if p.quantity.text and p.quantity.dim != DIMENSIONLESS
+                           else line)
     names = brian2_names(rule)
     out.append("# the names the model text can use. It writes each name of the rule as r<position>_<name>")
     out.append("# (" + ", ".join(f"{k} -> {v}" for k, v in list(names.items())[:2] if k != "w") + ", ...), so that")
@@ -431,8 +434,9 @@ def emit_lava(rule: Rule, plan, traffic: dict | None = None) -> str:
                                "yet: deploy them with neurodeploy.deploy (mode float)")
     fixed = plan.mode == "fixed"
     select_tag = "fixed_pt" if fixed else "floating_pt"
-    slots = dict(lower(rule).trace_slots)
-    trace_of_slot = {slot: rule.trace(name) for name, slot in slots.items()}
+    lowered = lower(rule)
+    slots = dict(lowered.trace_slots)
+    trace_of_slot = {slot: lowered.rule.trace(name) for name, slot in slots.items()}  # negative jumps rewritten
 
     doc = _header(rule, f"standalone Lava simulation ({plan.mode} plan, {select_tag})")
     doc += ["", "On the learning engine", "----------------------",
@@ -660,7 +664,8 @@ def emit_lava_cpu(rule: Rule, reason: str) -> str:
             "Needs numpy, lava and neurodeploy."]
     params = {}
     for p in rule.parameters:
-        params[p.name] = float(p.quantity.value) if p.quantity.dim == DIMENSIONLESS else _clean(p.quantity.text)
+        params[p.name] = _clean(p.expression) if p.expression else (  # a derived parameter stays derived
+            float(p.quantity.value) if p.quantity.dim == DIMENSIONLESS else _clean(p.quantity.text))
     out = ['"""' + _doc("\n".join(doc)) + '\n"""', "import os", "import tempfile", "", "import numpy as np",
            "import yaml", "",
            "from lava.magma.core.run_conditions import RunSteps",

@@ -51,3 +51,23 @@ class NeurodeployError(Exception):
 
 class UnsupportedError(Exception):
     """A rule uses something a target cannot realise; the message names the term and the reason."""
+
+
+def did_you_mean(name, candidates, cutoff: float = 0.6) -> str:
+    """``", did you mean 'tau'?"`` when one of ``candidates`` is close to ``name`` (difflib), else ``""``.
+
+    A spelling that differs only in case wins (``hz`` -> ``Hz``); otherwise the closest of
+    :func:`difflib.get_close_matches` (ratio >= ``cutoff``), with case, then without."""
+    import difflib
+
+    if not isinstance(name, str) or not name:
+        return ""
+    candidates = [c for c in candidates if isinstance(c, str) and c != name]
+    folded = sorted(c for c in candidates if c.lower() == name.lower())[:2]  # ms or mS
+    match = folded or difflib.get_close_matches(name, candidates, n=1, cutoff=cutoff)
+    if not match:  # MSEC -> msecond: compare without case
+        lowered = {}
+        for c in sorted(candidates, key=lambda c: (c != c.lower(), c)):  # msecond before Msecond
+            lowered.setdefault(c.lower(), c)
+        match = [lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=cutoff)]
+    return (", did you mean " + " or ".join(f"'{m}'" for m in match) + "?") if match else ""

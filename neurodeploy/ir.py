@@ -54,6 +54,7 @@ def _check_finite(value: float, where: str, text: str) -> None:
 class Parameter:
     name: str  # identifier used in expressions
     quantity: Quantity  # value in SI with its dimension
+    expression: str = ""  # a parameter defined from others: its expression as written (A_plus * 1.05)
 
     @property
     def value(self) -> float:

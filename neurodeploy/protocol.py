@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurodeploy.errors import NeurodeployError
+from neurodeploy.errors import NeurodeployError, did_you_mean
 from neurodeploy.ir import Rule
 
 
@@ -328,7 +328,7 @@ def protocol_options(name: str, given: dict, source: str, prefix: str = "") -> d
     ``smoke.yaml: protocols[1].rate: must be > 0 (got -1)``."""
     if name not in PROTOCOLS:
         raise NeurodeployError(source, f"{prefix}name".rstrip("."),
-                               f"unknown protocol '{name}' (known: {', '.join(PROTOCOLS)})")
+                               f"unknown protocol '{name}'{did_you_mean(name, PROTOCOLS)} (known: {', '.join(PROTOCOLS)})")
     spec = {o.name: o for o in PROTOCOLS[name]}
     values = {}
     for key, value in given.items():

@@ -99,6 +99,8 @@ def plan_table(plan: dict) -> str:
                    f"{t['peak']:.4g} | {t['peak_lava']:.4g} |")
     out += ["", f"the plan's own deviation estimate (normalized; not used by the verdict): max "
                 f"{_pct(plan['band'].get('max_abs'))}, rmse {_pct(plan['band'].get('rmse'))}"]
+    if plan.get("rewrites"):
+        out += ["", "Rewritten for the engine (exact):"] + [f"- {n}" for n in plan["rewrites"]]
     if plan["notes"]:
         out += ["", "Approximations:"] + [f"- {n}" for n in plan["notes"]]
     return "\n".join(out)

@@ -27,6 +27,12 @@ constant times traces and ``w`` raised to positive whole powers; anything else
 x1..y3 cannot be) is refused with :class:`~neurodeploy.errors.UnsupportedError` naming
 the term and the reason.
 
+A pre or post trace that jumps by a negative constant ``J`` (Brian2's STDP example,
+``Apost += dApost`` with ``dApost < 0``) is rewritten first (:func:`negate_traces`):
+the engine's traces are unsigned, so its slot carries ``y' = -y`` (jumping by ``-J > 0``)
+and every term reads ``y`` as ``-y'``; the rewrite is exact and listed in
+:attr:`EngineRule.rewrites` (``neurodeploy check`` prints it).
+
 This module is exact (no scaling): :mod:`neurodeploy.lava.plan` chooses the
 trace impulses and weight scale and quantizes each coefficient.
 """
@@ -85,6 +91,7 @@ class EngineRule:
     tag: str | None = None  # the rule's synapse trace that the engine's tag ``t`` holds
     saturating: tuple = ()  # slots whose reset is the 7-bit saturation (fixed point only)
     decimate_exponent: int | None = None  # k of the ``uk`` dependency of the continuous and decay terms
+    rewrites: tuple = ()  # exact rewrites made before lowering (negative jumps), in words
 
     @property
     def exact(self) -> bool:
@@ -159,6 +166,16 @@ def check_traces(rule: Rule, approximate: bool = False) -> None:
                       ("continuous", rule.weight.continuous)):
         if expr != 0 and expr.has(sympy.Heaviside):
             raise UnsupportedError(f"weight.{key} uses heaviside(): the learning engine has no comparisons")
+    fields = [(f"weight.{key}", getattr(rule.weight, key)) for key in ("on_pre", "on_post", "continuous")]
+    fields += [(f"traces.{t.name}.{key}", getattr(t, key)) for t in rule.traces for key in ("on_pre", "on_post")]
+    fields += [(f"traces.{t.name}.jump", t.jump_expr) for t in rule.traces if t.jump_expr is not None]
+    for where, expr in fields:
+        powers = [] if not isinstance(expr, sympy.Basic) else \
+            sorted((p for p in expr.atoms(sympy.Pow) if not p.exp.is_number), key=str)
+        if powers:
+            exponent = ", ".join(sorted(s.name for s in powers[0].exp.free_symbols))
+            raise UnsupportedError(f"{where} raises to a parameter ('{powers[0]}', exponent {exponent}): the "
+                                   f"learning engine's products have fixed whole exponents")
 
 
 def _reads_own_side(rule: Rule, trace) -> bool:
@@ -185,11 +202,56 @@ def assign_trace_slots(rule: Rule, approximate: bool = False) -> tuple:
                 f"({names}): the learning engine has {len(slots)} "
                 f"({', '.join(slots)})")
         for trace, slot in zip(traces, slots):
-            if trace.jump < 0 and not trace.state_dependent:
+            if trace.jump < 0 and not trace.state_dependent and (trace.of == REWARD or rule.has_reward):
                 raise UnsupportedError(
-                    f"trace '{trace.name}' jumps by {trace.jump:g}: learning-engine traces are unsigned")
+                    f"trace '{trace.name}' jumps by {trace.jump:g}: learning-engine traces are unsigned (a negative "
+                    f"jump is rewritten as a positive one only in two-factor rules)")
             pairs.append((trace.name, slot))
     return tuple(pairs)
+
+
+def negated_traces(rule: Rule) -> tuple:
+    """The pre and post traces that jump by a negative constant (the engine carries their negation)."""
+    return tuple(t for t in rule.traces if t.of in (PRE, POST) and not t.state_dependent and t.jump < 0)
+
+
+def negate_traces(rule: Rule) -> tuple:
+    """(rule, rewrites): ``rule`` with every negative-jump trace ``y`` replaced by ``y' = -y``.
+
+    ``y'`` keeps the name, decays the same way and jumps by ``-J > 0``; every expression that
+    reads ``y`` reads ``-y'`` instead (``y -> -y'``). The weight's trajectory is unchanged: the
+    rewrite is exact. ``rewrites`` says what changed, in words, for ``check`` and the plan."""
+    import dataclasses
+
+    negated = negated_traces(rule)
+    if not negated:
+        return rule, ()
+    flip = {sympy.Symbol(t.name, real=True): -sympy.Symbol(t.name, real=True) for t in negated}
+
+    def turned(expr):
+        return expr.xreplace(flip) if isinstance(expr, sympy.Basic) else expr
+
+    traces = []
+    for t in rule.traces:
+        changes = {"on_pre": turned(t.on_pre), "on_post": turned(t.on_post), "jump_expr": turned(t.jump_expr)}
+        if t in negated:
+            changes.update(jump=-t.jump, jump_text=f"-({t.jump_text or t.jump})")
+        traces.append(dataclasses.replace(t, **changes))
+    weight = dataclasses.replace(rule.weight, on_pre=turned(rule.weight.on_pre), on_post=turned(rule.weight.on_post),
+                                 continuous=turned(rule.weight.continuous))
+    rewritten = dataclasses.replace(rule, traces=tuple(traces), weight=weight)
+    rewrites = []
+    for t in negated:
+        y = sympy.Symbol(t.name, real=True)
+        shown = {y: -sympy.Symbol(f"{t.name}'", real=True)}  # y' as written in the message
+        reads = [(f"weight.{key}", getattr(rule.weight, key)) for key in ("on_pre", "on_post", "continuous")]
+        reads += [(f"traces.{u.name}.{key}", getattr(u, key)) for u in rule.traces for key in ("on_pre", "on_post")]
+        reads = [f"{where}: {expr} -> {expr.xreplace(shown)}" for where, expr in reads
+                 if isinstance(expr, sympy.Basic) and expr.has(y)]
+        rewrites.append(f"trace '{t.name}' jumps by {t.jump:g} ({t.jump_text}): learning-engine traces are unsigned, "
+                        f"so the engine's trace is {t.name}' = -{t.name}, jumping by +{-t.jump:g}"
+                        + "".join(f"; {r}" for r in reads) + " (exact)")
+    return rewritten, tuple(rewrites)
 
 
 #: The tag's decay per decimated period must give a time constant within this fraction of the rule's.
@@ -233,6 +295,7 @@ def lower(rule: Rule, approximate: bool = False) -> EngineRule:
     ``approximate``: also lower what only an approximation puts on the engine, each listed in
     :attr:`EngineRule.approximations` (see :func:`tag_decay`, :func:`reset_level`)."""
     slots = dict(assign_trace_slots(rule, approximate))
+    rule, rewrites = negate_traces(rule)
     w = sympy.Symbol("w", real=True)
     names = {sympy.Symbol(n, real=True): lava for n, lava in slots.items()}
     names[w] = "w"
@@ -281,7 +344,7 @@ def lower(rule: Rule, approximate: bool = False) -> EngineRule:
     if tag is not None:
         products.append(EngineProduct(every, -decay, ("t",), f"-{decay:g}*{tag.name} (decay)", "dt"))
     return EngineRule(rule, tuple(slots.items()), tuple(_merge(products)), tuple(approximations),
-                      None if tag is None else tag.name, tuple(saturating), k)
+                      None if tag is None else tag.name, tuple(saturating), k, rewrites)
 
 
 def _lower_term(term: sympy.Expr, dependency: str, names: dict, side: str, target: str = "dw") -> EngineProduct:

@@ -113,6 +113,7 @@ class Plan:
     approximations: tuple = ()  # what the lowering approximated, in words (EngineRule.approximations)
     saturating: tuple = ()  # slots reset by the 7-bit saturation (impulse 127, fixed point only)
     supplied_rounding: str = ""  # three-factor fixed plans: how supplied y values become integers
+    rewrites: tuple = ()  # exact rewrites of the lowering (a negative jump carried negated), in words
 
     @property
     def max_rel_error(self) -> float:
@@ -147,6 +148,7 @@ class Plan:
         d["w_lava_bounds"] = list(self.w_lava_bounds)
         d["notes"] = list(self.notes)
         d["approximations"] = list(self.approximations)
+        d["rewrites"] = list(self.rewrites)
         d["max_rel_error"] = self.max_rel_error
         return d
 
@@ -403,7 +405,7 @@ def make_plan(engine: EngineRule, mode: str, peaks: dict | None = None, counts: 
     plan = Plan(mode, weight_scale, sign_mode, lava_bounds, tuple(traces), products, dw,
                 rule.t_epoch, {}, tuple(notes), engine.three_factor, dt,
                 tuple(a.detail for a in engine.approximations), engine.saturating,
-                "nearest" if engine.three_factor and mode == "fixed" else "")
+                "nearest" if engine.three_factor and mode == "fixed" else "", engine.rewrites)
     band = _predict_band(plan, rule, counts or {})
     return Plan(**{**plan.__dict__, "band": band})
 

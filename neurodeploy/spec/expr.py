@@ -6,8 +6,11 @@ parsed by :func:`ast.parse` in ``eval`` mode and every node is rendered by a
 objects are built directly from the rendered children.
 
 Allowed: numbers, names declared by the rule, ``+ - * / **`` (the exponent a
-number literal of magnitude <= :data:`MAX_EXPONENT`), unary ``+``/``-`` and
-calls of the functions in :data:`FUNCTIONS` by name.
+number literal of magnitude <= :data:`MAX_EXPONENT`, or one of the names the
+caller allows as exponents: the rule's parameters), unary ``+``/``-`` and
+calls of the functions in :data:`FUNCTIONS` by name. A Brian2 statement
+(``w = clip(w + Apost, 0, wmax)``, ``Apre += dApre``) is refused with what to
+write instead (:func:`brian2_hint`); an unknown name with the closest known one.
 """
 from __future__ import annotations
 
@@ -17,8 +20,9 @@ from typing import Mapping
 
 import sympy
 
-from neurodeploy.errors import NeurodeployError
+from neurodeploy.errors import NeurodeployError, did_you_mean
 from neurodeploy.spec import FUNCTION_NAMES
+from neurodeploy.spec.units import lookup_unit
 
 #: Longest expression accepted, in characters.
 MAX_LENGTH = 2000
@@ -50,8 +54,9 @@ class _Refused(Exception):
 
 
 class _Renderer:
-    def __init__(self, names: Mapping[str, sympy.Symbol]):
+    def __init__(self, names: Mapping[str, sympy.Symbol], exponents=()):
         self.names = names
+        self.exponents = set(exponents)  # names that may be an exponent (parameters)
 
     def render(self, node: ast.AST, depth: int = 0) -> sympy.Expr:
         if depth > MAX_TREE_DEPTH:
@@ -87,7 +92,10 @@ class _Renderer:
         if node.id in FUNCTIONS:
             raise _Refused(f"function '{node.id}' must be called")
         known = ", ".join(sorted(self.names))
-        raise _Refused(f"unknown name '{node.id}' (known: {known})")
+        hint = did_you_mean(node.id, self.names)
+        if not hint and lookup_unit(node.id) is not None:  # 2 * ms: units belong to quantities
+            hint = f", a unit: a unit follows a number, as in '2 {node.id}'"
+        raise _Refused(f"unknown name '{node.id}'{hint} (known: {known})")
 
     def render_UnaryOp(self, node, depth):
         operand = self.render(node.operand, depth)
@@ -102,8 +110,12 @@ class _Renderer:
         if isinstance(op, ast.Pow):
             base = self.render(node.left, depth)
             exponent = _literal_number(node.right)
+            if exponent is None and isinstance(node.right, ast.Name) and node.right.id in self.exponents \
+                    and node.right.id in self.names:
+                return sympy.Pow(base, self.names[node.right.id])  # units: spec.units.dimensions_of
             if exponent is None:
-                raise _Refused("exponent must be a number literal")
+                raise _Refused("exponent must be a number or a parameter" if self.exponents
+                               else "exponent must be a number literal")
             if abs(exponent) > MAX_EXPONENT:
                 raise _Refused(f"exponent {exponent} is larger than {MAX_EXPONENT} in magnitude")
             if base.is_number:  # estimate before sympy computes it exactly
@@ -134,6 +146,8 @@ class _Renderer:
         if not isinstance(node.func, ast.Name):
             raise _Refused(f"only {', '.join(sorted(FUNCTIONS))} may be called, by name ({_describe(node.func)} is not allowed)")
         name = node.func.id
+        if name == "clip":
+            raise _Refused("clip() is Brian2's; write only the change, bounds go in weight.bounds")
         if name not in FUNCTIONS:
             raise _Refused(f"function '{name}' is not allowed (allowed: {', '.join(sorted(FUNCTIONS))})")
         if node.keywords or len(node.args) != 1:
@@ -221,9 +235,12 @@ def _literal_number(node: ast.AST):
     return None
 
 
-def parse_expression(text, names: Mapping[str, sympy.Symbol], source: str, field: str) -> sympy.Expr:
+def parse_expression(text, names: Mapping[str, sympy.Symbol], source: str, field: str,
+                     exponents=(), target: str | None = None) -> sympy.Expr:
     """Parse ``text`` into a sympy expression over the symbols in ``names``.
 
+    ``exponents``: the names that may be an exponent (``w ** mu``); ``target``: what the field
+    changes (``w``, a trace's name), for the hint on a Brian2 statement.
     Raises :class:`NeurodeployError` ``source: field: <problem>`` for anything
     outside the whitelist.
     """
@@ -242,13 +259,77 @@ def parse_expression(text, names: Mapping[str, sympy.Symbol], source: str, field
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
+        hint = brian2_hint(text, target)
+        if hint:
+            raise NeurodeployError(source, field, f"{hint} (got {text!r})") from None
         col = f" at column {exc.offset}" if exc.offset else ""
         raise NeurodeployError(source, field, f"invalid syntax{col} (got {text!r})") from None
     except (ValueError, MemoryError, RecursionError):
         raise NeurodeployError(source, field, f"cannot be parsed (got {text!r})") from None
     try:
-        return _Renderer(names).render(tree)
+        return _Renderer(names, exponents).render(tree)
     except _Refused as exc:
         raise NeurodeployError(source, field, f"{exc} (got {text!r})") from None
     except RecursionError:
         raise NeurodeployError(source, field, f"more than {MAX_TREE_DEPTH} levels of operations") from None
+
+
+def brian2_hint(text: str, target: str | None) -> str | None:
+    """What to write instead of the Brian2 statements ``text`` (``w = clip(w + Apost, 0, wmax)``,
+    ``w += Apost``, ``Apre += dApre``), or None when ``text`` is no assignment.
+
+    ``target``: what the field changes (``w`` for ``weight.*``, the trace's name for its jump):
+    the field holds only that change; bounds go in ``weight.bounds``, another trace's jump in
+    ``traces.<name>.jump``."""
+    try:
+        tree = ast.parse("\n".join(part.strip() for part in text.strip().split(";")), mode="exec")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    statements = tree.body
+    if not statements or not all(isinstance(s, (ast.Assign, ast.AugAssign)) for s in statements):
+        return None
+    own, others, clipped = [], [], False
+    for statement in statements:
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+        if len(targets) != 1 or not isinstance(targets[0], ast.Name):
+            return None
+        name = targets[0].id
+        change, bounded = _change_of(statement, name)
+        clipped = clipped or bounded
+        (own if name == target else others).append((name, change))
+    what = "the change of w" if target == "w" else f"the jump of {target}"
+    parts = []
+    if own:
+        changes = [c for _, c in own]
+        parts.append(f"write only {what}" + (f" ({changes[0]})" if len(changes) == 1 and changes[0] else ""))
+    elif target is not None:
+        parts.append(f"write only {what}")
+    if clipped:
+        parts.append("bounds go in weight.bounds")
+    for name, change in others:
+        if name == "w":
+            parts.append("the change of w in weight.on_pre or weight.on_post" + (f" ({change})" if change else ""))
+        else:
+            parts.append(f"the jump of {name} in traces.{name}.jump" + (f" ({change})" if change else ""))
+    return "a Brian2 statement; " + ", ".join(parts)
+
+
+def _change_of(statement, name: str) -> tuple:
+    """(the change the statement makes to ``name`` as text or "", whether it clips)."""
+    if isinstance(statement, ast.AugAssign):
+        if isinstance(statement.op, ast.Add):
+            return ast.unparse(statement.value), False
+        if isinstance(statement.op, ast.Sub):
+            return f"-({ast.unparse(statement.value)})", False
+        return "", False
+    value, clipped = statement.value, False
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "clip" and value.args:
+        value, clipped = value.args[0], True
+    if isinstance(value, ast.BinOp) and isinstance(value.op, (ast.Add, ast.Sub)):
+        left, right = value.left, value.right
+        if isinstance(left, ast.Name) and left.id == name:
+            text = ast.unparse(right)
+            return (text if isinstance(value.op, ast.Add) else f"-({text})"), clipped
+        if isinstance(right, ast.Name) and right.id == name and isinstance(value.op, ast.Add):
+            return ast.unparse(left), clipped
+    return "", clipped

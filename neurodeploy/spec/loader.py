@@ -32,11 +32,11 @@ import re
 
 import yaml
 
-from neurodeploy.errors import NeurodeployError
+from neurodeploy.errors import NeurodeployError, did_you_mean
 from neurodeploy.ir import KINDS, POST, PRE, REWARD, SYNAPSE, Parameter, Rule, Trace, WeightRule
 from neurodeploy.spec import FUNCTION_NAMES
-from neurodeploy.spec.units import (DIMENSIONLESS, SECOND, DimensionMismatch, Quantity, dim_name, dimensions_of,
-                                    parse_quantity)
+from neurodeploy.spec.units import (_QUANTITY, DIMENSIONLESS, SECOND, DimensionMismatch, Quantity, _check_range,
+                                    dim_name, dimensions_of, parse_quantity)
 
 #: Largest rule or plan file read, in bytes (a real rule is ~1 KB; PyYAML's
 #: pure-Python loader needs ~1 s for a 64 KB list of numbers).
@@ -173,7 +173,7 @@ def _check_keys(mapping, allowed, source, prefix):
     for key in mapping:
         if key not in allowed:
             where = f"{prefix}.{key}" if prefix else str(key)
-            raise NeurodeployError(source, where, f"unknown field (allowed: {', '.join(allowed)})")
+            raise NeurodeployError(source, where, f"unknown field{did_you_mean(key, allowed)} (allowed: {', '.join(allowed)})")
 
 
 def _identifier(name, source, field):
@@ -216,23 +216,25 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
                                                f"files (got {len(name)})")
 
     # parameters -------------------------------------------------------------
-    params = {}
-    for pname, raw in _mapping(data.get("parameters"), source, "parameters", required=False).items():
-        _identifier(pname, source, f"parameters.{pname}")
-        params[pname] = Parameter(pname, parse_quantity(raw, source, f"parameters.{pname}"))
+    traces_given = data.get("traces") if isinstance(data.get("traces"), dict) else {}
+    params = _parameters(_mapping(data.get("parameters"), source, "parameters", required=False),
+                         [t for t in traces_given if isinstance(t, str)], source)
 
     def quantity(raw, field):
         if isinstance(raw, str) and raw.strip() in params:
             q = params[raw.strip()].quantity
             return Quantity(q.value, q.dim, f"{raw.strip()} = {q.text}")
+        if isinstance(raw, str) and raw.strip().isidentifier() and did_you_mean(raw.strip(), params):
+            raise NeurodeployError(source, field, f"unknown parameter '{raw.strip()}'"
+                                                  f"{did_you_mean(raw.strip(), params)} (got {raw!r})")
         return parse_quantity(raw, source, field)
 
     param_symbols = {p: sympy.Symbol(p, real=True) for p in params}
     param_dims = {p: params[p].quantity.dim for p in params}
 
-    def parsed(raw, field, symbols, dims):
+    def parsed(raw, field, symbols, dims, target=None):
         """(sympy expression, its unit) of ``raw`` over ``symbols``; a unit clash names ``field``."""
-        expr = parse_expression(raw, symbols, source, field)
+        expr = parse_expression(raw, symbols, source, field, exponents=params, target=target)
         try:
             return expr, dimensions_of(expr, dims)
         except DimensionMismatch as exc:
@@ -271,12 +273,13 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
             if key not in spec:
                 raise NeurodeployError(source, f"{where}.{key}", "missing")
         if spec["of"] not in KINDS:
-            raise NeurodeployError(source, f"{where}.of", f"must be one of {', '.join(KINDS)} (got {spec['of']!r})")
+            raise NeurodeployError(source, f"{where}.of", f"must be one of {', '.join(KINDS)}{did_you_mean(spec['of'], KINDS)} (got {spec['of']!r})")
         kinds[tname] = spec["of"]
         allowed = _TRACE_KEYS_OF[spec["of"]]
         for key in spec:
             if key not in allowed:
-                raise NeurodeployError(source, f"{where}.{key}", f"not a field of a {spec['of']} trace (allowed: {', '.join(allowed)})")
+                raise NeurodeployError(source, f"{where}.{key}", f"not a field of a {spec['of']} trace"
+                                                                 f"{did_you_mean(key, allowed)} (allowed: {', '.join(allowed)})")
     trace_symbols = {t: sympy.Symbol(t, real=True) for t in kinds}
     w_symbol = sympy.Symbol("w", real=True)
 
@@ -293,11 +296,11 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
         raise NeurodeployError(source, "weight.bounds", f"bounds have different units ({dim_name(lo.dim)} and {dim_name(hi.dim)})")
     w_dim = lo.dim
 
-    def expression(raw, field, names, dims, want=None, what="of w"):
+    def expression(raw, field, names, dims, want=None, what="of w", target="w"):
         """Parse ``raw`` over ``names``; check it is finite and (if ``want``) has that unit."""
         symbols = dict(param_symbols)
         symbols.update({n: trace_symbols.get(n, w_symbol) for n in names})
-        expr, dim = parsed(raw, field, symbols, dims)
+        expr, dim = parsed(raw, field, symbols, dims, target)
         try:
             numeric = expr.xreplace({param_symbols[p]: sympy.Float(params[p].value) for p in params})
             finite = _finite_everywhere(numeric)
@@ -354,7 +357,8 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
         if kind == SYNAPSE:
             for key in ("on_pre", "on_post"):
                 if key in spec:
-                    expr, _ = expression(spec[key], f"{where}.{key}", list(kinds) + ["w"], dims, dims[tname], f"of {tname}")
+                    expr, _ = expression(spec[key], f"{where}.{key}", list(kinds) + ["w"], dims, dims[tname], f"of {tname}",
+                                         tname)
                     extra[key], extra[f"{key}_text"] = expr, str(spec[key])
         else:
             raw = spec.get("jump", 1)
@@ -362,7 +366,7 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
                 side = [n for n, k in kinds.items() if k == kind]
                 if kind == REWARD:
                     raise NeurodeployError(source, f"{where}.jump", f"must be a constant: a reward trace jumps by jump * reward (got {raw!r})")
-                expr, _ = expression(raw, f"{where}.jump", list(kinds), dims, dims[tname], f"of {tname}")
+                expr, _ = expression(raw, f"{where}.jump", list(kinds), dims, dims[tname], f"of {tname}", tname)
                 _reads_only(expr, side, kinds, source, f"{where}.jump", f"may read only {kind}synaptic traces")
                 extra["jump_expr"] = expr
                 jump_text = str(raw)
@@ -426,6 +430,80 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
         raise exc.with_source(source) from None
 
 
+def _parameters(raw_params: dict, trace_names: list, source: str) -> dict:
+    """Name -> :class:`Parameter`: a number or quantity (``20 ms``) as written, or an expression of
+    other parameters (``-A_plus * tau_plus / tau_minus * 1.05``) in any order, evaluated with its unit.
+
+    Refused: a cycle (named), a reference to a trace or ``w``, an unknown name, a unit clash and a
+    result that is not a finite real number within the magnitudes a quantity may have."""
+    import sympy
+
+    from neurodeploy.spec.expr import parse_expression
+
+    given, texts = {}, {}
+    for pname, raw in raw_params.items():
+        _identifier(pname, source, f"parameters.{pname}")
+        if isinstance(raw, str) and not _QUANTITY.match(raw):
+            texts[pname] = raw.strip()
+        else:
+            given[pname] = parse_quantity(raw, source, f"parameters.{pname}")
+    if not texts:
+        return {p: Parameter(p, q) for p, q in given.items()}
+    symbols = {p: sympy.Symbol(p, real=True) for p in raw_params}
+    order = list(raw_params)
+    needs = {}  # the parameters each expression names, from its words: cycles are found before any parsing
+    for pname, text in texts.items():
+        field = f"parameters.{pname}"
+        words = _WORD.findall(text)
+        for name in words:
+            if name == "w":
+                raise NeurodeployError(source, field, f"must be a constant: 'w' is the weight (got {text!r})")
+            if name in trace_names and name not in symbols:
+                raise NeurodeployError(source, field, f"must be a constant: '{name}' is a trace (got {text!r})")
+        needs[pname] = sorted({n for n in words if n in symbols}, key=order.index)
+
+    ordered = []  # derived parameters, each after those it reads (depth first, in file order, no recursion)
+    done = set(given)
+    for first in texts:
+        if first in done:
+            continue
+        stack, path = [(first, iter(needs[first]))], [first]
+        while stack:
+            pname, pending = stack[-1]
+            name = next(pending, None)
+            if name is None:
+                ordered.append(pname)
+                done.add(pname)
+                stack.pop()
+                path.pop()
+            elif name in path:
+                cycle = path[path.index(name):] + [name]
+                raise NeurodeployError(source, f"parameters.{cycle[0]}",
+                                       f"defined in a cycle: {' -> '.join(cycle)} (got {texts[cycle[0]]!r})")
+            elif name not in done:
+                stack.append((name, iter(needs[name])))
+                path.append(name)
+
+    exprs = {p: parse_expression(texts[p], symbols, source, f"parameters.{p}", exponents=symbols) for p in texts}
+    values = dict(given)
+    for pname in ordered:
+        field, text, reads = f"parameters.{pname}", texts[pname], needs[pname]
+        try:
+            dim = dimensions_of(exprs[pname], {n: values[n].dim for n in reads})
+        except DimensionMismatch as exc:
+            raise NeurodeployError(source, field, f"{exc} (got {text!r})") from None
+        try:
+            value = exprs[pname].xreplace({symbols[n]: sympy.Float(values[n].value) for n in reads})
+            number = float(value) if value.is_number and value.is_real is not False else math.nan
+        except (OverflowError, TypeError, ValueError, ZeroDivisionError):
+            number = math.nan
+        if not math.isfinite(number) or value.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan, sympy.I):
+            raise NeurodeployError(source, field, f"is not a finite real number with these parameters (got {text!r})")
+        _check_range(number, source, field, repr(text))
+        values[pname] = Quantity(number, dim, text)
+    return {p: Parameter(p, values[p], texts.get(p, "")) for p in raw_params}
+
+
 _TRACE_KEYS = ("of", "tau", "jump", "rest", "delay", "on_pre", "on_post")
 _TRACE_KEYS_OF = {
     PRE: ("of", "tau", "jump", "rest", "delay"),
@@ -434,6 +512,8 @@ _TRACE_KEYS_OF = {
     SYNAPSE: ("of", "tau", "rest", "on_pre", "on_post"),
 }
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: A name in an expression (not the exponent letter of a number such as 1e-3).
+_WORD = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 
 
 def _reads_traces(raw, kinds) -> bool:

@@ -17,7 +17,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from neurodeploy.errors import NeurodeployError
+from neurodeploy.errors import NeurodeployError, did_you_mean
 from neurodeploy.spec.unit_table import DISPLAY, UNITS
 
 #: Brian2's names of the SI base units, in the order of a dimension's exponents.
@@ -147,7 +147,7 @@ def parse_quantity(raw, source: str, field: str) -> Quantity:
     for operator, name, power in _FACTOR.findall(unit_text):  # ms, mV, second**2, s**-1 * Hz**-1, 1/s
         factor = lookup_unit(name)
         if factor is None:
-            raise NeurodeployError(source, field, f"unknown unit '{name}' (got {_short(raw)})")
+            raise NeurodeployError(source, field, f"unknown unit '{name}'{did_you_mean(name, UNITS, 0.7)} (got {_short(raw)})")
         exponent = int(power) if power else 1
         if exponent == 0:
             raise NeurodeployError(source, field, f"unit exponent must not be 0 (got {_short(raw)})")
@@ -203,6 +203,14 @@ def dimensions_of(expr, dims: dict) -> Dimension:
         return result
     if expr.is_Pow:
         base = dimensions_of(expr.base, dims)
+        if not expr.exp.is_number:  # a parameter exponent (w ** mu): both sides dimensionless
+            exponent = dimensions_of(expr.exp, dims)
+            if exponent != DIMENSIONLESS:
+                raise DimensionMismatch(f"the exponent '{expr.exp}' must be dimensionless, it is {dim_name(exponent)}")
+            if base != DIMENSIONLESS:
+                raise DimensionMismatch(f"a parameter exponent needs a dimensionless base, '{expr.base}' "
+                                        f"is {dim_name(base)}")
+            return DIMENSIONLESS
         if base == DIMENSIONLESS:
             return DIMENSIONLESS
         return base ** float(expr.exp)

@@ -127,7 +127,7 @@ def realise(rule, engine, plan) -> Realisation:
     by_name = {t.name: t for t in plan.traces}
     impulses, taus, scales = {}, {}, {}
     for name, slot in engine.trace_slots:
-        trace = rule.trace(name)
+        trace = engine.rule.trace(name)  # as lowered: a negative jump rewritten as a positive one
         taus[slot] = rule.tau_steps(trace)
         t = by_name.get(name)
         if t is None:
