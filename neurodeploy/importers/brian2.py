@@ -823,3 +823,49 @@ def to_yaml(rule: dict, header: str = "") -> str:
     data["traces"] = {k: Flow(v) for k, v in data["traces"].items()}
     body = yaml.dump(data, Dumper=Dumper, sort_keys=False, width=1000, allow_unicode=True)
     return "\n".join(lines + [body.rstrip()]) + "\n"
+
+
+#: Keys of an import spec file (``neurodeploy import-brian2 SPEC.yaml``).
+SPEC_KEYS = ("name", "model", "on_pre", "on_post", "namespace", "init", "bounds", "description", "citation")
+
+
+def from_spec(path: str) -> ImportedRule:
+    """The rule of an import spec file: YAML with ``model``, ``on_pre``, ``on_post``, ``namespace``
+    (name -> number or quantity text such as ``'20 ms'``) and optional ``name``, ``init``,
+    ``bounds``, ``description``, ``citation``. A Python file is refused: it is never run."""
+    import os
+
+    from neurodeploy.spec.loader import read_yaml
+
+    source = os.path.basename(os.fspath(path)) or os.fspath(path)
+    if source.endswith((".py", ".pyw", ".ipynb")):
+        raise NeurodeployError(source, "", "a Python file is never run: copy the Synapses strings and namespace "
+                                           "values into a YAML spec with keys model, on_pre, on_post, namespace "
+                                           f"(got {source})")
+    data, _ = read_yaml(path, source)
+    if not isinstance(data, dict):
+        raise NeurodeployError(source, "", f"must be a mapping with keys {', '.join(SPEC_KEYS)} "
+                                           f"(got {'an empty file' if data is None else type(data).__name__})")
+    for key in data:
+        if key not in SPEC_KEYS:
+            raise NeurodeployError(source, str(key), f"unknown field (allowed: {', '.join(SPEC_KEYS)})")
+    if "model" not in data:
+        raise NeurodeployError(source, "model", "missing")
+    for key in ("model", "on_pre", "on_post", "name", "description", "citation"):
+        if key in data and not isinstance(data[key], str):
+            raise NeurodeployError(source, key, f"must be text (got {type(data[key]).__name__})")
+    namespace = data.get("namespace") or {}
+    if not isinstance(namespace, dict):
+        raise NeurodeployError(source, "namespace", f"must be a mapping of names to values (got "
+                                                    f"{type(namespace).__name__})")
+    for key in namespace:
+        if not isinstance(key, str) or not key.isidentifier():
+            raise NeurodeployError(source, f"namespace.{key}", f"must be a name (got {key!r})")
+        _value_of(namespace[key], source, f"namespace.{key}")
+    bounds = data.get("bounds")
+    if bounds is not None and (not isinstance(bounds, list) or len(bounds) != 2):
+        raise NeurodeployError(source, "bounds", f"must be a list [low, high] (got {bounds!r})")
+    name = data.get("name") or os.path.splitext(source)[0]
+    return from_strings(data["model"], data.get("on_pre", ""), data.get("on_post", ""), namespace, name,
+                        init=data.get("init"), bounds=bounds, description=data.get("description", ""),
+                        citation=data.get("citation", ""), source=source)
