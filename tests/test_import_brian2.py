@@ -1,0 +1,257 @@
+"""Brian2 in (``neurodeploy.importers.brian2``, ``neurodeploy import-brian2``).
+
+* Round trip: every library rule exported to Brian2 (``reference_model``) and imported back runs
+  the identical trajectory, to the bit, on ``brian2`` (and ``emu-float`` where the engine runs it);
+  the rules the import does not cover are refused with their reason.
+* Three published Brian2 synapse models, their strings copied verbatim from brian-team/brian2
+  (commit aec54d2afae3621f42be2a7030b9bb6f21488571), imported from the live ``Synapses`` object and
+  verified; each imported rule's trajectory equals the original model run directly in Brian2.
+* Every new error by its full text.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+import pytest
+
+import neurodeploy.brian2_setup  # noqa: F401 - before brian2
+import brian2 as b2
+from brian2 import Hz, mV, ms
+
+from conftest import RULES, rule_path
+from neurodeploy.backends import load_all
+from neurodeploy.backends.brian2_model import reference_model
+from neurodeploy.cli import main
+from neurodeploy.errors import NeurodeployError
+from neurodeploy.harness import compile_plans, verify
+from neurodeploy.importers.brian2 import from_spec, from_strings, from_synapses, to_yaml
+from neurodeploy.protocol import poisson
+from neurodeploy.spec.loader import load_rule, rule_from_dict
+from neurodeploy.spec.units import to_brian2
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIBRARY = sorted(f[:-5] for f in os.listdir(RULES) if f.endswith(".yaml"))
+REG = load_all()
+
+#: Library rules the import does not cover, and the unit of their weight (named in the reason): their
+#: export decays the traces and integrates the continuous term in run_regularly code, outside the
+#: Synapses' equations and pathways.
+NOT_COVERED = {"bcm": "1", "calcium_graupner_brunel": "1", "hebbian_rate": "1", "oja": "1", "rstdp": "volt",
+               "synaptic_scaling": "1"}
+COVERED = [n for n in LIBRARY if n not in NOT_COVERED]
+
+
+def test_the_two_lists_cover_the_library():
+    assert COVERED == ["ltp_ltd_soft", "stdp_multiplicative", "stdp_nearest", "stdp_pair", "stdp_triplet",
+                       "stp_tsodyks_markram"]
+    assert set(COVERED) | set(NOT_COVERED) == set(LIBRARY)
+
+
+def trajectories(rule, trains, backends):
+    plans = compile_plans(rule, trains) if any(b.startswith("emu") for b in backends) else {}
+    return {b: REG.get(b).run(rule, trains, plans).trajectory for b in backends}
+
+
+@pytest.mark.parametrize("name", COVERED)
+def test_library_round_trip_runs_the_identical_trajectory(name, tmp_path):
+    rule = load_rule(rule_path(name))
+    m = reference_model(rule)
+    init = b2.Quantity(rule.weight.w_init, dim=to_brian2(rule.weight.dim))
+    imported = from_strings(m.model, m.on_pre, m.on_post, m.namespace, name, init=init)
+    assert imported.notes == []
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(to_yaml(imported))
+    back = load_rule(str(path))
+    # the same rule: the exported names r<k>_<name> come back, the values exactly
+    assert [t.of for t in back.traces] == [t.of for t in rule.traces]
+    assert [t.tau for t in back.traces] == [t.tau for t in rule.traces]
+    assert [t.rest for t in back.traces] == [t.rest for t in rule.traces]
+    assert (back.weight.w_min, back.weight.w_max, back.weight.w_init) == \
+           (rule.weight.w_min, rule.weight.w_max, rule.weight.w_init)
+    trains = poisson(rule, n_pre=4, n_post=3, steps=600, rate=40.0, seed=5)
+    backends = ["brian2"] + [b for b in ("emu-float",) if REG.get(b).unsupported_reason(rule) is None]
+    want, got = trajectories(rule, trains, backends), trajectories(back, trains, backends)
+    for backend in backends:
+        assert np.array_equal(got[backend], want[backend]), backend
+    assert np.abs(want["brian2"] - trains.w0).max() > 0  # the rule did something
+    if name in ("stdp_pair", "ltp_ltd_soft", "stdp_multiplicative", "stdp_triplet"):
+        assert "emu-float" in backends
+
+
+@pytest.mark.parametrize("name", sorted(NOT_COVERED))
+def test_library_rules_the_import_does_not_cover(name):
+    rule = load_rule(rule_path(name))
+    m = reference_model(rule)
+    assert m.regular  # the export decays or integrates in run_regularly code
+    with pytest.raises(NeurodeployError) as err:
+        from_strings(m.model, m.on_pre, m.on_post, m.namespace, name)
+    assert str(err.value) == ("brian2: model.w: 'w' never changes: no pathway changes it and it has no equation "
+                              "(code run outside the pathways, such as run_regularly, is not read) "
+                              f"(got w : {NOT_COVERED[name]})")
+
+
+# --- published models ------------------------------------------------------------------------------------
+
+def trains_without_coincidences(steps=1500, n_pre=5, n_post=3, rate=30.0, seed=11, w0=0.5):
+    """Poisson trains with no step holding both a pre and a post spike: there Brian2 runs the
+    pathways in the order of their names unless told (the rule runs pre first)."""
+    rng = np.random.default_rng(seed)
+    pre = rng.random((n_pre, steps)) < rate * 1e-3
+    post = rng.random((n_post, steps)) < rate * 1e-3
+    post[:, pre.any(axis=0)] = False
+    return pre, post
+
+
+def imposed_groups(pre, post, target_model):
+    """Source and target NeuronGroups that spike at the rasters' steps (the target has the variables
+    the model's effect lines change)."""
+    dt = 1 * ms
+    pre_in = b2.TimedArray(pre.T.astype(float), dt=dt)
+    post_in = b2.TimedArray(post.T.astype(float), dt=dt)
+    source = b2.NeuronGroup(pre.shape[0], "", threshold="pre_in(t, i) > 0.5", namespace={"pre_in": pre_in}, dt=dt)
+    target = b2.NeuronGroup(post.shape[0], target_model, threshold="post_in(t, i) > 0.5",
+                            namespace={"post_in": post_in}, dt=dt)
+    return source, target
+
+
+def direct_trajectory(source, target, syn, w0, steps, unit=1.0):
+    syn.connect()
+    i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
+    syn.w[:] = w0[j, i] * unit
+    monitor = b2.StateMonitor(syn, "w", record=True, when="end", order=100)
+    net = b2.Network(source, target, syn, monitor)
+    net.run(steps * ms, namespace={})
+    values = np.asarray(monitor.w_[:])  # (synapses, steps), SI
+    out = np.empty((steps, target.N, source.N))
+    out[:, j, i] = values.T
+    return out
+
+
+def judged(rule, pre, post):
+    """verify on brian2 and brian2-step (and emu-float where the engine runs the rule)."""
+    from neurodeploy.protocol import SpikeTrains
+    trains = SpikeTrains(pre=pre, post=post, w0=np.full((post.shape[0], pre.shape[0]), rule.weight.w_init),
+                         protocol="file:published")
+    backends = ["brian2", "brian2-step"] + [b for b in ("emu-float",) if REG.get(b).unsupported_reason(rule) is None]
+    report = verify(rule, trains, backends=backends)
+    return report, trains
+
+
+def test_song_miller_abbott_stdp_example():
+    """examples/synapses/STDP.py (Song, Miller & Abbott 2000), brian-team/brian2:
+    https://github.com/brian-team/brian2/blob/master/examples/synapses/STDP.py"""
+    # --- copied verbatim from examples/synapses/STDP.py ---
+    taupre = 20*ms
+    taupost = taupre
+    gmax = .01
+    dApre = .01
+    dApost = -dApre * taupre / taupost * 1.05
+    dApost *= gmax
+    dApre *= gmax
+    # ---
+    pre, post = trains_without_coincidences()
+    source, neurons = imposed_groups(pre, post, "ge : 1")
+    S = b2.Synapses(source, neurons,
+             '''w : 1
+                dApre/dt = -Apre / taupre : 1 (event-driven)
+                dApost/dt = -Apost / taupost : 1 (event-driven)''',
+             on_pre='''ge += w
+                    Apre += dApre
+                    w = clip(w + Apost, 0, gmax)''',
+             on_post='''Apost += dApost
+                     w = clip(w + Apre, 0, gmax)''',
+             )
+    imported = from_synapses(S, name="song_stdp")  # names from this frame, as run() reads them
+    assert imported["traces"] == {"Apre": {"of": "pre", "tau": "taupre", "jump": "dApre"},
+                                  "Apost": {"of": "post", "tau": "taupost", "jump": "dApost"}}
+    assert imported["weight"] == {"on_pre": "Apost", "on_post": "Apre", "bounds": ["0.0", "gmax"]} or \
+        imported["weight"] == {"on_pre": "Apost", "on_post": "Apre", "bounds": [0.0, "gmax"]}
+    assert imported["parameters"]["dApost"] == -0.000105 * (1 + 0) or \
+        imported["parameters"]["dApost"] == float(dApost)
+    assert imported.notes == ["on_pre: dropped 'ge += w': it changes the target group's 'ge' "
+                              "(an effect of the synapse, not part of the rule)"]
+    rule = rule_from_dict(dict(imported), "song_stdp.yaml")
+    report, trains = judged(rule, pre, post)
+    assert report.outcome == "passed", report.comparisons
+    # the independent expectation: the same Synapses run by Brian2 itself
+    direct = direct_trajectory(source, neurons, S, trains.w0, pre.shape[1])
+    np.testing.assert_allclose(report.results["brian2"].trajectory, direct, rtol=0, atol=1e-15)
+    assert np.abs(direct[-1] - trains.w0).max() > 1e-4  # it learned
+
+
+def test_vogels_2011_inhibitory_plasticity():
+    """examples/frompapers/Vogels_et_al_2011.py (Vogels, Sprekeler, Zenke, Clopath & Gerstner 2011),
+    https://github.com/brian-team/brian2/blob/master/examples/frompapers/Vogels_et_al_2011.py"""
+    # --- copied verbatim from examples/frompapers/Vogels_et_al_2011.py ---
+    tau_stdp = 20*ms    # STDP time constant
+    eqs_stdp_inhib = '''
+w : 1
+dApre/dt=-Apre/tau_stdp : 1 (event-driven)
+dApost/dt=-Apost/tau_stdp : 1 (event-driven)
+'''
+    alpha = 3*Hz*tau_stdp*2  # Target rate parameter
+    gmax = 100               # Maximum inhibitory weight
+    eta = 1e-2          # Learning rate
+    # ---
+    nS = b2.nS
+    pre, post = trains_without_coincidences(seed=12, rate=40.0)
+    Pi, Pe = imposed_groups(pre, post, "g_gaba : siemens")
+    con_ie = b2.Synapses(Pi, Pe, model=eqs_stdp_inhib,
+                  on_pre='''Apre += 1.
+                         w = clip(w+(Apost-alpha)*eta, 0, gmax)
+                         g_gaba += w*nS''',
+                  on_post='''Apost += 1.
+                          w = clip(w+Apre*eta, 0, gmax)
+                       ''')
+    imported = from_synapses(con_ie, name="vogels_2011", init=1.0)
+    assert set(imported["parameters"]) == {"tau_stdp", "alpha", "gmax", "eta"}
+    assert imported["parameters"]["alpha"] == pytest.approx(0.12, rel=1e-15)
+    assert imported.notes == ["on_pre: dropped 'g_gaba += w*nS': it changes the target group's 'g_gaba' "
+                              "(an effect of the synapse, not part of the rule)"]
+    rule = rule_from_dict(dict(imported), "vogels_2011.yaml")
+    report, trains = judged(rule, pre, post)
+    assert report.outcome == "passed", report.comparisons
+    direct = direct_trajectory(Pi, Pe, con_ie, trains.w0, pre.shape[1])
+    np.testing.assert_allclose(report.results["brian2"].trajectory, direct, rtol=0, atol=1e-12)
+    assert np.abs(direct[-1] - trains.w0).max() > 1e-3
+
+
+def test_kremer_2011_barrel_cortex_stdp_in_volts():
+    """examples/frompapers/Kremer_et_al_2011_barrel_cortex.py (Kremer, Leger, Goodman, Brette &
+    Bourdieu 2011): weights and traces in volts, a negative jump (Ad < 0),
+    https://github.com/brian-team/brian2/blob/master/examples/frompapers/Kremer_et_al_2011_barrel_cortex.py"""
+    # --- copied verbatim from examples/frompapers/Kremer_et_al_2011_barrel_cortex.py ---
+    taum, taue, taui = 10*ms, 2*ms, 25*ms
+    # STDP
+    taup, taud = 5*ms, 25*ms
+    Ap, Ad= .05, -.04
+    # EPSPs/IPSPs
+    EPSP, IPSP = 1*mV, -1*mV
+    EPSC = EPSP * (taue/taum)**(taum/(taue-taum))
+    Ap, Ad = Ap*EPSC, Ad*EPSC
+    # ---
+    pre, post = trains_without_coincidences(seed=13, rate=40.0)
+    layer4, layer23exc = imposed_groups(pre, post, "ge : volt")
+    feedforward = b2.Synapses(layer4, layer23exc,
+                       model='''w:volt
+                                dA_source/dt = -A_source/taup : volt (event-driven)
+                                dA_target/dt = -A_target/taud : volt (event-driven)''',
+                       on_pre='''ge+=w
+                              A_source += Ap
+                              w = clip(w+A_target, 0*volt, EPSC)''',
+                       on_post='''
+                              A_target += Ad
+                              w = clip(w+A_source, 0*volt, EPSC)''',
+                       name='feedforward')
+    imported = from_synapses(feedforward, init=EPSC*.5)
+    assert imported["name"] == "feedforward"
+    assert imported["weight"]["bounds"] == ["0.0 volt", "EPSC"]
+    rule = rule_from_dict(dict(imported), "feedforward.yaml")
+    assert rule.weight.w_max == float(EPSC) and rule.weight.w_init == float(EPSC * .5)
+    report, trains = judged(rule, pre, post)
+    assert report.outcome == "passed", report.comparisons
+    direct = direct_trajectory(layer4, layer23exc, feedforward, trains.w0, pre.shape[1], unit=b2.volt)
+    np.testing.assert_allclose(report.results["brian2"].trajectory, direct, rtol=0, atol=1e-18)
+    assert np.abs(direct[-1] - trains.w0).max() > 1e-2 * float(EPSC)
