@@ -94,13 +94,13 @@ def test_library_rules_the_import_does_not_cover(name):
 
 # --- published models ------------------------------------------------------------------------------------
 
-def trains_without_coincidences(steps=1500, n_pre=5, n_post=3, rate=30.0, seed=11, w0=0.5):
-    """Poisson trains with no step holding both a pre and a post spike: there Brian2 runs the
-    pathways in the order of their names unless told (the rule runs pre first)."""
+def rasters(steps=1500, n_pre=5, n_post=3, rate=30.0, seed=11):
+    """Independent Poisson rasters (a step may hold a pre and a post spike: Brian2's default
+    pathway order, pre (-1) before post (1), is the rule's)."""
     rng = np.random.default_rng(seed)
     pre = rng.random((n_pre, steps)) < rate * 1e-3
     post = rng.random((n_post, steps)) < rate * 1e-3
-    post[:, pre.any(axis=0)] = False
+    assert (pre.any(axis=0) & post.any(axis=0)).any()
     return pre, post
 
 
@@ -116,13 +116,13 @@ def imposed_groups(pre, post, target_model):
     return source, target
 
 
-def direct_trajectory(source, target, syn, w0, steps, unit=1.0):
+def direct_trajectory(source, target, syn, w0, steps, namespace, unit=1.0):
     syn.connect()
     i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
     syn.w[:] = w0[j, i] * unit
-    monitor = b2.StateMonitor(syn, "w", record=True, when="end", order=100)
+    monitor = b2.StateMonitor(syn, "w", record=True, when="end", order=100, dt=1 * ms)
     net = b2.Network(source, target, syn, monitor)
-    net.run(steps * ms, namespace={})
+    net.run(steps * ms, namespace=namespace)  # the names of the test's frame, as run() would read them
     values = np.asarray(monitor.w_[:])  # (synapses, steps), SI
     out = np.empty((steps, target.N, source.N))
     out[:, j, i] = values.T
@@ -151,7 +151,7 @@ def test_song_miller_abbott_stdp_example():
     dApost *= gmax
     dApre *= gmax
     # ---
-    pre, post = trains_without_coincidences()
+    pre, post = rasters()
     source, neurons = imposed_groups(pre, post, "ge : 1")
     S = b2.Synapses(source, neurons,
              '''w : 1
@@ -166,18 +166,18 @@ def test_song_miller_abbott_stdp_example():
     imported = from_synapses(S, name="song_stdp")  # names from this frame, as run() reads them
     assert imported["traces"] == {"Apre": {"of": "pre", "tau": "taupre", "jump": "dApre"},
                                   "Apost": {"of": "post", "tau": "taupost", "jump": "dApost"}}
-    assert imported["weight"] == {"on_pre": "Apost", "on_post": "Apre", "bounds": ["0.0", "gmax"]} or \
-        imported["weight"] == {"on_pre": "Apost", "on_post": "Apre", "bounds": [0.0, "gmax"]}
-    assert imported["parameters"]["dApost"] == -0.000105 * (1 + 0) or \
-        imported["parameters"]["dApost"] == float(dApost)
+    assert imported["weight"] == {"on_pre": "Apost", "on_post": "Apre", "bounds": [0.0, "gmax"]}
+    assert imported["parameters"] == {"taupre": "20.0 ms", "taupost": "20.0 ms", "gmax": 0.01, "dApre": dApre,
+                                      "dApost": float(dApost)}
+    assert float(dApost) == -0.01 * 0.01 * 1.05
     assert imported.notes == ["on_pre: dropped 'ge += w': it changes the target group's 'ge' "
                               "(an effect of the synapse, not part of the rule)"]
     rule = rule_from_dict(dict(imported), "song_stdp.yaml")
     report, trains = judged(rule, pre, post)
     assert report.outcome == "passed", report.comparisons
     # the independent expectation: the same Synapses run by Brian2 itself
-    direct = direct_trajectory(source, neurons, S, trains.w0, pre.shape[1])
-    np.testing.assert_allclose(report.results["brian2"].trajectory, direct, rtol=0, atol=1e-15)
+    direct = direct_trajectory(source, neurons, S, trains.w0, pre.shape[1], locals())
+    np.testing.assert_allclose(report.results["brian2"].trajectory, direct, rtol=0, atol=1e-12 * gmax)  # rounding: Brian2's event-driven update vs the rule's exact decay
     assert np.abs(direct[-1] - trains.w0).max() > 1e-4  # it learned
 
 
@@ -196,7 +196,7 @@ dApost/dt=-Apost/tau_stdp : 1 (event-driven)
     eta = 1e-2          # Learning rate
     # ---
     nS = b2.nS
-    pre, post = trains_without_coincidences(seed=12, rate=40.0)
+    pre, post = rasters(seed=12, rate=40.0)
     Pi, Pe = imposed_groups(pre, post, "g_gaba : siemens")
     con_ie = b2.Synapses(Pi, Pe, model=eqs_stdp_inhib,
                   on_pre='''Apre += 1.
@@ -213,8 +213,8 @@ dApost/dt=-Apost/tau_stdp : 1 (event-driven)
     rule = rule_from_dict(dict(imported), "vogels_2011.yaml")
     report, trains = judged(rule, pre, post)
     assert report.outcome == "passed", report.comparisons
-    direct = direct_trajectory(Pi, Pe, con_ie, trains.w0, pre.shape[1])
-    np.testing.assert_allclose(report.results["brian2"].trajectory, direct, rtol=0, atol=1e-12)
+    direct = direct_trajectory(Pi, Pe, con_ie, trains.w0, pre.shape[1], locals())
+    np.testing.assert_allclose(report.results["brian2"].trajectory, direct, rtol=0, atol=1e-12 * gmax)
     assert np.abs(direct[-1] - trains.w0).max() > 1e-3
 
 
@@ -232,7 +232,7 @@ def test_kremer_2011_barrel_cortex_stdp_in_volts():
     EPSC = EPSP * (taue/taum)**(taum/(taue-taum))
     Ap, Ad = Ap*EPSC, Ad*EPSC
     # ---
-    pre, post = trains_without_coincidences(seed=13, rate=40.0)
+    pre, post = rasters(seed=13, rate=40.0)
     layer4, layer23exc = imposed_groups(pre, post, "ge : volt")
     feedforward = b2.Synapses(layer4, layer23exc,
                        model='''w:volt
@@ -252,6 +252,6 @@ def test_kremer_2011_barrel_cortex_stdp_in_volts():
     assert rule.weight.w_max == float(EPSC) and rule.weight.w_init == float(EPSC * .5)
     report, trains = judged(rule, pre, post)
     assert report.outcome == "passed", report.comparisons
-    direct = direct_trajectory(layer4, layer23exc, feedforward, trains.w0, pre.shape[1], unit=b2.volt)
-    np.testing.assert_allclose(report.results["brian2"].trajectory, direct, rtol=0, atol=1e-18)
+    direct = direct_trajectory(layer4, layer23exc, feedforward, trains.w0, pre.shape[1], locals(), unit=b2.volt)
+    np.testing.assert_allclose(report.results["brian2"].trajectory, direct, rtol=0, atol=1e-12 * float(EPSC))
     assert np.abs(direct[-1] - trains.w0).max() > 1e-2 * float(EPSC)

@@ -798,10 +798,31 @@ def from_synapses(syn, name: str | None = None, namespace: dict | None = None, l
         frame = sys._getframe(level + 1)
         names = dict(frame.f_globals)
         names.update(frame.f_locals)
-    model = "\n".join(str(eq) for eq in syn.equations.ordered)
+    # Brian2 keeps the event-driven equations apart from the others
+    equations = {}
+    for eq in list(syn.equations.ordered) + (list(syn.event_driven.ordered) if syn.event_driven else []):
+        equations.setdefault(eq.varname, eq)
+    model = "\n".join(_equation_text(eq) for eq in equations.values())
     return from_strings(model, code.get("pre", ""), code.get("post", ""), names,
                         name or re.sub(r"\W", "_", syn.name), init=init, bounds=bounds,
                         description=description, citation=citation, source=source)
+
+
+def _equation_text(eq) -> str:
+    """A Brian2 ``SingleEquation`` as model text that ``Equations`` parses again (``str(eq)`` writes
+    units such as ``V``, which the parser refuses)."""
+    from brian2.equations.equations import DIFFERENTIAL_EQUATION, SUBEXPRESSION
+    from brian2.units.fundamentalunits import get_unit
+
+    unit = {"boolean": "boolean", "integer": "integer"}.get(eq.var_type)
+    if unit is None:
+        unit = "1" if eq.dim is None or not any(eq.dim._dims) else repr(get_unit(eq.dim))
+    flags = f" ({', '.join(eq.flags)})" if eq.flags else ""
+    if eq.type == DIFFERENTIAL_EQUATION:
+        return f"d{eq.varname}/dt = {eq.expr.code} : {unit}{flags}"
+    if eq.type == SUBEXPRESSION:
+        return f"{eq.varname} = {eq.expr.code} : {unit}{flags}"
+    return f"{eq.varname} : {unit}{flags}"
 
 
 def to_yaml(rule: dict, header: str = "") -> str:
