@@ -255,3 +255,118 @@ def test_kremer_2011_barrel_cortex_stdp_in_volts():
     direct = direct_trajectory(layer4, layer23exc, feedforward, trains.w0, pre.shape[1], locals(), unit=b2.volt)
     np.testing.assert_allclose(report.results["brian2"].trajectory, direct, rtol=0, atol=1e-12 * float(EPSC))
     assert np.abs(direct[-1] - trains.w0).max() > 1e-2 * float(EPSC)
+
+
+# --- errors, by their full text --------------------------------------------------------------------------
+
+M = "w : 1\ndx/dt = -x/tau : 1 (event-driven)\ndy/dt = -y/tau : 1 (event-driven)"
+NS = {"tau": "20 ms", "A": 0.01}
+PRE, POST = "x += 1\nw = clip(w + A*y, 0, 1)", "y += 1\nw = clip(w + A*x, 0, 1)"
+ERRORS = {
+    "a trace jumped at both spikes": (
+        M, PRE, "y += 1\nx += 1\nw = clip(w + A*x, 0, 1)", NS,
+        "brian2: on_post: 'x += 1': x also jumps at pre spikes: a trace of a rule belongs to one side (per-synapse "
+        "states that both spikes change, such as eligibility traces, are not imported) (got 'x += 1')"),
+    "an unknown name": (
+        M, "x += 1\nw = clip(w + foo*y, 0, 1)", "y += 1", NS,
+        "brian2: on_pre: 'w = clip(w + foo*y, 0, 1)': 'foo' is not a variable of the model nor in the namespace "
+        "(got foo)"),
+    "the time": (
+        M, "x += 1\nw = clip(w + A*y*t/second, 0, 1)", "y += 1", NS,
+        "brian2: on_pre: 'w = clip(w + A*y*t/second, 0, 1)': reads 't' (the time), which a rule cannot (got t)"),
+    "a function": (
+        M, "x += 1\nw = clip(w + sin(y), 0, 1)", "y += 1", NS,
+        "brian2: on_pre: 'w = clip(w + sin(y), 0, 1)': function sin() has no counterpart in a rule (allowed: exp, "
+        "log, sqrt, abs, and clip for the weight) (got 'clip(w + sin(y), 0, 1)')"),
+    "no clip": (
+        M, "x += 1\nw += A*y", "y += 1\nw += A*x", NS,
+        "brian2: model: 'w' is never clipped: a rule's weight has bounds; write w = clip(w + ..., low, high) or give "
+        "bounds (got no clip)"),
+    "one pathway clips": (
+        M, PRE, "y += 1\nw += A*x", NS,
+        "brian2: on_post: 'w += A*x': changes w without clip while the other pathway clips it: a rule clips every "
+        "change to its bounds (got 'w += A*x')"),
+    "two pairs of bounds": (
+        M, PRE, "y += 1\nw = clip(w + A*x, 0, 2)", NS,
+        "brian2: on_post: clips w to other bounds than on_pre: a rule has one pair of bounds (got [0, 1], [0, 2])"),
+    "the weight changed twice": (
+        M, PRE + "\nw = clip(w - A, 0, 1)", "y += 1", NS,
+        "brian2: on_pre: 'w = clip(w - A, 0, 1)': changes w a second time ('w = clip(w + A*y, 0, 1)' did): a rule "
+        "changes the weight once per spike (got 'w = clip(w - A, 0, 1)')"),
+    "a trace that never jumps": (
+        M + "\ndz/dt = -z/tau : 1 (event-driven)", PRE, "y += 1", NS,
+        "brian2: model.z: never jumps: neither pathway changes it, so it stays at its rest value (got z)"),
+    "an equation that does not decay": (
+        M + "\ndz/dt = z**2/tau : 1 (clock-driven)", PRE, "y += 1", NS,
+        "brian2: model: more than one variable changes at spikes without decaying: a rule has one weight, and a "
+        "trace decays (dX/dt = (rest - X)/tau, or by hand at the start of every pathway) (got w, z)"),
+    "a second weight": (
+        M + "\nc : 1", "x += 1\nc += y\nw = clip(w + A*y, 0, 1)", "y += 1", NS,
+        "brian2: model: more than one variable changes at spikes without decaying: a rule has one weight, and a "
+        "trace decays (dX/dt = (rest - X)/tau, or by hand at the start of every pathway) (got w, c)"),
+    "no weight": (
+        "dx/dt = -x/tau : 1 (event-driven)", "x += 1", "", NS,
+        "brian2: model: no weight: a rule needs one variable that the pathways change (such as 'w : 1' and "
+        "w = clip(w + ..., lo, hi)) (got x)"),
+    "a shared variable": (
+        "w : 1 (shared)\ndx/dt = -x/tau : 1 (event-driven)", "x += 1", "w = clip(w + A*x, 0, 1)", NS,
+        "brian2: model.w: flag (shared) has no counterpart in a rule (got w : 1 (shared))"),
+    "equations Brian2 cannot parse": (
+        "w : 1\ndx/dt = -x/tau : 1 (event-driven", "x += 1", "w = clip(w + A*x, 0, 1)", NS,
+        "brian2: model: not Brian2 equations: Parsing failed: dx/dt = -x/tau : 1 (event-driven "
+        "(got 'w : 1\\ndx/dt = -x/tau : 1 (event-driven')"),
+    "an expression Brian2 cannot parse": (
+        M, "x += 1\nw = clip(w + A*y, 0, 1", "y += 1", NS,
+        "brian2: on_pre: 'w = clip(w + A*y, 0, 1': not a Brian2 expression: '(' was never closed (<unknown>, "
+        "line 1) (got 'clip(w + A*y, 0, 1')"),
+    "a multiplied weight": (
+        M, "x += 1\nw *= 1 + A*y", POST, NS,
+        "brian2: on_pre: 'w *= 1 + A*y': only w = clip(w + ..., low, high), w += ..., w -= ... and w = ... change "
+        "the weight (got 'w *= 1 + A*y')"),
+    "a neuron's variable": (
+        M, "x += 1\nw = clip(w + A*v_post, 0, 1)", "y += 1", NS,
+        "brian2: on_pre: 'w = clip(w + A*v_post, 0, 1)': reads 'v_post', a variable of the target group: a rule "
+        "reads only its traces, its weight and constants (got v_post)"),
+    "an array in the namespace": (
+        M, PRE, "y += 1", {"tau": "20 ms", "A": np.ones(3)},
+        "brian2: namespace.A: must be a single number or quantity (got an array of shape (3,))"),
+    "an unknown unit": (
+        M, PRE, "y += 1", {"tau": "20 parsec", "A": 0.01},
+        "brian2: namespace.tau: unknown unit 'parsec' (got '20 parsec')"),
+    "a time constant that is not a time": (
+        M, PRE, "y += 1", {"tau": 20, "A": 0.01},
+        "brian2: model.x: 'dx/dt = -x/tau': the time constant must be a time (got tau, dimensionless)"),
+    "a namespace value assigned": (
+        M, "x += 1\nA = 2\nw = clip(w + A*y, 0, 1)", "y += 1", NS,
+        "brian2: on_pre: 'A = 2': assigns 'A', a namespace value, not a variable of the model (got 'A = 2')"),
+    "a jump reading the weight": (
+        M, "w = clip(w + A*y, 0, 1)\nx += w", "y += 1", NS,
+        "brian2: on_pre: 'x += w': a trace's jump may read traces and constants only, it reads 'w' (got 'x += w')"),
+    "a hand decay without its last update": (
+        "w : 1\nx : 1\nL : second", "x = x * exp(-(t - L) / tau)\nx += 1\nw = clip(w + A*x, 0, 1)", "", NS,
+        "brian2: on_pre: decays traces from 'L' but does not end with 'L = t' (got 'w = clip(w + A*x, 0, 1)')"),
+    "an infinite bound": (
+        M, "x += 1\nw = clip(w + A*y, 0, inf)", "y += 1", NS,
+        "brian2: on_pre: 'w = clip(w + A*y, 0, inf)': an infinite value has no counterpart in a rule "
+        "(got 'clip(w + A*y, 0, inf)')"),
+    "a pre trace's jump reading a post trace (the loader's reason)": (
+        M, "x += y\nw = clip(w + A*y, 0, 1)", "y += 1", NS,
+        "brian2: traces.x.jump: may read only presynaptic traces ('y' is a post trace)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ERRORS))
+def test_refusals_name_the_statement_and_why(case):
+    model, on_pre, on_post, namespace, message = ERRORS[case]
+    with pytest.raises(NeurodeployError) as err:
+        from_strings(model, on_pre, on_post, namespace, "r")
+    assert str(err.value) == message
+
+
+def test_bounds_for_an_unclipped_weight_and_statement_order():
+    """``w += ...`` with given bounds; a weight update after its own side's jump reads x + jump."""
+    rule = from_strings(M, "x += 1\nw += A*x*y", "y += 0.5", NS, "r", bounds=[0, 1])
+    assert rule["weight"] == {"on_pre": "A*y*(1 + x)", "bounds": [0.0, 1.0]}  # x read after its jump
+    assert rule["traces"] == {"x": {"of": "pre", "tau": "tau", "jump": 1.0},
+                              "y": {"of": "post", "tau": "tau", "jump": 0.5}}
+    assert rule.notes == ["weight.bounds: w is not clipped in Brian2; the rule clips it to the given bounds [0.0, 1.0]"]

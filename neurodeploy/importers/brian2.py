@@ -259,6 +259,10 @@ class _Importer:
         """Make the non-variable ``name`` a rule parameter (namespace value, Brian2 unit or constant)."""
         if name in self.params:
             return
+        if name.endswith(("_pre", "_post")):
+            group = "source" if name.endswith("_pre") else "target"
+            self.fail(field, f"'{statement}': reads '{name}', a variable of the {group} group: a rule reads only "
+                             f"its traces, its weight and constants (got {name})")
         if name in self.namespace:
             value, dim = _value_of(self.namespace[name], self.source, f"namespace.{name}")
         elif name in _RUNTIME:
@@ -735,8 +739,13 @@ def _is_quantity(text) -> bool:
 
 
 def _first_line(exc) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    """The gist of a Brian2 or pyparsing error on one line (``Parsing failed:`` joined to its reason)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if lines[0].endswith(":") and len(lines) > 1:
+        return f"{lines[0]} {lines[1]}"
+    return lines[0]
 
 
 def from_strings(model: str, on_pre: str = "", on_post: str = "", namespace: dict | None = None,
