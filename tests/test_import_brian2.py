@@ -370,3 +370,103 @@ def test_bounds_for_an_unclipped_weight_and_statement_order():
     assert rule["traces"] == {"x": {"of": "pre", "tau": "tau", "jump": 1.0},
                               "y": {"of": "post", "tau": "tau", "jump": 0.5}}
     assert rule.notes == ["weight.bounds: w is not clipped in Brian2; the rule clips it to the given bounds [0.0, 1.0]"]
+
+
+# --- command line ------------------------------------------------------------------------------------------
+
+#: examples/synapses/STDP.py as an import spec (its namespace evaluated: gmax * dApre, -gmax * dApre * 1.05).
+SPEC = """\
+name: song_stdp
+model: |
+  w : 1
+  dApre/dt = -Apre / taupre : 1 (event-driven)
+  dApost/dt = -Apost / taupost : 1 (event-driven)
+on_pre: |
+  ge += w
+  Apre += dApre
+  w = clip(w + Apost, 0, gmax)
+on_post: |
+  Apost += dApost
+  w = clip(w + Apre, 0, gmax)
+namespace: {taupre: 20 ms, taupost: 20 ms, gmax: 0.01, dApre: 0.0001, dApost: -0.000105}
+"""
+
+
+def run_cli(capsys, args):
+    with pytest.raises(SystemExit) as info:
+        main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return info.value.code, captured.out, captured.err
+
+
+def test_cli_writes_a_rule_the_loader_reads(tmp_path, capsys):
+    spec, out = tmp_path / "song.yaml", tmp_path / "rule.yaml"
+    spec.write_text(SPEC)
+    code, stdout, err = run_cli(capsys, ["import-brian2", spec, "--out", out])
+    assert (code, err) == (0, "")
+    note = ("on_pre: dropped 'ge += w': it changes the target group's 'ge' (an effect of the synapse, not part of "
+            "the rule)")
+    assert stdout == f"{out}\nnote: {note}\n"
+    text = out.read_text()
+    assert text.startswith("# Imported from the Brian2 definition in song.yaml by neurodeploy import-brian2\n"
+                           f"# note: {note}\n")
+    rule = load_rule(str(out))
+    assert rule.name == "song_stdp"
+    assert [(t.name, t.of, t.tau, t.jump) for t in rule.traces] == [("Apre", "pre", 0.02, 0.0001),
+                                                                      ("Apost", "post", 0.02, -0.000105)]
+    assert "taupre: 20.0 ms" in text
+    # the same rule as the Python API's, dict for dict
+    assert rule_from_dict(dict(from_spec(str(spec))), "x.yaml").weight == rule.weight
+
+
+def test_cli_does_not_overwrite_without_force(tmp_path, capsys):
+    spec, out = tmp_path / "song.yaml", tmp_path / "rule.yaml"
+    spec.write_text(SPEC)
+    out.write_text("mine\n")
+    code, stdout, err = run_cli(capsys, ["import-brian2", spec, "--out", out])
+    assert (code, stdout) == (2, "")
+    assert err == f"neurodeploy: error: --out: exists: use --force to replace it (got {out})\n"
+    assert out.read_text() == "mine\n"
+    code, _, err = run_cli(capsys, ["import-brian2", spec, "--out", out, "--force"])
+    assert (code, err) == (0, "")
+    assert load_rule(str(out)).name == "song_stdp"
+
+
+@pytest.mark.parametrize("change, expected", [
+    (("name: song_stdp\n", "name: song_stdp\nmodle: x\n"),
+     "song.yaml: modle: unknown field (allowed: name, model, on_pre, on_post, namespace, init, bounds, description, "
+     "citation)"),
+    (("taupre: 20 ms", "taupre: 20 parsec"), "song.yaml: namespace.taupre: unknown unit 'parsec' (got '20 parsec')"),
+    (("  Apost += dApost\n", "  Apre += dApost\n"),
+     "song.yaml: on_post: 'Apre += dApost': Apre also jumps at pre spikes: a trace of a rule belongs to one side "
+     "(per-synapse states that both spikes change, such as eligibility traces, are not imported) "
+     "(got 'Apre += dApost')"),
+    (("namespace: {", "namespace: [{"), None),
+])
+def test_cli_bad_spec_writes_nothing(tmp_path, capsys, change, expected):
+    spec, out = tmp_path / "song.yaml", tmp_path / "rule.yaml"
+    text = SPEC.replace(*change)
+    if expected is None:  # a list, not a mapping
+        text = text.replace("-0.000105}", "-0.000105}]")
+        expected = "song.yaml: namespace: must be a mapping of names to values (got list)"
+    spec.write_text(text)
+    code, stdout, err = run_cli(capsys, ["import-brian2", spec, "--out", out])
+    assert (code, stdout) == (2, "")
+    assert err == f"neurodeploy: error: {expected}\n"
+    assert sorted(os.listdir(tmp_path)) == ["song.yaml"]
+
+
+def test_cli_refuses_python_and_a_missing_model(tmp_path, capsys):
+    script, out = tmp_path / "model.py", tmp_path / "rule.yaml"
+    script.write_text("import os\nos.system('touch pwned')\n")
+    code, stdout, err = run_cli(capsys, ["import-brian2", script, "--out", out])
+    assert (code, stdout) == (2, "")
+    assert err == ("neurodeploy: error: model.py: a Python file is never run: copy the Synapses strings and "
+                   "namespace values into a YAML spec with keys model, on_pre, on_post, namespace (got model.py)\n")
+    spec = tmp_path / "empty.yaml"
+    spec.write_text("on_pre: x += 1\n")
+    code, _, err = run_cli(capsys, ["import-brian2", spec, "--out", out])
+    assert (code, err) == (2, "neurodeploy: error: empty.yaml: model: missing\n")
+    code, _, err = run_cli(capsys, ["import-brian2", spec, "--out", tmp_path])
+    assert (code, err) == (2, f"neurodeploy: error: --out: is a directory, not a file (got {tmp_path})\n")
+    assert sorted(os.listdir(tmp_path)) == ["empty.yaml", "model.py"]
