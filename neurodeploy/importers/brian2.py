@@ -124,7 +124,8 @@ def quantity_text(value: float, dim: Dimension):
         candidates.append((float(value / float(best)), str(best)))
     except Exception:  # noqa: BLE001 - any unit Brian2 cannot name: the SI one below
         pass
-    candidates.append((value, unit_name(dim)))
+    candidates += [(value, unit_name(dim)), (value, repr(dim))]
+    exact = []
     for number, unit in candidates:
         text = f"{number!r} {unit}"
         try:
@@ -132,8 +133,8 @@ def quantity_text(value: float, dim: Dimension):
         except NeurodeployError:
             continue
         if q.value == value and q.dim == dim:
-            return text
-    return f"{value!r} {repr(dim)}"
+            exact.append(text)
+    return min(exact, key=len) if exact else f"{value!r} {repr(dim)}"
 
 
 # --- expressions --------------------------------------------------------------------------------------
@@ -160,6 +161,9 @@ def _printer():
         def _print_Symbol(self, expr):
             return expr.name
 
+        def _print_Heaviside(self, expr):
+            return f"heaviside({self._print(expr.args[0])})"
+
     return RulePrinter({"order": "none"}), sympy
 
 
@@ -168,11 +172,12 @@ def rule_text(expr) -> str:
     return printer.doprint(expr)
 
 
-_ALLOWED_FUNCS = ("exp", "log", "sqrt", "Abs")
+_ALLOWED_FUNCS = ("exp", "log", "sqrt", "Abs", "Heaviside")
 
 
 class _Importer:
-    def __init__(self, model, on_pre, on_post, namespace, name, source, init, bounds, description, citation):
+    def __init__(self, model, on_pre, on_post, namespace, name, source, init, bounds, description, citation,
+                 run_regularly=(), dt=None):
         import neurodeploy.brian2_setup  # noqa: F401 - before any other Brian2 import
         import sympy
 
@@ -186,6 +191,8 @@ class _Importer:
         self.params = {}  # rule parameter name -> value (number or quantity text), in order of use
         self.param_dims = {}
         self.code = {"pre": on_pre or "", "post": on_post or ""}
+        self.regular = self._regular_items(run_regularly)
+        self.dt = dt
         self._equations(model)
 
     # errors
@@ -234,6 +241,8 @@ class _Importer:
         except Exception as exc:  # noqa: BLE001
             self.fail(field, f"'{statement}': not a Brian2 expression: {_first_line(exc)} (got {text!r})")
         expr = self.plain(expr)
+        steps = {f: self.step(f, field, statement, text) for f in expr.atoms(sympy.Function) if type(f).__name__ == "int_"}
+        expr = expr.xreplace(steps)
         for _ in range(len(self.subexpressions) + 1):
             subs = {s: self.parse_sub(s.name, field) for s in expr.free_symbols if s.name in self.subexpressions}
             if not subs:
@@ -242,10 +251,21 @@ class _Importer:
         for f in expr.atoms(sympy.Function):
             if type(f).__name__ not in _ALLOWED_FUNCS + ("clip",):
                 self.fail(field, f"'{statement}': function {type(f).__name__}() has no counterpart in a rule "
-                                 f"(allowed: exp, log, sqrt, abs, and clip for the weight) (got {text!r})")
+                                 f"(allowed: exp, log, sqrt, abs, int(a > b), and clip for the weight) (got {text!r})")
         if expr.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan):
             self.fail(field, f"'{statement}': an infinite value has no counterpart in a rule (got {text!r})")
         return expr
+
+    def step(self, f, field, statement, text):
+        """Brian2's ``int(a > b)`` (``int(b < a)``) is the rule's ``heaviside(a - b)``."""
+        sympy = self.sympy
+        arg = f.args[0]
+        if isinstance(arg, sympy.StrictGreaterThan):
+            return sympy.Heaviside(arg.lhs - arg.rhs, 0)
+        if isinstance(arg, sympy.StrictLessThan):
+            return sympy.Heaviside(arg.rhs - arg.lhs, 0)
+        self.fail(field, f"'{statement}': int() only of a strict comparison, int(a > b), the rule's heaviside(a - b) "
+                         f"(got {text!r})")
 
     def parse_sub(self, name, field):
         from brian2.parsing.sympytools import str_to_sympy
@@ -383,6 +403,8 @@ class _Importer:
             diff = body.left
             if not neg and isinstance(diff, ast.UnaryOp) and isinstance(diff.op, ast.USub):
                 neg, diff = True, diff.operand
+            if neg and isinstance(diff, ast.Name) and diff.id == "dt":  # one step: run_regularly's decay
+                return "dt", ast.unparse(body.right)
             if not (isinstance(diff, ast.BinOp) and isinstance(diff.op, ast.Sub) and isinstance(diff.left, ast.Name)
                     and isinstance(diff.right, ast.Name)):
                 return None
@@ -412,6 +434,9 @@ class _Importer:
             last, tau = decay_factor(factor)
         else:
             return None
+        if last == "dt":
+            tau_text, rest_text = self._tau_rest(var, tau, rest or "0", field, statement)
+            return last, tau_text, rest_text
         if last not in self.variables or self.dims[last] != Dimension((0, 0, 1, 0, 0, 0, 0)):
             self.fail(field, f"'{statement}': decays from '{last}', which must be a model variable in seconds "
                              f"set to t at the end of every pathway (got {last})")
@@ -440,9 +465,73 @@ class _Importer:
             out.append((var.strip(), op, expr.strip(), line))
         return out
 
+    def _regular_items(self, items):
+        """[(code, when)] of ``run_regularly``: code text, or (code, when[, order]); Brian2's default
+        slot is ``start``."""
+        if isinstance(items, str):
+            items = [items]
+        out = []
+        for k, item in enumerate(items or ()):
+            code, when = (item, "start") if isinstance(item, str) else (item[0], item[1] if len(item) > 1 else "start")
+            if not isinstance(code, str) or not isinstance(when, str):
+                self.fail(f"run_regularly[{k}]", f"must be code text or (code, when) (got {item!r})")
+            out.append((code, when))
+        return out
+
+    def regular_statements(self):
+        """Per-step decays {trace: (tau, rest)} (before the synapses) and the weight's continuous term
+        (var, d(var)/dt, bounds, line) (after them) of the run_regularly code."""
+        from brian2.parsing.statements import parse_statement
+
+        decays, continuous = {}, None
+        for k, (code, when) in enumerate(self.regular):
+            field = f"run_regularly[{k}]"
+            before = when in _BEFORE_SYNAPSES
+            after = when in _AFTER_SYNAPSES
+            for line in re.split(r"[\n;]", code):
+                line = line.split("#", 1)[0].strip()
+                if not line:
+                    continue
+                try:
+                    var, op, rhs, _ = parse_statement(line)
+                except Exception as exc:  # noqa: BLE001
+                    self.fail(field, f"'{line}': not a Brian2 statement: {_first_line(exc)} (got {line!r})")
+                var, rhs = var.strip(), rhs.strip()
+                found = self.manual_decay(var, rhs, field, line) if op == "=" and var in self.variables else None
+                if found is not None and found[0] == "dt":
+                    if not before:
+                        self.fail(field, f"'{line}': a trace decays before the synapses' pathways run (when "
+                                         f"'groups' or 'start'); here it runs at '{when}' (got {when})")
+                    decays[var] = found[1:]
+                    continue
+                expr = self.parse(rhs, field, line) if var in self.variables else None
+                if expr is not None and continuous is None and op in ("=", "+="):
+                    dt = self.symbol("dt")
+                    x = self.symbol(var)
+                    bounds = None
+                    if op == "=" and isinstance(expr, self.sympy.Function) and type(expr).__name__ == "clip" \
+                            and len(expr.args) == 3:
+                        inner, lo, hi = expr.args
+                        bounds = (lo, hi)
+                        change = inner - x
+                    else:
+                        change = expr if op == "+=" else expr - x
+                    rate = change / dt
+                    if dt not in rate.free_symbols and (change != 0):
+                        if not after:
+                            self.fail(field, f"'{line}': the weight's continuous change runs after the synapses' "
+                                             f"pathways (when 'end'); here it runs at '{when}' (got {when})")
+                        continuous = (var, rate, bounds, line)
+                        continue
+                self.fail(field, f"'{line}': run_regularly code may only decay a trace, X = X * exp(-dt/tau), "
+                                 f"or change the weight by dt * rate, w = clip(w + dt*(...), low, high) "
+                                 f"(got {line!r})")
+        return decays, continuous
+
     def run(self) -> ImportedRule:
         sympy = self.sympy
         pathways = {side: self.statements(side) for side in ("pre", "post")}
+        regular_decays, self.continuous = self.regular_statements()
         # hand-decayed traces: leading decay statements, `L = t` last
         manual, last_vars, decayed = {}, set(), {}
         for side, stmts in pathways.items():
@@ -451,7 +540,7 @@ class _Importer:
             while k < len(stmts):
                 var, op, rhs, line = stmts[k]
                 found = self.manual_decay(var, rhs, f"on_{side}", line) if op == "=" and var in self.variables else None
-                if found is None:
+                if found is None or found[0] == "dt":
                     break
                 decays[var] = found
                 k += 1
@@ -483,10 +572,17 @@ class _Importer:
             if form is not None:
                 traces[name] = form
         traces.update({v: found[1:] for v, found in manual.items()})
+        for var, form in regular_decays.items():
+            if var in traces:
+                self.fail("run_regularly", f"decays '{var}', which decays already (its equation or its pathways) "
+                                           f"(got {var})")
+            traces[var] = form
         ode_weight = [n for n in self.odes if n not in traces]
         temporaries = set()
         # the weight: the variable (not a trace, not the time of the last update) the pathways change
         changed = {var for stmts in pathways.values() for var, *_ in stmts if var in self.variables}
+        if self.continuous is not None:
+            changed.add(self.continuous[0])
         candidates = [n for n in self.variables if n not in traces and n not in last_vars
                       and n not in self.subexpressions and (n in changed or n in self.odes)]
         # a variable set by `=` before any read in every pathway that uses it is a temporary
@@ -646,6 +742,9 @@ class _Importer:
                 elif jump.is_Symbol and jump.name not in self.variables:
                     self.resolve(jump.name, f"on_{side}", line)
                     entry["jump"] = jump.name
+                elif not any(s.name in self.variables for s in jump.free_symbols):  # a constant: its value
+                    entry["jump"] = quantity_text(*self.numeric(jump, f"on_{side}", line))
+                    jump = self.sympy.Float(1.0)
                 else:
                     entry["jump"] = text(jump, f"on_{side}")
                 if rest is not None:
@@ -657,6 +756,14 @@ class _Importer:
         for side in ("pre", "post"):
             if results[side]["delta"] is not None:
                 weight[f"on_{side}"] = text(results[side]["delta"], f"on_{side}")
+        if self.continuous is not None:
+            var, rate, cbounds, line = self.continuous
+            if var != w:
+                self.fail("run_regularly", f"'{line}': changes '{var}', not the weight '{w}' (got {var})")
+            if w in self.odes:
+                self.fail("run_regularly", f"'{line}': '{w}' has an equation already (got {line!r})")
+            weight["continuous"] = text(rate, "run_regularly")
+            results["regular"] = {"delta": rate, "bounds": cbounds, "line": line}
         if w in self.odes:
             code, flags = self.odes[w]
             if "event-driven" in flags:
@@ -666,14 +773,15 @@ class _Importer:
             self.notes.append(f"model.{w}: d{w}/dt = {code} is the rule's continuous term: integrated by forward "
                               f"Euler and clipped to the bounds every step")
         # bounds
-        clipped = {s: results[s]["bounds"] for s in ("pre", "post") if results[s]["delta"] is not None}
+        clipped = {s: results[s]["bounds"] for s in ("pre", "post", "regular")
+                   if s in results and results[s]["delta"] is not None}
         found = {b for b in clipped.values() if b is not None}
         if len(found) > 1:
             self.fail("on_post", f"clips {w} to other bounds than on_pre: a rule has one pair of bounds "
                                  f"(got {', '.join(f'[{rule_text(lo)}, {rule_text(hi)}]' for lo, hi in found)})")
         if found and None in clipped.values():
             side = next(s for s, b in clipped.items() if b is None)
-            self.fail(f"on_{side}", f"'{results[side]['line']}': changes {w} without clip while the other pathway "
+            self.fail("run_regularly" if side == "regular" else f"on_{side}", f"'{results[side]['line']}': changes {w} without clip while the other pathway "
                                     f"clips it: a rule clips every change to its bounds (got {results[side]['line']!r})")
         if found:
             lo, hi = found.pop()
@@ -694,7 +802,9 @@ class _Importer:
         used = set()
         for entry in traces.values():
             for key in ("tau", "jump", "rest"):
-                used |= set(re.findall(r"[A-Za-z_]\w*", str(entry.get(key, ""))))
+                value = entry.get(key, "")
+                if isinstance(value, str) and not _is_quantity(value):
+                    used |= set(re.findall(r"[A-Za-z_]\w*", value))
         for key in ("on_pre", "on_post", "continuous"):
             used |= set(re.findall(r"[A-Za-z_]\w*", weight.get(key, "")))
         used |= {b for b in bounds if isinstance(b, str)} | ({weight["init"]} if isinstance(weight.get("init"), str) else set())
@@ -708,6 +818,9 @@ class _Importer:
         data["parameters"] = params
         data["traces"] = traces
         data["weight"] = weight
+        if self.dt is not None:
+            value, dim = _value_of(self.dt, self.source, "dt")
+            data["simulation"] = {"dt": quantity_text(value, dim)}
         return ImportedRule(data, self.notes)
 
     def bound_text(self, b, given=False, field="bounds"):
@@ -730,6 +843,13 @@ class _Importer:
         return quantity_text(value, dim)
 
 
+#: run_regularly slots before the synapses' pathways and after them (Brian2's schedule:
+#: start, groups, thresholds, synapses, resets, end).
+_BEFORE_SYNAPSES = {"before_start", "start", "after_start", "before_groups", "groups", "after_groups",
+                    "before_thresholds", "thresholds", "after_thresholds", "before_synapses"}
+_AFTER_SYNAPSES = {"after_synapses", "before_resets", "resets", "after_resets", "before_end", "end", "after_end"}
+
+
 def _is_quantity(text) -> bool:
     try:
         parse_quantity(text, "", "")
@@ -750,7 +870,7 @@ def _first_line(exc) -> str:
 
 def from_strings(model: str, on_pre: str = "", on_post: str = "", namespace: dict | None = None,
                  name: str = "imported", *, init=None, bounds=None, description: str = "", citation: str = "",
-                 source: str = "brian2") -> ImportedRule:
+                 source: str = "brian2", run_regularly=(), dt=None) -> ImportedRule:
     """The rule a Brian2 ``Synapses(model=..., on_pre=..., on_post=..., namespace=...)`` defines.
 
     ``namespace``: name -> number, Brian2 quantity or quantity text (``'20 ms'``).
@@ -761,7 +881,8 @@ def from_strings(model: str, on_pre: str = "", on_post: str = "", namespace: dic
     raises :class:`NeurodeployError` naming ``source``, the field and the statement."""
     from neurodeploy.spec.loader import rule_from_dict
 
-    rule = _Importer(model, on_pre, on_post, namespace, name, source, init, bounds, description, citation).run()
+    rule = _Importer(model, on_pre, on_post, namespace, name, source, init, bounds, description, citation,
+                     run_regularly, dt).run()
     rule_from_dict(dict(rule), source)  # refuses what the rule language cannot hold, with the loader's reason
     return rule
 
