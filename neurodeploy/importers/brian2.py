@@ -635,6 +635,19 @@ class _Importer:
                     used = True
         return used
 
+    def subexpressions_read(self, code):
+        return [n for n in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", code)) if n in self.subexpressions]
+
+    def depends_on(self, sub, seen=()):
+        """The model variables subexpression ``sub`` reads, through other subexpressions too."""
+        out = set()
+        for n in re.findall(r"[A-Za-z_]\w*", self.subexpressions[sub]):
+            if n in self.subexpressions and n not in seen:
+                out |= self.depends_on(n, seen + (sub,))
+            elif n in self.variables:
+                out.add(n)
+        return out
+
     def symbol(self, name):
         return self.sympy.Symbol(name, real=True)
 
@@ -656,11 +669,23 @@ class _Importer:
                 continue
             if var in self.subexpressions:
                 self.fail(field, f"'{line}': assigns the subexpression '{var}' (got {line!r})")
+            changed_here = {s.name for s in current}
+            for sub in self.subexpressions_read(rhs):
+                event = sorted(v for v in self.depends_on(sub) if "event-driven" in self.odes.get(v, ("", ()))[1])
+                if event:
+                    self.fail(field, f"'{line}': reads the subexpression '{sub}' of the event-driven '{event[0]}', "
+                                     f"which Brian2 2.9 evaluates before the pathway decays '{event[0]}': write "
+                                     f"{sub}'s expression out instead (got {line!r})")
+                stale = sorted(self.depends_on(sub) & changed_here)
+                if stale:
+                    self.fail(field, f"'{line}': reads the subexpression '{sub}' after '{stale[0]}' changed in this "
+                                     f"pathway, where Brian2 2.9 uses {sub} from before the change (its documentation "
+                                     f"says after): write {sub}'s expression out instead (got {line!r})")
             expr = self.parse(rhs, field, line)
             for n in names(expr):
                 if n not in self.variables:
                     self.resolve(n, field, line)
-                elif n in self.temporaries and n not in current:
+                elif n in self.temporaries and self.symbol(n) not in current:
                     self.fail(field, f"'{line}': reads '{n}' before this pathway sets it (got {line!r})")
             x = self.symbol(var)
             if var == self.weight:
@@ -749,6 +774,8 @@ class _Importer:
                     entry["jump"] = text(jump, f"on_{side}")
                 if rest is not None:
                     entry["rest"] = rest
+                    self.notes.append(f"traces.{var}: starts at its rest value {rest} in the rule (Brian2 starts "
+                                      f"a variable at 0 unless it is set)")
                 elif self.dims[var] != DIMENSIONLESS and not jump.is_Number and not jump.is_Symbol:
                     entry["rest"] = quantity_text(0.0, self.dims[var])  # the trace's unit, for a state-dependent jump
                 traces[var] = entry
@@ -920,6 +947,19 @@ def from_synapses(syn, name: str | None = None, namespace: dict | None = None, l
             raise NeurodeployError(source, pathway.objname, f"has delays: a rule's jumps are not delayed per "
                                                             f"synapse (got {float(np.max(delays)):g} s)")
         code[pathway.prepost] = pathway.code
+    # run_regularly operations (Brian2's CodeRunner objects the Synapses contains), in their order
+    runners = [o for o in syn.contained_objects if type(o).__name__ == "CodeRunner"]
+    regular = [(o.abstract_code, o.when) for o in sorted(runners, key=lambda o: o.order)]
+    dt = None
+    if runners:
+        dts = {float(o.clock.dt) for o in runners}
+        if len(dts) > 1:
+            raise NeurodeployError(source, "run_regularly", f"runs on clocks of different dt: a rule has one "
+                                                            f"time step (got {', '.join(f'{d:g} s' for d in sorted(dts))})")
+        dt = dts.pop()
+    elif any("clock-driven" in eq.flags or not eq.flags for eq in syn.equations.ordered
+             if eq.type == "differential equation"):
+        dt = float(syn.clock.dt)
     if syn.namespace:  # Brian2 then reads only the object's own namespace (and its units)
         names = dict(syn.namespace)
     elif namespace is not None:
@@ -935,7 +975,8 @@ def from_synapses(syn, name: str | None = None, namespace: dict | None = None, l
     model = "\n".join(_equation_text(eq) for eq in equations.values())
     return from_strings(model, code.get("pre", ""), code.get("post", ""), names,
                         name or re.sub(r"\W", "_", syn.name), init=init, bounds=bounds,
-                        description=description, citation=citation, source=source)
+                        description=description, citation=citation, source=source, run_regularly=regular,
+                        dt=None if dt is None else f"{dt!r} second")
 
 
 def _equation_text(eq) -> str:
