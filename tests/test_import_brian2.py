@@ -604,3 +604,37 @@ def test_from_synapses_reads_run_regularly_operations():
     imported = from_synapses(syn, name="hebbian_rate", init=0.5)
     assert dict(imported) == dict(from_strings(**kwargs))
     assert imported["weight"]["continuous"] == "r01_eta*r05_x*r06_y"
+
+
+# --- the README ------------------------------------------------------------------------------------------------
+
+def readme_section(section: str) -> str:
+    with open(os.path.join(ROOT, "README.md")) as handle:
+        text = handle.read()
+    start = text.index(f"## {section}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end > 0 else None]
+
+
+def test_readme_brian2_in_python_example_runs(monkeypatch, tmp_path):
+    section = readme_section("Brian2 in")
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 1
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "readme"}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    assert namespace["imported"].notes == ["on_pre: dropped 'ge += w': it changes the target group's 'ge' (an "
+                                           "effect of the synapse, not part of the rule)"]
+    assert namespace["report"].outcome == "passed"
+    values = {p.name: p.value for p in load_rule(str(tmp_path / "song_stdp.yaml")).parameters}
+    assert values == {"taupre": 0.02, "taupost": 0.02, "gmax": 0.01, "dApre": 0.0001,
+                      "dApost": -0.01 * 0.02 / 0.02 * 1.05 * 0.01}
+
+
+def test_readme_brian2_in_spec_and_error_are_the_tests(tmp_path, capsys):
+    section = readme_section("Brian2 in")
+    spec = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    assert spec == [SPEC]
+    (tmp_path / "song.yaml").write_text(SPEC.replace("  Apost += dApost\n", "  Apre += dApost\n"))
+    code, _, err = run_cli(capsys, ["import-brian2", tmp_path / "song.yaml", "--out", tmp_path / "r.yaml"])
+    assert code == 2 and err.strip() in section
