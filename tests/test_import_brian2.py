@@ -638,3 +638,40 @@ def test_readme_brian2_in_spec_and_error_are_the_tests(tmp_path, capsys):
     (tmp_path / "song.yaml").write_text(SPEC.replace("  Apost += dApost\n", "  Apre += dApost\n"))
     code, _, err = run_cli(capsys, ["import-brian2", tmp_path / "song.yaml", "--out", tmp_path / "r.yaml"])
     assert code == 2 and err.strip() in section
+
+
+def test_from_synapses_refuses_delays_and_other_pathways():
+    pre, post = rasters(steps=10)
+    source, target = imposed_groups(pre, post, "")
+    model = "w : 1\ndx/dt = -x/(20*ms) : 1 (event-driven)"
+    delayed = b2.Synapses(source, target, model, on_pre="x += 1\nw = clip(w + x, 0, 1)", delay=2 * ms,
+                          name="delayed")
+    delayed.connect()
+    with pytest.raises(NeurodeployError) as err:
+        from_synapses(delayed)
+    assert str(err.value) == "delayed: pre: has delays: a rule's jumps are not delayed per synapse (got 0.002 s)"
+    extra = b2.Synapses(source, target, model, on_pre={"pre": "x += 1", "late": "w = clip(w + x, 0, 1)"},
+                        name="extra")
+    with pytest.raises(NeurodeployError) as err:
+        from_synapses(extra)
+    assert str(err.value) == "extra: late: a pathway other than pre and post has no counterpart in a rule (got late)"
+
+
+def test_a_clock_driven_weight_equation_is_the_continuous_term():
+    """dw/dt (clock-driven) becomes `continuous`, with given bounds; each change of meaning noted."""
+    model = """dw/dt = eta * x * y : 1 (clock-driven)
+               dx/dt = -x / tau : Hz (clock-driven)
+               dy/dt = -y / tau : Hz (clock-driven)"""
+    rule = from_strings(model, "x += 1/tau", "y += 1/tau", {"eta": "1e-6 second", "tau": "5 ms"}, "hebb",
+                        bounds=[0, 1], dt="0.5 ms")
+    assert rule["weight"] == {"continuous": "eta*x*y", "bounds": [0.0, 1.0]}
+    assert rule["traces"] == {"x": {"of": "pre", "tau": "tau", "jump": "200.0 Hz"},
+                              "y": {"of": "post", "tau": "tau", "jump": "200.0 Hz"}}
+    assert rule["simulation"] == {"dt": "0.5 ms"}
+    assert rule.notes == ["model.w: dw/dt = eta * x * y is the rule's continuous term: the rule integrates it by "
+                          "forward Euler after each step's spikes and clips it to the bounds (Brian2's state updater "
+                          "runs before the spikes, unclipped)",
+                          "weight.bounds: w is not clipped in Brian2; the rule clips it to the given bounds "
+                          "[0.0, 1.0]"]
+    loaded = rule_from_dict(dict(rule), "hebb.yaml")
+    assert loaded.clock_driven and loaded.dt == 0.0005

@@ -377,8 +377,10 @@ class _Importer:
         if rest_dim != self.dims[name]:
             self.fail(field, f"'{statement}': the rest value must have the unit of {name}, "
                              f"{dim_name(self.dims[name])} (got {rest}, {dim_name(rest_dim)})")
-        rest_value = parse_quantity(rest_text, "", "").value if not isinstance(rest_text, str) or _is_quantity(rest_text) \
-            else self.param_dims[rest_text][0]
+        if isinstance(rest_text, str) and rest_text in self.param_dims:  # a parameter's name
+            rest_value = self.param_dims[rest_text][0]
+        else:
+            rest_value = parse_quantity(rest_text, "", "").value
         return tau_text, (None if rest_value == 0 else rest_text)
 
     def manual_decay(self, var, rhs, field, statement):
@@ -529,7 +531,6 @@ class _Importer:
         return decays, continuous
 
     def run(self) -> ImportedRule:
-        sympy = self.sympy
         pathways = {side: self.statements(side) for side in ("pre", "post")}
         regular_decays, self.continuous = self.regular_statements()
         # hand-decayed traces: leading decay statements, `L = t` last
@@ -607,8 +608,6 @@ class _Importer:
                                f"and a trace decays (dX/dt = (rest - X)/tau, or by hand at the start of every pathway) "
                                f"(got {', '.join(candidates)})")
         weight = candidates[0]
-        if weight in self.odes and weight not in ode_weight:  # pragma: no cover
-            self.fail(f"model.{weight}", "is both a trace and the weight")
         for name in ode_weight:
             if name != weight:
                 code, _ = self.odes[name]
@@ -797,8 +796,9 @@ class _Importer:
                 self.fail(f"model.{w}", f"'d{w}/dt = {code}': an event-driven weight equation has no counterpart "
                                         f"(got event-driven)")
             weight["continuous"] = text(self.parse(code, f"model.{w}", f"d{w}/dt = {code}"), f"model.{w}")
-            self.notes.append(f"model.{w}: d{w}/dt = {code} is the rule's continuous term: integrated by forward "
-                              f"Euler and clipped to the bounds every step")
+            self.notes.append(f"model.{w}: d{w}/dt = {code} is the rule's continuous term: the rule integrates it by "
+                              f"forward Euler after each step's spikes and clips it to the bounds (Brian2's state "
+                              f"updater runs before the spikes, unclipped)")
         # bounds
         clipped = {s: results[s]["bounds"] for s in ("pre", "post", "regular")
                    if s in results and results[s]["delta"] is not None}
@@ -860,7 +860,6 @@ class _Importer:
             else:
                 value, dim = _value_of(b, self.source, field)
             return quantity_text(value, dim)
-        sympy = self.sympy
         if b.is_Symbol and b.name not in self.variables:
             self.resolve(b.name, "bounds", b.name)
             return b.name
