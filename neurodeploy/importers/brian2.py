@@ -5,7 +5,7 @@
     from neurodeploy.importers.brian2 import from_strings, from_synapses, to_yaml
     rule = from_strings(model, on_pre, on_post, namespace, name="stdp")   # a dict
     rule.notes                                   # what was dropped or changed, and why
-    open("stdp.yaml", "w").write(to_yaml(rule))  # units kept as text: '20.0 ms'
+    open("stdp.yaml", "w").write(to_yaml(rule))  # units kept as text: '20 ms'
 
 The model equations are parsed by Brian2 (:class:`brian2.Equations`), each
 pathway statement by :func:`brian2.parsing.statements.parse_statement`, each
@@ -44,7 +44,7 @@ namespace (the ``Synapses``' own ``namespace`` if it has one, else the one
 given, else the caller's frame at ``level``), then Brian2's units and
 constants (``mV``, ``pi``). Namespace values must be numbers or Brian2
 quantities; each becomes a parameter with its value (a unit name such as
-``nS`` used in a kept expression becomes the parameter ``nS: 1.0 nS``).
+``nS`` used in a kept expression becomes the parameter ``nS: 1 nS``).
 """
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ def _value_of(raw, source, field):
 
 def quantity_text(value: float, dim: Dimension):
     """A number (dimensionless) or ``'<number> <unit>'`` that the rule loader reads back to exactly
-    ``value``: Brian2's best unit (``20.0 ms``) when it is exact, else the SI unit."""
+    ``value``: Brian2's best unit (``20 ms``) when it is exact, else the SI unit (the shorter text)."""
     value = float(value)
     if dim == DIMENSIONLESS:
         return value
@@ -127,7 +127,8 @@ def quantity_text(value: float, dim: Dimension):
     candidates += [(value, unit_name(dim)), (value, repr(dim))]
     exact = []
     for number, unit in candidates:
-        text = f"{number!r} {unit}"
+        shown = repr(int(number)) if float(number).is_integer() and abs(number) < 1e15 else repr(number)
+        text = f"{shown} {unit}"  # 20 ms, 0.5 ms
         try:
             q = parse_quantity(text, "", "")
         except NeurodeployError:
