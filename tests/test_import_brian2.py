@@ -35,12 +35,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBRARY = sorted(f[:-5] for f in os.listdir(RULES) if f.endswith(".yaml"))
 REG = load_all()
 
-#: Library rules the import does not cover, and why (the full refusal): calcium's presynaptic trace
-#: jumps on a delayed pathway (pre_d137), which from_strings does not take (from_synapses refuses it);
-#: rstdp's reward trace reads the reward input, a TimedArray a rule has no counterpart for.
+#: Library rules the import does not cover, and why (the full refusal): rstdp's reward trace reads the
+#: reward input, a TimedArray a rule has no counterpart for.
 NOT_COVERED = {
-    "calcium_graupner_brunel": "brian2: model.r11_cpre: never jumps: neither pathway changes it, so it stays at its "
-                               "rest value (got r11_cpre)",
     "rstdp": "brian2: run_regularly[1]: 'r15_da += 0.5 * reward_input(t, j)': function reward_input() has no "
              "counterpart in a rule (allowed: exp, log, sqrt, abs, int(a > b), and clip for the weight) "
              "(got '0.5 * reward_input(t, j)')",
@@ -49,20 +46,23 @@ COVERED = [n for n in LIBRARY if n not in NOT_COVERED]
 
 
 def test_the_two_lists_cover_the_library():
-    assert COVERED == ["bcm", "hebbian_rate", "ltp_ltd_soft", "oja", "stdp_multiplicative", "stdp_nearest",
-                       "stdp_pair", "stdp_triplet", "stp_tsodyks_markram", "synaptic_scaling"]
+    assert COVERED == ["bcm", "calcium_graupner_brunel", "hebbian_rate", "ltp_ltd_soft", "oja",
+                       "stdp_multiplicative", "stdp_nearest", "stdp_pair", "stdp_triplet", "stp_tsodyks_markram",
+                       "synaptic_scaling"]
     assert set(COVERED) | set(NOT_COVERED) == set(LIBRARY)
-    assert [d for _, _, delay, _ in reference_model(load_rule(rule_path("calcium_graupner_brunel"))).delayed
-            for d in [delay]] == [pytest.approx(0.0137)]
 
 
 def exported(name):
     """The rule, and the keyword arguments of from_strings for its Brian2 export."""
     rule = load_rule(rule_path(name))
     m = reference_model(rule)
-    return rule, dict(model=m.model, on_pre=m.on_pre, on_post=m.on_post, namespace=m.namespace, name=name,
-                      init=b2.Quantity(rule.weight.w_init, dim=to_brian2(rule.weight.dim)),
-                      run_regularly=[(code, when) for code, when, _ in m.regular], dt=rule.dt * b2.second)
+    pathways = {"pre": {"pre": m.on_pre}, "post": {"post": m.on_post}}
+    for pathway, side, _, code in m.delayed:  # Brian2's extra pathways: on_pre={"pre": ..., "pre_d137": ...}
+        pathways[side][pathway] = code
+    return rule, dict(model=m.model, on_pre=pathways["pre"], on_post=pathways["post"], namespace=m.namespace,
+                      name=name, init=b2.Quantity(rule.weight.w_init, dim=to_brian2(rule.weight.dim)),
+                      run_regularly=[(code, when) for code, when, _ in m.regular], dt=rule.dt * b2.second,
+                      delays={pathway: delay * b2.second for pathway, _, delay, _ in m.delayed})
 
 
 def trajectories(rule, trains, backends):
@@ -81,8 +81,8 @@ def test_library_round_trip_runs_the_identical_trajectory(name, tmp_path):
     path.write_text(to_yaml(imported))
     back = load_rule(str(path))
     # the same rule: the exported names r<k>_<name> come back, the values exactly
-    assert [(t.of, t.tau, t.rest, t.jump, t.dim) for t in back.traces] == \
-           [(t.of, t.tau, t.rest, t.jump, t.dim) for t in rule.traces]
+    assert [(t.of, t.tau, t.rest, t.jump, t.dim, t.delay) for t in back.traces] == \
+           [(t.of, t.tau, t.rest, t.jump, t.dim, t.delay) for t in rule.traces]
     assert (back.weight.w_min, back.weight.w_max, back.weight.w_init, back.dt) == \
            (rule.weight.w_min, rule.weight.w_max, rule.weight.w_init, rule.dt)
     assert back.clock_driven == rule.clock_driven
@@ -640,7 +640,7 @@ def test_readme_brian2_in_spec_and_error_are_the_tests(tmp_path, capsys):
     assert code == 2 and err.strip() in section
 
 
-def test_from_synapses_refuses_delays_and_other_pathways():
+def test_from_synapses_reads_delayed_pathways_and_refuses_delayed_weights():
     pre, post = rasters(steps=10)
     source, target = imposed_groups(pre, post, "")
     model = "w : 1\ndx/dt = -x/(20*ms) : 1 (event-driven)"
@@ -650,11 +650,20 @@ def test_from_synapses_refuses_delays_and_other_pathways():
     with pytest.raises(NeurodeployError) as err:
         from_synapses(delayed)
     assert str(err.value) == "delayed: pre: has delays: a rule's jumps are not delayed per synapse (got 0.002 s)"
-    extra = b2.Synapses(source, target, model, on_pre={"pre": "x += 1", "late": "w = clip(w + x, 0, 1)"},
-                        name="extra")
+    extra = b2.Synapses(source, target, model, on_pre={"pre": "w = clip(w + x, 0, 1)", "late": "x += 1"},
+                        delay={"late": 3 * ms}, name="extra")
+    imported = from_synapses(extra)
+    assert imported["traces"] == {"x": {"of": "pre", "tau": "20 ms", "jump": 1.0, "delay": "3 ms"}}
+    late_w = b2.Synapses(source, target, model, on_pre={"pre": "x += 1", "late": "w = clip(w + x, 0, 1)"},
+                         delay={"late": 3 * ms}, name="late_w")
     with pytest.raises(NeurodeployError) as err:
-        from_synapses(extra)
-    assert str(err.value) == "extra: late: a pathway other than pre and post has no counterpart in a rule (got late)"
+        from_synapses(late_w)
+    assert str(err.value) == ("late_w: on_pre.late: 'w = clip(w + x, 0, 1)': changes the weight on a delayed "
+                              "pathway: a rule's delayed pathways only jump traces (got 'w = clip(w + x, 0, 1)')")
+    with pytest.raises(NeurodeployError) as err:
+        from_strings(model, {"pre": "x += 1", "late": "w = clip(w + x, 0, 1)"}, "", {}, "r")
+    assert str(err.value) == ("brian2: on_pre.late: a pathway besides 'pre' needs its delay (delays={'late': ...}): "
+                              "a rule's extra pathways are delayed jumps (got no delay)")
 
 
 def test_a_clock_driven_weight_equation_is_the_continuous_term():

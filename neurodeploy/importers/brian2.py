@@ -178,7 +178,7 @@ _ALLOWED_FUNCS = ("exp", "log", "sqrt", "Abs", "Heaviside")
 
 class _Importer:
     def __init__(self, model, on_pre, on_post, namespace, name, source, init, bounds, description, citation,
-                 run_regularly=(), dt=None):
+                 run_regularly=(), dt=None, delays=None):
         import neurodeploy.brian2_setup  # noqa: F401 - before any other Brian2 import
         import sympy
 
@@ -191,7 +191,7 @@ class _Importer:
         self.notes = []
         self.params = {}  # rule parameter name -> value (number or quantity text), in order of use
         self.param_dims = {}
-        self.code = {"pre": on_pre or "", "post": on_post or ""}
+        self.paths = self._pathways(on_pre, on_post, delays)
         self.regular = self._regular_items(run_regularly)
         self.dt = dt
         self._equations(model)
@@ -447,11 +447,10 @@ class _Importer:
         return last, tau_text, rest_text
 
     # pathways ------------------------------------------------------------------------------------------
-    def statements(self, side):
+    def statements(self, key):
         from brian2.parsing.statements import parse_statement
 
-        field = f"on_{side}"
-        code = self.code[side]
+        _, field, code, _ = self.paths[key]
         if not isinstance(code, str):
             self.fail(field, f"must be Brian2 statements as text (got {type(code).__name__})")
         out = []
@@ -467,6 +466,33 @@ class _Importer:
                 self.fail(field, f"'{line}': the operator {op} has no counterpart in a rule (got {line!r})")
             out.append((var.strip(), op, expr.strip(), line))
         return out
+
+    def _pathways(self, on_pre, on_post, delays):
+        """Pathway key -> (side, field, code, delay in s): ``pre`` and ``post``, and for ``on_pre``/``on_post``
+        given as dicts (Brian2's several pathways), ``pre:<name>`` with its delay from ``delays``."""
+        delays = dict(delays or {})
+        paths = {}
+        for side, given in (("pre", on_pre), ("post", on_post)):
+            if isinstance(given, dict):
+                for name, code in given.items():
+                    if name == side:
+                        paths[side] = (side, f"on_{side}", code, 0.0)
+                        continue
+                    field = f"on_{side}.{name}"
+                    if name not in delays:
+                        self.fail(field, f"a pathway besides '{side}' needs its delay (delays={{'{name}': ...}}): "
+                                         f"a rule's extra pathways are delayed jumps (got no delay)")
+                    value, dim = _value_of(delays.pop(name), self.source, f"delays.{name}")
+                    if dim != Dimension((0, 0, 1, 0, 0, 0, 0)) or value <= 0:
+                        self.fail(f"delays.{name}", f"must be a time > 0 (got {quantity_text(value, dim)})")
+                    paths[f"{side}:{name}"] = (side, field, code, value)
+            else:
+                paths[side] = (side, f"on_{side}", given or "", 0.0)
+            paths.setdefault(side, (side, f"on_{side}", "", 0.0))
+        if delays:
+            name = next(iter(delays))
+            self.fail(f"delays.{name}", f"names no pathway of on_pre or on_post (got {name})")
+        return paths
 
     def _regular_items(self, items):
         """[(code, when)] of ``run_regularly``: code text, or (code, when[, order]); Brian2's default
@@ -532,7 +558,7 @@ class _Importer:
         return decays, continuous
 
     def run(self) -> ImportedRule:
-        pathways = {side: self.statements(side) for side in ("pre", "post")}
+        pathways = {key: self.statements(key) for key in self.paths}
         regular_decays, self.continuous = self.regular_statements()
         # hand-decayed traces: leading decay statements, `L = t` last
         manual, last_vars, decayed = {}, set(), {}
@@ -541,7 +567,8 @@ class _Importer:
             decays = {}
             while k < len(stmts):
                 var, op, rhs, line = stmts[k]
-                found = self.manual_decay(var, rhs, f"on_{side}", line) if op == "=" and var in self.variables else None
+                found = self.manual_decay(var, rhs, self.paths[side][1], line) if op == "=" and var in self.variables \
+                    else None
                 if found is None or found[0] == "dt":
                     break
                 decays[var] = found
@@ -550,7 +577,7 @@ class _Importer:
                 if not (stmts[-1][0] in {d[0] for d in decays.values()} and stmts[-1][1] == "="
                         and stmts[-1][2] == "t"):
                     last = next(iter(decays.values()))[0]
-                    self.fail(f"on_{side}", f"decays traces from '{last}' but does not end with '{last} = t' "
+                    self.fail(self.paths[side][1], f"decays traces from '{last}' but does not end with '{last} = t' "
                                             f"(got {stmts[-1][3]!r})")
                 last_vars.add(stmts[-1][0])
                 stmts = stmts[k:-1]
@@ -558,14 +585,14 @@ class _Importer:
             decayed[side] = set(decays)
             for var, found in decays.items():
                 if var in manual and manual[var][1:] != found[1:]:
-                    self.fail(f"on_{side}", f"decays '{var}' differently in on_pre and on_post (got tau "
+                    self.fail(self.paths[side][1], f"decays '{var}' differently in two pathways (got tau "
                                             f"{found[1]} and {manual[var][1]})")
                 manual[var] = found
         if manual:
-            for side in ("pre", "post"):
-                if self.code[side].strip() and decayed[side] != set(manual):
+            for side in self.paths:
+                if self.paths[side][2].strip() and decayed[side] != set(manual):
                     missing = sorted(set(manual) - decayed[side])[0]
-                    self.fail(f"on_{side}", f"does not decay '{missing}' before its statements (the other pathway "
+                    self.fail(self.paths[side][1], f"does not decay '{missing}' before its statements (the other pathway "
                                             f"does): every pathway decays every hand-decayed trace (got {missing})")
         # traces from equations
         traces = {}
@@ -617,7 +644,7 @@ class _Importer:
         self.weight = weight
         self.traces, self.temporaries = traces, temporaries
         # walk each pathway in order
-        results = {side: self.pathway(side, stmts) for side, stmts in pathways.items()}
+        results = {key: self.pathway(key, stmts) for key, stmts in pathways.items()}
         return self.assemble(results)
 
     def _is_temporary(self, name, pathways):
@@ -651,9 +678,9 @@ class _Importer:
     def symbol(self, name):
         return self.sympy.Symbol(name, real=True)
 
-    def pathway(self, side, stmts):
+    def pathway(self, key, stmts):
         sympy = self.sympy
-        field = f"on_{side}"
+        field = self.paths[key][1]
         names = lambda e: {s.name for s in e.free_symbols}  # noqa: E731
         current = {}  # variable -> its value now, over the values before the spike
         jumps = []  # (trace, jump expression over the current values), in order
@@ -728,6 +755,9 @@ class _Importer:
                 self.fail(field, f"'{line}': '{var}' is not a trace nor the weight: only '{var} = ...' "
                                  f"(a value used later in the pathway) (got {line!r})")
             current[x] = expr.xreplace(current)
+        if delta is not None and self.paths[key][3] > 0:
+            self.fail(field, f"'{w_line}': changes the weight on a delayed pathway: a rule's delayed pathways only "
+                             f"jump traces (got {w_line!r})")
         return {"delta": delta, "bounds": bounds, "line": w_line, "jumps": jumps}
 
     # the rule ----------------------------------------------------------------------------------------
@@ -735,12 +765,16 @@ class _Importer:
         sympy = self.sympy
         w = self.weight
         sides = {}
-        for side in ("pre", "post"):
-            for var, jump, line in results[side]["jumps"]:
+        for key in self.paths:
+            side, field = self.paths[key][:2]
+            for var, jump, line in results[key]["jumps"]:
                 if var in sides and sides[var][0] != side:
-                    self.fail(f"on_{side}", f"'{line}': {var} also jumps at {sides[var][0]} spikes: a trace of a "
-                                            f"rule belongs to one side (per-synapse states that both spikes change, "
-                                            f"such as eligibility traces, are not imported) (got {line!r})")
+                    self.fail(field, f"'{line}': {var} also jumps at {sides[var][0]} spikes: a trace of a "
+                                     f"rule belongs to one side (per-synapse states that both spikes change, "
+                                     f"such as eligibility traces, are not imported) (got {line!r})")
+                if var in sides:
+                    self.fail(field, f"'{line}': {var} jumps in two pathways: a trace jumps once per spike, "
+                                     f"at one delay (got {line!r})")
                 sides[var] = (side, jump)
         for name in self.traces:
             if name not in sides:
@@ -758,26 +792,29 @@ class _Importer:
             return rule_text(expr)
 
         traces = {}
-        for side in ("pre", "post"):
-            for var, jump, line in results[side]["jumps"]:
+        for key in sorted(self.paths, key=lambda k: (self.paths[k][0] != "pre", self.paths[k][3])):
+            side, field, _, delay = self.paths[key]
+            for var, jump, line in results[key]["jumps"]:
                 tau, rest = self.traces[var]
                 entry = {"of": side, "tau": tau}
                 if jump.is_Number:
                     entry["jump"] = float(jump)
                 elif jump.is_Symbol and jump.name not in self.variables:
-                    self.resolve(jump.name, f"on_{side}", line)
+                    self.resolve(jump.name, field, line)
                     entry["jump"] = jump.name
                 elif not any(s.name in self.variables for s in jump.free_symbols):  # a constant: its value
-                    entry["jump"] = quantity_text(*self.numeric(jump, f"on_{side}", line))
+                    entry["jump"] = quantity_text(*self.numeric(jump, field, line))
                     jump = self.sympy.Float(1.0)
                 else:
-                    entry["jump"] = text(jump, f"on_{side}")
+                    entry["jump"] = text(jump, field)
                 if rest is not None:
                     entry["rest"] = rest
                     self.notes.append(f"traces.{var}: starts at its rest value {rest} in the rule (Brian2 starts "
                                       f"a variable at 0 unless it is set)")
                 elif self.dims[var] != DIMENSIONLESS and not jump.is_Number and not jump.is_Symbol:
                     entry["rest"] = quantity_text(0.0, self.dims[var])  # the trace's unit, for a state-dependent jump
+                if delay > 0:
+                    entry["delay"] = quantity_text(delay, Dimension((0, 0, 1, 0, 0, 0, 0)))
                 traces[var] = entry
         weight = {}
         for side in ("pre", "post"):
@@ -897,9 +934,13 @@ def _first_line(exc) -> str:
 
 def from_strings(model: str, on_pre: str = "", on_post: str = "", namespace: dict | None = None,
                  name: str = "imported", *, init=None, bounds=None, description: str = "", citation: str = "",
-                 source: str = "brian2", run_regularly=(), dt=None) -> ImportedRule:
+                 source: str = "brian2", run_regularly=(), dt=None, delays: dict | None = None) -> ImportedRule:
     """The rule a Brian2 ``Synapses(model=..., on_pre=..., on_post=..., namespace=...)`` defines.
 
+    ``on_pre``/``on_post``: code, or Brian2's several pathways, ``{"pre": code, "pre_d": code}``, each
+    besides ``pre``/``post`` with its delay in ``delays`` (``{"pre_d": 13.7 * ms}``): it may only jump
+    traces, which jump that long after the spike. ``run_regularly``: code, or (code, when), as given to
+    ``Synapses.run_regularly``; ``dt``: the rule's time step.
     ``namespace``: name -> number, Brian2 quantity or quantity text (``'20 ms'``).
     ``init``: the weight's initial value (Brian2 sets it after the ``Synapses`` exists; default
     the middle of the bounds). ``bounds``: ``[low, high]`` for a weight the pathways never clip.
@@ -909,7 +950,7 @@ def from_strings(model: str, on_pre: str = "", on_post: str = "", namespace: dic
     from neurodeploy.spec.loader import rule_from_dict
 
     rule = _Importer(model, on_pre, on_post, namespace, name, source, init, bounds, description, citation,
-                     run_regularly, dt).run()
+                     run_regularly, dt, delays).run()
     rule_from_dict(dict(rule), source)  # refuses what the rule language cannot hold, with the loader's reason
     return rule
 
@@ -920,8 +961,8 @@ def from_synapses(syn, name: str | None = None, namespace: dict | None = None, l
     ``post`` pathways, and its names resolved as Brian2 resolves them: the object's own
     ``namespace`` when it was given one; else ``namespace``; else the frame of the caller
     ``level`` levels up (0: the function calling ``from_synapses``), as ``run()`` does.
-    ``init``: default the weights' common value when they all share one (else the middle of the
-    bounds). Delays and pathways other than ``pre``/``post`` are refused."""
+    ``init``: the initial weight (default the middle of the bounds). Other pathways are read with their delay (one per pathway); delays on ``pre``/``post`` are
+    refused. run_regularly operations are read (their clock's dt becomes the rule's)."""
     import sys
 
     import numpy as np
@@ -931,22 +972,29 @@ def from_synapses(syn, name: str | None = None, namespace: dict | None = None, l
     if not isinstance(syn, Synapses):
         raise NeurodeployError("from_synapses", "", f"needs a brian2.Synapses (got {type(syn).__name__})")
     source = syn.name
-    code = {}
+    code = {"pre": {}, "post": {}}
+    delays = {}
     for pathway in syn._pathways:
-        if pathway.objname not in ("pre", "post"):
-            raise NeurodeployError(source, pathway.objname, f"a pathway other than pre and post has no counterpart "
-                                                            f"in a rule (got {pathway.objname})")
+        path = pathway.objname
         if pathway.event != "spike":
-            raise NeurodeployError(source, pathway.objname, f"runs on the event '{pathway.event}': a rule's "
-                                                            f"pathways run on spikes (got {pathway.event})")
+            raise NeurodeployError(source, path, f"runs on the event '{pathway.event}': a rule's "
+                                                 f"pathways run on spikes (got {pathway.event})")
         try:
-            delays = np.asarray(pathway.delay[:]) if len(syn) else np.zeros(0)
-        except Exception:  # noqa: BLE001 - before connect() there are no synapses and no delays
-            delays = np.zeros(0)
-        if delays.size and np.any(delays != 0):
-            raise NeurodeployError(source, pathway.objname, f"has delays: a rule's jumps are not delayed per "
-                                                            f"synapse (got {float(np.max(delays)):g} s)")
-        code[pathway.prepost] = pathway.code
+            values = np.unique(np.asarray(pathway.delay[:], dtype=float))
+        except Exception:  # noqa: BLE001 - no synapses and no delay set: none
+            values = np.zeros(0)
+        values = values if values.size else np.zeros(1)
+        if values.size > 1:
+            raise NeurodeployError(source, path, f"has delays that differ between synapses: a rule delays a "
+                                                 f"trace's jumps by one time (got {values.min():g} s to "
+                                                 f"{values.max():g} s)")
+        delay = float(values[0])
+        if path == pathway.prepost and delay != 0:
+            raise NeurodeployError(source, path, f"has delays: a rule's jumps are not delayed per "
+                                                 f"synapse (got {delay:g} s)")
+        if path != pathway.prepost:
+            delays[path] = f"{delay!r} second"
+        code[pathway.prepost][path] = pathway.code
     # run_regularly operations (Brian2's CodeRunner objects the Synapses contains), in their order
     runners = [o for o in syn.contained_objects if type(o).__name__ == "CodeRunner"]
     regular = [(o.abstract_code, o.when) for o in sorted(runners, key=lambda o: o.order)]
@@ -973,10 +1021,10 @@ def from_synapses(syn, name: str | None = None, namespace: dict | None = None, l
     for eq in list(syn.equations.ordered) + (list(syn.event_driven.ordered) if syn.event_driven else []):
         equations.setdefault(eq.varname, eq)
     model = "\n".join(_equation_text(eq) for eq in equations.values())
-    return from_strings(model, code.get("pre", ""), code.get("post", ""), names,
+    return from_strings(model, code["pre"], code["post"], names,
                         name or re.sub(r"\W", "_", syn.name), init=init, bounds=bounds,
                         description=description, citation=citation, source=source, run_regularly=regular,
-                        dt=None if dt is None else f"{dt!r} second")
+                        dt=None if dt is None else f"{dt!r} second", delays=delays)
 
 
 def _equation_text(eq) -> str:
