@@ -18,19 +18,25 @@ and why):
 
 * the weight: one variable changed by the pathways, ``w : 1`` (any name, any
   unit), ``w = clip(w + expr, lo, hi)`` (the bounds), ``w += expr``/``w -= expr``
-  (with ``bounds=`` given), or ``dw/dt = expr : 1 (clock-driven)`` (the rule's
+  (with ``bounds=`` given), or a continuous change, ``dw/dt = expr : 1 (clock-driven)`` or
+  run_regularly ``w = clip(w + dt*(expr), lo, hi)`` after the synapses (the rule's
   ``continuous`` term: forward Euler, clipped every step);
 * traces: ``dX/dt = -X/tau`` or ``(rest - X)/tau`` (``event-driven`` or
   ``clock-driven``: the rule decays them exactly either way), and variables
   ``X : unit`` decayed by hand at the start of every pathway,
   ``X = X * exp(-(t - L)/tau)`` (or ``rest + (X - rest) * exp(...)``) with
   ``L = t`` at the end (what :func:`neurodeploy.backends.brian2_model.reference_model`
-  writes). A trace belongs to the side whose pathway changes it
+  writes), or by run_regularly code before the synapses, ``X = X * exp(-dt/tau)``.
+  A trace belongs to the side whose pathway changes it
   (``X += c``, ``X -= c``, ``X = expr``: a jump, which may read that side's
-  traces); one changed by both pathways is refused;
+  traces); one changed by both pathways is refused. Extra pathways
+  (``on_pre={"pre": ..., "pre_d": ...}``) with one delay each may only jump
+  traces: delayed jumps;
 * temporaries: a ``x : unit`` variable set before it is read in a pathway
   (``post2bef = post2``), substituted;
-* subexpressions (``G = H - gamma : Hz``), inlined;
+* subexpressions (``G = H - gamma : Hz``), inlined (refused where Brian2 2.9
+  evaluates them at the pathway's start: after a variable they read changed, or
+  of an event-driven variable); ``int(a > b)`` is ``heaviside(a - b)``;
 * effect lines on the target or source group (``ge += w``, ``v_post += w``):
   dropped, each with a note in ``.notes``.
 
