@@ -684,3 +684,19 @@ def test_a_clock_driven_weight_equation_is_the_continuous_term():
                           "[0.0, 1.0]"]
     loaded = rule_from_dict(dict(rule), "hebb.yaml")
     assert loaded.clock_driven and loaded.dt == 0.0005
+
+
+def test_hostile_numbers_end_in_one_line():
+    """A power sympy would take forever to evaluate, numbers beyond a float: refused before any work."""
+    for on_pre, namespace, message in [
+        ("x += 1\nw = clip(w + 9**9**9*y, 0, 1)", NS,
+         "brian2: on_pre: 'w = clip(w + 9**9**9*y, 0, 1)': an exponent must be a name or a number of magnitude at "
+         "most 16 (got 9 ** 9)"),
+        (PRE, {"tau": "20 ms", "A": 10 ** 400},
+         "brian2: namespace.A: magnitude must be between 1e-300 and 1e+300 (got " + repr(10 ** 400)[:57] + "...)"),
+        (PRE, {"tau": "20 ms", "A": 1e-320}, "brian2: namespace.A: magnitude must be between 1e-300 and 1e+300 "
+                                             "(got 1e-320)"),
+    ]:
+        with pytest.raises(NeurodeployError) as err:
+            from_strings(M, on_pre, "y += 1", namespace, "r")
+        assert str(err.value) == message

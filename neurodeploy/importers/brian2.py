@@ -107,10 +107,7 @@ def _value_of(raw, source, field):
         raw = raw.item()
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
         raise NeurodeployError(source, field, f"must be a number or a quantity (got {type(raw).__name__})")
-    value = float(raw)
-    if not math.isfinite(value):
-        raise NeurodeployError(source, field, f"must be finite (got {raw!r})")
-    return value, dim
+    return parse_quantity(raw, source, field).value, dim  # finite, within the loader's magnitudes
 
 
 def quantity_text(value: float, dim: Dimension):
@@ -243,6 +240,7 @@ class _Importer:
         from brian2.parsing.sympytools import str_to_sympy
 
         sympy = self.sympy
+        self.check_powers(text, field, statement)
         try:
             expr = str_to_sympy(text)
         except Exception as exc:  # noqa: BLE001
@@ -262,6 +260,26 @@ class _Importer:
         if expr.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan):
             self.fail(field, f"'{statement}': an infinite value has no counterpart in a rule (got {text!r})")
         return expr
+
+    def check_powers(self, text, field, statement):
+        """Refuse ``a ** b`` unless ``b`` is a name or a number literal of magnitude <= 16, before sympy
+        evaluates it (``9**9**9`` would not finish)."""
+        from neurodeploy.spec.expr import MAX_EXPONENT
+
+        try:
+            tree = ast.parse(text.strip(), mode="eval")
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return  # str_to_sympy says what is wrong
+        for node in ast.walk(tree):
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+                exponent = node.right.operand if isinstance(node.right, ast.UnaryOp) and \
+                    isinstance(node.right.op, (ast.USub, ast.UAdd)) else node.right
+                if isinstance(exponent, ast.Name):
+                    continue  # symbolic: the rule loader decides (a parameter exponent)
+                if not (isinstance(exponent, ast.Constant) and isinstance(exponent.value, (int, float))
+                        and not isinstance(exponent.value, bool) and abs(exponent.value) <= MAX_EXPONENT):
+                    self.fail(field, f"'{statement}': an exponent must be a name or a number of magnitude at most "
+                                     f"{MAX_EXPONENT} (got {ast.unparse(node.right)})")
 
     def step(self, f, field, statement, text):
         """Brian2's ``int(a > b)`` (``int(b < a)``) is the rule's ``heaviside(a - b)``."""
