@@ -700,3 +700,21 @@ def test_hostile_numbers_end_in_one_line():
         with pytest.raises(NeurodeployError) as err:
             from_strings(M, on_pre, "y += 1", namespace, "r")
         assert str(err.value) == message
+
+
+def test_traces_named_pre_and_post_run_on_brian2_bit_for_bit():
+    """Diehl & Cook name a trace `pre`: its Brian2 name must not end in Brian2's `_pre` suffix."""
+    from conftest import GOOD_RULE_TEXT
+    import yaml
+    data = yaml.safe_load(GOOD_RULE_TEXT)
+    renamed = yaml.safe_load(GOOD_RULE_TEXT)
+    renamed["traces"] = {"pre": renamed["traces"]["x"], "post": renamed["traces"]["y"]}
+    renamed["weight"]["on_pre"] = renamed["weight"]["on_pre"].replace("y", "post")
+    renamed["weight"]["on_post"] = renamed["weight"]["on_post"].replace("x", "pre")
+    assert set(renamed["traces"]) == {"pre", "post"}
+    rule, other = rule_from_dict(data, "a.yaml"), rule_from_dict(renamed, "b.yaml")
+    trains = poisson(rule, n_pre=3, n_post=2, steps=300, rate=40.0, seed=2)
+    backends = ["brian2", "brian2-step"]
+    want, got = trajectories(rule, trains, backends), trajectories(other, trains, backends)
+    for backend in want:
+        assert np.array_equal(got[backend], want[backend]), backend
