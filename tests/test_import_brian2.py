@@ -133,8 +133,9 @@ def imposed_groups(pre, post, target_model):
     dt = 1 * ms
     pre_in = b2.TimedArray(pre.T.astype(float), dt=dt)
     post_in = b2.TimedArray(post.T.astype(float), dt=dt)
-    source = b2.NeuronGroup(pre.shape[0], "", threshold="pre_in(t, i) > 0.5", namespace={"pre_in": pre_in}, dt=dt)
-    target = b2.NeuronGroup(post.shape[0], target_model, threshold="post_in(t, i) > 0.5",
+    source = b2.NeuronGroup(pre.shape[0], "", threshold="pre_in(t, i) > 0.5", reset="", namespace={"pre_in": pre_in},
+                            dt=dt)
+    target = b2.NeuronGroup(post.shape[0], target_model, threshold="post_in(t, i) > 0.5", reset="",
                             namespace={"post_in": post_in}, dt=dt)
     return source, target
 
@@ -718,3 +719,12 @@ def test_traces_named_pre_and_post_run_on_brian2_bit_for_bit():
     want, got = trajectories(rule, trains, backends), trajectories(other, trains, backends)
     for backend in want:
         assert np.array_equal(got[backend], want[backend]), backend
+
+
+def test_a_per_synapse_constant_is_refused():
+    """Izhikevich 2007 (examples/frompapers/Izhikevich_2007.py) reads `mode : 1`, a per-synapse switch."""
+    with pytest.raises(NeurodeployError) as err:
+        from_strings(M + "\nmode : 1", "x += 1\nw = clip(w + mode*A*y, 0, 1)", "y += 1", NS, "r")
+    assert str(err.value) == ("brian2: on_pre: 'w = clip(w + mode*A*y, 0, 1)': reads 'mode', a variable of the "
+                              "synapses that is neither a trace nor the weight: a rule has no other per-synapse "
+                              "value (got mode)")

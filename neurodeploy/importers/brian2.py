@@ -304,6 +304,9 @@ class _Importer:
         """Make the non-variable ``name`` a rule parameter (namespace value, Brian2 unit or constant)."""
         if name in self.params:
             return
+        if name in self.variables:
+            self.fail(field, f"'{statement}': reads '{name}', a variable of the synapses that is neither a trace nor "
+                             f"the weight: a rule has no other per-synapse value (got {name})")
         if name.endswith(("_pre", "_post")):
             group = "source" if name.endswith("_pre") else "target"
             self.fail(field, f"'{statement}': reads '{name}', a variable of the {group} group: a rule reads only "
@@ -734,7 +737,7 @@ class _Importer:
                                      f"says after): write {sub}'s expression out instead (got {line!r})")
             expr = self.parse(rhs, field, line)
             for n in names(expr):
-                if n not in self.variables:
+                if n not in self.variables or n not in self.traces and n != self.weight and n not in self.temporaries:
                     self.resolve(n, field, line)
                 elif n in self.temporaries and self.symbol(n) not in current:
                     self.fail(field, f"'{line}': reads '{n}' before this pathway sets it (got {line!r})")
