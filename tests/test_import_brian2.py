@@ -728,3 +728,23 @@ def test_a_per_synapse_constant_is_refused():
     assert str(err.value) == ("brian2: on_pre: 'w = clip(w + mode*A*y, 0, 1)': reads 'mode', a variable of the "
                               "synapses that is neither a trace nor the weight: a rule has no other per-synapse "
                               "value (got mode)")
+
+
+def test_cli_round_trip_of_the_triplet_rule(tmp_path, capsys):
+    """The export of stdp_triplet as an import spec (namespace as quantity text), through the command
+    line: the rule file it writes runs the library rule's brian2 trajectory bit for bit."""
+    import yaml
+    from neurodeploy.importers.brian2 import quantity_text
+    from neurodeploy.spec.units import Dimension as Dim
+    rule, kwargs = exported("stdp_triplet")
+    namespace = {k: quantity_text(float(v), Dim(v.dim._dims)) if hasattr(v, "dim") else float(v)
+                 for k, v in kwargs["namespace"].items()}
+    spec = {"name": "triplet_back", "model": kwargs["model"], "on_pre": kwargs["on_pre"]["pre"],
+            "on_post": kwargs["on_post"]["post"], "namespace": namespace, "init": 0.5}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    code, stdout, err = run_cli(capsys, ["import-brian2", tmp_path / "spec.yaml", "--out", tmp_path / "back.yaml"])
+    assert (code, stdout, err) == (0, f"{tmp_path / 'back.yaml'}\n", "")
+    back = load_rule(str(tmp_path / "back.yaml"))
+    trains = poisson(rule, n_pre=4, n_post=3, steps=600, rate=40.0, seed=6)
+    assert np.array_equal(trajectories(back, trains, ["brian2"])["brian2"],
+                          trajectories(rule, trains, ["brian2"])["brian2"])
