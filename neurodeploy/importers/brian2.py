@@ -994,6 +994,7 @@ def from_synapses(syn, name: str | None = None, namespace: dict | None = None, l
 
     import numpy as np
 
+    import neurodeploy.brian2_setup  # noqa: F401 - before any other Brian2 import
     from brian2 import Synapses
 
     if not isinstance(syn, Synapses):
