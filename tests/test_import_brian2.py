@@ -203,7 +203,8 @@ def test_song_miller_abbott_stdp_example():
     assert report.outcome == "passed", report.comparisons
     # the independent expectation: the same Synapses run by Brian2 itself
     direct = direct_trajectory(source, neurons, S, trains.w0, pre.shape[1], locals())
-    np.testing.assert_allclose(report.results["brian2"].trajectory, direct, rtol=0, atol=1e-12 * gmax)  # rounding: Brian2's event-driven update vs the rule's exact decay
+    # to the rounding of Brian2's event-driven update against the rule's exact decay
+    np.testing.assert_allclose(report.results["brian2"].trajectory, direct, rtol=0, atol=1e-12 * gmax)
     assert np.abs(direct[-1] - trains.w0).max() > 1e-4  # it learned
 
 

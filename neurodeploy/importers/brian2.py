@@ -66,7 +66,8 @@ from neurodeploy.spec.units import (DIMENSIONLESS, Dimension, dim_name, lookup_u
 
 #: Names Brian2 gives a meaning that a rule has no counterpart for.
 _RUNTIME = {"t": "the time", "dt": "the time step", "i": "the presynaptic index", "j": "the postsynaptic index",
-            "N": "the number of synapses", "N_incoming": "the number of synapses", "N_outgoing": "the number of synapses",
+            "N": "the number of synapses", "N_incoming": "the number of synapses",
+            "N_outgoing": "the number of synapses",
             "lastupdate": "the time of the last update", "lastspike": "the time of the last spike",
             "rand": "random numbers", "randn": "random numbers"}
 #: Brian2's default constants (``brian2.core.namespace.DEFAULT_CONSTANTS``).
@@ -101,7 +102,8 @@ def _value_of(raw, source, field):
         raw = np.asarray(raw)
     if isinstance(raw, np.ndarray):
         if raw.shape != () or raw.dtype.kind not in "iuf":
-            raise NeurodeployError(source, field, f"must be a single number or quantity (got an array of shape {raw.shape})")
+            raise NeurodeployError(source, field, f"must be a single number or quantity (got an array of shape "
+                                                  f"{raw.shape})")
         raw = raw.item()
     if isinstance(raw, np.generic):
         raw = raw.item()
@@ -246,7 +248,8 @@ class _Importer:
         except Exception as exc:  # noqa: BLE001
             self.fail(field, f"'{statement}': not a Brian2 expression: {_first_line(exc)} (got {text!r})")
         expr = self.plain(expr)
-        steps = {f: self.step(f, field, statement, text) for f in expr.atoms(sympy.Function) if type(f).__name__ == "int_"}
+        steps = {f: self.step(f, field, statement, text) for f in expr.atoms(sympy.Function)
+                 if type(f).__name__ == "int_"}
         expr = expr.xreplace(steps)
         for _ in range(len(self.subexpressions) + 1):
             subs = {s: self.parse_sub(s.name, field) for s in expr.free_symbols if s.name in self.subexpressions}
@@ -374,8 +377,8 @@ class _Importer:
                 inner = num.operand
                 if isinstance(inner, ast.Name) and inner.id == name:
                     rest = "0"
-                elif (isinstance(inner, ast.BinOp) and isinstance(inner.op, ast.Sub) and isinstance(inner.left, ast.Name)
-                      and inner.left.id == name):
+                elif (isinstance(inner, ast.BinOp) and isinstance(inner.op, ast.Sub)
+                      and isinstance(inner.left, ast.Name) and inner.left.id == name):
                     rest = ast.unparse(inner.right)
             elif (isinstance(num, ast.BinOp) and isinstance(num.op, ast.Sub) and isinstance(num.right, ast.Name)
                   and num.right.id == name):
@@ -423,7 +426,8 @@ class _Importer:
             return isinstance(n, ast.Name) and n.id == var
 
         def decay_factor(n):
-            if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "exp" and len(n.args) == 1):
+            if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "exp"
+                    and len(n.args) == 1):
                 return None
             arg = n.args[0]  # -((t - L) / tau), -(t - L) / tau or (L - t) / tau
             neg = isinstance(arg, ast.UnaryOp) and isinstance(arg.op, ast.USub)
@@ -619,8 +623,9 @@ class _Importer:
             for side in self.paths:
                 if self.paths[side][2].strip() and decayed[side] != set(manual):
                     missing = sorted(set(manual) - decayed[side])[0]
-                    self.fail(self.paths[side][1], f"does not decay '{missing}' before its statements (the other pathway "
-                                            f"does): every pathway decays every hand-decayed trace (got {missing})")
+                    self.fail(self.paths[side][1], f"does not decay '{missing}' before its statements (another "
+                                                   f"pathway does): every pathway decays every hand-decayed trace "
+                                                   f"(got {missing})")
         # traces from equations
         traces = {}
         for name in self.odes:
@@ -652,12 +657,13 @@ class _Importer:
                      and n not in self.odes and n not in self.subexpressions and n not in temporaries]
         if "w" in unchanged or (unchanged and not candidates):
             name = "w" if "w" in unchanged else unchanged[0]
+            unit = unit_name(self.dims[name]) if self.dims[name] != DIMENSIONLESS else 1
             self.fail(f"model.{name}", f"'{name}' never changes: no pathway changes it and it has no equation "
                                        f"(code run outside the pathways, such as run_regularly, is not read) "
-                                       f"(got {name} : {unit_name(self.dims[name]) if self.dims[name] != DIMENSIONLESS else 1})")
+                                       f"(got {name} : {unit})")
         if not candidates:
-            self.fail("model", "no weight: a rule needs one variable that the pathways change "
-                               f"(such as 'w : 1' and w = clip(w + ..., lo, hi)) (got {', '.join(self.variables) or 'none'})")
+            self.fail("model", "no weight: a rule needs one variable that the pathways change (such as 'w : 1' "
+                               f"and w = clip(w + ..., lo, hi)) (got {', '.join(self.variables) or 'none'})")
         if len(candidates) > 1:
             self.fail("model", f"more than one variable changes at spikes without decaying: a rule has one weight, "
                                f"and a trace decays (dX/dt = (rest - X)/tau, or by hand at the start of every pathway) "
@@ -873,8 +879,10 @@ class _Importer:
                                  f"(got {', '.join(f'[{rule_text(lo)}, {rule_text(hi)}]' for lo, hi in found)})")
         if found and None in clipped.values():
             side = next(s for s, b in clipped.items() if b is None)
-            self.fail("run_regularly" if side == "regular" else f"on_{side}", f"'{results[side]['line']}': changes {w} without clip while the other pathway "
-                                    f"clips it: a rule clips every change to its bounds (got {results[side]['line']!r})")
+            line = results[side]["line"]
+            self.fail("run_regularly" if side == "regular" else f"on_{side}",
+                      f"'{line}': changes {w} without clip while the other pathway clips it: a rule clips every "
+                      f"change to its bounds (got {line!r})")
         if found:
             lo, hi = found.pop()
             if self.bounds_given is not None:
@@ -899,7 +907,7 @@ class _Importer:
                     used |= set(re.findall(r"[A-Za-z_]\w*", value))
         for key in ("on_pre", "on_post", "continuous"):
             used |= set(re.findall(r"[A-Za-z_]\w*", weight.get(key, "")))
-        used |= {b for b in bounds if isinstance(b, str)} | ({weight["init"]} if isinstance(weight.get("init"), str) else set())
+        used |= {b for b in bounds + [weight.get("init")] if isinstance(b, str)}
         order = {n: k for k, n in enumerate(self.namespace)}
         params = {n: self.params[n] for n in sorted(self.params, key=lambda n: order.get(n, len(order))) if n in used}
         data = {"name": self.name}
@@ -988,8 +996,9 @@ def from_synapses(syn, name: str | None = None, namespace: dict | None = None, l
     ``post`` pathways, and its names resolved as Brian2 resolves them: the object's own
     ``namespace`` when it was given one; else ``namespace``; else the frame of the caller
     ``level`` levels up (0: the function calling ``from_synapses``), as ``run()`` does.
-    ``init``: the initial weight (default the middle of the bounds). Other pathways are read with their delay (one per pathway); delays on ``pre``/``post`` are
-    refused. run_regularly operations are read (their clock's dt becomes the rule's)."""
+    ``init``: the initial weight (default the middle of the bounds). Other pathways are read with
+    their delay (one per pathway); delays on ``pre``/``post`` are refused. run_regularly operations
+    are read (their clock's dt becomes the rule's)."""
     import sys
 
     import numpy as np
@@ -1030,8 +1039,9 @@ def from_synapses(syn, name: str | None = None, namespace: dict | None = None, l
     if runners:
         dts = {float(o.clock.dt) for o in runners}
         if len(dts) > 1:
+            shown = ", ".join(f"{d:g} s" for d in sorted(dts))
             raise NeurodeployError(source, "run_regularly", f"runs on clocks of different dt: a rule has one "
-                                                            f"time step (got {', '.join(f'{d:g} s' for d in sorted(dts))})")
+                                                            f"time step (got {shown})")
         dt = dts.pop()
     elif any("clock-driven" in eq.flags or not eq.flags for eq in syn.equations.ordered
              if eq.type == "differential equation"):
