@@ -749,3 +749,12 @@ def test_cli_round_trip_of_the_triplet_rule(tmp_path, capsys):
     trains = poisson(rule, n_pre=4, n_post=3, steps=600, rate=40.0, seed=6)
     assert np.array_equal(trajectories(back, trains, ["brian2"])["brian2"],
                           trajectories(rule, trains, ["brian2"])["brian2"])
+
+
+def test_notes_stay_comments_in_the_yaml():
+    """A note quotes the user's statement: a carriage return in it must not end the comment."""
+    import yaml
+    from neurodeploy.importers.brian2 import ImportedRule
+    text = to_yaml(ImportedRule({"name": "x", "traces": {}}, ["dropped 'ge += w\rname: evil'"]), header="h\x1b[31m")
+    assert text == "# h\\x1b[31m\n# note: dropped 'ge += w\\rname: evil'\nname: x\ntraces: {}\n"
+    assert yaml.safe_load(text) == {"name": "x", "traces": {}}

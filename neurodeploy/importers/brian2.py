@@ -1084,8 +1084,11 @@ def _equation_text(eq) -> str:
 
 def to_yaml(rule: dict, header: str = "") -> str:
     """YAML text of an imported rule; its notes (and ``header``) as comments at the top."""
-    lines = [f"# {line}" for line in header.splitlines()] if header else []
-    lines += [f"# note: {note}" for note in getattr(rule, "notes", [])]
+    from neurodeploy.errors import printable
+
+    # comments stay comments: control characters (a carriage return would end one) are escaped
+    lines = [f"# {printable(line, 2000)}" for line in header.splitlines()] if header else []
+    lines += [f"# note: {printable(note, 2000)}" for note in getattr(rule, "notes", [])]
 
     class Dumper(yaml.SafeDumper):
         pass
