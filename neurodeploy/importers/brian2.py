@@ -1146,7 +1146,7 @@ def from_spec(path: str) -> ImportedRule:
     bounds = data.get("bounds")
     if bounds is not None and (not isinstance(bounds, list) or len(bounds) != 2):
         raise NeurodeployError(source, "bounds", f"must be a list [low, high] (got {bounds!r})")
-    name = data.get("name") or os.path.splitext(source)[0]
+    name = data.get("name") or re.sub(r"\W", "_", os.path.splitext(source)[0])  # my-stdp.yaml: my_stdp
     return from_strings(data["model"], data.get("on_pre", ""), data.get("on_post", ""), namespace, name,
                         init=data.get("init"), bounds=bounds, description=data.get("description", ""),
                         citation=data.get("citation", ""), source=source)
