@@ -526,6 +526,62 @@ def run(plan_file, out_dir, jobs, force, scheduler, allow_outside_rules, quiet):
     sys.exit(summary.exit_code)  # 0 all passed, 1 a run failed, 3 a run checked nothing
 
 
+@cli.command("import-brian2")
+@click.argument("spec_file", type=click.Path(dir_okay=True))
+@click.option("--out", "out_file", required=True, type=str, help="The rule file to write.")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+def import_brian2(spec_file, out_file, force):
+    """Make a rule file from a Brian2 Synapses definition: SPEC_FILE (YAML) holds its model,
+    on_pre, on_post and namespace (numbers or '20 ms' strings), optional name, init, bounds."""
+    import tempfile
+
+    from neurodeploy.files import follow_umask
+    from neurodeploy.importers.brian2 import from_spec, to_yaml
+
+    _check_out_file(out_file, force)
+    rule = from_spec(spec_file)
+    text = to_yaml(rule, header=f"Imported from the Brian2 definition in {os.path.basename(spec_file)} "
+                                f"by neurodeploy import-brian2")
+    folder = os.path.dirname(os.path.abspath(out_file))
+    fd, tmp = tempfile.mkstemp(prefix=".import-brian2.", dir=folder)
+    try:
+        follow_umask(fd)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, out_file)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    click.echo(out_file)
+    for note in rule.notes:
+        click.echo(f"note: {note}")
+
+
+def _check_out_file(out_file: str, force: bool) -> None:
+    """A file path we may write: its folder exists; an existing file only with --force."""
+    if not isinstance(out_file, str) or not out_file.strip():
+        raise NeurodeployError("--out", "", f"must be a file path (got {out_file!r})")
+    if "\0" in out_file:
+        raise NeurodeployError("--out", "", f"must not contain a NUL character (got {out_file!r})")
+    path = os.path.abspath(out_file)
+    if os.path.isdir(path):
+        raise NeurodeployError("--out", "", f"is a directory, not a file (got {out_file})")
+    if os.path.lexists(path):
+        if not force:
+            raise NeurodeployError("--out", "", f"exists: use --force to replace it (got {out_file})")
+        if not os.path.isfile(path):
+            raise NeurodeployError("--out", "", f"exists and is not a regular file (got {out_file})")
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise NeurodeployError("--out", "", f"its folder does not exist (got {out_file})")
+    real = os.path.realpath(folder)
+    if real in ("/proc", "/sys") or real.startswith(("/proc/", "/sys/")):
+        raise NeurodeployError("--out", "", f"is inside a kernel file system, {real.split(os.sep)[1]} (got {out_file})")
+    if not os.access(folder, os.W_OK):
+        raise NeurodeployError("--out", "", f"its folder cannot be written to (got {out_file})")
+
+
 class Terminated(BaseException):
     """SIGTERM, raised in the main thread so that every ``finally`` (Lava's stop()) runs."""
 

@@ -64,7 +64,9 @@ def brian2_names(rule: Rule) -> dict:
     the same whatever the rule's names are."""
     ids = [p.name for p in rule.parameters] + [t.name for t in rule.traces]
     width = max(2, len(str(len(ids))))
-    names = {name: f"{PREFIX}{k:0{width}d}_{name}" for k, name in enumerate(ids, 1)}
+    # `pre` and `post` would end in Brian2's group suffixes (`r01_pre`): they get a trailing `_`
+    names = {name: f"{PREFIX}{k:0{width}d}_{name}" + ("_" if name in ("pre", "post") else "")
+             for k, name in enumerate(ids, 1)}
     names["w"] = "w"
     return names
 

@@ -1,0 +1,1 @@
+"""Front doors: other simulators' model definitions made into rule files (``brian2``)."""
