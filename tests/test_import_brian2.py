@@ -201,6 +201,7 @@ def test_song_miller_abbott_stdp_example():
     rule = rule_from_dict(dict(imported), "song_stdp.yaml")
     report, trains = judged(rule, pre, post)
     assert report.outcome == "passed", report.comparisons
+    assert "emu-float" in report.results  # the engine runs it: the negative jump rewritten (y' = -y)
     # the independent expectation: the same Synapses run by Brian2 itself
     direct = direct_trajectory(source, neurons, S, trains.w0, pre.shape[1], locals())
     # to the rounding of Brian2's event-driven update against the rule's exact decay
