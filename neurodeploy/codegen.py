@@ -39,7 +39,8 @@ import tempfile
 
 import numpy as np
 
-from neurodeploy.backends.brian2_model import b2name, brian2_names, reference_model, unit_text
+from neurodeploy.backends.brian2_model import (b2name, bounds_code, brian2_names, named_parameter, reference_model,
+                                               unit_text)
 from neurodeploy.errors import UnsupportedError
 from neurodeploy.files import follow_umask
 from neurodeploy.ir import Rule
@@ -273,7 +274,12 @@ def emit_brian2(rule: Rule) -> str:
     if model.delayed:
         out.append("# jumps that come a fixed delay after the spike: (pathway, side, delay in s, statements)")
         out.append("DELAYED = [")
-        out += [f"    ({name!r}, {side!r}, {delay!r}, {code!r})," for name, side, delay, code in model.delayed]
+        for name, side, delay, code in model.delayed:  # the delay parameter, where the traces name one
+            texts = {t.delay_text for t in rule.traces
+                     if t.of == side and t.delay and rule.delay_steps(t) * rule.dt == delay}
+            param = named_parameter(rule, texts.pop()) if len(texts) == 1 else None
+            out.append(f"    ({name!r}, {side!r}, {param} / second, {code!r}),  # rounded to whole steps by Brian2"
+                       if param is not None and param in named else f"    ({name!r}, {side!r}, {delay!r}, {code!r}),")
         out.append("]")
     if model.regular:
         out.append("# every step: (statements, when)" + (" -- reward_input(t, j) is the third factor" if model.reward else ""))
@@ -287,9 +293,13 @@ def emit_brian2(rule: Rule) -> str:
                 f"    {b2name(rule, t.name)!r}: Quantity({float(t.rest)!r}, dim={_dim_source(t.dim)})," for t in rests]
         out.append("}")
     unit = _unit_name(w_dim)
-    out.append(f"WEIGHT_MIN, WEIGHT_MAX = {float(rule.weight.w_min)!r}, {float(rule.weight.w_max)!r}"
-               f"  # hard bounds, {unit if unit != '1' else 'dimensionless'}")
-    out.append(f"WEIGHT_INIT = {float(rule.weight.w_init)!r}  # initial weight of every synapse in main()")
+    lo, hi = bounds_code(rule)
+    out.append(f"# hard bounds of w: clip(w, {lo}, {hi}) in the statements above "
+               f"({unit if unit != '1' else 'dimensionless'})")
+    init = named_parameter(rule, rule.weight.init_text)
+    out.append(f"WEIGHT_INIT = {init}  # initial weight of every synapse in main() (the parameter above)"
+               if init is not None and init in named else
+               f"WEIGHT_INIT = {float(rule.weight.w_init)!r}  # initial weight of every synapse in main()")
     if w_dim != DIMENSIONLESS:
         out.append(f"WEIGHT_DIM = {_dim_source(w_dim)}  # {unit}")
     out.append("")

@@ -79,6 +79,7 @@ class Trace:
     on_pre_text: str = ""
     on_post_text: str = ""
     rest_text: str = ""  # as written ("NAME = value" when it names a parameter)
+    delay_text: str = ""
 
     def __post_init__(self):
         where = f"traces.{self.name}"

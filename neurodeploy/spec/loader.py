@@ -350,7 +350,7 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
             delay = quantity(spec["delay"], f"{where}.delay")
             if delay.dim != SECOND:
                 raise NeurodeployError(source, f"{where}.delay", f"must be a time (got {delay.text}, {dim_name(delay.dim)})")
-            extra["delay"] = delay.value
+            extra["delay"], extra["delay_text"] = delay.value, delay.text
         jump_value, jump_text = 0.0, ""
         if kind == SYNAPSE:
             for key in ("on_pre", "on_post"):
