@@ -426,6 +426,55 @@ def _traffic_lines(rule: Rule, plan, traffic: dict | None) -> list:
     return lines
 
 
+def _reads(rule: Rule, text: str, name: str) -> bool:
+    """True when a value written ``text`` names or reads the parameter ``name``."""
+    if named_parameter(rule, text) == name:
+        return True
+    return bool(text) and re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text) is not None
+
+
+def parameter_destinations(rule: Rule, slots: dict) -> list:
+    """(parameter, [where the learning-engine plan bakes it in]) for every parameter of the rule."""
+    out = []
+    for p in rule.parameters:
+        where = []
+        symbol_names = set()
+        for expr in (rule.weight.on_pre, rule.weight.on_post, rule.weight.continuous):
+            symbol_names |= {s.name for s in getattr(expr, "free_symbols", ())}
+        for t in rule.traces_of("synapse"):
+            for expr in (t.on_pre, t.on_post):
+                symbol_names |= {s.name for s in getattr(expr, "free_symbols", ())}
+        if p.name in symbol_names:
+            where.append("the constants S*2^E of DW")
+        for t in rule.traces:
+            slot = slots.get(t.name)
+            label = slot.upper() if slot else t.name
+            if _reads(rule, t.tau_text, p.name):
+                where.append(f"{label}_TAU" if slot else f"the decay of trace {t.name}")
+            if _reads(rule, t.jump_text, p.name) or (t.jump_expr is not None and p.name in
+                                                      {s.name for s in t.jump_expr.free_symbols}):
+                where.append(f"{label}_IMPULSE" if slot else f"the jump of trace {t.name}")
+        if any(_reads(rule, text, p.name) for text in rule.weight.bounds_text):
+            where.append("WEIGHT_SCALE and WEIGHT_BOUNDS_LAVA (the bounds)")
+        if _reads(rule, rule.weight.init_text, p.name):
+            where.append("WEIGHT_INIT")
+        out.append((p.name, where))
+    return out
+
+
+def _destination_lines(rule: Rule, slots: dict, mode: str) -> list:
+    lines = ["", "The rule's parameters are compiled into the plan", "------------------------------------------------",
+             "This script has no variable named after a parameter of the rule: each is baked into the",
+             f"{mode} plan's constants below (quantized and scaled together in fixed point), so editing",
+             "one here would not re-plan. To change a parameter, edit the rule file and re-plan:",
+             f"    neurodeploy compile {rule.source or 'RULE.yaml'} --target lava --mode {mode} --out DIR "
+             "[--rate HZ | --protocol NAME | --spikes FILE.npz]",
+             "Where each went:"]
+    for name, where in parameter_destinations(rule, slots):
+        lines.append(f"    {name}: " + (", ".join(where) if where else "not used by the learning engine"))
+    return lines
+
+
 def emit_lava(rule: Rule, plan, traffic: dict | None = None) -> str:
     """Source of a standalone Lava script running ``rule`` under ``plan`` as ``run_lava`` does.
 
@@ -456,11 +505,13 @@ def emit_lava(rule: Rule, plan, traffic: dict | None = None) -> str:
         doc.append("Predicted deviation from the exact engine (fraction of the weight range): "
                    + ", ".join(f"{k} {_g(v)}" for k, v in sorted(plan.band.items())) + ".")
     doc += _traffic_lines(rule, plan, traffic)
+    doc += _destination_lines(rule, slots, plan.mode)
     doc += ["", "Usage", "-----",
             f"    python {rule.name}_lava.py   # prints the final weights in rule units, (n_post, n_pre)",
             "    simulate(pre, post, w0_rule) -> weights after every step in rule units, (steps, n_post, n_pre)",
-            "", "Every constant under 'parameters' takes effect when edited; the constants under",
-            "'the compiled plan' follow from the rule: recompile to change them.",
+            "", "Every constant under 'parameters' takes effect when edited, as written (DW, impulses and",
+            "taus are Lava's, not the rule's: the scaling was chosen for the compiled values); the",
+            "constants under 'the compiled plan' follow from the rule: recompile to change them.",
             "Only numpy and lava are needed."]
 
     out = ['"""' + _doc("\n".join(doc)) + '\n"""']

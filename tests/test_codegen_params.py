@@ -119,3 +119,56 @@ def test_edited_w_init_changes_main(tmp_path):
     np.testing.assert_allclose(printed, expected, rtol=0, atol=1e-9)
     assert np.abs(expected - REGISTRY.get("brian2").run(original, poisson(original, 10, 10, 100, 10.0, 0),
                                                            {}).trajectory[-1]).max() > 0.1
+
+
+# -- the learning-engine script: the rule's parameters are baked into the plan, and the header says where
+
+ENGINE_RULES = ["stdp_pair", "ltp_ltd_soft", "stdp_multiplicative", "stdp_triplet", "bcm", "oja", "hebbian_rate"]
+
+STDP_PAIR_SECTION = """\
+The rule's parameters are compiled into the plan
+------------------------------------------------
+This script has no variable named after a parameter of the rule: each is baked into the
+fixed plan's constants below (quantized and scaled together in fixed point), so editing
+one here would not re-plan. To change a parameter, edit the rule file and re-plan:
+    neurodeploy compile stdp_pair.yaml --target lava --mode fixed --out DIR [--rate HZ | --protocol NAME | --spikes FILE.npz]
+Where each went:
+    A_plus: the constants S*2^E of DW
+    A_minus: the constants S*2^E of DW
+    tau_plus: X1_TAU
+    tau_minus: Y1_TAU
+    w_min: WEIGHT_SCALE and WEIGHT_BOUNDS_LAVA (the bounds)
+    w_max: WEIGHT_SCALE and WEIGHT_BOUNDS_LAVA (the bounds)
+    w_init: WEIGHT_INIT
+"""
+
+
+def lava_script(rule, tmp_path, mode="fixed") -> str:
+    path = codegen.write_compiled(rule, "lava", str(tmp_path), mode=mode)[0]
+    with open(path) as handle:
+        return handle.read()
+
+
+def test_lava_header_says_where_stdp_pairs_parameters_went(tmp_path):
+    source = lava_script(load_rule(rule_path("stdp_pair")), tmp_path)
+    assert STDP_PAIR_SECTION in source
+
+
+@pytest.mark.parametrize("mode", ["fixed", "float"])
+@pytest.mark.parametrize("name", ENGINE_RULES)
+def test_lava_header_names_every_parameter_and_its_constants(tmp_path, name, mode):
+    rule = load_rule(rule_path(name))
+    source = lava_script(rule, tmp_path, mode)
+    section = source.split("Where each went:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    listed = dict(line.strip().split(": ", 1) for line in section)
+    assert list(listed) == [p.name for p in rule.parameters]
+    assert f"--target lava --mode {mode} --out DIR" in source
+    assigned = {m.group(1): m.group(2) for m in re.finditer(r"^([A-Z][A-Z0-9_]*) = (.*?)(?:  #.*)?$", source, re.M)}
+    for param, where in listed.items():
+        assert where != "not used by the learning engine", param  # every library parameter reaches the engine
+        for constant in re.findall(r"\b([XY][123]_(?:TAU|IMPULSE)|WEIGHT_INIT|WEIGHT_SCALE)\b", where):
+            assert constant in assigned, (param, constant)
+        for slot_tau in re.findall(r"\b([XY][123])_TAU\b", where):
+            # independent expectation: the time constant in steps is the parameter / dt
+            value = next(p.value for p in rule.parameters if p.name == param)
+            assert float(assigned[f"{slot_tau}_TAU"]) == pytest.approx(value / rule.dt, rel=1e-12)
