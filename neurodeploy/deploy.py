@@ -153,11 +153,13 @@ class Deployment:
 
     @classmethod
     def from_plan(cls, plan, w_lava, rule=None, rng_seed: int = RNG_SEED, record: str | None = None,
-                  traffic: dict | None = None) -> "Deployment":
+                  traffic: dict | None = None, mask=None) -> "Deployment":
         """The connection for ``plan`` with initial weights ``w_lava`` (n_post, n_pre), Lava units.
 
         ``record``: path of a ``.npy`` weight history (verify's recording connection,
-        :mod:`neurodeploy.lava.recording.processes`); None for the plain connection."""
+        :mod:`neurodeploy.lava.recording.processes`); None for the plain connection. ``mask``:
+        bool (n_post, n_pre), the synapses that exist: a ``LearningSparse`` connection whose
+        structure is the mask (the others have no weight and never change); None: all to all."""
         from neurodeploy.lava.compat import import_lava
 
         import_lava()
@@ -170,7 +172,17 @@ class Deployment:
                      "mixed": SignMode.MIXED}[plan.sign_mode]
         kwargs = dict(weights=w_lava, learning_rule=learning_rule, sign_mode=sign_mode,
                       weight_bounds=tuple(float(b) for b in plan.w_lava_bounds))
-        if record is None:
+        if mask is not None and not np.asarray(mask, dtype=bool).all():
+            from neurodeploy.lava.deployed.processes import masked_weights
+
+            kwargs["weights"] = masked_weights(w_lava, np.asarray(mask, dtype=bool))
+            if record is None:
+                from neurodeploy.lava.deployed.processes import SPARSE_MODELS as MODELS, BoundedLearningSparse
+                conn = BoundedLearningSparse(**kwargs)
+            else:
+                from neurodeploy.lava.recording.processes import SPARSE_MODELS as MODELS, RecordingLearningSparse
+                conn = RecordingLearningSparse(history_path=record, **kwargs)
+        elif record is None:
             from neurodeploy.lava.deployed.processes import MODELS, BoundedLearningDense
             conn = BoundedLearningDense(**kwargs)
         else:
@@ -208,7 +220,9 @@ class Deployment:
         """The connection's weights in rule units, (n_post, n_pre): ``conn.weights.get()``
         (while the network is built: after ``run``, before ``stop``), or ``w_lava`` converted."""
         if w_lava is None:
-            w_lava = self.conn.weights.get()
+            from neurodeploy.lava.deployed.processes import dense_weights
+
+            w_lava = dense_weights(self.conn.weights.get())  # a mask's absent synapses: NaN
         return self.from_lava(w_lava)
 
     def lif_params(self, tau_u: float, tau_v: float, threshold: float, dt: float = 1.0) -> dict:
