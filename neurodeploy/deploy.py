@@ -265,7 +265,7 @@ class Deployment:
 
 
 def deploy(rule_or_path, shape=None, w_init=None, mode: str = "fixed", traffic=None,
-           rng_seed: int = RNG_SEED) -> Deployment:
+           rng_seed: int = RNG_SEED, mask=None) -> Deployment:
     """Compile ``rule_or_path`` (a rule file or a loaded rule) into a Lava connection.
 
     ``shape``: (n_post, n_pre) (optional when ``w_init`` is an array); ``w_init``: initial
@@ -273,7 +273,9 @@ def deploy(rule_or_path, shape=None, w_init=None, mode: str = "fixed", traffic=N
     (default: the rule's ``init``); ``mode``: "float" (Lava's float model, weights clipped to
     the bounds) or "fixed" (Loihi's bit-approximate model); ``traffic``: what the trace scales
     assume (:func:`traffic_trains`; default Poisson 10 Hz); ``rng_seed``: the stochastic
-    rounding's seed. Raises NeurodeployError for a rule the learning engine cannot run."""
+    rounding's seed; ``mask``: bool (n_post, n_pre), the synapses that exist (a ``LearningSparse``
+    connection: the others carry no current, have no weight and never learn; default all to all).
+    Raises NeurodeployError for a rule the learning engine cannot run."""
     from neurodeploy.harness import compile_plans
     from neurodeploy.ir import Rule
 
@@ -290,13 +292,31 @@ def deploy(rule_or_path, shape=None, w_init=None, mode: str = "fixed", traffic=N
     if reason is not None:
         raise NeurodeployError(source, "weight", reason)
     w0 = _initial_weights(rule, shape, w_init)
+    mask = _mask(mask, w0.shape)
     trains = traffic_trains(rule, traffic)
     try:
         plan = compile_plans(rule, trains)[mode]
     except UnsupportedError as exc:
         raise NeurodeployError(source, "weight", f"not deployable to the learning engine: {exc}") from None
     return Deployment.from_plan(plan, plan.weights_to_lava(w0), rule, rng_seed,
-                                traffic=describe_traffic(trains, plan))
+                                traffic=describe_traffic(trains, plan), mask=mask)
+
+
+def _mask(mask, shape: tuple):
+    """``mask`` as a bool (n_post, n_pre) array (None when absent or all True); one-line errors."""
+    if mask is None:
+        return None
+    m = np.asarray(mask)
+    if m.shape != shape:
+        raise NeurodeployError("deploy", "mask", f"must be a boolean array of shape (n_post, n_pre) = {shape} "
+                                                 f"(got {m.shape})")
+    if m.dtype != bool:
+        if m.dtype.kind not in "iuf" or not np.all((m == 0) | (m == 1)):
+            raise NeurodeployError("deploy", "mask", f"must be boolean or 0/1 (got dtype {m.dtype})")
+        m = m != 0
+    if not m.any():
+        raise NeurodeployError("deploy", "mask", f"must keep at least one synapse (got all {shape[0]}x{shape[1]} False)")
+    return None if m.all() else m
 
 
 def _initial_weights(rule, shape, w_init) -> np.ndarray:

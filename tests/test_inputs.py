@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import rule_path
+from neurodeploy import deploy
 from neurodeploy.cli import main
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.harness import verify
@@ -195,3 +196,70 @@ def test_cli_transposed_warning_then_runs(capsys, tmp_path, npz):
                                    "(fewer steps than neurons): rasters are (neurons, steps); if they were saved "
                                    "(steps, neurons), save pre.T and post.T")
     assert (out / "report.json").exists()
+
+
+# --- deploy(mask=...): a LearningSparse connection in a user's network ------------------------------
+
+def _run_network(d, pre, post, sink_current: bool = False):
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer
+
+    RingBuffer(data=pre.astype(float)).s_out.connect(d.conn.s_in)
+    RingBuffer(data=post.astype(float)).s_out.connect(d.conn.s_in_bap)
+    sink = Sink(shape=(post.shape[0],), buffer=pre.shape[1])
+    d.conn.a_out.connect(sink.a_in)
+    try:
+        d.conn.run(condition=RunSteps(num_steps=pre.shape[1]), run_cfg=d.run_cfg())
+        return d.weights(), np.asarray(sink.data.get())
+    finally:
+        d.conn.stop()
+
+
+@pytest.mark.parametrize("mode", ["float", "fixed"])
+def test_deploy_mask_absent_synapses_carry_no_current_and_never_learn(mode):
+    """Only pre neuron 0 spikes, and the mask removes its synapses to posts 0 and 2: those posts get
+    no current at all, while the all-to-all connection drives them; the present synapses learn
+    exactly as in the all-to-all connection (bit for bit in fixed point)."""
+    from lava.proc.sparse.process import LearningSparse
+
+    rule = load_rule(rule_path("stdp_pair"))
+    steps = 120
+    rng = np.random.default_rng(4)
+    pre = np.zeros((3, steps), dtype=bool)
+    pre[0] = rng.random(steps) < 0.1
+    post = rng.random((4, steps)) < 0.1
+    mask = np.ones((4, 3), dtype=bool)
+    mask[[0, 2], 0] = False
+    masked = deploy(rule, shape=(4, 3), mode=mode, mask=mask)
+    assert isinstance(masked.conn, LearningSparse)
+    w_masked, current_masked = _run_network(masked, pre, post)
+    w_dense, current_dense = _run_network(deploy(rule, shape=(4, 3), mode=mode), pre, post)
+    assert np.all(current_masked[[0, 2]] == 0)
+    assert np.all(current_dense[[0, 2]].sum(axis=1) > 0)  # the all-to-all connection does drive them
+    np.testing.assert_array_equal(current_masked[[1, 3]], current_dense[[1, 3]])
+    assert np.isnan(w_masked[~mask]).all()
+    np.testing.assert_array_equal(w_masked[mask], w_dense[mask])
+    assert np.ptp(w_dense[:, 0]) > 0  # the weights did move
+
+
+@pytest.mark.parametrize("mask, message", [
+    (np.ones((3, 4), dtype=bool), "deploy: mask: must be a boolean array of shape (n_post, n_pre) = (4, 3) "
+                                  "(got (3, 4))"),
+    (np.full((4, 3), 0.5), "deploy: mask: must be boolean or 0/1 (got dtype float64)"),
+    (np.full((4, 3), "x"), "deploy: mask: must be boolean or 0/1 (got dtype <U1)"),
+    (np.zeros((4, 3), dtype=bool), "deploy: mask: must keep at least one synapse (got all 4x3 False)"),
+], ids=["transposed", "0.5", "strings", "empty"])
+def test_deploy_mask_errors(mask, message):
+    from neurodeploy import deploy as deploy_
+
+    with pytest.raises(NeurodeployError) as info:
+        deploy_(rule_path("stdp_pair"), shape=(4, 3), mask=mask)
+    assert str(info.value) == message
+
+
+def test_deploy_mask_all_present_is_the_dense_connection():
+    from neurodeploy.lava.deployed.processes import BoundedLearningDense
+
+    d = deploy(rule_path("stdp_pair"), shape=(2, 2), mask=np.ones((2, 2), dtype=np.int64))
+    assert type(d.conn) is BoundedLearningDense
