@@ -382,6 +382,9 @@ class Report:
             "quantization_plan": {m: p.to_dict() for m, p in self.plans.items()},
             **({"curve": self.curve} if self.curve is not None else {}),
             **({"neuron": self.trains.neuron} if self.trains.neuron is not None else {}),
+            **({"mask": {"present": int(t.mask.sum()), "synapses": int(t.mask.size),
+                         "absent": "NaN in trajectories.npz (mask alongside); left out of every comparison"}}
+               if t.mask is not None else {}),
         }
 
     def write(self, out_dir: str) -> list:

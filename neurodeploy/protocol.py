@@ -719,5 +719,7 @@ def update_counts(rule: Rule, trains: SpikeTrains) -> dict:
     post = np.pad(trains.post, ((0, 0), (0, pad))).reshape(trains.n_post, n_epochs, e).any(axis=2).astype(np.int64)
     both = np.rint(post.astype(float) @ pre.T.astype(float)).astype(np.int64)  # BLAS; exact below 2^53
     updates = pre.sum(axis=1)[None, :] + post.sum(axis=1)[:, None] - both
+    if getattr(trains, "mask", None) is not None:  # only the synapses that exist
+        updates, both = updates[trains.mask], both[trains.mask]
     return {"max_updates": int(updates.max()), "mean_updates": float(updates.mean()), "epochs": n_epochs,
             "coincident_epochs": int(both.sum()), "max_coincident_per_synapse": int(both.max())}

@@ -93,6 +93,20 @@ def test_mask_verdict_compares_present_synapses_only(runs, mask_name, tmp_path):
     assert np.array_equal(stored["lava-fixed"][:, mask], report.results["lava-fixed"].trajectory[:, mask])
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["outcome"] == "passed"
+    assert data["mask"]["present"] == int(mask.sum()) and data["mask"]["synapses"] == N * N
+
+
+def test_update_counts_of_present_synapses_only():
+    from neurodeploy.protocol import update_counts
+
+    rule = load_rule(rule_path("stdp_pair"))
+    trains = poisson(rule, 4, 3, 300, 30.0, 1)
+    mask = np.array([[1, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 1]], dtype=bool)
+    counts = update_counts(rule, dataclasses.replace(trains, mask=mask))
+    by_hand = [int(np.sum(trains.pre[j] | trains.post[i])) for i, j in zip(*np.nonzero(mask))]
+    both = [int(np.sum(trains.pre[j] & trains.post[i])) for i, j in zip(*np.nonzero(mask))]
+    assert counts["max_updates"] == max(by_hand) and counts["mean_updates"] == pytest.approx(np.mean(by_hand))
+    assert counts["coincident_epochs"] == sum(both)
 
 
 # --- the spike file ---------------------------------------------------------------------------------
