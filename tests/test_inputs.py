@@ -277,3 +277,24 @@ def test_deploy_mask_all_present_is_the_dense_connection():
 
     d = deploy(rule_path("stdp_pair"), shape=(2, 2), mask=np.ones((2, 2), dtype=np.int64))
     assert type(d.conn) is BoundedLearningDense
+
+
+def test_cli_verify_with_a_mask(tmp_path, capsys):
+    rule = load_rule(rule_path("stdp_pair"))
+    trains = poisson(rule, 4, 4, 150, 40.0, 8)
+    mask = ~np.eye(4, dtype=bool)
+    spikes = tmp_path / "spikes.npz"
+    np.savez(spikes, pre=trains.pre, post=trains.post, mask=mask)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as info:
+        main(["verify", rule_path("stdp_pair"), "--out", str(out), "--spikes", str(spikes),
+              "--backends", "brian2,brian2-step,emu-float", "--quiet"])
+    capsys.readouterr()
+    assert info.value.code == 0
+    data = json.loads((out / "report.json").read_text())
+    assert data["mask"]["present"] == 12 and data["outcome"] == "passed"
+    stored = np.load(out / "trajectories.npz")
+    plain = verify(rule, trains, backends=["brian2", "emu-float"])
+    for backend in ("brian2", "emu-float"):
+        assert np.isnan(stored[backend][:, ~mask]).all()
+        assert np.array_equal(stored[backend][:, mask], plain.results[backend].trajectory[:, mask])
