@@ -334,13 +334,15 @@ def emit_brian2(rule: Rule) -> str:
         after += ("    for name, value in REST.items():\n"
                   "        setattr(syn, name, value)\n")
     out.append(f'''\
-def simulate(pre, post, w0, dt=DT_SECONDS{reward_arg}):
-    """Run the plastic synapses, all-to-all, on imposed spike rasters.
+def simulate(pre, post, w0, dt=DT_SECONDS{reward_arg}, mask=None):
+    """Run the plastic synapses, all-to-all or on a mask, on imposed spike rasters.
 
     pre: bool (n_pre, steps); post: bool (n_post, steps).
     w0: initial weights (n_post, n_pre) in rule units (SI).
     dt: time step, seconds or a Brian2 quantity.{reward_doc}
-    Returns the weight after every step, (steps, n_post, n_pre), rule units (SI).
+    mask: bool (n_post, n_pre), the synapses that exist; default all to all.
+    Returns the weight after every step, (steps, n_post, n_pre), rule units (SI);
+    a synapse the mask leaves out has no weight: NaN.
     """
     b2.prefs.codegen.target = "numpy"
     if not isinstance(dt, b2.Quantity):
@@ -355,7 +357,11 @@ def simulate(pre, post, w0, dt=DT_SECONDS{reward_arg}):
     post_group = b2.SpikeGeneratorGroup(n_post, post_i, post_t * dt, dt=dt, name="post")
 {setup}    syn = b2.Synapses(pre_group, post_group, model=MODEL, {pathways},
                       dt=dt, method="exact", name="plastic")
-    syn.connect()  # every pre to every post
+    if mask is None:
+        syn.connect()  # every pre to every post
+    else:  # only the synapses that exist, mask[post, pre]
+        post_index, pre_index = np.nonzero(np.asarray(mask, dtype=bool))
+        syn.connect(i=pre_index, j=post_index)
     # a pre and a post spike in the same step: the pre pathway runs first
     syn.pre.order = 0
     syn.post.order = 1
@@ -365,7 +371,7 @@ def simulate(pre, post, w0, dt=DT_SECONDS{reward_arg}):
     monitor = b2.StateMonitor(syn, "w", record=True, when="end", order=100, dt=dt, name="weights")
     net = b2.Network(pre_group, post_group, syn, monitor)
     net.run(steps * dt, namespace={{}})
-    trajectory = np.empty((steps, n_post, n_pre))
+    trajectory = np.full((steps, n_post, n_pre), np.nan)  # NaN: no such synapse
     trajectory[:, j, i] = np.asarray(monitor.w[:]).T
     return trajectory
 

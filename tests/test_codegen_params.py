@@ -172,3 +172,20 @@ def test_lava_header_names_every_parameter_and_its_constants(tmp_path, name, mod
             # independent expectation: the time constant in steps is the parameter / dt
             value = next(p.value for p in rule.parameters if p.name == param)
             assert float(assigned[f"{slot_tau}_TAU"]) == pytest.approx(value / rule.dt, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["stdp_pair", "rstdp"])
+def test_brian2_script_simulates_a_mask_as_the_backend(tmp_path, name):
+    import dataclasses
+
+    rule = load_rule(rule_path(name))
+    trains = trains_for(rule)
+    mask = np.array([[1, 0, 1], [0, 1, 1], [1, 1, 0], [0, 0, 1]], dtype=bool)
+    masked = dataclasses.replace(trains, mask=mask)
+    expected = REGISTRY.get("brian2").run(rule, masked, {}).trajectory
+    module = import_script(edited_script(rule, tmp_path))
+    kwargs = {"reward": trains.reward} if trains.reward is not None else {}
+    got = module.simulate(trains.pre, trains.post, trains.w0, rule.dt, mask=mask, **kwargs)
+    assert np.isnan(got[:, ~mask]).all() and np.isnan(expected[:, ~mask]).all()
+    np.testing.assert_allclose(got[:, mask], expected[:, mask], rtol=0, atol=1e-12 * rule.weight.range)
+    assert np.ptp(expected[:, mask]) > 0

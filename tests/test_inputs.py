@@ -298,3 +298,21 @@ def test_cli_verify_with_a_mask(tmp_path, capsys):
     for backend in ("brian2", "emu-float"):
         assert np.isnan(stored[backend][:, ~mask]).all()
         assert np.array_equal(stored[backend][:, mask], plain.results[backend].trajectory[:, mask])
+
+
+def test_compile_reads_a_mask_and_scales_the_same_traces(tmp_path, capsys):
+    """The trace scales are per neuron: a mask leaves the fixed plan's impulses and dw unchanged."""
+    rule = load_rule(rule_path("stdp_pair"))
+    trains = poisson(rule, 4, 4, 400, 30.0, 5)
+    np.savez(tmp_path / "plain.npz", pre=trains.pre, post=trains.post)
+    np.savez(tmp_path / "masked.npz", pre=trains.pre, post=trains.post, mask=~np.eye(4, dtype=bool))
+    plans = {}
+    for name in ("plain", "masked"):
+        with pytest.raises(SystemExit) as info:
+            main(["compile", rule_path("stdp_pair"), "--target", "lava", "--out", str(tmp_path / name),
+                  "--spikes", str(tmp_path / f"{name}.npz")])
+        assert info.value.code == 0
+        plans[name] = json.loads((tmp_path / name / "stdp_pair_plan.json").read_text())["fixed"]
+    capsys.readouterr()
+    assert plans["masked"]["dw"] == plans["plain"]["dw"]
+    assert plans["masked"]["traces"] == plans["plain"]["traces"]
