@@ -289,8 +289,10 @@ def test_cli_verify_with_a_mask(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["verify", rule_path("stdp_pair"), "--out", str(out), "--spikes", str(spikes),
               "--backends", "brian2,brian2-step,emu-float", "--quiet"])
-    capsys.readouterr()
+    printed = capsys.readouterr().out
     assert info.value.code == 0
+    assert printed.splitlines()[0] == "rule stdp_pair: file:spikes.npz seed=None steps=150 synapses=4x4 (mask: 12 present)"
+    assert "4x4 synapses (12 present: mask), t_epoch 1" in (out / "report.md").read_text()
     data = json.loads((out / "report.json").read_text())
     assert data["mask"]["present"] == 12 and data["outcome"] == "passed"
     stored = np.load(out / "trajectories.npz")
