@@ -39,7 +39,8 @@ import tempfile
 
 import numpy as np
 
-from neurodeploy.backends.brian2_model import b2name, brian2_names, reference_model, unit_text
+from neurodeploy.backends.brian2_model import (b2name, bounds_code, brian2_names, named_parameter, reference_model,
+                                               unit_text)
 from neurodeploy.errors import UnsupportedError
 from neurodeploy.files import follow_umask
 from neurodeploy.ir import Rule
@@ -276,7 +277,12 @@ def emit_brian2(rule: Rule) -> str:
     if model.delayed:
         out.append("# jumps that come a fixed delay after the spike: (pathway, side, delay in s, statements)")
         out.append("DELAYED = [")
-        out += [f"    ({name!r}, {side!r}, {delay!r}, {code!r})," for name, side, delay, code in model.delayed]
+        for name, side, delay, code in model.delayed:  # the delay parameter, where the traces name one
+            texts = {t.delay_text for t in rule.traces
+                     if t.of == side and t.delay and rule.delay_steps(t) * rule.dt == delay}
+            param = named_parameter(rule, texts.pop()) if len(texts) == 1 else None
+            out.append(f"    ({name!r}, {side!r}, {param} / second, {code!r}),  # rounded to whole steps by Brian2"
+                       if param is not None and param in named else f"    ({name!r}, {side!r}, {delay!r}, {code!r}),")
         out.append("]")
     if model.regular:
         out.append("# every step: (statements, when)" + (" -- reward_input(t, j) is the third factor" if model.reward else ""))
@@ -290,9 +296,13 @@ def emit_brian2(rule: Rule) -> str:
                 f"    {b2name(rule, t.name)!r}: Quantity({float(t.rest)!r}, dim={_dim_source(t.dim)})," for t in rests]
         out.append("}")
     unit = _unit_name(w_dim)
-    out.append(f"WEIGHT_MIN, WEIGHT_MAX = {float(rule.weight.w_min)!r}, {float(rule.weight.w_max)!r}"
-               f"  # hard bounds, {unit if unit != '1' else 'dimensionless'}")
-    out.append(f"WEIGHT_INIT = {float(rule.weight.w_init)!r}  # initial weight of every synapse in main()")
+    lo, hi = bounds_code(rule)
+    out.append(f"# hard bounds of w: clip(w, {lo}, {hi}) in the statements above "
+               f"({unit if unit != '1' else 'dimensionless'})")
+    init = named_parameter(rule, rule.weight.init_text)
+    out.append(f"WEIGHT_INIT = {init}  # initial weight of every synapse in main() (the parameter above)"
+               if init is not None and init in named else
+               f"WEIGHT_INIT = {float(rule.weight.w_init)!r}  # initial weight of every synapse in main()")
     if w_dim != DIMENSIONLESS:
         out.append(f"WEIGHT_DIM = {_dim_source(w_dim)}  # {unit}")
     out.append("")
@@ -327,13 +337,15 @@ def emit_brian2(rule: Rule) -> str:
         after += ("    for name, value in REST.items():\n"
                   "        setattr(syn, name, value)\n")
     out.append(f'''\
-def simulate(pre, post, w0, dt=DT_SECONDS{reward_arg}):
-    """Run the plastic synapses, all-to-all, on imposed spike rasters.
+def simulate(pre, post, w0, dt=DT_SECONDS{reward_arg}, mask=None):
+    """Run the plastic synapses, all-to-all or on a mask, on imposed spike rasters.
 
     pre: bool (n_pre, steps); post: bool (n_post, steps).
     w0: initial weights (n_post, n_pre) in rule units (SI).
     dt: time step, seconds or a Brian2 quantity.{reward_doc}
-    Returns the weight after every step, (steps, n_post, n_pre), rule units (SI).
+    mask: bool (n_post, n_pre), the synapses that exist; default all to all.
+    Returns the weight after every step, (steps, n_post, n_pre), rule units (SI);
+    a synapse the mask leaves out has no weight: NaN.
     """
     b2.prefs.codegen.target = "numpy"
     if not isinstance(dt, b2.Quantity):
@@ -348,7 +360,11 @@ def simulate(pre, post, w0, dt=DT_SECONDS{reward_arg}):
     post_group = b2.SpikeGeneratorGroup(n_post, post_i, post_t * dt, dt=dt, name="post")
 {setup}    syn = b2.Synapses(pre_group, post_group, model=MODEL, {pathways},
                       dt=dt, method="exact", name="plastic")
-    syn.connect()  # every pre to every post
+    if mask is None:
+        syn.connect()  # every pre to every post
+    else:  # only the synapses that exist, mask[post, pre]
+        post_index, pre_index = np.nonzero(np.asarray(mask, dtype=bool))
+        syn.connect(i=pre_index, j=post_index)
     # a pre and a post spike in the same step: the pre pathway runs first
     syn.pre.order = 0
     syn.post.order = 1
@@ -358,7 +374,7 @@ def simulate(pre, post, w0, dt=DT_SECONDS{reward_arg}):
     monitor = b2.StateMonitor(syn, "w", record=True, when="end", order=100, dt=dt, name="weights")
     net = b2.Network(pre_group, post_group, syn, monitor)
     net.run(steps * dt, namespace={{}})
-    trajectory = np.empty((steps, n_post, n_pre))
+    trajectory = np.full((steps, n_post, n_pre), np.nan)  # NaN: no such synapse
     trajectory[:, j, i] = np.asarray(monitor.w[:]).T
     return trajectory
 
@@ -419,6 +435,55 @@ def _traffic_lines(rule: Rule, plan, traffic: dict | None) -> list:
     return lines
 
 
+def _reads(rule: Rule, text: str, name: str) -> bool:
+    """True when a value written ``text`` names or reads the parameter ``name``."""
+    if named_parameter(rule, text) == name:
+        return True
+    return bool(text) and re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text) is not None
+
+
+def parameter_destinations(rule: Rule, slots: dict) -> list:
+    """(parameter, [where the learning-engine plan bakes it in]) for every parameter of the rule."""
+    out = []
+    for p in rule.parameters:
+        where = []
+        symbol_names = set()
+        for expr in (rule.weight.on_pre, rule.weight.on_post, rule.weight.continuous):
+            symbol_names |= {s.name for s in getattr(expr, "free_symbols", ())}
+        for t in rule.traces_of("synapse"):
+            for expr in (t.on_pre, t.on_post):
+                symbol_names |= {s.name for s in getattr(expr, "free_symbols", ())}
+        if p.name in symbol_names:
+            where.append("the constants S*2^E of DW")
+        for t in rule.traces:
+            slot = slots.get(t.name)
+            label = slot.upper() if slot else t.name
+            if _reads(rule, t.tau_text, p.name):
+                where.append(f"{label}_TAU" if slot else f"the decay of trace {t.name}")
+            if _reads(rule, t.jump_text, p.name) or (t.jump_expr is not None and p.name in
+                                                      {s.name for s in t.jump_expr.free_symbols}):
+                where.append(f"{label}_IMPULSE" if slot else f"the jump of trace {t.name}")
+        if any(_reads(rule, text, p.name) for text in rule.weight.bounds_text):
+            where.append("WEIGHT_SCALE and WEIGHT_BOUNDS_LAVA (the bounds)")
+        if _reads(rule, rule.weight.init_text, p.name):
+            where.append("WEIGHT_INIT")
+        out.append((p.name, where))
+    return out
+
+
+def _destination_lines(rule: Rule, slots: dict, mode: str) -> list:
+    lines = ["", "The rule's parameters are compiled into the plan", "------------------------------------------------",
+             "This script has no variable named after a parameter of the rule: each is baked into the",
+             f"{mode} plan's constants below (quantized and scaled together in fixed point), so editing",
+             "one here would not re-plan. To change a parameter, edit the rule file and re-plan:",
+             f"    neurodeploy compile {rule.source or 'RULE.yaml'} --target lava --mode {mode} --out DIR "
+             "[--rate HZ | --protocol NAME | --spikes FILE.npz]",
+             "Where each went:"]
+    for name, where in parameter_destinations(rule, slots):
+        lines.append(f"    {name}: " + (", ".join(where) if where else "not used by the learning engine"))
+    return lines
+
+
 def emit_lava(rule: Rule, plan, traffic: dict | None = None) -> str:
     """Source of a standalone Lava script running ``rule`` under ``plan`` as ``run_lava`` does.
 
@@ -450,11 +515,13 @@ def emit_lava(rule: Rule, plan, traffic: dict | None = None) -> str:
         doc.append("Predicted deviation from the exact engine (fraction of the weight range): "
                    + ", ".join(f"{k} {_g(v)}" for k, v in sorted(plan.band.items())) + ".")
     doc += _traffic_lines(rule, plan, traffic)
+    doc += _destination_lines(rule, slots, plan.mode)
     doc += ["", "Usage", "-----",
             f"    python {rule.name}_lava.py   # prints the final weights in rule units, (n_post, n_pre)",
             "    simulate(pre, post, w0_rule) -> weights after every step in rule units, (steps, n_post, n_pre)",
-            "", "Every constant under 'parameters' takes effect when edited; the constants under",
-            "'the compiled plan' follow from the rule: recompile to change them.",
+            "", "Every constant under 'parameters' takes effect when edited, as written (DW, impulses and",
+            "taus are Lava's, not the rule's: the scaling was chosen for the compiled values); the",
+            "constants under 'the compiled plan' follow from the rule: recompile to change them.",
             "Only numpy and lava are needed."]
 
     out = ['"""' + _doc("\n".join(doc)) + '\n"""']

@@ -153,11 +153,13 @@ class Deployment:
 
     @classmethod
     def from_plan(cls, plan, w_lava, rule=None, rng_seed: int = RNG_SEED, record: str | None = None,
-                  traffic: dict | None = None) -> "Deployment":
+                  traffic: dict | None = None, mask=None) -> "Deployment":
         """The connection for ``plan`` with initial weights ``w_lava`` (n_post, n_pre), Lava units.
 
         ``record``: path of a ``.npy`` weight history (verify's recording connection,
-        :mod:`neurodeploy.lava.recording.processes`); None for the plain connection."""
+        :mod:`neurodeploy.lava.recording.processes`); None for the plain connection. ``mask``:
+        bool (n_post, n_pre), the synapses that exist: a ``LearningSparse`` connection whose
+        structure is the mask (the others have no weight and never change); None: all to all."""
         from neurodeploy.lava.compat import import_lava
 
         import_lava()
@@ -170,7 +172,17 @@ class Deployment:
                      "mixed": SignMode.MIXED}[plan.sign_mode]
         kwargs = dict(weights=w_lava, learning_rule=learning_rule, sign_mode=sign_mode,
                       weight_bounds=tuple(float(b) for b in plan.w_lava_bounds))
-        if record is None:
+        if mask is not None and not np.asarray(mask, dtype=bool).all():
+            from neurodeploy.lava.deployed.processes import masked_weights
+
+            kwargs["weights"] = masked_weights(w_lava, np.asarray(mask, dtype=bool))
+            if record is None:
+                from neurodeploy.lava.deployed.processes import SPARSE_MODELS as MODELS, BoundedLearningSparse
+                conn = BoundedLearningSparse(**kwargs)
+            else:
+                from neurodeploy.lava.recording.processes import SPARSE_MODELS as MODELS, RecordingLearningSparse
+                conn = RecordingLearningSparse(history_path=record, **kwargs)
+        elif record is None:
             from neurodeploy.lava.deployed.processes import MODELS, BoundedLearningDense
             conn = BoundedLearningDense(**kwargs)
         else:
@@ -208,7 +220,9 @@ class Deployment:
         """The connection's weights in rule units, (n_post, n_pre): ``conn.weights.get()``
         (while the network is built: after ``run``, before ``stop``), or ``w_lava`` converted."""
         if w_lava is None:
-            w_lava = self.conn.weights.get()
+            from neurodeploy.lava.deployed.processes import dense_weights
+
+            w_lava = dense_weights(self.conn.weights.get())  # a mask's absent synapses: NaN
         return self.from_lava(w_lava)
 
     def lif_params(self, tau_u: float, tau_v: float, threshold: float, dt: float = 1.0) -> dict:
@@ -295,7 +309,7 @@ class CpuDeployment:
 
 
 def deploy(rule_or_path, shape=None, w_init=None, mode: str = "fixed", traffic=None,
-           rng_seed: int = RNG_SEED):
+           rng_seed: int = RNG_SEED, mask=None):
     """Compile ``rule_or_path`` (a rule file or a loaded rule) into a Lava connection.
 
     ``shape``: (n_post, n_pre) (optional when ``w_init`` is an array); ``w_init``: initial
@@ -303,10 +317,12 @@ def deploy(rule_or_path, shape=None, w_init=None, mode: str = "fixed", traffic=N
     (default: the rule's ``init``); ``mode``: "float" (Lava's float model, weights clipped to
     the bounds) or "fixed" (Loihi's bit-approximate model); ``traffic``: what the trace scales
     assume (:func:`traffic_trains`; default Poisson 10 Hz); ``rng_seed``: the stochastic
-    rounding's seed. Raises NeurodeployError for a rule the learning engine cannot run.
+    rounding's seed; ``mask``: bool (n_post, n_pre), the synapses that exist (a ``LearningSparse``
+    connection: the others carry no current, have no weight and never learn; default all to all).
+    Raises NeurodeployError for a rule the learning engine cannot run.
 
     ``mode="cpu"``: any rule as written, in a :class:`CpuDeployment` (the ``lava-cpu`` backend's
-    process; not the learning engine, so ``traffic`` and ``rng_seed`` do not apply)."""
+    process; not the learning engine, so ``traffic``, ``rng_seed`` and ``mask`` do not apply)."""
     from neurodeploy.harness import compile_plans
     from neurodeploy.ir import Rule
 
@@ -324,18 +340,39 @@ def deploy(rule_or_path, shape=None, w_init=None, mode: str = "fixed", traffic=N
         if traffic is not None:
             raise NeurodeployError(source, "traffic", "only for the learning engine (float, fixed): "
                                                       f"mode cpu runs the rule as written (got {traffic!r})")
+        if mask is not None:
+            raise NeurodeployError(source, "mask", "only for the learning engine's sparse connection (float, "
+                                                   "fixed): RuleSynapses is all to all (got a mask)")
         return CpuDeployment.build(rule, _initial_weights(rule, shape, w_init))
     reason = unsupported_reason(rule, mode)
     if reason is not None:
         raise NeurodeployError(source, "weight", reason)
     w0 = _initial_weights(rule, shape, w_init)
+    mask = _mask(mask, w0.shape)
     trains = traffic_trains(rule, traffic)
     try:
         plan = compile_plans(rule, trains)[mode]
     except UnsupportedError as exc:
         raise NeurodeployError(source, "weight", f"not deployable to the learning engine: {exc}") from None
     return Deployment.from_plan(plan, plan.weights_to_lava(w0), rule, rng_seed,
-                                traffic=describe_traffic(trains, plan))
+                                traffic=describe_traffic(trains, plan), mask=mask)
+
+
+def _mask(mask, shape: tuple):
+    """``mask`` as a bool (n_post, n_pre) array (None when absent or all True); one-line errors."""
+    if mask is None:
+        return None
+    m = np.asarray(mask)
+    if m.shape != shape:
+        raise NeurodeployError("deploy", "mask", f"must be a boolean array of shape (n_post, n_pre) = {shape} "
+                                                 f"(got {m.shape})")
+    if m.dtype != bool:
+        if m.dtype.kind not in "iuf" or not np.all((m == 0) | (m == 1)):
+            raise NeurodeployError("deploy", "mask", f"must be boolean or 0/1 (got dtype {m.dtype})")
+        m = m != 0
+    if not m.any():
+        raise NeurodeployError("deploy", "mask", f"must keep at least one synapse (got all {shape[0]}x{shape[1]} False)")
+    return None if m.all() else m
 
 
 def _initial_weights(rule, shape, w_init) -> np.ndarray:

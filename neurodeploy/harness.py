@@ -183,14 +183,29 @@ def _synapse_at(res: RunResult, i: int, j: int) -> list:
     return [int(res.posts[i]) if res.posts is not None else int(i), int(res.pres[j]) if res.pres is not None else int(j)]
 
 
-def compare(ref: RunResult, cand: RunResult, share: str, w_range: float, tolerance: dict | None) -> dict:
+def present_grid(trains: SpikeTrains, res: RunResult) -> np.ndarray | None:
+    """bool (recorded posts, recorded pres): the recorded synapses the trains' mask keeps (None: no mask)."""
+    if trains.mask is None:
+        return None
+    return trains.mask[np.ix_(np.arange(trains.n_post) if res.posts is None else res.posts,
+                              np.arange(trains.n_pre) if res.pres is None else res.pres)]
+
+
+def compare(ref: RunResult, cand: RunResult, share: str, w_range: float, tolerance: dict | None,
+            present: np.ndarray | None = None) -> dict:
     """Errors of ``cand`` against ``ref`` over the steps both recorded (:func:`common_rows`) and the
     recorded synapses, judged against ``tolerance`` (None: measured only, outcome "not checked"; above
-    :data:`~neurodeploy.verdict.MAX_TOLERANCE`: not checked, tolerance too wide)."""
+    :data:`~neurodeploy.verdict.MAX_TOLERANCE`: not checked, tolerance too wide). ``present``
+    (:func:`present_grid`): the synapses compared; the others do not exist (NaN in every backend)."""
     entry = {"reference": ref.backend, "candidate": cand.backend, "share": share}
     steps, ia, ib = common_rows(ref, cand)
     entry.update(compared(ref, cand, steps))
     a, b = ref.trajectory[ia], cand.trajectory[ib]
+    if present is not None:  # absent synapses: left out (a synapse axis of the present ones)
+        keep = np.flatnonzero(present.reshape(-1))
+        entry["compared_synapses"] = f"{keep.size} present (mask) of {present.size}"
+        a = a.reshape(a.shape[0], 1, -1)[:, :, keep]
+        b = b.reshape(b.shape[0], 1, -1)[:, :, keep]
     for result, traj in ((ref, a), (cand, b)):
         row = _first_bad_step(traj)
         if row is not None:
@@ -206,6 +221,8 @@ def compare(ref: RunResult, cand: RunResult, share: str, w_range: float, toleran
     max_abs = float(diff.max())
     rmse = float(np.sqrt(np.mean(diff ** 2)))
     worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
+    if present is not None:
+        worst = (worst[0],) + np.unravel_index(int(keep[worst[2]]), present.shape)
     entry.update(
         max_abs_error=max_abs, rmse=rmse,
         max_abs_error_normalized=max_abs / w_range, rmse_normalized=rmse / w_range,
@@ -365,6 +382,9 @@ class Report:
             "quantization_plan": {m: p.to_dict() for m, p in self.plans.items()},
             **({"curve": self.curve} if self.curve is not None else {}),
             **({"neuron": self.trains.neuron} if self.trains.neuron is not None else {}),
+            **({"mask": {"present": int(t.mask.sum()), "synapses": int(t.mask.size),
+                         "absent": "NaN in trajectories.npz (mask alongside); left out of every comparison"}}
+               if t.mask is not None else {}),
         }
 
     def write(self, out_dir: str) -> list:
@@ -388,6 +408,8 @@ class Report:
             stored["synapses:post"] = first.posts
         if first is not None and first.pres is not None:
             stored["synapses:pre"] = first.pres
+        if self.trains.mask is not None:  # the synapses that exist; the others are NaN in every trajectory
+            stored["mask"] = self.trains.mask
         # closed loop: each backend's post spikes, "<backend>:post_spikes" (n_post, steps)
         rasters = {f"{name}:post_spikes": res.info["post_spikes"] for name, res in self.results.items()
                    if "post_spikes" in res.info}
@@ -624,7 +646,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
             parted = spikes is not None and spikes["first_difference_step"] is not None
             if share == "timing":
                 if parted:
-                    entry = compare(ra, rb, share, w_range, None)
+                    entry = compare(ra, rb, share, w_range, None, present_grid(trains, ra))
                     entry.update(outcome=NOT_CHECKED, passed=False,
                                  message=f"post spikes part from step {spikes['first_difference_step']}: "
                                          f"{spikes['counts'][0]} vs {spikes['counts'][1]} spikes")
@@ -634,7 +656,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
                                            if spikes is not None else {n: t["peak"] for n, t in traces.items()})
             else:
                 # the lowering and the emulation must agree exactly, spikes included
-                entry = compare(ra, rb, share, w_range, _tolerance(share, plans))
+                entry = compare(ra, rb, share, w_range, _tolerance(share, plans), present_grid(trains, ra))
             if spikes is not None:
                 entry["post_spikes"] = spikes
             comparisons.append(entry)
@@ -646,7 +668,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
                                 "message": f"{which}: {failed[which]}"})
     for a, b, share in MEASURED:
         if a in results and b in results:
-            m = compare(results[a], results[b], share, w_range, None)
+            m = compare(results[a], results[b], share, w_range, None, present_grid(trains, results[a]))
             measured.append({k: v for k, v in m.items() if k not in ("outcome", "passed", "message", "tolerance")})
     steps_ran = {}
     for name, r in results.items():

@@ -79,6 +79,8 @@ class Trace:
     on_post: object = 0  # synapse traces: increment at a post spike (sympy)
     on_pre_text: str = ""
     on_post_text: str = ""
+    rest_text: str = ""  # as written ("NAME = value" when it names a parameter)
+    delay_text: str = ""
 
     def __post_init__(self):
         where = f"traces.{self.name}"
@@ -122,6 +124,8 @@ class WeightRule:
     dim: object = DIMENSIONLESS  # dimension of w (that of the bounds)
     continuous: object = 0  # dw/dt, integrated every step (sympy; 0 when absent)
     continuous_text: str = ""
+    bounds_text: tuple = ("", "")  # as written ("NAME = value" when a bound names a parameter)
+    init_text: str = ""
 
     def __post_init__(self):
         for name in ("w_min", "w_max", "w_init"):

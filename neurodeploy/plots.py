@@ -55,6 +55,12 @@ def _synapses(data: dict, shape) -> list:
     return sorted({(0, 0), (n_post // 2, n_pre // 2), (n_post - 1, n_pre - 1)})
 
 
+def _present(diff: np.ndarray) -> np.ndarray:
+    """(rows, synapses) errors without the synapses a mask leaves out (NaN at every row)."""
+    absent = np.isnan(diff).all(axis=0) if diff.size else np.zeros(0, bool)
+    return diff[:, ~absent] if absent.any() else diff
+
+
 def write_plots(data: dict, trajectories: dict, out_dir: str, curve_synapses=None, rows: dict | None = None) -> list:
     """Write the figures for report ``data``; return their file names. ``rows``: backend -> the
     0-based steps of its trajectory's rows (default: every step from 0); trajectories may hold a
@@ -91,6 +97,8 @@ def write_plots(data: dict, trajectories: dict, out_dir: str, curve_synapses=Non
         picks = _synapses(data, (len(posts), len(pres)))
         synapses = [(posts[a], pres[b]) for a, b in picks] if not data.get("curve") else picks
     synapses = [(i, j) for i, j in synapses if None not in local(i, j)]
+    present = [(i, j) for i, j in synapses if not np.isnan(any_traj[:, local(i, j)[0], local(i, j)[1]]).all()]
+    synapses = present or synapses  # a mask: the synapses that exist
     fig, axes = plt.subplots(len(synapses), 1, figsize=(8, 2.4 * len(synapses)), sharex=True, squeeze=False)
     for ax, (i, j) in zip(axes[:, 0], synapses):
         li, lj = local(i, j)
@@ -109,7 +117,7 @@ def write_plots(data: dict, trajectories: dict, out_dir: str, curve_synapses=Non
         fig, ax = plt.subplots(figsize=(8, 4))
         for k, c in enumerate(comps):
             time_s, a, b = common(c["reference"], c["candidate"])
-            diff = np.abs(b - a).reshape(time_s.size, -1)
+            diff = _present(np.abs(b - a).reshape(time_s.size, -1))
             err = np.maximum(diff.max(axis=1) / w_range, 1e-18) if diff.size else np.zeros(time_s.size)
             line, = ax.plot(time_s, err, lw=1, label=f"{c['reference']} -> {c['candidate']} ({c['share']})")
             tol = (c["tolerance"] or {}).get("max_abs")  # None: no predicted band
@@ -143,7 +151,7 @@ def write_plots(data: dict, trajectories: dict, out_dir: str, curve_synapses=Non
                  if a in trajectories and b in trajectories), None)
     if band and pair:
         time_s, a, b = common(pair[0], pair[1])
-        diff = np.abs(b - a).reshape(time_s.size, -1) / w_range
+        diff = _present(np.abs(b - a).reshape(time_s.size, -1)) / w_range
         fig, ax = plt.subplots(figsize=(8, 3.5))
         ax.plot(time_s, diff.max(axis=1), lw=1, label="max over synapses")
         ax.plot(time_s, np.sqrt((diff ** 2).mean(axis=1)), lw=1, label="RMS over synapses")

@@ -30,6 +30,11 @@ class SpikeTrains:
     curve: dict | None = None  # curve protocols: {"x": [...], "x_label": str, "synapses": [[post, pre], ...]}
     reward: np.ndarray | None = None  # float (n_post, steps): third-factor input, for rules with a reward trace
     neuron: dict | None = None  # closed loop: the LIF that makes the post spikes (``post`` is then unused)
+    mask: np.ndarray | None = None  # bool (n_post, n_pre): the synapses that exist (None: all to all)
+
+    def present(self) -> np.ndarray:
+        """bool (n_post, n_pre): the synapses that exist (the mask, or every one)."""
+        return self.mask if self.mask is not None else np.ones((self.n_post, self.n_pre), dtype=bool)
 
     def reward_or_zeros(self) -> np.ndarray:
         return self.reward if self.reward is not None else np.zeros((self.n_post, self.steps))
@@ -484,8 +489,21 @@ def check_delays(rule: Rule, steps: int, n_pre: int, n_post: int, what: str) -> 
                                f"{n_pre + n_post} neurons (at most {_count(MAX_NEURON_STEPS)} neuron-steps)")
 
 
+def check_transposed(source: str, steps: int, n_pre: int, n_post: int, shaped: bool) -> None:
+    """Warn (one line on stderr) when both rasters have fewer steps than neurons: the sign of rasters
+    saved (steps, neurons). Not an error: a large network on a short run is legitimate; a ``w0`` or
+    ``mask`` of shape (n_post, n_pre) (``shaped``) confirms the reading and silences the warning."""
+    import sys
+
+    if shaped or not (steps < n_pre and steps < n_post):
+        return
+    print(f"neurodeploy: warning: {source}: pre, post: read as {n_pre} and {n_post} neurons x {steps} steps "
+          f"(fewer steps than neurons): rasters are (neurons, steps); if they were saved (steps, neurons), "
+          f"save pre.T and post.T", file=sys.stderr)
+
+
 #: The members a spike file may hold (``numpy.savez`` names them ``<name>.npy``).
-SPIKE_MEMBERS = ("pre", "post", "w0", "reward")
+SPIKE_MEMBERS = ("pre", "post", "w0", "reward", "mask")
 #: Largest .npy header read (numpy's own default limit).
 _MAX_NPY_HEADER = 10_000
 
@@ -587,6 +605,12 @@ def load_spikes(path: str, rule: Rule) -> SpikeTrains:
                 raise NeurodeployError(source, "reward", f"must be numbers of shape (steps,) = ({steps},) or "
                                        f"(n_post, steps) = ({n_post}, {steps}) (got {r_dtype} {r_shape})")
             _real(r_dtype, "reward", source, allow_bool=False)
+        if "mask" in headers:
+            m_shape, m_dtype = headers["mask"]
+            if m_shape != shape:
+                raise NeurodeployError(source, "mask", f"must be a boolean array of shape (n_post, n_pre) = {shape} "
+                                                       f"(got {m_shape})")
+            _real(m_dtype, "mask", source, allow_bool=True)
         arrays = {}
         for key, entry in members.items():  # sizes known and bounded: now the data
             try:
@@ -618,8 +642,20 @@ def load_spikes(path: str, rule: Rule) -> SpikeTrains:
         reward = r
     elif rule.has_reward:
         reward = default_reward(n_post, steps, rule, 0)
+    mask = None
+    if "mask" in arrays:
+        m = arrays["mask"]
+        if m.dtype != bool:
+            if not np.all((m == 0) | (m == 1)):
+                raise NeurodeployError(source, "mask", f"must be boolean or 0/1 (got dtype {m.dtype})")
+            m = m.astype(bool)
+        if not m.any():
+            raise NeurodeployError(source, "mask", f"must keep at least one synapse (got all {shape[0]}x{shape[1]} "
+                                                   "False)")
+        mask = None if m.all() else m
     check_delays(rule, steps, rasters["pre"].shape[0], n_post, f"spike file {source}")
-    return SpikeTrains(rasters["pre"], rasters["post"], w0, f"file:{source}", reward=reward)
+    check_transposed(source, steps, n_pre, n_post, "w0" in headers or "mask" in headers)
+    return SpikeTrains(rasters["pre"], rasters["post"], w0, f"file:{source}", reward=reward, mask=mask)
 
 
 #: The default third-factor input of rules with a reward trace: unit rewards
@@ -683,5 +719,7 @@ def update_counts(rule: Rule, trains: SpikeTrains) -> dict:
     post = np.pad(trains.post, ((0, 0), (0, pad))).reshape(trains.n_post, n_epochs, e).any(axis=2).astype(np.int64)
     both = np.rint(post.astype(float) @ pre.T.astype(float)).astype(np.int64)  # BLAS; exact below 2^53
     updates = pre.sum(axis=1)[None, :] + post.sum(axis=1)[:, None] - both
+    if getattr(trains, "mask", None) is not None:  # only the synapses that exist
+        updates, both = updates[trains.mask], both[trains.mask]
     return {"max_updates": int(updates.max()), "mean_updates": float(updates.mean()), "epochs": n_epochs,
             "coincident_epochs": int(both.sum()), "max_coincident_per_synapse": int(both.max())}

@@ -13,7 +13,8 @@ def _sci(value) -> str:
 def summary_table(data: dict) -> str:
     """The table `verify` prints: one line per backend, one per comparison."""
     lines = [f"rule {data['rule']}: {data['protocol']} seed={data['seed']} steps={data['steps']} "
-             f"synapses={data['n_post']}x{data['n_pre']}", ""]
+             f"synapses={data['n_post']}x{data['n_pre']}"
+             + (f" (mask: {data['mask']['present']} present)" if data.get("mask") else ""), ""]
     if data.get("engine") is not None:
         lines += [f"learning engine: cannot run this rule: {data['engine']}", ""]
     lines.append(f"{'backend':<12} {'ran':<4} {'seconds':>8} {'steps/s':>9}  note")
@@ -131,7 +132,8 @@ def render_markdown(data: dict, figures=()) -> str:
     out = [f"# neurodeploy verify: {data['rule']}", "",
            f"- rule file: `{data['rule_file']}`" + (f" ({data['citation']})" if data.get("citation") else ""),
            f"- protocol: {data['protocol']}, seed {data['seed']}, rate {data['rate_hz']} Hz, "
-           f"{data['steps']} steps of {data['dt_ms']:g} ms, {data['n_post']}x{data['n_pre']} synapses, "
+           f"{data['steps']} steps of {data['dt_ms']:g} ms, {data['n_post']}x{data['n_pre']} synapses"
+           + (f" ({data['mask']['present']} present: mask)" if data.get("mask") else "") + ", "
            f"t_epoch {data['t_epoch']}",
            f"- result: **{outcome_line(data)}**",
            f"- learning engine: {'runs this rule' if data.get('engine') is None else 'cannot run this rule: ' + data['engine']}"

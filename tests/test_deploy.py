@@ -147,6 +147,9 @@ def test_lif_params_float_and_fixed():
     (lambda: deploy(rule_path("stp_tsodyks_markram"), shape=(2, 2), mode="cpu", traffic=10.0),
      "stp_tsodyks_markram.yaml: traffic: only for the learning engine (float, fixed): mode cpu runs the rule "
      "as written (got 10.0)"),
+    (lambda: deploy(rule_path("stp_tsodyks_markram"), shape=(2, 2), mode="cpu", mask=np.eye(2, dtype=bool)),
+     "stp_tsodyks_markram.yaml: mask: only for the learning engine's sparse connection (float, fixed): "
+     "RuleSynapses is all to all (got a mask)"),
     (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2)).supplied_traces(np.zeros((2, 5))),
      "deploy: supplied_traces: only three-factor rules (a reward trace) read supplied traces (got rule 'stdp_pair')"),
 ])

@@ -859,7 +859,7 @@ def _npz_case(kind, tmp_path):
 
     pre, post = np.zeros((2, 10), bool), np.zeros((3, 10), bool)
     good = {"pre.npy": pre, "post.npy": post}
-    allowed = "unknown member (allowed: pre.npy, post.npy, w0.npy, reward.npy)"
+    allowed = "unknown member (allowed: pre.npy, post.npy, w0.npy, reward.npy, mask.npy)"
     too_large = ("run too large ({} steps x {}x{} synapses; at most 100,000,000 steps, 20,000,000,000 synapse-steps "
                  "and 200,000,000 neuron-steps)")
     cases = {
@@ -895,6 +895,11 @@ def _npz_case(kind, tmp_path):
                       "pre: must be a 2-D raster (neurons, steps) (got shape (2, 10, 1000000000))"),
         "w0-header-huge": (dict(good, **{"w0.npy": _npy_header((10 ** 9, 10 ** 9), "<f8")}),
                            "w0: must be a number array of shape (n_post, n_pre) = (3, 2) (got (1000000000, 1000000000))"),
+        "mask-complex": (dict(good, **{"mask.npy": np.zeros((3, 2), complex)}),
+                         "mask: must be boolean or 0/1 (got dtype complex128)"),
+        "mask-header-huge": (dict(good, **{"mask.npy": _npy_header((10 ** 9, 10 ** 9), "|b1")}),
+                             "mask: must be a boolean array of shape (n_post, n_pre) = (3, 2) "
+                             "(got (1000000000, 1000000000))"),
         "truncated-data": (dict(good, **{"pre.npy": _npy_header((2, 10))}), "pre: cannot be read (ValueError)"),
         "garbage-header": (dict(good, **{"post.npy": b"\x93NUMPY\x01\x00\xff\xff{{{{"}), "post: is not a numpy array"),
     }
@@ -904,7 +909,8 @@ def _npz_case(kind, tmp_path):
 
 NPZ_KINDS = ["pre-timedelta", "post-datetime", "pre-complex", "pre-object", "pre-string", "pre-structured", "w0-complex",
              "w0-bool", "reward-complex", "extra-member", "extra-member-2gb", "member-not-npy", "member-in-folder",
-             "header-10^6x10^6", "header-run-size", "header-steps", "header-3d", "w0-header-huge", "truncated-data",
+             "header-10^6x10^6", "header-run-size", "header-steps", "header-3d", "w0-header-huge", "mask-complex",
+             "mask-header-huge", "truncated-data",
              "garbage-header"]
 
 

@@ -122,9 +122,25 @@ class Backend:
             trajectory = apply_recording(trajectory, recording, trains.steps)
         seconds = time.perf_counter() - start
         rec = recording or Recording()
+        trajectory = absent_as_nan(trajectory, trains, rec)
         return RunResult(self.name, trajectory, seconds, info, rows=rec.rows(trains.steps),
                          posts=None if rec.posts is None else np.asarray(rec.posts),
                          pres=None if rec.pres is None else np.asarray(rec.pres), steps_run=trains.steps)
+
+
+def absent_as_nan(trajectory: np.ndarray, trains, recording: Recording) -> np.ndarray:
+    """``trajectory`` with the synapses the trains' ``mask`` leaves out set to NaN: they do not exist.
+
+    Open loop (post spikes imposed) every synapse learns from its own pre and post train only, so a
+    backend that runs the dense matrix computes the present synapses exactly as a sparse one would."""
+    if trains.mask is None:
+        return trajectory
+    absent = ~trains.mask[np.ix_(recording.post_index(trains.n_post), recording.pre_index(trains.n_pre))]
+    if not absent.any():
+        return trajectory
+    out = np.array(trajectory, dtype=float)
+    out[:, absent] = np.nan
+    return out
 
 
 def window(trains, stop: int):

@@ -225,8 +225,13 @@ def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: N
     syn = b2.Synapses(pre, post, model=model.model, on_pre=on_pre, on_post=on_post,
                       namespace=namespace, dt=dt, method="exact", name="plastic")
     check()
-    if standalone:  # explicit indices: the order of connect()'s all-to-all, known before the build
-        syn.connect(i=np.repeat(np.arange(n_pre), n_post), j=np.tile(np.arange(n_post), n_pre))
+    masked = trains.mask is not None
+    if standalone or masked:  # explicit indices: connect()'s all-to-all order, known before the build
+        i, j = np.repeat(np.arange(n_pre), n_post), np.tile(np.arange(n_post), n_pre)
+        if masked:  # only the synapses that exist (mask[post, pre])
+            keep = trains.mask[j, i]
+            i, j = i[keep], j[keep]
+        syn.connect(i=i, j=j)
     else:
         syn.connect()
     # same-step pre before post, then the delayed jumps (Brian2 otherwise orders by name)
@@ -241,10 +246,11 @@ def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: N
     for t in rule.traces:  # traces start at rest
         if t.rest:
             setattr(syn, b2name(rule, t.name), b2.Quantity(t.rest, dim=to_brian2(t.dim)))
-    if standalone:
-        i, j = np.repeat(np.arange(n_pre), n_post), np.tile(np.arange(n_post), n_pre)
-    else:
+    if not (standalone or masked):
         i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
+    # index[post, pre]: the synapse's position in Brian2's arrays (-1: no such synapse)
+    index = np.full((n_post, n_pre), -1, dtype=np.intp)
+    index[j, i] = np.arange(i.size)
     w0 = trains.w0[j, i]
     syn.w[:] = b2.Quantity(w0, dim=to_brian2(rule.weight.dim))
     check()
@@ -253,7 +259,8 @@ def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: N
         rows = (recording or Recording()).rows(steps)
         posts = np.arange(n_post) if recording is None else recording.post_index(n_post)
         pres = np.arange(n_pre) if recording is None else recording.pre_index(n_pre)
-        flat = (pres[None, :] * n_post + posts[:, None]).reshape(-1)
+        sub = index[np.ix_(posts, pres)]
+        flat = sub[sub >= 0]
         monitor = b2.StateMonitor(syn, "w", record=flat, when="end", order=100, dt=every * dt, name="weights")
         net = b2.Network(pre, post, syn, monitor)
     elif recording is None or recording.everything:
@@ -262,12 +269,10 @@ def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: N
     else:
         rows = recording.rows(steps)
         posts, pres = recording.post_index(n_post), recording.pre_index(n_pre)
-        # all-to-all connect(): synapse k joins pre k // n_post and post k % n_post
-        flat = (pres[None, :] * n_post + posts[:, None]).reshape(-1)
-        if not np.array_equal(i[flat], np.repeat(pres[None, :], posts.size, 0).reshape(-1)) or \
-                not np.array_equal(j[flat], np.repeat(posts[:, None], pres.size, 1).reshape(-1)):
-            raise RuntimeError("unexpected Brian2 synapse order")  # pragma: no cover
-        recorded = np.empty((rows.size, posts.size, pres.size))
+        sub = index[np.ix_(posts, pres)]
+        here = sub >= 0
+        flat = sub[here]
+        recorded = np.full((rows.size, posts.size, pres.size), np.nan)
         w_var = syn.variables["w"]
         state = {"row": 0}
 
@@ -275,7 +280,7 @@ def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: N
         def record(t):
             k = state["row"]
             if k < rows.size and int(round(float(t / dt))) == rows[k]:
-                recorded[k] = np.asarray(w_var.get_value())[flat].reshape(posts.size, pres.size)
+                recorded[k][here] = np.asarray(w_var.get_value())[flat]
                 state["row"] = k + 1
 
         net = b2.Network(pre, post, syn, record)
@@ -299,24 +304,24 @@ def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: N
         b2.device.run(build_dir, "results", False)  # subprocess.call: an interrupt kills the binary and propagates
         check()
         got = np.asarray(monitor.w_[:])  # (recorded synapses, monitor rows)
-        trajectory = np.empty((rows.size, posts.size, pres.size))
+        trajectory = np.full((rows.size, posts.size, pres.size), np.nan)
         n_mon = min(got.shape[1], rows.size)
-        trajectory[:n_mon] = got[:, :n_mon].T.reshape(n_mon, posts.size, pres.size)
+        trajectory[:n_mon, sub >= 0] = got[:, :n_mon].T
         if n_mon < rows.size:  # the last step
-            trajectory[-1] = np.asarray(syn.w_[:])[flat].reshape(posts.size, pres.size)
+            trajectory[-1, sub >= 0] = np.asarray(syn.w_[:])[flat]
         if progress is not None:
             progress(steps)
-        info = {"brian2_target": "cpp_standalone"}
+        info = {"brian2_target": "cpp_standalone", "synapses": int(i.size)}
         return trajectory, info
     _run(b2, net, steps * dt, report)
     check()
     if recording is None or recording.everything:
         w = np.asarray(monitor.w_[:])  # (synapses, steps)
-        trajectory = np.empty((steps, n_post, n_pre))
+        trajectory = np.full((steps, n_post, n_pre), np.nan)
         trajectory[:, j, i] = w.T
     else:
         trajectory = recorded
-    info = {"brian2_target": b2.prefs.codegen.target}
+    info = {"brian2_target": b2.prefs.codegen.target, "synapses": int(i.size)}
     if closed:
         raster = np.zeros((n_post, steps), dtype=bool)
         raster[np.asarray(spikes.i[:]), np.rint(np.asarray(spikes.t[:] / dt)).astype(int)] = True

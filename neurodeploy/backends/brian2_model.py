@@ -132,8 +132,35 @@ def brian2_expr(expr) -> str:
     return text
 
 
+def named_parameter(rule: Rule, text: str) -> str | None:
+    """The parameter a value's text names (the loader writes ``NAME = value``), else None."""
+    name = text.split(" = ", 1)[0].strip() if " = " in text else ""
+    return name if name in {p.name for p in rule.parameters} else None
+
+
+def value_code(rule: Rule, text: str, value: float, dim) -> str:
+    """Brian2 text of a constant of the rule (a time constant, a jump, a bound, a rest value): the
+    parameter's Brian2 name, or the expression of parameters, as written, when it reads any, so
+    that the namespace decides its value (editing a parameter changes the run); else the number."""
+    name = named_parameter(rule, text)
+    if name is not None:
+        return b2name(rule, name)
+    if text and any(p.name in text for p in rule.parameters):
+        from neurodeploy.errors import NeurodeployError
+        from neurodeploy.spec.expr import parse_expression
+
+        symbols = {p.name: sympy.Symbol(p.name, real=True) for p in rule.parameters}
+        try:
+            expr = parse_expression(text, symbols, rule.source, "")
+        except NeurodeployError:  # a quantity literal (``0.5 nS``): its value
+            expr = None
+        if expr is not None and expr.free_symbols:
+            return b2code(rule, expr)
+    return quantity_text(value, dim)
+
+
 def _jump_text(rule: Rule, t) -> str:
-    return b2code(rule, t.jump_expr) if t.jump_expr is not None else quantity_text(t.jump, t.dim)
+    return b2code(rule, t.jump_expr) if t.jump_expr is not None else value_code(rule, t.jump_text, t.jump, t.dim)
 
 
 def _jump_line(rule: Rule, t) -> str:
@@ -157,9 +184,11 @@ def _delayed_pathways(rule: Rule, model_jumps) -> tuple:
 
 def _decay_line(rule: Rule, t, elapsed: str) -> str:
     """The exact decay of trace ``t`` over ``elapsed`` (a Brian2 time expression)."""
-    name, factor = b2name(rule, t.name), f"exp(-{elapsed} / ({t.tau!r}*second))"
+    tau = named_parameter(rule, t.tau_text)
+    name, factor = b2name(rule, t.name), (f"exp(-{elapsed} / {b2name(rule, tau)})" if tau is not None
+                                          else f"exp(-{elapsed} / ({t.tau!r}*second))")
     if t.rest:
-        rest = quantity_text(t.rest, t.dim)
+        rest = value_code(rule, t.rest_text, t.rest, t.dim)
         return f"{name} = {rest} + ({name} - {rest}) * {factor}"
     return f"{name} = {name} * {factor}"
 
@@ -177,10 +206,16 @@ def _targets(rule: Rule, side: str) -> list:
     return out
 
 
+def bounds_code(rule: Rule) -> tuple:
+    """Brian2 text of the weight bounds (parameter names where the rule names parameters)."""
+    w = rule.weight
+    return value_code(rule, w.bounds_text[0], w.w_min, w.dim), value_code(rule, w.bounds_text[1], w.w_max, w.dim)
+
+
 def reference_model(rule: Rule) -> Brian2Model:
     w_dim = rule.weight.dim
     wu = unit_text(w_dim)
-    lo, hi = quantity_text(rule.weight.w_min, w_dim), quantity_text(rule.weight.w_max, w_dim)
+    lo, hi = bounds_code(rule)
     lines = [f"w : {wu}"] + [f"{b2name(rule, t.name)} : {unit_text(t.dim)}" for t in rule.traces]
     # event-driven: each pathway first decays every trace from the synapse's last event
     catch_up = []
@@ -209,7 +244,7 @@ def reference_model(rule: Rule) -> Brian2Model:
     if rule.clock_driven:  # exact decay every step, where Brian2's state updater would run
         regular.append(("\n".join(_decay_line(rule, t, "dt") for t in rule.traces), "groups", 0))
     if rule.has_reward:
-        regular.append(("\n".join(f"{b2name(rule, t.name)} += {quantity_text(t.jump, t.dim)} * reward_input(t, j)"
+        regular.append(("\n".join(f"{b2name(rule, t.name)} += {_jump_text(rule, t)} * reward_input(t, j)"
                                    for t in rule.traces_of(REWARD)), "before_synapses", 0))
     if rule.weight.continuous != 0:  # forward Euler, once per step after the spikes
         regular.append((f"w = clip(w + dt * ({b2code(rule, rule.weight.continuous)}), {lo}, {hi})", "end", 0))

@@ -67,7 +67,7 @@ def _watch(history_path: str, steps: int, progress):
 
 
 def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_seed: int = RNG_SEED,
-             progress=None, neuron: dict | None = None, supplied: dict | None = None):
+             progress=None, neuron: dict | None = None, supplied: dict | None = None, mask=None):
     """Run the learning connection for ``pre.shape[1]`` steps; weights (steps, n_post, n_pre) in Lava units.
 
     The connection is the one users deploy (:meth:`neurodeploy.deploy.Deployment.from_plan`), in
@@ -78,6 +78,9 @@ def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_s
 
     ``supplied`` (three-factor plans): slot -> (n_post, steps) values that ``RingBuffer``\\ s play
     into ``s_in_y1..y3`` (:func:`neurodeploy.deploy.supplied_traces`).
+
+    ``mask`` (n_post, n_pre): the synapses that exist; the connection is then a ``LearningSparse``
+    and the weights of the absent synapses are NaN.
 
     Every Lava process is an OS process: ``stop()`` runs in ``finally``, also on Ctrl-C."""
     from neurodeploy.lava.compat import import_lava
@@ -92,7 +95,7 @@ def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_s
     sinks = []
 
     def build(history_path):
-        deployment = Deployment.from_plan(plan, w0_lava, rng_seed=rng_seed, record=history_path)
+        deployment = Deployment.from_plan(plan, w0_lava, rng_seed=rng_seed, record=history_path, mask=mask)
         conn = deployment.conn
         RingBuffer(data=pre.astype(float)).s_out.connect(conn.s_in)
         if plan.three_factor:  # the postsynaptic side supplies y1..y3 (zeros where unused)
@@ -194,8 +197,9 @@ class _LavaBackend(Backend):
         return super().unsupported_trains(trains)
 
     def trajectory(self, plan, w0_lava, trains, progress=None) -> np.ndarray:
-        """Weights after each step, rule units."""
-        return plan.weights_from_lava(run_lava(plan, w0_lava, trains.pre, trains.post, progress=progress))
+        """Weights after each step, rule units (a mask: a LearningSparse connection, absent synapses NaN)."""
+        return plan.weights_from_lava(run_lava(plan, w0_lava, trains.pre, trains.post, progress=progress,
+                                               mask=trains.mask))
 
     def simulate(self, rule, trains, plans, progress=None):
         plan = plans[self.mode]
@@ -210,7 +214,7 @@ class _LavaBackend(Backend):
             return plan.weights_from_lava(weights), info
         if plan.three_factor:
             weights = run_lava(plan, w0, trains.pre, trains.post, progress=progress,
-                               supplied=supplied_traces(rule, plan, trains))
+                               supplied=supplied_traces(rule, plan, trains), mask=trains.mask)
             return plan.weights_from_lava(weights), dict(info, three_factor=True)
         return self.trajectory(plan, w0, trains, progress), info
 

@@ -347,12 +347,13 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
             raise NeurodeployError(source, f"{where}.tau", f"must be a time (got {tau.text}, {dim_name(tau.dim)})")
         extra = {}
         if "rest" in spec:
-            extra["rest"] = quantity(spec["rest"], f"{where}.rest").value
+            rest = quantity(spec["rest"], f"{where}.rest")
+            extra["rest"], extra["rest_text"] = rest.value, rest.text
         if "delay" in spec:
             delay = quantity(spec["delay"], f"{where}.delay")
             if delay.dim != SECOND:
                 raise NeurodeployError(source, f"{where}.delay", f"must be a time (got {delay.text}, {dim_name(delay.dim)})")
-            extra["delay"] = delay.value
+            extra["delay"], extra["delay_text"] = delay.value, delay.text
         jump_value, jump_text = 0.0, ""
         if kind == SYNAPSE:
             for key in ("on_pre", "on_post"):
@@ -388,8 +389,9 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
         init = quantity(weight["init"], "weight.init")
         if init.dim != w_dim:
             raise NeurodeployError(source, "weight.init", f"must have the unit of the bounds, {dim_name(w_dim)} (got {init.text})")
-        w_init = init.value
+        w_init, init_text = init.value, init.text
     else:
+        init_text = ""
         w_init = 0.5 * (lo.value + hi.value)
 
     updates = {}
@@ -419,7 +421,7 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
             traces=tuple(traces),
             weight=WeightRule(updates["on_pre"][0], updates["on_post"][0], lo.value, hi.value, w_init,
                               updates["on_pre"][1], updates["on_post"][1], w_dim,
-                              updates["continuous"][0], updates["continuous"][1]),
+                              updates["continuous"][0], updates["continuous"][1], (lo.text, hi.text), init_text),
             dt=dt,
             t_epoch=sim.get("t_epoch", 1),
             description=_text(data.get("description"), source, "description"),

@@ -75,6 +75,13 @@ def approximation_entries(rule, plans: dict, trains, results: dict) -> list:
     else:
         cand_name, candidate = _float_image(rule, plans, trains)
     reference = results[ref_name].trajectory
+    synapses = None
+    if trains.mask is not None:  # only the synapses that exist (the others are NaN in every backend)
+        from neurodeploy.harness import present_grid
+
+        present = present_grid(trains, results[ref_name])
+        synapses = np.argwhere(present)
+        candidate, reference = candidate[:, present][:, None, :], reference[:, present][:, None, :]
     w_range = rule.weight.range
     entry = {"reference": ref_name, "candidate": cand_name, "share": "approximation",
              "approximations": list(plan.approximations)}
@@ -87,7 +94,8 @@ def approximation_entries(rule, plans: dict, trains, results: dict) -> list:
     entry.update(max_abs_error=float(diff.max()), rmse=float(np.sqrt(np.mean(diff ** 2))),
                  max_abs_error_normalized=float(diff.max()) / w_range,
                  rmse_normalized=float(np.sqrt(np.mean(diff ** 2))) / w_range,
-                 worst_step=int(worst[0]), worst_synapse=[int(worst[1]), int(worst[2])])
+                 worst_step=int(worst[0]), worst_synapse=[int(worst[1]), int(worst[2])] if synapses is None else
+                 [int(v) for v in synapses[worst[2]]])
     exact_in_float = "float" not in plans  # only saturation resets: exact in floating point
     if exact_in_float:
         entry["tolerance"] = {"max_abs": EXACT_TOLERANCE, "rmse": EXACT_TOLERANCE,

@@ -250,9 +250,12 @@ def constants_link(rule, engine, plan, trains) -> tuple:
         w0_plan = (np.asarray(w0_plan, dtype=np.int64) >> 1) << 1
     R = simulate(plan, w0_plan, trains.pre, trains.post, record_rows=recorded_rows(trains.steps, stride),
                  scale=plan.weight_scale, mode="float", supplied=sup)
-    d_best = float(np.nanmax(np.abs(I - F))) / w_range if F.size else 0.0
-    d = float(np.max(np.abs(R - F))) / w_range if F.size else 0.0
-    if not np.isfinite(R).all():
+    def on(x):  # the synapses that exist (a mask: the dense runs' other synapses are no synapses)
+        return x if trains.mask is None else x[:, trains.mask]
+
+    d_best = float(np.nanmax(np.abs(on(I) - on(F)))) / w_range if F.size else 0.0
+    d = float(np.max(np.abs(on(R) - on(F)))) / w_range if F.size else 0.0
+    if not np.isfinite(on(R)).all():
         d = math.inf
     tol = (1 + CONSTANTS_SLACK) * d_best + CONSTANTS_FLOOR
     constants = []
@@ -262,7 +265,7 @@ def constants_link(rule, engine, plan, trains) -> tuple:
             bumped = list(best)
             bumped[k] = best[k] * (1 + SENSITIVITY_STEP)
             Ik = _run_spec(real, rule, trains, bumped, w0_best.astype(float), real.limits, stride, sat, sup)
-            g = float(np.max(np.abs(Ik - I))) / w_range / SENSITIVITY_STEP
+            g = float(np.max(np.abs(on(Ik) - on(I)))) / w_range / SENSITIVITY_STEP
         constants.append({"term": p["term"], "dependency": p["dependency"], "factors": p["factors"],
                           "requested": p["requested"], "engine_best": p["best"], "realised": p["realised"],
                           "best_rel_error": p["e_best"], "rel_error": p["e_real"], "shift": p["shift"],
@@ -270,7 +273,7 @@ def constants_link(rule, engine, plan, trains) -> tuple:
                           "smallest_detected_rel_error": (tol + d) / g if g else None})
     entry = {"reference": "float: exact", "candidate": "float: fixed constants",
              "share": "constants", "max_abs_error_normalized": d,
-             "rmse_normalized": float(np.sqrt(np.mean((R - F) ** 2))) / w_range if F.size else 0.0,
+             "rmse_normalized": float(np.sqrt(np.mean((on(R) - on(F)) ** 2))) / w_range if F.size else 0.0,
              "tolerance": {"max_abs": tol, "rmse": None, "kind": "engine's best constants"},
              "best_realisation_error_normalized": d_best, "constants": constants,
              "structural_problems": list(real.problems), "compared_every": stride}
@@ -367,6 +370,8 @@ def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SI
             var_p[r] = m.var(axis=0, ddof=1)
     del members
     ok = ~(touched[pick] | (first[None] <= rows_all[pick][:, None, None]))
+    if trains.mask is not None:
+        ok &= trains.mask[None]  # only the synapses that exist
     single_lava = None
     if single is not None:
         if isinstance(single, np.ndarray):
@@ -448,7 +453,7 @@ def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SI
 ANCHOR_TOLERANCE = 1e-9
 
 
-def anchor_link(rule, context, step, steps: int) -> dict:
+def anchor_link(rule, context, step, steps: int, mask=None) -> dict:
     """brian2-step against F, the chain's exact start: the lowering and the fixed plan's scales
     (weight scale, impulses) realise the rule exactly before any rounding. ``step``: brian2-step's
     :class:`~neurodeploy.backends.RunResult` (its recorded steps and synapses) or its trajectory."""
@@ -463,6 +468,8 @@ def anchor_link(rule, context, step, steps: int) -> dict:
     common, fi, si = np.intersect1d(f_rows, s_rows, return_indices=True)
     grid = np.ix_(np.arange(F.shape[1]) if posts is None else posts, np.arange(F.shape[2]) if pres is None else pres)
     diff = np.abs(F[fi][(slice(None),) + grid] - traj[si]) / rule.weight.range if common.size else np.zeros(0)
+    if mask is not None and diff.size:  # ``mask``: the synapses that exist
+        diff = diff[:, mask[grid]]
     d = float(np.max(diff)) if diff.size else 0.0
     entry = {"reference": "brian2-step", "candidate": "float: exact", "share": "lowering",
              "max_abs_error_normalized": d, "rmse_normalized": float(np.sqrt(np.mean(diff ** 2))) if diff.size else 0.0,
@@ -491,5 +498,5 @@ def quantization_chain(rule, plans: dict, trains, single=None, k: int = ENSEMBLE
         step = None  # the exact start is the approximated rule: the approximation share compares it
     elif step is None and constants["outcome"] == PASSED:
         constants["message"] = "the exact start is not anchored to the reference: brian2-step did not run"
-    anchor = [] if step is None else [anchor_link(rule, context, step, trains.steps)]
+    anchor = [] if step is None else [anchor_link(rule, context, step, trains.steps, trains.mask)]
     return anchor + [constants, rounding_link(rule, plan, trains, context, single, k, context["supplied"])]

@@ -127,9 +127,13 @@ def timing_verdict(rule, trains, ref, cand, peaks: dict) -> dict:
                            ref.pres if ref.pres is not None else np.arange(band.shape[1]))]
         c = c[np.ix_(ref.posts if ref.posts is not None else np.arange(c.shape[0]),
                      ref.pres if ref.pres is not None else np.arange(c.shape[1]))]
+    present = np.ones(band.shape, dtype=bool)
+    if trains.mask is not None:  # synapses the mask leaves out do not exist (NaN in every backend)
+        present = trains.mask[np.ix_(ref.posts if ref.posts is not None else np.arange(trains.n_post),
+                                     ref.pres if ref.pres is not None else np.arange(trains.n_pre))]
     diff = np.abs(cand.trajectory[ib] - ref.trajectory[ia]) / w_range
     per_syn = diff.max(axis=0) if diff.size else np.zeros_like(band)
-    checked = band <= MAX_TOLERANCE
+    checked = (band <= MAX_TOLERANCE) & present
     exact = checked & (c == 0)
     bad = checked & ~(per_syn <= band)  # NaN fails
     entry = {
@@ -137,8 +141,8 @@ def timing_verdict(rule, trains, ref, cand, peaks: dict) -> dict:
         "max_abs_error_normalized": float(np.nanmax(diff)) if diff.size else 0.0,
         "rmse_normalized": float(np.sqrt(np.nanmean(diff ** 2))) if diff.size else 0.0,
         "per_synapse": {
-            "synapses": int(band.size), "checked_exactly": int(exact.sum()),
-            "checked_with_bound": int((checked & ~exact).sum()), "not_checked": int((~checked).sum()),
+            "synapses": int(present.sum()), "checked_exactly": int(exact.sum()),
+            "checked_with_bound": int((checked & ~exact).sum()), "not_checked": int((present & ~checked).sum()),
             "conflicting_epochs_max": int(c.max()) if c.size else 0,
             "per_event_bound": event,
             "largest_bound_checked": float(band[checked].max()) if checked.any() else None,
@@ -148,6 +152,8 @@ def timing_verdict(rule, trains, ref, cand, peaks: dict) -> dict:
         "tolerance": {"max_abs": float(band[checked].max()) if checked.any() else None,
                       "rmse": None, "kind": "per synapse"},
     }
+    if trains.mask is not None:
+        entry["compared_synapses"] = f"{int(present.sum())} present (mask) of {present.size}"
     if bad.any():
         i, j = np.argwhere(bad)[np.argmax((per_syn / band)[bad])]
         entry.update(outcome=FAILED, message=(
@@ -157,7 +163,7 @@ def timing_verdict(rule, trains, ref, cand, peaks: dict) -> dict:
         entry.update(outcome=NOT_CHECKED, message=f"no synapse checked: {reason}")
     else:
         entry.update(outcome=PASSED)
-        if (~checked).any():
-            entry["message"] = f"{int((~checked).sum())} of {band.size} synapses not checked: {reason}"
+        if (present & ~checked).any():
+            entry["message"] = f"{int((present & ~checked).sum())} of {int(present.sum())} synapses not checked: {reason}"
     entry["passed"] = entry["outcome"] == PASSED
     return entry

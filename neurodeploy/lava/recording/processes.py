@@ -26,8 +26,10 @@ from lava.magma.core.decorator import implements, requires, tag  # noqa: E402
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from neurodeploy.lava.deployed.processes import (BoundedLearningDense, PyBoundedLearningDenseFixed,  # noqa: E402
-                                                 PyBoundedLearningDenseFloat)
+from neurodeploy.lava.deployed.processes import (BoundedLearningDense, BoundedLearningSparse,  # noqa: E402
+                                                 PyBoundedLearningDenseFixed, PyBoundedLearningDenseFloat,
+                                                 PyBoundedLearningSparseFixed, PyBoundedLearningSparseFloat,
+                                                 dense_weights)
 
 
 class RecordingLearningDense(BoundedLearningDense):
@@ -49,7 +51,7 @@ class _Recording:
     def run_post_mgmt(self):
         if self._history is None:
             self._history = History(self.proc_params["history_path"])
-        self._history.write(self.time_step, self.weights)
+        self._history.write(self.time_step, dense_weights(self.weights))  # sparse: absent synapses NaN
 
 
 @implements(proc=RecordingLearningDense, protocol=LoihiProtocol)
@@ -68,3 +70,28 @@ class PyRecordingLearningDenseFixed(_Recording, PyBoundedLearningDenseFixed):
 
 #: mode -> the model of :class:`RecordingLearningDense` that a verify backend runs
 MODELS = {"float": PyRecordingLearningDenseFloat, "fixed": PyRecordingLearningDenseFixed}
+
+
+class RecordingLearningSparse(BoundedLearningSparse):
+    """BoundedLearningSparse (a connectivity mask) that writes its weights after every step to
+    ``history_path``, absent synapses as NaN."""
+
+    def __init__(self, *, weights, history_path: str, **kwargs):
+        super().__init__(weights=weights, history_path=history_path, **kwargs)
+
+
+@implements(proc=RecordingLearningSparse, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyRecordingLearningSparseFloat(_Recording, PyBoundedLearningSparseFloat):
+    implements_process = None
+
+
+@implements(proc=RecordingLearningSparse, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("bit_approximate_loihi", "fixed_pt")
+class PyRecordingLearningSparseFixed(_Recording, PyBoundedLearningSparseFixed):
+    implements_process = None
+
+
+SPARSE_MODELS = {"float": PyRecordingLearningSparseFloat, "fixed": PyRecordingLearningSparseFixed}
