@@ -67,6 +67,46 @@ def version() -> str:
 
 
 # -- safe text -------------------------------------------------------------------
+def _python_expression(text: str, named: set) -> str | None:
+    """``text`` (a parameter's definition, which the loader parsed with the rule language's whitelist)
+    as Python for the script, when it is plain arithmetic of numbers and script variables (``named``);
+    None otherwise (a function call, a name the script renames)."""
+    import ast
+
+    try:
+        tree = ast.parse(" ".join(str(text).split()), mode="eval")
+    except (SyntaxError, ValueError, RecursionError):
+        return None
+    allowed = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Load, ast.Add, ast.Sub,
+               ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd)
+    for node in ast.walk(tree):
+        if not isinstance(node, allowed) or (isinstance(node, ast.Name) and node.id not in named) or (
+                isinstance(node, ast.Constant) and (isinstance(node.value, bool)
+                                                    or not isinstance(node.value, (int, float)))):
+            return None
+    return ast.unparse(tree)
+
+
+def _defined_first(parameters) -> list:
+    """``parameters`` in file order, except that a parameter defined from others comes after them."""
+    import re as _re
+
+    names = {p.name for p in parameters}
+    placed, order, pending = set(), [], list(parameters)
+    while pending:
+        progress = False
+        for p in list(pending):
+            needs = set(_re.findall(r"[A-Za-z_]\w*", p.expression or "")) & names - {p.name}
+            if needs <= placed:
+                order.append(p)
+                placed.add(p.name)
+                pending.remove(p)
+                progress = True
+        if not progress:  # cannot happen for a loaded rule (cycles are refused); keep file order
+            return order + pending
+    return order
+
+
 def _clean(text) -> str:
     """``text`` without control characters other than newline and tab."""
     text = str(text).replace("\r\n", "\n").replace("\r", "\n")
@@ -239,10 +279,13 @@ def emit_brian2(rule: Rule) -> str:
         out.append(f"from brian2 import {', '.join(core_imports)}")
     out.append(f"from brian2.units import {', '.join(unit_imports)}")
     out += ["", "# -- parameters of the rule, as written in the rule file ---------------------------"]
-    for p in rule.parameters:
+    for p in _defined_first(rule.parameters):
         if p.name in named:
             line = f"{p.name} = {sources[p.name][0]}"
-            if p.expression:  # a parameter defined from others: its value, the expression as a comment
+            derived = _python_expression(p.expression, named) if p.expression else None
+            if derived is not None:  # defined from others: the same expression, so an edit of those carries over
+                out.append(f"{p.name} = {derived}  # {float(p.quantity.value)!r} (SI) at the rule file's values")
+            elif p.expression:  # an expression the script cannot write (a function, a renamed name): its value
                 out.append(f"{line}  # = {_clean(p.expression)}")
             else:
                 out.append(f"{line}  # {_clean(p.quantity.text)}" if p.quantity.text and p.quantity.dim != DIMENSIONLESS

@@ -189,3 +189,36 @@ def test_brian2_script_simulates_a_mask_as_the_backend(tmp_path, name):
     assert np.isnan(got[:, ~mask]).all() and np.isnan(expected[:, ~mask]).all()
     np.testing.assert_allclose(got[:, mask], expected[:, mask], rtol=0, atol=1e-12 * rule.weight.range)
     assert np.ptp(expected[:, mask]) > 0
+
+
+DERIVED = """\
+name: derived
+parameters: {A_minus: A_plus * tau_plus / tau_minus * 1.05, A_plus: 0.01, tau_plus: 20 ms,
+             tau_minus: 2 * tau_plus, w_min: 0, w_max: 1, w_init: 0.5}
+traces:
+  x: {of: pre,  tau: tau_plus,  jump: 1}
+  y: {of: post, tau: tau_minus, jump: 1}
+weight: {on_pre: -A_minus * y, on_post: A_plus * x, bounds: [w_min, w_max], init: w_init}
+"""
+
+
+def test_a_derived_parameter_follows_an_edit_of_what_it_is_defined_from(tmp_path):
+    """tau_minus = 2 * tau_plus and A_minus = A_plus * tau_plus / tau_minus * 1.05 (written before the
+    parameters it reads): editing tau_plus in the script changes both, as editing it in the rule file does."""
+    data = yaml.safe_load(DERIVED)
+    original = rule_from_dict(data, "derived.yaml")
+    edited = rule_from_dict(dict(data, parameters=dict(data["parameters"], tau_plus="35 ms")), "derived.yaml")
+    assert {p.name: p.value for p in edited.parameters}["tau_minus"] == pytest.approx(0.07, rel=1e-15)
+    trains = trains_for(original)
+    backend = REGISTRY.get("brian2")
+    expected_original = backend.run(original, trains, {}).trajectory
+    expected_edited = backend.run(edited, trains, {}).trajectory
+    tol = 1e-12 * original.weight.range
+    assert np.abs(expected_edited - expected_original).max() > 1e3 * tol
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    plain = import_script(edited_script(original, tmp_path / "a"))
+    np.testing.assert_allclose(script_run(plain, original, trains), expected_original, rtol=0, atol=tol)
+    changed = import_script(edited_script(original, tmp_path / "b", "tau_plus", "35.0 * ms"))
+    assert float(changed.tau_minus) == pytest.approx(0.07, rel=1e-15)
+    np.testing.assert_allclose(script_run(changed, original, trains), expected_edited, rtol=0, atol=tol)

@@ -84,8 +84,10 @@ def test_derived_parameters_run_as_the_numbers_they_stand_for(write_rule):
 def test_generated_brian2_script_shows_the_expression(write_rule, tmp_path):
     from neurodeploy.codegen import emit_brian2
     text = emit_brian2(load_rule(write_rule(with_parameters(DERIVED))))
-    assert "A_minus = -0.00525  # = -A_plus * tau_plus / tau_minus * 1.05" in text
-    assert "tau_minus = Quantity(0.04, " in text and "# = 2 * tau_plus" in text
+    # written as defined, after what it reads, so that an edit of those carries over (tests/test_codegen_params.py)
+    assert "A_minus = -A_plus * tau_plus / tau_minus * 1.05  # -0.00525 (SI) at the rule file's values" in text
+    assert "tau_minus = 2 * tau_plus  # 0.04 (SI) at the rule file's values" in text
+    assert text.index("tau_plus = ") < text.index("tau_minus = ") < text.index("A_minus = ")
 
 
 DERIVED_ERRORS = [
