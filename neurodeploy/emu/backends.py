@@ -23,6 +23,7 @@ class _EmuBackend(_LavaBackend):
     """
 
     records = True  # records only what is asked (memory O(recorded), not O(steps x synapses))
+    closed_loop = True  # the closed loop's LIF: :class:`neurodeploy.emu.engine.Lif`, bit-exact with Lava's
 
     def trajectory(self, plan, w0_lava, trains, progress=None, recording=None, supplied=None):
         # recorded straight in rule units: w_lava * weight_scale, as plan.weights_from_lava
@@ -41,6 +42,17 @@ class _EmuBackend(_LavaBackend):
         plan = plans[self.mode]
         w0 = plan.weights_to_lava(trains.w0)
         info = {"w0_lava_error_max": float(np.max(np.abs(plan.weights_from_lava(w0) - trains.w0)))}
+        if trains.neuron is not None:
+            from neurodeploy.backends import apply_recording
+            from neurodeploy.deploy import lif_params
+            from neurodeploy.emu.engine import simulate_closed_loop
+
+            n = trains.neuron  # Lava's LIF as lava-float/lava-fixed build it
+            lif = lif_params(plan.mode, n["tau_u_ms"], n["tau_v_ms"], n["vth"], plan, dt=rule.dt * 1e3)
+            weights, post = simulate_closed_loop(plan, w0, trains.pre, lif, rng_seed=RNG_SEED,
+                                                 scale=plan.weight_scale)
+            info["post_spikes"] = post
+            return apply_recording(weights, recording, trains.steps), info
         supplied = None
         if plan.three_factor:
             supplied = supplied_traces(rule, plan, trains)
