@@ -326,3 +326,26 @@ def test_closed_loop_emulator_equals_lava(name, seed, threshold, mode):
         assert np.array_equal(emu.trajectory, lava.trajectory)
     else:
         assert np.max(np.abs(emu.trajectory - lava.trajectory)) <= 1e-12 * rule.weight.range
+
+
+def test_closed_loop_kernel_equals_numpy_loop(monkeypatch):
+    """The compiled closed loop (fixed point) and the numpy loop give the same spikes and integers
+    (40x3 synapses, 3000 steps: no Lava)."""
+    if kernel.numba is None:
+        pytest.skip("numba is not installed")
+    from neurodeploy.deploy import lif_params
+    from neurodeploy.emu.engine import simulate_closed_loop
+    from neurodeploy.protocol import make_trains
+
+    rule = load_rule(rule_path("stdp_pair"))
+    trains = make_trains(rule, "closed-loop", {"steps": 3000, "n_pre": 40, "n_post": 3, "rate": 20,
+                                                "threshold": 15}, seed=9)
+    plan = compile_plans(rule, trains)["fixed"]
+    lif = lif_params("fixed", 5.0, 20.0, trains.neuron["vth"], plan)
+    w0 = plan.weights_to_lava(trains.w0)
+    compiled = simulate_closed_loop(plan, w0, trains.pre, lif, record_rows=np.arange(0, 3000, 7))
+    monkeypatch.setattr(kernel, "numba", None)
+    plain = simulate_closed_loop(plan, w0, trains.pre, lif, record_rows=np.arange(0, 3000, 7))
+    assert 100 < compiled[1].sum() < 0.5 * compiled[1].size
+    assert np.array_equal(compiled[1], plain[1])
+    assert np.ptp(compiled[0]) > 0 and np.array_equal(compiled[0], plain[0])

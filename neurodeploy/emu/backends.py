@@ -7,6 +7,8 @@ trajectory is bit-identical to ``lava-fixed``, the float one equal to
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from neurodeploy.backends import REGISTRY
@@ -49,10 +51,13 @@ class _EmuBackend(_LavaBackend):
 
             n = trains.neuron  # Lava's LIF as lava-float/lava-fixed build it
             lif = lif_params(plan.mode, n["tau_u_ms"], n["tau_v_ms"], n["vth"], plan, dt=rule.dt * 1e3)
+            rows = None if recording is None else recording.rows(trains.steps)  # memory O(recorded rows)
             weights, post = simulate_closed_loop(plan, w0, trains.pre, lif, rng_seed=RNG_SEED,
-                                                 scale=plan.weight_scale)
+                                                 scale=plan.weight_scale, record_rows=rows)
             info["post_spikes"] = post
-            return apply_recording(weights, recording, trains.steps), info
+            if recording is not None:
+                weights = apply_recording(weights, dataclasses.replace(recording, every=1), weights.shape[0])
+            return weights, info
         supplied = None
         if plan.three_factor:
             supplied = supplied_traces(rule, plan, trains)

@@ -780,6 +780,8 @@ def simulate_closed_loop(plan, w0_lava, pre, neuron: dict, rng_seed: int = RNG_S
     lif = Lif(n_post, neuron, engine.fixed)
     rows = _rows(steps, 1, record_rows)
     out = np.empty((rows.size, n_post, n_pre), dtype=float)
+    if _run_lif_kernel(engine, lif, pre, rows + 1, out, float(scale)):
+        return out, engine.post_closed_loop
     post = np.zeros((n_post, steps), dtype=bool)
     pre_t = np.ascontiguousarray(pre.T)
     a_buff = np.zeros(n_post, dtype=np.int64 if engine.fixed else float)
@@ -798,3 +800,38 @@ def simulate_closed_loop(plan, w0_lava, pre, neuron: dict, rng_seed: int = RNG_S
     if scale != 1.0:
         out *= scale
     return out, post
+
+
+def _run_lif_kernel(engine, lif, pre, rec_t, out, scale) -> bool:
+    """The closed loop in the compiled loop (fixed point, one-step epochs, the kernel's rules); sets
+    ``engine.post_closed_loop`` (n_post, steps). False when the numpy loop must run it (float: Lava sums
+    the input with numpy's pairwise summation, which the numpy loop reproduces to the bit)."""
+    from neurodeploy.emu import kernel
+
+    if kernel.numba is None or not engine.fixed or engine.t_epoch != 1:
+        return False
+    if engine.supplied is not None or engine.tag is not None or engine.saturating:
+        return False
+    arrays = kernel.product_arrays(engine.products)
+    if arrays is None:
+        return False
+    x_on = np.array([k in engine.xs for k in range(2)])
+    y_on = np.array([k in engine.ys for k in range(3)])
+    if np.any(engine.x_tau[x_on] == 0) or np.any(engine.y_tau[y_on] == 0):
+        return False
+    n_post, n_pre = engine.n_post, engine.n_pre
+    pre_t = np.ascontiguousarray(pre.T)
+    post_t = np.zeros((pre.shape[1], n_post), dtype=np.bool_)
+    a = arrays
+    empty = np.zeros(0, dtype=np.int64)
+    w = np.ascontiguousarray(engine.w, dtype=np.int64)
+    kernel.fixed_lif_loop(w, pre_t, post_t, x_on, y_on, engine.x_decay, engine.y_decay,
+                          engine.x_int, engine.x_frac, engine.y_int, engine.y_frac,
+                          engine.xr_dec, engine.xr_imp, engine.yr_dec, engine.yr_imp, engine.conn_r,
+                          a["dep"], a["mant"], a["sexp"], a["shift"], a["nfac"], a["fac"], a["width"],
+                          engine.w_lo, engine.w_hi, kernel.SIGN_CODES[engine.sign_mode],
+                          0 if engine.decimate_exponent is None else 2 ** int(engine.decimate_exponent),
+                          lif.du, lif.dv, lif.vth >> LIF_VTH_SHIFT, rec_t, empty, empty, scale,
+                          out.reshape(out.shape[0], -1))
+    engine.post_closed_loop = np.ascontiguousarray(post_t.T)
+    return True
