@@ -181,7 +181,8 @@ def render_markdown(data: dict, figures=()) -> str:
                 f"Each backend simulates the postsynaptic LIF (Lava's; tau_u {n.get('tau_u_ms', 0):g} ms, "
                 f"tau_v {n.get('tau_v_ms', 0):g} ms, threshold {n.get('threshold', 0):g} x the weight range). "
                 "Once two backends' spike trains part, their weights part for that reason too: such "
-                "comparisons are shown, not checked; the lowering must give identical spikes.", "", "```"]
+                "comparisons are shown, not checked step by step (the engine backends are judged in "
+                "distribution: see above); the lowering must give identical spikes.", "", "```"]
         out += [line for line in spikes if line] + ["```"]
     sat = stats.get("fixed_point_saturation")
     if sat:
