@@ -4,8 +4,8 @@
 False alarms: the correct deployment (emu-fixed, the fixed plan; bit-exact with lava-fixed) against
 the reference ensemble, in ``--trials`` trials on disjoint seed blocks that the verdict was never
 tuned on (seeds 10000 + ...); each trial is one ``two_sample`` test of K reference runs against K
-candidate runs. Detection: each product of the fixed plan doubled (mutation ``E+1``), K runs each,
-against a reference block; caught when the test fails.
+candidate runs. Detection: each product of the fixed plan doubled (mutation ``E+1``; ``--mutations all``:
+every mutant of ``neurodeploy mutate``), K runs each, against a reference block; caught when the test fails.
 
     PYTHONPATH=. python scripts/distribution_calibration.py [--rule stdp_pair] [--trials 10] [--size 16]
         [--reference brian2-step] [--out build/distribution_calibration.json]
@@ -38,6 +38,8 @@ def main(argv=None):
     ap.add_argument("--reference", default="brian2-step")
     ap.add_argument("--candidate", default="emu-fixed")
     ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--mutations", default="E+1", help="comma-separated mutation kinds (neurodeploy mutate's), or all")
+    ap.add_argument("--seed-base", type=int, default=10000)
     ap.add_argument("--out", default="build/distribution_calibration.json")
     args = ap.parse_args(argv)
     registry = load_all()
@@ -46,7 +48,8 @@ def main(argv=None):
     first = registry.get("brian2").run(rule, trains, {})
     plans = compile_plans(rule, dataclasses.replace(trains, post=first.info["post_spikes"]), approximate=True)
     k, n = args.size, args.trials
-    base = 10000
+    base = args.seed_base
+    kinds = None if args.mutations == "all" else set(args.mutations.split(","))
     ref, ref_s = D.ensemble_statistics(rule, args.reference, trains, plans, range(base, base + n * k))
     cand, cand_s = D.ensemble_statistics(rule, args.candidate, trains, plans,
                                          range(base + n * k, base + 2 * n * k))
@@ -56,7 +59,7 @@ def main(argv=None):
         alarms.append(test["rejected"])
     caught = {}
     for label, kind, plan in mutants(plans["fixed"]):
-        if kind != "E+1":
+        if kinds is not None and kind not in kinds:
             continue
         m, _ = D.ensemble_statistics(rule, args.candidate, trains, dict(plans, fixed=plan),
                                      range(base + 2 * n * k, base + 2 * n * k + k))
