@@ -146,7 +146,8 @@ def describe(entry: dict) -> list:
     """Report lines of a ``distribution`` comparison: per statistic the two ensembles and the p-value."""
     e, t = entry["ensemble"], entry["test"]
     lines = [f"{entry['reference']} seeds {e['reference_seeds'][0]}..{e['reference_seeds'][1]} -> "
-             f"{e['candidate_runs_as']} seeds {e['candidate_seeds'][0]}..{e['candidate_seeds'][1]} ({e['size']} runs each); "
+             f"{e['candidate_runs_as']} seeds {e['candidate_seeds'][0]}..{e['candidate_seeds'][1]} "
+             f"({e['size']} runs each); "
              f"Mann-Whitney U per statistic, family-wise alpha {t['alpha']:g}"
              + (f" (p < {t['threshold']:.3g} fails)" if t["threshold"] is not None else "")]
     for name, s in t["statistics"].items():
