@@ -5,8 +5,9 @@ earlier is enough), their weight trajectories are different samples of the same
 stochastic process: comparing them synapse by synapse means nothing. What a user
 who deploys a plastic network needs to know is whether it still *learns the same
 thing*. So both sides are run as **ensembles over input seeds** (the reference,
-``brian2-step``, the rule in the engine's order in Brian2, on seeds ``seed+1 .. seed+K``; the candidate on the disjoint seeds
-``seed+K+1 .. seed+2K``: two independent samples), and every run is reduced to
+``brian2-step``, the rule in the engine's order in Brian2, on seeds ``seed+1 .. seed+K``;
+the candidate on the disjoint seeds ``seed+K+1 .. seed+2K``: two independent samples),
+and every run is reduced to
 statistics of what it learned (:data:`STATISTICS`):
 
 * ``w_mean``, ``w_std``: mean and standard deviation of the final weights, in
