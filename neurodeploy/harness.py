@@ -147,6 +147,43 @@ def _first_bad_step(trajectory: np.ndarray):
     return int(np.argmax(bad)) if bad.any() else None
 
 
+def distribution_comparisons(rule, trains, plans, results, progress=None) -> list:
+    """Closed loop: the ``distribution`` comparisons (:mod:`neurodeploy.verdict.distribution`) of every
+    engine backend whose post spikes part from the reference run's (``brian2-step``, else ``brian2``).
+    The reference ensemble is always ``brian2-step`` (the rule in the engine's order: ``brian2``'s
+    order of same-step pre/post pairs differs in distribution, a timing share, not a deployment
+    error). ``lava-*`` and ``emu-*`` of one mode share one ensemble (they are bit-exact twins);
+    where spikes do not part the exact comparisons stand alone."""
+    from neurodeploy.verdict.distribution import ENSEMBLE, ENSEMBLE_BACKEND, distribution_verdict
+
+    reference = next((n for n in ("brian2-step", "brian2") if n in results), None)
+    if reference is None:
+        return []
+    out, done, reference_stats = [], set(), None
+    for name in ("lava-float", "lava-fixed", "emu-float", "emu-fixed"):
+        runs_as = ENSEMBLE_BACKEND.get(name, name)
+        if name not in results or runs_as in done or mode_of(name) not in plans:
+            continue
+        spikes = compare_spikes(results[reference], results[name], rule.dt)
+        if spikes["first_difference_step"] is None:
+            continue
+        done.add(runs_as)
+        if progress:
+            progress.start("verdict", 1, f"distribution: brian2-step x{ENSEMBLE} -> {runs_as} x{ENSEMBLE} input seeds")
+        entry = distribution_verdict(rule, trains, plans, name, int(trains.seed or 0), reference="brian2-step",
+                                     reference_stats=reference_stats)
+        if progress:
+            progress.finish()
+        reference_stats = entry.pop("_reference_stats")
+        entry["post_spikes"] = spikes
+        out.append(entry)
+    return out
+
+
+def mode_of(backend: str) -> str:
+    return "fixed" if backend.endswith("-fixed") else "float"
+
+
 def compare_spikes(ref: RunResult, cand: RunResult, dt: float) -> dict:
     """Closed loop: how the two backends' post spike trains differ (reported, not a pass/fail)."""
     a, b = ref.info["post_spikes"], cand.info["post_spikes"]
@@ -679,6 +716,17 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
             text += f", recorded {_every(recording.every)} and the last ({r.rows.size} steps)"
         steps_ran[name] = text
     lap("comparisons")
+    if trains.neuron is not None:
+        distribution = distribution_comparisons(rule, trains, plans, results, progress)
+        comparisons += distribution
+        if distribution:
+            d = distribution[0]["ensemble"]
+            steps_ran["verdict (distribution ensembles)"] = (
+                f"steps 0..{trains.steps - 1} x {d['size']} input seeds per side: "
+                + ", ".join(f"{e['reference']} seeds {d['reference_seeds'][0]}..{d['reference_seeds'][1]} -> "
+                            f"{e['ensemble']['candidate_runs_as']} seeds {e['ensemble']['candidate_seeds'][0]}.."
+                            f"{e['ensemble']['candidate_seeds'][1]}" for e in distribution))
+        lap("distribution ensembles")
     # the single fixed run placed in the ensemble: one that ran the whole protocol (emu-fixed beside a window)
     fixed_run = next((results[n] for n in ("lava-fixed", "emu-fixed")
                       if n in results and results[n].steps_run == trains.steps), None)

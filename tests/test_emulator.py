@@ -299,3 +299,53 @@ def test_emu_backends_run_continuous_rules():
     emu = registry.get("emu-float").run(rule, trains, plans)
     lava = registry.get("lava-float").run(rule, trains, plans)
     assert np.max(np.abs(emu.trajectory - lava.trajectory)) <= 1e-12 * rule.weight.range
+
+
+# -- the closed loop: the emulator's LIF against Lava's ----------------------------------------------
+
+@pytest.mark.parametrize("mode", ["float", "fixed"])
+@pytest.mark.parametrize("name,seed,threshold", [("stdp_pair", 4, 3.0), ("ltp_ltd_soft", 5, 2.0)])
+def test_closed_loop_emulator_equals_lava(name, seed, threshold, mode):
+    """emu-float/emu-fixed simulate Lava's LIF (PyLifModelFloat / PyLifModelBitAcc) driven by the learning
+    connection: the post spikes equal lava-float's / lava-fixed's exactly, the weights to 1e-12 of the
+    range (float) or integer for integer (fixed), on 8x4 synapses for 300 steps."""
+    from neurodeploy.protocol import make_trains
+
+    registry = load_all()
+    rule = load_rule(rule_path(name))
+    trains = make_trains(rule, "closed-loop", {"steps": 300, "n_pre": 8, "n_post": 4, "rate": 40,
+                                                "threshold": threshold}, seed=seed)
+    plans = compile_plans(rule, trains)
+    lava = registry.get(f"lava-{mode}").run(rule, trains, plans)
+    emu = registry.get(f"emu-{mode}").run(rule, trains, plans)
+    spikes = lava.info["post_spikes"]
+    assert 20 < spikes.sum() < 0.8 * spikes.size, "the neurons must fire, and not at every step"
+    assert np.array_equal(emu.info["post_spikes"], spikes)
+    assert np.ptp(lava.trajectory) > 0.05 * rule.weight.range
+    if mode == "fixed":
+        assert np.array_equal(emu.trajectory, lava.trajectory)
+    else:
+        assert np.max(np.abs(emu.trajectory - lava.trajectory)) <= 1e-12 * rule.weight.range
+
+
+def test_closed_loop_kernel_equals_numpy_loop(monkeypatch):
+    """The compiled closed loop (fixed point) and the numpy loop give the same spikes and integers
+    (40x3 synapses, 3000 steps: no Lava)."""
+    if kernel.numba is None:
+        pytest.skip("numba is not installed")
+    from neurodeploy.deploy import lif_params
+    from neurodeploy.emu.engine import simulate_closed_loop
+    from neurodeploy.protocol import make_trains
+
+    rule = load_rule(rule_path("stdp_pair"))
+    trains = make_trains(rule, "closed-loop", {"steps": 3000, "n_pre": 40, "n_post": 3, "rate": 20,
+                                                "threshold": 15}, seed=9)
+    plan = compile_plans(rule, trains)["fixed"]
+    lif = lif_params("fixed", 5.0, 20.0, trains.neuron["vth"], plan)
+    w0 = plan.weights_to_lava(trains.w0)
+    compiled = simulate_closed_loop(plan, w0, trains.pre, lif, record_rows=np.arange(0, 3000, 7))
+    monkeypatch.setattr(kernel, "numba", None)
+    plain = simulate_closed_loop(plan, w0, trains.pre, lif, record_rows=np.arange(0, 3000, 7))
+    assert 100 < compiled[1].sum() < 0.5 * compiled[1].size
+    assert np.array_equal(compiled[1], plain[1])
+    assert np.ptp(compiled[0]) > 0 and np.array_equal(compiled[0], plain[0])

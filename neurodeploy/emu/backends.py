@@ -7,6 +7,8 @@ trajectory is bit-identical to ``lava-fixed``, the float one equal to
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from neurodeploy.backends import REGISTRY
@@ -23,6 +25,7 @@ class _EmuBackend(_LavaBackend):
     """
 
     records = True  # records only what is asked (memory O(recorded), not O(steps x synapses))
+    closed_loop = True  # the closed loop's LIF: :class:`neurodeploy.emu.engine.Lif`, bit-exact with Lava's
 
     def trajectory(self, plan, w0_lava, trains, progress=None, recording=None, supplied=None):
         # recorded straight in rule units: w_lava * weight_scale, as plan.weights_from_lava
@@ -41,6 +44,20 @@ class _EmuBackend(_LavaBackend):
         plan = plans[self.mode]
         w0 = plan.weights_to_lava(trains.w0)
         info = {"w0_lava_error_max": float(np.max(np.abs(plan.weights_from_lava(w0) - trains.w0)))}
+        if trains.neuron is not None:
+            from neurodeploy.backends import apply_recording
+            from neurodeploy.deploy import lif_params
+            from neurodeploy.emu.engine import simulate_closed_loop
+
+            n = trains.neuron  # Lava's LIF as lava-float/lava-fixed build it
+            lif = lif_params(plan.mode, n["tau_u_ms"], n["tau_v_ms"], n["vth"], plan, dt=rule.dt * 1e3)
+            rows = None if recording is None else recording.rows(trains.steps)  # memory O(recorded rows)
+            weights, post = simulate_closed_loop(plan, w0, trains.pre, lif, rng_seed=RNG_SEED,
+                                                 scale=plan.weight_scale, record_rows=rows)
+            info["post_spikes"] = post
+            if recording is not None:
+                weights = apply_recording(weights, dataclasses.replace(recording, every=1), weights.shape[0])
+            return weights, info
         supplied = None
         if plan.three_factor:
             supplied = supplied_traces(rule, plan, trains)

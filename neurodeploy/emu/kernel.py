@@ -213,6 +213,79 @@ fixed_loop = _jit(_fixed_loop)
 float_loop = _jit(_float_loop)
 
 
+def _fixed_lif_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y_int, y_frac,
+                    xr_dec, xr_imp, yr_dec, yr_imp, conn_r,
+                    dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi, sign_mode, u_period,
+                    du, dv, vth, rec_t, rec_i, rec_j, scale, out):
+    """:func:`_fixed_loop` in the closed loop: each step Lava's fixed-point LIF (``PyLifModelBitAcc``,
+    bias 0; see :class:`neurodeploy.emu.engine.Lif`) integrates the connection's buffered input and
+    writes its spikes into ``post`` (steps, n_post), then the connection buffers this step's input
+    (the weights before this step's update, summed over the pre neurons that spiked) and learns."""
+    steps = pre.shape[0]
+    ptr = 0
+    n_pre = pre.shape[1]
+    n_post = post.shape[1]
+    x = np.zeros((2, n_pre), dtype=np.int64)
+    y = np.zeros((3, n_post), dtype=np.int64)
+    u_lif = np.zeros(n_post, dtype=np.int64)
+    v_lif = np.zeros(n_post, dtype=np.int64)
+    a_buff = np.zeros(n_post, dtype=np.int64)
+    uv_max = np.int64(1) << 23
+    fu = 4096 - (du + 1)
+    fv = 4096 - dv
+    vth_s = np.int64(vth) << 6
+    for t in range(1, steps + 1):
+        for i in range(n_post):
+            d = u_lif[i] * fu
+            d = (d >> 12) if d >= 0 else -((-d) >> 12)
+            d = d + (a_buff[i] << 6)
+            if d > uv_max:
+                d -= 2 * uv_max
+            elif d <= -uv_max:
+                d += 2 * uv_max
+            u_lif[i] = d
+            e = v_lif[i] * fv
+            e = (e >> 12) if e >= 0 else -((-e) >> 12)
+            e = min(max(e + d, -uv_max + 1), uv_max - 1)
+            spike = e > vth_s
+            post[t - 1, i] = spike
+            v_lif[i] = 0 if spike else e
+            acc = np.int64(0)
+            for j in range(n_pre):
+                if pre[t - 1, j]:
+                    acc += w[i, j]
+            a_buff[i] = acc
+        a = 2 * t
+        _fixed_traces(x, x_on, x_decay, x_int, x_frac, xr_dec[a], xr_imp[a], pre[t - 1])
+        _fixed_traces(y, y_on, y_decay, y_int, y_frac, yr_dec[a], yr_imp[a], post[t - 1])
+        r = conn_r[t]
+        u = u_period > 0 and t % u_period == 0
+        if t == 1 or u:
+            for i in range(n_post):
+                for j in range(n_pre):
+                    _fixed_synapse(w, i, j, pre[t - 1, j], post[t - 1, i], u, x, y, r, dep, mant, sexp, shift,
+                                   nfac, fac, width, w_lo, w_hi, sign_mode)
+        else:
+            for i in range(n_post):
+                if post[t - 1, i]:
+                    for j in range(n_pre):
+                        _fixed_synapse(w, i, j, pre[t - 1, j], True, False, x, y, r, dep, mant, sexp, shift, nfac,
+                                       fac, width, w_lo, w_hi, sign_mode)
+            for j in range(n_pre):
+                if pre[t - 1, j]:
+                    for i in range(n_post):
+                        if not post[t - 1, i]:
+                            _fixed_synapse(w, i, j, True, False, False, x, y, r, dep, mant, sexp, shift, nfac, fac,
+                                           width, w_lo, w_hi, sign_mode)
+        if ptr < rec_t.shape[0] and t == rec_t[ptr]:
+            _record(out, ptr, w, rec_i, rec_j, scale)
+            ptr += 1
+    return w
+
+
+fixed_lif_loop = _jit(_fixed_lif_loop)
+
+
 def _batch_synapse_py(w, i, j, xj, yi, u, x, y, r, dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi,
                       sign_mode, b_lo, b_hi, first, t):
     """:func:`_fixed_synapse` for every member k of a batch (``w`` (n_post, n_pre, K) int16, traces

@@ -1,0 +1,158 @@
+"""The verdict in distribution: a plastic network judged by what it learns, not spike by spike.
+
+Once two backends' post spike trains part in a closed loop (one spike one step
+earlier is enough), their weight trajectories are different samples of the same
+stochastic process: comparing them synapse by synapse means nothing. What a user
+who deploys a plastic network needs to know is whether it still *learns the same
+thing*. So both sides are run as **ensembles over input seeds** (the reference,
+``brian2-step``, the rule in the engine's order in Brian2, on seeds ``seed+1 .. seed+K``;
+the candidate on the disjoint seeds ``seed+K+1 .. seed+2K``: two independent samples),
+and every run is reduced to
+statistics of what it learned (:data:`STATISTICS`):
+
+* ``w_mean``, ``w_std``: mean and standard deviation of the final weights, in
+  units of the weight range ``w_max - w_min``;
+* ``near_low``, ``near_high``: fraction of the final weights within 10% of the
+  range of ``w_min`` / ``w_max`` (bimodal vs unimodal, Song, Miller & Abbott 2000);
+* ``rate_hz``: the mean post rate over the run.
+
+Per statistic a two-sided Mann-Whitney U test (``scipy.stats.mannwhitneyu``,
+exact for small samples) compares the two ensembles; the comparison fails when
+any p-value is below ``alpha / m`` (Bonferroni over the ``m`` statistics that
+vary: a statistic constant and equal in both ensembles says nothing and is left
+out, constant and different fails). Under the null hypothesis (the candidate's
+runs are drawn from the reference's distribution) the family-wise false-alarm
+rate is at most ``alpha`` (:data:`ALPHA`, 1%) by construction; the measured
+rate, and the detection of a plan with one constant doubled, are in the README
+(``scripts/distribution_calibration.py``).
+
+A candidate ``lava-float``/``lava-fixed`` is run as its ensemble on the
+emulator (``emu-float``/``emu-fixed``), which equals it to the bit in the closed
+loop (the ``emulation`` link of the same run proves it on the run's own seed).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from neurodeploy.verdict import FAILED, NOT_CHECKED, PASSED
+
+#: Runs per ensemble (each side).
+ENSEMBLE = 16
+#: Family-wise false-alarm rate of the comparison (Bonferroni over the statistics).
+ALPHA = 0.01
+#: Statistics of one run, in this order.
+STATISTICS = ("w_mean", "w_std", "near_low", "near_high", "rate_hz")
+#: "Near a bound": within this fraction of the weight range.
+NEAR = 0.1
+#: The backend whose ensemble a candidate's stands for (bit-exact twins in the closed loop).
+ENSEMBLE_BACKEND = {"lava-float": "emu-float", "lava-fixed": "emu-fixed"}
+
+
+def run_statistics(rule, w_final: np.ndarray, post: np.ndarray) -> dict:
+    """:data:`STATISTICS` of one run: final weights (rule units, any shape) and post raster (n_post, steps)."""
+    lo, r = rule.weight.w_min, rule.weight.range
+    z = (np.asarray(w_final, dtype=float).reshape(-1) - lo) / r
+    post = np.asarray(post)
+    seconds = post.shape[1] * rule.dt
+    return {"w_mean": float(z.mean()), "w_std": float(z.std()),
+            "near_low": float(np.mean(z <= NEAR)), "near_high": float(np.mean(z >= 1 - NEAR)),
+            "rate_hz": float(post.sum() / post.shape[0] / seconds)}
+
+
+def reseeded(rule, trains, seed: int):
+    """The closed loop ``trains`` with its presynaptic Poisson trains drawn from ``seed`` (same size,
+    rate, neuron and initial weights)."""
+    from neurodeploy.protocol import poisson
+
+    fresh = poisson(rule, trains.n_pre, trains.n_post, trains.steps, trains.rate, seed)
+    return dataclasses.replace(trains, pre=fresh.pre, seed=seed)
+
+
+def ensemble_statistics(rule, backend: str, trains, plans, seeds) -> tuple:
+    """(K, len(STATISTICS)) statistics of ``backend`` run on ``trains`` reseeded with each of
+    ``seeds`` (the same plans for every member: one deployment, other inputs), and the seconds."""
+    from neurodeploy.backends import Recording, load_all
+
+    registry = load_all()
+    runner = registry.get(backend)
+    last = Recording(every=trains.steps)  # the first and the last step only
+    rows = []
+    start = time.perf_counter()
+    for s in seeds:
+        member = reseeded(rule, trains, int(s))
+        result = runner.run(rule, member, plans, recording=last)
+        stats = run_statistics(rule, result.trajectory[-1], result.info["post_spikes"])
+        rows.append([stats[k] for k in STATISTICS])
+    return np.array(rows, dtype=float), time.perf_counter() - start
+
+
+def two_sample(reference: np.ndarray, candidate: np.ndarray, alpha: float = ALPHA) -> dict:
+    """Per statistic a two-sided Mann-Whitney U test; passed unless a p-value is below alpha / m."""
+    from scipy.stats import mannwhitneyu
+
+    tests, tested = {}, 0
+    for k, name in enumerate(STATISTICS):
+        a, b = reference[:, k], candidate[:, k]
+        entry = {"reference_mean": float(a.mean()), "reference_std": float(a.std(ddof=1)) if a.size > 1 else 0.0,
+                 "candidate_mean": float(b.mean()), "candidate_std": float(b.std(ddof=1)) if b.size > 1 else 0.0}
+        if np.ptp(np.concatenate([a, b])) == 0:
+            entry["p_value"] = None  # constant and equal on both sides: no information
+        else:
+            entry["p_value"] = float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+            tested += 1
+        tests[name] = entry
+    threshold = alpha / tested if tested else None
+    rejected = [n for n, e in tests.items() if e["p_value"] is not None and e["p_value"] < threshold]
+    return {"statistics": tests, "alpha": alpha, "threshold": threshold, "tested": tested, "rejected": rejected,
+            "passed": None if not tested else not rejected}
+
+
+def distribution_verdict(rule, trains, plans, candidate: str, seed: int, size: int = ENSEMBLE,
+                         reference: str = "brian2", reference_stats: np.ndarray | None = None) -> dict:
+    """The ``distribution`` comparison of ``candidate`` against ``reference`` (see the module docstring).
+
+    ``reference_stats``: the reference ensemble when already run (several candidates share it)."""
+    ref_seeds = [seed + 1 + k for k in range(size)]
+    cand_seeds = [seed + 1 + size + k for k in range(size)]
+    seconds = {}
+    if reference_stats is None:
+        reference_stats, seconds[reference] = ensemble_statistics(rule, reference, trains, plans, ref_seeds)
+    runs_as = ENSEMBLE_BACKEND.get(candidate, candidate)
+    cand_stats, seconds[runs_as] = ensemble_statistics(rule, runs_as, trains, plans, cand_seeds)
+    test = two_sample(reference_stats, cand_stats)
+    outcome = NOT_CHECKED if test["passed"] is None else (PASSED if test["passed"] else FAILED)
+    if test["passed"] is None:
+        message = "every statistic constant and equal in both ensembles"
+    elif test["rejected"]:
+        message = "differ in distribution: " + ", ".join(
+            f"{n} p={test['statistics'][n]['p_value']:.2g}" for n in test["rejected"])
+    else:
+        message = ""
+    entry = {"reference": reference, "candidate": candidate, "share": "distribution",
+             "max_abs_error": None, "rmse": None, "max_abs_error_normalized": None, "rmse_normalized": None,
+             "tolerance": {"max_abs": None, "rmse": None, "family_wise_false_alarm": test["alpha"],
+                           "per_statistic_p": test["threshold"]},
+             "passed": outcome == PASSED, "outcome": outcome, "message": message,
+             "ensemble": {"size": size, "reference_seeds": [ref_seeds[0], ref_seeds[-1]],
+                          "candidate_seeds": [cand_seeds[0], cand_seeds[-1]], "candidate_runs_as": runs_as,
+                          "seconds": {k: round(v, 3) for k, v in seconds.items()}},
+             "test": test, "_reference_stats": reference_stats}
+    return entry
+
+
+def describe(entry: dict) -> list:
+    """Report lines of a ``distribution`` comparison: per statistic the two ensembles and the p-value."""
+    e, t = entry["ensemble"], entry["test"]
+    lines = [f"{entry['reference']} seeds {e['reference_seeds'][0]}..{e['reference_seeds'][1]} -> "
+             f"{e['candidate_runs_as']} seeds {e['candidate_seeds'][0]}..{e['candidate_seeds'][1]} "
+             f"({e['size']} runs each); "
+             f"Mann-Whitney U per statistic, family-wise alpha {t['alpha']:g}"
+             + (f" (p < {t['threshold']:.3g} fails)" if t["threshold"] is not None else "")]
+    for name, s in t["statistics"].items():
+        p = "constant, equal" if s["p_value"] is None else f"p = {s['p_value']:.3g}"
+        lines.append(f"  {name:<10} {s['reference_mean']:.4g} +- {s['reference_std']:.2g} -> "
+                     f"{s['candidate_mean']:.4g} +- {s['candidate_std']:.2g}  {p}")
+    return lines

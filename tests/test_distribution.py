@@ -1,0 +1,80 @@
+"""The verdict in distribution (neurodeploy/verdict/distribution.py): closed-loop ensembles over input seeds.
+
+The correct deployment passes against the reference ensemble; a plan with one constant doubled
+(mutation ``E+1``) fails; the statistics of a run are what they claim (hand computation)."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from conftest import rule_path
+from neurodeploy.backends import load_all
+from neurodeploy.harness import compile_plans, verify
+from neurodeploy.protocol import make_trains
+from neurodeploy.spec.loader import load_rule
+from neurodeploy.verdict import FAILED, PASSED
+from neurodeploy.verdict import distribution as D
+from neurodeploy.verdict.mutate import mutants
+
+
+def test_run_statistics_by_hand():
+    rule = load_rule(rule_path("stdp_pair"))  # bounds [0, 1]
+    w = np.array([[0.0, 0.05, 0.1, 0.5, 0.95, 1.0, 0.3, 0.7]])
+    post = np.zeros((2, 1000), dtype=bool)
+    post[0, :30] = True
+    post[1, :10] = True
+    s = D.run_statistics(rule, w, post)
+    assert s["w_mean"] == pytest.approx(3.6 / 8)
+    assert s["w_std"] == pytest.approx(np.sqrt(np.mean((w - 0.45) ** 2)))
+    assert s["near_low"] == 3 / 8 and s["near_high"] == 2 / 8
+    assert s["rate_hz"] == pytest.approx(20.0)  # 40 spikes / 2 neurons / 1 s
+
+
+def test_two_sample_constant_statistics():
+    a = np.zeros((5, len(D.STATISTICS)))
+    b = np.zeros((5, len(D.STATISTICS)))
+    assert D.two_sample(a, b)["passed"] is None  # nothing varies: not checked
+    b[:, 2] = 1.0  # constant on each side, different: fails
+    test = D.two_sample(a, b)
+    assert test["passed"] is False and test["rejected"] == ["near_low"] and test["tested"] == 1
+
+
+@pytest.fixture(scope="module")
+def closed_loop():
+    rule = load_rule(rule_path("stdp_pair"))
+    trains = make_trains(rule, "closed-loop", {"steps": 1000, "rate": 20}, seed=7)
+    first = load_all().get("brian2").run(rule, trains, {})
+    plans = compile_plans(rule, dataclasses.replace(trains, post=first.info["post_spikes"]), approximate=True)
+    return rule, trains, plans
+
+
+def test_distribution_passes_correct_plan_and_fails_doubled_constants(closed_loop):
+    """emu-fixed (bit-exact lava-fixed, tests/test_emulator.py) against the brian2-step ensemble: the plan
+    as compiled passes; each of its two constants doubled fails (seeds disjoint from the reference's)."""
+    rule, trains, plans = closed_loop
+    correct = D.distribution_verdict(rule, trains, plans, "lava-fixed", seed=7, reference="brian2-step")
+    assert correct["outcome"] == PASSED, correct["message"]
+    assert correct["ensemble"]["candidate_runs_as"] == "emu-fixed"
+    reference_stats = correct.pop("_reference_stats")
+    doubled = [(label, plan) for label, kind, plan in mutants(plans["fixed"]) if kind == "E+1"]
+    assert len(doubled) == 2  # A_plus * x and -A_minus * y
+    for label, plan in doubled:
+        entry = D.distribution_verdict(rule, trains, dict(plans, fixed=plan), "lava-fixed", seed=7,
+                                       reference="brian2-step", reference_stats=reference_stats)
+        assert entry["outcome"] == FAILED, label
+        assert "w_mean" in entry["test"]["rejected"], label
+
+
+def test_verify_closed_loop_has_distribution_verdict():
+    """verify on the closed loop: where emu-fixed's spikes part from brian2-step's, a 'distribution'
+    comparison judges it; emu-float's spikes do not part and the lowering stays exact."""
+    rule = load_rule(rule_path("stdp_pair"))
+    trains = make_trains(rule, "closed-loop", {"steps": 400, "n_pre": 10, "rate": 40, "threshold": 10}, seed=4)
+    report = verify(rule, trains, ("brian2", "brian2-step", "emu-float", "emu-fixed"))
+    by_share = {c["share"]: c for c in report.comparisons}
+    assert by_share["lowering"]["post_spikes"]["first_difference_step"] is None
+    assert by_share["lowering"]["outcome"] == PASSED
+    dist = by_share["distribution"]
+    assert dist["reference"] == "brian2-step" and dist["candidate"] == "emu-fixed"
+    assert dist["post_spikes"]["first_difference_step"] is not None
+    assert dist["outcome"] == PASSED and report.outcome == PASSED
