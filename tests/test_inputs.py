@@ -318,3 +318,22 @@ def test_compile_reads_a_mask_and_scales_the_same_traces(tmp_path, capsys):
     capsys.readouterr()
     assert plans["masked"]["dw"] == plans["plain"]["dw"]
     assert plans["masked"]["traces"] == plans["plain"]["traces"]
+
+
+def test_emulator_refuses_a_masked_closed_loop():
+    """The emulator's closed loop is all to all: with a mask, absent synapses would drive the neurons."""
+    import dataclasses
+
+    from neurodeploy.backends import load_all
+    from neurodeploy.protocol import closed_loop
+    from neurodeploy.spec.loader import load_rule
+
+    rule = load_rule(rule_path("stdp_pair"))
+    trains = closed_loop(rule, 3, 2, 50, 10.0, 5.0, 20.0, 0.5, 1)
+    masked = dataclasses.replace(trains, mask=np.array([[True, False, True], [False, True, True]]))
+    for name in ("emu-float", "emu-fixed"):
+        backend = load_all().get(name)
+        assert backend.unsupported_trains(trains) is None
+        assert backend.unsupported_trains(masked) == (
+            "closed loop with a mask: the emulator's connection is all to all (absent synapses would drive "
+            "the neurons); brian2 and Lava connect only the mask's synapses")

@@ -27,6 +27,12 @@ class _EmuBackend(_LavaBackend):
     records = True  # records only what is asked (memory O(recorded), not O(steps x synapses))
     closed_loop = True  # the closed loop's LIF: :class:`neurodeploy.emu.engine.Lif`, bit-exact with Lava's
 
+    def unsupported_trains(self, trains):
+        if trains.neuron is not None and trains.mask is not None:
+            return ("closed loop with a mask: the emulator's connection is all to all (absent synapses would "
+                    "drive the neurons); brian2 and Lava connect only the mask's synapses")
+        return super().unsupported_trains(trains)
+
     def trajectory(self, plan, w0_lava, trains, progress=None, recording=None, supplied=None):
         # recorded straight in rule units: w_lava * weight_scale, as plan.weights_from_lava
         if recording is None or recording.everything:
