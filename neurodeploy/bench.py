@@ -297,25 +297,10 @@ def _table(headers, rows) -> str:
     return "\n".join(lines)
 
 
-def run(quick: bool, rule: str, out_path: str, progress=print) -> dict:
-    import neurodeploy
-    from neurodeploy.protocol import DEFAULT_POISSON
-
-    s = SETTINGS["quick" if quick else "full"]
-    started = time.time()
-    data = {
-        "neurodeploy_version": neurodeploy.__version__, "quick": quick, "rule": rule,
-        "rate_hz": DEFAULT_POISSON["rate"], "seed": SEED, "repeats": s["repeats"],
-        "memory_method": ("one subprocess per measurement; peak_rss_delta_mb = getrusage(RUSAGE_SELF).ru_maxrss "
-                          "after the runs minus after set-up; children_peak_rss_mb = RUSAGE_CHILDREN ru_maxrss "
-                          "when the runs raised it (Lava's runtime processes, absolute)"),
-        "steps_per_second_method": "steps / median Backend.run seconds (set-up included, trajectory returned)",
-        "machine": {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
-                    "platform": platform.platform(), "load_average_at_start": os.getloadavg()},
-    }
+def _components(data: dict, s: dict, rule: str, progress) -> None:
+    """Compile times, every backend per size, the emulator's speed-ups and its large run."""
     progress("compile times ...")
     data["compile"] = _run_worker({"kind": "compile", "repeats": s["compile_repeats"]})
-    data["backends"] = []
     for n, steps in s["sizes"]:
         for name in BACKENDS:
             if n >= 1000 and name not in s["big_backends"]:
@@ -334,10 +319,30 @@ def run(quick: bool, rule: str, out_path: str, progress=print) -> dict:
     progress(f"emu-fixed {large['n_pre'] * large['n_post']:.0e} synapses x {large['steps']:.0e} steps ...")
     data["emulator_large"] = dict(large, synapses=large["n_pre"] * large["n_post"],
                                   **_run_worker({"kind": "large", "rule": rule, **large}))
-    data["speedups"] = []
     for sp in s["speedups"]:
         progress(f"lava-fixed vs emu-fixed {sp['n']}x{sp['n']}, {sp['steps']} steps ...")
         data["speedups"].append(dict(sp, **_run_worker({"kind": "speedup", "rule": rule, "repeats": s["repeats"], **sp})))
+
+
+def run(quick: bool, rule: str, out_path: str, progress=print, goals_only: bool = False) -> dict:
+    import neurodeploy
+    from neurodeploy.protocol import DEFAULT_POISSON
+
+    s = SETTINGS["quick" if quick else "full"]
+    started = time.time()
+    data = {
+        "neurodeploy_version": neurodeploy.__version__, "quick": quick, "goals_only": goals_only, "rule": rule,
+        "rate_hz": DEFAULT_POISSON["rate"], "seed": SEED, "repeats": s["repeats"],
+        "memory_method": ("one subprocess per measurement; peak_rss_delta_mb = getrusage(RUSAGE_SELF).ru_maxrss "
+                          "after the runs minus after set-up; children_peak_rss_mb = RUSAGE_CHILDREN ru_maxrss "
+                          "when the runs raised it (Lava's runtime processes, absolute)"),
+        "steps_per_second_method": "steps / median Backend.run seconds (set-up included, trajectory returned)",
+        "machine": {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
+                    "platform": platform.platform(), "load_average_at_start": os.getloadavg()},
+    }
+    data["compile"], data["backends"], data["speedups"] = {}, [], []
+    if not goals_only:
+        _components(data, s, rule, progress)
     goals = data["goals"] = {}
     progress(f"goal 1: verify {' '.join(s['goal1'])} ...")
     goals["1_verify_100x100"] = _run_worker({"kind": "verify", "rule": rule, "args": s["goal1"]})
@@ -364,7 +369,11 @@ def render(data: dict) -> str:
     parts = [f"neurodeploy bench ({'quick' if data['quick'] else 'full'}), rule {data['rule']}, "
              f"Poisson {data['rate_hz']:g} Hz, medians of {data['repeats']} runs"]
     comp = data.get("compile", {})
-    if "error" in comp:
+    if data.get("goals_only"):
+        parts[0] += " (goals only: --goals)"
+    if not comp:
+        pass
+    elif "error" in comp:
         parts.append(f"compile: ERROR {comp['error']}")
     else:
         rows = [(name, _fmt(v["lowering_plans"] * 1e3) if "lowering_plans" in v else "- (lava-cpu)",
@@ -380,17 +389,22 @@ def render(data: dict) -> str:
             continue
         rows.append((b["backend"], size, b["steps"], _fmt(b["steps_per_second"]), _fmt(b["seconds_median"], 3),
                      _fmt(b["peak_rss_delta_mb"]), _fmt(b["children_peak_rss_mb"])))
-    parts.append("\nbackends\n" + _table(
-        ["backend", "synapses", "steps", "steps/s", "s (median)", "peak RSS +MB", "children RSS MB"], rows))
-    sp = data["speedup"]
-    if "error" in sp:
+    if rows:
+        parts.append("\nbackends\n" + _table(
+            ["backend", "synapses", "steps", "steps/s", "s (median)", "peak RSS +MB", "children RSS MB"], rows))
+    sp = data.get("speedup", {})
+    if not sp:
+        pass
+    elif "error" in sp:
         parts.append(f"\nspeed-up: ERROR {sp['error']}")
     else:
         parts.append(f"\nemu-fixed vs lava-fixed, {sp['n']}x{sp['n']}, {sp['steps']} steps, same process: "
                      f"{sp['emu_fixed_steps_per_second']:,.0f} vs {sp['lava_fixed_steps_per_second']:,.0f} steps/s, "
                      f"speed-up x{sp['speedup']:,.1f}, bit-exact: {sp['bit_exact']}")
-    lg = data["emulator_large"]
-    if "error" in lg:
+    lg = data.get("emulator_large", {})
+    if not lg:
+        pass
+    elif "error" in lg:
         parts.append(f"large emu-fixed: ERROR {lg['error']}")
     else:
         parts.append(f"emu-fixed {lg['synapses']:,} synapses x {lg['steps']:,} steps (record every {lg['record_every']}): "
@@ -441,6 +455,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m neurodeploy.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="smaller goals, no per-size backend table, one repeat (a few minutes)")
+    parser.add_argument("--goals", action="store_true",
+                        help="only the goals of verifying at scale (1-4), not the per-backend tables")
     parser.add_argument("--rule", default="stdp_pair", help="reference rule name or YAML path (default stdp_pair)")
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench.json"), help="JSON output path")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -451,11 +467,12 @@ def main(argv=None) -> int:
         sys.stdout.write(RESULT_TAG + json.dumps(result) + "\n")
         sys.stdout.flush()
         return 0
-    data = run(args.quick, args.rule, args.out, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    data = run(args.quick, args.rule, args.out, progress=lambda m: print(m, file=sys.stderr, flush=True),
+               goals_only=args.goals)
     print(render(data))
     print(f"\nwrote {os.path.relpath(args.out, os.getcwd())}")
     failed = [b for b in data["backends"] if "error" in b] + [
-        d for d in (data["compile"], data["speedup"], data["emulator_large"]) if "error" in d] + [
+        d for d in (data["compile"], data.get("speedup", {}), data.get("emulator_large", {})) if "error" in d] + [
         d for d in data.get("speedups", []) if "error" in d]
     return 1 if failed or data.get("emulator_bit_exact") is False else 0
 
