@@ -335,8 +335,14 @@ def emit_brian2(rule: Rule) -> str:
     if rests:
         out.append("# traces that relax to a non-zero value start there")
         out.append("REST = {")
-        out += [f"    {b2name(rule, t.name)!r}: {float(t.rest)!r}," if t.dim == DIMENSIONLESS else
-                f"    {b2name(rule, t.name)!r}: Quantity({float(t.rest)!r}, dim={_dim_source(t.dim)})," for t in rests]
+        for t in rests:
+            source = named_parameter(rule, t.rest_text)  # a rest named by a parameter starts at its value
+            if source is not None and source in named:
+                out.append(f"    {b2name(rule, t.name)!r}: {source},")
+            elif t.dim == DIMENSIONLESS:
+                out.append(f"    {b2name(rule, t.name)!r}: {float(t.rest)!r},")
+            else:
+                out.append(f"    {b2name(rule, t.name)!r}: Quantity({float(t.rest)!r}, dim={_dim_source(t.dim)}),")
         out.append("}")
     unit = _unit_name(w_dim)
     lo, hi = bounds_code(rule)

@@ -222,3 +222,28 @@ def test_a_derived_parameter_follows_an_edit_of_what_it_is_defined_from(tmp_path
     changed = import_script(edited_script(original, tmp_path / "b", "tau_plus", "35.0 * ms"))
     assert float(changed.tau_minus) == pytest.approx(0.07, rel=1e-15)
     np.testing.assert_allclose(script_run(changed, original, trains), expected_edited, rtol=0, atol=tol)
+
+
+REST_RULE = """\
+name: rested
+parameters: {A: 0.01, tau: 20 ms, R0: 0.5, w_min: 0, w_max: 1, w_init: 0.5}
+traces:
+  x: {of: pre,  tau: tau, rest: R0, jump: 1}
+  y: {of: post, tau: tau, jump: 1}
+weight: {on_pre: -A * y, on_post: A * x, bounds: [w_min, w_max], init: w_init}
+"""
+
+
+def test_an_edited_rest_parameter_is_where_the_trace_starts_and_relaxes_to(tmp_path):
+    """Was: the script's REST table kept the rule's number, so an edited R0 moved where the trace
+    relaxes to but not where it starts (unlike the same edit in the rule file)."""
+    data = yaml.safe_load(REST_RULE)
+    original = rule_from_dict(data, "rested.yaml")
+    edited = rule_from_dict(dict(data, parameters=dict(data["parameters"], R0=0.2)), "rested.yaml")
+    trains = trains_for(original)
+    backend = REGISTRY.get("brian2")
+    expected_edited = backend.run(edited, trains, {}).trajectory
+    tol = 1e-12 * original.weight.range
+    assert np.abs(expected_edited - backend.run(original, trains, {}).trajectory).max() > 1e3 * tol
+    changed = import_script(edited_script(original, tmp_path, "R0", "0.2"))
+    np.testing.assert_allclose(script_run(changed, original, trains), expected_edited, rtol=0, atol=tol)

@@ -78,3 +78,19 @@ def test_verify_closed_loop_has_distribution_verdict():
     assert dist["reference"] == "brian2-step" and dist["candidate"] == "emu-fixed"
     assert dist["post_spikes"]["first_difference_step"] is not None
     assert dist["outcome"] == PASSED and report.outcome == PASSED
+
+
+def test_a_candidate_without_finite_weights_fails_and_absent_synapses_do_not_count():
+    """Was: NaN statistics gave NaN p-values, which never fell below the threshold: a candidate whose
+    weights were all NaN passed. Absent synapses (a mask, NaN) are left out of a run's statistics."""
+    rng = np.random.default_rng(0)
+    reference = rng.random((16, len(D.STATISTICS)))
+    broken = np.full_like(reference, np.nan)
+    test = D.two_sample(reference, broken)
+    assert test["passed"] is False and test["rejected"] == list(D.STATISTICS)
+    rule = load_rule(rule_path("stdp_pair"))
+    w = np.array([[0.0, np.nan], [1.0, 0.5]])
+    stats = D.run_statistics(rule, w, np.zeros((2, 1000), bool))
+    assert stats["w_mean"] == pytest.approx(0.5) and stats["near_low"] == pytest.approx(1 / 3)
+    assert stats["near_high"] == pytest.approx(1 / 3)
+    assert np.isnan(D.run_statistics(rule, np.full((2, 2), np.nan), np.zeros((2, 10), bool))["w_mean"])

@@ -337,3 +337,28 @@ def test_emulator_refuses_a_masked_closed_loop():
         assert backend.unsupported_trains(masked) == (
             "closed loop with a mask: the emulator's connection is all to all (absent synapses would drive "
             "the neurons); brian2 and Lava connect only the mask's synapses")
+
+
+def test_masked_closed_loop_on_lava_equals_brian2_step():
+    """A mask in the closed loop: Lava's LearningSparse drives the LIF through the present synapses only,
+    as Brian2 connects only them (same post spikes, weights to 1e-12; the mask changes the spikes);
+    the distribution verdict is not checked where its ensemble would run on the all-to-all emulator."""
+    from neurodeploy.protocol import closed_loop
+    from neurodeploy.spec.loader import load_rule
+
+    rule = load_rule(rule_path("stdp_pair"))
+    trains = closed_loop(rule, 6, 3, 300, 40.0, 5.0, 20.0, 0.6, 2)
+    mask = np.ones((3, 6), bool)
+    mask[0, :3] = False
+    mask[2, 5] = False
+    masked = dataclasses.replace(trains, mask=mask)
+    report = verify(rule, masked, ("brian2-step", "lava-float", "lava-fixed"))
+    ref, cand = report.results["brian2-step"], report.results["lava-float"]
+    assert np.array_equal(ref.info["post_spikes"], cand.info["post_spikes"])
+    unmasked = verify(rule, trains, ("brian2-step",)).results["brian2-step"]
+    assert not np.array_equal(unmasked.info["post_spikes"], ref.info["post_spikes"])
+    assert np.array_equal(np.isnan(ref.trajectory), np.isnan(cand.trajectory))
+    assert np.isnan(cand.trajectory[:, ~mask]).all()
+    np.testing.assert_allclose(cand.trajectory[:, mask], ref.trajectory[:, mask], rtol=0, atol=1e-12)
+    entries = [c for c in report.comparisons if c.get("share") == "distribution"]
+    assert entries and all(c["outcome"] == "not checked" and "all to all" in c["message"] for c in entries)

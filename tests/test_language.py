@@ -243,6 +243,9 @@ HINTS = [
      "in weight.bounds, the jump of x in traces.x.jump (1) (got 'x += 1; w = clip(w - A_minus * y, 0, 1)')"),
     ("trace jump", "tau: tau_plus,  jump: 1}", "tau: tau_plus,  jump: 'x += 1'}",
      "stdp_pair.yaml: traces.x.jump: a Brian2 statement; write only the jump of x (1) (got 'x += 1')"),
+    ("a parameter", "A_plus: 0.01", "A_plus: 'a = 0.02'",
+     "stdp_pair.yaml: parameters.A_plus: a statement; a parameter is a number, a quantity or an expression of "
+     "other parameters (write 0.02) (got 'a = 0.02')"),
     ("clip alone", "on_post:  A_plus * x", "clip(w + A_plus * x, 0, 1)",
      "stdp_pair.yaml: weight.on_post: clip() is Brian2's; write only the change, bounds go in weight.bounds "
      "(got 'clip(w + A_plus * x, 0, 1)')"),

@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import threading
+import time
 
 import numpy as np
 
@@ -143,7 +144,13 @@ def _simulate_checked(model: Brian2Model, rule, trains, progress, recording, che
         # little on the next run of the same model (the first build of a model takes ~45-100 s)
         build_dir = _standalone_dir(model)
         with open(build_dir + ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent runs of one model (batch --jobs) take turns
+            while True:  # concurrent runs of one model (batch --jobs) take turns; a --timeout lands meanwhile
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    check()
+                    time.sleep(0.25)
             b2.set_device("cpp_standalone", directory=build_dir, build_on_run=False)
             try:
                 return _build_and_run(b2, model, rule, trains, progress, recording, check, standalone=True,

@@ -209,7 +209,8 @@ class _LavaBackend(Backend):
         if trains.neuron is not None:
             n = trains.neuron  # Lava's LIF as a deployment builds it, tau and dt in ms
             lif = lif_params(plan.mode, n["tau_u_ms"], n["tau_v_ms"], n["vth"], plan, dt=rule.dt * 1e3)
-            weights, post = run_lava(plan, w0, trains.pre, trains.post, progress=progress, neuron=lif)
+            weights, post = run_lava(plan, w0, trains.pre, trains.post, progress=progress, neuron=lif,
+                                     mask=trains.mask)
             info["post_spikes"] = post
             return plan.weights_from_lava(weights), info
         if plan.three_factor:

@@ -288,6 +288,11 @@ def brian2_hint(text: str, target: str | None) -> str | None:
     statements = tree.body
     if not statements or not all(isinstance(s, (ast.Assign, ast.AugAssign)) for s in statements):
         return None
+    if target is None:  # a parameter's field: a value, not a statement
+        value = ast.unparse(statements[0].value) if len(statements) == 1 and isinstance(statements[0], ast.Assign) \
+            else ""
+        return ("a statement; a parameter is a number, a quantity or an expression of other parameters"
+                + (f" (write {value})" if value else ""))
     own, others, clipped = [], [], False
     for statement in statements:
         targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]

@@ -240,11 +240,12 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
         except DimensionMismatch as exc:
             raise NeurodeployError(source, field, f"{exc} (got {raw!r})") from None
 
-    def constant(raw, field):
-        """A value given as a number, a quantity or an expression of parameters."""
+    def constant(raw, field, target=None):
+        """A value given as a number, a quantity or an expression of parameters (``target``: the trace
+        whose jump it is, for the hint on a Brian2 statement)."""
         if isinstance(raw, (int, float)) and not isinstance(raw, bool) or (isinstance(raw, str) and _looks_quantity(raw)):
             return parse_quantity(raw, source, field)
-        expr, dim = parsed(raw, field, param_symbols, param_dims)
+        expr, dim = parsed(raw, field, param_symbols, param_dims, target=target)
         try:
             value = expr.xreplace({param_symbols[p]: sympy.Float(params[p].value) for p in params})
         except (OverflowError, ValueError, ZeroDivisionError):
@@ -319,7 +320,7 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
         if "rest" in spec:
             dims[tname] = quantity(spec["rest"], f"traces.{tname}.rest").dim
         elif spec["of"] != SYNAPSE and not _reads_traces(spec.get("jump", 1), kinds):
-            dims[tname] = constant(spec.get("jump", 1), f"traces.{tname}.jump").dim
+            dims[tname] = constant(spec.get("jump", 1), f"traces.{tname}.jump", tname).dim
         else:
             dims[tname] = None
     dims["w"] = w_dim
@@ -372,7 +373,7 @@ def rule_from_dict(data, source: str, text: str = "") -> Rule:
                 extra["jump_expr"] = expr
                 jump_text = str(raw)
             else:
-                jump = constant(raw, f"{where}.jump")
+                jump = constant(raw, f"{where}.jump", tname)
                 if jump.dim != dims[tname] and "rest" in spec:
                     raise NeurodeployError(source, f"{where}.rest",
                                            f"must have the unit of the jump, {dim_name(jump.dim)} (got {spec['rest']})")

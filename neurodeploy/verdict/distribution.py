@@ -55,6 +55,9 @@ def run_statistics(rule, w_final: np.ndarray, post: np.ndarray) -> dict:
     """:data:`STATISTICS` of one run: final weights (rule units, any shape) and post raster (n_post, steps)."""
     lo, r = rule.weight.w_min, rule.weight.range
     z = (np.asarray(w_final, dtype=float).reshape(-1) - lo) / r
+    z = z[~np.isnan(z)]  # absent synapses (a mask) have no weight; an inf or all-NaN run stays non-finite
+    if z.size == 0:
+        z = np.array([np.nan])
     post = np.asarray(post)
     seconds = post.shape[1] * rule.dt
     return {"w_mean": float(z.mean()), "w_std": float(z.std()),
@@ -98,7 +101,11 @@ def two_sample(reference: np.ndarray, candidate: np.ndarray, alpha: float = ALPH
         a, b = reference[:, k], candidate[:, k]
         entry = {"reference_mean": float(a.mean()), "reference_std": float(a.std(ddof=1)) if a.size > 1 else 0.0,
                  "candidate_mean": float(b.mean()), "candidate_std": float(b.std(ddof=1)) if b.size > 1 else 0.0}
-        if np.ptp(np.concatenate([a, b])) == 0:
+        if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+            entry["p_value"] = 0.0  # a run without a finite statistic (NaN or inf weights) differs by definition
+            entry["non_finite"] = True
+            tested += 1
+        elif np.ptp(np.concatenate([a, b])) == 0:
             entry["p_value"] = None  # constant and equal on both sides: no information
         else:
             entry["p_value"] = float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
@@ -118,13 +125,18 @@ def distribution_verdict(rule, trains, plans, candidate: str, seed: int, size: i
     ref_seeds = [seed + 1 + k for k in range(size)]
     cand_seeds = [seed + 1 + size + k for k in range(size)]
     seconds = {}
-    if reference_stats is None:
-        reference_stats, seconds[reference] = ensemble_statistics(rule, reference, trains, plans, ref_seeds)
     runs_as = ENSEMBLE_BACKEND.get(candidate, candidate)
-    cand_stats, seconds[runs_as] = ensemble_statistics(rule, runs_as, trains, plans, cand_seeds)
-    test = two_sample(reference_stats, cand_stats)
+    refused = _refused(rule, trains, (reference, runs_as))
+    if refused is None:
+        if reference_stats is None:
+            reference_stats, seconds[reference] = ensemble_statistics(rule, reference, trains, plans, ref_seeds)
+        cand_stats, seconds[runs_as] = ensemble_statistics(rule, runs_as, trains, plans, cand_seeds)
+    test = two_sample(reference_stats, cand_stats) if refused is None else {
+        "statistics": {}, "alpha": ALPHA, "threshold": None, "tested": 0, "rejected": [], "passed": None}
     outcome = NOT_CHECKED if test["passed"] is None else (PASSED if test["passed"] else FAILED)
-    if test["passed"] is None:
+    if refused is not None:
+        message = refused
+    elif test["passed"] is None:
         message = "every statistic constant and equal in both ensembles"
     elif test["rejected"]:
         message = "differ in distribution: " + ", ".join(
@@ -141,6 +153,19 @@ def distribution_verdict(rule, trains, plans, candidate: str, seed: int, size: i
                           "seconds": {k: round(v, 3) for k, v in seconds.items()}},
              "test": test, "_reference_stats": reference_stats}
     return entry
+
+
+def _refused(rule, trains, backends) -> str | None:
+    """Why an ensemble cannot run on one of ``backends`` (e.g. the emulator's all-to-all closed loop
+    with a mask), or None."""
+    from neurodeploy.backends import load_all
+
+    for name in dict.fromkeys(backends):
+        backend = load_all().get(name)
+        reason = backend.unsupported_reason(rule) or backend.unsupported_trains(trains)
+        if reason is not None:
+            return f"the ensemble runs on {name}, which cannot run these trains: {reason}"
+    return None
 
 
 def describe(entry: dict) -> list:
