@@ -38,9 +38,10 @@ REG = load_all()
 #: Library rules the import does not cover, and why (the full refusal): rstdp's reward trace reads the
 #: reward input, a TimedArray a rule has no counterpart for.
 NOT_COVERED = {
-    "rstdp": "brian2: run_regularly[1]: 'r15_da += 0.5 * reward_input(t, j)': function reward_input() has no "
-             "counterpart in a rule (allowed: exp, log, sqrt, abs, int(a > b), and clip for the weight) "
-             "(got '0.5 * reward_input(t, j)')",
+    # the exported model names the reward jump's parameter (so that editing it in a script takes effect)
+    "rstdp": "brian2: run_regularly[1]: 'r15_da += r07_DA_reward * reward_input(t, j)': function reward_input() "
+             "has no counterpart in a rule (allowed: exp, log, sqrt, abs, int(a > b), and clip for the weight) "
+             "(got 'r07_DA_reward * reward_input(t, j)')",
 }
 COVERED = [n for n in LIBRARY if n not in NOT_COVERED]
 

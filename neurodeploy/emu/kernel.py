@@ -135,6 +135,34 @@ _fixed_traces = _jit(_fixed_traces_py)
 _float_traces = _jit(_float_traces_py)
 
 
+def _fixed_step_py(w, pre_t, post_t, every, u, x, y, r, dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi,
+                   sign_mode):
+    """One step's weight updates: every synapse (``every``: the first epoch brings every weight into
+    range; u products change every weight), else the synapses of the neurons that spiked (post first,
+    then pre without post, so that no synapse is updated twice)."""
+    n_post, n_pre = w.shape
+    if every:
+        for i in range(n_post):
+            for j in range(n_pre):
+                _fixed_synapse(w, i, j, pre_t[j], post_t[i], u, x, y, r, dep, mant, sexp, shift,
+                               nfac, fac, width, w_lo, w_hi, sign_mode)
+        return
+    for i in range(n_post):
+        if post_t[i]:
+            for j in range(n_pre):
+                _fixed_synapse(w, i, j, pre_t[j], True, False, x, y, r, dep, mant, sexp, shift, nfac,
+                               fac, width, w_lo, w_hi, sign_mode)
+    for j in range(n_pre):
+        if pre_t[j]:
+            for i in range(n_post):
+                if not post_t[i]:
+                    _fixed_synapse(w, i, j, True, False, False, x, y, r, dep, mant, sexp, shift, nfac, fac,
+                                   width, w_lo, w_hi, sign_mode)
+
+
+_fixed_step = _jit(_fixed_step_py)
+
+
 def _fixed_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y_int, y_frac,
                 xr_dec, xr_imp, yr_dec, yr_imp, conn_r,
                 dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi, sign_mode, u_period,
@@ -151,23 +179,8 @@ def _fixed_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y_int
         _fixed_traces(y, y_on, y_decay, y_int, y_frac, yr_dec[a], yr_imp[a], post[t - 1])
         r = conn_r[t]
         u = u_period > 0 and t % u_period == 0
-        if t == 1 or u:  # the first epoch brings every weight into range; u products change every weight
-            for i in range(n_post):
-                for j in range(n_pre):
-                    _fixed_synapse(w, i, j, pre[t - 1, j], post[t - 1, i], u, x, y, r, dep, mant, sexp, shift,
-                                   nfac, fac, width, w_lo, w_hi, sign_mode)
-        else:
-            for i in range(n_post):
-                if post[t - 1, i]:
-                    for j in range(n_pre):
-                        _fixed_synapse(w, i, j, pre[t - 1, j], True, False, x, y, r, dep, mant, sexp, shift, nfac,
-                                       fac, width, w_lo, w_hi, sign_mode)
-            for j in range(n_pre):
-                if pre[t - 1, j]:
-                    for i in range(n_post):
-                        if not post[t - 1, i]:
-                            _fixed_synapse(w, i, j, True, False, False, x, y, r, dep, mant, sexp, shift, nfac, fac,
-                                           width, w_lo, w_hi, sign_mode)
+        _fixed_step(w, pre[t - 1], post[t - 1], t == 1 or u, u, x, y, r, dep, mant, sexp, shift, nfac, fac, width,
+                    w_lo, w_hi, sign_mode)
         if ptr < rec_t.shape[0] and t == rec_t[ptr]:
             _record(out, ptr, w, rec_i, rec_j, scale)
             ptr += 1
@@ -260,23 +273,8 @@ def _fixed_lif_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y
         _fixed_traces(y, y_on, y_decay, y_int, y_frac, yr_dec[a], yr_imp[a], post[t - 1])
         r = conn_r[t]
         u = u_period > 0 and t % u_period == 0
-        if t == 1 or u:
-            for i in range(n_post):
-                for j in range(n_pre):
-                    _fixed_synapse(w, i, j, pre[t - 1, j], post[t - 1, i], u, x, y, r, dep, mant, sexp, shift,
-                                   nfac, fac, width, w_lo, w_hi, sign_mode)
-        else:
-            for i in range(n_post):
-                if post[t - 1, i]:
-                    for j in range(n_pre):
-                        _fixed_synapse(w, i, j, pre[t - 1, j], True, False, x, y, r, dep, mant, sexp, shift, nfac,
-                                       fac, width, w_lo, w_hi, sign_mode)
-            for j in range(n_pre):
-                if pre[t - 1, j]:
-                    for i in range(n_post):
-                        if not post[t - 1, i]:
-                            _fixed_synapse(w, i, j, True, False, False, x, y, r, dep, mant, sexp, shift, nfac, fac,
-                                           width, w_lo, w_hi, sign_mode)
+        _fixed_step(w, pre[t - 1], post[t - 1], t == 1 or u, u, x, y, r, dep, mant, sexp, shift, nfac, fac, width,
+                    w_lo, w_hi, sign_mode)
         if ptr < rec_t.shape[0] and t == rec_t[ptr]:
             _record(out, ptr, w, rec_i, rec_j, scale)
             ptr += 1
