@@ -656,21 +656,33 @@ def simulate_batch(plan, w0_lava, pre, post, seeds, record_rows=None, record_syn
     return out.reshape(shape), first
 
 
+def _kernel_covers(engine):
+    """(product arrays, x_on, y_on) when the compiled loops (:mod:`.kernel`) cover this rule, else None:
+    three-factor rules, the tag, saturating float traces and zero time constants run the numpy loop."""
+    from neurodeploy.emu import kernel
+
+    if engine.supplied is not None or engine.tag is not None or engine.saturating:
+        return None
+    arrays = kernel.product_arrays(engine.products)
+    if arrays is None:
+        return None
+    x_on = np.array([k in engine.xs for k in range(2)])
+    y_on = np.array([k in engine.ys for k in range(3)])
+    if np.any(engine.x_tau[x_on] == 0) or np.any(engine.y_tau[y_on] == 0):
+        return None
+    return arrays, x_on, y_on
+
+
 def _run_kernel(engine, pre, post, rec_t, sel, out, scale) -> bool:
     """Run the compiled loop (:mod:`.kernel`) when it covers this rule; False otherwise."""
     from neurodeploy.emu import kernel
 
     if kernel.numba is None or engine.t_epoch != 1:
         return False
-    if engine.supplied is not None or engine.tag is not None or engine.saturating:
-        return False  # three-factor rules, the tag and saturating float traces: the numpy loop
-    arrays = kernel.product_arrays(engine.products)
-    if arrays is None:
+    covered = _kernel_covers(engine)
+    if covered is None:
         return False
-    x_on = np.array([k in engine.xs for k in range(2)])
-    y_on = np.array([k in engine.ys for k in range(3)])
-    if np.any(engine.x_tau[x_on] == 0) or np.any(engine.y_tau[y_on] == 0):
-        return False
+    arrays, x_on, y_on = covered
     n_post, n_pre = engine.n_post, engine.n_pre
     flat = np.zeros(0, dtype=np.int64) if sel is None else np.asarray(sel, dtype=np.int64) % (n_post * n_pre)
     rec_i, rec_j = np.divmod(flat, n_pre)  # empty: every synapse
@@ -810,15 +822,10 @@ def _run_lif_kernel(engine, lif, pre, rec_t, out, scale) -> bool:
 
     if kernel.numba is None or not engine.fixed or engine.t_epoch != 1:
         return False
-    if engine.supplied is not None or engine.tag is not None or engine.saturating:
+    covered = _kernel_covers(engine)
+    if covered is None:
         return False
-    arrays = kernel.product_arrays(engine.products)
-    if arrays is None:
-        return False
-    x_on = np.array([k in engine.xs for k in range(2)])
-    y_on = np.array([k in engine.ys for k in range(3)])
-    if np.any(engine.x_tau[x_on] == 0) or np.any(engine.y_tau[y_on] == 0):
-        return False
+    arrays, x_on, y_on = covered
     n_post, n_pre = engine.n_post, engine.n_pre
     pre_t = np.ascontiguousarray(pre.T)
     post_t = np.zeros((pre.shape[1], n_post), dtype=np.bool_)
