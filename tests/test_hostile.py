@@ -990,3 +990,25 @@ def test_new_options_reject_cleanly(args, message, tmp_path, capsys):
         assert lines[0] == f"neurodeploy: error: {message}"
     assert not out.exists()
     assert elapsed <= MAX_SECONDS, f"took {elapsed:.2f} s: did something run?"
+
+
+# --- import-brian2: its spec file is one more input ----------------------------------------------
+
+@pytest.mark.parametrize("case", [_param(c) for c in CORPUS if c.kind == "rules" and c.rel not in SUBPROCESS_ONLY])
+def test_corpus_as_import_brian2_spec(case, capsys, tmp_path):
+    """Every hostile rule file given to `import-brian2` as its spec: the rejection contract, nothing written."""
+    out = tmp_path / "rule.yaml"
+    code, stdout, err, elapsed = run_in_process(capsys, ["import-brian2", case.path, "--out", str(out)],
+                                                f"import-brian2 {case.rel}")
+    assert_rejected(code, stdout, err, None)
+    assert not out.exists()
+    assert elapsed <= MAX_SECONDS, f"took {elapsed:.2f} s"
+
+
+def test_generated_import_brian2_special_files(tmp_path):
+    """A FIFO, /dev/zero and a missing spec: refused without reading, nothing written (children: a hang)."""
+    os.mkfifo(tmp_path / "fifo.yaml")
+    out = tmp_path / "rule.yaml"
+    for spec, label in ((tmp_path / "fifo.yaml", "FIFO"), ("/dev/zero", "/dev/zero"), (tmp_path / "nope.yaml", "missing")):
+        assert_child_rejected(run_child(["import-brian2", spec, "--out", out], f"import-brian2 {label}"), None)
+        assert not out.exists()
