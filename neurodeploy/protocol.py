@@ -31,6 +31,12 @@ class SpikeTrains:
     reward: np.ndarray | None = None  # float (n_post, steps): third-factor input, for rules with a reward trace
     neuron: dict | None = None  # closed loop: the LIF that makes the post spikes (``post`` is then unused)
     mask: np.ndarray | None = None  # bool (n_post, n_pre): the synapses that exist (None: all to all)
+    network: object = None  # protocol "network": a neurodeploy.network.Network (pre: its sources, post: its LIFs)
+
+    @property
+    def closed(self) -> bool:
+        """The post spikes come from neurons the backends simulate (closed loop or network)."""
+        return self.neuron is not None or self.network is not None
 
     def present(self) -> np.ndarray:
         """bool (n_post, n_pre): the synapses that exist (the mask, or every one)."""

@@ -1,0 +1,398 @@
+"""Plastic networks: populations of Lava LIF neurons, Poisson inputs, plastic and static projections.
+
+A network file (YAML, like a plan) describes the network; one rule (the one being verified)
+learns in every plastic projection. ``verify RULE --network NET.yaml`` runs it on every backend
+(protocol ``network``). Example (``reference/networks/ei_recurrent.yaml``)::
+
+    network: ei_recurrent
+    steps: 2000
+    seed: 1                       # draws the connectivity masks (inputs are drawn from verify's --seed)
+    populations:
+      inputs: {poisson: 40, rate: 20 Hz}
+      exc: {lif: 16, tau_u: 5 ms, tau_v: 20 ms, threshold: 20}
+      inh: {lif: 4, tau_u: 5 ms, tau_v: 10 ms, threshold: 8}
+    projections:
+      - {from: inputs, to: exc, plastic: true, p: 0.5}
+      - {from: exc, to: exc, plastic: true, p: 0.2}      # recurrent (no self-connections)
+      - {from: exc, to: inh, weight: 0.5, p: 0.5}         # static, excitatory
+      - {from: inh, to: exc, weight: -1.5, p: 0.5}        # static, inhibitory
+
+Units of the numbers that are not quantities: ``threshold`` and a static ``weight`` are in units of
+the rule's weight range ``w_max - w_min`` (so that one network serves rules with any weight unit);
+a plastic projection's ``w0`` is a position in the bounds, ``w_min + w0 (w_max - w_min)`` (0..1;
+default the rule's ``w_init``); ``p`` the probability of each synapse (Bernoulli, default 1).
+
+The compiled network is a block structure every backend shares:
+
+* **sources**: the Poisson populations, then the LIF populations, in file order (``n_src`` rows of
+  ``SpikeTrains.pre``: the inputs' rows drawn from the seed, the LIF rows the spikes each backend
+  makes itself, zero in the protocol's trains);
+* **targets**: the LIF populations in file order (``n_lif`` rows of ``SpikeTrains.post``);
+* the plastic weights are one ``(n_lif, n_src)`` matrix whose mask is the union of the plastic
+  projections (``SpikeTrains.mask``): the trajectory every backend returns and the verdict
+  compares; the static weights another (:meth:`Network.static_weights`), rule units.
+
+Every projection is Lava's dense connection: a spike in step ``t`` reaches its targets' ``u`` in
+step ``t + 1``. The LIF is Lava's (:func:`neurodeploy.protocol.closed_loop`).
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neurodeploy.errors import NeurodeployError, did_you_mean
+
+#: Largest network accepted: neurons, synapses (plastic and static) and steps.
+MAX_NEURONS, MAX_SYNAPSES, MAX_STEPS = 100_000, 10_000_000, 10_000_000
+
+_TOP = ("network", "description", "steps", "seed", "populations", "projections")
+_POISSON = ("poisson", "rate")
+_LIF = ("lif", "tau_u", "tau_v", "threshold")
+_PROJECTION = ("from", "to", "plastic", "p", "weight", "w0", "autapses")
+
+
+@dataclass(frozen=True)
+class Population:
+    name: str
+    kind: str  # "poisson" or "lif"
+    n: int
+    rate_hz: float | None = None  # poisson
+    tau_u_ms: float | None = None  # lif: current time constant
+    tau_v_ms: float | None = None  # lif: membrane time constant
+    threshold: float | None = None  # lif: in units of the weight range
+    offset: int = 0  # first row among the sources (inputs then LIFs)
+    lif_offset: int | None = None  # lif: first row among the targets (the LIF neurons)
+
+    @property
+    def sources(self) -> slice:
+        return slice(self.offset, self.offset + self.n)
+
+    @property
+    def targets(self) -> slice:
+        return slice(self.lif_offset, self.lif_offset + self.n)
+
+
+@dataclass(frozen=True)
+class Projection:
+    index: int  # position in the file's list
+    source: str  # population names
+    target: str
+    plastic: bool
+    mask: np.ndarray = field(repr=False)  # bool (n_target, n_source): the synapses that exist
+    weight: np.ndarray = field(repr=False)  # float (n_target, n_source), rule units (plastic: w0); 0 where absent
+    p: float = 1.0
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}->{self.target}"
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    source: str  # the file's base name
+    steps: int
+    seed: int
+    populations: tuple  # Population, in the file's order
+    projections: tuple  # Projection, in the file's order
+    description: str = ""
+
+    @property
+    def inputs(self) -> tuple:
+        return tuple(p for p in self.ordered if p.kind == "poisson")
+
+    @property
+    def lifs(self) -> tuple:
+        return tuple(p for p in self.populations if p.kind == "lif")
+
+    @property
+    def ordered(self) -> tuple:
+        """The populations in source order: the Poisson ones, then the LIF ones (each in file order)."""
+        return tuple(sorted(self.populations, key=lambda p: p.offset))
+
+    def population(self, name: str) -> Population:
+        return next(p for p in self.populations if p.name == name)
+
+    @property
+    def n_src(self) -> int:
+        return sum(p.n for p in self.populations)
+
+    @property
+    def n_lif(self) -> int:
+        return sum(p.n for p in self.lifs)
+
+    @property
+    def n_inputs(self) -> int:
+        return self.n_src - self.n_lif
+
+    def lif_array(self, attribute: str) -> np.ndarray:
+        """Per LIF neuron (n_lif,): ``tau_u_ms``, ``tau_v_ms`` or ``threshold`` of its population."""
+        return np.concatenate([np.full(p.n, float(getattr(p, attribute))) for p in self.lifs])
+
+    def _block(self, plastic: bool, what: str) -> np.ndarray:
+        out = np.zeros((self.n_lif, self.n_src), dtype=bool if what == "mask" else float)
+        for pr in self.projections:
+            if pr.plastic == plastic:
+                t, s = self.projection_slices(pr)
+                out[t, s] = pr.mask if what == "mask" else pr.weight
+        return out
+
+    def plastic_mask(self) -> np.ndarray:
+        """bool (n_lif, n_src): the plastic synapses (the union of the plastic projections)."""
+        return self._block(True, "mask")
+
+    def plastic_w0(self) -> np.ndarray:
+        """(n_lif, n_src) initial plastic weights, rule units (0 where there is no plastic synapse)."""
+        return self._block(True, "weight")
+
+    def static_mask(self) -> np.ndarray:
+        return self._block(False, "mask")
+
+    def static_weights(self) -> np.ndarray:
+        """(n_lif, n_src) static weights, rule units (0 where there is no static synapse)."""
+        return self._block(False, "weight")
+
+    def projection_slices(self, projection: Projection) -> tuple:
+        """(target rows, source columns) of ``projection`` in the (n_lif, n_src) blocks."""
+        return self.population(projection.target).targets, self.population(projection.source).sources
+
+    def input_spikes(self, steps: int, seed: int, dt: float) -> np.ndarray:
+        """bool (n_inputs, steps): the Poisson populations' spikes, in source order, from one
+        ``numpy.random.default_rng(seed)`` (population by population, as ``protocol.poisson`` draws)."""
+        rng = np.random.default_rng(seed)
+        rows = [rng.random((p.n, steps)) < p.rate_hz * dt for p in self.inputs]
+        return np.concatenate(rows) if rows else np.zeros((0, steps), dtype=bool)
+
+    def to_dict(self) -> dict:
+        return {"network": self.name, "file": self.source, "steps": self.steps, "structure_seed": self.seed,
+                "populations": [{k: v for k, v in (("name", p.name), ("kind", p.kind), ("n", p.n),
+                                                   ("rate_hz", p.rate_hz), ("tau_u_ms", p.tau_u_ms),
+                                                   ("tau_v_ms", p.tau_v_ms), ("threshold", p.threshold))
+                                 if v is not None} for p in self.populations],
+                "projections": [{"from": pr.source, "to": pr.target, "plastic": pr.plastic, "p": pr.p,
+                                 "synapses": int(pr.mask.sum())} for pr in self.projections]}
+
+
+def load_network(path: str, rule) -> Network:
+    """Load and validate the network file at ``path`` for ``rule`` (weights in its units)."""
+    from neurodeploy.spec.loader import read_yaml
+
+    source = os.path.basename(os.fspath(path)) or os.fspath(path)
+    data, _ = read_yaml(path, source)
+    if data is None:
+        raise NeurodeployError(source, "", "file is empty")
+    return network_from_dict(data, source, rule)
+
+
+def _keys(mapping, allowed, source, prefix):
+    for key in mapping:
+        if key not in allowed:
+            where = f"{prefix}.{key}" if prefix else str(key)
+            raise NeurodeployError(source, where, f"unknown field{did_you_mean(str(key), allowed)} "
+                                                  f"(allowed: {', '.join(allowed)})")
+
+
+def _int(value, source, field_name, lo, hi):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise NeurodeployError(source, field_name, f"must be an integer (got {value!r})")
+    if not lo <= value <= hi:
+        raise NeurodeployError(source, field_name, f"must be between {lo} and {hi} (got {value})")
+    return value
+
+
+def _number(value, source, field_name, lo=-math.inf, hi=math.inf, lo_open=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+        raise NeurodeployError(source, field_name, f"must be a finite number (got {value!r})")
+    value = float(value)
+    if value < lo or value > hi or (lo_open and value == lo):
+        bound = f"> {lo:g}" if lo_open and hi == math.inf else (f">= {lo:g}" if hi == math.inf else
+                                                                 f"between {lo:g} and {hi:g}")
+        raise NeurodeployError(source, field_name, f"must be {bound} (got {value:g})")
+    return value
+
+
+def _quantity(value, source, field_name, unit: str, dim) -> float:
+    from neurodeploy.spec.units import dim_name, parse_quantity
+
+    q = parse_quantity(value, source, field_name)
+    if q.dim != dim:
+        raise NeurodeployError(source, field_name, f"must be in {unit} (got {q.text}, {dim_name(q.dim)})")
+    if not q.value > 0:
+        raise NeurodeployError(source, field_name, f"must be > 0 (got {q.text})")
+    return q.value
+
+
+def network_from_dict(data, source: str, rule) -> Network:
+    from neurodeploy.spec.loader import _identifier
+    from neurodeploy.spec.units import SECOND
+
+    if not isinstance(data, dict):
+        raise NeurodeployError(source, "", f"must be a mapping with 'network', 'populations' and 'projections' "
+                                           f"(got {type(data).__name__})")
+    _keys(data, _TOP, source, "")
+    for key in ("network", "populations", "projections"):
+        if key not in data:
+            raise NeurodeployError(source, key, "missing")
+    name = _identifier(data["network"], source, "network")
+    description = data.get("description") or ""
+    if not isinstance(description, str):
+        raise NeurodeployError(source, "description", f"must be text (got {type(description).__name__})")
+    steps = _int(data.get("steps", 2000), source, "steps", 1, MAX_STEPS)
+    seed = _int(data.get("seed", 0), source, "seed", 0, 2 ** 32 - 1)
+    raw_pops = data["populations"]
+    if not isinstance(raw_pops, dict) or not raw_pops:
+        raise NeurodeployError(source, "populations", "must be a non-empty mapping of name -> population")
+    hertz = SECOND ** -1
+    specs = []
+    for pname, raw in raw_pops.items():
+        where = f"populations.{pname}"
+        _identifier(pname, source, where)
+        if not isinstance(raw, dict):
+            raise NeurodeployError(source, where, f"must be a mapping such as {{poisson: 40, rate: 20 Hz}} or "
+                                                  f"{{lif: 16, tau_u: 5 ms, tau_v: 20 ms, threshold: 20}} "
+                                                  f"(got {type(raw).__name__})")
+        kinds = [k for k in ("poisson", "lif") if k in raw]
+        if len(kinds) != 1:
+            raise NeurodeployError(source, where, "must have exactly one of 'poisson: N' or 'lif: N' "
+                                                  f"(got {', '.join(map(str, raw)) or 'neither'})")
+        kind = kinds[0]
+        _keys(raw, _POISSON if kind == "poisson" else _LIF, source, where)
+        n = _int(raw[kind], source, f"{where}.{kind}", 1, MAX_NEURONS)
+        if kind == "poisson":
+            if "rate" not in raw:
+                raise NeurodeployError(source, f"{where}.rate", "missing (a rate such as '20 Hz')")
+            rate = _quantity(raw["rate"], source, f"{where}.rate", "Hz", hertz)
+            if rate * rule.dt > 1:
+                raise NeurodeployError(source, f"{where}.rate", f"must be at most one spike per step, "
+                                                                f"{1 / rule.dt:g} Hz at the rule's dt (got {raw['rate']})")
+            specs.append(dict(name=pname, kind=kind, n=n, rate_hz=rate))
+        else:
+            for key in ("tau_u", "tau_v", "threshold"):
+                if key not in raw:
+                    raise NeurodeployError(source, f"{where}.{key}", "missing")
+            tau_u = _quantity(raw["tau_u"], source, f"{where}.tau_u", "a time such as '5 ms'", SECOND) * 1e3
+            tau_v = _quantity(raw["tau_v"], source, f"{where}.tau_v", "a time such as '20 ms'", SECOND) * 1e3
+            for key, tau in (("tau_u", tau_u), ("tau_v", tau_v)):
+                if tau < rule.dt * 1e3:
+                    raise NeurodeployError(source, f"{where}.{key}", f"must be at least the rule's dt "
+                                                                     f"{rule.dt * 1e3:g} ms (got {raw[key]})")
+            threshold = _number(raw["threshold"], source, f"{where}.threshold", 0, lo_open=True)
+            specs.append(dict(name=pname, kind=kind, n=n, tau_u_ms=tau_u, tau_v_ms=tau_v, threshold=threshold))
+    if sum(s["n"] for s in specs) > MAX_NEURONS:
+        raise NeurodeployError(source, "populations", f"at most {MAX_NEURONS} neurons in all "
+                                                      f"(got {sum(s['n'] for s in specs)})")
+    populations, offset, lif_offset = {}, 0, 0
+    for kind in ("poisson", "lif"):  # sources: the inputs first, then the LIF neurons
+        for s in specs:
+            if s["kind"] == kind:
+                populations[s["name"]] = Population(**s, offset=offset,
+                                                    lif_offset=lif_offset if kind == "lif" else None)
+                offset += s["n"]
+                lif_offset += s["n"] if kind == "lif" else 0
+    if not any(p.kind == "lif" for p in populations.values()):
+        raise NeurodeployError(source, "populations", "needs at least one 'lif' population (the neurons that learn)")
+    raw_proj = data["projections"]
+    if not isinstance(raw_proj, list) or not raw_proj:
+        raise NeurodeployError(source, "projections", "must be a non-empty list of {from, to, ...}")
+    rng = np.random.default_rng(seed)
+    w = rule.weight
+    projections, seen, synapses = [], set(), 0
+    for k, raw in enumerate(raw_proj):
+        where = f"projections[{k}]"
+        if not isinstance(raw, dict):
+            raise NeurodeployError(source, where, f"must be a mapping such as {{from: inputs, to: exc, plastic: true}} "
+                                                  f"(got {type(raw).__name__})")
+        _keys(raw, _PROJECTION, source, where)
+        ends = {}
+        for end in ("from", "to"):
+            if end not in raw:
+                raise NeurodeployError(source, f"{where}.{end}", "missing")
+            pop = raw[end]
+            if not isinstance(pop, str) or pop not in populations:
+                raise NeurodeployError(source, f"{where}.{end}", f"unknown population {pop!r}"
+                                       f"{did_you_mean(str(pop), list(populations))} (populations: "
+                                       f"{', '.join(populations)})")
+            ends[end] = populations[pop]
+        pre, post = ends["from"], ends["to"]
+        if post.kind != "lif":
+            raise NeurodeployError(source, f"{where}.to", f"must be a 'lif' population: '{post.name}' is a "
+                                                          "Poisson input, which receives nothing")
+        plastic = raw.get("plastic", False)
+        if not isinstance(plastic, bool):
+            raise NeurodeployError(source, f"{where}.plastic", f"must be true or false (got {plastic!r})")
+        if (pre.name, post.name, plastic) in seen:
+            raise NeurodeployError(source, where, f"a second {'plastic' if plastic else 'static'} projection "
+                                                  f"{pre.name} -> {post.name}: merge them")
+        seen.add((pre.name, post.name, plastic))
+        p = _number(raw.get("p", 1.0), source, f"{where}.p", 0, 1)
+        autapses = raw.get("autapses", False)
+        if not isinstance(autapses, bool):
+            raise NeurodeployError(source, f"{where}.autapses", f"must be true or false (got {autapses!r})")
+        if plastic:
+            if "weight" in raw:
+                raise NeurodeployError(source, f"{where}.weight", "a plastic projection starts from 'w0' "
+                                                                  "(0..1 within the rule's bounds), not 'weight'")
+            if "w0" in raw:
+                position = _number(raw["w0"], source, f"{where}.w0", 0, 1)
+                value = w.w_min + position * w.range
+            else:
+                value = w.w_init
+        else:
+            if "w0" in raw:
+                raise NeurodeployError(source, f"{where}.w0", "a static projection has a 'weight' (in units of "
+                                                              "the weight range), not 'w0'")
+            if "weight" not in raw:
+                raise NeurodeployError(source, f"{where}.weight", "missing (a static projection's weight, in "
+                                                                  "units of the rule's weight range; < 0 inhibits)")
+            value = _number(raw["weight"], source, f"{where}.weight", -1e6, 1e6) * w.range
+        mask = rng.random((post.n, pre.n)) < p
+        if pre.name == post.name and not autapses:
+            np.fill_diagonal(mask, False)
+        synapses += int(mask.sum())
+        if synapses > MAX_SYNAPSES:
+            raise NeurodeployError(source, where, f"at most {MAX_SYNAPSES} synapses in all (got more)")
+        projections.append(Projection(k, pre.name, post.name, plastic, mask, np.where(mask, value, 0.0), p))
+    if not any(pr.plastic and pr.mask.any() for pr in projections):
+        raise NeurodeployError(source, "projections", "needs at least one plastic projection with a synapse "
+                                                      "(plastic: true): the rule learns there")
+    return Network(name, source, steps, seed, tuple(populations.values()), tuple(projections), description.strip())
+
+
+def network_trains(rule, network: Network, seed: int, steps: int | None = None):
+    """The protocol ``network``: :class:`neurodeploy.protocol.SpikeTrains` whose ``pre`` rows are the
+    sources (the inputs' Poisson spikes from ``seed``; the LIF rows zero: each backend's neurons make
+    them), ``post`` the LIF neurons (zero), ``w0``/``mask`` the plastic block and ``network`` the rest."""
+    from neurodeploy.protocol import SpikeTrains
+
+    steps = network.steps if steps is None else int(steps)
+    pre = np.zeros((network.n_src, steps), dtype=bool)
+    pre[: network.n_inputs] = network.input_spikes(steps, seed, rule.dt)
+    post = np.zeros((network.n_lif, steps), dtype=bool)
+    rates = [p.rate_hz for p in network.inputs]
+    return SpikeTrains(pre, post, network.plastic_w0(), f"network:{network.name}", seed,
+                       rates[0] if len(set(rates)) == 1 else None, mask=network.plastic_mask(), network=network)
+
+
+def with_spikes(trains, lif_spikes: np.ndarray):
+    """``trains`` with the LIF neurons' spikes (n_lif, steps) a backend made: as ``post`` and as the LIF
+    rows of ``pre`` (recurrent projections read them there); a plain closed loop: ``post`` only."""
+    import dataclasses
+
+    lif_spikes = np.asarray(lif_spikes, dtype=bool)
+    if getattr(trains, "network", None) is None:
+        return dataclasses.replace(trains, post=lif_spikes)
+    pre = trains.pre.copy()
+    pre[trains.network.n_inputs:] = lif_spikes
+    return dataclasses.replace(trains, pre=pre, post=lif_spikes)
+
+
+def reseed(rule, trains, seed: int):
+    """The network ``trains`` with its inputs drawn from ``seed`` (same structure, weights, steps)."""
+    import dataclasses
+
+    pre = np.zeros_like(trains.pre)
+    pre[: trains.network.n_inputs] = trains.network.input_spikes(trains.steps, seed, rule.dt)
+    return dataclasses.replace(trains, pre=pre, seed=seed)
