@@ -365,7 +365,11 @@ def _synapse_spec(spec, trains):
 @cli.command()
 @click.argument("rule_file", type=click.Path(dir_okay=True))
 @click.option("--out", "out_dir", required=True, type=str, help="Output directory.")
-@click.option("--protocol", type=click.Choice(list(PROTOCOLS)), default="poisson", show_default=True)
+@click.option("--protocol", type=click.Choice(list(PROTOCOLS) + ["network"]), default="poisson", show_default=True,
+              help="Spike trains; 'network' (set by --network): a network file's populations and projections.")
+@click.option("--network", "network_file", type=click.Path(dir_okay=True), default=None,
+              help="Network file (YAML: populations, projections): verify the rule learning in it "
+                   "(protocol 'network'; --steps overrides the file's steps, --seed draws its inputs).")
 @_with_protocol_options
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True, help="Seed of the spike trains.")
 @click.option("--spikes", type=click.Path(dir_okay=True), default=None,
@@ -387,8 +391,8 @@ def _synapse_spec(spec, trains):
               help="Lava backends run only the protocol's first N steps (0: all; default: 2e7 synapse-steps, "
                    "1000..2000 steps); the emulator then runs the whole protocol.")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
-def verify(rule_file, out_dir, protocol, seed, spikes, backends, timeout, ensemble, record_every, record_synapses,
-           lava_steps, quiet, **options):
+def verify(rule_file, out_dir, protocol, network_file, seed, spikes, backends, timeout, ensemble, record_every,
+           record_synapses, lava_steps, quiet, **options):
     """Run RULE_FILE on every backend with the same spike trains and compare the weight trajectories."""
     from neurodeploy.harness import verify as run_verify
     from neurodeploy.protocol import load_spikes, make_trains
@@ -401,7 +405,9 @@ def verify(rule_file, out_dir, protocol, seed, spikes, backends, timeout, ensemb
         raise NeurodeployError("--seed", "", f"must be a whole number >= 0 (got {seed})")
     check_out_dir(out_dir)
     given = {k: v for k, v in options.items() if v is not None}
-    if spikes is not None:
+    if protocol == "network" or network_file is not None:
+        trains = _network_trains(rule, protocol, network_file, spikes, given, seed)
+    elif spikes is not None:
         if given:
             raise NeurodeployError("--spikes", "", f"cannot be combined with protocol options (got --{next(iter(given)).replace('_', '-')})")
         trains = load_spikes(spikes, rule)
@@ -426,6 +432,35 @@ def verify(rule_file, out_dir, protocol, seed, spikes, backends, timeout, ensemb
     click.echo(summary_table(report.to_dict()))
     click.echo(f"wrote {os.path.join(out_dir, 'report.json')}, report.md, trajectories.npz")
     sys.exit(report.exit_code)  # 0 passed, 1 failed, 3 nothing checked
+
+
+def _network_trains(rule, protocol, network_file, spikes, given, seed):
+    """verify's protocol 'network': the network file's trains (validated before anything runs)."""
+    from neurodeploy.network import MAX_STEPS, load_network, network_trains
+    from neurodeploy.protocol import MAX_NEURON_STEPS, MAX_SYNAPSE_STEPS
+
+    if network_file is None:
+        raise NeurodeployError("--protocol", "", "network needs --network FILE (a network file: populations, projections)")
+    if protocol not in ("poisson", "network"):  # poisson: the default, not chosen
+        raise NeurodeployError("--network", "", f"is the protocol 'network': it cannot be combined with --protocol {protocol}")
+    if spikes is not None:
+        raise NeurodeployError("--network", "", "cannot be combined with --spikes (the network's inputs are Poisson, "
+                                                "drawn from --seed)")
+    extra = [k for k in given if k != "steps"]
+    if extra:
+        raise NeurodeployError("--network", "", f"takes only --steps of the protocol options "
+                                                f"(got --{extra[0].replace('_', '-')})")
+    if "steps" in given and given["steps"] < 1:
+        raise NeurodeployError("--steps", "", f"must be at least 1 (got {given['steps']})")
+    network = load_network(network_file, rule)
+    steps = given.get("steps", network.steps)
+    synapse_steps = float(steps) * network.n_lif * network.n_src
+    if steps > MAX_STEPS or synapse_steps > MAX_SYNAPSE_STEPS or steps * network.n_src > MAX_NEURON_STEPS:
+        raise NeurodeployError("--steps" if "steps" in given else network.source, "" if "steps" in given else "steps",
+                               f"run too large ({steps} steps x {network.n_lif}x{network.n_src} neurons; at most "
+                               f"{MAX_STEPS:,} steps, {MAX_SYNAPSE_STEPS:,} synapse-steps and {MAX_NEURON_STEPS:,} "
+                               "neuron-steps)")
+    return network_trains(rule, network, seed, steps)
 
 
 @cli.command()

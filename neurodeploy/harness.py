@@ -46,6 +46,7 @@ from neurodeploy.errors import UnsupportedError
 from neurodeploy.files import follow_umask
 from neurodeploy.ir import Rule
 from neurodeploy.protocol import SpikeTrains, trace_stats, update_counts
+from neurodeploy.network import with_spikes
 from neurodeploy.verdict import EXIT_CODES, FAILED, MAX_TOLERANCE, NOT_CHECKED, PASSED, counts, overall
 
 LOWERING_TOLERANCE = 1e-9
@@ -419,6 +420,7 @@ class Report:
             "quantization_plan": {m: p.to_dict() for m, p in self.plans.items()},
             **({"curve": self.curve} if self.curve is not None else {}),
             **({"neuron": self.trains.neuron} if self.trains.neuron is not None else {}),
+            **({"network": self.trains.network.to_dict()} if self.trains.network is not None else {}),
             **({"mask": {"present": int(t.mask.sum()), "synapses": int(t.mask.size),
                          "absent": "NaN in trajectories.npz (mask alongside); left out of every comparison"}}
                if t.mask is not None else {}),
@@ -580,7 +582,7 @@ def default_recording(trains: SpikeTrains, every: int | None = None, synapses=No
 def lava_window(trains: SpikeTrains, lava_steps: int | None = None) -> int:
     """Steps the Lava backends run (from step 0): ``lava_steps`` (0: the whole protocol) or by default
     :data:`LAVA_SYNAPSE_STEPS` / synapses within [:data:`LAVA_MIN_STEPS`, :data:`LAVA_MAX_STEPS`]."""
-    if trains.neuron is not None or lava_steps == 0:
+    if trains.closed or lava_steps == 0:
         return trains.steps  # the closed loop's spikes depend on every step: never windowed
     if lava_steps is None:
         synapses = trains.n_pre * trains.n_post
@@ -658,9 +660,9 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
         finally:
             if progress:
                 progress.finish()
-        if trains.neuron is not None and name in results and planned_on.startswith("the protocol"):
+        if trains.closed and name in results and planned_on.startswith("the protocol"):
             # the second pass: scale the plans on the spikes a neuron actually made
-            plan_trains = made = dataclasses.replace(trains, post=results[name].info["post_spikes"])
+            plan_trains = made = with_spikes(trains, results[name].info["post_spikes"])
             traces = trace_stats(rule, made)
             try:
                 plans = compile_plans(rule, made, traces, approximate=True)
@@ -679,7 +681,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
             continue  # the approximation entry: the float plan is the approximated rule, exactly
         if a in results and b in results:
             ra, rb = results[a], results[b]
-            spikes = compare_spikes(ra, rb, rule.dt) if trains.neuron is not None else None
+            spikes = compare_spikes(ra, rb, rule.dt) if trains.closed else None
             parted = spikes is not None and spikes["first_difference_step"] is not None
             if share == "timing":
                 if parted:
@@ -688,7 +690,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
                                  message=f"post spikes part from step {spikes['first_difference_step']}: "
                                          f"{spikes['counts'][0]} vs {spikes['counts'][1]} spikes")
                 else:
-                    seen = trains if spikes is None else dataclasses.replace(trains, post=ra.info["post_spikes"])
+                    seen = trains if spikes is None else with_spikes(trains, ra.info["post_spikes"])
                     entry = timing_verdict(rule, seen, ra, rb, {n: t["peak"] for n, t in trace_stats(rule, seen).items()}
                                            if spikes is not None else {n: t["peak"] for n, t in traces.items()})
             else:
@@ -716,7 +718,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
             text += f", recorded {_every(recording.every)} and the last ({r.rows.size} steps)"
         steps_ran[name] = text
     lap("comparisons")
-    if trains.neuron is not None:
+    if trains.closed:
         distribution = distribution_comparisons(rule, trains, plans, results, progress)
         comparisons += distribution
         if distribution:
@@ -734,14 +736,14 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
     final_expected = None  # the rounding ensemble's mean and half-width at the last step (curves)
     if "fixed" in plans and fixed_run is not None:
         seen = trains
-        if trains.neuron is not None:
-            seen = dataclasses.replace(trains, post=fixed_run.info["post_spikes"], neuron=None)
+        if trains.closed:  # replayed open loop: the spikes lava-fixed's neurons made, imposed
+            seen = dataclasses.replace(with_spikes(trains, fixed_run.info["post_spikes"]), neuron=None, network=None)
         if progress:
             progress.start("verdict", 1, f"fixed-point chain: emu-float realisations, emu-fixed x{ensemble}")
         step = results.get("brian2-step")
         chain_start = time.perf_counter()
         chain = quantization_chain(rule, plans, seen, fixed_run, ensemble,
-                                   step if step is not None and trains.neuron is None else None)
+                                   step if step is not None and not trains.closed else None)
         if progress:
             progress.finish()
         for entry in chain:
@@ -755,19 +757,19 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
             f"steps 0..{seen.steps - 1}: emu-float x{3 + sum(1 for e in chain for c in e.get('constants', []) if c['sensitivity'] is not None)}"
             f" (exact, realised, best constants, sensitivities), emu-fixed x{ensemble} rounding seeds (one batched call)"
             f", every synapse, compared {_every(chain[-1].get('compared_every', 1))}"
-            + (f"; on {fixed_run.backend}'s own post spikes" if trains.neuron is not None else ""))
+            + (f"; on {fixed_run.backend}'s own post spikes" if trains.closed else ""))
     lap("fixed-point chain (emulator runs)")
     proof = proof_statement(results, comparisons, trains.steps)
     counts = update_counts(rule, plan_trains)  # closed loop: of the spikes the plans were scaled on
-    post_spikes = int(trains.post.sum()) if trains.neuron is None else {
+    post_spikes = int(trains.post.sum()) if not trains.closed else {
         name: int(r.info["post_spikes"].sum()) for name, r in results.items() if "post_spikes" in r.info}
     stats = dict(counts, trace_peaks={name: t["peak"] for name, t in traces.items()},
                  pre_spikes=int(trains.pre.sum()), post_spikes=post_spikes, plans_scaled_on=planned_on)
     if "fixed" in plans:
         fixed = fixed_run
         seen = trains  # closed loop: the post spikes lava-fixed made itself
-        if trains.neuron is not None and fixed is not None:
-            seen = dataclasses.replace(trains, post=fixed.info["post_spikes"])
+        if trains.closed and fixed is not None:
+            seen = with_spikes(trains, fixed.info["post_spikes"])
         stats["fixed_point_saturation"] = fixed_saturation(plans["fixed"], rule, seen, fixed)
         notes = saturation_notes(stats["fixed_point_saturation"])
         for c in comparisons:

@@ -64,7 +64,7 @@ def _float_image(rule, plans, trains) -> tuple:
 def approximation_entries(rule, plans: dict, trains, results: dict) -> list:
     """The ``approximation`` comparison (one entry) when the plans approximate the rule, else []."""
     plan = plans.get("float") or plans.get("fixed")
-    if plan is None or not plan.approximations or trains.neuron is not None:
+    if plan is None or not plan.approximations or trains.closed:
         return []
     ref_name = next((n for n in ("brian2-step", "brian2") if n in results), None)
     if ref_name is None:

@@ -43,16 +43,44 @@ from neurodeploy.verdict import FAILED, NOT_CHECKED, PASSED
 ENSEMBLE = 16
 #: Family-wise false-alarm rate of the comparison (Bonferroni over the statistics).
 ALPHA = 0.01
-#: Statistics of one run, in this order.
-STATISTICS = ("w_mean", "w_std", "near_low", "near_high", "rate_hz")
+#: Statistics of one run, in this order (a network: the weight statistics per plastic projection,
+#: ``"<from>-><to>: w_mean"`` ..., then ``"<population>: rate_hz"`` per LIF population).
+WEIGHT_STATISTICS = ("w_mean", "w_std", "near_low", "near_high")
+STATISTICS = WEIGHT_STATISTICS + ("rate_hz",)
 #: "Near a bound": within this fraction of the weight range.
 NEAR = 0.1
 #: The backend whose ensemble a candidate's stands for (bit-exact twins in the closed loop).
 ENSEMBLE_BACKEND = {"lava-float": "emu-float", "lava-fixed": "emu-fixed"}
 
 
-def run_statistics(rule, w_final: np.ndarray, post: np.ndarray) -> dict:
-    """:data:`STATISTICS` of one run: final weights (rule units, any shape) and post raster (n_post, steps)."""
+def statistic_names(trains) -> tuple:
+    """The statistics of a run of ``trains``: :data:`STATISTICS`, or a network's (see there)."""
+    net = trains.network
+    if net is None:
+        return STATISTICS
+    names = [f"{pr.name}: {s}" for pr in net.projections if pr.plastic and pr.mask.any() for s in WEIGHT_STATISTICS]
+    return tuple(names + [f"{p.name}: rate_hz" for p in net.lifs])
+
+
+def run_statistics(rule, w_final: np.ndarray, post: np.ndarray, trains=None) -> dict:
+    """The statistics of one run (:func:`statistic_names`): final weights (rule units; a network's
+    (n_lif, n_src) plastic block) and post raster (n_post, steps)."""
+    net = getattr(trains, "network", None)
+    if net is not None:
+        w_final, post = np.asarray(w_final, dtype=float), np.asarray(post)
+        out = {}
+        for pr in net.projections:
+            if pr.plastic and pr.mask.any():
+                t, s = net.projection_slices(pr)
+                one = _weight_statistics(rule, w_final[t, s][pr.mask], post)
+                out.update({f"{pr.name}: {k}": one[k] for k in WEIGHT_STATISTICS})
+        for p in net.lifs:
+            out[f"{p.name}: rate_hz"] = _weight_statistics(rule, np.zeros(1), post[p.targets])["rate_hz"]
+        return out
+    return _weight_statistics(rule, w_final, post)
+
+
+def _weight_statistics(rule, w_final, post) -> dict:
     lo, r = rule.weight.w_min, rule.weight.range
     z = (np.asarray(w_final, dtype=float).reshape(-1) - lo) / r
     z = z[~np.isnan(z)]  # absent synapses (a mask) have no weight; an inf or all-NaN run stays non-finite
@@ -67,8 +95,13 @@ def run_statistics(rule, w_final: np.ndarray, post: np.ndarray) -> dict:
 
 def reseeded(rule, trains, seed: int):
     """The closed loop ``trains`` with its presynaptic Poisson trains drawn from ``seed`` (same size,
-    rate, neuron and initial weights)."""
+    rate, neuron and initial weights); a network: its inputs (same structure)."""
     from neurodeploy.protocol import poisson
+
+    if trains.network is not None:
+        from neurodeploy.network import reseed
+
+        return reseed(rule, trains, seed)
 
     fresh = poisson(rule, trains.n_pre, trains.n_post, trains.steps, trains.rate, seed)
     return dataclasses.replace(trains, pre=fresh.pre, seed=seed)
@@ -87,17 +120,18 @@ def ensemble_statistics(rule, backend: str, trains, plans, seeds) -> tuple:
     for s in seeds:
         member = reseeded(rule, trains, int(s))
         result = runner.run(rule, member, plans, recording=last)
-        stats = run_statistics(rule, result.trajectory[-1], result.info["post_spikes"])
-        rows.append([stats[k] for k in STATISTICS])
+        stats = run_statistics(rule, result.trajectory[-1], result.info["post_spikes"], member)
+        rows.append([stats[k] for k in statistic_names(trains)])
     return np.array(rows, dtype=float), time.perf_counter() - start
 
 
-def two_sample(reference: np.ndarray, candidate: np.ndarray, alpha: float = ALPHA) -> dict:
-    """Per statistic a two-sided Mann-Whitney U test; passed unless a p-value is below alpha / m."""
+def two_sample(reference: np.ndarray, candidate: np.ndarray, alpha: float = ALPHA, names=STATISTICS) -> dict:
+    """Per statistic (``names``, the columns) a two-sided Mann-Whitney U test; passed unless a p-value
+    is below alpha / m."""
     from scipy.stats import mannwhitneyu
 
     tests, tested = {}, 0
-    for k, name in enumerate(STATISTICS):
+    for k, name in enumerate(names):
         a, b = reference[:, k], candidate[:, k]
         entry = {"reference_mean": float(a.mean()), "reference_std": float(a.std(ddof=1)) if a.size > 1 else 0.0,
                  "candidate_mean": float(b.mean()), "candidate_std": float(b.std(ddof=1)) if b.size > 1 else 0.0}
@@ -131,7 +165,7 @@ def distribution_verdict(rule, trains, plans, candidate: str, seed: int, size: i
         if reference_stats is None:
             reference_stats, seconds[reference] = ensemble_statistics(rule, reference, trains, plans, ref_seeds)
         cand_stats, seconds[runs_as] = ensemble_statistics(rule, runs_as, trains, plans, cand_seeds)
-    test = two_sample(reference_stats, cand_stats) if refused is None else {
+    test = two_sample(reference_stats, cand_stats, names=statistic_names(trains)) if refused is None else {
         "statistics": {}, "alpha": ALPHA, "threshold": None, "tested": 0, "rejected": [], "passed": None}
     outcome = NOT_CHECKED if test["passed"] is None else (PASSED if test["passed"] else FAILED)
     if refused is not None:

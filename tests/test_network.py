@@ -1,0 +1,168 @@
+"""The network file: what it means (the block structure every backend shares) and what it refuses.
+
+No backend runs here: the structure is checked against the file by hand, the refusals by their
+full text (one line, exit 2, nothing written)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import rule_path
+from neurodeploy.errors import NeurodeployError
+from neurodeploy.network import load_network, network_from_dict, network_trains, reseed, with_spikes
+from neurodeploy.spec.loader import load_rule
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE = os.path.join(ROOT, "reference", "networks", "ei_recurrent.yaml")
+
+
+@pytest.fixture(scope="module")
+def rule():
+    return load_rule(rule_path("stdp_pair"))
+
+
+def base():
+    return {"network": "net", "steps": 500, "seed": 4,
+            "populations": {"inp": {"poisson": 30, "rate": "50 Hz"},
+                            "e": {"lif": 8, "tau_u": "5 ms", "tau_v": "20 ms", "threshold": 4},
+                            "i": {"lif": 2, "tau_u": "2 ms", "tau_v": "10 ms", "threshold": 2}},
+            "projections": [{"from": "inp", "to": "e", "plastic": True, "p": 0.5},
+                            {"from": "e", "to": "e", "plastic": True, "p": 0.3, "w0": 0.25},
+                            {"from": "e", "to": "i", "weight": 0.5},
+                            {"from": "i", "to": "e", "weight": -2, "p": 0.9}]}
+
+
+def test_block_structure(rule):
+    net = network_from_dict(base(), "net.yaml", rule)
+    # sources: the Poisson inputs first, then the LIF populations in file order; targets: the LIFs
+    assert (net.n_src, net.n_lif, net.n_inputs) == (40, 10, 30)
+    e, i = net.population("e"), net.population("i")
+    assert (e.sources, e.targets, i.sources, i.targets) == (slice(30, 38), slice(0, 8), slice(38, 40), slice(8, 10))
+    mask = net.plastic_mask()
+    # inputs -> e at p 0.5, e -> e at p 0.3 without autapses, nothing plastic into i or from i
+    assert 0.3 < mask[0:8, 0:30].mean() < 0.7
+    assert not mask[8:10].any() and not mask[:, 38:40].any()
+    assert not np.diag(mask[0:8, 30:38]).any()
+    w0 = net.plastic_w0()
+    assert np.all(w0[0:8, 0:30][mask[0:8, 0:30]] == rule.weight.w_init)
+    assert np.all(w0[0:8, 30:38][mask[0:8, 30:38]] == rule.weight.w_min + 0.25 * rule.weight.range)
+    static = net.static_weights()
+    assert np.all(static[8:10, 30:38] == 0.5 * rule.weight.range)  # p 1: every synapse
+    assert set(np.unique(static[0:8, 38:40])) <= {0.0, -2.0 * rule.weight.range}
+    assert np.array_equal(net.static_mask()[0:8, 38:40], static[0:8, 38:40] != 0)
+    assert np.array_equal(net.lif_array("tau_u_ms"), [5.0] * 8 + [2.0] * 2)
+    assert np.array_equal(net.lif_array("threshold"), [4.0] * 8 + [2.0] * 2)
+    # the structure seed fixes the masks; another seed draws others
+    again = network_from_dict(base(), "net.yaml", rule)
+    assert np.array_equal(again.plastic_mask(), mask)
+    other = network_from_dict(dict(base(), seed=5), "net.yaml", rule)
+    assert not np.array_equal(other.plastic_mask(), mask)
+
+
+def test_trains(rule):
+    net = network_from_dict(base(), "net.yaml", rule)
+    trains = network_trains(rule, net, seed=7)
+    assert trains.pre.shape == (40, 500) and trains.post.shape == (10, 500) and trains.w0.shape == (10, 40)
+    assert trains.closed and trains.network is net and trains.protocol == "network:net"
+    assert not trains.pre[30:].any() and not trains.post.any()  # the neurons' spikes come from the backends
+    rate = trains.pre[:30].mean() / rule.dt
+    assert 40 < rate < 60  # 50 Hz: 15000 Bernoulli draws, sd ~1.3 Hz
+    assert np.array_equal(network_trains(rule, net, seed=7).pre, trains.pre)
+    other = reseed(rule, trains, 8)
+    assert other.seed == 8 and not np.array_equal(other.pre, trains.pre) and other.network is net
+    assert np.array_equal(other.pre[:30], network_trains(rule, net, seed=8).pre[:30])
+    spikes = np.random.default_rng(0).random((10, 500)) < 0.05
+    made = with_spikes(trains, spikes)
+    assert np.array_equal(made.post, spikes) and np.array_equal(made.pre[30:], spikes)
+    assert np.array_equal(made.pre[:30], trains.pre[:30])
+
+
+def test_example_file_loads(rule):
+    net = load_network(EXAMPLE, rule)
+    assert net.name == "ei_recurrent" and any(pr.source == pr.target and pr.plastic for pr in net.projections)
+    assert any(not pr.plastic and pr.weight.min() < 0 for pr in net.projections)  # inhibition
+
+
+def _without(d, *path):
+    d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
+    d["populations"] = {k: dict(v) for k, v in d["populations"].items()}
+    d["projections"] = [dict(p) for p in d["projections"]]
+    return d
+
+
+REFUSED = [
+    (lambda d: d.pop("populations"), "net.yaml: populations: missing"),
+    (lambda d: d.update(stepz=3), "net.yaml: stepz: unknown field, did you mean 'steps'? "
+                                  "(allowed: network, description, steps, seed, populations, projections)"),
+    (lambda d: d.update(steps=0), "net.yaml: steps: must be between 1 and 10000000 (got 0)"),
+    (lambda d: d["populations"]["inp"].update(rate="50 ms"), "net.yaml: populations.inp.rate: must be in Hz (got 50 ms, second)"),
+    (lambda d: d["populations"]["inp"].update(rate="20 kHz"),
+     "net.yaml: populations.inp.rate: must be at most one spike per step, 1000 Hz at the rule's dt (got 20 kHz)"),
+    (lambda d: d["populations"]["inp"].pop("rate"), "net.yaml: populations.inp.rate: missing (a rate such as '20 Hz')"),
+    (lambda d: d["populations"]["e"].update(poisson=3),
+     "net.yaml: populations.e: must have exactly one of 'poisson: N' or 'lif: N' (got lif, tau_u, tau_v, threshold, poisson)"),
+    (lambda d: d["populations"]["e"].update(tau_v="0.5 ms"),
+     "net.yaml: populations.e.tau_v: must be at least the rule's dt 1 ms (got 0.5 ms)"),
+    (lambda d: d["populations"]["e"].update(threshold=0), "net.yaml: populations.e.threshold: must be > 0 (got 0)"),
+    (lambda d: d["populations"]["e"].update(lif=0), "net.yaml: populations.e.lif: must be between 1 and 100000 (got 0)"),
+    (lambda d: d["populations"]["e"].update(tresh=1),
+     "net.yaml: populations.e.tresh: unknown field, did you mean 'threshold'? (allowed: lif, tau_u, tau_v, threshold)"),
+    (lambda d: d["projections"][0].update(to="inp"),
+     "net.yaml: projections[0].to: must be a 'lif' population: 'inp' is a Poisson input, which receives nothing"),
+    (lambda d: d["projections"][0].update(to="ee"),
+     "net.yaml: projections[0].to: unknown population 'ee', did you mean 'e'? (populations: inp, e, i)"),
+    (lambda d: d["projections"][0].update(p=1.5), "net.yaml: projections[0].p: must be between 0 and 1 (got 1.5)"),
+    (lambda d: d["projections"][0].update(weight=1),
+     "net.yaml: projections[0].weight: a plastic projection starts from 'w0' (0..1 within the rule's bounds), not 'weight'"),
+    (lambda d: d["projections"][2].pop("weight"),
+     "net.yaml: projections[2].weight: missing (a static projection's weight, in units of the rule's weight range; < 0 inhibits)"),
+    (lambda d: d["projections"][0].update(plastic="yes"), "net.yaml: projections[0].plastic: must be true or false (got 'yes')"),
+    (lambda d: d["projections"].append({"from": "inp", "to": "e", "plastic": True}),
+     "net.yaml: projections[4]: a second plastic projection inp -> e: merge them"),
+    (lambda d: [d["projections"][k].update(p=0.0) for k in (0, 1)],
+     "net.yaml: projections: needs at least one plastic projection with a synapse (plastic: true): the rule learns there"),
+    (lambda d: d["populations"].pop("e") and d["populations"].pop("i") and d.update(projections=[]),
+     "net.yaml: populations: needs at least one 'lif' population (the neurons that learn)"),
+]
+
+
+@pytest.mark.parametrize("change,message", REFUSED)
+def test_refused(rule, change, message):
+    data = _without(base())
+    change(data)
+    with pytest.raises(NeurodeployError) as info:
+        network_from_dict(data, "net.yaml", rule)
+    assert str(info.value) == message
+
+
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "neurodeploy.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+@pytest.mark.parametrize("extra,message", [
+    ((), None),
+    (("--rate", "5"), "neurodeploy: error: --network: takes only --steps of the protocol options (got --rate)"),
+    (("--protocol", "pairing"), "neurodeploy: error: --network: is the protocol 'network': it cannot be combined "
+                                "with --protocol pairing"),
+    (("--steps", "20000000"), "neurodeploy: error: --steps: run too large (20000000 steps x 20x60 neurons; at most "
+                              "10,000,000 steps, 20,000,000,000 synapse-steps and 200,000,000 neuron-steps)"),
+])
+def test_cli_refusals(tmp_path, extra, message):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("network: x\npopulations: {a: {lif: 2, tau_u: 5 ms, tau_v: 20 ms, threshold: 1}}\n"
+                   "projections: [{from: a, to: a, weight: 1}]\n")
+    out = tmp_path / "out"
+    net = str(bad) if message is None else EXAMPLE
+    done = _cli("verify", rule_path("stdp_pair"), "--network", net, "--out", str(out), *extra, cwd=tmp_path)
+    expected = message or ("neurodeploy: error: bad.yaml: projections: needs at least one plastic projection with a "
+                           "synapse (plastic: true): the rule learns there")
+    assert done.returncode == 2 and done.stderr.strip() == expected and "Traceback" not in done.stderr
+    assert not out.exists()
+    done = _cli("verify", rule_path("stdp_pair"), "--protocol", "network", "--out", str(out), cwd=tmp_path)
+    assert done.stderr.strip() == "neurodeploy: error: --protocol: network needs --network FILE (a network file: " \
+                                  "populations, projections)" and done.returncode == 2
