@@ -95,6 +95,22 @@ def _spike_lines(data: dict) -> list:
     return lines
 
 
+def network_lines(net: dict) -> list:
+    """A network's populations and projections (report.json's ``network``), as markdown lines."""
+    lines = [f"`{net['network']}` ({net['file']}, connectivity drawn from seed {net['structure_seed']}; "
+             "sources are the inputs then the LIF populations, in this order):", ""]
+    for p in net["populations"]:
+        if p["kind"] == "poisson":
+            lines.append(f"- {p['name']}: {p['n']} Poisson inputs at {p['rate_hz']:g} Hz")
+        else:
+            lines.append(f"- {p['name']}: {p['n']} LIF, tau_u {p['tau_u_ms']:g} ms, tau_v {p['tau_v_ms']:g} ms, "
+                         f"threshold {p['threshold']:g} x the weight range")
+    for pr in net["projections"]:
+        lines.append(f"- {pr['from']} -> {pr['to']}: {'plastic' if pr['plastic'] else 'static'}, p {pr['p']:g}, "
+                     f"{pr['synapses']} synapses")
+    return lines
+
+
 def plan_table(plan: dict) -> str:
     """The quantization plan as markdown tables."""
     out = [f"weight scale: {plan['weight_scale']:.6g} rule units per Lava unit; sign mode {plan['sign_mode']}; "
@@ -181,9 +197,12 @@ def render_markdown(data: dict, figures=()) -> str:
     spikes = _spike_lines(data)
     if spikes:
         n = data.get("neuron", {})
-        out += ["", "## Post spikes (closed loop)", "",
-                f"Each backend simulates the postsynaptic LIF (Lava's; tau_u {n.get('tau_u_ms', 0):g} ms, "
-                f"tau_v {n.get('tau_v_ms', 0):g} ms, threshold {n.get('threshold', 0):g} x the weight range). "
+        what = (f"Each backend simulates the postsynaptic LIF (Lava's; tau_u {n.get('tau_u_ms', 0):g} ms, "
+                f"tau_v {n.get('tau_v_ms', 0):g} ms, threshold {n.get('threshold', 0):g} x the weight range). ")
+        if data.get("network"):
+            what = "Each backend simulates the network's LIF populations (Lava's LIF; see Network above). "
+            out += ["", "## Network", ""] + network_lines(data["network"])
+        out += ["", "## Post spikes (closed loop)", "", what +
                 "Once two backends' spike trains part, their weights part for that reason too: such "
                 "comparisons are shown, not checked step by step (the engine backends are judged in "
                 "distribution: see above); the lowering must give identical spikes.", "", "```"]

@@ -8,10 +8,13 @@ candidate runs. Detection: each product of the fixed plan doubled (mutation ``E+
 every mutant of ``neurodeploy mutate``), K runs each, against a reference block; caught when the test fails.
 
     PYTHONPATH=. python scripts/distribution_calibration.py [--rule stdp_pair] [--trials 10] [--size 16]
-        [--reference brian2-step] [--out build/distribution_calibration.json]
+        [--reference brian2-step] [--network reference/networks/ei_recurrent.yaml]
+        [--out build/distribution_calibration.json]
+
+``--network``: the network protocol (the network file's populations and projections) instead of the
+closed loop; the statistics are then per plastic projection and per LIF population.
 """
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -24,6 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from neurodeploy.backends import load_all  # noqa: E402
 from neurodeploy.harness import compile_plans  # noqa: E402
 from neurodeploy.library import LIBRARY  # noqa: E402
+from neurodeploy.network import load_network, network_trains, with_spikes  # noqa: E402
 from neurodeploy.protocol import make_trains  # noqa: E402
 from neurodeploy.spec.loader import load_rule  # noqa: E402
 from neurodeploy.verdict import distribution as D  # noqa: E402
@@ -38,15 +42,20 @@ def main(argv=None):
     ap.add_argument("--reference", default="brian2-step")
     ap.add_argument("--candidate", default="emu-fixed")
     ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--network", default=None, help="a network file: calibrate on the network protocol")
     ap.add_argument("--mutations", default="E+1", help="comma-separated mutation kinds (neurodeploy mutate's), or all")
     ap.add_argument("--seed-base", type=int, default=10000)
     ap.add_argument("--out", default="build/distribution_calibration.json")
     args = ap.parse_args(argv)
     registry = load_all()
     rule = load_rule(os.path.join(LIBRARY, args.rule + ".yaml"))
-    trains = make_trains(rule, "closed-loop", {"steps": args.steps}, seed=3)
-    first = registry.get("brian2").run(rule, trains, {})
-    plans = compile_plans(rule, dataclasses.replace(trains, post=first.info["post_spikes"]), approximate=True)
+    if args.network:
+        trains = network_trains(rule, load_network(args.network, rule), seed=3, steps=args.steps)
+    else:
+        trains = make_trains(rule, "closed-loop", {"steps": args.steps}, seed=3)
+    first = registry.get(args.reference).run(rule, trains, {})
+    plans = compile_plans(rule, with_spikes(trains, first.info["post_spikes"]), approximate=True)
+    names = D.statistic_names(trains)
     k, n = args.size, args.trials
     base = args.seed_base
     kinds = None if args.mutations == "all" else set(args.mutations.split(","))
@@ -55,7 +64,7 @@ def main(argv=None):
                                          range(base + n * k, base + 2 * n * k))
     alarms = []
     for t in range(n):
-        test = D.two_sample(ref[t * k:(t + 1) * k], cand[t * k:(t + 1) * k])
+        test = D.two_sample(ref[t * k:(t + 1) * k], cand[t * k:(t + 1) * k], names=names)
         alarms.append(test["rejected"])
     caught = {}
     for label, kind, plan in mutants(plans["fixed"]):
@@ -63,18 +72,18 @@ def main(argv=None):
             continue
         m, _ = D.ensemble_statistics(rule, args.candidate, trains, dict(plans, fixed=plan),
                                      range(base + 2 * n * k, base + 2 * n * k + k))
-        test = D.two_sample(ref[:k], m)
+        test = D.two_sample(ref[:k], m, names=names)
         caught[label] = {"caught": test["passed"] is False, "rejected": test["rejected"],
                          "p": {s: e["p_value"] for s, e in test["statistics"].items()}}
-    out = {"rule": args.rule, "steps": args.steps, "size": k, "trials": n, "reference": args.reference,
+    out = {"rule": args.rule, "network": args.network, "steps": args.steps, "size": k, "trials": n, "reference": args.reference,
            "candidate": args.candidate, "alpha": D.ALPHA,
            "false_alarms": sum(1 for a in alarms if a), "alarms": alarms,
            "mutants_caught": sum(1 for c in caught.values() if c["caught"]), "mutants": caught,
            "seconds_per_run": {args.reference: ref_s / (n * k), args.candidate: cand_s / (n * k)},
-           "statistics_mean": {"reference": dict(zip(D.STATISTICS, ref.mean(0).tolist())),
-                               "candidate": dict(zip(D.STATISTICS, cand.mean(0).tolist()))},
-           "statistics_std": {"reference": dict(zip(D.STATISTICS, ref.std(0, ddof=1).tolist())),
-                              "candidate": dict(zip(D.STATISTICS, cand.std(0, ddof=1).tolist()))}}
+           "statistics_mean": {"reference": dict(zip(names, ref.mean(0).tolist())),
+                               "candidate": dict(zip(names, cand.mean(0).tolist()))},
+           "statistics_std": {"reference": dict(zip(names, ref.std(0, ddof=1).tolist())),
+                              "candidate": dict(zip(names, cand.std(0, ddof=1).tolist()))}}
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)
