@@ -53,7 +53,7 @@ def main(argv=None):
         trains = network_trains(rule, load_network(args.network, rule), seed=3, steps=args.steps)
     else:
         trains = make_trains(rule, "closed-loop", {"steps": args.steps}, seed=3)
-    first = registry.get(args.reference).run(rule, trains, {})
+    first = registry.get("brian2").run(rule, trains, {})  # as verify: plans scaled on brian2's spikes
     plans = compile_plans(rule, with_spikes(trains, first.info["post_spikes"]), approximate=True)
     names = D.statistic_names(trains)
     k, n = args.size, args.trials
