@@ -398,6 +398,11 @@ def verify(rule_file, out_dir, protocol, network_file, seed, spikes, backends, t
     from neurodeploy.protocol import load_spikes, make_trains
     from neurodeploy.report import summary_table
 
+    network = None
+    if network_file is not None:  # a file that cannot be read is refused before the rule is loaded
+        from neurodeploy.network import read_network
+
+        network = read_network(network_file)
     rule = _load(rule_file)
     names = _backends(backends)
     _check_timeout(timeout)
@@ -406,7 +411,7 @@ def verify(rule_file, out_dir, protocol, network_file, seed, spikes, backends, t
     check_out_dir(out_dir)
     given = {k: v for k, v in options.items() if v is not None}
     if protocol == "network" or network_file is not None:
-        trains = _network_trains(rule, protocol, network_file, spikes, given, seed)
+        trains = _network_trains(rule, protocol, network, spikes, given, seed)
     elif spikes is not None:
         if given:
             raise NeurodeployError("--spikes", "", f"cannot be combined with protocol options (got --{next(iter(given)).replace('_', '-')})")
@@ -434,12 +439,13 @@ def verify(rule_file, out_dir, protocol, network_file, seed, spikes, backends, t
     sys.exit(report.exit_code)  # 0 passed, 1 failed, 3 nothing checked
 
 
-def _network_trains(rule, protocol, network_file, spikes, given, seed):
-    """verify's protocol 'network': the network file's trains (validated before anything runs)."""
-    from neurodeploy.network import MAX_STEPS, load_network, network_trains
+def _network_trains(rule, protocol, network, spikes, given, seed):
+    """verify's protocol 'network': the network file's trains (validated before anything runs);
+    ``network``: :func:`neurodeploy.network.read_network` of the file, or None."""
+    from neurodeploy.network import MAX_STEPS, network_from_dict, network_trains
     from neurodeploy.protocol import MAX_NEURON_STEPS, MAX_SYNAPSE_STEPS
 
-    if network_file is None:
+    if network is None:
         raise NeurodeployError("--protocol", "", "network needs --network FILE (a network file: populations, projections)")
     if protocol not in ("poisson", "network"):  # poisson: the default, not chosen
         raise NeurodeployError("--network", "", f"is the protocol 'network': it cannot be combined with --protocol {protocol}")
@@ -452,7 +458,7 @@ def _network_trains(rule, protocol, network_file, spikes, given, seed):
                                                 f"(got --{extra[0].replace('_', '-')})")
     if "steps" in given and given["steps"] < 1:
         raise NeurodeployError("--steps", "", f"must be at least 1 (got {given['steps']})")
-    network = load_network(network_file, rule)
+    network = network_from_dict(*network, rule)
     steps = given.get("steps", network.steps)
     synapse_steps = float(steps) * network.n_lif * network.n_src
     if steps > MAX_STEPS or synapse_steps > MAX_SYNAPSE_STEPS or steps * network.n_src > MAX_NEURON_STEPS:

@@ -176,14 +176,21 @@ class Network:
                                  "synapses": int(pr.mask.sum())} for pr in self.projections]}
 
 
-def load_network(path: str, rule) -> Network:
-    """Load and validate the network file at ``path`` for ``rule`` (weights in its units)."""
+def read_network(path: str) -> tuple:
+    """(data, source) of the network file at ``path``: read and parsed, not yet validated (that needs
+    the rule: :func:`network_from_dict`). Cheap: a command refuses a bad file before loading the rule."""
     from neurodeploy.spec.loader import read_yaml
 
     source = os.path.basename(os.fspath(path)) or os.fspath(path)
     data, _ = read_yaml(path, source)
     if data is None:
         raise NeurodeployError(source, "", "file is empty")
+    return data, source
+
+
+def load_network(path: str, rule) -> Network:
+    """Load and validate the network file at ``path`` for ``rule`` (weights in its units)."""
+    data, source = read_network(path)
     return network_from_dict(data, source, rule)
 
 

@@ -1012,3 +1012,29 @@ def test_generated_import_brian2_special_files(tmp_path):
     for spec, label in ((tmp_path / "fifo.yaml", "FIFO"), ("/dev/zero", "/dev/zero"), (tmp_path / "nope.yaml", "missing")):
         assert_child_rejected(run_child(["import-brian2", spec, "--out", out], f"import-brian2 {label}"), None)
         assert not out.exists()
+
+
+# --- verify --network: the network file is one more input ------------------------------------------
+
+@pytest.mark.parametrize("case", [_param(c) for c in CORPUS if c.kind == "rules" and c.rel not in SUBPROCESS_ONLY])
+def test_corpus_as_network_file(case, capsys, tmp_path):
+    """Every hostile rule file given to `verify --network` as the network file: the rejection contract,
+    nothing written, before any backend runs."""
+    out = tmp_path / "out"
+    code, stdout, err, elapsed = run_in_process(
+        capsys, ["verify", rule_path("stdp_pair"), "--network", case.path, "--out", str(out)],
+        f"verify --network {case.rel}")
+    assert_rejected(code, stdout, err, None)
+    assert not out.exists()
+    assert elapsed <= MAX_SECONDS, f"took {elapsed:.2f} s"
+
+
+def test_generated_network_special_files(tmp_path):
+    """A FIFO, /dev/zero, a directory and a missing network file: refused without reading, nothing written."""
+    os.mkfifo(tmp_path / "fifo.yaml")
+    out = tmp_path / "out"
+    for net, label in ((tmp_path / "fifo.yaml", "FIFO"), ("/dev/zero", "/dev/zero"), (tmp_path, "directory"),
+                       (tmp_path / "nope.yaml", "missing")):
+        assert_child_rejected(run_child(["verify", rule_path("stdp_pair"), "--network", net, "--out", out],
+                                        f"verify --network {label}"), None)
+        assert not out.exists()
