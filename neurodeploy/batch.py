@@ -143,6 +143,9 @@ def load_plan(path: str, allow_outside: bool = False) -> tuple:
         if not isinstance(p, dict) or "name" not in p:
             raise NeurodeployError(source, f"protocols[{i}]", f"must be a mapping with a name (got {p!r})")
         options = {k: v for k, v in p.items() if k != "name"}
+        if p["name"] == "network":  # a network file beside the plan: validated per rule below
+            protocols.append(("network", _network_entry(options, plan_dir, source, f"protocols[{i}]", allow_outside)))
+            continue
         protocols.append((p["name"], protocol_options(p["name"], options, source, f"protocols[{i}].")))
     names_used = [p for p, _ in protocols]
     labels = [p if names_used.count(p) == 1 else f"{p}{i}" for i, p in enumerate(names_used)]
@@ -175,7 +178,7 @@ def load_plan(path: str, allow_outside: bool = False) -> tuple:
         for params in points:
             rule = rule_with(rule_file, params)  # a bad grid value fails here, before anything runs
             for index, (label, (protocol, options)) in enumerate(zip(labels, protocols)):
-                make_trains(rule, protocol, options, 0, source, f"protocols[{index}].")  # size and rate checks
+                plan_trains(rule, protocol, options, 0, source, f"protocols[{index}]")  # size and rate checks
                 for seed in seeds:
                     suffix = "".join(f"-{k}={v}" for k, v in params.items())
                     run_id = re.sub(r"[^A-Za-z0-9_.=+-]", "_", f"{rule.name}-{label}-seed{seed}{suffix}")
@@ -190,7 +193,46 @@ def load_plan(path: str, allow_outside: bool = False) -> tuple:
 
 def _weight_stats(w) -> dict:
     w = np.asarray(w, dtype=float)
+    w = w[~np.isnan(w)] if np.isnan(w).any() and not np.isnan(w).all() else w  # absent synapses (a mask)
     return {"mean": float(w.mean()), "std": float(w.std()), "min": float(w.min()), "max": float(w.max())}
+
+
+def _network_entry(options: dict, plan_dir: str, source: str, where: str, allow_outside: bool) -> dict:
+    """A plan's ``{name: network, network: FILE, steps: N}``: the file (under the plan's directory
+    unless ``allow_outside``), its text (part of the runs' cache key) and the optional steps."""
+    from neurodeploy.network import read_network
+
+    for key in options:
+        if key not in ("network", "steps"):
+            raise NeurodeployError(source, f"{where}.{key}", "not an option of protocol 'network' (options: network, steps)")
+    entry = options.get("network")
+    if not isinstance(entry, str) or not entry.strip():
+        raise NeurodeployError(source, f"{where}.network", f"must be the path of a network file (got {entry!r})")
+    path = os.path.join(plan_dir, entry)
+    if not allow_outside and not _inside(path, plan_dir):
+        raise NeurodeployError(source, f"{where}.network", f"must be a file under the plan's directory "
+                                                           f"({OUTSIDE_OPTION} allows any path) (got {entry!r})")
+    read_network(path)  # readable, YAML
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    out = {"network": os.path.abspath(path), "network_text": text}
+    if "steps" in options:
+        steps = options["steps"]
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise NeurodeployError(source, f"{where}.steps", f"must be a whole number >= 1 (got {steps!r})")
+        out["steps"] = steps
+    return out
+
+
+def plan_trains(rule, protocol: str, options: dict, seed: int, source: str = "", where: str = ""):
+    """The spike trains of one run: a protocol with options, or a network file."""
+    if protocol != "network":
+        return make_trains(rule, protocol, options, seed, source, f"{where}." if where else "")
+    from neurodeploy.network import network_from_dict, network_trains, read_network
+
+    data, net_source = read_network(options["network"])
+    network = network_from_dict(data, net_source, rule)
+    return network_trains(rule, network, seed, options.get("steps"))
 
 
 def run_one(spec: RunSpec, out_dir: str) -> dict:
@@ -205,7 +247,7 @@ def run_one(spec: RunSpec, out_dir: str) -> dict:
         if os.path.isfile(os.path.join(run_dir, stale)):
             os.unlink(os.path.join(run_dir, stale))
     rule = rule_with(spec.rule_file, spec.params)
-    trains = make_trains(rule, spec.protocol, spec.options, spec.seed)
+    trains = plan_trains(rule, spec.protocol, spec.options, spec.seed)
     compiled = write_compiled(rule, "brian2", run_dir)
     try:
         compiled += write_compiled(rule, "lava", run_dir, trains=trains)
@@ -216,7 +258,7 @@ def run_one(spec: RunSpec, out_dir: str) -> dict:
     data = report.to_dict()
     entry = {
         "run": spec.run_id, "rule": rule.name, "rule_file": os.path.basename(spec.rule_file),
-        "protocol": spec.protocol, "options": spec.options, "params": spec.params, "seed": spec.seed,
+        "protocol": spec.protocol, "options": {k: v for k, v in spec.options.items() if k != "network_text"}, "params": spec.params, "seed": spec.seed,
         "backends": [b["name"] for b in data["backends"] if b["ran"]],
         "skipped_backends": {b["name"]: b["reason"] for b in data["backends"] if not b["ran"]},
         "comparisons": [{k: c.get(k) for k in ("reference", "candidate", "share", "max_abs_error_normalized",

@@ -166,3 +166,28 @@ def test_cli_refusals(tmp_path, extra, message):
     done = _cli("verify", rule_path("stdp_pair"), "--protocol", "network", "--out", str(out), cwd=tmp_path)
     assert done.stderr.strip() == "neurodeploy: error: --protocol: network needs --network FILE (a network file: " \
                                   "populations, projections)" and done.returncode == 2
+
+
+def test_batch_plan_takes_a_network(tmp_path):
+    """A plan's protocol {name: network, network: FILE, steps: N}: one run per rule and seed, the file's
+    text in the cache key; a file outside the plan's directory and an unknown option are refused."""
+    from neurodeploy.batch import load_plan
+
+    (tmp_path / "net.yaml").write_text(open(EXAMPLE).read())
+    (tmp_path / "plan.yaml").write_text("rules: [stdp_pair]\nprotocols:\n  - {name: network, network: net.yaml, "
+                                        "steps: 300}\nseeds: [1, 2]\n")
+    _, specs = load_plan(str(tmp_path / "plan.yaml"))
+    assert [s.run_id for s in specs] == ["stdp_pair-network-seed1", "stdp_pair-network-seed2"]
+    assert specs[0].options["steps"] == 300 and specs[0].options["network_text"] == open(EXAMPLE).read()
+    key = specs[0].key()
+    (tmp_path / "net.yaml").write_text(open(EXAMPLE).read().replace("p: 0.2", "p: 0.3"))
+    assert load_plan(str(tmp_path / "plan.yaml"))[1][0].key() != key  # an edited network is another run
+    for entry, message in (("{name: network, network: ../x.yaml}", "plan.yaml: protocols[0].network: must be a file "
+                            "under the plan's directory (--allow-outside-rules allows any path) (got '../x.yaml')"),
+                           ("{name: network, network: net.yaml, rate: 3}", "plan.yaml: protocols[0].rate: not an "
+                            "option of protocol 'network' (options: network, steps)"),
+                           ("{name: network, network: nope.yaml}", "nope.yaml: no such file")):
+        (tmp_path / "plan.yaml").write_text(f"rules: [stdp_pair]\nprotocols:\n  - {entry}\n")
+        with pytest.raises(NeurodeployError) as info:
+            load_plan(str(tmp_path / "plan.yaml"))
+        assert str(info.value) == message
