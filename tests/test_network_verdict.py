@@ -1,0 +1,93 @@
+"""A recurrent plastic network judged in distribution (issue 13's done-when).
+
+On ``reference/networks/ei_recurrent.yaml`` (Poisson inputs -> excitatory LIFs with plastic feed-forward
+and plastic recurrent synapses, a static inhibitory loop), the fixed-point deployment's spikes part from
+the reference's within the run; the distributional verdict (ensembles over input seeds, per plastic
+projection and population) passes the plan as compiled and fails each of its constants doubled. Where the
+spikes do not part (the float lowering, the emulation of Lava) the comparison stays exact."""
+import os
+
+import numpy as np
+import pytest
+
+from conftest import rule_path
+from neurodeploy.harness import verify
+from neurodeploy.network import load_network, network_trains, with_spikes
+from neurodeploy.spec.loader import load_rule
+from neurodeploy.verdict import FAILED, PASSED
+from neurodeploy.verdict import distribution as D
+from neurodeploy.verdict.mutate import mutants
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NETWORK = os.path.join(ROOT, "reference", "networks", "ei_recurrent.yaml")
+STEPS = 1000
+
+
+@pytest.fixture(scope="module")
+def verified():
+    rule = load_rule(rule_path("stdp_pair"))
+    net = load_network(NETWORK, rule)
+    trains = network_trains(rule, net, seed=5, steps=STEPS)
+    report = verify(rule, trains, ("brian2-step", "lava-fixed", "emu-float", "emu-fixed"))
+    return rule, trains, report
+
+
+def test_recurrent_network_spikes_part_and_the_correct_plan_passes(verified):
+    rule, trains, report = verified
+    assert any(pr.plastic and pr.source == pr.target for pr in trains.network.projections)  # recurrent, plastic
+    by = {(c["reference"], c["candidate"], c["share"]): c for c in report.comparisons}
+    # the float lowering: the same spikes and the same weights (1e-9)
+    lowering = by[("brian2-step", "emu-float", "lowering")]
+    assert lowering["post_spikes"]["first_difference_step"] is None and lowering["outcome"] == PASSED
+    # Lava's fixed-point network and its emulation: bit for bit (weights and spikes)
+    emulation = by[("lava-fixed", "emu-fixed", "emulation-fixed")]
+    assert emulation["outcome"] == PASSED and emulation["max_abs_error"] == 0.0
+    assert emulation["post_spikes"]["first_difference_step"] is None
+    # fixed point parts from the reference within the run: judged in distribution, and passed
+    dist = by[("brian2-step", "lava-fixed", "distribution")]
+    assert dist["post_spikes"]["first_difference_step"] is not None
+    assert dist["post_spikes"]["first_difference_step"] < STEPS // 2
+    assert dist["ensemble"]["candidate_runs_as"] == "emu-fixed"
+    names = set(dist["test"]["statistics"])
+    assert {"inputs->exc: w_mean", "exc->exc: w_mean", "exc: rate_hz", "inh: rate_hz"} <= names
+    assert dist["outcome"] == PASSED, dist["message"]
+    assert report.outcome == PASSED, [(c["reference"], c["candidate"], c["share"], c["outcome"], c.get("message"))
+                                      for c in report.comparisons if c["outcome"] != PASSED]
+
+
+def test_recurrent_network_doubled_constants_fail(verified):
+    """Each product of the fixed plan doubled (mutation E+1: A_plus, A_minus) fails the verdict, against
+    the same reference ensemble (the mutants' runs on seeds disjoint from it)."""
+    rule, trains, report = verified
+    plans = report.plans
+    correct = D.distribution_verdict(rule, trains, plans, "lava-fixed", seed=5, reference="brian2-step")
+    assert correct["outcome"] == PASSED, correct["message"]
+    reference_stats = correct.pop("_reference_stats")
+    doubled = [(label, plan) for label, kind, plan in mutants(plans["fixed"]) if kind == "E+1"]
+    assert len(doubled) == 2
+    for label, plan in doubled:
+        entry = D.distribution_verdict(rule, trains, dict(plans, fixed=plan), "lava-fixed", seed=5,
+                                       reference="brian2-step", reference_stats=reference_stats)
+        assert entry["outcome"] == FAILED, label
+        assert any(name.endswith("w_mean") for name in entry["test"]["rejected"]), (label, entry["test"]["rejected"])
+
+
+def test_network_statistics_by_hand():
+    """A network run's statistics: per plastic projection over its own synapses, per LIF population."""
+    rule = load_rule(rule_path("stdp_pair"))
+    net = load_network(NETWORK, rule)
+    trains = network_trains(rule, net, seed=1, steps=100)
+    w = np.where(trains.mask, 0.0, np.nan)
+    ff = next(pr for pr in net.projections if pr.source == "inputs")
+    t, s = net.projection_slices(ff)
+    block = w[t, s]
+    block[ff.mask] = 1.0  # every feed-forward synapse at w_max, the recurrent ones at w_min
+    w[t, s] = block
+    post = np.zeros((net.n_lif, 100), bool)
+    post[net.population("inh").targets, :10] = True  # inh: 10 spikes each in 0.1 s
+    stats = D.run_statistics(rule, w, post, trains)
+    assert stats["inputs->exc: w_mean"] == 1.0 and stats["inputs->exc: near_high"] == 1.0
+    assert stats["exc->exc: w_mean"] == 0.0 and stats["exc->exc: near_low"] == 1.0
+    assert stats["exc: rate_hz"] == 0.0 and stats["inh: rate_hz"] == pytest.approx(100.0)
+    assert list(stats) == list(D.statistic_names(trains))
+    assert with_spikes(trains, post).pre[net.n_inputs:].sum() == post.sum()
