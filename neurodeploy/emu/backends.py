@@ -50,6 +50,18 @@ class _EmuBackend(_LavaBackend):
         plan = plans[self.mode]
         w0 = plan.weights_to_lava(trains.w0)
         info = {"w0_lava_error_max": float(np.max(np.abs(plan.weights_from_lava(w0) - trains.w0)))}
+        if getattr(trains, "network", None) is not None:
+            from neurodeploy.emu.engine import simulate_network
+
+            net = trains.network
+            rows = None if recording is None else recording.rows(trains.steps)  # memory O(recorded rows)
+            weights, spikes = simulate_network(rule, net, plan, trains.w0, trains.pre[: net.n_inputs],
+                                               rng_seed=RNG_SEED, record_rows=rows)
+            info["post_spikes"] = spikes
+            if recording is not None:
+                from neurodeploy.backends import apply_recording
+                weights = apply_recording(weights, dataclasses.replace(recording, every=1), weights.shape[0])
+            return weights, info
         if trains.neuron is not None:
             from neurodeploy.backends import apply_recording
             from neurodeploy.deploy import lif_params
