@@ -301,6 +301,12 @@ class LavaCpu(Backend):
     description = ("custom Lava process (floating_pt PyLoihiProcessModel) running the rule's step semantics; "
                    "runs any rule, not deployable to the learning engine")
 
+    def unsupported_trains(self, trains):
+        if getattr(trains, "network", None) is not None:
+            return ("networks: RuleSynapses has no a_out yet (it learns, it does not drive neurons): "
+                    "use lava-float, lava-fixed or the emulator")
+        return super().unsupported_trains(trains)
+
     def simulate(self, rule, trains, plans, progress=None):
         trajectory = run_rule_process(rule, trains.w0, trains.pre, trains.post, trains.reward, progress)
         return trajectory, {"deployable": False}

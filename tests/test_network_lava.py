@@ -1,0 +1,216 @@
+"""Plastic networks on Lava (lava-float, lava-fixed, built by deploy_network) and on the emulator.
+
+``emu-fixed`` must equal ``lava-fixed`` integer for integer and spike for spike; ``emu-float`` equal
+``lava-float`` to 1e-12 of the weight range with equal spikes. The networks are small (<= 60 neurons)
+and short (<= 300 steps): each Lava process is an OS process.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, rule_path
+from neurodeploy.backends import load_all
+from neurodeploy.errors import NeurodeployError
+from neurodeploy.harness import compile_plans
+from neurodeploy.network import load_network, network_from_dict, network_trains
+from neurodeploy.spec.loader import load_rule
+
+EI = os.path.join(ROOT, "reference", "networks", "ei_recurrent.yaml")
+
+#: A variant of ei_recurrent: a dense (p = 1) plastic input projection (Lava's LearningDense, numpy's
+#: summation order in float) beside a sparse recurrent one (LearningSparse, scipy's order).
+DENSE_INPUT = {
+    "network": "dense_input", "seed": 4,
+    "populations": {"inputs": {"poisson": 20, "rate": "20 Hz"},
+                    "exc": {"lif": 10, "tau_u": "5 ms", "tau_v": "20 ms", "threshold": 12},
+                    "inh": {"lif": 3, "tau_u": "5 ms", "tau_v": "10 ms", "threshold": 5}},
+    "projections": [{"from": "inputs", "to": "exc", "plastic": True},
+                    {"from": "exc", "to": "exc", "plastic": True, "p": 0.3},
+                    {"from": "exc", "to": "inh", "weight": 0.6, "p": 0.6},
+                    {"from": "inh", "to": "exc", "weight": -0.8, "p": 0.7}]}
+
+
+def _network(which, rule):
+    return load_network(EI, rule) if which == "ei_recurrent" else network_from_dict(DENSE_INPUT, "dense_input.yaml",
+                                                                                      rule)
+
+
+@pytest.mark.parametrize("mode", ["fixed", "float"])
+@pytest.mark.parametrize("name,which", [("stdp_pair", "ei_recurrent"), ("stdp_triplet", "dense_input")])
+def test_network_emulator_equals_lava(name, which, mode):
+    """A recurrent E/I network (plastic feed-forward and recurrent projections with masks, static
+    excitatory and inhibitory ones): the emulator's weights and spikes equal Lava's."""
+    registry = load_all()
+    rule = load_rule(rule_path(name))
+    net = _network(which, rule)
+    trains = network_trains(rule, net, seed=3, steps=300)
+    plans = compile_plans(rule, trains)
+    lava = registry.get(f"lava-{mode}").run(rule, trains, plans)
+    emu = registry.get(f"emu-{mode}").run(rule, trains, plans)
+    spikes = lava.info["post_spikes"]
+    assert spikes.shape == (net.n_lif, 300)
+    for pop in net.lifs:  # every population fires, none at every step
+        rate = spikes[pop.targets].mean() / rule.dt
+        assert 5 < rate < 100, (pop.name, rate)
+    assert np.array_equal(emu.info["post_spikes"], spikes)
+    mask = net.plastic_mask()
+    assert np.array_equal(np.isnan(lava.trajectory[-1]), ~mask)
+    assert np.array_equal(np.isnan(emu.trajectory), np.isnan(lava.trajectory))
+    for pr in net.projections:  # both plastic projections learn
+        if pr.plastic:
+            t, s = net.projection_slices(pr)
+            change = np.abs(lava.trajectory[-1, t, s] - trains.w0[t, s])[pr.mask]
+            assert change.max() > 0.01 * rule.weight.range, pr.name
+    if mode == "fixed":
+        assert np.array_equal(emu.trajectory, lava.trajectory, equal_nan=True)
+    else:
+        assert np.nanmax(np.abs(emu.trajectory - lava.trajectory)) <= 1e-12 * rule.weight.range
+
+
+FEED_FORWARD = {"network": "ff", "populations": {"inputs": {"poisson": 8, "rate": "40 Hz"},
+                                                 "out": {"lif": 4, "tau_u": "5 ms", "tau_v": "20 ms", "threshold": 3}},
+                "projections": [{"from": "inputs", "to": "out", "plastic": True}]}
+
+
+@pytest.mark.parametrize("mode", ["fixed", "float"])
+def test_feed_forward_network_equals_closed_loop(mode):
+    """One plastic all-to-all projection onto one LIF population is the closed loop
+    (``--protocol closed-loop``): same spikes, same weights to the bit, on the emulator; and
+    lava-fixed's network equals lava-fixed's closed loop (the existing path) bit for bit."""
+    from neurodeploy.protocol import make_trains
+
+    registry = load_all()
+    rule = load_rule(rule_path("stdp_pair"))
+    loop = make_trains(rule, "closed-loop", {"steps": 300, "n_pre": 8, "n_post": 4, "rate": 40, "threshold": 3},
+                       seed=4)
+    net = network_from_dict(FEED_FORWARD, "ff.yaml", rule)
+    trains = network_trains(rule, net, seed=4, steps=300)
+    pre = np.zeros_like(trains.pre)
+    pre[:8] = loop.pre
+    w0 = np.zeros_like(trains.w0)
+    w0[:, :8] = loop.w0
+    trains = dataclasses.replace(trains, pre=pre, w0=w0)
+    plans = compile_plans(rule, loop)
+    backends = [f"emu-{mode}"] + (["lava-fixed"] if mode == "fixed" else [])
+    for backend in backends:
+        closed = registry.get(backend).run(rule, loop, plans)
+        network = registry.get(backend).run(rule, trains, plans)
+        spikes = closed.info["post_spikes"]
+        assert 20 < spikes.sum() < 0.8 * spikes.size
+        assert np.array_equal(network.info["post_spikes"], spikes), backend
+        assert np.array_equal(network.trajectory[:, :, :8], closed.trajectory), backend
+        assert np.isnan(network.trajectory[:, :, 8:]).all()
+
+
+STATIC = {"network": "static", "populations": {"a": {"poisson": 2, "rate": "10 Hz"}, "b": {"poisson": 1, "rate": "10 Hz"},
+                                               "out": {"lif": 1, "tau_u": "5 ms", "tau_v": "20 ms", "threshold": 50}},
+          "projections": [{"from": "b", "to": "out", "plastic": True},
+                          {"from": "a", "to": "out", "weight": 0.4}]}
+
+
+@pytest.mark.parametrize("mode", ["float", "fixed"])
+def test_static_projection_by_hand(mode):
+    """One spike of each of the two neurons of ``a`` in step 1 through a static weight 0.4 (units of the
+    weight range [0, 1]) reaches ``u`` in step 2: float ``u = 0 + 0.4 / s + 0.4 / s`` (s the plan's weight
+    scale: 1 in float); fixed (s = 1/255): the integer weight rint(0.4 * 255) = 102, so ``u = (102 + 102) << 6`` (Loihi's
+    LIF aligns its input 6 bits up). Built with deploy_network, the user's own RingBuffer as input."""
+    from lava.proc.io.source import RingBuffer
+
+    from neurodeploy.deploy import deploy_network
+
+    rule = load_rule(rule_path("stdp_pair"))
+    net = network_from_dict(STATIC, "static.yaml", rule)
+    plan = compile_plans(rule, network_trains(rule, net, 0, steps=100))[mode]
+    assert plan.weight_scale == (1.0 if mode == "float" else pytest.approx(1 / 255))
+    nd = deploy_network(rule, net, mode, plan=plan)
+    spikes = np.zeros((2, 5))
+    spikes[:, 0] = 1
+    source = RingBuffer(data=spikes)
+    nd.connect_input("a", source.s_out)
+    try:
+        nd.run(1)
+        u1 = nd.lifs["out"].u.get().copy()
+        nd.run(1)
+        u2 = nd.lifs["out"].u.get().copy()
+    finally:
+        nd.stop()
+    assert u1[0] == 0
+    if mode == "float":
+        w = 0.4 / plan.weight_scale
+        assert u2[0] == 0.0 + w + w
+        assert u2[0] == pytest.approx(0.8)
+    else:
+        assert u2[0] == (102 + 102) << 6
+
+
+def test_deploy_network_user_reads_learned_weights():
+    """A user's network: deploy_network from the files, a RingBuffer of their own into the input
+    population, 200 steps, the learned weights read with ``weights()``: equal to the emulator's on the
+    same spikes (fixed point: integer for integer), NaN where there is no plastic synapse."""
+    from lava.proc.io.source import RingBuffer
+
+    from neurodeploy.deploy import deploy_network
+    from neurodeploy.emu.engine import simulate_network
+
+    rule = load_rule(rule_path("stdp_pair"))
+    nd = deploy_network(rule_path("stdp_pair"), EI, mode="fixed")
+    net = nd.network
+    spikes = np.random.default_rng(11).random((40, 200)) < 0.03
+    nd.connect_input("inputs", RingBuffer(data=spikes.astype(float)).s_out)
+    try:
+        nd.run(200)
+        learned = nd.weights()
+    finally:
+        nd.stop()
+    expected, _ = simulate_network(rule, net, nd.plan, net.plastic_w0(), spikes, record_rows=[199])
+    assert np.array_equal(np.isnan(learned), ~net.plastic_mask())
+    assert np.array_equal(learned, expected[0], equal_nan=True)
+    assert np.nanmax(np.abs(learned - net.plastic_w0())) > 0
+
+
+def _error(tmp_path, text):
+    path = tmp_path / "net.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_network_refusals(tmp_path):
+    """One line each: a static weight beyond 8 bits and a sign in fixed point, one that rounds to 0,
+    a three-factor rule, an input port on a population that is not an input, lava-cpu on networks."""
+    from neurodeploy.deploy import deploy_network
+    from neurodeploy.lava.lowering import lower  # noqa: F401
+
+    rule = load_rule(rule_path("stdp_pair"))
+    big = dict(STATIC, projections=[STATIC["projections"][0], {"from": "a", "to": "out", "weight": 1.5}])
+    net = network_from_dict(big, "big.yaml", rule)
+    plan = compile_plans(rule, network_trains(rule, net, 0, steps=100))["fixed"]
+    with pytest.raises(NeurodeployError) as exc:
+        deploy_network(rule, net, "fixed", plan=plan)
+    assert str(exc.value) == ("big.yaml: projections[1].weight: does not fit Loihi's 8 bits and a sign at the plan's "
+                              "weight scale: 382.5 Lava units, at most 255 (got 1.5)")
+    tiny = dict(STATIC, projections=[STATIC["projections"][0], {"from": "a", "to": "out", "weight": -0.001}])
+    with pytest.raises(NeurodeployError) as exc:
+        deploy_network(rule, network_from_dict(tiny, "tiny.yaml", rule), "fixed", plan=plan)
+    assert str(exc.value) == ("tiny.yaml: projections[1].weight: rounds to 0 in fixed point at the plan's weight "
+                              "scale: -0.255 Lava units (got -0.001)")
+    rstdp = load_rule(rule_path("rstdp"))
+    with pytest.raises(NeurodeployError) as exc:
+        deploy_network(rstdp, network_from_dict(STATIC, "static.yaml", rstdp), "float")
+    assert str(exc.value) == ("rstdp.yaml: weight: networks: the supplied y traces of a three-factor rule need the "
+                              "post spikes in advance (as the closed loop)")
+    nd = deploy_network(rule, network_from_dict(STATIC, "static.yaml", rule), "float")
+    with pytest.raises(NeurodeployError) as exc:
+        nd.connect_input("out", nd.lifs["out"].s_out)
+    assert str(exc.value) == ("static.yaml: connect_input: not an input (Poisson) population: inputs are a, b "
+                              "(got 'out')")
+    registry = load_all()
+    trains = network_trains(rule, network_from_dict(STATIC, "static.yaml", rule), 0, steps=10)
+    assert registry.get("lava-cpu").unsupported_trains(trains) == (
+        "networks: RuleSynapses has no a_out yet (it learns, it does not drive neurons): use lava-float, "
+        "lava-fixed or the emulator")
+    assert registry.get("lava-fixed").unsupported_trains(trains) is None
+    assert registry.get("emu-fixed").unsupported_trains(trains) is None
