@@ -214,3 +214,32 @@ def test_network_refusals(tmp_path):
         "lava-fixed or the emulator")
     assert registry.get("lava-fixed").unsupported_trains(trains) is None
     assert registry.get("emu-fixed").unsupported_trains(trains) is None
+
+
+@pytest.mark.parametrize("mode", ["fixed", "float"])
+def test_masked_closed_loop_emulator_equals_lava(mode):
+    """A closed loop with a mask (Lava: a LearningSparse driving the LIF through the present synapses
+    only) runs on the emulator as a one-projection network: spikes equal lava's, weights integer for
+    integer (fixed) or to 1e-12 of the range (float); the mask changes the spikes."""
+    from neurodeploy.protocol import closed_loop
+
+    registry = load_all()
+    rule = load_rule(rule_path("stdp_pair"))
+    trains = closed_loop(rule, 8, 3, 300, 40.0, 5.0, 20.0, 1.5, 2)
+    mask = np.random.default_rng(5).random((3, 8)) < 0.6
+    masked = dataclasses.replace(trains, mask=mask)
+    plans = compile_plans(rule, trains)
+    assert registry.get(f"emu-{mode}").unsupported_trains(masked) is None
+    lava = registry.get(f"lava-{mode}").run(rule, masked, plans)
+    emu = registry.get(f"emu-{mode}").run(rule, masked, plans)
+    full = registry.get(f"emu-{mode}").run(rule, trains, plans)
+    spikes = lava.info["post_spikes"]
+    assert 20 < spikes.sum() < 0.8 * spikes.size
+    assert not np.array_equal(full.info["post_spikes"], spikes)
+    assert np.array_equal(emu.info["post_spikes"], spikes)
+    assert np.array_equal(np.isnan(lava.trajectory[-1]), ~mask)
+    if mode == "fixed":
+        assert np.array_equal(emu.trajectory, lava.trajectory, equal_nan=True)
+    else:
+        assert np.array_equal(np.isnan(emu.trajectory), np.isnan(lava.trajectory))
+        assert np.nanmax(np.abs(emu.trajectory - lava.trajectory)) <= 1e-12 * rule.weight.range
