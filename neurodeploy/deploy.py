@@ -279,22 +279,30 @@ class CpuDeployment:
 
     Wire ``conn`` like a connection: ``s_in`` (n_pre) presynaptic spikes, ``s_in_bap`` (n_post)
     postsynaptic spikes, ``r_in`` (n_post) the third factor (a reward input; zeros when unused).
-    It has no ``a_out``: it learns, it does not drive neurons."""
+    ``a_out`` (n_post) drives neurons as Lava's ``Dense`` does (rule units, one step late; float LIFs:
+    :func:`lif_params` with ``CPU_SCALE``)."""
 
     conn: object  # neurodeploy.lava.cpu.processes.RuleSynapses
     rule: object  # the neurodeploy.ir.Rule it runs
     mode: str = "cpu"
 
     @classmethod
-    def build(cls, rule, w0, record: str | None = None) -> "CpuDeployment":
+    def build(cls, rule, w0, record: str | None = None, mask=None) -> "CpuDeployment":
         """``RuleSynapses`` for ``rule`` with initial weights ``w0`` (n_post, n_pre), rule units;
-        ``record``: path of a ``.npy`` weight history (verify's recording)."""
+        ``record``: path of a ``.npy`` weight history (verify's recording); ``mask``: the synapses that
+        drive ``a_out`` (None: all)."""
         from neurodeploy.lava.compat import import_lava
 
         import_lava()
         from neurodeploy.lava.cpu.processes import RuleSynapses
 
-        return cls(RuleSynapses(rule=rule, weights=np.array(w0, dtype=float), history_path=record), rule)
+        return cls(RuleSynapses(rule=rule, weights=np.array(w0, dtype=float), history_path=record, mask=mask), rule)
+
+    @property
+    def process_model(self):
+        from neurodeploy.lava.cpu.processes import PyRuleSynapsesFloat
+
+        return PyRuleSynapsesFloat
 
     def run_cfg(self, **kwargs):
         """``Loihi2SimCfg`` selecting the floating-point models."""
@@ -397,6 +405,9 @@ def _initial_weights(rule, shape, w_init) -> np.ndarray:
 
 
 # -- networks ------------------------------------------------------------------------------
+#: The "plan" of a network on lava-cpu: weights in rule units (RuleSynapses), float LIFs and Dense.
+CPU_SCALE = type("CpuScale", (), {"weight_scale": 1.0, "mode": "float"})()
+
 #: Loihi's static weights: 8 bits and a sign (``clip_weights(num_bits=8)`` in Lava's bit-accurate Dense).
 STATIC_WEIGHT_MAX = 255
 
@@ -451,7 +462,8 @@ class NetworkDeployment:
 
     @property
     def mode(self) -> str:
-        return self.plan.mode
+        """"float", "fixed" (the learning engine) or "cpu" (RuleSynapses, float LIFs)."""
+        return "cpu" if self.plan is CPU_SCALE else self.plan.mode
 
     def projections_from(self, name: str) -> list:
         """The connection processes (learning or Dense) of the projections from population ``name``."""
@@ -499,7 +511,7 @@ class NetworkDeployment:
         models = dict(kwargs.pop("exception_proc_model_map", None) or {})
         for _, d in self.plastic:
             models.setdefault(type(d.conn), d.process_model)
-        kwargs.setdefault("select_tag", SELECT_TAGS[self.mode])
+        kwargs.setdefault("select_tag", SELECT_TAGS.get(self.mode, "floating_pt"))
         return Loihi2SimCfg(exception_proc_model_map=models, **kwargs)
 
     def run(self, steps: int, **kwargs) -> None:
@@ -526,24 +538,29 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
     """Build ``network`` (a :class:`~neurodeploy.network.Network` or a network file) in Lava with ``rule``
     learning in its plastic projections.
 
-    ``mode``: "float" or "fixed"; ``plan``: the :class:`~neurodeploy.lava.plan.Plan` (default: compiled on
-    the network's own input trains, or on ``traffic``); ``w0``: initial plastic weights (n_lif, n_src),
+    ``mode``: "float" or "fixed" (the learning engine), or "cpu" (the rule as written in
+    ``RuleSynapses`` processes, weights in rule units, float LIFs; no plan); ``plan``: the
+    :class:`~neurodeploy.lava.plan.Plan` (default: compiled on the network's own input trains, or on
+    ``traffic``); ``w0``: initial plastic weights (n_lif, n_src),
     rule units (default the network's); ``rng_seed``: every learning connection's stochastic-rounding seed;
     ``record``: projection index -> ``.npy`` weight history path (verify's recording connections)."""
     from neurodeploy.ir import Rule
     from neurodeploy.network import Network, load_network
 
-    _check_mode(mode)
+    if mode not in MODES + ("cpu",):
+        raise NeurodeployError("deploy", "mode", f"must be 'float', 'fixed' or 'cpu' (got {mode!r})")
     if not isinstance(rule, Rule):
         from neurodeploy.spec.loader import load_rule
         rule = load_rule(os.fspath(rule))
     if not isinstance(network, Network):
         network = load_network(os.fspath(network), rule)
     source = rule.source or rule.name
-    reason = network_unsupported_reason(rule) or unsupported_reason(rule, mode)
+    reason = network_unsupported_reason(rule) or (None if mode == "cpu" else unsupported_reason(rule, mode))
     if reason is not None:
         raise NeurodeployError(source, "weight", reason)
-    if plan is None:
+    if mode == "cpu":
+        plan = CPU_SCALE
+    elif plan is None:
         from neurodeploy.harness import compile_plans
         from neurodeploy.network import network_trains
 
@@ -567,7 +584,7 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
     statics = [(pr, static_weights_lava(network, pr, plan, rule)) for pr in network.projections if not pr.plastic]
     lifs = {}
     for pop in network.lifs:
-        params = lif_params(mode, pop.tau_u_ms, pop.tau_v_ms, pop.threshold * rule.weight.range, plan,
+        params = lif_params(plan.mode, pop.tau_u_ms, pop.tau_v_ms, pop.threshold * rule.weight.range, plan,
                             dt=rule.dt * 1e3)
         lifs[pop.name] = LIF(shape=(pop.n,), **params, name=f"lif_{pop.name}")
     plastic, static = [], []
@@ -578,9 +595,13 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
         t, s = network.projection_slices(pr)
         if pr.plastic:
             block = w0[t, s]
-            d = Deployment.from_plan(plan, plan.weights_to_lava(np.where(pr.mask, block, rule.weight.w_init)),
-                                     rule, rng_seed, record=None if record is None else record.get(pr.index),
-                                     mask=pr.mask)
+            history = None if record is None else record.get(pr.index)
+            if mode == "cpu":
+                d = CpuDeployment.build(rule, np.where(pr.mask, block, rule.weight.w_init), history,
+                                        mask=None if pr.mask.all() else pr.mask)
+            else:
+                d = Deployment.from_plan(plan, plan.weights_to_lava(np.where(pr.mask, block, rule.weight.w_init)),
+                                         rule, rng_seed, record=history, mask=pr.mask)
             plastic.append((pr, d))
             conn = d.conn
             lifs[pr.target].s_out.connect(conn.s_in_bap)

@@ -165,10 +165,12 @@ def _run_built(proc, cfg, steps: int, history_path: str, progress=None, collect=
 
 
 def run_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarray, rng_seed: int = RNG_SEED,
-                progress=None) -> tuple:
+                progress=None, mode: str | None = None) -> tuple:
     """Run ``network`` as :func:`neurodeploy.deploy.deploy_network` builds it (recording connections),
     ``RingBuffer``\\ s playing ``input_spikes`` (n_inputs, steps; the input populations' rows in source
     order) into the input populations, sinks on the LIF populations.
+
+    ``mode="cpu"`` (``plan`` None): ``RuleSynapses`` processes (lava-cpu).
 
     Returns ``(weights, spikes)``: the plastic weights (steps, n_lif, n_src) in rule units, NaN where
     there is no plastic synapse, and the LIF neurons' spikes (n_lif, steps) bool."""
@@ -185,7 +187,9 @@ def run_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarray, r
     with tempfile.TemporaryDirectory(prefix="neurodeploy-lava-") as tmp:
         record = {pr.index: _history_file(os.path.join(tmp, f"weights{pr.index}.npy"),
                                           (steps, pr.mask.shape[0], pr.mask.shape[1])) for pr in plastic}
-        nd = deploy_network(rule, network, plan.mode, plan=plan, w0=w0, rng_seed=rng_seed, record=record)
+        mode = mode or plan.mode
+        nd = deploy_network(rule, network, mode, plan=None if mode == "cpu" else plan, w0=w0, rng_seed=rng_seed,
+                            record=record)
         for pop in network.inputs:
             if nd.projections_from(pop.name):
                 source = RingBuffer(data=np.asarray(input_spikes[pop.offset:pop.offset + pop.n], dtype=float))
@@ -201,7 +205,8 @@ def run_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarray, r
         weights = np.full((steps, network.n_lif, network.n_src), np.nan)
         for pr in plastic:
             t, s = network.projection_slices(pr)
-            block = plan.weights_from_lava(np.load(record[pr.index], mmap_mode="r"))
+            block = np.array(np.load(record[pr.index], mmap_mode="r"), dtype=float)
+            block = block if mode == "cpu" else plan.weights_from_lava(block)
             weights[:, t, s] = np.where(pr.mask, block, np.nan)
     return weights, spikes
 
@@ -302,11 +307,15 @@ class LavaCpu(Backend):
                    "runs any rule, not deployable to the learning engine")
 
     def unsupported_trains(self, trains):
-        if getattr(trains, "network", None) is not None:
-            return ("networks: RuleSynapses has no a_out yet (it learns, it does not drive neurons): "
-                    "use lava-float, lava-fixed or the emulator")
+        if getattr(trains, "network", None) is not None and trains.reward is not None:
+            return "networks: the supplied reward of a three-factor rule is not wired in networks yet"
         return super().unsupported_trains(trains)
 
     def simulate(self, rule, trains, plans, progress=None):
+        if getattr(trains, "network", None) is not None:  # RuleSynapses drive float LIFs (deploy_network "cpu")
+            net = trains.network
+            weights, spikes = run_network(rule, net, None, trains.w0, trains.pre[: net.n_inputs], progress=progress,
+                                          mode="cpu")
+            return weights, {"deployable": False, "post_spikes": spikes}
         trajectory = run_rule_process(rule, trains.w0, trains.pre, trains.post, trains.reward, progress)
         return trajectory, {"deployable": False}
