@@ -180,7 +180,8 @@ def _error(tmp_path, text):
 
 def test_network_refusals(tmp_path):
     """One line each: a static weight beyond 8 bits and a sign in fixed point, one that rounds to 0,
-    a three-factor rule, an input port on a population that is not an input, lava-cpu on networks."""
+    a three-factor rule, an input port on a population that is not an input, an unknown mode; every
+    Lava backend and the emulator accept networks."""
     from neurodeploy.deploy import deploy_network
     from neurodeploy.lava.lowering import lower  # noqa: F401
 
@@ -209,11 +210,31 @@ def test_network_refusals(tmp_path):
                               "(got 'out')")
     registry = load_all()
     trains = network_trains(rule, network_from_dict(STATIC, "static.yaml", rule), 0, steps=10)
-    assert registry.get("lava-cpu").unsupported_trains(trains) == (
-        "networks: RuleSynapses has no a_out yet (it learns, it does not drive neurons): use lava-float, "
-        "lava-fixed or the emulator")
-    assert registry.get("lava-fixed").unsupported_trains(trains) is None
-    assert registry.get("emu-fixed").unsupported_trains(trains) is None
+    for name in ("lava-cpu", "lava-float", "lava-fixed", "emu-float", "emu-fixed"):
+        assert registry.get(name).unsupported_trains(trains) is None
+    with pytest.raises(NeurodeployError) as exc:
+        deploy_network(rule, network_from_dict(STATIC, "static.yaml", rule), "loihi")
+    assert str(exc.value) == "deploy: mode: must be 'float', 'fixed' or 'cpu' (got 'loihi')"
+
+
+@pytest.mark.parametrize("name,which", [("stdp_pair", "ei_recurrent"), ("stdp_triplet", "dense_input")])
+def test_lava_cpu_network_equals_emulator_float(name, which):
+    """lava-cpu (RuleSynapses driving float LIFs through its a_out, the rule's step semantics) against
+    emu-float (Lava's float learning engine): the spikes do not part, the weights agree to 1e-9 of the range."""
+    registry = load_all()
+    rule = load_rule(rule_path(name))
+    net = _network(which, rule)
+    trains = network_trains(rule, net, seed=3, steps=300)
+    plans = compile_plans(rule, trains)
+    cpu = registry.get("lava-cpu").run(rule, trains, plans)
+    emu = registry.get("emu-float").run(rule, trains, plans)
+    spikes = cpu.info["post_spikes"]
+    for pop in net.lifs:
+        assert 5 < spikes[pop.targets].mean() / rule.dt < 100, pop.name
+    assert np.array_equal(emu.info["post_spikes"], spikes)
+    assert np.array_equal(np.isnan(cpu.trajectory), np.isnan(emu.trajectory))
+    assert np.nanmax(np.abs(cpu.trajectory[-1] - trains.w0)) > 0.01 * rule.weight.range
+    assert np.nanmax(np.abs(cpu.trajectory - emu.trajectory)) <= 1e-9 * rule.weight.range
 
 
 @pytest.mark.parametrize("mode", ["fixed", "float"])
