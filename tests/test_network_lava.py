@@ -264,3 +264,22 @@ def test_masked_closed_loop_emulator_equals_lava(mode):
     else:
         assert np.array_equal(np.isnan(emu.trajectory), np.isnan(lava.trajectory))
         assert np.nanmax(np.abs(emu.trajectory - lava.trajectory)) <= 1e-12 * rule.weight.range
+
+
+def test_readme_deploy_network_example_runs(monkeypatch):
+    """The README's "Deploy a network" code runs as written: the excitatory neurons fire and the plastic
+    weights learn (NaN exactly where the network has no plastic synapse)."""
+    import re
+
+    with open(os.path.join(ROOT, "README.md")) as handle:
+        text = handle.read()
+    start = text.index("## Deploy a network\n")
+    blocks = re.findall(r"```python\n(.*?)```", text[start:text.index("\n## ", start + 1)], re.S)
+    assert len(blocks) == 1
+    monkeypatch.chdir(ROOT)
+    namespace = {}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    nd, w = namespace["nd"], namespace["w"]
+    assert namespace["exc"].shape == (16, 300) and namespace["exc"].any()
+    assert np.array_equal(np.isnan(w), ~nd.network.plastic_mask())
+    assert np.nanmax(np.abs(w - nd.network.plastic_w0())) > 0
