@@ -434,6 +434,29 @@ def static_weights_lava(network, projection, plan, rule) -> np.ndarray:
     return w_int.astype(np.int32)
 
 
+def check_sparse_start(network, projection, w_lava: np.ndarray, plan, rule) -> None:
+    """Refuse a masked plastic projection with a synapse whose initial Lava weight is 0 (fixed: after the
+    8-bit truncation of the sign mode): Lava 0.10's ``LearningSparse`` drops zero weights from its
+    structure at the first step (fixed point: the run stalls; float: the weights cannot be read back).
+    Weights that reach 0 while learning stay present."""
+    if projection.mask.all():
+        return
+    w = np.asarray(w_lava)
+    if plan.mode == "fixed":
+        w = w.astype(np.int64)
+        if plan.sign_mode == "mixed":
+            w = (w >> 1) << 1
+    zero = projection.mask & (w == 0)
+    if zero.any():
+        i, j = np.argwhere(zero)[0]
+        position = (network.plastic_w0()[network.projection_slices(projection)][i, j] - rule.weight.w_min) \
+            / rule.weight.range
+        raise NeurodeployError(network.source, f"projections[{projection.index}].w0",
+                               f"a plastic projection with a mask cannot start at Lava weight 0: Lava's "
+                               f"LearningSparse drops zero weights at the first step; raise w0 or use p: 1 "
+                               f"(got {position:g})")
+
+
 def network_unsupported_reason(rule) -> str | None:
     """Why ``rule`` cannot learn in a network's plastic projections (None when it can)."""
     if rule.has_reward:
@@ -600,7 +623,9 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
                 d = CpuDeployment.build(rule, np.where(pr.mask, block, rule.weight.w_init), history,
                                         mask=None if pr.mask.all() else pr.mask)
             else:
-                d = Deployment.from_plan(plan, plan.weights_to_lava(np.where(pr.mask, block, rule.weight.w_init)),
+                w_lava = plan.weights_to_lava(np.where(pr.mask, block, rule.weight.w_init))
+                check_sparse_start(network, pr, w_lava, plan, rule)
+                d = Deployment.from_plan(plan, w_lava,
                                          rule, rng_seed, record=history, mask=pr.mask)
             plastic.append((pr, d))
             conn = d.conn

@@ -180,7 +180,8 @@ def _error(tmp_path, text):
 
 def test_network_refusals(tmp_path):
     """One line each: a static weight beyond 8 bits and a sign in fixed point, one that rounds to 0,
-    a three-factor rule, an input port on a population that is not an input, an unknown mode; every
+    a three-factor rule, an input port on a population that is not an input, a masked plastic projection
+    starting at weight 0, an unknown mode; every
     Lava backend and the emulator accept networks."""
     from neurodeploy.deploy import deploy_network
     from neurodeploy.lava.lowering import lower  # noqa: F401
@@ -208,6 +209,20 @@ def test_network_refusals(tmp_path):
         nd.connect_input("out", nd.lifs["out"].s_out)
     assert str(exc.value) == ("static.yaml: connect_input: not an input (Poisson) population: inputs are a, b "
                               "(got 'out')")
+    zero = dict(DENSE_INPUT, projections=[dict(DENSE_INPUT["projections"][0], p=0.5, w0=0)])
+    zero_net = network_from_dict(zero, "zero.yaml", rule)
+    message = ("zero.yaml: projections[0].w0: a plastic projection with a mask cannot start at Lava weight 0: "
+               "Lava's LearningSparse drops zero weights at the first step; raise w0 or use p: 1 (got 0)")
+    for mode in ("float", "fixed"):  # Lava 0.10 stalls (fixed) or cannot read the weights back (float)
+        with pytest.raises(NeurodeployError) as exc:
+            deploy_network(rule, zero_net, mode)
+        assert str(exc.value) == message
+    from neurodeploy.emu.engine import simulate_network
+    zero_trains = network_trains(rule, zero_net, 0, steps=10)
+    with pytest.raises(NeurodeployError) as exc:  # the emulator refuses what Lava cannot run
+        simulate_network(rule, zero_net, compile_plans(rule, zero_trains)["fixed"], zero_trains.w0,
+                         zero_trains.pre[:20])
+    assert str(exc.value) == message
     registry = load_all()
     trains = network_trains(rule, network_from_dict(STATIC, "static.yaml", rule), 0, steps=10)
     for name in ("lava-cpu", "lava-float", "lava-fixed", "emu-float", "emu-fixed"):

@@ -893,7 +893,7 @@ def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarr
     ``w0`` (n_lif, n_src) rule units; ``input_spikes`` (n_inputs, steps). Returns ``(weights, spikes)``:
     plastic weights (len(record_rows) or steps, n_lif, n_src) rule units, NaN where there is no plastic
     synapse; the LIF spikes (n_lif, steps) bool."""
-    from neurodeploy.deploy import lif_params, static_weights_lava
+    from neurodeploy.deploy import check_sparse_start, lif_params, static_weights_lava
 
     if getattr(plan, "three_factor", False):
         raise ValueError("networks: the supplied y traces of a three-factor rule need the post spikes in advance")
@@ -914,10 +914,9 @@ def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarr
         t, s = network.projection_slices(pr)
         if pr.plastic:
             w_lava = plan.weights_to_lava(np.where(pr.mask, w0[t, s], rule.weight.w_init))
+            check_sparse_start(network, pr, w_lava, plan, rule)  # as deploy_network
             engine = _Engine(plan, w_lava, pr.mask.shape[1], pr.mask.shape[0], steps, int(rng_seed), int(conn_seed))
-            mask = pr.mask.copy()
-            if fixed and not mask.all():  # truncate_weights drops the synapses whose weight it makes 0
-                mask &= engine.w != 0
+            mask = pr.mask
             reduce = None if mask.all() else _SparseInput(mask)
             projections.append((pr, s, engine, reduce, mask))
         else:
