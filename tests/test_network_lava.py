@@ -298,3 +298,44 @@ def test_readme_deploy_network_example_runs(monkeypatch):
     assert namespace["exc"].shape == (16, 300) and namespace["exc"].any()
     assert np.array_equal(np.isnan(w), ~nd.network.plastic_mask())
     assert np.nanmax(np.abs(w - nd.network.plastic_w0())) > 0
+
+
+#: Three inputs into ``exc`` (a dense plastic, a sparse plastic recurrent, a static inhibitory one) with
+#: weights that are not sums of few powers of two: float sums depend on their order.
+ORDER = dict(DENSE_INPUT, projections=[{"from": "inputs", "to": "exc", "plastic": True, "w0": 0.37},
+                                       {"from": "exc", "to": "exc", "plastic": True, "p": 0.5, "w0": 0.29},
+                                       {"from": "exc", "to": "inh", "weight": 0.3, "p": 0.6},
+                                       {"from": "inh", "to": "exc", "weight": -0.7, "p": 0.9}])
+
+
+def test_float_lif_state_equals_lava():
+    """Lava's LIF sums its inputs ``0 + a_1 + a_2 + a_3`` in the order its compiler lists the connections
+    (``find_processes`` walks a ``set`` of processes: the order changes from run to run, seen here as
+    2.2e-16 differences of u between identical Lava runs); the emulator sums in the file's order. With
+    three non-dyadic inputs into ``exc`` for 150 steps, u and v agree with Lava's to 1e-12 (a sum's order
+    moves its last bit only), the spikes are equal; with one input (inh: ``0 + a``) bit for bit."""
+    from lava.proc.io.source import RingBuffer
+
+    from neurodeploy.deploy import deploy_network
+    from neurodeploy.emu.engine import simulate_network
+
+    rule = load_rule(rule_path("stdp_pair"))
+    net = network_from_dict(ORDER, "order.yaml", rule)
+    spikes = np.random.default_rng(2).random((20, 150)) < 0.08
+    nd = deploy_network(rule, net, "float")
+    nd.connect_input("inputs", RingBuffer(data=spikes.astype(float)).s_out)
+    sinks = nd.spike_sinks(150)
+    try:
+        nd.run(150)
+        lava = {name: (lif.u.get().copy(), lif.v.get().copy()) for name, lif in nd.lifs.items()}
+        fired = np.concatenate([sinks[p.name].data.get() != 0 for p in net.lifs])
+    finally:
+        nd.stop()
+    state = {}
+    _, emu_spikes = simulate_network(rule, net, nd.plan, net.plastic_w0(), spikes, record_rows=[149], state=state)
+    assert np.array_equal(emu_spikes, fired) and fired[net.population("inh").targets].sum() > 20
+    for name, (u, v) in lava.items():
+        assert np.abs(u).max() > 1 and np.abs(v).max() > 1
+        np.testing.assert_allclose(state["lifs"][name].u, u, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(state["lifs"][name].v, v, rtol=1e-12, atol=0)
+    assert np.array_equal(state["lifs"]["inh"].u, lava["inh"][0])

@@ -880,19 +880,22 @@ class _SparseInput:
 
 
 def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarray, rng_seed: int = RNG_SEED,
-                     conn_seed: int = CONN_VAR_SEED, record_rows=None) -> tuple:
+                     conn_seed: int = CONN_VAR_SEED, record_rows=None, state: dict | None = None) -> tuple:
     """A network as ``lava-float``/``lava-fixed`` run it (:func:`neurodeploy.deploy.deploy_network`):
     a :class:`Lif` per LIF population, an :class:`_Engine` per plastic projection (each Lava learning
     connection owns its random generators: every one seeded ``rng_seed`` and :data:`CONN_VAR_SEED`),
     static projections as Lava's Dense. Per step ``t``: each LIF integrates the sum of its incoming
-    projections' buffered inputs (``0 + a_1 + a_2 + ...`` in the file's order, as ``PyInPort.recv``
-    reduces its connections) and spikes; each connection buffers this step's input from the sources'
+    projections' buffered inputs (``0 + a_1 + a_2 + ...`` in the file's order; Lava's ``PyInPort.recv``
+    reduces its connections in the order its compiler lists them, which with three inputs or more changes
+    from run to run in float: ``find_processes`` walks a ``set`` of processes, so a float sum of three
+    may differ from Lava's in its last bit; integers are exact) and spikes; each connection buffers this step's input from the sources'
     spikes (input rows and the LIF spikes of step ``t``), receives them and its target's spikes and
     learns at an epoch's end.
 
     ``w0`` (n_lif, n_src) rule units; ``input_spikes`` (n_inputs, steps). Returns ``(weights, spikes)``:
     plastic weights (len(record_rows) or steps, n_lif, n_src) rule units, NaN where there is no plastic
-    synapse; the LIF spikes (n_lif, steps) bool."""
+    synapse; the LIF spikes (n_lif, steps) bool. ``state``: a dict that receives ``"lifs"`` (population
+    name -> its :class:`Lif` after the run: ``u``, ``v``)."""
     from neurodeploy.deploy import check_sparse_start, lif_params, static_weights_lava
 
     if getattr(plan, "three_factor", False):
@@ -956,6 +959,8 @@ def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarr
                     tt, _ = network.projection_slices(pr)
                     out[ptr, tt, s] = np.where(mask, engine.w * plan.weight_scale, np.nan)
             ptr += 1
+    if state is not None:
+        state["lifs"] = lifs
     return out, spikes
 
 
