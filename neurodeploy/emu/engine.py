@@ -920,7 +920,12 @@ def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarr
             check_sparse_start(network, pr, w_lava, plan, rule)  # as deploy_network
             engine = _Engine(plan, w_lava, pr.mask.shape[1], pr.mask.shape[0], steps, int(rng_seed), int(conn_seed))
             mask = pr.mask
-            reduce = None if mask.all() else _SparseInput(mask)
+            if mask.all():
+                reduce = None
+            elif fixed:  # integer sums: any order is exact; the absent synapses carry nothing
+                reduce = (lambda m: lambda w, s_pre: (w[:, s_pre] * m[:, s_pre]).sum(axis=1))(mask.astype(np.int64))
+            else:  # float: scipy's order, as Lava's LearningSparse
+                reduce = _SparseInput(mask)
             projections.append((pr, s, engine, reduce, mask))
         else:
             weights = dense_static_weights(static_weights_lava(network, pr, plan, rule), fixed)
