@@ -434,11 +434,11 @@ def static_weights_lava(network, projection, plan, rule) -> np.ndarray:
     return w_int.astype(np.int32)
 
 
-def check_sparse_start(network, projection, w_lava: np.ndarray, plan, rule) -> None:
+def check_sparse_start(network, projection, w_lava: np.ndarray, plan, rule, w_rule: np.ndarray) -> None:
     """Refuse a masked plastic projection with a synapse whose initial Lava weight is 0 (fixed: after the
     8-bit truncation of the sign mode): Lava 0.10's ``LearningSparse`` drops zero weights from its
     structure at the first step (fixed point: the run stalls; float: the weights cannot be read back).
-    Weights that reach 0 while learning stay present."""
+    Weights that reach 0 while learning stay present. ``w_rule``: the projection's initial weights, rule units."""
     if projection.mask.all():
         return
     w = np.asarray(w_lava)
@@ -449,8 +449,7 @@ def check_sparse_start(network, projection, w_lava: np.ndarray, plan, rule) -> N
     zero = projection.mask & (w == 0)
     if zero.any():
         i, j = np.argwhere(zero)[0]
-        position = (network.plastic_w0()[network.projection_slices(projection)][i, j] - rule.weight.w_min) \
-            / rule.weight.range
+        position = (w_rule[i, j] - rule.weight.w_min) / rule.weight.range  # as the file's w0
         raise NeurodeployError(network.source, f"projections[{projection.index}].w0",
                                f"a plastic projection with a mask cannot start at Lava weight 0: Lava's "
                                f"LearningSparse drops zero weights at the first step; raise w0 or use p: 1 "
@@ -565,7 +564,9 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
     ``RuleSynapses`` processes, weights in rule units, float LIFs; no plan); ``plan``: the
     :class:`~neurodeploy.lava.plan.Plan` (default: compiled on the network's own input trains, or on
     ``traffic``); ``w0``: initial plastic weights (n_lif, n_src),
-    rule units (default the network's); ``rng_seed``: every learning connection's stochastic-rounding seed;
+    rule units (default the network's); ``rng_seed``: every learning connection's stochastic-rounding seed
+    (each Lava learning connection owns its generators); ``traffic``: what the plan is scaled on when
+    ``plan`` is None (as :func:`deploy`'s; default the network's own trains from its seed);
     ``record``: projection index -> ``.npy`` weight history path (verify's recording connections)."""
     from neurodeploy.ir import Rule
     from neurodeploy.network import Network, load_network
@@ -624,7 +625,7 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
                                         mask=None if pr.mask.all() else pr.mask)
             else:
                 w_lava = plan.weights_to_lava(np.where(pr.mask, block, rule.weight.w_init))
-                check_sparse_start(network, pr, w_lava, plan, rule)
+                check_sparse_start(network, pr, w_lava, plan, rule, block)
                 d = Deployment.from_plan(plan, w_lava,
                                          rule, rng_seed, record=history, mask=pr.mask)
             plastic.append((pr, d))

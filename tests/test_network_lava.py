@@ -339,3 +339,23 @@ def test_float_lif_state_equals_lava():
         np.testing.assert_allclose(state["lifs"][name].u, u, rtol=1e-12, atol=0)
         np.testing.assert_allclose(state["lifs"][name].v, v, rtol=1e-12, atol=0)
     assert np.array_equal(state["lifs"]["inh"].u, lava["inh"][0])
+
+
+def test_emulator_network_records_what_is_asked():
+    """emu-fixed/emu-float with a Recording (every 7th step, a sub-grid of synapses) give exactly those rows
+    and synapses of the full trajectory (2000 steps of ei_recurrent, no Lava)."""
+    from neurodeploy.backends import Recording
+
+    registry = load_all()
+    rule = load_rule(rule_path("stdp_pair"))
+    net = load_network(EI, rule)
+    trains = network_trains(rule, net, seed=5)
+    plans = compile_plans(rule, trains)
+    rec = Recording(every=7, posts=(0, 3, 17), pres=(1, 20, 45, 59))
+    for mode in ("fixed", "float"):
+        full = registry.get(f"emu-{mode}").run(rule, trains, plans)
+        part = registry.get(f"emu-{mode}").run(rule, trains, plans, recording=rec)
+        expected = full.trajectory[part.rows][:, list(rec.posts)][:, :, list(rec.pres)]
+        assert np.array_equal(part.trajectory, expected, equal_nan=True)
+        assert np.array_equal(part.info["post_spikes"], full.info["post_spikes"])
+        assert part.rows[-1] == trains.steps - 1 and np.isfinite(expected).any() and np.isnan(expected).any()

@@ -917,7 +917,7 @@ def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarr
         t, s = network.projection_slices(pr)
         if pr.plastic:
             w_lava = plan.weights_to_lava(np.where(pr.mask, w0[t, s], rule.weight.w_init))
-            check_sparse_start(network, pr, w_lava, plan, rule)  # as deploy_network
+            check_sparse_start(network, pr, w_lava, plan, rule, w0[t, s])  # as deploy_network
             engine = _Engine(plan, w_lava, pr.mask.shape[1], pr.mask.shape[0], steps, int(rng_seed), int(conn_seed))
             mask = pr.mask
             if mask.all():
