@@ -599,6 +599,11 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
     if w0.shape != (network.n_lif, network.n_src):
         raise NeurodeployError("deploy", "w0", f"must have the shape (n_lif, n_src) = "
                                                f"{(network.n_lif, network.n_src)} (got {w0.shape})")
+    present = w0[network.plastic_mask()]
+    bad = present[~(np.isfinite(present) & (present >= rule.weight.w_min) & (present <= rule.weight.w_max))]
+    if bad.size:
+        raise NeurodeployError("deploy", "w0", f"must be within the rule's bounds [{rule.weight.w_min:g}, "
+                                               f"{rule.weight.w_max:g}] at the plastic synapses (got {float(bad[0]):g})")
     from neurodeploy.lava.compat import import_lava
 
     import_lava()

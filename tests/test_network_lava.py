@@ -223,8 +223,20 @@ def test_network_refusals(tmp_path):
         simulate_network(rule, zero_net, compile_plans(rule, zero_trains)["fixed"], zero_trains.w0,
                          zero_trains.pre[:20])
     assert str(exc.value) == message
+    static_net = network_from_dict(STATIC, "static.yaml", rule)
+    with pytest.raises(NeurodeployError) as exc:
+        nd.connect_input("a", nd.lifs["out"].s_out)
+    assert str(exc.value) == "static.yaml: connect_input: population 'a' has 2 neurons: the port must have shape (2,) (got (1,))"
+    w0 = static_net.plastic_w0()
+    w0[0, 2] = 1.25
+    with pytest.raises(NeurodeployError) as exc:
+        deploy_network(rule, static_net, "float", w0=w0)
+    assert str(exc.value) == "deploy: w0: must be within the rule's bounds [0, 1] at the plastic synapses (got 1.25)"
+    with pytest.raises(NeurodeployError) as exc:
+        deploy_network(rule, static_net, "float", w0=w0[:, :2])
+    assert str(exc.value) == "deploy: w0: must have the shape (n_lif, n_src) = (1, 4) (got (1, 2))"
     registry = load_all()
-    trains = network_trains(rule, network_from_dict(STATIC, "static.yaml", rule), 0, steps=10)
+    trains = network_trains(rule, static_net, 0, steps=10)
     for name in ("lava-cpu", "lava-float", "lava-fixed", "emu-float", "emu-fixed"):
         assert registry.get(name).unsupported_trains(trains) is None
     with pytest.raises(NeurodeployError) as exc:
