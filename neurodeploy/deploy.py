@@ -680,5 +680,6 @@ def supplied_traces(rule, plan, trains, rounded: bool | None = None) -> dict:
     return out
 
 
-__all__ = ["Deployment", "NetworkDeployment", "deploy", "deploy_network", "lif_params", "supplied_traces", "traffic_trains", "describe_traffic",
+__all__ = ["Deployment", "NetworkDeployment", "deploy", "deploy_network", "lif_params", "supplied_traces",
+           "traffic_trains", "describe_traffic",
            "unsupported_reason", "RNG_SEED"]

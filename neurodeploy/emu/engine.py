@@ -888,9 +888,9 @@ def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarr
     projections' buffered inputs (``0 + a_1 + a_2 + ...`` in the file's order; Lava's ``PyInPort.recv``
     reduces its connections in the order its compiler lists them, which with three inputs or more changes
     from run to run in float: ``find_processes`` walks a ``set`` of processes, so a float sum of three
-    may differ from Lava's in its last bit; integers are exact) and spikes; each connection buffers this step's input from the sources'
-    spikes (input rows and the LIF spikes of step ``t``), receives them and its target's spikes and
-    learns at an epoch's end.
+    may differ from Lava's in its last bit; integers are exact) and spikes; each connection buffers this
+    step's input from the sources' spikes (input rows and the LIF spikes of step ``t``), receives them and
+    its target's spikes and learns at an epoch's end.
 
     ``w0`` (n_lif, n_src) rule units; ``input_spikes`` (n_inputs, steps). Returns ``(weights, spikes)``:
     plastic weights (len(record_rows) or steps, n_lif, n_src) rule units, NaN where there is no plastic
