@@ -279,22 +279,30 @@ class CpuDeployment:
 
     Wire ``conn`` like a connection: ``s_in`` (n_pre) presynaptic spikes, ``s_in_bap`` (n_post)
     postsynaptic spikes, ``r_in`` (n_post) the third factor (a reward input; zeros when unused).
-    It has no ``a_out``: it learns, it does not drive neurons."""
+    ``a_out`` (n_post) drives neurons as Lava's ``Dense`` does (rule units, one step late; float LIFs:
+    :func:`lif_params` with ``CPU_SCALE``)."""
 
     conn: object  # neurodeploy.lava.cpu.processes.RuleSynapses
     rule: object  # the neurodeploy.ir.Rule it runs
     mode: str = "cpu"
 
     @classmethod
-    def build(cls, rule, w0, record: str | None = None) -> "CpuDeployment":
+    def build(cls, rule, w0, record: str | None = None, mask=None) -> "CpuDeployment":
         """``RuleSynapses`` for ``rule`` with initial weights ``w0`` (n_post, n_pre), rule units;
-        ``record``: path of a ``.npy`` weight history (verify's recording)."""
+        ``record``: path of a ``.npy`` weight history (verify's recording); ``mask``: the synapses that
+        drive ``a_out`` (None: all)."""
         from neurodeploy.lava.compat import import_lava
 
         import_lava()
         from neurodeploy.lava.cpu.processes import RuleSynapses
 
-        return cls(RuleSynapses(rule=rule, weights=np.array(w0, dtype=float), history_path=record), rule)
+        return cls(RuleSynapses(rule=rule, weights=np.array(w0, dtype=float), history_path=record, mask=mask), rule)
+
+    @property
+    def process_model(self):
+        from neurodeploy.lava.cpu.processes import PyRuleSynapsesFloat
+
+        return PyRuleSynapsesFloat
 
     def run_cfg(self, **kwargs):
         """``Loihi2SimCfg`` selecting the floating-point models."""
@@ -396,6 +404,247 @@ def _initial_weights(rule, shape, w_init) -> np.ndarray:
     return np.broadcast_to(w, shape).copy()
 
 
+# -- networks ------------------------------------------------------------------------------
+#: The "plan" of a network on lava-cpu: weights in rule units (RuleSynapses), float LIFs and Dense.
+CPU_SCALE = type("CpuScale", (), {"weight_scale": 1.0, "mode": "float"})()
+
+#: Loihi's static weights: 8 bits and a sign (``clip_weights(num_bits=8)`` in Lava's bit-accurate Dense).
+STATIC_WEIGHT_MAX = 255
+
+
+def static_weights_lava(network, projection, plan, rule) -> np.ndarray:
+    """The static ``projection``'s weights (n_target, n_source) as its Lava ``Dense`` gets them:
+    float: rule units over ``plan.weight_scale``; fixed: integers at that scale (rounded), refused with
+    one line when one does not fit 8 bits and a sign, or when a non-zero weight rounds to 0."""
+    w = np.asarray(projection.weight, dtype=float) / plan.weight_scale
+    if plan.mode == "float":
+        return w
+    w_int = np.rint(w)
+    where = f"projections[{projection.index}].weight"
+    present = w[projection.mask]
+    value = float(present[0]) if present.size else 0.0  # one weight per projection
+    given = value * plan.weight_scale / rule.weight.range  # the file's number (units of the weight range)
+    if np.any(np.abs(w_int) > STATIC_WEIGHT_MAX):
+        raise NeurodeployError(network.source, where, f"does not fit Loihi's 8 bits and a sign at the plan's weight "
+                                                      f"scale: {value:g} Lava units, at most {STATIC_WEIGHT_MAX} "
+                                                      f"(got {given:g})")
+    if np.any((w_int == 0) & (w != 0)):
+        raise NeurodeployError(network.source, where, f"rounds to 0 in fixed point at the plan's weight scale: "
+                                                      f"{value:g} Lava units (got {given:g})")
+    return w_int.astype(np.int32)
+
+
+def check_sparse_start(network, projection, w_lava: np.ndarray, plan, rule, w_rule: np.ndarray) -> None:
+    """Refuse a masked plastic projection with a synapse whose initial Lava weight is 0 (fixed: after the
+    8-bit truncation of the sign mode): Lava 0.10's ``LearningSparse`` drops zero weights from its
+    structure at the first step (fixed point: the run stalls; float: the weights cannot be read back).
+    Weights that reach 0 while learning stay present. ``w_rule``: the projection's initial weights, rule units."""
+    if projection.mask.all():
+        return
+    w = np.asarray(w_lava)
+    if plan.mode == "fixed":
+        w = w.astype(np.int64)
+        if plan.sign_mode == "mixed":
+            w = (w >> 1) << 1
+    zero = projection.mask & (w == 0)
+    if zero.any():
+        i, j = np.argwhere(zero)[0]
+        position = (w_rule[i, j] - rule.weight.w_min) / rule.weight.range  # as the file's w0
+        raise NeurodeployError(network.source, f"projections[{projection.index}].w0",
+                               f"a plastic projection with a mask cannot start at Lava weight 0: Lava's "
+                               f"LearningSparse drops zero weights at the first step; raise w0 or use p: 1 "
+                               f"(got {position:g})")
+
+
+def network_unsupported_reason(rule) -> str | None:
+    """Why ``rule`` cannot learn in a network's plastic projections (None when it can)."""
+    if rule.has_reward:
+        return ("networks: the supplied y traces of a three-factor rule need the post spikes in advance "
+                "(as the closed loop)")
+    return None
+
+
+@dataclass
+class NetworkDeployment:
+    """A :class:`~neurodeploy.network.Network` built in Lava: one ``LIF`` per LIF population, one
+    :class:`Deployment` (the learning connection) per plastic projection, one ``Dense`` per static
+    projection, all wired. Connect your spike sources to the input populations with
+    :meth:`connect_input`, then ``run``/``stop`` (or run any of its processes with :meth:`run_cfg`).
+
+    Timing: every connection is Lava's dense one: a spike in step ``t`` reaches its target's ``u``
+    in step ``t + 1``. A LIF's ``a_in`` sums its incoming projections in the network file's order."""
+
+    network: object  # neurodeploy.network.Network
+    plan: object  # the neurodeploy.lava.plan.Plan every plastic projection shares (one weight scale)
+    rule: object
+    lifs: dict  # LIF population name -> Lava LIF process
+    plastic: list  # (Projection, Deployment), file order
+    static: list  # (Projection, Lava Dense), file order
+    rng_seed: int = RNG_SEED
+
+    @property
+    def mode(self) -> str:
+        """"float", "fixed" (the learning engine) or "cpu" (RuleSynapses, float LIFs)."""
+        return "cpu" if self.plan is CPU_SCALE else self.plan.mode
+
+    def projections_from(self, name: str) -> list:
+        """The connection processes (learning or Dense) of the projections from population ``name``."""
+        return ([d.conn for pr, d in self.plastic if pr.source == name]
+                + [c for pr, c in self.static if pr.source == name])
+
+    def connect_input(self, name: str, out_port) -> None:
+        """Connect ``out_port`` (a spike source's ``s_out``, shape (n,)) to every projection from the
+        input population ``name``."""
+        inputs = [p.name for p in self.network.inputs]
+        if name not in inputs:
+            from neurodeploy.errors import did_you_mean
+            raise NeurodeployError(self.network.source, "connect_input", f"not an input (Poisson) population"
+                                   f"{did_you_mean(str(name), inputs)}: inputs are {', '.join(inputs) or 'none'} "
+                                   f"(got {name!r})")
+        n = self.network.population(name).n
+        if tuple(out_port.shape) != (n,):
+            raise NeurodeployError(self.network.source, "connect_input", f"population {name!r} has {n} neurons: "
+                                   f"the port must have shape ({n},) (got {tuple(out_port.shape)})")
+        for conn in self.projections_from(name):
+            out_port.connect(conn.s_in)
+
+    def spike_sinks(self, steps: int) -> dict:
+        """A ``RingBuffer`` sink (``lava.proc.io.sink``) of ``steps`` steps on every LIF population that has an
+        incoming projection (the others never spike), connected; read ``sink.data.get()`` before ``stop()``."""
+        from lava.proc.io.sink import RingBuffer as Sink
+
+        sinks = {}
+        for name, lif in self.lifs.items():
+            if any(pr.target == name for pr in self.network.projections):
+                sinks[name] = Sink(shape=(self.network.population(name).n,), buffer=int(steps))
+                lif.s_out.connect(sinks[name].a_in)
+        return sinks
+
+    @property
+    def process(self):
+        """A process of the network to call ``run``/``stop`` on (Lava runs everything connected to it)."""
+        return self.plastic[0][1].conn
+
+    def run_cfg(self, **kwargs):
+        """``Loihi2SimCfg`` with this mode's select_tag (Loihi's fixed-point LIF and Dense in fixed) and the
+        learning connections' models."""
+        from lava.magma.core.run_configs import Loihi2SimCfg
+
+        models = dict(kwargs.pop("exception_proc_model_map", None) or {})
+        for _, d in self.plastic:
+            models.setdefault(type(d.conn), d.process_model)
+        kwargs.setdefault("select_tag", SELECT_TAGS.get(self.mode, "floating_pt"))
+        return Loihi2SimCfg(exception_proc_model_map=models, **kwargs)
+
+    def run(self, steps: int, **kwargs) -> None:
+        """Run the network ``steps`` steps (blocking)."""
+        from lava.magma.core.run_conditions import RunSteps
+
+        self.process.run(condition=RunSteps(num_steps=int(steps)), run_cfg=self.run_cfg(**kwargs))
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def weights(self) -> np.ndarray:
+        """The plastic weights (n_lif, n_src), rule units, NaN where there is no plastic synapse (while the
+        network is built: after ``run``, before ``stop``)."""
+        out = np.full((self.network.n_lif, self.network.n_src), np.nan)
+        for pr, d in self.plastic:
+            t, s = self.network.projection_slices(pr)
+            out[t, s] = np.where(pr.mask, d.weights(), np.nan)
+        return out
+
+
+def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_seed: int = RNG_SEED,
+                   record: dict | None = None, traffic=None) -> NetworkDeployment:
+    """Build ``network`` (a :class:`~neurodeploy.network.Network` or a network file) in Lava with ``rule``
+    learning in its plastic projections.
+
+    ``mode``: "float" or "fixed" (the learning engine), or "cpu" (the rule as written in
+    ``RuleSynapses`` processes, weights in rule units, float LIFs; no plan); ``plan``: the
+    :class:`~neurodeploy.lava.plan.Plan` (default: compiled on the network's own input trains, or on
+    ``traffic``); ``w0``: initial plastic weights (n_lif, n_src),
+    rule units (default the network's); ``rng_seed``: every learning connection's stochastic-rounding seed
+    (each Lava learning connection owns its generators); ``traffic``: what the plan is scaled on when
+    ``plan`` is None (as :func:`deploy`'s; default the network's own trains from its seed);
+    ``record``: projection index -> ``.npy`` weight history path (verify's recording connections)."""
+    from neurodeploy.ir import Rule
+    from neurodeploy.network import Network, load_network
+
+    if mode not in MODES + ("cpu",):
+        raise NeurodeployError("deploy", "mode", f"must be 'float', 'fixed' or 'cpu' (got {mode!r})")
+    if not isinstance(rule, Rule):
+        from neurodeploy.spec.loader import load_rule
+        rule = load_rule(os.fspath(rule))
+    if not isinstance(network, Network):
+        network = load_network(os.fspath(network), rule)
+    source = rule.source or rule.name
+    reason = network_unsupported_reason(rule) or (None if mode == "cpu" else unsupported_reason(rule, mode))
+    if reason is not None:
+        raise NeurodeployError(source, "weight", reason)
+    if mode == "cpu":
+        plan = CPU_SCALE
+    elif plan is None:
+        from neurodeploy.harness import compile_plans
+        from neurodeploy.network import network_trains
+
+        trains = network_trains(rule, network, network.seed) if traffic is None else traffic_trains(rule, traffic)
+        try:
+            plan = compile_plans(rule, trains)[mode]
+        except UnsupportedError as exc:
+            raise NeurodeployError(source, "weight", f"not deployable to the learning engine: {exc}") from None
+    elif plan.mode != mode:
+        raise NeurodeployError("deploy", "plan", f"is a {plan.mode} plan: mode is {mode!r} (got plan.mode {plan.mode!r})")
+    w0 = network.plastic_w0() if w0 is None else np.asarray(w0, dtype=float)
+    if w0.shape != (network.n_lif, network.n_src):
+        raise NeurodeployError("deploy", "w0", f"must have the shape (n_lif, n_src) = "
+                                               f"{(network.n_lif, network.n_src)} (got {w0.shape})")
+    present = w0[network.plastic_mask()]
+    bad = present[~(np.isfinite(present) & (present >= rule.weight.w_min) & (present <= rule.weight.w_max))]
+    if bad.size:
+        raise NeurodeployError("deploy", "w0", f"must be within the rule's bounds [{rule.weight.w_min:g}, "
+                                               f"{rule.weight.w_max:g}] at the plastic synapses (got {float(bad[0]):g})")
+    from neurodeploy.lava.compat import import_lava
+
+    import_lava()
+    from lava.proc.dense.process import Dense
+    from lava.proc.lif.process import LIF
+
+    statics = [(pr, static_weights_lava(network, pr, plan, rule)) for pr in network.projections if not pr.plastic]
+    lifs = {}
+    for pop in network.lifs:
+        params = lif_params(plan.mode, pop.tau_u_ms, pop.tau_v_ms, pop.threshold * rule.weight.range, plan,
+                            dt=rule.dt * 1e3)
+        lifs[pop.name] = LIF(shape=(pop.n,), **params, name=f"lif_{pop.name}")
+    plastic, static = [], []
+    static_w = dict((pr.index, w) for pr, w in statics)
+    for pr in network.projections:  # file order: the order each LIF's a_in sums its inputs
+        if not pr.mask.any():
+            continue  # no synapse: nothing to build
+        t, s = network.projection_slices(pr)
+        if pr.plastic:
+            block = w0[t, s]
+            history = None if record is None else record.get(pr.index)
+            if mode == "cpu":
+                d = CpuDeployment.build(rule, np.where(pr.mask, block, rule.weight.w_init), history,
+                                        mask=None if pr.mask.all() else pr.mask)
+            else:
+                w_lava = plan.weights_to_lava(np.where(pr.mask, block, rule.weight.w_init))
+                check_sparse_start(network, pr, w_lava, plan, rule, block)
+                d = Deployment.from_plan(plan, w_lava,
+                                         rule, rng_seed, record=history, mask=pr.mask)
+            plastic.append((pr, d))
+            conn = d.conn
+            lifs[pr.target].s_out.connect(conn.s_in_bap)
+        else:
+            conn = Dense(weights=static_w[pr.index], name=f"dense_{pr.index}")
+            static.append((pr, conn))
+        conn.a_out.connect(lifs[pr.target].a_in)
+        if pr.source in lifs:
+            lifs[pr.source].s_out.connect(conn.s_in)
+    return NetworkDeployment(network, plan, rule, lifs, plastic, static, rng_seed)
+
+
 #: Loihi3FLearningRule gives y1..y3 a time constant of 2^16 - 1 steps, and Lava decays the values
 #: it receives once before using them: the supplied values are divided by this in advance.
 Y3F_DECAY = float(np.exp(-1.0 / np.iinfo(np.uint16).max))
@@ -431,5 +680,6 @@ def supplied_traces(rule, plan, trains, rounded: bool | None = None) -> dict:
     return out
 
 
-__all__ = ["Deployment", "deploy", "lif_params", "supplied_traces", "traffic_trains", "describe_traffic",
+__all__ = ["Deployment", "NetworkDeployment", "deploy", "deploy_network", "lif_params", "supplied_traces",
+           "traffic_trains", "describe_traffic",
            "unsupported_reason", "RNG_SEED"]

@@ -10,12 +10,12 @@ learns in every plastic projection. ``verify RULE --network NET.yaml`` runs it o
     populations:
       inputs: {poisson: 40, rate: 20 Hz}
       exc: {lif: 16, tau_u: 5 ms, tau_v: 20 ms, threshold: 20}
-      inh: {lif: 4, tau_u: 5 ms, tau_v: 10 ms, threshold: 8}
+      inh: {lif: 4, tau_u: 5 ms, tau_v: 10 ms, threshold: 6}
     projections:
       - {from: inputs, to: exc, plastic: true, p: 0.5}
       - {from: exc, to: exc, plastic: true, p: 0.2}      # recurrent (no self-connections)
       - {from: exc, to: inh, weight: 0.5, p: 0.5}         # static, excitatory
-      - {from: inh, to: exc, weight: -1.5, p: 0.5}        # static, inhibitory
+      - {from: inh, to: exc, weight: -1, p: 0.5}          # static, inhibitory (fixed point: |weight| <= 1)
 
 Units of the numbers that are not quantities: ``threshold`` and a static ``weight`` are in units of
 the rule's weight range ``w_max - w_min`` (so that one network serves rules with any weight unit);

@@ -320,29 +320,10 @@ def test_compile_reads_a_mask_and_scales_the_same_traces(tmp_path, capsys):
     assert plans["masked"]["traces"] == plans["plain"]["traces"]
 
 
-def test_emulator_refuses_a_masked_closed_loop():
-    """The emulator's closed loop is all to all: with a mask, absent synapses would drive the neurons."""
-    import dataclasses
-
-    from neurodeploy.backends import load_all
-    from neurodeploy.protocol import closed_loop
-    from neurodeploy.spec.loader import load_rule
-
-    rule = load_rule(rule_path("stdp_pair"))
-    trains = closed_loop(rule, 3, 2, 50, 10.0, 5.0, 20.0, 0.5, 1)
-    masked = dataclasses.replace(trains, mask=np.array([[True, False, True], [False, True, True]]))
-    for name in ("emu-float", "emu-fixed"):
-        backend = load_all().get(name)
-        assert backend.unsupported_trains(trains) is None
-        assert backend.unsupported_trains(masked) == (
-            "closed loop with a mask: the emulator's connection is all to all (absent synapses would drive "
-            "the neurons); brian2 and Lava connect only the mask's synapses")
-
-
 def test_masked_closed_loop_on_lava_equals_brian2_step():
     """A mask in the closed loop: Lava's LearningSparse drives the LIF through the present synapses only,
     as Brian2 connects only them (same post spikes, weights to 1e-12; the mask changes the spikes);
-    the distribution verdict is not checked where its ensemble would run on the all-to-all emulator."""
+    the distribution verdict's ensemble runs on the emulator, which connects only them too, and passes."""
     from neurodeploy.protocol import closed_loop
     from neurodeploy.spec.loader import load_rule
 
@@ -361,4 +342,5 @@ def test_masked_closed_loop_on_lava_equals_brian2_step():
     assert np.isnan(cand.trajectory[:, ~mask]).all()
     np.testing.assert_allclose(cand.trajectory[:, mask], ref.trajectory[:, mask], rtol=0, atol=1e-12)
     entries = [c for c in report.comparisons if c.get("share") == "distribution"]
-    assert entries and all(c["outcome"] == "not checked" and "all to all" in c["message"] for c in entries)
+    # the ensemble runs on the emulator, which connects only the mask's synapses (test_network_lava.py)
+    assert entries and all(c["outcome"] == "passed" for c in entries)

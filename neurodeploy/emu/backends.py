@@ -27,12 +27,6 @@ class _EmuBackend(_LavaBackend):
     records = True  # records only what is asked (memory O(recorded), not O(steps x synapses))
     closed_loop = True  # the closed loop's LIF: :class:`neurodeploy.emu.engine.Lif`, bit-exact with Lava's
 
-    def unsupported_trains(self, trains):
-        if trains.neuron is not None and trains.mask is not None:
-            return ("closed loop with a mask: the emulator's connection is all to all (absent synapses would "
-                    "drive the neurons); brian2 and Lava connect only the mask's synapses")
-        return super().unsupported_trains(trains)
-
     def trajectory(self, plan, w0_lava, trains, progress=None, recording=None, supplied=None):
         # recorded straight in rule units: w_lava * weight_scale, as plan.weights_from_lava
         if recording is None or recording.everything:
@@ -50,6 +44,31 @@ class _EmuBackend(_LavaBackend):
         plan = plans[self.mode]
         w0 = plan.weights_to_lava(trains.w0)
         info = {"w0_lava_error_max": float(np.max(np.abs(plan.weights_from_lava(w0) - trains.w0)))}
+        if getattr(trains, "network", None) is not None:
+            from neurodeploy.emu.engine import simulate_network
+
+            net = trains.network
+            rows = None if recording is None else recording.rows(trains.steps)  # memory O(recorded rows)
+            weights, spikes = simulate_network(rule, net, plan, trains.w0, trains.pre[: net.n_inputs],
+                                               rng_seed=RNG_SEED, record_rows=rows)
+            info["post_spikes"] = spikes
+            if recording is not None:
+                from neurodeploy.backends import apply_recording
+                weights = apply_recording(weights, dataclasses.replace(recording, every=1), weights.shape[0])
+            return weights, info
+        if trains.neuron is not None and trains.mask is not None:  # Lava's LearningSparse drives the LIF
+            from neurodeploy.emu.engine import closed_loop_network, simulate_network
+
+            net, w0_net = closed_loop_network(trains)
+            rows = None if recording is None else recording.rows(trains.steps)
+            weights, spikes = simulate_network(rule, net, plan, w0_net, trains.pre, rng_seed=RNG_SEED,
+                                               record_rows=rows)
+            info["post_spikes"] = spikes
+            weights = np.ascontiguousarray(weights[:, :, : trains.n_pre])
+            if recording is not None:
+                from neurodeploy.backends import apply_recording
+                weights = apply_recording(weights, dataclasses.replace(recording, every=1), weights.shape[0])
+            return weights, info
         if trains.neuron is not None:
             from neurodeploy.backends import apply_recording
             from neurodeploy.deploy import lif_params

@@ -134,24 +134,81 @@ def _execute(build, shape: tuple, progress=None, collect=None) -> np.ndarray:
     not see Ctrl-C themselves (they would die mid-message and leave shared
     memory behind): they start with SIGINT/SIGTERM ignored, and this process
     waits where an interrupt reaches ``finally`` and ``stop()`` ends them."""
+    with tempfile.TemporaryDirectory(prefix="neurodeploy-lava-") as tmp:
+        history_path = _history_file(os.path.join(tmp, "weights.npy"), shape)
+        proc, cfg = build(history_path)
+        _run_built(proc, cfg, shape[0], history_path, progress, collect)
+        return np.array(np.load(history_path, mmap_mode="r"), dtype=float)
+
+
+def _history_file(path: str, shape: tuple) -> str:
+    """An empty weight history ``path`` (and its step counter) for a recording connection."""
+    np.lib.format.open_memmap(path, mode="w+", dtype=float, shape=shape).flush()
+    np.lib.format.open_memmap(path + ".step.npy", mode="w+", dtype=np.int64, shape=(1,)).flush()
+    return path
+
+
+def _run_built(proc, cfg, steps: int, history_path: str, progress=None, collect=None) -> None:
+    """Run the built network through ``proc`` for ``steps`` steps; ``collect()`` before ``stop()``,
+    which runs in ``finally`` (see :func:`_execute`)."""
     from lava.magma.core.run_conditions import RunSteps
 
-    steps = shape[0]
+    try:
+        with _signals_ignored():
+            proc.run(condition=RunSteps(num_steps=steps, blocking=False), run_cfg=cfg)
+        with _watch(history_path, steps, progress):
+            proc.wait()
+        if collect is not None:
+            collect()
+    finally:
+        proc.stop()
+
+
+def run_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarray, rng_seed: int = RNG_SEED,
+                progress=None, mode: str | None = None) -> tuple:
+    """Run ``network`` as :func:`neurodeploy.deploy.deploy_network` builds it (recording connections),
+    ``RingBuffer``\\ s playing ``input_spikes`` (n_inputs, steps; the input populations' rows in source
+    order) into the input populations, sinks on the LIF populations.
+
+    ``mode="cpu"`` (``plan`` None): ``RuleSynapses`` processes (lava-cpu).
+
+    Returns ``(weights, spikes)``: the plastic weights (steps, n_lif, n_src) in rule units, NaN where
+    there is no plastic synapse, and the LIF neurons' spikes (n_lif, steps) bool."""
+    from neurodeploy.lava.compat import import_lava
+
+    _check_not_daemon()
+    import_lava()
+    from lava.proc.io.source import RingBuffer
+
+    from neurodeploy.deploy import deploy_network
+
+    steps = input_spikes.shape[1]
+    plastic = [pr for pr in network.projections if pr.plastic and pr.mask.any()]
     with tempfile.TemporaryDirectory(prefix="neurodeploy-lava-") as tmp:
-        history_path = os.path.join(tmp, "weights.npy")
-        np.lib.format.open_memmap(history_path, mode="w+", dtype=float, shape=shape).flush()
-        np.lib.format.open_memmap(history_path + ".step.npy", mode="w+", dtype=np.int64, shape=(1,)).flush()
-        proc, cfg = build(history_path)
-        try:
-            with _signals_ignored():
-                proc.run(condition=RunSteps(num_steps=steps, blocking=False), run_cfg=cfg)
-            with _watch(history_path, steps, progress):
-                proc.wait()
-            if collect is not None:
-                collect()
-        finally:
-            proc.stop()
-        return np.array(np.load(history_path, mmap_mode="r"), dtype=float)
+        record = {pr.index: _history_file(os.path.join(tmp, f"weights{pr.index}.npy"),
+                                          (steps, pr.mask.shape[0], pr.mask.shape[1])) for pr in plastic}
+        mode = mode or plan.mode
+        nd = deploy_network(rule, network, mode, plan=None if mode == "cpu" else plan, w0=w0, rng_seed=rng_seed,
+                            record=record)
+        for pop in network.inputs:
+            if nd.projections_from(pop.name):
+                source = RingBuffer(data=np.asarray(input_spikes[pop.offset:pop.offset + pop.n], dtype=float))
+                nd.connect_input(pop.name, source.s_out)
+        sinks = nd.spike_sinks(steps)
+        spikes = np.zeros((network.n_lif, steps), dtype=bool)
+
+        def collect():
+            for name, sink in sinks.items():
+                spikes[network.population(name).targets] = np.asarray(sink.data.get()) != 0
+
+        _run_built(nd.process, nd.run_cfg(), steps, record[plastic[0].index], progress, collect)
+        weights = np.full((steps, network.n_lif, network.n_src), np.nan)
+        for pr in plastic:
+            t, s = network.projection_slices(pr)
+            block = np.array(np.load(record[pr.index], mmap_mode="r"), dtype=float)
+            block = block if mode == "cpu" else plan.weights_from_lava(block)
+            weights[:, t, s] = np.where(pr.mask, block, np.nan)
+    return weights, spikes
 
 
 def run_rule_process(rule, w0: np.ndarray, pre: np.ndarray, post: np.ndarray, reward: np.ndarray | None,
@@ -194,6 +251,8 @@ class _LavaBackend(Backend):
     def unsupported_trains(self, trains):
         if trains.neuron is not None and trains.reward is not None:
             return "closed loop: the supplied y traces of a three-factor rule need the post spikes in advance"
+        if getattr(trains, "network", None) is not None and trains.reward is not None:
+            return "networks: the supplied y traces of a three-factor rule need the post spikes in advance"
         return super().unsupported_trains(trains)
 
     def trajectory(self, plan, w0_lava, trains, progress=None) -> np.ndarray:
@@ -206,6 +265,11 @@ class _LavaBackend(Backend):
         w0 = plan.weights_to_lava(trains.w0)
         # weights at the 8-bit limits are counted by the harness (fixed_point_saturation)
         info = {"w0_lava_error_max": float(np.max(np.abs(plan.weights_from_lava(w0) - trains.w0)))}
+        if getattr(trains, "network", None) is not None:  # built by deploy_network, as users deploy it
+            net = trains.network
+            weights, spikes = run_network(rule, net, plan, trains.w0, trains.pre[: net.n_inputs], progress=progress)
+            info["post_spikes"] = spikes
+            return weights, info
         if trains.neuron is not None:
             n = trains.neuron  # Lava's LIF as a deployment builds it, tau and dt in ms
             lif = lif_params(plan.mode, n["tau_u_ms"], n["tau_v_ms"], n["vth"], plan, dt=rule.dt * 1e3)
@@ -242,6 +306,16 @@ class LavaCpu(Backend):
     description = ("custom Lava process (floating_pt PyLoihiProcessModel) running the rule's step semantics; "
                    "runs any rule, not deployable to the learning engine")
 
+    def unsupported_trains(self, trains):
+        if getattr(trains, "network", None) is not None and trains.reward is not None:
+            return "networks: the supplied reward of a three-factor rule is not wired in networks yet"
+        return super().unsupported_trains(trains)
+
     def simulate(self, rule, trains, plans, progress=None):
+        if getattr(trains, "network", None) is not None:  # RuleSynapses drive float LIFs (deploy_network "cpu")
+            net = trains.network
+            weights, spikes = run_network(rule, net, None, trains.w0, trains.pre[: net.n_inputs], progress=progress,
+                                          mode="cpu")
+            return weights, {"deployable": False, "post_spikes": spikes}
         trajectory = run_rule_process(rule, trains.w0, trains.pre, trains.post, trains.reward, progress)
         return trajectory, {"deployable": False}

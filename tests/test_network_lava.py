@@ -1,0 +1,373 @@
+"""Plastic networks on Lava (lava-float, lava-fixed, built by deploy_network) and on the emulator.
+
+``emu-fixed`` must equal ``lava-fixed`` integer for integer and spike for spike; ``emu-float`` equal
+``lava-float`` to 1e-12 of the weight range with equal spikes. The networks are small (<= 60 neurons)
+and short (<= 300 steps): each Lava process is an OS process.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, rule_path
+from neurodeploy.backends import load_all
+from neurodeploy.errors import NeurodeployError
+from neurodeploy.harness import compile_plans
+from neurodeploy.network import load_network, network_from_dict, network_trains
+from neurodeploy.spec.loader import load_rule
+
+EI = os.path.join(ROOT, "reference", "networks", "ei_recurrent.yaml")
+
+#: A variant of ei_recurrent: a dense (p = 1) plastic input projection (Lava's LearningDense, numpy's
+#: summation order in float) beside a sparse recurrent one (LearningSparse, scipy's order).
+DENSE_INPUT = {
+    "network": "dense_input", "seed": 4,
+    "populations": {"inputs": {"poisson": 20, "rate": "20 Hz"},
+                    "exc": {"lif": 10, "tau_u": "5 ms", "tau_v": "20 ms", "threshold": 12},
+                    "inh": {"lif": 3, "tau_u": "5 ms", "tau_v": "10 ms", "threshold": 5}},
+    "projections": [{"from": "inputs", "to": "exc", "plastic": True},
+                    {"from": "exc", "to": "exc", "plastic": True, "p": 0.3},
+                    {"from": "exc", "to": "inh", "weight": 0.6, "p": 0.6},
+                    {"from": "inh", "to": "exc", "weight": -0.8, "p": 0.7}]}
+
+
+def _network(which, rule):
+    return load_network(EI, rule) if which == "ei_recurrent" else network_from_dict(DENSE_INPUT, "dense_input.yaml",
+                                                                                      rule)
+
+
+@pytest.mark.parametrize("mode", ["fixed", "float"])
+@pytest.mark.parametrize("name,which", [("stdp_pair", "ei_recurrent"), ("stdp_triplet", "dense_input")])
+def test_network_emulator_equals_lava(name, which, mode):
+    """A recurrent E/I network (plastic feed-forward and recurrent projections with masks, static
+    excitatory and inhibitory ones): the emulator's weights and spikes equal Lava's."""
+    registry = load_all()
+    rule = load_rule(rule_path(name))
+    net = _network(which, rule)
+    trains = network_trains(rule, net, seed=3, steps=300)
+    plans = compile_plans(rule, trains)
+    lava = registry.get(f"lava-{mode}").run(rule, trains, plans)
+    emu = registry.get(f"emu-{mode}").run(rule, trains, plans)
+    spikes = lava.info["post_spikes"]
+    assert spikes.shape == (net.n_lif, 300)
+    for pop in net.lifs:  # every population fires, none at every step
+        rate = spikes[pop.targets].mean() / rule.dt
+        assert 5 < rate < 100, (pop.name, rate)
+    assert np.array_equal(emu.info["post_spikes"], spikes)
+    mask = net.plastic_mask()
+    assert np.array_equal(np.isnan(lava.trajectory[-1]), ~mask)
+    assert np.array_equal(np.isnan(emu.trajectory), np.isnan(lava.trajectory))
+    for pr in net.projections:  # both plastic projections learn
+        if pr.plastic:
+            t, s = net.projection_slices(pr)
+            change = np.abs(lava.trajectory[-1, t, s] - trains.w0[t, s])[pr.mask]
+            assert change.max() > 0.01 * rule.weight.range, pr.name
+    if mode == "fixed":
+        assert np.array_equal(emu.trajectory, lava.trajectory, equal_nan=True)
+    else:
+        assert np.nanmax(np.abs(emu.trajectory - lava.trajectory)) <= 1e-12 * rule.weight.range
+
+
+FEED_FORWARD = {"network": "ff", "populations": {"inputs": {"poisson": 8, "rate": "40 Hz"},
+                                                 "out": {"lif": 4, "tau_u": "5 ms", "tau_v": "20 ms", "threshold": 3}},
+                "projections": [{"from": "inputs", "to": "out", "plastic": True}]}
+
+
+@pytest.mark.parametrize("mode", ["fixed", "float"])
+def test_feed_forward_network_equals_closed_loop(mode):
+    """One plastic all-to-all projection onto one LIF population is the closed loop
+    (``--protocol closed-loop``): same spikes, same weights to the bit, on the emulator; and
+    lava-fixed's network equals lava-fixed's closed loop (the existing path) bit for bit."""
+    from neurodeploy.protocol import make_trains
+
+    registry = load_all()
+    rule = load_rule(rule_path("stdp_pair"))
+    loop = make_trains(rule, "closed-loop", {"steps": 300, "n_pre": 8, "n_post": 4, "rate": 40, "threshold": 3},
+                       seed=4)
+    net = network_from_dict(FEED_FORWARD, "ff.yaml", rule)
+    trains = network_trains(rule, net, seed=4, steps=300)
+    pre = np.zeros_like(trains.pre)
+    pre[:8] = loop.pre
+    w0 = np.zeros_like(trains.w0)
+    w0[:, :8] = loop.w0
+    trains = dataclasses.replace(trains, pre=pre, w0=w0)
+    plans = compile_plans(rule, loop)
+    backends = [f"emu-{mode}"] + (["lava-fixed"] if mode == "fixed" else [])
+    for backend in backends:
+        closed = registry.get(backend).run(rule, loop, plans)
+        network = registry.get(backend).run(rule, trains, plans)
+        spikes = closed.info["post_spikes"]
+        assert 20 < spikes.sum() < 0.8 * spikes.size
+        assert np.array_equal(network.info["post_spikes"], spikes), backend
+        assert np.array_equal(network.trajectory[:, :, :8], closed.trajectory), backend
+        assert np.isnan(network.trajectory[:, :, 8:]).all()
+
+
+STATIC = {"network": "static", "populations": {"a": {"poisson": 2, "rate": "10 Hz"}, "b": {"poisson": 1, "rate": "10 Hz"},
+                                               "out": {"lif": 1, "tau_u": "5 ms", "tau_v": "20 ms", "threshold": 50}},
+          "projections": [{"from": "b", "to": "out", "plastic": True},
+                          {"from": "a", "to": "out", "weight": 0.4}]}
+
+
+@pytest.mark.parametrize("mode", ["float", "fixed"])
+def test_static_projection_by_hand(mode):
+    """One spike of each of the two neurons of ``a`` in step 1 through a static weight 0.4 (units of the
+    weight range [0, 1]) reaches ``u`` in step 2: float ``u = 0 + 0.4 / s + 0.4 / s`` (s the plan's weight
+    scale: 1 in float); fixed (s = 1/255): the integer weight rint(0.4 * 255) = 102, so ``u = (102 + 102) << 6`` (Loihi's
+    LIF aligns its input 6 bits up). Built with deploy_network, the user's own RingBuffer as input."""
+    from lava.proc.io.source import RingBuffer
+
+    from neurodeploy.deploy import deploy_network
+
+    rule = load_rule(rule_path("stdp_pair"))
+    net = network_from_dict(STATIC, "static.yaml", rule)
+    plan = compile_plans(rule, network_trains(rule, net, 0, steps=100))[mode]
+    assert plan.weight_scale == (1.0 if mode == "float" else pytest.approx(1 / 255))
+    nd = deploy_network(rule, net, mode, plan=plan)
+    spikes = np.zeros((2, 5))
+    spikes[:, 0] = 1
+    source = RingBuffer(data=spikes)
+    nd.connect_input("a", source.s_out)
+    try:
+        nd.run(1)
+        u1 = nd.lifs["out"].u.get().copy()
+        nd.run(1)
+        u2 = nd.lifs["out"].u.get().copy()
+    finally:
+        nd.stop()
+    assert u1[0] == 0
+    if mode == "float":
+        w = 0.4 / plan.weight_scale
+        assert u2[0] == 0.0 + w + w
+        assert u2[0] == pytest.approx(0.8)
+    else:
+        assert u2[0] == (102 + 102) << 6
+
+
+def test_deploy_network_user_reads_learned_weights():
+    """A user's network: deploy_network from the files, a RingBuffer of their own into the input
+    population, 200 steps, the learned weights read with ``weights()``: equal to the emulator's on the
+    same spikes (fixed point: integer for integer), NaN where there is no plastic synapse."""
+    from lava.proc.io.source import RingBuffer
+
+    from neurodeploy.deploy import deploy_network
+    from neurodeploy.emu.engine import simulate_network
+
+    rule = load_rule(rule_path("stdp_pair"))
+    nd = deploy_network(rule_path("stdp_pair"), EI, mode="fixed")
+    net = nd.network
+    spikes = np.random.default_rng(11).random((40, 200)) < 0.03
+    nd.connect_input("inputs", RingBuffer(data=spikes.astype(float)).s_out)
+    try:
+        nd.run(200)
+        learned = nd.weights()
+    finally:
+        nd.stop()
+    expected, _ = simulate_network(rule, net, nd.plan, net.plastic_w0(), spikes, record_rows=[199])
+    assert np.array_equal(np.isnan(learned), ~net.plastic_mask())
+    assert np.array_equal(learned, expected[0], equal_nan=True)
+    assert np.nanmax(np.abs(learned - net.plastic_w0())) > 0
+
+
+def _error(tmp_path, text):
+    path = tmp_path / "net.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_network_refusals(tmp_path):
+    """One line each: a static weight beyond 8 bits and a sign in fixed point, one that rounds to 0,
+    a three-factor rule, an input port on a population that is not an input, a masked plastic projection
+    starting at weight 0, an unknown mode; every
+    Lava backend and the emulator accept networks."""
+    from neurodeploy.deploy import deploy_network
+    from neurodeploy.lava.lowering import lower  # noqa: F401
+
+    rule = load_rule(rule_path("stdp_pair"))
+    big = dict(STATIC, projections=[STATIC["projections"][0], {"from": "a", "to": "out", "weight": 1.5}])
+    net = network_from_dict(big, "big.yaml", rule)
+    plan = compile_plans(rule, network_trains(rule, net, 0, steps=100))["fixed"]
+    with pytest.raises(NeurodeployError) as exc:
+        deploy_network(rule, net, "fixed", plan=plan)
+    assert str(exc.value) == ("big.yaml: projections[1].weight: does not fit Loihi's 8 bits and a sign at the plan's "
+                              "weight scale: 382.5 Lava units, at most 255 (got 1.5)")
+    tiny = dict(STATIC, projections=[STATIC["projections"][0], {"from": "a", "to": "out", "weight": -0.001}])
+    with pytest.raises(NeurodeployError) as exc:
+        deploy_network(rule, network_from_dict(tiny, "tiny.yaml", rule), "fixed", plan=plan)
+    assert str(exc.value) == ("tiny.yaml: projections[1].weight: rounds to 0 in fixed point at the plan's weight "
+                              "scale: -0.255 Lava units (got -0.001)")
+    rstdp = load_rule(rule_path("rstdp"))
+    with pytest.raises(NeurodeployError) as exc:
+        deploy_network(rstdp, network_from_dict(STATIC, "static.yaml", rstdp), "float")
+    assert str(exc.value) == ("rstdp.yaml: weight: networks: the supplied y traces of a three-factor rule need the "
+                              "post spikes in advance (as the closed loop)")
+    nd = deploy_network(rule, network_from_dict(STATIC, "static.yaml", rule), "float")
+    with pytest.raises(NeurodeployError) as exc:
+        nd.connect_input("out", nd.lifs["out"].s_out)
+    assert str(exc.value) == ("static.yaml: connect_input: not an input (Poisson) population: inputs are a, b "
+                              "(got 'out')")
+    zero = dict(DENSE_INPUT, projections=[dict(DENSE_INPUT["projections"][0], p=0.5, w0=0)])
+    zero_net = network_from_dict(zero, "zero.yaml", rule)
+    message = ("zero.yaml: projections[0].w0: a plastic projection with a mask cannot start at Lava weight 0: "
+               "Lava's LearningSparse drops zero weights at the first step; raise w0 or use p: 1 (got 0)")
+    for mode in ("float", "fixed"):  # Lava 0.10 stalls (fixed) or cannot read the weights back (float)
+        with pytest.raises(NeurodeployError) as exc:
+            deploy_network(rule, zero_net, mode)
+        assert str(exc.value) == message
+    from neurodeploy.emu.engine import simulate_network
+    zero_trains = network_trains(rule, zero_net, 0, steps=10)
+    with pytest.raises(NeurodeployError) as exc:  # the emulator refuses what Lava cannot run
+        simulate_network(rule, zero_net, compile_plans(rule, zero_trains)["fixed"], zero_trains.w0,
+                         zero_trains.pre[:20])
+    assert str(exc.value) == message
+    static_net = network_from_dict(STATIC, "static.yaml", rule)
+    with pytest.raises(NeurodeployError) as exc:
+        nd.connect_input("a", nd.lifs["out"].s_out)
+    assert str(exc.value) == "static.yaml: connect_input: population 'a' has 2 neurons: the port must have shape (2,) (got (1,))"
+    w0 = static_net.plastic_w0()
+    w0[0, 2] = 1.25
+    with pytest.raises(NeurodeployError) as exc:
+        deploy_network(rule, static_net, "float", w0=w0)
+    assert str(exc.value) == "deploy: w0: must be within the rule's bounds [0, 1] at the plastic synapses (got 1.25)"
+    with pytest.raises(NeurodeployError) as exc:
+        deploy_network(rule, static_net, "float", w0=w0[:, :2])
+    assert str(exc.value) == "deploy: w0: must have the shape (n_lif, n_src) = (1, 4) (got (1, 2))"
+    registry = load_all()
+    trains = network_trains(rule, static_net, 0, steps=10)
+    for name in ("lava-cpu", "lava-float", "lava-fixed", "emu-float", "emu-fixed"):
+        assert registry.get(name).unsupported_trains(trains) is None
+    with pytest.raises(NeurodeployError) as exc:
+        deploy_network(rule, network_from_dict(STATIC, "static.yaml", rule), "loihi")
+    assert str(exc.value) == "deploy: mode: must be 'float', 'fixed' or 'cpu' (got 'loihi')"
+
+
+@pytest.mark.parametrize("name,which", [("stdp_pair", "ei_recurrent"), ("stdp_triplet", "dense_input")])
+def test_lava_cpu_network_equals_emulator_float(name, which):
+    """lava-cpu (RuleSynapses driving float LIFs through its a_out, the rule's step semantics) against
+    emu-float (Lava's float learning engine): the spikes do not part, the weights agree to 1e-9 of the range."""
+    registry = load_all()
+    rule = load_rule(rule_path(name))
+    net = _network(which, rule)
+    trains = network_trains(rule, net, seed=3, steps=300)
+    plans = compile_plans(rule, trains)
+    cpu = registry.get("lava-cpu").run(rule, trains, plans)
+    emu = registry.get("emu-float").run(rule, trains, plans)
+    spikes = cpu.info["post_spikes"]
+    for pop in net.lifs:
+        assert 5 < spikes[pop.targets].mean() / rule.dt < 100, pop.name
+    assert np.array_equal(emu.info["post_spikes"], spikes)
+    assert np.array_equal(np.isnan(cpu.trajectory), np.isnan(emu.trajectory))
+    assert np.nanmax(np.abs(cpu.trajectory[-1] - trains.w0)) > 0.01 * rule.weight.range
+    assert np.nanmax(np.abs(cpu.trajectory - emu.trajectory)) <= 1e-9 * rule.weight.range
+
+
+@pytest.mark.parametrize("mode", ["fixed", "float"])
+def test_masked_closed_loop_emulator_equals_lava(mode):
+    """A closed loop with a mask (Lava: a LearningSparse driving the LIF through the present synapses
+    only) runs on the emulator as a one-projection network: spikes equal lava's, weights integer for
+    integer (fixed) or to 1e-12 of the range (float); the mask changes the spikes."""
+    from neurodeploy.protocol import closed_loop
+
+    registry = load_all()
+    rule = load_rule(rule_path("stdp_pair"))
+    trains = closed_loop(rule, 8, 3, 300, 40.0, 5.0, 20.0, 1.5, 2)
+    mask = np.random.default_rng(5).random((3, 8)) < 0.6
+    masked = dataclasses.replace(trains, mask=mask)
+    plans = compile_plans(rule, trains)
+    assert registry.get(f"emu-{mode}").unsupported_trains(masked) is None
+    lava = registry.get(f"lava-{mode}").run(rule, masked, plans)
+    emu = registry.get(f"emu-{mode}").run(rule, masked, plans)
+    full = registry.get(f"emu-{mode}").run(rule, trains, plans)
+    spikes = lava.info["post_spikes"]
+    assert 20 < spikes.sum() < 0.8 * spikes.size
+    assert not np.array_equal(full.info["post_spikes"], spikes)
+    assert np.array_equal(emu.info["post_spikes"], spikes)
+    assert np.array_equal(np.isnan(lava.trajectory[-1]), ~mask)
+    if mode == "fixed":
+        assert np.array_equal(emu.trajectory, lava.trajectory, equal_nan=True)
+    else:
+        assert np.array_equal(np.isnan(emu.trajectory), np.isnan(lava.trajectory))
+        assert np.nanmax(np.abs(emu.trajectory - lava.trajectory)) <= 1e-12 * rule.weight.range
+
+
+def test_readme_deploy_network_example_runs(monkeypatch):
+    """The README's "Deploy a network" code runs as written: the excitatory neurons fire and the plastic
+    weights learn (NaN exactly where the network has no plastic synapse)."""
+    import re
+
+    with open(os.path.join(ROOT, "README.md")) as handle:
+        text = handle.read()
+    start = text.index("## Deploy a network\n")
+    blocks = re.findall(r"```python\n(.*?)```", text[start:text.index("\n## ", start + 1)], re.S)
+    assert len(blocks) == 1
+    monkeypatch.chdir(ROOT)
+    namespace = {}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    nd, w = namespace["nd"], namespace["w"]
+    assert namespace["exc"].shape == (16, 300) and namespace["exc"].any()
+    assert np.array_equal(np.isnan(w), ~nd.network.plastic_mask())
+    assert np.nanmax(np.abs(w - nd.network.plastic_w0())) > 0
+
+
+#: Three inputs into ``exc`` (a dense plastic, a sparse plastic recurrent, a static inhibitory one) with
+#: weights that are not sums of few powers of two: float sums depend on their order.
+ORDER = dict(DENSE_INPUT, projections=[{"from": "inputs", "to": "exc", "plastic": True, "w0": 0.37},
+                                       {"from": "exc", "to": "exc", "plastic": True, "p": 0.5, "w0": 0.29},
+                                       {"from": "exc", "to": "inh", "weight": 0.3, "p": 0.6},
+                                       {"from": "inh", "to": "exc", "weight": -0.7, "p": 0.9}])
+
+
+def test_float_lif_state_equals_lava():
+    """Lava's LIF sums its inputs ``0 + a_1 + a_2 + a_3`` in the order its compiler lists the connections
+    (``find_processes`` walks a ``set`` of processes: the order changes from run to run, seen here as
+    2.2e-16 differences of u between identical Lava runs); the emulator sums in the file's order. With
+    three non-dyadic inputs into ``exc`` for 150 steps, u and v agree with Lava's to 1e-12 (a sum's order
+    moves its last bit only), the spikes are equal; with one input (inh: ``0 + a``) bit for bit."""
+    from lava.proc.io.source import RingBuffer
+
+    from neurodeploy.deploy import deploy_network
+    from neurodeploy.emu.engine import simulate_network
+
+    rule = load_rule(rule_path("stdp_pair"))
+    net = network_from_dict(ORDER, "order.yaml", rule)
+    spikes = np.random.default_rng(2).random((20, 150)) < 0.08
+    nd = deploy_network(rule, net, "float")
+    nd.connect_input("inputs", RingBuffer(data=spikes.astype(float)).s_out)
+    sinks = nd.spike_sinks(150)
+    try:
+        nd.run(150)
+        lava = {name: (lif.u.get().copy(), lif.v.get().copy()) for name, lif in nd.lifs.items()}
+        fired = np.concatenate([sinks[p.name].data.get() != 0 for p in net.lifs])
+    finally:
+        nd.stop()
+    state = {}
+    _, emu_spikes = simulate_network(rule, net, nd.plan, net.plastic_w0(), spikes, record_rows=[149], state=state)
+    assert np.array_equal(emu_spikes, fired) and fired[net.population("inh").targets].sum() > 20
+    for name, (u, v) in lava.items():
+        assert np.abs(u).max() > 1 and np.abs(v).max() > 1
+        np.testing.assert_allclose(state["lifs"][name].u, u, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(state["lifs"][name].v, v, rtol=1e-12, atol=0)
+    assert np.array_equal(state["lifs"]["inh"].u, lava["inh"][0])
+
+
+def test_emulator_network_records_what_is_asked():
+    """emu-fixed/emu-float with a Recording (every 7th step, a sub-grid of synapses) give exactly those rows
+    and synapses of the full trajectory (2000 steps of ei_recurrent, no Lava)."""
+    from neurodeploy.backends import Recording
+
+    registry = load_all()
+    rule = load_rule(rule_path("stdp_pair"))
+    net = load_network(EI, rule)
+    trains = network_trains(rule, net, seed=5)
+    plans = compile_plans(rule, trains)
+    rec = Recording(every=7, posts=(0, 3, 17), pres=(1, 20, 45, 59))
+    for mode in ("fixed", "float"):
+        full = registry.get(f"emu-{mode}").run(rule, trains, plans)
+        part = registry.get(f"emu-{mode}").run(rule, trains, plans, recording=rec)
+        expected = full.trajectory[part.rows][:, list(rec.posts)][:, :, list(rec.pres)]
+        assert np.array_equal(part.trajectory, expected, equal_nan=True)
+        assert np.array_equal(part.info["post_spikes"], full.info["post_spikes"])
+        assert part.rows[-1] == trains.steps - 1 and np.isfinite(expected).any() and np.isnan(expected).any()
