@@ -175,6 +175,12 @@ class Deployment:
         if mask is not None and not np.asarray(mask, dtype=bool).all():
             from neurodeploy.lava.deployed.processes import masked_weights
 
+            zero = sparse_zero_starts(plan, w_lava, mask)
+            if zero is not None:
+                raise NeurodeployError("deploy", "w0", f"synapse (post {zero[0]}, pre {zero[1]}) of the mask starts "
+                                       "at Lava weight 0: Lava's LearningSparse drops zero weights at the first "
+                                       "step (fixed point then stalls); start it above 0 or drop the mask")
+
             kwargs["weights"] = masked_weights(w_lava, np.asarray(mask, dtype=bool))
             if record is None:
                 from neurodeploy.lava.deployed.processes import SPARSE_MODELS as MODELS, BoundedLearningSparse
@@ -432,6 +438,18 @@ def static_weights_lava(network, projection, plan, rule) -> np.ndarray:
         raise NeurodeployError(network.source, where, f"rounds to 0 in fixed point at the plan's weight scale: "
                                                       f"{value:g} Lava units (got {given:g})")
     return w_int.astype(np.int32)
+
+
+def sparse_zero_starts(plan, w_lava, mask) -> tuple | None:
+    """(post, pre) of the first synapse of ``mask`` whose initial Lava weight is 0 (fixed: after the
+    sign mode's 8-bit truncation), or None: Lava 0.10's ``LearningSparse`` drops such a synapse."""
+    w = np.asarray(w_lava)
+    if plan.mode == "fixed":
+        w = np.rint(w).astype(np.int64)
+        if plan.sign_mode == "mixed":
+            w = (w >> 1) << 1
+    zero = np.asarray(mask, dtype=bool) & (w == 0)
+    return tuple(int(k) for k in np.argwhere(zero)[0]) if zero.any() else None
 
 
 def check_sparse_start(network, projection, w_lava: np.ndarray, plan, rule, w_rule: np.ndarray) -> None:

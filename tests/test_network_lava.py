@@ -371,3 +371,27 @@ def test_emulator_network_records_what_is_asked():
         assert np.array_equal(part.trajectory, expected, equal_nan=True)
         assert np.array_equal(part.info["post_spikes"], full.info["post_spikes"])
         assert part.rows[-1] == trains.steps - 1 and np.isfinite(expected).any() and np.isnan(expected).any()
+
+
+def test_masked_deployment_starting_at_zero_is_refused_not_hung(tmp_path):
+    """Lava 0.10's LearningSparse drops a zero weight at the first step and the fixed-point run then
+    stalls for good: deploy(mask=) refuses it in one line, and verify skips the Lava backends with the reason
+    (the emulator and Brian2 run it)."""
+    from neurodeploy.deploy import deploy
+    from neurodeploy.errors import NeurodeployError
+    from neurodeploy.harness import verify
+    from neurodeploy.protocol import make_trains
+
+    rule = load_rule(rule_path("stdp_pair"))
+    mask = np.array([[True, False], [True, True]])
+    w0 = np.array([[0.0, 0.5], [0.5, 0.5]])
+    with pytest.raises(NeurodeployError) as info:
+        deploy(rule, mode="fixed", w_init=w0, mask=mask)
+    assert str(info.value) == ("deploy: w0: synapse (post 0, pre 0) of the mask starts at Lava weight 0: Lava's "
+                               "LearningSparse drops zero weights at the first step (fixed point then stalls); "
+                               "start it above 0 or drop the mask")
+    trains = make_trains(rule, "poisson", {"n_pre": 2, "n_post": 2, "steps": 50}, seed=1)
+    trains = dataclasses.replace(trains, w0=w0, mask=mask)
+    report = verify(rule, trains, ("brian2-step", "lava-fixed", "emu-fixed"))
+    assert "lava-fixed" in report.skipped and "LearningSparse drops zero weights" in report.skipped["lava-fixed"]
+    assert "emu-fixed" in report.results

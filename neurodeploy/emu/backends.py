@@ -26,6 +26,8 @@ class _EmuBackend(_LavaBackend):
 
     records = True  # records only what is asked (memory O(recorded), not O(steps x synapses))
     closed_loop = True  # the closed loop's LIF: :class:`neurodeploy.emu.engine.Lif`, bit-exact with Lava's
+    networks = True  # :func:`neurodeploy.emu.engine.simulate_network`, bit-exact with lava-fixed
+    lava_sparse = False  # a mask's synapses starting at 0 stay (Lava's LearningSparse drops them: refused there)
 
     def trajectory(self, plan, w0_lava, trains, progress=None, recording=None, supplied=None):
         # recorded straight in rule units: w_lava * weight_scale, as plan.weights_from_lava
@@ -44,7 +46,7 @@ class _EmuBackend(_LavaBackend):
         plan = plans[self.mode]
         w0 = plan.weights_to_lava(trains.w0)
         info = {"w0_lava_error_max": float(np.max(np.abs(plan.weights_from_lava(w0) - trains.w0)))}
-        if getattr(trains, "network", None) is not None:
+        if trains.network is not None:
             from neurodeploy.emu.engine import simulate_network
 
             net = trains.network

@@ -244,6 +244,8 @@ def _check_not_daemon():
 
 class _LavaBackend(Backend):
     mode = ""
+    networks = True  # built by deploy_network (neurodeploy.deploy), as users deploy a network
+    lava_sparse = True  # a mask is Lava's LearningSparse (which drops zero weights); the emulator's is not
 
     def unsupported_reason(self, rule):
         return unsupported_reason(rule, self.mode)
@@ -251,8 +253,12 @@ class _LavaBackend(Backend):
     def unsupported_trains(self, trains):
         if trains.neuron is not None and trains.reward is not None:
             return "closed loop: the supplied y traces of a three-factor rule need the post spikes in advance"
-        if getattr(trains, "network", None) is not None and trains.reward is not None:
+        if trains.network is not None and trains.reward is not None:
             return "networks: the supplied y traces of a three-factor rule need the post spikes in advance"
+        if self.lava_sparse and trains.network is None and trains.mask is not None and not trains.mask.all() \
+                and np.any(trains.w0[trains.mask] == 0):
+            return ("a synapse of the mask starts at weight 0: Lava's LearningSparse drops zero weights at the "
+                    "first step (fixed point then stalls)")
         return super().unsupported_trains(trains)
 
     def trajectory(self, plan, w0_lava, trains, progress=None) -> np.ndarray:
@@ -265,7 +271,7 @@ class _LavaBackend(Backend):
         w0 = plan.weights_to_lava(trains.w0)
         # weights at the 8-bit limits are counted by the harness (fixed_point_saturation)
         info = {"w0_lava_error_max": float(np.max(np.abs(plan.weights_from_lava(w0) - trains.w0)))}
-        if getattr(trains, "network", None) is not None:  # built by deploy_network, as users deploy it
+        if trains.network is not None:  # built by deploy_network, as users deploy it
             net = trains.network
             weights, spikes = run_network(rule, net, plan, trains.w0, trains.pre[: net.n_inputs], progress=progress)
             info["post_spikes"] = spikes
@@ -302,17 +308,18 @@ class LavaFixed(_LavaBackend):
 
 @REGISTRY.register
 class LavaCpu(Backend):
+    networks = True  # RuleSynapses (a_out) between float LIFs: deploy_network(mode="cpu")
     name = "lava-cpu"
     description = ("custom Lava process (floating_pt PyLoihiProcessModel) running the rule's step semantics; "
                    "runs any rule, not deployable to the learning engine")
 
     def unsupported_trains(self, trains):
-        if getattr(trains, "network", None) is not None and trains.reward is not None:
+        if trains.network is not None and trains.reward is not None:
             return "networks: the supplied reward of a three-factor rule is not wired in networks yet"
         return super().unsupported_trains(trains)
 
     def simulate(self, rule, trains, plans, progress=None):
-        if getattr(trains, "network", None) is not None:  # RuleSynapses drive float LIFs (deploy_network "cpu")
+        if trains.network is not None:  # RuleSynapses drive float LIFs (deploy_network "cpu")
             net = trains.network
             weights, spikes = run_network(rule, net, None, trains.w0, trains.pre[: net.n_inputs], progress=progress,
                                           mode="cpu")
