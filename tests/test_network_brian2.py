@@ -218,3 +218,27 @@ def test_population_names_never_reach_brian2(setup, runs):
     trajectory, info = load_all().get("brian2").simulate(rule, network_trains(rule, renamed, seed=5), {})
     np.testing.assert_array_equal(trajectory, runs["brian2"][0])
     np.testing.assert_array_equal(info["post_spikes"], runs["brian2"][1]["post_spikes"])
+
+
+@pytest.mark.parametrize("backend", ["brian2", "brian2-step"])
+def test_closed_loop_is_the_one_projection_network(backend):
+    """The closed-loop protocol and the network file that says the same (one Poisson population onto
+    one LIF population, plastic all-to-all; the same seed draws the same input spikes): the same
+    weights and spikes, to the bit, the LIF columns (no recurrent synapse) NaN."""
+    from neurodeploy.protocol import closed_loop
+
+    rule = load_rule(rule_path("stdp_pair"))
+    closed = closed_loop(rule, 8, 3, 300, 40.0, 5.0, 20.0, 5.0, 4)
+    data = {"network": "layer", "steps": 300, "populations": {
+        "inputs": {"poisson": 8, "rate": "40 Hz"},
+        "out": {"lif": 3, "tau_u": "5 ms", "tau_v": "20 ms", "threshold": 5.0}},
+        "projections": [{"from": "inputs", "to": "out", "plastic": True}]}
+    trains = network_trains(rule, network_from_dict(data, "layer.yaml", rule), seed=4)
+    np.testing.assert_array_equal(trains.pre[:8], closed.pre)
+    backend = load_all().get(backend)
+    expected, expected_info = backend.simulate(rule, closed, {})
+    got, info = backend.simulate(rule, trains, {})
+    assert expected_info["post_spikes"].sum() > 10
+    np.testing.assert_array_equal(info["post_spikes"], expected_info["post_spikes"])
+    np.testing.assert_array_equal(got[:, :, :8], expected)
+    assert np.isnan(got[:, :, 8:]).all()
