@@ -208,7 +208,7 @@ def test_static_negative_weight_inhibits(backend):
 
 
 def test_population_names_never_reach_brian2(setup, runs):
-    """Populations named as the Brian2 objects and variables (pre, post, plastic, i, t): the same numbers."""
+    """Populations named as the Brian2 objects (pre, post, plastic): the same numbers, to the bit."""
     rule, network, trains = setup
     rename = {"inputs": "pre", "exc": "post", "inh": "plastic"}
     data = dict(NETWORK, populations={rename[k]: v for k, v in NETWORK["populations"].items()},

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neurodeploy.backends.brian2_model import b2name, unit_text
 from neurodeploy.spec.units import to_brian2
 
 
@@ -64,8 +65,6 @@ def layout(rule, trains) -> Layout:
 
 def _lif(b2, rule, lay: Layout, dt):
     """Lava's LIF in Brian2, one group for all LIF neurons, per-neuron constants."""
-    from neurodeploy.backends.brian2_model import unit_text
-
     unit = unit_text(rule.weight.dim)
     eqs = "\n".join([f"{v} : {unit}" for v in ("u", "v", "a_in", "a_next")] +
                     ["du : 1 (constant)", "dv : 1 (constant)", f"vth : {unit} (constant)"])
@@ -132,7 +131,7 @@ def build_and_run(b2, model, rule, trains, namespace: dict, progress, recording,
             syn.run_regularly(code, when=when, order=order, dt=dt)
         for t in rule.traces:  # traces start at rest
             if t.rest:
-                setattr(syn, _b2name(rule, t.name), b2.Quantity(t.rest, dim=to_brian2(t.dim)))
+                setattr(syn, b2name(rule, t.name), b2.Quantity(t.rest, dim=to_brian2(t.dim)))
         syn.w[:] = b2.Quantity(lay.w0[j, i + columns.start], dim=w_dim)
         plastic.append((syn, i + columns.start, j))
         objects.append(syn)
@@ -142,7 +141,7 @@ def build_and_run(b2, model, rule, trains, namespace: dict, progress, recording,
         block = lay.static[:, columns]
         if group is None or not block.any():
             continue
-        syn = b2.Synapses(group, post, model=f"ws : {_unit(rule)} (constant)", on_pre="a_next_post += ws",
+        syn = b2.Synapses(group, post, model=f"ws : {unit_text(rule.weight.dim)} (constant)", on_pre="a_next_post += ws",
                           namespace={}, dt=dt, name="static" + suffix)
         i, j = _connect(syn, block)
         syn.ws[:] = b2.Quantity(lay.weights[j, i + columns.start], dim=w_dim)
@@ -200,14 +199,3 @@ def build_and_run(b2, model, rule, trains, namespace: dict, progress, recording,
         info["static_synapses"] = int(n_static)
     return trajectory, info
 
-
-def _b2name(rule, name: str) -> str:
-    from neurodeploy.backends.brian2_model import b2name
-
-    return b2name(rule, name)
-
-
-def _unit(rule) -> str:
-    from neurodeploy.backends.brian2_model import unit_text
-
-    return unit_text(rule.weight.dim)
