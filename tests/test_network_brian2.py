@@ -242,3 +242,49 @@ def test_closed_loop_is_the_one_projection_network(backend):
     np.testing.assert_array_equal(info["post_spikes"], expected_info["post_spikes"])
     np.testing.assert_array_equal(got[:, :, :8], expected)
     assert np.isnan(got[:, :, 8:]).all()
+
+
+LIBRARY = ("stdp_pair", "ltp_ltd_soft", "stdp_multiplicative", "stdp_nearest", "stdp_triplet", "hebbian_rate", "oja",
+           "bcm", "rstdp", "synaptic_scaling", "stp_tsodyks_markram", "calcium_graupner_brunel", "stdp_pair epoch 3")
+
+
+def _library_rule(name: str):
+    from neurodeploy.spec.loader import read_yaml, rule_from_dict
+
+    if not name.endswith("epoch 3"):
+        return load_rule(rule_path(name))
+    data, _ = read_yaml(rule_path("stdp_pair"), "stdp_pair.yaml")
+    return rule_from_dict(dict(data, simulation={"dt": "1 ms", "t_epoch": 3}), "stdp_pair.yaml")
+
+
+@pytest.mark.parametrize("name", LIBRARY)
+def test_network_plasticity_equals_the_open_loop_on_its_own_spikes(name):
+    """Given the spikes, plasticity is open loop: brian2-step's network weights equal the engine's step
+    semantics in numpy (``neurodeploy.stepper``, no Brian2) run on the sources' and the LIFs' spikes
+    brian2-step made (1e-9 of the range), and brian2's equal the open-loop brian2 backend (imposed
+    spikes, ``SpikeGeneratorGroup``s) on its own spikes (1e-12); every rule of the library, delays,
+    rewards and epochs included."""
+    from neurodeploy.network import with_spikes
+    from neurodeploy.protocol import default_reward
+    from neurodeploy.stepper import simulate
+
+    rule = _library_rule(name)
+    network = network_from_dict(dict(NETWORK, steps=250), "small_ei.yaml", rule)
+    trains = network_trains(rule, network, seed=5)
+    if rule.has_reward:
+        trains = dataclasses.replace(trains, reward=default_reward(network.n_lif, trains.steps, rule, 5) * 3)
+    registry = load_all()
+    mask = network.plastic_mask()
+    scale = rule.weight.range
+    step, step_info = registry.get("brian2-step").simulate(rule, trains, {})
+    made = with_spikes(trains, step_info["post_spikes"])
+    assert step_info["post_spikes"].sum() > 10  # the LIFs fire (the fewest: stp_tsodyks_markram, 13)
+    expected = simulate(rule, trains.w0, made.pre, made.post, trains.reward)
+    np.testing.assert_array_equal(np.isnan(step), np.broadcast_to(~mask, step.shape))
+    assert np.abs(step[:, mask] - expected[:, mask]).max() <= 1e-9 * scale
+    assert np.abs(expected[:, mask] - trains.w0[mask]).max() > 1e-6 * scale  # the rule did something
+    written, info = registry.get("brian2").simulate(rule, trains, {})
+    imposed = dataclasses.replace(with_spikes(trains, info["post_spikes"]), network=None)
+    open_loop, _ = registry.get("brian2").simulate(rule, imposed, {})
+    np.testing.assert_array_equal(np.isnan(written), np.isnan(open_loop))
+    assert np.abs(written[:, mask] - open_loop[:, mask]).max() <= 1e-12 * scale
