@@ -288,3 +288,15 @@ def test_network_plasticity_equals_the_open_loop_on_its_own_spikes(name):
     open_loop, _ = registry.get("brian2").simulate(rule, imposed, {})
     np.testing.assert_array_equal(np.isnan(written), np.isnan(open_loop))
     assert np.abs(written[:, mask] - open_loop[:, mask]).max() <= 1e-12 * scale
+
+
+def test_a_backend_without_networks_refuses_network_trains(setup):
+    """A backend runs a network's trains only if it declares it (else its post spikes would be the
+    protocol's zeros, an open loop that says nothing): the Brian2 backends do."""
+    from neurodeploy.backends import Backend
+
+    rule, network, trains = setup
+    registry = load_all()
+    assert Backend().unsupported_trains(trains) == "network: no network model in this backend yet"
+    assert registry.get("brian2").unsupported_trains(trains) is None
+    assert registry.get("brian2-step").unsupported_trains(trains) is None

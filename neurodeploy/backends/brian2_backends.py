@@ -320,6 +320,7 @@ def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: N
 @REGISTRY.register
 class Brian2Reference(Backend):
     closed_loop = True
+    networks = True  # brian2_network
     name = "brian2"
     description = "Brian2 Synapses, the rule as written (event-driven traces, exact decay)"
 
@@ -332,6 +333,7 @@ class Brian2Reference(Backend):
 @REGISTRY.register
 class Brian2Step(Backend):
     closed_loop = True
+    networks = True  # brian2_network
     name = "brian2-step"
     description = "Brian2 Synapses in the learning engine's order (decay, impulse, dw, epoch-end update)"
 
