@@ -90,7 +90,7 @@ class Backend:
     name = ""
     description = ""
     closed_loop = False  # can simulate the closed-loop protocol's LIF (trains.neuron)
-    networks = False  # can simulate a network's LIF populations and projections (trains.network)
+    networks = False  # can simulate a network (trains.network: populations, projections, recurrence)
 
     def unsupported_reason(self, rule) -> str | None:
         """None when this backend can run ``rule``, else a one-line reason (shown as is)."""
@@ -100,7 +100,7 @@ class Backend:
         """None when this backend can run these trains, else why not (the closed loop needs a neuron model)."""
         if trains.neuron is not None and not self.closed_loop:
             return "closed loop: no LIF model in this backend yet"
-        if getattr(trains, "network", None) is not None and not self.networks:
+        if trains.network is not None and not self.networks:
             return "network: no network model in this backend yet"
         return None
 

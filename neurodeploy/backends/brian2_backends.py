@@ -118,7 +118,7 @@ def _simulate(model: Brian2Model, rule, trains, progress=None, recording=None) -
 def _simulate_checked(model: Brian2Model, rule, trains, progress, recording, check) -> tuple:
     import brian2 as b2
 
-    if trains.neuron is not None or trains.network is not None:  # LIF neurons (brian2_network): numpy
+    if trains.closed:  # LIF neurons, a closed loop or a network (brian2_network): numpy
         b2.prefs.codegen.target = "numpy"
         return _build_and_run(b2, model, rule, trains, progress, recording, check)
     target = choose_target(model, trains)
@@ -206,7 +206,7 @@ def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: N
     namespace["epoch_step"] = b2.TimedArray(np.arange(steps) % rule.t_epoch + 1.0, dt=dt)  # 1..t_epoch
     if model.reward:
         namespace["reward_input"] = b2.TimedArray(trains.reward_or_zeros().T.copy(), dt=dt)
-    if trains.neuron is not None or trains.network is not None:  # the closed loop is a one-projection network
+    if trains.closed:  # a network, or a closed loop: the one-projection network
         from neurodeploy.backends import brian2_network
 
         return brian2_network.build_and_run(b2, model, rule, trains, namespace, progress, recording, check, _run)
