@@ -141,18 +141,18 @@ def build_and_run(b2, model, rule, trains, namespace: dict, progress, recording,
         block = lay.static[:, columns]
         if group is None or not block.any():
             continue
-        syn = b2.Synapses(group, post, model=f"ws : {unit_text(rule.weight.dim)} (constant)", on_pre="a_next_post += ws",
-                          namespace={}, dt=dt, name="static" + suffix)
+        syn = b2.Synapses(group, post, model=f"ws : {unit_text(rule.weight.dim)} (constant)",
+                          on_pre="a_next_post += ws", namespace={}, dt=dt, name="static" + suffix)
         i, j = _connect(syn, block)
         syn.ws[:] = b2.Quantity(lay.weights[j, i + columns.start], dim=w_dim)
         n_static += i.size
         objects.append(syn)
     # index[target, source]: the synapse's position in the plastic groups' concatenated weights (-1: none)
     index = np.full((n_lif, n_src), -1, dtype=np.intp)
-    start = 0
+    n_plastic = 0
     for syn, i, j in plastic:
-        index[j, i] = np.arange(start, start + i.size)
-        start += i.size
+        index[j, i] = np.arange(n_plastic, n_plastic + i.size)
+        n_plastic += i.size
     if recording is None or recording.everything:
         monitors = [b2.StateMonitor(syn, "w", record=True, when="end", order=100, dt=dt, name=f"weights{k}")
                     for k, (syn, _, _) in enumerate(plastic)]
@@ -194,7 +194,7 @@ def build_and_run(b2, model, rule, trains, namespace: dict, progress, recording,
         trajectory = recorded
     raster = np.zeros((n_lif, steps), dtype=bool)
     raster[np.asarray(spikes.i[:]), np.rint(np.asarray(spikes.t[:] / dt)).astype(int)] = True
-    info = {"brian2_target": b2.prefs.codegen.target, "synapses": int(start), "post_spikes": raster}
+    info = {"brian2_target": b2.prefs.codegen.target, "synapses": int(n_plastic), "post_spikes": raster}
     if trains.network is not None:
         info["static_synapses"] = int(n_static)
     return trajectory, info
