@@ -300,3 +300,27 @@ def test_a_backend_without_networks_refuses_network_trains(setup):
     assert Backend().unsupported_trains(trains) == "network: no network model in this backend yet"
     assert registry.get("brian2").unsupported_trains(trains) is None
     assert registry.get("brian2-step").unsupported_trains(trains) is None
+
+
+def test_cpp_standalone_network_equals_numpy(setup, runs, monkeypatch, tmp_path):
+    """Forced (NEURODEPLOY_BRIAN2_TARGET=cpp_standalone), a network runs on Brian2's cpp_standalone
+    device: the numpy run's spikes and weights (a sub-grid of both plastic groups and absent synapses,
+    every 6th step and the last, which the monitor does not reach). One build (~50 s on 2 cores)."""
+    from neurodeploy.backends import brian2_backends
+
+    if not brian2_backends._can_compile():
+        pytest.skip("no make and C++ compiler")
+    rule, network, trains = setup
+    monkeypatch.setenv("NEURODEPLOY_CACHE", str(tmp_path))
+    monkeypatch.setattr(brian2_backends, "CODEGEN_TARGET", "cpp_standalone")
+    mask, n_in = network.plastic_mask(), network.n_inputs
+    post, pre = [int(k) for k in np.argwhere(mask[:, n_in:])[0]]  # a recurrent plastic synapse
+    recording = Recording(every=6, posts=(post, 3, 7), pres=(0, 2, 11, n_in + pre, n_in + 5, n_in + 8))
+    got, info = load_all().get("brian2-step").simulate(rule, trains, {}, recording=recording)
+    assert info["brian2_target"] == "cpp_standalone"
+    np.testing.assert_array_equal(info["post_spikes"], runs["brian2-step"][1]["post_spikes"])
+    expected = apply_recording(runs["brian2-step"][0], recording, STEPS)
+    assert got.shape == expected.shape and (STEPS - 1) % 6 != 0
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    assert (~np.isnan(expected[:, :, :3])).any() and (~np.isnan(expected[:, :, 3:])).any()
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)

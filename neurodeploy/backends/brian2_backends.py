@@ -118,7 +118,7 @@ def _simulate(model: Brian2Model, rule, trains, progress=None, recording=None) -
 def _simulate_checked(model: Brian2Model, rule, trains, progress, recording, check) -> tuple:
     import brian2 as b2
 
-    if trains.closed:  # LIF neurons, a closed loop or a network (brian2_network): numpy
+    if trains.closed and CODEGEN_TARGET != "cpp_standalone":  # LIF neurons (brian2_network): numpy unless forced
         b2.prefs.codegen.target = "numpy"
         return _build_and_run(b2, model, rule, trains, progress, recording, check)
     target = choose_target(model, trains)
@@ -209,7 +209,8 @@ def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: N
     if trains.closed:  # a network, or a closed loop: the one-projection network
         from neurodeploy.backends import brian2_network
 
-        return brian2_network.build_and_run(b2, model, rule, trains, namespace, progress, recording, check, _run)
+        return brian2_network.build_and_run(b2, model, rule, trains, namespace, progress, recording, check, _run,
+                                            build_dir=build_dir if standalone else None)
     pre_i, pre_t = np.nonzero(trains.pre)
     post_i, post_t = np.nonzero(trains.post)
     pre = b2.SpikeGeneratorGroup(n_pre, pre_i, pre_t * dt, dt=dt, name="pre")

@@ -89,8 +89,9 @@ def _connect(syn, block: np.ndarray) -> tuple:
     return i, j
 
 
-def build_and_run(b2, model, rule, trains, namespace: dict, progress, recording, check, run) -> tuple:
-    """Build the network of ``trains`` (a network or a closed loop) and run it; (trajectory, info)."""
+def build_and_run(b2, model, rule, trains, namespace: dict, progress, recording, check, run, build_dir=None) -> tuple:
+    """Build the network of ``trains`` (a network or a closed loop) and run it; (trajectory, info).
+    ``build_dir``: Brian2's cpp_standalone device is set, build and run there."""
     dt = rule.dt * b2.second
     lay = layout(rule, trains)
     n_in, n_lif, steps = lay.n_inputs, lay.n_lif, trains.steps
@@ -149,10 +150,19 @@ def build_and_run(b2, model, rule, trains, namespace: dict, progress, recording,
         objects.append(syn)
     # index[target, source]: the synapse's position in the plastic groups' concatenated weights (-1: none)
     index = np.full((n_lif, n_src), -1, dtype=np.intp)
-    n_plastic = 0
+    offsets = [0]
     for syn, i, j in plastic:
-        index[j, i] = np.arange(n_plastic, n_plastic + i.size)
-        n_plastic += i.size
+        index[j, i] = np.arange(offsets[-1], offsets[-1] + i.size)
+        offsets.append(offsets[-1] + i.size)
+    n_plastic = offsets[-1]
+    spikes = b2.SpikeMonitor(post, name="post_spikes")
+    objects.append(spikes)
+    info = {"synapses": int(n_plastic)}
+    if trains.network is not None:
+        info["static_synapses"] = int(n_static)
+    if build_dir is not None:
+        return _standalone(b2, rule, trains, lay, plastic, offsets, index, objects, spikes, info, recording, check,
+                           build_dir)
     if recording is None or recording.everything:
         monitors = [b2.StateMonitor(syn, "w", record=True, when="end", order=100, dt=dt, name=f"weights{k}")
                     for k, (syn, _, _) in enumerate(plastic)]
@@ -175,8 +185,6 @@ def build_and_run(b2, model, rule, trains, namespace: dict, progress, recording,
                 state["row"] = k + 1
 
         objects.append(record)
-    spikes = b2.SpikeMonitor(post, name="post_spikes")
-    objects.append(spikes)
     net = b2.Network(*objects)
 
     def report(elapsed, completed, start, duration):  # called between time steps: a safe point
@@ -192,10 +200,60 @@ def build_and_run(b2, model, rule, trains, namespace: dict, progress, recording,
             trajectory[:, j, i] = np.asarray(monitor.w_[:]).T  # (synapses, steps) -> (steps, synapses)
     else:
         trajectory = recorded
-    raster = np.zeros((n_lif, steps), dtype=bool)
-    raster[np.asarray(spikes.i[:]), np.rint(np.asarray(spikes.t[:] / dt)).astype(int)] = True
-    info = {"brian2_target": b2.prefs.codegen.target, "synapses": int(n_plastic), "post_spikes": raster}
-    if trains.network is not None:
-        info["static_synapses"] = int(n_static)
-    return trajectory, info
+    return trajectory, dict(info, brian2_target=b2.prefs.codegen.target, post_spikes=_raster(spikes, n_lif, steps, dt))
 
+
+def _raster(spikes, n: int, steps: int, dt):
+    """bool (n, steps) of a SpikeMonitor's spikes."""
+    raster = np.zeros((n, steps), dtype=bool)
+    raster[np.asarray(spikes.i[:]), np.rint(np.asarray(spikes.t[:] / dt)).astype(int)] = True
+    return raster
+
+
+
+def _standalone(b2, rule, trains, lay: Layout, plastic, offsets, index, objects, spikes, info, recording, check,
+                build_dir) -> tuple:
+    """The cpp_standalone run: a monitor per plastic group every ``every`` steps (rows 0, K, 2K, ...) on the
+    recorded synapses, the last step from the weights after the run."""
+    from neurodeploy.backends import Recording
+    from neurodeploy.backends.brian2_backends import _make
+
+    dt = rule.dt * b2.second
+    steps, n_lif, n_src = trains.steps, lay.n_lif, lay.plastic.shape[1]
+    rec = recording or Recording()
+    rows = rec.rows(steps)
+    posts, pres = rec.post_index(n_lif), rec.pre_index(n_src)
+    sub = index[np.ix_(posts, pres)]
+    here = sub >= 0
+    flat = sub[here]
+    groups = []  # (Synapses, positions in flat, its own synapse indices, monitor)
+    for k, (syn, _, _) in enumerate(plastic):
+        position = np.nonzero((flat >= offsets[k]) & (flat < offsets[k + 1]))[0]
+        local = flat[position] - offsets[k]
+        monitor = None
+        if local.size:
+            monitor = b2.StateMonitor(syn, "w", record=local, when="end", order=100, dt=rec.every * dt,
+                                      name=f"weights{k}")
+            objects.append(monitor)
+        groups.append((syn, position, local, monitor))
+    net = b2.Network(*objects)
+    net.run(steps * dt, namespace={})
+    check()
+    b2.device.build(directory=build_dir, compile=False, run=False, with_output=False)
+    check()
+    _make(b2, build_dir, check)
+    check()
+    b2.device.run(build_dir, "results", False)
+    check()
+    values = np.full((rows.size, flat.size), np.nan)
+    for syn, position, local, monitor in groups:
+        if monitor is None:
+            continue
+        got = np.asarray(monitor.w_[:])  # (recorded synapses, monitor rows)
+        n_mon = min(got.shape[1], rows.size)
+        values[:n_mon, position] = got[:, :n_mon].T
+        if n_mon < rows.size:  # the last step
+            values[-1, position] = np.asarray(syn.w_[:])[local]
+    trajectory = np.full((rows.size, posts.size, pres.size), np.nan)
+    trajectory[:, here] = values
+    return trajectory, dict(info, brian2_target="cpp_standalone", post_spikes=_raster(spikes, n_lif, steps, dt))
