@@ -16,7 +16,8 @@ The network is built from fixed Brian2 names (population names from the file nev
   ``w`` (the current of a spike uses the weight before this step's change);
 * ``static`` and ``static_rec``: ``a_next_post += ws``, fixed weights (rule units, negative inhibits).
 
-The trajectory is the (n_lif, n_src) plastic block, NaN where no plastic synapse exists.
+The trajectory is the (n_lif, n_src) plastic block, NaN where no plastic synapse exists. The target is
+numpy, or Brian2's cpp_standalone device when forced (``NEURODEPLOY_BRIAN2_TARGET=cpp_standalone``).
 """
 from __future__ import annotations
 
