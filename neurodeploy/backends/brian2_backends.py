@@ -45,22 +45,6 @@ def _can_compile() -> bool:
     return shutil.which("make") is not None and any(shutil.which(c) for c in ("c++", "g++", "clang++"))
 
 
-def _lif(b2, rule, trains, dt):
-    """Lava's LIF in Brian2 (see :func:`neurodeploy.protocol.closed_loop`): the input ``a_next`` collected
-    in a step is used in the next one, as Lava's dense connection delivers it."""
-    from neurodeploy.backends.brian2_model import unit_text
-
-    unit = unit_text(rule.weight.dim)
-    n = trains.neuron
-    eqs = "\n".join(f"{v} : {unit}" for v in ("u", "v", "a_in", "a_next"))
-    group = b2.NeuronGroup(trains.n_post, eqs, threshold="v > vth", reset="v = 0*vth", dt=dt, name="post",
-                           namespace={"du": n["du"], "dv": n["dv"],
-                                      "vth": b2.Quantity(n["vth"], dim=to_brian2(rule.weight.dim))})
-    group.run_regularly("a_in = a_next\na_next = 0*a_next\nu = u * (1 - du) + a_in\nv = v * (1 - dv) + u",
-                        when="groups", dt=dt)
-    return group
-
-
 def unwrap(exc: BaseException) -> BaseException:
     """The exception Brian2 wrapped: ``BrianObjectException`` (``raise ... from exc``) around a
     timeout or anything else raised while a code object ran; ``exc`` itself if not wrapped."""
@@ -122,7 +106,7 @@ def _run(b2, net, duration, report):
 
 
 def _simulate(model: Brian2Model, rule, trains, progress=None, recording=None) -> tuple:
-    """(trajectory, info); in a closed loop ``info["post_spikes"]`` is the LIF's raster.
+    """(trajectory, info); with LIF neurons (a closed loop or a network) ``info["post_spikes"]`` is their raster.
 
     ``recording`` (a :class:`~neurodeploy.backends.Recording`): only its rows and sub-grid are
     kept (a ``network_operation`` copies them at the end of each recorded step), so memory
@@ -134,6 +118,9 @@ def _simulate(model: Brian2Model, rule, trains, progress=None, recording=None) -
 def _simulate_checked(model: Brian2Model, rule, trains, progress, recording, check) -> tuple:
     import brian2 as b2
 
+    if trains.closed and CODEGEN_TARGET != "cpp_standalone":  # LIF neurons (brian2_network): numpy unless forced
+        b2.prefs.codegen.target = "numpy"
+        return _build_and_run(b2, model, rule, trains, progress, recording, check)
     target = choose_target(model, trains)
     if target == "cpp_standalone":
         import fcntl
@@ -212,11 +199,6 @@ def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: N
                    build_dir=None) -> tuple:
     dt = rule.dt * b2.second
     n_pre, n_post, steps = trains.n_pre, trains.n_post, trains.steps
-    pre_i, pre_t = np.nonzero(trains.pre)
-    post_i, post_t = np.nonzero(trains.post)
-    pre = b2.SpikeGeneratorGroup(n_pre, pre_i, pre_t * dt, dt=dt, name="pre")
-    closed = trains.neuron is not None
-    post = _lif(b2, rule, trains, dt) if closed else b2.SpikeGeneratorGroup(n_post, post_i, post_t * dt, dt=dt, name="post")
     epoch = np.zeros(steps)
     epoch[rule.t_epoch - 1::rule.t_epoch] = 1.0
     namespace = dict(unit_namespace(rule), **model.namespace)
@@ -224,8 +206,16 @@ def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: N
     namespace["epoch_step"] = b2.TimedArray(np.arange(steps) % rule.t_epoch + 1.0, dt=dt)  # 1..t_epoch
     if model.reward:
         namespace["reward_input"] = b2.TimedArray(trains.reward_or_zeros().T.copy(), dt=dt)
-    # closed loop: the current of a pre spike uses w before this step's change
-    on_pre = {"pre": ("a_next_post += w\n" + model.on_pre) if closed else model.on_pre}
+    if trains.closed:  # a network, or a closed loop: the one-projection network
+        from neurodeploy.backends import brian2_network
+
+        return brian2_network.build_and_run(b2, model, rule, trains, namespace, progress, recording, check, _run,
+                                            build_dir=build_dir if standalone else None)
+    pre_i, pre_t = np.nonzero(trains.pre)
+    post_i, post_t = np.nonzero(trains.post)
+    pre = b2.SpikeGeneratorGroup(n_pre, pre_i, pre_t * dt, dt=dt, name="pre")
+    post = b2.SpikeGeneratorGroup(n_post, post_i, post_t * dt, dt=dt, name="post")
+    on_pre = {"pre": model.on_pre}
     on_post = {"post": model.on_post}
     for name, side, _, code in model.delayed:
         (on_pre if side == "pre" else on_post)[name] = code
@@ -291,10 +281,6 @@ def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: N
                 state["row"] = k + 1
 
         net = b2.Network(pre, post, syn, record)
-    spikes = None
-    if closed:
-        spikes = b2.SpikeMonitor(post, name="post_spikes")
-        net.add(spikes)
     report = None
     if not standalone:
         def report(elapsed, completed, start, duration):  # called between time steps: a safe point
@@ -329,16 +315,13 @@ def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: N
     else:
         trajectory = recorded
     info = {"brian2_target": b2.prefs.codegen.target, "synapses": int(i.size)}
-    if closed:
-        raster = np.zeros((n_post, steps), dtype=bool)
-        raster[np.asarray(spikes.i[:]), np.rint(np.asarray(spikes.t[:] / dt)).astype(int)] = True
-        info["post_spikes"] = raster
     return trajectory, info
 
 
 @REGISTRY.register
 class Brian2Reference(Backend):
     closed_loop = True
+    networks = True  # brian2_network
     name = "brian2"
     description = "Brian2 Synapses, the rule as written (event-driven traces, exact decay)"
 
@@ -351,6 +334,7 @@ class Brian2Reference(Backend):
 @REGISTRY.register
 class Brian2Step(Backend):
     closed_loop = True
+    networks = True  # brian2_network
     name = "brian2-step"
     description = "Brian2 Synapses in the learning engine's order (decay, impulse, dw, epoch-end update)"
 
