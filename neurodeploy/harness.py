@@ -743,7 +743,10 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
         step = results.get("brian2-step")
         chain_start = time.perf_counter()
         chain = quantization_chain(rule, plans, seen, fixed_run, ensemble,
-                                   step if step is not None and not trains.closed else None)
+                                   step if step is not None and not trains.closed else None,
+                                   unanchored=(f"closed loop: the chain replays {fixed_run.backend}'s own spikes, "
+                                               "which brian2-step's run did not make (the lowering entry anchors "
+                                               "the float engine where spikes agree)") if trains.closed else None)
         if progress:
             progress.finish()
         for entry in chain:

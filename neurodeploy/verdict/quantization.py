@@ -484,11 +484,12 @@ def anchor_link(rule, context, step, steps: int, mask=None) -> dict:
     return entry
 
 
-def quantization_chain(rule, plans: dict, trains, single=None, k: int = ENSEMBLE_SIZE, step=None) -> list:
+def quantization_chain(rule, plans: dict, trains, single=None, k: int = ENSEMBLE_SIZE, step=None,
+                       unanchored: str | None = None) -> list:
     """The constants and rounding entries for ``plans["fixed"]`` on ``trains``;
     ``single``: a fixed-point run (a RunResult, rule units, or its trajectory) to place in the ensemble
     (lava-fixed's or emu-fixed's); ``step``: brian2-step's run, to anchor the chain's exact start (an
-    extra lowering entry)."""
+    extra lowering entry); ``unanchored``: why there is none (default: brian2-step did not run)."""
     from neurodeploy.lava.lowering import lower
 
     plan = plans["fixed"]
@@ -497,6 +498,7 @@ def quantization_chain(rule, plans: dict, trains, single=None, k: int = ENSEMBLE
     if engine.approximations:
         step = None  # the exact start is the approximated rule: the approximation share compares it
     elif step is None and constants["outcome"] == PASSED:
-        constants["message"] = "the exact start is not anchored to the reference: brian2-step did not run"
+        constants["message"] = "the exact start is not anchored to the reference: " + (
+            unanchored or "brian2-step did not run")
     anchor = [] if step is None else [anchor_link(rule, context, step, trains.steps, trains.mask)]
     return anchor + [constants, rounding_link(rule, plan, trains, context, single, k, context["supplied"])]
