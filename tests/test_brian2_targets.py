@@ -46,3 +46,36 @@ def test_auto_chooses_cpp_standalone_only_where_numpy_is_slower():
         assert target(model, big) == "numpy"  # 20 steps of 10^6 synapses: 0.24 s
     finally:
         brian2_backends.CODEGEN_TARGET = old
+
+
+def test_make_runs_as_many_compilers_as_cores(tmp_path, monkeypatch):
+    """Brian2's default make arguments are ['-j'] (unbounded: dozens of compilers at once on 2 cores);
+    neurodeploy's build bounds it by the core count and keeps any other argument."""
+    import os
+    import subprocess
+
+    import neurodeploy.brian2_setup  # noqa: F401  (before brian2)
+    import brian2 as b2
+
+    from neurodeploy.backends import brian2_backends as B
+
+    seen = []
+
+    class Done:
+        pid = 0
+
+        def __init__(self, command, **kwargs):
+            seen.append(command)
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", Done)
+    prefs = b2.prefs.devices.cpp_standalone
+    before = list(prefs.extra_make_args_unix)
+    prefs.extra_make_args_unix = ["-j", "--quiet"]  # Brian2's preferences cannot be deleted: set and restored
+    try:
+        B._make(b2, str(tmp_path))
+    finally:
+        prefs.extra_make_args_unix = before
+    assert seen and seen[0][-2:] == [f"-j{os.cpu_count()}", "--quiet"]

@@ -159,7 +159,10 @@ def _make(b2, build_dir: str, check=lambda: None) -> None:
     import subprocess
 
     prefs = b2.prefs.devices.cpp_standalone
-    command = shlex.split(prefs.make_cmd_unix) + list(prefs.extra_make_args_unix)
+    # Brian2's default make arguments are ['-j']: as many compilers at once as there are files (dozens of
+    # cc1plus, ~100 MB each): bounded here by the machine's cores
+    command = shlex.split(prefs.make_cmd_unix) + [f"-j{os.cpu_count() or 1}" if a == "-j" else a
+                                                  for a in prefs.extra_make_args_unix]
     log = os.path.join(build_dir, "make.log")
     with open(log, "w") as out:
         proc = subprocess.Popen(command, cwd=build_dir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
