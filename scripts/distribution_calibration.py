@@ -56,6 +56,7 @@ def main(argv=None):
     first = registry.get("brian2").run(rule, trains, {})  # as verify: plans scaled on brian2's spikes
     plans = compile_plans(rule, with_spikes(trains, first.info["post_spikes"]), approximate=True)
     names = D.statistic_names(trains)
+    untested = D.untested_statistics(args.candidate, names)
     k, n = args.size, args.trials
     base = args.seed_base
     kinds = None if args.mutations == "all" else set(args.mutations.split(","))
@@ -64,7 +65,7 @@ def main(argv=None):
                                          range(base + n * k, base + 2 * n * k))
     alarms = []
     for t in range(n):
-        test = D.two_sample(ref[t * k:(t + 1) * k], cand[t * k:(t + 1) * k], names=names)
+        test = D.two_sample(ref[t * k:(t + 1) * k], cand[t * k:(t + 1) * k], names=names, untested=untested)
         alarms.append(test["rejected"])
     caught = {}
     for label, kind, plan in mutants(plans["fixed"]):
@@ -72,7 +73,7 @@ def main(argv=None):
             continue
         m, _ = D.ensemble_statistics(rule, args.candidate, trains, dict(plans, fixed=plan),
                                      range(base + 2 * n * k, base + 2 * n * k + k))
-        test = D.two_sample(ref[:k], m, names=names)
+        test = D.two_sample(ref[:k], m, names=names, untested=untested)
         caught[label] = {"caught": test["passed"] is False, "rejected": test["rejected"],
                          "p": {s: e["p_value"] for s, e in test["statistics"].items()}}
     out = {"rule": args.rule, "network": args.network, "steps": args.steps, "size": k, "trials": n, "reference": args.reference,

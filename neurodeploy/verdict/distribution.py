@@ -125,16 +125,37 @@ def ensemble_statistics(rule, backend: str, trains, plans, seeds) -> tuple:
     return np.array(rows, dtype=float), time.perf_counter() - start
 
 
-def two_sample(reference: np.ndarray, candidate: np.ndarray, alpha: float = ALPHA, names=STATISTICS) -> dict:
+def untested_statistics(candidate: str, names) -> dict:
+    """Statistics shown but not tested for ``candidate``, with the reason: a fixed-point candidate's
+    weight spread (``w_std``): Loihi's stochastic rounding adds spread to every weight by design (on
+    ``ei_recurrent`` +6%, 0.0394 against 0.0372 of the range, which failed 3 of 10 calibration trials
+    of the correct plan); the fixed-point chain's ``rounding`` link judges that noise on the same
+    spikes, against its own ensemble of rounding seeds."""
+    if not candidate.endswith("-fixed"):
+        return {}
+    return {n: "fixed point: stochastic rounding widens the weights' spread by design (judged by the rounding link)"
+            for n in names if n == "w_std" or n.endswith(": w_std")}
+
+
+def two_sample(reference: np.ndarray, candidate: np.ndarray, alpha: float = ALPHA, names=STATISTICS,
+               untested: dict | None = None) -> dict:
     """Per statistic (``names``, the columns) a two-sided Mann-Whitney U test; passed unless a p-value
-    is below alpha / m."""
+    is below alpha / m (m: the statistics tested). ``untested``: name -> reason, shown with their p-value
+    but neither tested nor counted in m."""
     from scipy.stats import mannwhitneyu
 
+    untested = untested or {}
     tests, tested = {}, 0
     for k, name in enumerate(names):
         a, b = reference[:, k], candidate[:, k]
         entry = {"reference_mean": float(a.mean()), "reference_std": float(a.std(ddof=1)) if a.size > 1 else 0.0,
                  "candidate_mean": float(b.mean()), "candidate_std": float(b.std(ddof=1)) if b.size > 1 else 0.0}
+        if name in untested:
+            entry["p_value"] = None if np.ptp(np.concatenate([a, b])) == 0 or not (
+                np.all(np.isfinite(a)) and np.all(np.isfinite(b))) else float(mannwhitneyu(a, b).pvalue)
+            entry["not_tested"] = untested[name]
+            tests[name] = entry
+            continue
         if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
             entry["p_value"] = 0.0  # a run without a finite statistic (NaN or inf weights) differs by definition
             entry["non_finite"] = True
@@ -146,7 +167,8 @@ def two_sample(reference: np.ndarray, candidate: np.ndarray, alpha: float = ALPH
             tested += 1
         tests[name] = entry
     threshold = alpha / tested if tested else None
-    rejected = [n for n, e in tests.items() if e["p_value"] is not None and e["p_value"] < threshold]
+    rejected = [n for n, e in tests.items() if e["p_value"] is not None and "not_tested" not in e
+                and e["p_value"] < threshold]
     return {"statistics": tests, "alpha": alpha, "threshold": threshold, "tested": tested, "rejected": rejected,
             "passed": None if not tested else not rejected}
 
@@ -165,7 +187,9 @@ def distribution_verdict(rule, trains, plans, candidate: str, seed: int, size: i
         if reference_stats is None:
             reference_stats, seconds[reference] = ensemble_statistics(rule, reference, trains, plans, ref_seeds)
         cand_stats, seconds[runs_as] = ensemble_statistics(rule, runs_as, trains, plans, cand_seeds)
-    test = two_sample(reference_stats, cand_stats, names=statistic_names(trains)) if refused is None else {
+    names = statistic_names(trains)
+    test = two_sample(reference_stats, cand_stats, names=names, untested=untested_statistics(runs_as, names)) \
+        if refused is None else {
         "statistics": {}, "alpha": ALPHA, "threshold": None, "tested": 0, "rejected": [], "passed": None}
     outcome = NOT_CHECKED if test["passed"] is None else (PASSED if test["passed"] else FAILED)
     if refused is not None:
@@ -212,6 +236,8 @@ def describe(entry: dict) -> list:
              + (f" (p < {t['threshold']:.3g} fails)" if t["threshold"] is not None else "")]
     for name, s in t["statistics"].items():
         p = "constant, equal" if s["p_value"] is None else f"p = {s['p_value']:.3g}"
+        if s.get("not_tested"):
+            p += f" (not tested: {s['not_tested']})"
         lines.append(f"  {name:<10} {s['reference_mean']:.4g} +- {s['reference_std']:.2g} -> "
                      f"{s['candidate_mean']:.4g} +- {s['candidate_std']:.2g}  {p}")
     return lines
