@@ -299,12 +299,15 @@ def step_model(rule: Rule) -> Brian2Model:
             evaluate.append(f"{var} = {side}_spiked * ({text}) + (1 - {side}_spiked) * {var}")
     evaluate += ["x0 = clip(x0 + pre_spiked, 0, 1)", "y0 = clip(y0 + post_spiked, 0, 1)",
                  "pre_spiked = 0", "post_spiked = 0"]
-    apply = _apply(rule, kept, b2code(rule, rule.weight.continuous) if rule.weight.continuous != 0 else None)
-    apply += ["x0 = x0 * (1 - epoch_end(t))", "y0 = y0 * (1 - epoch_end(t))"]
+    # every step ends an epoch (t_epoch = 1): w changes and the epoch state resets at every step
+    apply = _apply(rule, kept, b2code(rule, rule.weight.continuous) if rule.weight.continuous != 0 else None,
+                   every_step=True)
+    apply += ["x0 = 0", "y0 = 0"]
     if rule.has_reward:
         decay += _reward_jumps(rule)
-    regular = (("\n".join(decay), "before_synapses", 0), ("\n".join(evaluate), "after_synapses", 0),
-               ("\n".join(apply), "end", 0))
+    # One operation after the pathways, not two (after_synapses and end): nothing between them reads
+    # or writes the synapses' variables, and each run_regularly costs ~40 us a step under numpy.
+    regular = (("\n".join(decay), "before_synapses", 0), ("\n".join(evaluate + apply), "after_synapses", 0))
     return Brian2Model("\n".join(lines), statements[PRE], statements[POST], regular, _namespace(rule),
                        _delayed_pathways(rule, lambda t: _jump_line(rule, t)), rule.has_reward)
 
@@ -342,17 +345,22 @@ def _reward_jumps(rule: Rule) -> list:
             for t in rule.traces_of(REWARD)]
 
 
-def _apply(rule: Rule, kept: dict, continuous: str | None) -> list:
-    """The epoch-end change of w and the synapse traces, every change from the state before any of them."""
+def _apply(rule: Rule, kept: dict, continuous: str | None, every_step: bool = False) -> list:
+    """The epoch-end change of w and the synapse traces, every change from the state before any of them.
+    ``every_step`` (t_epoch = 1): every step ends an epoch, so the change is not gated by ``epoch_end(t)``
+    (a TimedArray lookup, ~20 us a step under numpy, that would always read 1: ``1.0 * d`` is ``d``)."""
     lo, hi = (quantity_text(b, rule.weight.dim) for b in (rule.weight.w_min, rule.weight.w_max))
+    gate = "" if every_step else "epoch_end(t) * "
     if not rule.traces_of(SYNAPSE) and continuous is None:
+        if every_step:  # a temporary keeps the sum's grouping: Brian2 would turn w + (a + b) into (w + a) + b
+            return ["nd_dw = x0 * pre_term + y0 * post_term", f"w = clip(w + nd_dw, {lo}, {hi})"]
         return [f"w = clip(w + epoch_end(t) * (x0 * pre_term + y0 * post_term), {lo}, {hi})"]
     change = {}
     for (side, target), var in kept.items():
         change.setdefault(target, []).append(f"{'x0' if side == PRE else 'y0'} * {var}")
     if continuous is not None:
         change.setdefault("w", []).append(f"({rule.t_epoch} * dt) * ({continuous})")
-    apply = [f"nd_d{target} = epoch_end(t) * ({' + '.join(parts)})" for target, parts in change.items()]
+    apply = [f"nd_d{target} = {gate}({' + '.join(parts)})" for target, parts in change.items()]
     apply += [f"w = clip(w + nd_dw, {lo}, {hi})" if target == "w" else f"{target} = {target} + nd_d{target}"
               for target in change]
     return apply
