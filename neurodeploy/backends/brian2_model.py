@@ -305,9 +305,17 @@ def step_model(rule: Rule) -> Brian2Model:
     apply += ["x0 = 0", "y0 = 0"]
     if rule.has_reward:
         decay += _reward_jumps(rule)
-    # One operation after the pathways, not two (after_synapses and end): nothing between them reads
-    # or writes the synapses' variables, and each run_regularly costs ~40 us a step under numpy.
-    regular = (("\n".join(decay), "before_synapses", 0), ("\n".join(evaluate + apply), "after_synapses", 0))
+    # Each run_regularly costs ~40 us a step under numpy, so: the evaluation and the epoch-end change in one
+    # operation after the pathways (nothing between after_synapses and end touches the synapses), and,
+    # where the run starts with every trace and copy at its value before any spike, the decay of the next
+    # step at the end of this one, the same operations on the same values: every trace starts at rest, where
+    # the decay of step 0 leaves it (rest + 0.0 * a), and a copy nd_before_* starts at 0 as its trace must.
+    # A reward trace jumps by this step's reward_input(t, j) after its decay: it keeps the decay in its step.
+    ahead = not rule.has_reward and not any(t.rest for side in (PRE, POST) for t in befores[side])
+    if ahead:
+        regular = (("\n".join(evaluate + apply + decay), "after_synapses", 0),)
+    else:
+        regular = (("\n".join(decay), "before_synapses", 0), ("\n".join(evaluate + apply), "after_synapses", 0))
     return Brian2Model("\n".join(lines), statements[PRE], statements[POST], regular, _namespace(rule),
                        _delayed_pathways(rule, lambda t: _jump_line(rule, t)), rule.has_reward)
 
