@@ -23,7 +23,13 @@ Two models:
   epoch-start value, a neuron's earlier spikes in the epoch add their jump to
   it, and at the epoch's end the epoch is replayed step by step (unrolled,
   ``t_epoch`` steps) with only each trace's last jump at its step; the terms
-  read the replayed values at their neuron's last spike.
+  read the replayed values at their neuron's last spike. With ``t_epoch = 1``
+  a step costs one ``run_regularly`` operation after the pathways (the
+  evaluation, the change of w and the next step's decay), two where a reward
+  trace jumps or a trace with a rest value is read before its jump (the decay
+  then stays at the step's start): the same float operations in the same
+  order as a decay before the pathways, an evaluation after them and the
+  change at the step's end, at a third or half the numpy cost per step.
 
 Names: every parameter and trace of the rule appears in the Brian2 code as
 ``r<position>_<name>`` (``r03_tau_plus``, ``r08_x``; :func:`brian2_names`), so no rule name can mean one of
