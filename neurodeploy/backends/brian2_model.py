@@ -29,7 +29,7 @@ Two models:
   trace jumps or a trace with a rest value is read before its jump (the decay
   then stays at the step's start): the same float operations in the same
   order as a decay before the pathways, an evaluation after them and the
-  change at the step's end, at a third or half the numpy cost per step.
+  change at the step's end, in one or two code objects a step instead of three.
 
 Names: every parameter and trace of the rule appears in the Brian2 code as
 ``r<position>_<name>`` (``r03_tau_plus``, ``r08_x``; :func:`brian2_names`), so no rule name can mean one of
