@@ -274,7 +274,7 @@ def step_model(rule: Rule) -> Brian2Model:
     lo, hi = quantity_text(rule.weight.w_min, w_dim), quantity_text(rule.weight.w_max, w_dim)
     lines = [f"w : {wu}"]
     lines += [f"{b2name(rule, t.name)} : {unit_text(t.dim)}" for t in rule.traces]
-    lines += ["pre_spiked : 1", "post_spiked : 1", "x0 : 1", "y0 : 1"]
+    lines += ["pre_spiked : 1", "post_spiked : 1"]
     kept = _kept(rule)
     units = _units(rule)
     lines += [f"{var} : {units[target]}" for (side, target), var in kept.items()]
@@ -303,12 +303,11 @@ def step_model(rule: Rule) -> Brian2Model:
                 continue
             text = b2code(rule, expr, rename) if expr != 0 else "0"
             evaluate.append(f"{var} = {side}_spiked * ({text}) + (1 - {side}_spiked) * {var}")
-    evaluate += ["x0 = clip(x0 + pre_spiked, 0, 1)", "y0 = clip(y0 + post_spiked, 0, 1)",
-                 "pre_spiked = 0", "post_spiked = 0"]
-    # every step ends an epoch (t_epoch = 1): w changes and the epoch state resets at every step
+    # every step ends an epoch (t_epoch = 1): w changes at every step, and the dependencies x0 and y0
+    # (clip(0 + spiked, 0, 1), reset to 0 at each epoch's end) are the step's pre_spiked and post_spiked
     apply = _apply(rule, kept, b2code(rule, rule.weight.continuous) if rule.weight.continuous != 0 else None,
                    every_step=True)
-    apply += ["x0 = 0", "y0 = 0"]
+    apply += ["pre_spiked = 0", "post_spiked = 0"]
     if rule.has_reward:
         decay += _reward_jumps(rule)
     # Each run_regularly costs ~40 us a step under numpy, so: the evaluation and the epoch-end change in one
@@ -362,16 +361,18 @@ def _reward_jumps(rule: Rule) -> list:
 def _apply(rule: Rule, kept: dict, continuous: str | None, every_step: bool = False) -> list:
     """The epoch-end change of w and the synapse traces, every change from the state before any of them.
     ``every_step`` (t_epoch = 1): every step ends an epoch, so the change is not gated by ``epoch_end(t)``
-    (a TimedArray lookup, ~20 us a step under numpy, that would always read 1: ``1.0 * d`` is ``d``)."""
+    (a TimedArray lookup, ~20 us a step under numpy, that would always read 1: ``1.0 * d`` is ``d``), and
+    the dependencies x0/y0 are the step's own pre_spiked/post_spiked (the same 0.0 or 1.0)."""
     lo, hi = (quantity_text(b, rule.weight.dim) for b in (rule.weight.w_min, rule.weight.w_max))
     gate = "" if every_step else "epoch_end(t) * "
     if not rule.traces_of(SYNAPSE) and continuous is None:
         if every_step:  # a temporary keeps the sum's grouping: Brian2 would turn w + (a + b) into (w + a) + b
-            return ["nd_dw = x0 * pre_term + y0 * post_term", f"w = clip(w + nd_dw, {lo}, {hi})"]
+            return ["nd_dw = pre_spiked * pre_term + post_spiked * post_term", f"w = clip(w + nd_dw, {lo}, {hi})"]
         return [f"w = clip(w + epoch_end(t) * (x0 * pre_term + y0 * post_term), {lo}, {hi})"]
     change = {}
     for (side, target), var in kept.items():
-        change.setdefault(target, []).append(f"{'x0' if side == PRE else 'y0'} * {var}")
+        dependency = f"{side}_spiked" if every_step else {PRE: "x0", POST: "y0"}[side]
+        change.setdefault(target, []).append(f"{dependency} * {var}")
     if continuous is not None:
         change.setdefault("w", []).append(f"({rule.t_epoch} * dt) * ({continuous})")
     apply = [f"nd_d{target} = {gate}({' + '.join(parts)})" for target, parts in change.items()]
