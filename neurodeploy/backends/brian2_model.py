@@ -310,7 +310,7 @@ def step_model(rule: Rule) -> Brian2Model:
     apply += ["pre_spiked = 0", "post_spiked = 0"]
     if rule.has_reward:
         decay += _reward_jumps(rule)
-    # Each run_regularly costs ~40 us a step under numpy, so: the evaluation and the epoch-end change in one
+    # Each run_regularly costs ~60 us a step under numpy, so: the evaluation and the epoch-end change in one
     # operation after the pathways (nothing between after_synapses and end touches the synapses), and,
     # where the run starts with every trace and copy at its value before any spike, the decay of the next
     # step at the end of this one, the same operations on the same values: every trace starts at rest, where
