@@ -6,7 +6,7 @@ import pytest
 from conftest import rule_path
 from neurodeploy.backends import Recording, load_all
 from neurodeploy.backends import brian2_backends
-from neurodeploy.protocol import poisson
+from neurodeploy.protocol import make_trains, poisson
 from neurodeploy.spec.loader import load_rule
 
 
@@ -79,3 +79,22 @@ def test_make_runs_as_many_compilers_as_cores(tmp_path, monkeypatch):
     finally:
         prefs.extra_make_args_unix = before
     assert seen and seen[0][-2:] == [f"-j{os.cpu_count()}", "--quiet"]
+
+@pytest.mark.skipif(not brian2_backends._can_compile(), reason="no make and C++ compiler: auto always runs numpy")
+def test_auto_counts_each_run_regularly_operation():
+    """numpy's estimate adds NUMPY_REGULAR_STEP_S per step for each run_regularly operation: brian2-step's
+    one operation (stdp_pair) makes it cost 85 + 60 = 145 us a step against the reference's 85."""
+    rule = load_rule(rule_path("stdp_pair"))
+    reference, step = brian2_backends.reference_model(rule), brian2_backends.step_model(rule)
+    assert (len(reference.regular), len(step.regular)) == (0, 1)
+    # 1x1, 4e5 steps: reference 4e5 x 85 us = 34 s < 45 s build; brian2-step 4e5 x 145 us = 58 s > 45 s
+    long = poisson(rule, n_pre=1, n_post=1, steps=400_000, rate=1.0, seed=0)
+    pairing = make_trains(rule, "pairing", {}, seed=3)  # 59,112 steps: 8.6 s under numpy
+    old = brian2_backends.CODEGEN_TARGET
+    try:
+        brian2_backends.CODEGEN_TARGET = "auto"
+        target = brian2_backends.choose_target
+        assert [target(reference, long), target(step, long)] == ["numpy", "cpp_standalone"]
+        assert [target(reference, pairing), target(step, pairing)] == ["numpy", "numpy"]
+    finally:
+        brian2_backends.CODEGEN_TARGET = old

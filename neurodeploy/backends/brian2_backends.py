@@ -19,9 +19,12 @@ from neurodeploy.spec.units import to_brian2
 #: measurements). A cpp_standalone build is compiled by :func:`_make`, so Ctrl-C and SIGTERM stop it.
 CODEGEN_TARGET = os.environ.get("NEURODEPLOY_BRIAN2_TARGET", "auto")
 #: Measured (2 shared cores, stdp_pair, Poisson 10 Hz): numpy costs ~85 us per step plus ~12 ns per
-#: synapse and step (event-driven reference) or ~100 ns (brian2-step: every synapse every step);
-#: cpp_standalone costs a build of ~45 s plus ~2.3 ns per synapse and step.
+#: synapse and step (event-driven reference) or ~100 ns (brian2-step: every synapse every step), plus
+#: ~60 us per step for each run_regularly operation of the model (its own code object, run every step:
+#: brian2-step at one synapse, pairing, nearly idle machine: 344 / 280 / 219 us per step with 3 operations
+#: and an epoch_end lookup / 2 / 1); cpp_standalone costs a build of ~45 s plus ~2.3 ns per synapse and step.
 NUMPY_STEP_S, NUMPY_SYNAPSE_STEP_S, NUMPY_SYNAPSE_STEP_ALL_S = 85e-6, 12e-9, 100e-9
+NUMPY_REGULAR_STEP_S = 60e-6
 STANDALONE_BUILD_S, STANDALONE_SYNAPSE_STEP_S = 45.0, 2.3e-9
 
 
@@ -34,7 +37,7 @@ def choose_target(model: Brian2Model, trains) -> str:
         return "numpy"
     synapse_steps = float(trains.steps) * trains.n_pre * trains.n_post
     per_synapse = NUMPY_SYNAPSE_STEP_ALL_S if model.regular else NUMPY_SYNAPSE_STEP_S
-    numpy_s = trains.steps * NUMPY_STEP_S + synapse_steps * per_synapse
+    numpy_s = trains.steps * (NUMPY_STEP_S + len(model.regular) * NUMPY_REGULAR_STEP_S) + synapse_steps * per_synapse
     standalone_s = STANDALONE_BUILD_S + synapse_steps * STANDALONE_SYNAPSE_STEP_S
     return "cpp_standalone" if numpy_s > standalone_s else "numpy"
 

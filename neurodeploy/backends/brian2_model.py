@@ -23,7 +23,13 @@ Two models:
   epoch-start value, a neuron's earlier spikes in the epoch add their jump to
   it, and at the epoch's end the epoch is replayed step by step (unrolled,
   ``t_epoch`` steps) with only each trace's last jump at its step; the terms
-  read the replayed values at their neuron's last spike.
+  read the replayed values at their neuron's last spike. With ``t_epoch = 1``
+  a step costs one ``run_regularly`` operation after the pathways (the
+  evaluation, the change of w and the next step's decay), two where a reward
+  trace jumps or a trace with a rest value is read before its jump (the decay
+  then stays at the step's start): the same float operations in the same
+  order as a decay before the pathways, an evaluation after them and the
+  change at the step's end, in one or two code objects a step instead of three.
 
 Names: every parameter and trace of the rule appears in the Brian2 code as
 ``r<position>_<name>`` (``r03_tau_plus``, ``r08_x``; :func:`brian2_names`), so no rule name can mean one of
@@ -268,7 +274,7 @@ def step_model(rule: Rule) -> Brian2Model:
     lo, hi = quantity_text(rule.weight.w_min, w_dim), quantity_text(rule.weight.w_max, w_dim)
     lines = [f"w : {wu}"]
     lines += [f"{b2name(rule, t.name)} : {unit_text(t.dim)}" for t in rule.traces]
-    lines += ["pre_spiked : 1", "post_spiked : 1", "x0 : 1", "y0 : 1"]
+    lines += ["pre_spiked : 1", "post_spiked : 1"]
     kept = _kept(rule)
     units = _units(rule)
     lines += [f"{var} : {units[target]}" for (side, target), var in kept.items()]
@@ -297,14 +303,24 @@ def step_model(rule: Rule) -> Brian2Model:
                 continue
             text = b2code(rule, expr, rename) if expr != 0 else "0"
             evaluate.append(f"{var} = {side}_spiked * ({text}) + (1 - {side}_spiked) * {var}")
-    evaluate += ["x0 = clip(x0 + pre_spiked, 0, 1)", "y0 = clip(y0 + post_spiked, 0, 1)",
-                 "pre_spiked = 0", "post_spiked = 0"]
-    apply = _apply(rule, kept, b2code(rule, rule.weight.continuous) if rule.weight.continuous != 0 else None)
-    apply += ["x0 = x0 * (1 - epoch_end(t))", "y0 = y0 * (1 - epoch_end(t))"]
+    # every step ends an epoch (t_epoch = 1): w changes at every step, and the dependencies x0 and y0
+    # (clip(0 + spiked, 0, 1), reset to 0 at each epoch's end) are the step's pre_spiked and post_spiked
+    apply = _apply(rule, kept, b2code(rule, rule.weight.continuous) if rule.weight.continuous != 0 else None,
+                   every_step=True)
+    apply += ["pre_spiked = 0", "post_spiked = 0"]
     if rule.has_reward:
         decay += _reward_jumps(rule)
-    regular = (("\n".join(decay), "before_synapses", 0), ("\n".join(evaluate), "after_synapses", 0),
-               ("\n".join(apply), "end", 0))
+    # Each run_regularly costs ~60 us a step under numpy, so: the evaluation and the epoch-end change in one
+    # operation after the pathways (nothing between after_synapses and end touches the synapses), and,
+    # where the run starts with every trace and copy at its value before any spike, the decay of the next
+    # step at the end of this one, the same operations on the same values: every trace starts at rest, where
+    # the decay of step 0 leaves it (rest + 0.0 * a), and a copy nd_before_* starts at 0 as its trace must.
+    # A reward trace jumps by this step's reward_input(t, j) after its decay: it keeps the decay in its step.
+    ahead = not rule.has_reward and not any(t.rest for side in (PRE, POST) for t in befores[side])
+    if ahead:
+        regular = (("\n".join(evaluate + apply + decay), "after_synapses", 0),)
+    else:
+        regular = (("\n".join(decay), "before_synapses", 0), ("\n".join(evaluate + apply), "after_synapses", 0))
     return Brian2Model("\n".join(lines), statements[PRE], statements[POST], regular, _namespace(rule),
                        _delayed_pathways(rule, lambda t: _jump_line(rule, t)), rule.has_reward)
 
@@ -342,17 +358,24 @@ def _reward_jumps(rule: Rule) -> list:
             for t in rule.traces_of(REWARD)]
 
 
-def _apply(rule: Rule, kept: dict, continuous: str | None) -> list:
-    """The epoch-end change of w and the synapse traces, every change from the state before any of them."""
+def _apply(rule: Rule, kept: dict, continuous: str | None, every_step: bool = False) -> list:
+    """The epoch-end change of w and the synapse traces, every change from the state before any of them.
+    ``every_step`` (t_epoch = 1): every step ends an epoch, so the change is not gated by ``epoch_end(t)``
+    (a TimedArray lookup, ~20 us a step under numpy, that would always read 1: ``1.0 * d`` is ``d``), and
+    the dependencies x0/y0 are the step's own pre_spiked/post_spiked (the same 0.0 or 1.0)."""
     lo, hi = (quantity_text(b, rule.weight.dim) for b in (rule.weight.w_min, rule.weight.w_max))
+    gate = "" if every_step else "epoch_end(t) * "
     if not rule.traces_of(SYNAPSE) and continuous is None:
+        if every_step:  # a temporary keeps the sum's grouping: Brian2 would turn w + (a + b) into (w + a) + b
+            return ["nd_dw = pre_spiked * pre_term + post_spiked * post_term", f"w = clip(w + nd_dw, {lo}, {hi})"]
         return [f"w = clip(w + epoch_end(t) * (x0 * pre_term + y0 * post_term), {lo}, {hi})"]
     change = {}
     for (side, target), var in kept.items():
-        change.setdefault(target, []).append(f"{'x0' if side == PRE else 'y0'} * {var}")
+        dependency = f"{side}_spiked" if every_step else {PRE: "x0", POST: "y0"}[side]
+        change.setdefault(target, []).append(f"{dependency} * {var}")
     if continuous is not None:
         change.setdefault("w", []).append(f"({rule.t_epoch} * dt) * ({continuous})")
-    apply = [f"nd_d{target} = epoch_end(t) * ({' + '.join(parts)})" for target, parts in change.items()]
+    apply = [f"nd_d{target} = {gate}({' + '.join(parts)})" for target, parts in change.items()]
     apply += [f"w = clip(w + nd_dw, {lo}, {hi})" if target == "w" else f"{target} = {target} + nd_d{target}"
               for target in change]
     return apply
