@@ -80,6 +80,7 @@ def test_make_runs_as_many_compilers_as_cores(tmp_path, monkeypatch):
         prefs.extra_make_args_unix = before
     assert seen and seen[0][-2:] == [f"-j{os.cpu_count()}", "--quiet"]
 
+
 @pytest.mark.skipif(not brian2_backends._can_compile(), reason="no make and C++ compiler: auto always runs numpy")
 def test_auto_counts_each_run_regularly_operation():
     """numpy's estimate adds NUMPY_REGULAR_STEP_S per step for each run_regularly operation: brian2-step's
