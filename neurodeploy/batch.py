@@ -178,7 +178,7 @@ def load_plan(path: str, allow_outside: bool = False) -> tuple:
         for params in points:
             rule = rule_with(rule_file, params)  # a bad grid value fails here, before anything runs
             for index, (label, (protocol, options)) in enumerate(zip(labels, protocols)):
-                plan_trains(rule, protocol, options, 0, source, f"protocols[{index}]")  # size and rate checks
+                plan_trains(rule, protocol, options, 0, source, f"protocols[{index}]", check_only=True)  # sizes, rates
                 for seed in seeds:
                     suffix = "".join(f"-{k}={v}" for k, v in params.items())
                     run_id = re.sub(r"[^A-Za-z0-9_.=+-]", "_", f"{rule.name}-{label}-seed{seed}{suffix}")
@@ -224,15 +224,21 @@ def _network_entry(options: dict, plan_dir: str, source: str, where: str, allow_
     return out
 
 
-def plan_trains(rule, protocol: str, options: dict, seed: int, source: str = "", where: str = ""):
-    """The spike trains of one run: a protocol with options, or a network file."""
+def plan_trains(rule, protocol: str, options: dict, seed: int, source: str = "", where: str = "",
+                check_only: bool = False):
+    """The spike trains of one run: a protocol with options, or a network file (``check_only``: the
+    network and the run's size validated, no trains built)."""
     if protocol != "network":
         return make_trains(rule, protocol, options, seed, source, f"{where}." if where else "")
-    from neurodeploy.network import network_from_dict, network_trains, read_network
+    from neurodeploy.network import check_size, network_from_dict, network_trains, read_network
 
     data, net_source = read_network(options["network"])
     network = network_from_dict(data, net_source, rule)
-    return network_trains(rule, network, seed, options.get("steps"))
+    if "steps" in options:
+        check_size(network, options["steps"], source, f"{where}.steps")
+    else:
+        check_size(network, network.steps, net_source, "steps")
+    return None if check_only else network_trains(rule, network, seed, options.get("steps"))
 
 
 def run_one(spec: RunSpec, out_dir: str) -> dict:

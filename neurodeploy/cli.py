@@ -442,8 +442,7 @@ def verify(rule_file, out_dir, protocol, network_file, seed, spikes, backends, t
 def _network_trains(rule, protocol, network, spikes, given, seed):
     """verify's protocol 'network': the network file's trains (validated before anything runs);
     ``network``: :func:`neurodeploy.network.read_network` of the file, or None."""
-    from neurodeploy.network import MAX_STEPS, network_from_dict, network_trains
-    from neurodeploy.protocol import MAX_NEURON_STEPS, MAX_SYNAPSE_STEPS
+    from neurodeploy.network import check_size, network_from_dict, network_trains
 
     if network is None:
         raise NeurodeployError("--protocol", "", "network needs --network FILE (a network file: populations, projections)")
@@ -456,16 +455,12 @@ def _network_trains(rule, protocol, network, spikes, given, seed):
     if extra:
         raise NeurodeployError("--network", "", f"takes only --steps of the protocol options "
                                                 f"(got --{extra[0].replace('_', '-')})")
-    if "steps" in given and given["steps"] < 1:
-        raise NeurodeployError("--steps", "", f"must be at least 1 (got {given['steps']})")
     network = network_from_dict(*network, rule)
     steps = given.get("steps", network.steps)
-    synapse_steps = float(steps) * network.n_lif * network.n_src
-    if steps > MAX_STEPS or synapse_steps > MAX_SYNAPSE_STEPS or steps * network.n_src > MAX_NEURON_STEPS:
-        raise NeurodeployError("--steps" if "steps" in given else network.source, "" if "steps" in given else "steps",
-                               f"run too large ({steps} steps x {network.n_lif}x{network.n_src} neurons; at most "
-                               f"{MAX_STEPS:,} steps, {MAX_SYNAPSE_STEPS:,} synapse-steps and {MAX_NEURON_STEPS:,} "
-                               "neuron-steps)")
+    if "steps" in given:
+        check_size(network, steps, "--steps", "")
+    else:
+        check_size(network, steps, network.source, "steps")
     return network_trains(rule, network, seed, steps)
 
 

@@ -452,6 +452,42 @@ def sparse_zero_starts(plan, w_lava, mask) -> tuple | None:
     return tuple(int(k) for k in np.argwhere(zero)[0]) if zero.any() else None
 
 
+#: Loihi's fixed-point LIF holds v in 24 bits; the threshold is compared after a 6-bit shift.
+LIF_VTH_MAX = (2 ** 23 - 1) >> 6
+
+
+def check_lif_threshold(network, pop, params: dict, mode: str) -> None:
+    """Refuse a fixed-point LIF population whose threshold (Lava units, shifted by 6 bits) is beyond
+    the 24-bit voltage: it could never spike."""
+    if mode == "fixed" and int(params["vth"]) > LIF_VTH_MAX:
+        raise NeurodeployError(network.source, f"populations.{pop.name}.threshold",
+                               f"beyond Loihi's 24-bit voltage at the plan's weight scale: {int(params['vth'])} Lava "
+                               f"units, at most {LIF_VTH_MAX} (the neurons could never spike) (got {pop.threshold:g})")
+
+
+def network_plan_reason(rule, network, plan, w0=None) -> str | None:
+    """Why ``network`` cannot be deployed with ``plan`` (a static weight or a threshold beyond Loihi's
+    integers, a masked synapse starting at 0), or None: what :func:`deploy_network` would refuse, checked
+    before anything runs (verify skips that mode's backends with this reason)."""
+    w0 = network.plastic_w0() if w0 is None else w0
+    try:
+        for pr in network.projections:
+            if not pr.plastic:
+                static_weights_lava(network, pr, plan, rule)
+            elif pr.mask.any():
+                t, s = network.projection_slices(pr)
+                block = w0[t, s]
+                check_sparse_start(network, pr, plan.weights_to_lava(np.where(pr.mask, block, rule.weight.w_init)),
+                                   plan, rule, block)
+        for pop in network.lifs:
+            check_lif_threshold(network, pop, lif_params(plan.mode, pop.tau_u_ms, pop.tau_v_ms,
+                                                         pop.threshold * rule.weight.range, plan, dt=rule.dt * 1e3),
+                                plan.mode)
+    except NeurodeployError as exc:
+        return str(exc)
+    return None
+
+
 def check_sparse_start(network, projection, w_lava: np.ndarray, plan, rule, w_rule: np.ndarray) -> None:
     """Refuse a masked plastic projection with a synapse whose initial Lava weight is 0 (fixed: after the
     8-bit truncation of the sign mode): Lava 0.10's ``LearningSparse`` drops zero weights from its
@@ -470,7 +506,7 @@ def check_sparse_start(network, projection, w_lava: np.ndarray, plan, rule, w_ru
         position = (w_rule[i, j] - rule.weight.w_min) / rule.weight.range  # as the file's w0
         raise NeurodeployError(network.source, f"projections[{projection.index}].w0",
                                f"a plastic projection with a mask cannot start at Lava weight 0: Lava's "
-                               f"LearningSparse drops zero weights at the first step; raise w0 or use p: 1 "
+                               f"LearningSparse drops zero weights at the first step; raise w0, or use p: 1 (and autapses: true in a recurrent projection) "
                                f"(got {position:g})")
 
 
@@ -633,6 +669,7 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
     for pop in network.lifs:
         params = lif_params(plan.mode, pop.tau_u_ms, pop.tau_v_ms, pop.threshold * rule.weight.range, plan,
                             dt=rule.dt * 1e3)
+        check_lif_threshold(network, pop, params, plan.mode)
         lifs[pop.name] = LIF(shape=(pop.n,), **params, name=f"lif_{pop.name}")
     plastic, static = [], []
     static_w = dict((pr.index, w) for pr, w in statics)

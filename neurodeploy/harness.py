@@ -181,6 +181,38 @@ def distribution_comparisons(rule, trains, plans, results, progress=None) -> lis
     return out
 
 
+#: Closed loop and networks: the backends whose spikes scale the plans, by preference (they run no plan).
+PLAN_FREE = ("brian2", "brian2-step", "lava-cpu")
+
+
+def network_refusals(rule, trains, plans) -> dict:
+    """A network's engine backends that cannot deploy it with the plans (a static weight or a threshold
+    beyond Loihi's integers, a masked synapse starting at 0): backend -> the one-line reason."""
+    from neurodeploy.deploy import network_plan_reason
+
+    out = {}
+    if trains.network is None:
+        return out
+    for mode, plan in plans.items():
+        reason = network_plan_reason(rule, trains.network, plan, trains.w0)
+        if reason is not None:
+            out.update({f"lava-{mode}": reason, f"emu-{mode}": reason})
+    return out
+
+
+def _plan_scaler(registry, rule, trains, backends, refused=None) -> tuple:
+    """(scaler, backends in run order, pre_run): the backend whose neurons' spikes scale the plans of a
+    closed loop or network: the first of :data:`PLAN_FREE` that runs (moved to the front), else the first
+    backend that runs, in a preliminary run (``pre_run``) whose result is not reported, so that every
+    reported backend ran the reported plans and the backends' order changes no number."""
+    runs = [n for n in backends if registry.get(n).unsupported_reason(rule) is None
+            and registry.get(n).unsupported_trains(trains) is None and n not in (refused or {})]
+    free = [n for n in PLAN_FREE if n in runs]
+    if free:
+        return free[0], [free[0]] + [n for n in backends if n != free[0]], False
+    return (runs[0] if runs else None), list(backends), bool(runs)
+
+
 def mode_of(backend: str) -> str:
     return "fixed" if backend.endswith("-fixed") else "float"
 
@@ -641,9 +673,34 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
     lap("statistics and plans")
     planned_on, plan_trains = "the protocol's spike trains", trains
     results, skipped, failed = {}, {}, {}
+    scaler = None
+    refused = network_refusals(rule, trains, plans)  # what deploy_network would refuse, before anything runs
+    if trains.closed:  # the plans are scaled on spikes the neurons make: whose, whatever the backends' order
+        scaler, backends, pre_run = _plan_scaler(registry, rule, trains, backends, refused)
+        if pre_run:  # only engine backends: a preliminary run (not reported) with the protocol's plans
+            if progress:
+                progress.start(scaler, trains.steps, "preliminary run: its neurons' spikes scale the plans")
+            try:
+                with time_limit(timeout):
+                    first = registry.get(scaler).run(rule, trains, plans, None, Recording(every=trains.steps))
+            except BackendTimeout:
+                first = None
+            finally:
+                if progress:
+                    progress.finish()
+            if first is not None:
+                plan_trains = made = with_spikes(trains, first.info["post_spikes"])
+                traces = trace_stats(rule, made)
+                try:
+                    plans = compile_plans(rule, made, traces, approximate=True)
+                except UnsupportedError:
+                    plans = {}
+                planned_on = (f"the post spikes {scaler}'s neurons made in a preliminary run with the plans of "
+                              "the protocol's spike trains")
+            lap("preliminary run (plan scaling)")
     for name in backends:
         backend = registry.get(name)
-        reason = backend.unsupported_reason(rule) or backend.unsupported_trains(trains)
+        reason = backend.unsupported_reason(rule) or backend.unsupported_trains(trains) or refused.get(name)
         if reason is not None:
             skipped[name] = reason
             continue
@@ -660,7 +717,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
         finally:
             if progress:
                 progress.finish()
-        if trains.closed and name in results and planned_on.startswith("the protocol"):
+        if name == scaler and name in results and planned_on.startswith("the protocol"):
             # the second pass: scale the plans on the spikes a neuron actually made
             plan_trains = made = with_spikes(trains, results[name].info["post_spikes"])
             traces = trace_stats(rule, made)

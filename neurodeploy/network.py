@@ -47,6 +47,9 @@ from neurodeploy.errors import NeurodeployError, did_you_mean
 
 #: Largest network accepted: neurons, synapses (plastic and static) and steps.
 MAX_NEURONS, MAX_SYNAPSES, MAX_STEPS = 100_000, 10_000_000, 10_000_000
+#: Largest weight block (LIF neurons x sources): the backends hold the plastic and static weights, and
+#: the masks are drawn, as dense (n_lif, n_src) arrays.
+MAX_BLOCK = 25_000_000
 
 _TOP = ("network", "description", "steps", "seed", "populations", "projections")
 _POISSON = ("poisson", "rate")
@@ -301,6 +304,15 @@ def network_from_dict(data, source: str, rule) -> Network:
                 lif_offset += s["n"] if kind == "lif" else 0
     if not any(p.kind == "lif" for p in populations.values()):
         raise NeurodeployError(source, "populations", "needs at least one 'lif' population (the neurons that learn)")
+    n_lif = sum(p.n for p in populations.values() if p.kind == "lif")
+    if n_lif * offset > MAX_BLOCK:
+        raise NeurodeployError(source, "populations", f"{n_lif} LIF neurons x {offset} sources = {n_lif * offset:,} "
+                                                      f"weight entries, at most {MAX_BLOCK:,} (the weights are held as "
+                                                      "dense LIF x source blocks)")
+    if rule.has_reward:
+        raise NeurodeployError(rule.source, "traces", "a three-factor rule (a reward trace) cannot learn in a network "
+                                                      "yet: the network has no reward input, and the engine's supplied "
+                                                      "y traces need the post spikes in advance")
     raw_proj = data["projections"]
     if not isinstance(raw_proj, list) or not raw_proj:
         raise NeurodeployError(source, "projections", "must be a non-empty list of {from, to, ...}")
@@ -365,7 +377,48 @@ def network_from_dict(data, source: str, rule) -> Network:
     if not any(pr.plastic and pr.mask.any() for pr in projections):
         raise NeurodeployError(source, "projections", "needs at least one plastic projection with a synapse "
                                                       "(plastic: true): the rule learns there")
+    parts = _parts(populations, projections)
+    if len(parts) > 1:
+        shown = " and ".join("{" + ", ".join(part) + "}" for part in parts[:3]) + (" ..." if len(parts) > 3 else "")
+        raise NeurodeployError(source, "projections", f"the network falls into {len(parts)} unconnected parts "
+                                                      f"({shown}): Lava runs only the part connected to the process "
+                                                      "it starts; verify each part as its own network")
     return Network(name, source, steps, seed, tuple(populations.values()), tuple(projections), description.strip())
+
+
+def _parts(populations: dict, projections: list) -> list:
+    """The connected parts of the network (populations linked by any projection, whatever its direction
+    or synapse count: Lava connects the processes all the same), each a list of names in file order."""
+    parent = {name: name for name in populations}
+
+    def root(name):
+        while parent[name] != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    for pr in projections:
+        parent[root(pr.source)] = root(pr.target)
+    groups = {}
+    for name in populations:
+        groups.setdefault(root(name), []).append(name)
+    return list(groups.values())
+
+
+def check_size(network: Network, steps: int, source: str, field_name: str) -> None:
+    """Refuse a run of ``network`` for ``steps`` beyond the run limits of every protocol
+    (:data:`neurodeploy.protocol.MAX_SYNAPSE_STEPS`, ``MAX_NEURON_STEPS``) or :data:`MAX_STEPS`;
+    ``source``/``field_name`` name where ``steps`` came from."""
+    from neurodeploy.protocol import MAX_NEURON_STEPS, MAX_SYNAPSE_STEPS
+
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise NeurodeployError(source, field_name, f"must be a whole number >= 1 (got {steps!r})")
+    if steps > MAX_STEPS or float(steps) * network.n_lif * network.n_src > MAX_SYNAPSE_STEPS \
+            or steps * network.n_src > MAX_NEURON_STEPS:
+        raise NeurodeployError(source, field_name,
+                               f"run too large ({steps} steps x {network.n_lif}x{network.n_src} neurons; at most "
+                               f"{MAX_STEPS:,} steps, {MAX_SYNAPSE_STEPS:,} synapse-steps and {MAX_NEURON_STEPS:,} "
+                               "neuron-steps)")
 
 
 def network_trains(rule, network: Network, seed: int, steps: int | None = None):

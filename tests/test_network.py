@@ -127,6 +127,19 @@ REFUSED = [
      "net.yaml: projections: needs at least one plastic projection with a synapse (plastic: true): the rule learns there"),
     (lambda d: d["populations"].pop("e") and d["populations"].pop("i") and d.update(projections=[]),
      "net.yaml: populations: needs at least one 'lif' population (the neurons that learn)"),
+    # two halves linked by nothing: Lava runs only the part connected to the process it starts (audit)
+    (lambda d: d["populations"].update(inp2={"poisson": 5, "rate": "10 Hz"}, z={"lif": 3, "tau_u": "5 ms",
+                                                                                "tau_v": "20 ms", "threshold": 1})
+     or d["projections"].append({"from": "inp2", "to": "z", "plastic": True}),
+     "net.yaml: projections: the network falls into 2 unconnected parts ({inp, e, i} and {inp2, z}): Lava runs "
+     "only the part connected to the process it starts; verify each part as its own network"),
+    (lambda d: d["populations"].update(lonely={"lif": 1, "tau_u": "5 ms", "tau_v": "20 ms", "threshold": 1}),
+     "net.yaml: projections: the network falls into 2 unconnected parts ({inp, e, i} and {lonely}): Lava runs "
+     "only the part connected to the process it starts; verify each part as its own network"),
+    # dense blocks bounded before any mask is drawn (audit: 50,000 x 100,000 ran out of memory)
+    (lambda d: d["populations"]["inp"].update(poisson=49000) or d["populations"]["e"].update(lif=50000),
+     "net.yaml: populations: 50002 LIF neurons x 99002 sources = 4,950,298,004 weight entries, at most "
+     "25,000,000 (the weights are held as dense LIF x source blocks)"),
 ]
 
 
@@ -191,3 +204,27 @@ def test_batch_plan_takes_a_network(tmp_path):
         with pytest.raises(NeurodeployError) as info:
             load_plan(str(tmp_path / "plan.yaml"))
         assert str(info.value) == message
+
+
+def test_three_factor_rule_refused_in_networks(rule):
+    """A network has no reward input: a rule with a reward trace is refused before anything runs (audit:
+    it ran with zero reward on Brian2 and raised a KeyError on the emulator)."""
+    data = _without(base())
+    with pytest.raises(NeurodeployError) as info:
+        network_from_dict(data, "net.yaml", load_rule(rule_path("rstdp")))
+    assert str(info.value) == ("rstdp.yaml: traces: a three-factor rule (a reward trace) cannot learn in a network "
+                               "yet: the network has no reward input, and the engine's supplied y traces need the "
+                               "post spikes in advance")
+
+
+def test_batch_plan_applies_the_run_limits(tmp_path):
+    """A plan's network run obeys verify's size limits, checked at load without building the trains."""
+    from neurodeploy.batch import load_plan
+
+    (tmp_path / "net.yaml").write_text(open(EXAMPLE).read())
+    (tmp_path / "plan.yaml").write_text("rules: [stdp_pair]\nprotocols:\n  - {name: network, network: net.yaml, "
+                                        "steps: 20000000}\n")
+    with pytest.raises(NeurodeployError) as info:
+        load_plan(str(tmp_path / "plan.yaml"))
+    assert str(info.value) == ("plan.yaml: protocols[0].steps: run too large (20000000 steps x 20x60 neurons; at "
+                               "most 10,000,000 steps, 20,000,000,000 synapse-steps and 200,000,000 neuron-steps)")

@@ -212,7 +212,8 @@ def test_network_refusals(tmp_path):
     zero = dict(DENSE_INPUT, projections=[dict(DENSE_INPUT["projections"][0], p=0.5, w0=0)])
     zero_net = network_from_dict(zero, "zero.yaml", rule)
     message = ("zero.yaml: projections[0].w0: a plastic projection with a mask cannot start at Lava weight 0: "
-               "Lava's LearningSparse drops zero weights at the first step; raise w0 or use p: 1 (got 0)")
+               "Lava's LearningSparse drops zero weights at the first step; raise w0, or use p: 1 (and "
+               "autapses: true in a recurrent projection) (got 0)")
     for mode in ("float", "fixed"):  # Lava 0.10 stalls (fixed) or cannot read the weights back (float)
         with pytest.raises(NeurodeployError) as exc:
             deploy_network(rule, zero_net, mode)

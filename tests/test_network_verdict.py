@@ -91,3 +91,45 @@ def test_network_statistics_by_hand():
     assert stats["exc: rate_hz"] == 0.0 and stats["inh: rate_hz"] == pytest.approx(100.0)
     assert list(stats) == list(D.statistic_names(trains))
     assert with_spikes(trains, post).pre[net.n_inputs:].sum() == post.sum()
+
+
+def test_backend_order_changes_no_number():
+    """The plans of a network are scaled on the spikes of the first plan-free backend (brian2, brian2-step,
+    lava-cpu) whatever the order given; with only engine backends, on a preliminary run's spikes, and
+    every reported run used the reported plans (audit: emu-fixed first ran one plan and reported another)."""
+    rule = load_rule(rule_path("stdp_pair"))
+    trains = network_trains(rule, load_network(NETWORK, rule), seed=2, steps=200)
+    a = verify(rule, trains, ("emu-fixed", "brian2-step"))
+    b = verify(rule, trains, ("brian2-step", "emu-fixed"))
+    assert a.plans["fixed"].to_dict() == b.plans["fixed"].to_dict()
+    for name in ("emu-fixed", "brian2-step"):
+        np.testing.assert_array_equal(a.results[name].trajectory, b.results[name].trajectory)
+        np.testing.assert_array_equal(a.results[name].info["post_spikes"], b.results[name].info["post_spikes"])
+    alone = verify(rule, trains, ("emu-fixed",))
+    assert "preliminary run" in alone.stats["plans_scaled_on"]
+    again = alone.results["emu-fixed"]
+    # the reported run is the reported plan's: rerun with it, same numbers
+    from neurodeploy.backends import load_all
+
+    rerun = load_all().get("emu-fixed").run(rule, trains, alone.plans)
+    np.testing.assert_array_equal(rerun.trajectory[-1], again.trajectory[-1])
+    assert alone.outcome == PASSED, [(c["share"], c["outcome"], c.get("message")) for c in alone.comparisons]
+
+
+def test_plan_dependent_refusals_skip_the_engine_before_anything_runs(tmp_path):
+    """A static weight beyond 8 bits and a sign, or a threshold beyond the 24-bit voltage, at the fixed
+    plan's scale: the fixed-point backends are skipped with the one-line reason (audit: the fixed LIF never
+    spiked, silently), the others run."""
+    rule = load_rule(rule_path("stdp_pair"))
+    text = open(NETWORK).read()
+    for old, new, reason in (("threshold: 20}", "threshold: 600}",
+                              "populations.exc.threshold: beyond Loihi's 24-bit voltage at the plan's weight scale: "
+                              "153000 Lava units, at most 131071 (the neurons could never spike) (got 600)"),
+                             ("weight: -1,", "weight: -3,", "projections[3].weight: does not fit Loihi's 8 bits and "
+                              "a sign at the plan's weight scale: -765 Lava units, at most 255 (got -3)")):
+        path = tmp_path / "net.yaml"
+        path.write_text(text.replace(old, new))
+        trains = network_trains(rule, load_network(str(path), rule), seed=1, steps=50)
+        report = verify(rule, trains, ("brian2-step", "emu-float", "emu-fixed"))
+        assert report.skipped["emu-fixed"] == f"net.yaml: {reason}"
+        assert set(report.results) == {"brian2-step", "emu-float"}

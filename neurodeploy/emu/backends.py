@@ -27,7 +27,7 @@ class _EmuBackend(_LavaBackend):
     records = True  # records only what is asked (memory O(recorded), not O(steps x synapses))
     closed_loop = True  # the closed loop's LIF: :class:`neurodeploy.emu.engine.Lif`, bit-exact with Lava's
     networks = True  # :func:`neurodeploy.emu.engine.simulate_network`, bit-exact with lava-fixed
-    lava_sparse = False  # a mask's synapses starting at 0 stay (Lava's LearningSparse drops them: refused there)
+    lava_sparse = False  # the open loop's mask: synapses starting at 0 stay (Lava's LearningSparse drops them)
 
     def trajectory(self, plan, w0_lava, trains, progress=None, recording=None, supplied=None):
         # recorded straight in rule units: w_lava * weight_scale, as plan.weights_from_lava
