@@ -224,6 +224,54 @@ def _fixed_w0(w0, s_w, limits, sign_mode):
     return w
 
 
+def constants_margin(rule, plan, trains) -> float:
+    """How far the engine's best constants alone move the mean weight from the exact rule's, in units
+    of the range: the largest difference, over the recorded steps, of the mean over the present synapses
+    (same initial weights, exact arithmetic, open loop on ``trains``). The realised constants cannot do
+    better than the best ones (the constants link judges that); a difference in distribution of this size
+    is the constants share, not the deployment's. Derived from the rule and the plan's scales, not from its
+    constants: a plan with a wrong constant has the same margin."""
+    from neurodeploy.lava.lowering import lower
+
+    real = realise(rule, lower(rule, approximate=True), plan)
+    stride = record_stride(trains.steps, trains.n_pre * trains.n_post)
+    s_w = real.weight_scale
+    exact = [p["exact"] for p in real.products]
+    best = [p["best"] * 2.0 ** -p["shift"] for p in real.products]
+    bounds = (rule.weight.w_min / s_w, rule.weight.w_max / s_w)
+    w0 = np.asarray(trains.w0, dtype=float) / s_w
+    sat = getattr(plan, "saturating", ())
+    F = _run_spec(real, rule, trains, exact, w0, bounds, stride, sat)
+    I = _run_spec(real, rule, trains, best, w0, bounds, stride, sat)
+    present = np.ones(F.shape[1:], bool) if trains.mask is None else trains.mask
+    if not present.any():
+        return 0.0
+    return float(np.max(np.abs(I[:, present].mean(axis=1) - F[:, present].mean(axis=1)))) / rule.weight.range
+
+
+def rounding_bias(rule, plan, trains, k: int = 8) -> float:
+    """How far Loihi's rounding alone moves the mean weight of ``plan`` on ``trains``, in units of the
+    range: the largest difference, over the recorded steps, between the mean over the present synapses
+    of ``k`` fixed-point runs (rounding seeds; one batched call) and of the same plan in exact arithmetic
+    (its constants, impulses and initial weights). Lava's fixed point is biased downwards by the floors
+    of shifted products and by its stochastic decays; this is the plan's own rounding, whatever its
+    constants."""
+    from neurodeploy.emu.engine import simulate, simulate_batch
+
+    stride = record_stride(trains.steps, trains.n_pre * trains.n_post)
+    rows = recorded_rows(trains.steps, stride)
+    w0 = plan.weights_to_lava(trains.w0)
+    w0_float = (np.asarray(w0, dtype=np.int64) >> 1) << 1 if plan.sign_mode == "mixed" else w0
+    R = simulate(plan, w0_float, trains.pre, trains.post, record_rows=rows, scale=plan.weight_scale, mode="float")
+    members, _ = simulate_batch(plan, w0, trains.pre, trains.post, ensemble_seeds(trains.seed, k), record_rows=rows,
+                                limits=tuple(plan.w_lava_bounds))
+    present = np.ones(R.shape[1:], bool) if trains.mask is None else trains.mask
+    if not present.any():
+        return 0.0
+    fixed_mean = members[:, :, present].astype(float).mean(axis=(0, 2)) * plan.weight_scale
+    return float(np.max(np.abs(fixed_mean - R[:, present].mean(axis=1)))) / rule.weight.range
+
+
 def constants_link(rule, engine, plan, trains) -> tuple:
     """(entry, context) of the constants link; the context feeds the rounding link."""
     real = realise(rule, engine, plan)
