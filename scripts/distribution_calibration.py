@@ -57,6 +57,14 @@ def main(argv=None):
     plans = compile_plans(rule, with_spikes(trains, first.info["post_spikes"]), approximate=True)
     names = D.statistic_names(trains)
     untested = D.untested_statistics(args.candidate, names)
+
+    def margins(plans_used):  # as distribution_verdict: a fixed-point candidate's mean weight margin
+        if not args.candidate.endswith("-fixed"):
+            return {}
+        m = D.fixed_margin(rule, trains, plans_used, args.candidate)
+        return {n: m for n in names if n == "w_mean" or n.endswith(": w_mean")}
+
+    correct_margins = margins(plans)
     k, n = args.size, args.trials
     base = args.seed_base
     kinds = None if args.mutations == "all" else set(args.mutations.split(","))
@@ -65,7 +73,8 @@ def main(argv=None):
                                          range(base + n * k, base + 2 * n * k))
     alarms = []
     for t in range(n):
-        test = D.two_sample(ref[t * k:(t + 1) * k], cand[t * k:(t + 1) * k], names=names, untested=untested)
+        test = D.two_sample(ref[t * k:(t + 1) * k], cand[t * k:(t + 1) * k], names=names, untested=untested,
+                             margins=correct_margins)
         alarms.append(test["rejected"])
     caught = {}
     for label, kind, plan in mutants(plans["fixed"]):
@@ -73,10 +82,11 @@ def main(argv=None):
             continue
         m, _ = D.ensemble_statistics(rule, args.candidate, trains, dict(plans, fixed=plan),
                                      range(base + 2 * n * k, base + 2 * n * k + k))
-        test = D.two_sample(ref[:k], m, names=names, untested=untested)
+        test = D.two_sample(ref[:k], m, names=names, untested=untested, margins=margins(dict(plans, fixed=plan)))
         caught[label] = {"caught": test["passed"] is False, "rejected": test["rejected"],
                          "p": {s: e["p_value"] for s, e in test["statistics"].items()}}
-    out = {"rule": args.rule, "network": args.network, "steps": args.steps, "size": k, "trials": n, "reference": args.reference,
+    out = {"rule": args.rule, "network": args.network, "steps": args.steps,
+           "w_mean_margin": next(iter(correct_margins.values()), None), "size": k, "trials": n, "reference": args.reference,
            "candidate": args.candidate, "alpha": D.ALPHA,
            "false_alarms": sum(1 for a in alarms if a), "alarms": alarms,
            "mutants_caught": sum(1 for c in caught.values() if c["caught"]), "mutants": caught,
