@@ -309,10 +309,7 @@ def network_from_dict(data, source: str, rule) -> Network:
         raise NeurodeployError(source, "populations", f"{n_lif} LIF neurons x {offset} sources = {n_lif * offset:,} "
                                                       f"weight entries, at most {MAX_BLOCK:,} (the weights are held as "
                                                       "dense LIF x source blocks)")
-    if rule.has_reward:
-        raise NeurodeployError(rule.source, "traces", "a three-factor rule (a reward trace) cannot learn in a network "
-                                                      "yet: the network has no reward input, and the engine's supplied "
-                                                      "y traces need the post spikes in advance")
+
     raw_proj = data["projections"]
     if not isinstance(raw_proj, list) or not raw_proj:
         raise NeurodeployError(source, "projections", "must be a non-empty list of {from, to, ...}")
@@ -432,8 +429,13 @@ def network_trains(rule, network: Network, seed: int, steps: int | None = None):
     pre[: network.n_inputs] = network.input_spikes(steps, seed, rule.dt)
     post = np.zeros((network.n_lif, steps), dtype=bool)
     rates = [p.rate_hz for p in network.inputs]
-    return SpikeTrains(pre, post, network.plastic_w0(), f"network:{network.name}", seed,
-                       rates[0] if len(set(rates)) == 1 else None, mask=network.plastic_mask(), network=network)
+    from neurodeploy.protocol import with_reward
+
+    # a three-factor rule: the protocols' default reward per LIF neuron (Brian2 runs it; the engine's
+    # supplied y traces need the post spikes in advance: the Lava and emulator backends refuse it)
+    return with_reward(rule, SpikeTrains(pre, post, network.plastic_w0(), f"network:{network.name}", seed,
+                                         rates[0] if len(set(rates)) == 1 else None, mask=network.plastic_mask(),
+                                         network=network))
 
 
 def with_spikes(trains, lif_spikes: np.ndarray):

@@ -206,15 +206,20 @@ def test_batch_plan_takes_a_network(tmp_path):
         assert str(info.value) == message
 
 
-def test_three_factor_rule_refused_in_networks(rule):
-    """A network has no reward input: a rule with a reward trace is refused before anything runs (audit:
-    it ran with zero reward on Brian2 and raised a KeyError on the emulator)."""
-    data = _without(base())
-    with pytest.raises(NeurodeployError) as info:
-        network_from_dict(data, "net.yaml", load_rule(rule_path("rstdp")))
-    assert str(info.value) == ("rstdp.yaml: traces: a three-factor rule (a reward trace) cannot learn in a network "
-                               "yet: the network has no reward input, and the engine's supplied y traces need the "
-                               "post spikes in advance")
+def test_three_factor_rule_in_a_network_runs_on_brian2_and_is_refused_by_the_engine():
+    """A rule with a reward trace gets the protocols' default reward per LIF neuron; Brian2 runs it, the
+    Lava and emulator backends are skipped with their reason (audit: the emulator raised a KeyError)."""
+    from neurodeploy.harness import verify
+
+    rstdp = load_rule(rule_path("rstdp"))
+    trains = network_trains(rstdp, load_network(EXAMPLE, rstdp), seed=1, steps=100)
+    assert trains.reward is not None and trains.reward.shape == (20, 100)
+    report = verify(rstdp, trains, ("brian2-step", "emu-float", "lava-cpu"))
+    assert set(report.results) == {"brian2-step"}
+    assert report.skipped["emu-float"] == "networks: the supplied y traces of a three-factor rule need the post " \
+                                          "spikes in advance"
+    assert report.skipped["lava-cpu"] == "networks: the supplied reward of a three-factor rule is not wired in " \
+                                         "networks yet"
 
 
 def test_batch_plan_applies_the_run_limits(tmp_path):

@@ -201,6 +201,22 @@ def _standalone_dir(model: Brian2Model) -> str:
     return path
 
 
+def set_up_synapses(b2, syn, model, rule, dt) -> None:
+    """The rule's pathways and operations on a connected ``Synapses``: same-step pre before post, then
+    the delayed jumps (Brian2 otherwise orders by name), the per-step operations, traces at rest."""
+    syn.pre.order = 0
+    syn.post.order = 1
+    for order, (name, _, delay, _) in enumerate(model.delayed, start=2):
+        pathway = getattr(syn, name)
+        pathway.order = order
+        pathway.delay = delay * b2.second
+    for code, when, order in model.regular:
+        syn.run_regularly(code, when=when, order=order, dt=dt)
+    for t in rule.traces:  # traces start at rest
+        if t.rest:
+            setattr(syn, b2name(rule, t.name), b2.Quantity(t.rest, dim=to_brian2(t.dim)))
+
+
 def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: None, standalone=False,
                    build_dir=None) -> tuple:
     dt = rule.dt * b2.second
@@ -237,18 +253,7 @@ def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: N
         syn.connect(i=i, j=j)
     else:
         syn.connect()
-    # same-step pre before post, then the delayed jumps (Brian2 otherwise orders by name)
-    syn.pre.order = 0
-    syn.post.order = 1
-    for order, (name, _, delay, _) in enumerate(model.delayed, start=2):
-        pathway = getattr(syn, name)
-        pathway.order = order
-        pathway.delay = delay * b2.second
-    for code, when, order in model.regular:
-        syn.run_regularly(code, when=when, order=order, dt=dt)
-    for t in rule.traces:  # traces start at rest
-        if t.rest:
-            setattr(syn, b2name(rule, t.name), b2.Quantity(t.rest, dim=to_brian2(t.dim)))
+    set_up_synapses(b2, syn, model, rule, dt)
     if not (standalone or masked):
         i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
     # index[post, pre]: the synapse's position in Brian2's arrays (-1: no such synapse)

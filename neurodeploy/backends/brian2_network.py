@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurodeploy.backends.brian2_model import b2name, unit_text
+from neurodeploy.backends.brian2_model import unit_text
 from neurodeploy.spec.units import to_brian2
 
 
@@ -93,6 +93,8 @@ def _connect(syn, block: np.ndarray) -> tuple:
 def build_and_run(b2, model, rule, trains, namespace: dict, progress, recording, check, run, build_dir=None) -> tuple:
     """Build the network of ``trains`` (a network or a closed loop) and run it; (trajectory, info).
     ``build_dir``: Brian2's cpp_standalone device is set, build and run there."""
+    from neurodeploy.backends.brian2_backends import set_up_synapses  # its caller: imported by now
+
     dt = rule.dt * b2.second
     lay = layout(rule, trains)
     n_in, n_lif, steps = lay.n_inputs, lay.n_lif, trains.steps
@@ -122,18 +124,7 @@ def build_and_run(b2, model, rule, trains, namespace: dict, progress, recording,
         syn = b2.Synapses(group, post, model=model.model, on_pre=on_pre, on_post=on_post,
                           namespace=namespace, dt=dt, method="exact", name="plastic" + suffix)
         i, j = _connect(syn, block)
-        # same-step pre before post, then the delayed jumps (Brian2 otherwise orders by name)
-        syn.pre.order = 0
-        syn.post.order = 1
-        for order, (name, _, delay, _) in enumerate(model.delayed, start=2):
-            pathway = getattr(syn, name)
-            pathway.order = order
-            pathway.delay = delay * b2.second
-        for code, when, order in model.regular:
-            syn.run_regularly(code, when=when, order=order, dt=dt)
-        for t in rule.traces:  # traces start at rest
-            if t.rest:
-                setattr(syn, b2name(rule, t.name), b2.Quantity(t.rest, dim=to_brian2(t.dim)))
+        set_up_synapses(b2, syn, model, rule, dt)
         syn.w[:] = b2.Quantity(lay.w0[j, i + columns.start], dim=w_dim)
         plastic.append((syn, i + columns.start, j))
         objects.append(syn)
