@@ -209,7 +209,8 @@ def test_network_refusals(tmp_path):
         nd.connect_input("out", nd.lifs["out"].s_out)
     assert str(exc.value) == ("static.yaml: connect_input: not an input (Poisson) population: inputs are a, b "
                               "(got 'out')")
-    zero = dict(DENSE_INPUT, projections=[dict(DENSE_INPUT["projections"][0], p=0.5, w0=0)])
+    zero = dict(DENSE_INPUT, projections=[dict(DENSE_INPUT["projections"][0], p=0.5, w0=0)]
+                + DENSE_INPUT["projections"][1:])
     zero_net = network_from_dict(zero, "zero.yaml", rule)
     message = ("zero.yaml: projections[0].w0: a plastic projection with a mask cannot start at Lava weight 0: "
                "Lava's LearningSparse drops zero weights at the first step; raise w0, or use p: 1 (and "
