@@ -534,7 +534,7 @@ def test_cli_empty_and_repeated_backends(capsys, tmp_path, good_rule):
     ("--rate", "nan", "--rate: must be finite (got nan)"),
     ("--pairs", "3", "--pairs: not an option of protocol 'poisson' (options: n_pre, n_post, steps, rate)"),
     ("--steps", "abc", "Invalid value for '--steps': 'abc' is not a valid integer."),
-    ("--protocol", "x", "Invalid value for '--protocol': 'x' is not one of 'poisson', 'pairing', 'correlated', 'hfs', 'lfs', 'stdp-window', 'frequency', 'closed-loop'."),
+    ("--protocol", "x", "Invalid value for '--protocol': 'x' is not one of 'poisson', 'pairing', 'correlated', 'hfs', 'lfs', 'stdp-window', 'frequency', 'closed-loop', 'network'."),
 ])
 def test_cli_bad_option(capsys, tmp_path, good_rule, option, value, expected):
     out = tmp_path / "out"
