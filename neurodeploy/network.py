@@ -347,6 +347,10 @@ def network_from_dict(data, source: str, rule) -> Network:
         autapses = raw.get("autapses", False)
         if not isinstance(autapses, bool):
             raise NeurodeployError(source, f"{where}.autapses", f"must be true or false (got {autapses!r})")
+        if "autapses" in raw and pre.name != post.name:
+            raise NeurodeployError(source, f"{where}.autapses", f"only for a recurrent projection (from = to): "
+                                                                f"{pre.name} -> {post.name} has no synapse of a neuron "
+                                                                "onto itself")
         if plastic:
             if "weight" in raw:
                 raise NeurodeployError(source, f"{where}.weight", "a plastic projection starts from 'w0' "

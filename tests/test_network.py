@@ -120,6 +120,9 @@ REFUSED = [
      "net.yaml: projections[0].weight: a plastic projection starts from 'w0' (0..1 within the rule's bounds), not 'weight'"),
     (lambda d: d["projections"][2].pop("weight"),
      "net.yaml: projections[2].weight: missing (a static projection's weight, in units of the rule's weight range; < 0 inhibits)"),
+    (lambda d: d["projections"][0].update(autapses=True),
+     "net.yaml: projections[0].autapses: only for a recurrent projection (from = to): inp -> e has no synapse of a "
+     "neuron onto itself"),
     (lambda d: d["projections"][0].update(plastic="yes"), "net.yaml: projections[0].plastic: must be true or false (got 'yes')"),
     (lambda d: d["projections"].append({"from": "inp", "to": "e", "plastic": True}),
      "net.yaml: projections[4]: a second plastic projection inp -> e: merge them"),
