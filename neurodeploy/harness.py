@@ -172,7 +172,7 @@ def distribution_comparisons(rule, trains, plans, results, progress=None) -> lis
         if progress:
             progress.start("verdict", 1, f"distribution: brian2-step x{ENSEMBLE} -> {runs_as} x{ENSEMBLE} input seeds")
         entry = distribution_verdict(rule, trains, plans, name, int(trains.seed or 0), reference="brian2-step",
-                                     reference_stats=reference_stats)
+                                     reference_stats=reference_stats, spikes=results[name].info["post_spikes"])
         if progress:
             progress.finish()
         reference_stats = entry.pop("_reference_stats")
@@ -198,6 +198,17 @@ def network_refusals(rule, trains, plans) -> dict:
         if reason is not None:
             out.update({f"lava-{mode}": reason, f"emu-{mode}": reason})
     return out
+
+
+def _replan(rule, trains, spikes) -> tuple:
+    """(trains with the neurons' ``spikes``, their trace statistics, the plans scaled on them; {} when the
+    engine cannot run the rule): a closed loop's or network's plans, on spikes a neuron made."""
+    made = with_spikes(trains, spikes)
+    traces = trace_stats(rule, made)
+    try:
+        return made, traces, compile_plans(rule, made, traces, approximate=True)
+    except UnsupportedError:
+        return made, traces, {}
 
 
 def _plan_scaler(registry, rule, trains, backends, refused=None) -> tuple:
@@ -689,12 +700,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
                 if progress:
                     progress.finish()
             if first is not None:
-                plan_trains = made = with_spikes(trains, first.info["post_spikes"])
-                traces = trace_stats(rule, made)
-                try:
-                    plans = compile_plans(rule, made, traces, approximate=True)
-                except UnsupportedError:
-                    plans = {}
+                plan_trains, traces, plans = _replan(rule, trains, first.info["post_spikes"])
                 planned_on = (f"the post spikes {scaler}'s neurons made in a preliminary run with the plans of "
                               "the protocol's spike trains")
             lap("preliminary run (plan scaling)")
@@ -719,12 +725,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
                 progress.finish()
         if name == scaler and name in results and planned_on.startswith("the protocol"):
             # the second pass: scale the plans on the spikes a neuron actually made
-            plan_trains = made = with_spikes(trains, results[name].info["post_spikes"])
-            traces = trace_stats(rule, made)
-            try:
-                plans = compile_plans(rule, made, traces, approximate=True)
-            except UnsupportedError:
-                plans = {}
+            plan_trains, traces, plans = _replan(rule, trains, results[name].info["post_spikes"])
             planned_on = f"the post spikes {name}'s neuron made"
         lap(f"backend {name}")
     w_range = rule.weight.range

@@ -131,7 +131,7 @@ def ensemble_statistics(rule, backend: str, trains, plans, seeds) -> tuple:
     return np.array(rows, dtype=float), time.perf_counter() - start
 
 
-def fixed_margin(rule, trains, plans, backend: str = "emu-fixed") -> float:
+def fixed_margin(rule, trains, plans, backend: str = "emu-fixed", spikes=None) -> float:
     """The margin of a fixed-point candidate's ``w_mean``, on the spikes ``backend``'s neurons make on
     ``trains`` (one run, the verify seed), replayed open loop: how far the engine's best constants
     (:func:`~neurodeploy.verdict.quantization.constants_margin`, from the rule: a wrong constant does not
@@ -147,8 +147,10 @@ def fixed_margin(rule, trains, plans, backend: str = "emu-fixed") -> float:
     from neurodeploy.network import with_spikes
     from neurodeploy.verdict.quantization import constants_margin, rounding_bias
 
-    run = load_all().get(backend).run(rule, trains, plans, recording=Recording(every=trains.steps))
-    seen = dataclasses.replace(with_spikes(trains, run.info["post_spikes"]), neuron=None, network=None)
+    if spikes is None:  # ``backend``'s own run (its twin's spikes when given: bit-exact in fixed point)
+        spikes = load_all().get(backend).run(rule, trains, plans, recording=Recording(every=trains.steps)) \
+            .info["post_spikes"]
+    seen = dataclasses.replace(with_spikes(trains, spikes), neuron=None, network=None)
     plan = plans["fixed"]
     step = plan.weight_scale * (2 if plan.sign_mode == "mixed" else 1) / rule.weight.range  # one weight step
     return max(step, constants_margin(rule, plan, seen) + rounding_bias(rule, plan, seen))
@@ -216,10 +218,13 @@ def two_sample(reference: np.ndarray, candidate: np.ndarray, alpha: float = ALPH
 
 
 def distribution_verdict(rule, trains, plans, candidate: str, seed: int, size: int = ENSEMBLE,
-                         reference: str = "brian2", reference_stats: np.ndarray | None = None) -> dict:
+                         reference: str = "brian2", reference_stats: np.ndarray | None = None,
+                         spikes: np.ndarray | None = None) -> dict:
     """The ``distribution`` comparison of ``candidate`` against ``reference`` (see the module docstring).
 
-    ``reference_stats``: the reference ensemble when already run (several candidates share it)."""
+    ``reference_stats``: the reference ensemble when already run (several candidates share it);
+    ``spikes``: the candidate's own post spikes on ``trains`` when already run (else :func:`fixed_margin`
+    runs it once for a fixed-point candidate's margin)."""
     ref_seeds = [seed + 1 + k for k in range(size)]
     cand_seeds = [seed + 1 + size + k for k in range(size)]
     seconds = {}
@@ -232,7 +237,7 @@ def distribution_verdict(rule, trains, plans, candidate: str, seed: int, size: i
     names = statistic_names(trains)
     margins = {}
     if refused is None and runs_as.endswith("-fixed") and "fixed" in plans:
-        margin = fixed_margin(rule, trains, plans, runs_as)
+        margin = fixed_margin(rule, trains, plans, runs_as, spikes)
         margins = {n: margin for n in names if n == "w_mean" or n.endswith(": w_mean")}
     test = two_sample(reference_stats, cand_stats, names=names, untested=untested_statistics(runs_as, names),
                       margins=margins) if refused is None else {
