@@ -197,14 +197,6 @@ def load_network(path: str, rule) -> Network:
     return network_from_dict(data, source, rule)
 
 
-def _keys(mapping, allowed, source, prefix):
-    for key in mapping:
-        if key not in allowed:
-            where = f"{prefix}.{key}" if prefix else str(key)
-            raise NeurodeployError(source, where, f"unknown field{did_you_mean(str(key), allowed)} "
-                                                  f"(allowed: {', '.join(allowed)})")
-
-
 def _int(value, source, field_name, lo, hi):
     if isinstance(value, bool) or not isinstance(value, int):
         raise NeurodeployError(source, field_name, f"must be an integer (got {value!r})")
@@ -236,13 +228,13 @@ def _quantity(value, source, field_name, unit: str, dim) -> float:
 
 
 def network_from_dict(data, source: str, rule) -> Network:
-    from neurodeploy.spec.loader import _identifier
+    from neurodeploy.spec.loader import _check_keys, _identifier
     from neurodeploy.spec.units import SECOND
 
     if not isinstance(data, dict):
         raise NeurodeployError(source, "", f"must be a mapping with 'network', 'populations' and 'projections' "
                                            f"(got {type(data).__name__})")
-    _keys(data, _TOP, source, "")
+    _check_keys(data, _TOP, source, "")
     for key in ("network", "populations", "projections"):
         if key not in data:
             raise NeurodeployError(source, key, "missing")
@@ -269,7 +261,7 @@ def network_from_dict(data, source: str, rule) -> Network:
             raise NeurodeployError(source, where, "must have exactly one of 'poisson: N' or 'lif: N' "
                                                   f"(got {', '.join(map(str, raw)) or 'neither'})")
         kind = kinds[0]
-        _keys(raw, _POISSON if kind == "poisson" else _LIF, source, where)
+        _check_keys(raw, _POISSON if kind == "poisson" else _LIF, source, where)
         n = _int(raw[kind], source, f"{where}.{kind}", 1, MAX_NEURONS)
         if kind == "poisson":
             if "rate" not in raw:
@@ -321,7 +313,7 @@ def network_from_dict(data, source: str, rule) -> Network:
         if not isinstance(raw, dict):
             raise NeurodeployError(source, where, f"must be a mapping such as {{from: inputs, to: exc, plastic: true}} "
                                                   f"(got {type(raw).__name__})")
-        _keys(raw, _PROJECTION, source, where)
+        _check_keys(raw, _PROJECTION, source, where)
         ends = {}
         for end in ("from", "to"):
             if end not in raw:

@@ -173,7 +173,7 @@ def _check_keys(mapping, allowed, source, prefix):
     for key in mapping:
         if key not in allowed:
             where = f"{prefix}.{key}" if prefix else str(key)
-            raise NeurodeployError(source, where, f"unknown field{did_you_mean(key, allowed)} (allowed: {', '.join(allowed)})")
+            raise NeurodeployError(source, where, f"unknown field{did_you_mean(str(key), allowed)} (allowed: {', '.join(allowed)})")
 
 
 def _identifier(name, source, field):
