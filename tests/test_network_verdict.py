@@ -133,3 +133,16 @@ def test_plan_dependent_refusals_skip_the_engine_before_anything_runs(tmp_path):
         report = verify(rule, trains, ("brian2-step", "emu-float", "emu-fixed"))
         assert report.skipped["emu-fixed"] == f"net.yaml: {reason}"
         assert set(report.results) == {"brian2-step", "emu-float"}
+
+
+def test_a_margin_wider_than_a_tenth_of_the_range_is_not_a_check(monkeypatch):
+    """A fixed-point margin above 0.1 of the range could never fail the mean weight: those statistics are
+    then shown as not checked, the others still tested."""
+    rule = load_rule(rule_path("stdp_pair"))
+    trains = network_trains(rule, load_network(NETWORK, rule), seed=3, steps=100)
+    report = verify(rule, trains, ("brian2-step", "emu-fixed"))
+    monkeypatch.setattr(D, "fixed_margin", lambda *args, **kwargs: 0.2)
+    entry = D.distribution_verdict(rule, trains, report.plans, "lava-fixed", seed=3, reference="brian2-step", size=4)
+    stats = entry["test"]["statistics"]
+    assert stats["inputs->exc: w_mean"]["not_tested"] == "margin 0.2 of the range is above 0.1: not checked"
+    assert "margin" not in stats["inputs->exc: w_mean"] and "not_tested" not in stats["exc: rate_hz"]

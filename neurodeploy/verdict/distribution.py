@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 
-from neurodeploy.verdict import FAILED, NOT_CHECKED, PASSED
+from neurodeploy.verdict import FAILED, MAX_TOLERANCE, NOT_CHECKED, PASSED
 
 #: Runs per ensemble (each side).
 ENSEMBLE = 16
@@ -235,11 +235,16 @@ def distribution_verdict(rule, trains, plans, candidate: str, seed: int, size: i
             reference_stats, seconds[reference] = ensemble_statistics(rule, reference, trains, plans, ref_seeds)
         cand_stats, seconds[runs_as] = ensemble_statistics(rule, runs_as, trains, plans, cand_seeds)
     names = statistic_names(trains)
-    margins = {}
+    margins, untested = {}, untested_statistics(runs_as, names)
     if refused is None and runs_as.endswith("-fixed") and "fixed" in plans:
         margin = fixed_margin(rule, trains, plans, runs_as, spikes)
-        margins = {n: margin for n in names if n == "w_mean" or n.endswith(": w_mean")}
-    test = two_sample(reference_stats, cand_stats, names=names, untested=untested_statistics(runs_as, names),
+        means = [n for n in names if n == "w_mean" or n.endswith(": w_mean")]
+        if margin > MAX_TOLERANCE:  # a margin that wide could never fail: not a check
+            untested.update({n: f"margin {margin:.3g} of the range is above {MAX_TOLERANCE:g}: not checked"
+                             for n in means})
+        else:
+            margins = {n: margin for n in means}
+    test = two_sample(reference_stats, cand_stats, names=names, untested=untested,
                       margins=margins) if refused is None else {
         "statistics": {}, "alpha": ALPHA, "threshold": None, "tested": 0, "rejected": [], "passed": None}
     outcome = NOT_CHECKED if test["passed"] is None else (PASSED if test["passed"] else FAILED)
