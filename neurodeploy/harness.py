@@ -47,6 +47,7 @@ from neurodeploy.files import follow_umask
 from neurodeploy.ir import Rule
 from neurodeploy.protocol import SpikeTrains, trace_stats, update_counts
 from neurodeploy.network import with_spikes
+from neurodeploy.verdict.fidelity import DEFAULT_FIDELITY, ensemble_for, fidelity_comparisons
 from neurodeploy.verdict import EXIT_CODES, FAILED, MAX_TOLERANCE, NOT_CHECKED, PASSED, counts, overall
 
 LOWERING_TOLERANCE = 1e-9
@@ -635,7 +636,7 @@ def lava_window(trains: SpikeTrains, lava_steps: int | None = None) -> int:
 
 def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
            timeout: float | None = None, ensemble: int | None = None, record_every: int | None = None,
-           record_synapses=None, lava_steps: int | None = None) -> Report:
+           record_synapses=None, lava_steps: int | None = None, fidelity: float = DEFAULT_FIDELITY) -> Report:
     """Run ``backends`` on ``trains`` and judge them (:mod:`neurodeploy.verdict`); nothing is written.
 
     ``timeout``: seconds per backend; a backend that exceeds it is stopped and
@@ -658,6 +659,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
 
     registry = load_all()
     backends = list(default_backends(rule) if backends is None else backends)
+    ensemble_given = ensemble is not None
     ensemble = ENSEMBLE_SIZE if ensemble is None else ensemble
     recording = default_recording(trains, record_every, record_synapses)
     window = lava_window(trains, lava_steps)
@@ -792,6 +794,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
                       if n in results and results[n].steps_run == trains.steps), None)
     fixed_run = fixed_run or next((results[n] for n in ("lava-fixed", "emu-fixed") if n in results), None)
     final_expected = None  # the rounding ensemble's mean and half-width at the last step (curves)
+    chain_finals = None  # the fixed-point chain's final weights (ensemble mean, exact, realised): fidelity
     if "fixed" in plans and fixed_run is not None:
         seen = trains
         if trains.closed:  # replayed open loop: the spikes lava-fixed's neurons made, imposed
@@ -800,6 +803,8 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
             progress.start("verdict", 1, f"fixed-point chain: emu-float realisations, emu-fixed x{ensemble}")
         step = results.get("brian2-step")
         chain_start = time.perf_counter()
+        if not ensemble_given and not trains.closed and "brian2" in results:  # resolve the fidelity tolerance
+            ensemble = ensemble_for(rule, trains, results["brian2"], fidelity, ensemble)
         chain = quantization_chain(rule, plans, seen, fixed_run, ensemble,
                                    step if step is not None and not trains.closed else None,
                                    unanchored=(f"closed loop: the chain replays {fixed_run.backend}'s own spikes, "
@@ -808,6 +813,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
         if progress:
             progress.finish()
         for entry in chain:
+            chain_finals = entry.pop("_finals", None) or chain_finals
             final = entry.pop("_final", None)
             if final is not None:
                 final_expected = final
@@ -820,6 +826,17 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
             f", every synapse, compared {_every(chain[-1].get('compared_every', 1))}"
             + (f"; on {fixed_run.backend}'s own post spikes" if trains.closed else ""))
     lap("fixed-point chain (emulator runs)")
+    def run_one(name, fine_rule, fine_trains):  # the finer-dt remedy's runs (every step, every synapse)
+        with time_limit(timeout):
+            return registry.get(name).run(fine_rule, fine_trains, {}, None, Recording(every=fine_trains.steps))
+
+    if progress:
+        progress.start("verdict", 1, "fidelity: the learned change against brian2 (and measured remedies)")
+    fidelity_entries = fidelity_comparisons(rule, trains, results, plans, chain_finals, fidelity, ensemble, run_one)
+    if progress:
+        progress.finish()
+    comparisons[:0] = fidelity_entries  # first: what the deployment learns; then the links that explain it
+    lap("fidelity")
     proof = proof_statement(results, comparisons, trains.steps)
     counts = update_counts(rule, plan_trains)  # closed loop: of the spikes the plans were scaled on
     post_spikes = int(trains.post.sum()) if not trains.closed else {
@@ -875,7 +892,7 @@ def proof_statement(results: dict, comparisons: list, steps: int) -> list:
     lines = []
     for c in comparisons:
         a, b = results.get(c.get("reference")), results.get(c.get("candidate"))
-        if a is None or b is None or c.get("compared_steps") is None:
+        if a is None or b is None or c.get("compared_steps") is None or c["share"] == "fidelity":
             continue
         lo, hi = c["compared_steps"]
         scope = "the whole protocol" if hi == steps - 1 and lo <= max(a.rows[0], b.rows[0]) else \

@@ -15,6 +15,7 @@ def summary_table(data: dict) -> str:
     lines = [f"rule {data['rule']}: {data['protocol']} seed={data['seed']} steps={data['steps']} "
              f"synapses={data['n_post']}x{data['n_pre']}"
              + (f" (mask: {data['mask']['present']} present)" if data.get("mask") else ""), ""]
+    lines += fidelity_lines(data) + [""]
     if data.get("engine") is not None:
         lines += [f"learning engine: cannot run this rule: {data['engine']}", ""]
     lines.append(f"{'backend':<12} {'ran':<4} {'seconds':>8} {'steps/s':>9}  note")
@@ -24,9 +25,12 @@ def summary_table(data: dict) -> str:
         else:
             lines.append(f"{b['name']:<12} {'no':<4} {'':>8} {'':>9}  {b['reason']}")
     lines.append("")
+    lines.append("where it comes from: the links, each judged on its own (errors over every step, / the weight range)")
     lines.append(f"{'comparison':<34} {'share':<15} {'max|err|/range':>15} {'rmse/range':>11} "
                  f"{'tolerance (max, rmse)':>22}  result")
     for c in data["comparisons"]:
+        if c["share"] == "fidelity":
+            continue
         tol = c["tolerance"] or {"max_abs": None, "rmse": None}
         verdict = _verdict(c)
         if c.get("warnings"):
@@ -41,6 +45,64 @@ def summary_table(data: dict) -> str:
     lines.append("")
     lines.append(outcome_line(data))
     return "\n".join(lines)
+
+
+def _signed(value) -> str:
+    return "n/a" if value is None else f"{value:+.3g}"
+
+
+def fidelity_lines(data: dict) -> list:
+    """The first lines of a report: does each deployment learn what the model (brian2) learns?"""
+    entries = [c for c in data["comparisons"] if c["share"] == "fidelity"]
+    dist = [c for c in data["comparisons"] if c["share"] == "distribution"]
+    if not entries and not dist:
+        return ["Does the deployment learn what the model learns? not judged here (no deployment and brian2 "
+                "ran the whole protocol on the same spikes)"]
+    out = []
+    if entries:
+        f = next((c["tolerance"]["fidelity"] for c in entries if c.get("tolerance")), data.get("fidelity"))
+        out.append("Does the deployment learn what the model learns? Judged against brian2 (the model as written), "
+                   f"on the learned change dw = w(end) - w(0) of every synapse, fidelity tolerance {f:g}: "
+                   f"gain within 1 +- {f:g}, net change within {f:g} of the model's per-synapse change, "
+                   f"correlation >= {1 - f:g}.")
+    for c in entries:
+        word = {"passed": "YES", "failed": "NO", "not checked": "NOT JUDGED"}[c["outcome"]]
+        head = f"  {c['candidate']}: {word}"
+        if c.get("gain") is None:
+            out.append(head + f" ({c.get('message', '')})")
+            continue
+        r, k = c["reference_learned"], c["candidate_learned"]
+        out.append(head + f": learns {100 * c['gain']:.0f}% of the model's change (gain {c['gain']:.3g}); net change "
+                   f"{_signed(k['net'])} vs the model's {_signed(r['net'])} ({c['net_error']:.2g} of its per-synapse "
+                   f"change, rms {r['rms']:.3g}); correlation {_sci(c['correlation'])}; over {c['compared_synapses']} "
+                   f"synapses, steps 0..{c['compared_steps'][1]}")
+        if c.get("stands_for"):
+            out.append(f"    (for {c['stands_for']})")
+        if c["judged_on"] != f"{c['candidate']}'s run":
+            one = c.get("single_run") or {}
+            out.append(f"    judged on {c['judged_on']}; one run: gain {_sci(one.get('gain'))}, net change "
+                       f"{_signed((one.get('candidate_learned') or {}).get('net'))}, scatter "
+                       f"{_sci(one.get('scatter'))} of the change per synapse (rounding noise, not judged)")
+        if c["outcome"] == "failed":
+            if c.get("reason"):
+                out.append(f"    why: {c['reason']}")
+            out.append(f"    {c['message']}")
+        shares = c.get("attribution") or []
+        if shares:
+            out.append("    deviation (rms " + f"{c['scatter']:.2g} of the change per synapse) from: " + ", ".join(
+                f"{s['link']} {abs(100 * s['share']):.0f}%" if abs(s['share']) < 0.005 else f"{s['link']} {100 * s['share']:.0f}%"
+                for s in shares))
+    for c in dist:
+        out.append(f"  {c['candidate']} (network/closed loop, in distribution against {c['reference']}): "
+                   f"{ {'passed': 'YES', 'failed': 'NO', 'not checked': 'NOT JUDGED'}[c['outcome']]}"
+                   + (f" ({c['message']})" if c.get("message") else ""))
+    return out
+
+
+def _as_markdown(lines: list) -> list:
+    """Indented report lines as a markdown list (two spaces: an item; four: a sub-item)."""
+    return [("  - " + line[4:]) if line.startswith("    ") else ("- " + line[2:]) if line.startswith("  ") else line
+            for line in lines]
 
 
 def _distribution_lines(data: dict) -> list:
@@ -163,7 +225,7 @@ def render_markdown(data: dict, figures=()) -> str:
            f"{data['steps']} steps of {data['dt_ms']:g} ms, {data['n_post']}x{data['n_pre']} synapses"
            + (f" ({data['mask']['present']} present: mask)" if data.get("mask") else "") + ", "
            f"t_epoch {data['t_epoch']}",
-           f"- result: **{outcome_line(data)}**",
+           f"- result: **{outcome_line(data)}**", ""] + _as_markdown(fidelity_lines(data)) + ["",
            f"- learning engine: {'runs this rule' if data.get('engine') is None else 'cannot run this rule: ' + data['engine']}"
            + (" through approximations: " + "; ".join(data["engine_approximations"])
               if data.get("engine_approximations") else ""),
@@ -180,6 +242,8 @@ def render_markdown(data: dict, figures=()) -> str:
             "| reference | candidate | share | max abs error | rmse | tolerance max | tolerance rmse | result |",
             "|---|---|---|---|---|---|---|---|"]
     for c in data["comparisons"]:
+        if c["share"] == "fidelity":
+            continue
         tol = c["tolerance"] or {"max_abs": None, "rmse": None}
         verdict = _verdict(c)
         out.append(f"| {c['reference']} | {c['candidate']} | {c['share']} | {_sci(c['max_abs_error_normalized'])} | "
