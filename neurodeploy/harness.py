@@ -47,7 +47,7 @@ from neurodeploy.files import follow_umask
 from neurodeploy.ir import Rule
 from neurodeploy.protocol import SpikeTrains, trace_stats, update_counts
 from neurodeploy.network import with_spikes
-from neurodeploy.verdict.fidelity import DEFAULT_FIDELITY, ensemble_for, fidelity_comparisons
+from neurodeploy.verdict.fidelity import DEFAULT_FIDELITY, ensemble_for, fidelity_comparisons, same_step_point
 from neurodeploy.verdict import EXIT_CODES, FAILED, MAX_TOLERANCE, NOT_CHECKED, PASSED, counts, overall
 
 LOWERING_TOLERANCE = 1e-9
@@ -332,7 +332,7 @@ def _tolerance(share: str, plans: dict) -> dict:
     return {"max_abs": tol, "rmse": tol}
 
 
-def judge_curve(curve: dict, reference: str, candidate: str, w_range: float, expected=None) -> dict:
+def judge_curve(curve: dict, reference: str, candidate: str, w_range: float, expected=None, dt: float = 1e-3) -> dict:
     """A candidate's protocol curve against the reference's, relative to the reference curve's amplitude.
 
     ``expected`` (fixed-point candidates): (ensemble mean, half-width) per curve point, dw in rule
@@ -342,12 +342,14 @@ def judge_curve(curve: dict, reference: str, candidate: str, w_range: float, exp
     reference's there, not merely when one run rounded it to zero."""
     ref = np.asarray(curve[reference], dtype=float)
     cand = np.asarray(curve[candidate], dtype=float)
-    amplitude = float(np.max(np.abs(ref))) if ref.size else 0.0
+    # an STDP window's same-step point (dt = 0) is the simulators' scheduling convention: shown, not judged
+    order = np.array([same_step_point(curve, x, dt) for x in curve["x"]], dtype=bool)
+    amplitude = float(np.max(np.abs(ref[~order]))) if (~order).any() else 0.0
     diff = np.abs(cand - ref)
     judged, allowance = cand, np.zeros_like(ref)
     if expected is not None:
         judged, allowance = np.asarray(expected[0], dtype=float), np.asarray(expected[1], dtype=float)
-    jdiff = np.maximum(0.0, np.abs(judged - ref) - allowance)
+    jdiff = np.where(order, 0.0, np.maximum(0.0, np.abs(judged - ref) - allowance))
     entry = {"reference": reference, "candidate": candidate, "share": "curve",
              "max_abs_error_normalized": float(diff.max()) / w_range if diff.size else 0.0,
              "rmse_normalized": float(np.sqrt(np.mean(diff ** 2))) / w_range if diff.size else 0.0,
@@ -359,7 +361,10 @@ def judge_curve(curve: dict, reference: str, candidate: str, w_range: float, exp
     if not np.isfinite(cand).all():
         entry.update(outcome=FAILED, passed=False, message=f"{candidate}: non-finite curve point")
         return entry
-    zero = [(curve["x"][k], float(ref[k])) for k in range(ref.size) if ref[k] != 0 and cand[k] == 0]
+    zero = [(curve["x"][k], float(ref[k])) for k in range(ref.size) if ref[k] != 0 and cand[k] == 0 and not order[k]]
+    if order.any():
+        entry["same_step_points"] = [{"x": curve["x"][k], "reference": float(ref[k]), "candidate": float(cand[k])}
+                                     for k in np.flatnonzero(order)]
     entry["curve_rel_error"] = float(diff.max()) / amplitude if amplitude > 0 else None
     entry["zero_where_reference_is_not"] = [x for x, _ in zero]
     if amplitude == 0:
@@ -371,8 +376,8 @@ def judge_curve(curve: dict, reference: str, candidate: str, w_range: float, exp
         if expected is None:
             lost = [x for x, v in zero if abs(v) >= CURVE_ZERO_FRACTION * amplitude]
         else:
-            lost = [curve["x"][k] for k in range(ref.size)
-                    if abs(ref[k]) >= CURVE_ZERO_FRACTION * amplitude and abs(judged[k]) < 0.1 * abs(ref[k])]
+            lost = [curve["x"][k] for k in range(ref.size) if not order[k]
+                    and abs(ref[k]) >= CURVE_ZERO_FRACTION * amplitude and abs(judged[k]) < 0.1 * abs(ref[k])]
         problems = []
         if jdiff.max() > CURVE_TOLERANCE * amplitude:
             k = int(np.argmax(jdiff))
@@ -865,14 +870,14 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
             ii = pairs[:, 0] if res.posts is None else np.searchsorted(res.posts, pairs[:, 0])
             jj = pairs[:, 1] if res.pres is None else np.searchsorted(res.pres, pairs[:, 1])
             curve[name] = (res.trajectory[-1, ii, jj] - w0).tolist()
-        reference = next((n for n in ("brian2-step", "brian2") if n in curve), None)
+        reference = next((n for n in ("brian2", "brian2-step") if n in curve), None)  # the model as written
         for name in ("lava-float", "lava-fixed", "lava-cpu", "emu-float", "emu-fixed"):
             if reference is not None and name in curve:
                 expected = None
                 if name.endswith("-fixed") and final_expected is not None:
                     expected = (final_expected["mean"][pairs[:, 0], pairs[:, 1]] - w0,
                                 final_expected["halfwidth"][pairs[:, 0], pairs[:, 1]])
-                comparisons.append(judge_curve(curve, reference, name, w_range, expected))
+                comparisons.append(judge_curve(curve, reference, name, w_range, expected, rule.dt))
     rec_dict = {"every": recording.every, "last_step_always": True,
                 "synapses": "all" if recording.posts is None and recording.pres is None else {
                     "posts": list(recording.post_index(trains.n_post)), "pres": list(recording.pre_index(trains.n_pre)),

@@ -87,6 +87,10 @@ def fidelity_lines(data: dict) -> list:
             if c.get("reason"):
                 out.append(f"    why: {c['reason']}")
             out.append(f"    {c['message']}")
+        for point in c.get("same_step_points") or []:
+            out.append(f"    at dt = {point['x']:g} ms (pre and post in one step): the model learns "
+                       f"{_signed(point['reference'])}, the deployment {_signed(point['candidate'])}: the simulators' "
+                       "orders of same-step spikes differ (Brian2 runs on_pre first); shown, not judged")
         shares = c.get("attribution") or []
         if shares:
             out.append("    deviation (rms " + f"{c['scatter']:.2g} of the change per synapse) from: " + ", ".join(
