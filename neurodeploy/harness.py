@@ -149,7 +149,7 @@ def _first_bad_step(trajectory: np.ndarray):
     return int(np.argmax(bad)) if bad.any() else None
 
 
-def distribution_comparisons(rule, trains, plans, results, progress=None) -> list:
+def distribution_comparisons(rule, trains, plans, results, progress=None, tolerance: float = DEFAULT_FIDELITY) -> list:
     """Closed loop: the ``distribution`` comparisons (:mod:`neurodeploy.verdict.distribution`) of every
     engine backend whose post spikes part from the reference run's (``brian2-step``, else ``brian2``).
     The reference ensemble is always ``brian2-step`` (the rule in the engine's order: ``brian2``'s
@@ -158,7 +158,7 @@ def distribution_comparisons(rule, trains, plans, results, progress=None) -> lis
     where spikes do not part the exact comparisons stand alone."""
     from neurodeploy.verdict.distribution import ENSEMBLE, ENSEMBLE_BACKEND, distribution_verdict
 
-    reference = next((n for n in ("brian2-step", "brian2") if n in results), None)
+    reference = next((n for n in ("brian2", "brian2-step") if n in results), None)  # the model as written
     if reference is None:
         return []
     out, done, reference_stats = [], set(), None
@@ -171,9 +171,10 @@ def distribution_comparisons(rule, trains, plans, results, progress=None) -> lis
             continue
         done.add(runs_as)
         if progress:
-            progress.start("verdict", 1, f"distribution: brian2-step x{ENSEMBLE} -> {runs_as} x{ENSEMBLE} input seeds")
-        entry = distribution_verdict(rule, trains, plans, name, int(trains.seed or 0), reference="brian2-step",
-                                     reference_stats=reference_stats, spikes=results[name].info["post_spikes"])
+            progress.start("verdict", 1, f"distribution: {reference} x{ENSEMBLE} -> {runs_as} x{ENSEMBLE} input seeds")
+        entry = distribution_verdict(rule, trains, plans, name, int(trains.seed or 0), reference=reference,
+                                     reference_stats=reference_stats, spikes=results[name].info["post_spikes"],
+                                     tolerance=tolerance)
         if progress:
             progress.finish()
         reference_stats = entry.pop("_reference_stats")
@@ -784,7 +785,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
         steps_ran[name] = text
     lap("comparisons")
     if trains.closed:
-        distribution = distribution_comparisons(rule, trains, plans, results, progress)
+        distribution = distribution_comparisons(rule, trains, plans, results, progress, fidelity)
         comparisons += distribution
         if distribution:
             d = distribution[0]["ensemble"]

@@ -113,3 +113,52 @@ def matrix_markdown(rows: list) -> str:
                     f"rmse {m['fixed_point_rmse_normalized']:g}." if m else " Not measured.")
             out.append(f"- `{row['name']}`: " + "; ".join(row["approximations"]) + "." + size)
     return "\n".join(out)
+
+
+#: What each library rule's deployments learn at its published parameters, on the default protocol
+#: (``verify RULE --seed 3``): rule -> backend -> {"faithful", "why", "remedy"}; written by
+#: ``scripts/fidelity_matrix.py`` from the demo's reports, kept true by a test, read by the demo.
+FIDELITY_MATRIX = os.path.join(os.path.dirname(LIBRARY), "fidelity.json")
+
+
+def fidelity_matrix() -> dict:
+    import json
+
+    with open(FIDELITY_MATRIX) as f:
+        return json.load(f)
+
+
+def fidelity_outcomes(report: dict) -> dict:
+    """backend -> {"faithful", "why", "remedy"} from a report's fidelity entries (report.json's dict)."""
+    out = {}
+    for c in report["comparisons"]:
+        if c["share"] != "fidelity" or c["outcome"] == "not checked":
+            continue
+        name = {"emu-float": "lava-float", "emu-fixed": "lava-fixed"}.get(c["candidate"], c["candidate"]) \
+            if c.get("stands_for") else c["candidate"]
+        out[name] = {"faithful": c["outcome"] == "passed", "why": c.get("reason"),
+                     "remedy": next((r["remedy"] for r in c.get("remedies", []) if r["outcome"] == "passed"), None)}
+    return out
+
+
+def matches_matrix(report: dict) -> tuple:
+    """(as expected, one line): a library rule's verify report against :func:`fidelity_matrix`: each
+    deployment faithful where the matrix says so and not where it says not; every link that judges the
+    implementation (lowering, emulation, rounding, ...) passed."""
+    expected = fidelity_matrix().get(report["rule"])
+    if expected is None:
+        return False, f"{report['rule']}: not in {os.path.basename(FIDELITY_MATRIX)}"
+    got = fidelity_outcomes(report)
+    wrong = [f"{b}: {'faithful' if got[b]['faithful'] else 'not faithful'} (expected "
+             f"{'faithful' if e['faithful'] else 'not faithful'})" for b, e in expected.items()
+             if b in got and got[b]["faithful"] != e["faithful"]]
+    missing = [b for b in expected if b not in got]
+    links = [f"{c['reference']} -> {c['candidate']} {c['share']}" for c in report["comparisons"]
+             if c["share"] != "fidelity" and c["outcome"] == "failed"]
+    failed_backends = [b["name"] for b in report["backends"] if b.get("failed")]
+    problems = wrong + [f"{b}: not judged" for b in missing] + [f"link failed: {x}" for x in links] + \
+        [f"backend failed: {b}" for b in failed_backends]
+    if problems:
+        return False, "; ".join(problems)
+    words = ", ".join(f"{b} {'faithful' if got[b]['faithful'] else 'NOT faithful'}" for b in expected)
+    return True, words

@@ -8,7 +8,7 @@ candidate runs. Detection: each product of the fixed plan doubled (mutation ``E+
 every mutant of ``neurodeploy mutate``), K runs each, against a reference block; caught when the test fails.
 
     PYTHONPATH=. python scripts/distribution_calibration.py [--rule stdp_pair] [--trials 10] [--size 16]
-        [--reference brian2-step] [--network reference/networks/ei_recurrent.yaml]
+        [--reference brian2] [--fidelity 0.2] [--network reference/networks/ei_recurrent.yaml]
         [--out build/distribution_calibration.json]
 
 ``--network``: the network protocol (the network file's populations and projections) instead of the
@@ -31,7 +31,17 @@ from neurodeploy.network import load_network, network_trains, with_spikes  # noq
 from neurodeploy.protocol import make_trains  # noqa: E402
 from neurodeploy.spec.loader import load_rule  # noqa: E402
 from neurodeploy.verdict import distribution as D  # noqa: E402
+from neurodeploy.verdict.fidelity import DEFAULT_FIDELITY  # noqa: E402
 from neurodeploy.verdict.mutate import mutants  # noqa: E402
+
+
+def _interval(k: int, n: int) -> list:
+    """Clopper-Pearson 95% interval of k events in n trials."""
+    from scipy import stats
+
+    lo = 0.0 if k == 0 else float(stats.beta.ppf(0.025, k, n - k + 1))
+    hi = 1.0 if k == n else float(stats.beta.ppf(0.975, k + 1, n - k))
+    return [lo, hi]
 
 
 def main(argv=None):
@@ -39,7 +49,8 @@ def main(argv=None):
     ap.add_argument("--rule", default="stdp_pair")
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--size", type=int, default=D.ENSEMBLE)
-    ap.add_argument("--reference", default="brian2-step")
+    ap.add_argument("--reference", default="brian2")
+    ap.add_argument("--fidelity", type=float, default=DEFAULT_FIDELITY)
     ap.add_argument("--candidate", default="emu-fixed")
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--network", default=None, help="a network file: calibrate on the network protocol")
@@ -56,15 +67,12 @@ def main(argv=None):
     first = registry.get("brian2").run(rule, trains, {})  # as verify: plans scaled on brian2's spikes
     plans = compile_plans(rule, with_spikes(trains, first.info["post_spikes"]), approximate=True)
     names = D.statistic_names(trains)
-    untested = D.untested_statistics(args.candidate, names)
+    untested = {}
+    fixed = args.candidate.endswith("-fixed")
 
-    def margins(plans_used):  # as distribution_verdict: a fixed-point candidate's mean weight margin
-        if not args.candidate.endswith("-fixed"):
-            return {}
-        m = D.fixed_margin(rule, trains, plans_used, args.candidate)
-        return {n: m for n in names if n == "w_mean" or n.endswith(": w_mean")}
+    def margins(reference_block):  # as distribution_verdict: from the fidelity tolerance and the reference only
+        return D.reference_margins(rule, trains, reference_block, names, args.fidelity, fixed)
 
-    correct_margins = margins(plans)
     k, n = args.size, args.trials
     base = args.seed_base
     kinds = None if args.mutations == "all" else set(args.mutations.split(","))
@@ -73,8 +81,8 @@ def main(argv=None):
                                          range(base + n * k, base + 2 * n * k))
     alarms = []
     for t in range(n):
-        test = D.two_sample(ref[t * k:(t + 1) * k], cand[t * k:(t + 1) * k], names=names, untested=untested,
-                             margins=correct_margins)
+        block = ref[t * k:(t + 1) * k]
+        test = D.two_sample(block, cand[t * k:(t + 1) * k], names=names, untested=untested, margins=margins(block))
         alarms.append(test["rejected"])
     caught = {}
     for label, kind, plan in mutants(plans["fixed"]):
@@ -82,13 +90,15 @@ def main(argv=None):
             continue
         m, _ = D.ensemble_statistics(rule, args.candidate, trains, dict(plans, fixed=plan),
                                      range(base + 2 * n * k, base + 2 * n * k + k))
-        test = D.two_sample(ref[:k], m, names=names, untested=untested, margins=margins(dict(plans, fixed=plan)))
+        test = D.two_sample(ref[:k], m, names=names, untested=untested, margins=margins(ref[:k]))
         caught[label] = {"caught": test["passed"] is False, "rejected": test["rejected"],
                          "p": {s: e["p_value"] for s, e in test["statistics"].items()}}
     out = {"rule": args.rule, "network": args.network, "steps": args.steps,
-           "w_mean_margin": next(iter(correct_margins.values()), None), "size": k, "trials": n, "reference": args.reference,
+           "margins_first_block": margins(ref[:k]), "fidelity": args.fidelity, "size": k, "trials": n,
+           "reference": args.reference,
            "candidate": args.candidate, "alpha": D.ALPHA,
-           "false_alarms": sum(1 for a in alarms if a), "alarms": alarms,
+           "false_alarms": sum(1 for a in alarms if a), "false_alarm_ci95": _interval(sum(1 for a in alarms if a), n),
+           "alarms": alarms,
            "mutants_caught": sum(1 for c in caught.values() if c["caught"]), "mutants": caught,
            "seconds_per_run": {args.reference: ref_s / (n * k), args.candidate: cand_s / (n * k)},
            "statistics_mean": {"reference": dict(zip(names, ref.mean(0).tolist())),

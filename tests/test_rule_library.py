@@ -318,9 +318,13 @@ def test_library_rule_verifies_with_defaults(path):
     from neurodeploy.lava.plan import engine_reason
     from neurodeploy.protocol import default_trains
 
+    from neurodeploy.library import matches_matrix
+
     rule = load_rule(path)
     report = verify(rule, default_trains(rule))
-    assert report.passed, [c for c in report.comparisons if not c["passed"]]
+    # what each deployment learns is the README's support matrix (reference/fidelity.json); the links pass
+    ok, line = matches_matrix(report.to_dict())
+    assert ok, line
     # the backends' lowering entry (the fixed-point chain adds its own anchor, brian2-step -> float: exact)
     lowering = [c for c in report.comparisons if c["share"] == "lowering" and c["candidate"] in report.results]
     assert len(lowering) == 1
@@ -336,7 +340,6 @@ def test_library_rule_verifies_with_defaults(path):
         if rule.name == "stdp_nearest":  # exact in floating point; the chain models the saturation
             assert approximation[0]["outcome"] == "passed"
             assert chain == {"constants": "passed", "rounding": "passed"}
-            assert report.passed
         else:  # rstdp: no tolerance derived for the tag decay; the chain models the tag and supplied y traces
             assert approximation[0]["outcome"] == "not checked"
             assert chain == {"constants": "passed", "rounding": "passed"}

@@ -16,11 +16,15 @@ statistics of what it learned (:data:`STATISTICS`):
   range of ``w_min`` / ``w_max`` (bimodal vs unimodal, Song, Miller & Abbott 2000);
 * ``rate_hz``: the mean post rate over the run.
 
-Per statistic a two-sided Mann-Whitney U test (``scipy.stats.mannwhitneyu``,
-exact for small samples) compares the two ensembles; the comparison fails when
-any p-value is below ``alpha / m`` (Bonferroni over the ``m`` statistics that
-vary: a statistic constant and equal in both ensembles says nothing and is left
-out, constant and different fails). Under the null hypothesis (the candidate's
+Per statistic a two-sided Brunner-Munzel test (:func:`two_sample_p`: it holds its
+level when the spreads differ, as a fixed-point ensemble's do) compares the two
+ensembles; a statistic fails when its p-value is below ``alpha / m`` (Bonferroni
+over the ``m`` statistics that vary: a statistic constant and equal in both
+ensembles says nothing and is left out, constant and different fails) **and** the
+means differ by more than its margin (:func:`reference_margins`: the fidelity
+tolerance of the reference's learned change, from the reference ensemble and the
+rule only). The reference is ``brian2``, the model as written (``brian2-step``
+where brian2 did not run). Under the null hypothesis (the candidate's
 runs are drawn from the reference's distribution) the family-wise false-alarm
 rate is at most ``alpha`` (:data:`ALPHA`, 1%) by construction; the measured
 rate, and the detection of a plan with one constant doubled, are in the README
@@ -177,13 +181,28 @@ def untested_statistics(candidate: str, names) -> dict:
             for n in names if n == "w_std" or n.endswith(": w_std")}
 
 
+def two_sample_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided p-value that ``a`` and ``b`` come from one distribution, holding its level when their
+    spreads differ (a fixed-point ensemble spreads wider than the float reference): the Brunner-Munzel
+    test (``scipy.stats.brunnermunzel``, t approximation); where it is undefined (one side constant:
+    no variance estimate) a permutation test of the difference of means (9999 resamples, seeded)."""
+    from scipy.stats import brunnermunzel, permutation_test
+
+    with np.errstate(all="ignore"):
+        p = float(brunnermunzel(a, b, alternative="two-sided").pvalue) if np.ptp(a) > 0 and np.ptp(b) > 0 else np.nan
+    if not np.isfinite(p):
+        res = permutation_test((a, b), lambda x, y: np.mean(x) - np.mean(y), n_resamples=9999,
+                               alternative="two-sided", random_state=np.random.default_rng(0x5EED))
+        p = float(res.pvalue)
+    return min(1.0, p)
+
+
 def two_sample(reference: np.ndarray, candidate: np.ndarray, alpha: float = ALPHA, names=STATISTICS,
                untested: dict | None = None, margins: dict | None = None) -> dict:
-    """Per statistic (``names``, the columns) a two-sided Mann-Whitney U test; passed unless a p-value
-    is below alpha / m (m: the statistics tested). ``untested``: name -> reason, shown with their p-value
-    but neither tested nor counted in m."""
-    from scipy.stats import mannwhitneyu
-
+    """Per statistic (``names``, the columns) a two-sided test (:func:`two_sample_p`); a statistic fails
+    when its p-value is below alpha / m (m: the statistics tested) *and* the ensembles' means differ by
+    more than its margin (``margins``: name -> margin, from the fidelity tolerance and the reference).
+    ``untested``: name -> reason, shown with their p-value but neither tested nor counted in m."""
     untested, margins = untested or {}, margins or {}
     tests, tested = {}, 0
     for k, name in enumerate(names):
@@ -192,7 +211,7 @@ def two_sample(reference: np.ndarray, candidate: np.ndarray, alpha: float = ALPH
                  "candidate_mean": float(b.mean()), "candidate_std": float(b.std(ddof=1)) if b.size > 1 else 0.0}
         if name in untested:
             entry["p_value"] = None if np.ptp(np.concatenate([a, b])) == 0 or not (
-                np.all(np.isfinite(a)) and np.all(np.isfinite(b))) else float(mannwhitneyu(a, b).pvalue)
+                np.all(np.isfinite(a)) and np.all(np.isfinite(b))) else two_sample_p(a, b)
             entry["not_tested"] = untested[name]
             tests[name] = entry
             continue
@@ -203,7 +222,7 @@ def two_sample(reference: np.ndarray, candidate: np.ndarray, alpha: float = ALPH
         elif np.ptp(np.concatenate([a, b])) == 0:
             entry["p_value"] = None  # constant and equal on both sides: no information
         else:
-            entry["p_value"] = float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+            entry["p_value"] = two_sample_p(a, b)
             tested += 1
         tests[name] = entry
     for name, margin in margins.items():
@@ -217,14 +236,76 @@ def two_sample(reference: np.ndarray, candidate: np.ndarray, alpha: float = ALPH
             "passed": None if not tested else not rejected}
 
 
+def _initial_means(rule, trains, names) -> dict:
+    """name -> the mean initial weight (units of the range, from ``w_min``) of the weights a statistic
+    ``name`` describes (a network: its projection's synapses)."""
+    lo, r = rule.weight.w_min, rule.weight.range
+    w0 = (np.asarray(trains.w0, dtype=float) - lo) / r
+    net = trains.network
+    out = {}
+    if net is None:
+        keep = trains.present()
+        return {n: float(w0[keep].mean()) for n in names}
+    for pr in net.projections:
+        if pr.plastic and pr.mask.any():
+            t, src = net.projection_slices(pr)
+            for n in names:
+                if n.startswith(f"{pr.name}: "):
+                    out[n] = float(w0[t, src][pr.mask].mean())
+    return out
+
+
+def _synapse_counts(trains, names) -> dict:
+    net = trains.network
+    if net is None:
+        return {n: int(trains.present().sum()) for n in names}
+    return {n: int(pr.mask.sum()) for pr in net.projections if pr.plastic and pr.mask.any()
+            for n in names if n.startswith(f"{pr.name}: ")}
+
+
+def reference_margins(rule, trains, reference_stats: np.ndarray, names, tolerance: float, fixed: bool) -> dict:
+    """name -> the margin a candidate ensemble's mean of statistic ``name`` may differ by, from the
+    fidelity ``tolerance`` and the **reference** ensemble only (never the candidate):
+
+    * ``w_mean``, ``w_std``: ``tolerance`` x the reference's learned change per synapse (rms of
+      ``w(end) - w(0)`` over the synapses, from its mean and spread, mean over the ensemble), at least one
+      8-bit weight step for a fixed-point candidate (what its weights can resolve: the rule's bounds);
+    * ``near_low``, ``near_high``: ``tolerance`` x the reference's fraction, plus one synapse;
+    * ``rate_hz``: ``tolerance`` x the reference's rate.
+
+    Units: those of the statistic (the weight range for weights)."""
+    w0 = _initial_means(rule, trains, names)
+    n_syn = _synapse_counts(trains, names)
+    col = {n: k for k, n in enumerate(names)}
+    step = max(abs(rule.weight.w_min), abs(rule.weight.w_max)) / 255.0 / rule.weight.range
+    out = {}
+    for n in names:
+        kind = n.split(": ")[-1]
+        ref = reference_stats[:, col[n]]
+        if kind in ("w_mean", "w_std"):
+            prefix = n[: -len(kind)]
+            mean, sd = reference_stats[:, col[prefix + "w_mean"]], reference_stats[:, col[prefix + "w_std"]]
+            learned = float(np.mean(np.sqrt(sd ** 2 + (mean - w0[n]) ** 2)))
+            out[n] = max(tolerance * learned, step if fixed else 0.0)
+        elif kind in ("near_low", "near_high"):
+            out[n] = tolerance * float(np.mean(ref)) + 1.0 / max(1, n_syn.get(n, 1))
+        elif kind == "rate_hz":
+            out[n] = tolerance * float(np.mean(ref))
+    return out
+
+
 def distribution_verdict(rule, trains, plans, candidate: str, seed: int, size: int = ENSEMBLE,
                          reference: str = "brian2", reference_stats: np.ndarray | None = None,
-                         spikes: np.ndarray | None = None) -> dict:
+                         spikes: np.ndarray | None = None, tolerance: float | None = None) -> dict:
     """The ``distribution`` comparison of ``candidate`` against ``reference`` (see the module docstring).
 
     ``reference_stats``: the reference ensemble when already run (several candidates share it);
     ``spikes``: the candidate's own post spikes on ``trains`` when already run (else :func:`fixed_margin`
     runs it once for a fixed-point candidate's margin)."""
+    if tolerance is None:
+        from neurodeploy.verdict.fidelity import DEFAULT_FIDELITY
+
+        tolerance = DEFAULT_FIDELITY
     ref_seeds = [seed + 1 + k for k in range(size)]
     cand_seeds = [seed + 1 + size + k for k in range(size)]
     seconds = {}
@@ -235,15 +316,9 @@ def distribution_verdict(rule, trains, plans, candidate: str, seed: int, size: i
             reference_stats, seconds[reference] = ensemble_statistics(rule, reference, trains, plans, ref_seeds)
         cand_stats, seconds[runs_as] = ensemble_statistics(rule, runs_as, trains, plans, cand_seeds)
     names = statistic_names(trains)
-    margins, untested = {}, untested_statistics(runs_as, names)
-    if refused is None and runs_as.endswith("-fixed") and "fixed" in plans:
-        margin = fixed_margin(rule, trains, plans, runs_as, spikes)
-        means = [n for n in names if n == "w_mean" or n.endswith(": w_mean")]
-        if margin > MAX_TOLERANCE:  # a margin that wide could never fail: not a check
-            untested.update({n: f"margin {margin:.3g} of the range is above {MAX_TOLERANCE:g}: not checked"
-                             for n in means})
-        else:
-            margins = {n: margin for n in means}
+    margins, untested = {}, {}
+    if refused is None:
+        margins = reference_margins(rule, trains, reference_stats, names, tolerance, runs_as.endswith("-fixed"))
     test = two_sample(reference_stats, cand_stats, names=names, untested=untested,
                       margins=margins) if refused is None else {
         "statistics": {}, "alpha": ALPHA, "threshold": None, "tested": 0, "rejected": [], "passed": None}
@@ -288,14 +363,14 @@ def describe(entry: dict) -> list:
     lines = [f"{entry['reference']} seeds {e['reference_seeds'][0]}..{e['reference_seeds'][1]} -> "
              f"{e['candidate_runs_as']} seeds {e['candidate_seeds'][0]}..{e['candidate_seeds'][1]} "
              f"({e['size']} runs each); "
-             f"Mann-Whitney U per statistic, family-wise alpha {t['alpha']:g}"
+             f"Brunner-Munzel per statistic, family-wise alpha {t['alpha']:g}"
              + (f" (p < {t['threshold']:.3g} fails)" if t["threshold"] is not None else "")]
     for name, s in t["statistics"].items():
         p = "constant, equal" if s["p_value"] is None else f"p = {s['p_value']:.3g}"
         if s.get("not_tested"):
             p += f" (not tested: {s['not_tested']})"
         if s.get("margin") is not None:
-            p += f" (fails only beyond {s['margin']:.3g}: a weight step, or the engine's constants and rounding)"
+            p += f" (fails only beyond {s['margin']:.3g}: the fidelity tolerance of the reference's learned change)"
         lines.append(f"  {name:<10} {s['reference_mean']:.4g} +- {s['reference_std']:.2g} -> "
                      f"{s['candidate_mean']:.4g} +- {s['candidate_std']:.2g}  {p}")
     return lines

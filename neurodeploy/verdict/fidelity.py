@@ -103,14 +103,14 @@ def resolution(rule, plan, trains, ensemble: int) -> float:
     return 0.5 * step * math.sqrt(max(updates, 1.0) / ensemble)
 
 
-#: The rounding ensemble grows (from the default) until its mean resolves half the fidelity tolerance,
+#: The rounding ensemble grows (from the default) until its mean resolves a quarter of the fidelity tolerance,
 #: up to this many runs and :data:`ENSEMBLE_SYNAPSE_RUNS` synapse-runs.
 ENSEMBLE_MAX, ENSEMBLE_SYNAPSE_RUNS = 1024, 4_000_000
 
 
 def ensemble_for(rule, trains, reference, tolerance: float, default: int) -> int:
     """Rounding seeds the fixed-point chain needs so that its mean resolves the fidelity tolerance:
-    ``RESOLUTION_Z`` standard errors of the gain (:func:`resolution`) at most half of ``tolerance``,
+    ``RESOLUTION_Z`` standard errors of the gain (:func:`resolution`) at most a quarter of ``tolerance``,
     from the reference's learned change (``reference``: brian2's RunResult), the rule's bounds and the
     reference-side update counts; at least ``default``, at most :data:`ENSEMBLE_MAX` and
     :data:`ENSEMBLE_SYNAPSE_RUNS` / synapses."""
@@ -128,7 +128,7 @@ def ensemble_for(rule, trains, reference, tolerance: float, default: int) -> int
         return default
     step = max(abs(rule.weight.w_min), abs(rule.weight.w_max)) / 255.0
     sd_run = 0.5 * step * math.sqrt(max(update_counts(rule, trains)["mean_updates"], 1.0))
-    need = (RESOLUTION_Z * sd_run / (S * math.sqrt(dw.size)) / (tolerance / 2)) ** 2
+    need = (RESOLUTION_Z * sd_run / (S * math.sqrt(dw.size)) / (tolerance / 4)) ** 2
     cap = max(default, min(ENSEMBLE_MAX, ENSEMBLE_SYNAPSE_RUNS // max(1, trains.n_pre * trains.n_post)))
     return int(min(cap, max(default, math.ceil(need))))
 
