@@ -242,42 +242,73 @@ def plan_trains(rule, protocol: str, options: dict, seed: int, source: str = "",
 
 
 def run_one(spec: RunSpec, out_dir: str) -> dict:
-    """Compile and verify one run; write its directory; return its summary entry."""
+    """Compile and verify one run; write its directory; return its summary entry.
+
+    The run directory holds one run's files or none: the old one is discarded before the run starts
+    (no old result survives a failed or interrupted run), the new one is written aside (a hidden
+    ``.<run>.*.partial`` directory beside it) and renamed into place complete, ``run.json`` last."""
     from neurodeploy.codegen import write_compiled
+    from neurodeploy.files import remove_tree, staging_dir
     from neurodeploy.harness import verify
+    from neurodeploy.progress import check_signals
 
     start = time.perf_counter()
     run_dir = os.path.join(out_dir, spec.run_id)
-    os.makedirs(run_dir, exist_ok=True)
-    for stale in ("run.json", "report.json"):  # no old result may survive a failed or interrupted run
-        if os.path.isfile(os.path.join(run_dir, stale)):
-            os.unlink(os.path.join(run_dir, stale))
-    rule = rule_with(spec.rule_file, spec.params)
-    trains = plan_trains(rule, spec.protocol, spec.options, spec.seed)
-    compiled = write_compiled(rule, "brian2", run_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    _discard_run_dir(out_dir, spec.run_id)
+    stage = staging_dir(out_dir, spec.run_id)
     try:
-        compiled += write_compiled(rule, "lava", run_dir, trains=trains)
-    except UnsupportedError:
-        pass
-    report = verify(rule, trains, spec.backends)
-    report.write(run_dir)
-    data = report.to_dict()
-    entry = {
-        "run": spec.run_id, "rule": rule.name, "rule_file": os.path.basename(spec.rule_file),
-        "protocol": spec.protocol, "options": {k: v for k, v in spec.options.items() if k != "network_text"}, "params": spec.params, "seed": spec.seed,
-        "backends": [b["name"] for b in data["backends"] if b["ran"]],
-        "skipped_backends": {b["name"]: b["reason"] for b in data["backends"] if not b["ran"]},
-        "comparisons": [{k: c.get(k) for k in ("reference", "candidate", "share", "max_abs_error_normalized",
-                                               "rmse_normalized", "passed", "outcome")} for c in data["comparisons"]],
-        "passed": data["passed"], "outcome": data["outcome"], "counts": data["counts"],
-        # what the runs learned, per backend: the final weights' mean, spread and range (rule units)
-        "final_weights": {name: _weight_stats(res.trajectory[-1]) for name, res in report.results.items()},
-        "files": sorted(os.path.basename(p) for p in compiled),
-        "seconds": round(time.perf_counter() - start, 3),
-    }
-    _atomic(run_dir, "run.json", lambda f: f.write(json.dumps(_jsonable({"key": spec.key(), "entry": entry}),
-                                                                indent=2, sort_keys=True) + "\n"))
+        rule = rule_with(spec.rule_file, spec.params)
+        trains = plan_trains(rule, spec.protocol, spec.options, spec.seed)
+        compiled = write_compiled(rule, "brian2", stage)
+        try:
+            compiled += write_compiled(rule, "lava", stage, trains=trains)
+        except UnsupportedError:
+            pass
+        report = verify(rule, trains, spec.backends)
+        check_signals()  # a signal whose exception Python dropped ends the run here, before anything is kept
+        report.write(stage)
+        data = report.to_dict()
+        entry = {
+            "run": spec.run_id, "rule": rule.name, "rule_file": os.path.basename(spec.rule_file),
+            "protocol": spec.protocol, "options": {k: v for k, v in spec.options.items() if k != "network_text"},
+            "params": spec.params, "seed": spec.seed,
+            "backends": [b["name"] for b in data["backends"] if b["ran"]],
+            "skipped_backends": {b["name"]: b["reason"] for b in data["backends"] if not b["ran"]},
+            "comparisons": [{k: c.get(k) for k in ("reference", "candidate", "share", "max_abs_error_normalized",
+                                                   "rmse_normalized", "passed", "outcome")} for c in data["comparisons"]],
+            "passed": data["passed"], "outcome": data["outcome"], "counts": data["counts"],
+            # what the runs learned, per backend: the final weights' mean, spread and range (rule units)
+            "final_weights": {name: _weight_stats(res.trajectory[-1]) for name, res in report.results.items()},
+            "files": sorted(os.path.basename(p) for p in compiled),
+            "seconds": round(time.perf_counter() - start, 3),
+        }
+        _atomic(stage, "run.json", lambda f: f.write(json.dumps(_jsonable({"key": spec.key(), "entry": entry}),
+                                                                 indent=2, sort_keys=True) + "\n"))
+        check_signals()
+        os.rename(stage, run_dir)  # the complete run appears at once
+    except BaseException:
+        remove_tree(stage)
+        raise
     return entry
+
+
+def _discard_run_dir(out_dir: str, run_id: str) -> None:
+    """Remove the directory of an earlier run of ``run_id``: renamed aside at once (no half-removed
+    directory with an old report in it), then deleted."""
+    from neurodeploy.files import remove_tree, staging_dir
+
+    run_dir = os.path.join(out_dir, run_id)
+    if not os.path.lexists(run_dir):
+        return
+    if os.path.islink(run_dir) or not os.path.isdir(run_dir):
+        raise NeurodeployError(os.path.basename(os.path.normpath(out_dir)) or out_dir, run_id,
+                               "exists and is not a run directory: neurodeploy will not replace it")
+    trash = staging_dir(out_dir, f"{run_id}.old")
+    try:
+        os.rename(run_dir, trash)
+    finally:
+        remove_tree(trash)
 
 
 class WorkerTerminated(BaseException):
@@ -288,11 +319,10 @@ def _worker_signals():
     """In a pool worker: Ctrl-C is the parent's to handle; SIGTERM unwinds (Lava's stop() runs)."""
     import signal
 
-    def terminate(signum, frame):
-        raise WorkerTerminated()
+    from neurodeploy.progress import catch_signals
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, terminate)
+    catch_signals({signal.SIGTERM: WorkerTerminated})  # never lost in a weakref callback of Brian2's
 
 
 def _cached(spec: RunSpec, out_dir: str):
@@ -342,8 +372,17 @@ def run_plan(path: str, out_dir: str, jobs: int = 1, force: bool = False, schedu
     """Run every run of the plan at ``path`` that is not up to date; write the summary.
 
     ``jobs`` is capped at the number of runs to do; ``allow_outside``: see :func:`load_plan`."""
+    from neurodeploy.files import locked
+
     name, specs = load_plan(path, allow_outside)
     os.makedirs(out_dir, exist_ok=True)
+    with locked(out_dir):  # one plan run at a time in a directory (another is refused: bad input)
+        return _run_locked(name, specs, out_dir, jobs, force, scheduler, progress)
+
+
+def _run_locked(name, specs, out_dir, jobs, force, scheduler, progress) -> Summary:
+    from neurodeploy.progress import check_signals
+
     results = {}
     todo = []
     for spec in specs:
@@ -388,6 +427,7 @@ def run_plan(path: str, out_dir: str, jobs: int = 1, force: bool = False, schedu
                 entries.append(run_one(spec, out_dir))
         for spec, entry in zip(todo, entries):
             results[spec.run_id] = dict(entry, skipped=False)
+    check_signals()  # a signal whose exception Python dropped: no summary
     summary = Summary(name, [results[s.run_id] for s in specs])
     data = _jsonable(summary.to_dict())
     _atomic(out_dir, "summary.md", lambda f: f.write(render_summary(data)))

@@ -5,6 +5,7 @@ Bad input ends with one line on stderr, ``neurodeploy: error: <file>: <field>:
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -390,9 +391,13 @@ def _synapse_spec(spec, trains):
 @click.option("--lava-steps", type=click.IntRange(min=0), default=None,
               help="Lava backends run only the protocol's first N steps (0: all; default: 2e7 synapse-steps, "
                    "1000..2000 steps); the emulator then runs the whole protocol.")
+@click.option("--fidelity", type=float, default=None,
+              help="Fidelity tolerance, 0..1: each deployment's learned change (dw per synapse) must match "
+                   "brian2's within this fraction: gain 1 +- F, net change within F of the per-synapse "
+                   "change, correlation >= 1 - F (default 0.2).")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 def verify(rule_file, out_dir, protocol, network_file, seed, spikes, backends, timeout, ensemble, record_every,
-           record_synapses, lava_steps, quiet, **options):
+           record_synapses, lava_steps, fidelity, quiet, **options):
     """Run RULE_FILE on every backend with the same spike trains and compare the weight trajectories."""
     from neurodeploy.harness import verify as run_verify
     from neurodeploy.protocol import load_spikes, make_trains
@@ -408,6 +413,12 @@ def verify(rule_file, out_dir, protocol, network_file, seed, spikes, backends, t
     _check_timeout(timeout)
     if seed < 0:
         raise NeurodeployError("--seed", "", f"must be a whole number >= 0 (got {seed})")
+    from neurodeploy.verdict.fidelity import DEFAULT_FIDELITY, check_tolerance
+
+    try:
+        fidelity = DEFAULT_FIDELITY if fidelity is None else check_tolerance(fidelity)
+    except ValueError as exc:
+        raise NeurodeployError("--fidelity", "", str(exc)) from None
     check_out_dir(out_dir)
     given = {k: v for k, v in options.items() if v is not None}
     if protocol == "network" or network_file is not None:
@@ -420,23 +431,54 @@ def verify(rule_file, out_dir, protocol, network_file, seed, spikes, backends, t
         trains = make_trains(rule, protocol, given, seed, prefix="--")
     synapses = _synapse_spec(record_synapses, trains)
     check_out_dir(out_dir)  # again: the spike file may have taken a while
+    from neurodeploy.files import publish, remove_tree, staging_dir, unpublish
+    from neurodeploy.progress import Progress, check_signals, results_complete
+
     created = make_out_dir(out_dir)
-    _remove_stale(out_dir, ("report.json", "report.md", "trajectories.npz"))  # input is good: now the run starts
-    from neurodeploy.progress import Progress
+    with lock_out_dir(out_dir, created):  # one run at a time in a directory: a second one is refused
+        _remove_stale(out_dir, REPORT_FILES)  # input is good: now the run starts, no old report survives it
+        stage, moved = None, []
+        try:
+            report = run_verify(rule, trains, names, progress=Progress(quiet=quiet), timeout=timeout,
+                                ensemble=ensemble, record_every=record_every, record_synapses=synapses,
+                                lava_steps=lava_steps, fidelity=fidelity)
+            check_signals()  # a Ctrl-C that Python dropped (a Brian2 weakref callback) ends the run here
+            # written aside, then moved in (report.json last): a clean-up removes only this run's files
+            stage = staging_dir(out_dir, "verify")
+            report.write(stage)
+            check_signals()
+            publish(stage, out_dir, "report.json", moved)
+            stage = None
+            click.echo(summary_table(report.to_dict()))
+            click.echo(f"wrote {os.path.join(out_dir, 'report.json')}, report.md, trajectories.npz")
+            check_signals()
+            results_complete()  # written and announced: a signal from now on cannot unwrite it
+        except BaseException:  # interrupted, even while writing: no partial report, no empty directory
+            if stage is not None:
+                remove_tree(stage)
+            unpublish(out_dir, moved)  # only the files this run moved in, and only if still those
+            raise
+    sys.exit(report.exit_code)  # 0 passed, 1 failed, 3 nothing checked
+
+
+#: What verify writes into its --out directory (all of them removed before a run starts).
+REPORT_FILES = ("report.json", "report.md", "trajectories.npz", "trajectories.png", "errors.png", "curve.png",
+                "quantization.png")
+
+
+@contextlib.contextmanager
+def lock_out_dir(out_dir: str, created=()):
+    """Hold the lock of an output directory (:func:`neurodeploy.files.locked`) while a run writes into
+    it: two runs never interleave in one directory, the second is refused in one line (exit 2). On
+    leaving, the directories in ``created`` (:func:`make_out_dir`) are removed if empty (one that
+    another run holds is not: its lock file is in it)."""
+    from neurodeploy.files import locked
 
     try:
-        report = run_verify(rule, trains, names, progress=None if quiet else Progress(), timeout=timeout,
-                            ensemble=ensemble, record_every=record_every, record_synapses=synapses,
-                            lava_steps=lava_steps)
-        report.write(out_dir)
-    except BaseException:  # interrupted, even while writing: no partial report, no empty directory
-        _remove_stale(out_dir, ("report.json", "report.md", "trajectories.npz", "trajectories.png", "errors.png",
-                                "curve.png", "quantization.png"))
-        remove_if_empty(created)
-        raise
-    click.echo(summary_table(report.to_dict()))
-    click.echo(f"wrote {os.path.join(out_dir, 'report.json')}, report.md, trajectories.npz")
-    sys.exit(report.exit_code)  # 0 passed, 1 failed, 3 nothing checked
+        with locked(out_dir):
+            yield
+    finally:
+        remove_if_empty(list(created))
 
 
 def _network_trains(rule, protocol, network, spikes, given, seed):
@@ -482,16 +524,19 @@ def mutate(rule_file, protocol, seed, seeds, ensemble, out_dir, quiet, **options
     SEEDS other spike trains and count the false alarms. Emulator only (no Lava process).
 
     Exit 0 when at least 90% of the mutants are caught and at most 1% of the seeds fail,
-    1 otherwise, 3 when the plan has no constant to mutate."""
+    1 otherwise, 3 when the plan has no constant to mutate; --seeds must be at least 1."""
     import json
 
     from neurodeploy.harness import _atomic, _jsonable
     from neurodeploy.deploy import unsupported_reason
     from neurodeploy.protocol import make_trains
-    from neurodeploy.verdict import EXIT_NOT_CHECKED
+    from neurodeploy.progress import check_signals, results_complete
     from neurodeploy.verdict.mutate import render, self_test
     from neurodeploy.verdict.quantization import ENSEMBLE_SIZE
 
+    if seeds < 1:  # no false-alarm seed: the verdict's false-alarm rate would be unmeasured, not 0
+        raise NeurodeployError("--seeds", "", f"must be at least 1: the false-alarm rate needs seeds to run on "
+                                              f"(got {seeds})")
     rule = _load(rule_file)
     reason = unsupported_reason(rule, "fixed")  # the rules lava-fixed runs, approximations included
     if reason is not None:
@@ -504,18 +549,46 @@ def mutate(rule_file, protocol, seed, seeds, ensemble, out_dir, quiet, **options
     make_trains(rule, protocol, given, seed, prefix="--")  # bad options exit 2 before anything runs
     summary = self_test(rule, lambda s: make_trains(rule, protocol, given, s, prefix="--"), seed, seeds,
                         ENSEMBLE_SIZE if ensemble is None else ensemble,
-                        progress=None if quiet else (lambda msg: click.echo(msg, err=True)))
+                        progress=lambda msg: _mutate_progress(msg, quiet))
     summary["protocol"], summary["options"] = protocol, given
+    check_signals()  # a signal whose exception Python dropped: nothing shown or written
     click.echo(render(summary))
     if out_dir is not None:
-        os.makedirs(out_dir, exist_ok=True)
-        path = _atomic(out_dir, "mutation.json",
-                       lambda f: f.write(json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n"))
-        click.echo(f"wrote {path}")
-    if summary["mutation_score"] is None:
-        sys.exit(EXIT_NOT_CHECKED)
-    ok = summary["mutation_score"] >= 0.9 and (summary["false_alarm_rate"] or 0.0) <= 0.01
-    sys.exit(0 if ok else 1)
+        from neurodeploy.files import identity, unpublish
+
+        created = make_out_dir(out_dir)
+        moved = []
+        try:  # one file, written atomically: no lock (a verify running in DIR never writes mutation.json)
+            path = _atomic(out_dir, "mutation.json",
+                           lambda f: f.write(json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n"))
+            moved.append(("mutation.json", identity(path)))
+            click.echo(f"wrote {path}")
+            check_signals()
+        except BaseException:  # interrupted: not this run's mutation.json either, no empty directory
+            unpublish(out_dir, moved)
+            remove_if_empty(created)
+            raise
+    results_complete()
+    sys.exit(mutation_exit_code(summary))
+
+
+def _mutate_progress(message: str, quiet: bool) -> None:
+    from neurodeploy.progress import check_signals
+
+    check_signals()  # each mutant and every 10 seeds: a safe point for a signal Python dropped
+    if not quiet:
+        click.echo(message, err=True)
+
+
+def mutation_exit_code(summary: dict) -> int:
+    """mutate's exit code: 0 when at least 90% of the mutants are caught and at most 1% of the seeds
+    fail, 1 otherwise, 3 (not checked) when there was no mutant or no false-alarm seed to count."""
+    from neurodeploy.verdict import EXIT_NOT_CHECKED
+
+    score, rate = summary["mutation_score"], summary["false_alarm_rate"]
+    if score is None or rate is None:
+        return EXIT_NOT_CHECKED
+    return 0 if score >= 0.9 and rate <= 0.01 else 1
 
 
 def _remove_stale(out_dir, names):
@@ -557,6 +630,9 @@ def run(plan_file, out_dir, jobs, force, scheduler, allow_outside_rules, quiet):
     summary = run_plan(plan_file, out_dir, jobs=jobs, force=force, scheduler=scheduler,
                        progress=None if quiet else (lambda msg: click.echo(msg, err=True)),
                        allow_outside=allow_outside_rules)
+    from neurodeploy.progress import results_complete
+
+    results_complete()  # the summary is written: a signal from now on is too late to stop anything
     click.echo(render_summary(summary.to_dict()))
     click.echo(f"wrote {os.path.join(out_dir, 'summary.json')}, summary.md")
     sys.exit(summary.exit_code)  # 0 all passed, 1 a run failed, 3 a run checked nothing
@@ -570,32 +646,72 @@ def import_brian2(spec_file, out_file, force):
     """Make a rule file from a Brian2 Synapses definition: SPEC_FILE (YAML) holds its model,
     on_pre, on_post and namespace (numbers or '20 ms' strings), optional name, init, bounds."""
     import tempfile
+    import threading
 
     from neurodeploy.files import follow_umask
-    from neurodeploy.importers.brian2 import from_spec, to_yaml
 
-    _check_out_file(out_file, force)
-    rule = from_spec(spec_file)
-    text = to_yaml(rule, header=f"Imported from the Brian2 definition in {os.path.basename(spec_file)} "
-                                f"by neurodeploy import-brian2")
-    folder = os.path.dirname(os.path.abspath(out_file))
-    fd, tmp = tempfile.mkstemp(prefix=".import-brian2.", dir=folder)
+    received = []
+
+    def interrupted(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
+
+    def check_received():  # a safe point: a signal whose exception something swallowed still stops the command
+        if received:
+            raise KeyboardInterrupt() if received[-1] == signal.SIGINT else Terminated()
+
+    # the command answers its own signals, saying what it was doing (there is no Lava process nor report)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) is not signal.SIG_IGN:  # a background job's SIGINT stays ignored
+                previous[signum] = signal.signal(signum, interrupted)
+    spec_name = os.path.basename(os.fspath(spec_file)) or os.fspath(spec_file)
+    existed, tmp = False, None
+    doing = "checking --out"  # what an interrupt stops, for its message; None once the rule is written
     try:
-        follow_umask(fd)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, out_file)
-    except BaseException:
-        if os.path.exists(tmp):
+        _check_out_file(out_file, force)
+        existed = os.path.lexists(out_file)
+        doing = f"reading and converting {spec_name}"
+        from neurodeploy.importers.brian2 import from_spec, to_yaml
+
+        rule = from_spec(spec_file)
+        text = to_yaml(rule, header=f"Imported from the Brian2 definition in {spec_name} by neurodeploy import-brian2")
+        check_received()
+        doing = f"writing {out_file}"
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".import-brian2.", dir=os.path.dirname(os.path.abspath(out_file)))
+            follow_umask(fd)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:  # the rule loader reads UTF-8
+                handle.write(text)
+            check_received()
+            os.replace(tmp, out_file)
+            tmp = None
+        except OSError as exc:  # what the checks could not foresee (a full disk, a race): one line
+            raise NeurodeployError("--out", "", f"cannot be written: {exc.strerror or type(exc).__name__} "
+                                                f"(got {out_file})") from None
+        doing = None
+        click.echo(out_file)
+        for note in rule.notes:
+            click.echo(f"note: {note}")
+    except (KeyboardInterrupt, Terminated) as exc:
+        what = "interrupted (SIGINT)" if isinstance(exc, KeyboardInterrupt) else "terminated (SIGTERM)"
+        if doing is None:
+            click.echo(f"neurodeploy: {what} after import-brian2 wrote {out_file}", err=True)
+        else:
+            kept = f", {out_file} unchanged" if existed else ""
+            click.echo(f"neurodeploy: {what} while import-brian2 was {doing}: nothing written{kept}", err=True)
+        sys.exit(130 if isinstance(exc, KeyboardInterrupt) else 143)
+    finally:
+        if tmp is not None and os.path.lexists(tmp):
             os.unlink(tmp)
-        raise
-    click.echo(out_file)
-    for note in rule.notes:
-        click.echo(f"note: {note}")
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def _check_out_file(out_file: str, force: bool) -> None:
-    """A file path we may write: its folder exists; an existing file only with --force."""
+    """A file path we may write: its folder exists; an existing file only with --force; names the
+    file system accepts (the checks of :func:`check_out_dir`), before anything is read or written."""
     if not isinstance(out_file, str) or not out_file.strip():
         raise NeurodeployError("--out", "", f"must be a file path (got {out_file!r})")
     if "\0" in out_file:
@@ -603,6 +719,14 @@ def _check_out_file(out_file: str, force: bool) -> None:
     path = os.path.abspath(out_file)
     if os.path.isdir(path):
         raise NeurodeployError("--out", "", f"is a directory, not a file (got {out_file})")
+    if out_file.endswith(("/", os.sep)):  # abspath drops the slash: x.yaml/ is no file name
+        raise NeurodeployError("--out", "", f"ends with '/': a directory path, not a file (got {out_file})")
+    longest = max(len(os.fsencode(part)) for part in path.split(os.sep))
+    if longest > 255:
+        raise NeurodeployError("--out", "", f"name too long ({longest} bytes in one name, at most 255) (got {out_file})")
+    if len(os.fsencode(path)) > 4095:
+        raise NeurodeployError("--out", "", f"path too long ({len(os.fsencode(path))} bytes, at most 4095) "
+                                            f"(got {out_file})")
     if os.path.lexists(path):
         if not force:
             raise NeurodeployError("--out", "", f"exists: use --force to replace it (got {out_file})")
@@ -610,6 +734,8 @@ def _check_out_file(out_file: str, force: bool) -> None:
             raise NeurodeployError("--out", "", f"exists and is not a regular file (got {out_file})")
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
+        if os.path.lexists(folder):
+            raise NeurodeployError("--out", "", f"its folder is not a directory (got {out_file})")
         raise NeurodeployError("--out", "", f"its folder does not exist (got {out_file})")
     real = os.path.realpath(folder)
     if real in ("/proc", "/sys") or real.startswith(("/proc/", "/sys/")):
@@ -622,32 +748,39 @@ class Terminated(BaseException):
     """SIGTERM, raised in the main thread so that every ``finally`` (Lava's stop()) runs."""
 
 
-def _on_sigterm(signum, frame):
-    raise Terminated()
-
-
 def main(argv=None):
-    """Entry point: one-line errors, exit 2 on bad input or usage, 130/143 on SIGINT/SIGTERM."""
+    """Entry point: one-line errors, exit 2 on bad input or usage, 130/143 on SIGINT/SIGTERM.
+
+    SIGINT raises KeyboardInterrupt and SIGTERM :class:`Terminated` wherever they land, and neither is
+    ever lost (:func:`neurodeploy.progress.catch_signals`: where Python drops the exception, in a
+    weakref callback of Brian2's, the signal is raised again); SIGINT ignored (a background job) stays
+    ignored."""
+    from neurodeploy.progress import catch_signals, check_signals
+
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
         click.echo(cli.get_help(click.Context(cli, info_name="neurodeploy")))
         sys.exit(2)
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    previous_int = signal.getsignal(signal.SIGINT)
-    if previous_int is not signal.SIG_IGN:  # Ctrl-C is a KeyboardInterrupt wherever it lands (not Brian2's early stop)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    restore = catch_signals({signal.SIGTERM: Terminated, signal.SIGINT: KeyboardInterrupt})
     try:
         try:
-            cli.main(args=argv, prog_name="neurodeploy", standalone_mode=False)
-        except Exception as exc:  # an interrupt or a timeout wrapped by Brian2 is handled as itself
-            if type(exc).__name__ != "BrianObjectException":
-                raise
-            from neurodeploy.backends.brian2_backends import unwrap
+            try:
+                cli.main(args=argv, prog_name="neurodeploy", standalone_mode=False)
+            except Exception as exc:  # an interrupt or a timeout wrapped by Brian2 is handled as itself
+                if type(exc).__name__ != "BrianObjectException":
+                    raise
+                from neurodeploy.backends.brian2_backends import unwrap
 
-            original = unwrap(exc)
-            if original is exc or not isinstance(original, (KeyboardInterrupt, Terminated)):
+                original = unwrap(exc)
+                if original is exc or not isinstance(original, (KeyboardInterrupt, Terminated)):
+                    raise
+                raise original from None
+            except (SystemExit, click.exceptions.Exit):
+                check_signals()  # ended although a signal came before its results were complete: that signal
                 raise
-            raise original from None
+            check_signals()
+        except click.exceptions.Abort:  # click's name for a KeyboardInterrupt
+            raise KeyboardInterrupt() from None
     except NeurodeployError as exc:
         click.echo(f"neurodeploy: error: {exc}", err=True)
         sys.exit(2)
@@ -655,7 +788,7 @@ def main(argv=None):
         message = exc.format_message().replace("\n", " ")
         click.echo(f"neurodeploy: error: {message}", err=True)
         sys.exit(2)
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except KeyboardInterrupt:
         click.echo("neurodeploy: interrupted (SIGINT): every Lava process stopped, no report written", err=True)
         sys.exit(130)
     except Terminated:
@@ -664,9 +797,7 @@ def main(argv=None):
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        if previous_int is not None:
-            signal.signal(signal.SIGINT, previous_int)
+        restore()
     sys.exit(0)
 
 

@@ -23,6 +23,7 @@ range (127). Traffic much denser than assumed saturates the traces.
 """
 from __future__ import annotations
 
+import math
 import numbers
 import os
 from dataclasses import dataclass
@@ -40,6 +41,91 @@ SELECT_TAGS = {"float": "floating_pt", "fixed": "fixed_pt"}
 DECAY_UNITY = 4096
 #: A trace at this value is saturated (7 bits).
 TRACE_SATURATION = 127
+#: Largest seed of the stochastic rounding (as a network file's seed).
+MAX_RNG_SEED = 2 ** 32 - 1
+
+
+# -- arguments ---------------------------------------------------------------------------------
+def check_rng_seed(rng_seed, source: str = "deploy") -> int:
+    """``rng_seed`` as an int: a whole number 0..MAX_RNG_SEED (not a bool); one line otherwise, before
+    Lava starts (its child process would raise at ``run`` and ``stop`` would hang)."""
+    if isinstance(rng_seed, bool) or not isinstance(rng_seed, numbers.Integral) or not 0 <= rng_seed <= MAX_RNG_SEED:
+        raise NeurodeployError(source, "rng_seed", f"must be a whole number from 0 to {MAX_RNG_SEED} (got {rng_seed!r})")
+    return int(rng_seed)
+
+
+def check_steps(steps, field_name: str, source: str = "deploy", most: int | None = None) -> int:
+    """``steps`` as an int: a whole number >= 1 (not a bool), at most ``most``."""
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise NeurodeployError(source, field_name, f"must be a whole number >= 1 (got {steps!r})")
+    if most is not None and steps > most:
+        raise NeurodeployError(source, field_name, f"must be at most {most:,} (got {int(steps):,})")
+    return int(steps)
+
+
+def _real(value, source: str, field_name: str, what: str = "a finite number") -> float:
+    """``value`` as a float: a finite real number (not a bool, not text, not complex, not beyond a float)."""
+    try:
+        number = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
+    except OverflowError:  # an int beyond 1e308
+        number = math.inf
+    if not math.isfinite(number):
+        raise NeurodeployError(source, field_name, f"must be {what} (got {value!r})")
+    return number
+
+
+def _real_array(value, source: str, field_name: str, what: str) -> np.ndarray:
+    """``value`` as a float array: numbers only (no bools, text, complex or objects); one line otherwise."""
+    if isinstance(value, (bool, np.bool_)):
+        raise NeurodeployError(source, field_name, f"must be {what} (got {value!r})")
+    try:
+        a = np.asarray(value)
+    except (ValueError, TypeError):  # ragged nested lists
+        raise NeurodeployError(source, field_name, f"must be {what} (got {type(value).__name__})") from None
+    if a.dtype.kind not in "iuf":
+        got = repr(value) if a.ndim == 0 else f"an array of dtype {a.dtype}"
+        raise NeurodeployError(source, field_name, f"must be {what} (got {got})")
+    return a.astype(float)
+
+
+def check_block(shape: tuple, source: str, field_name: str, what: str = "(n_post, n_pre)") -> None:
+    """Refuse a dense weight block ``shape`` beyond :data:`neurodeploy.network.MAX_BLOCK` entries (as a
+    network file does), with its size, before anything is allocated."""
+    from neurodeploy.network import MAX_BLOCK
+
+    entries = int(shape[0]) * int(shape[1])
+    if entries > MAX_BLOCK:
+        raise NeurodeployError(source, field_name, f"{int(shape[0]):,} x {int(shape[1]):,} = {entries:,} weights "
+                                                   f"({_size(entries * 8)} as float64), at most {MAX_BLOCK:,} (the "
+                                                   f"weights are held as a dense {what} array) (got {tuple(shape)})")
+
+
+def _size(n_bytes: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n_bytes < 1024 or unit == "PiB":
+            return f"{n_bytes:.0f} {unit}" if unit == "bytes" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1024
+
+
+def _raster(value, side: str, source: str) -> np.ndarray:
+    """A spike raster (n, steps) as bool: booleans or 0/1 numbers only (NaN, 2, text refused)."""
+    what = f"a raster (n_{side}, steps) of booleans or 0/1"
+    if isinstance(value, (bool, np.bool_)):
+        raise NeurodeployError(source, side, f"must be {what} (got {value!r})")
+    try:
+        r = np.asarray(value)
+    except (ValueError, TypeError):
+        raise NeurodeployError(source, side, f"must be {what} (got {type(value).__name__})") from None
+    if r.ndim != 2 or r.shape[1] == 0:
+        raise NeurodeployError(source, side, f"must be a raster (n_{side}, steps) (got shape {r.shape})")
+    if r.dtype == bool:
+        return r
+    if r.dtype.kind not in "iuf":
+        raise NeurodeployError(source, side, f"must be {what} (got dtype {r.dtype})")
+    bad = ~((r == 0) | (r == 1))
+    if bad.any():
+        raise NeurodeployError(source, side, f"must be {what} (got {float(r[bad][0]):g})")
+    return r != 0
 
 
 def unsupported_reason(rule, mode: str) -> str | None:
@@ -89,14 +175,24 @@ def traffic_trains(rule, traffic=None, source: str = "traffic", prefix: str = ""
     else:
         raise NeurodeployError(source, "", "must be a rate in Hz, a protocol name, {'protocol': name, ...}, "
                                            f"SpikeTrains or rasters (pre, post) (got {type(traffic).__name__})")
-    pre, post = np.asarray(pre), np.asarray(post)
-    for side, raster in (("pre", pre), ("post", post)):
-        if raster.ndim != 2 or raster.shape[1] == 0:
-            raise NeurodeployError(source, side, f"must be a raster (n_{side}, steps) (got shape {raster.shape})")
+    pre, post = _raster(pre, "pre", source), _raster(post, "post", source)
     if pre.shape[1] != post.shape[1]:
         raise NeurodeployError(source, "post", f"must have as many steps as pre ({pre.shape[1]}) (got {post.shape[1]})")
+    check_block((post.shape[0], pre.shape[0]), source, "", "(n_post, n_pre)")
+    _check_run(pre.shape[0], post.shape[0], pre.shape[1], source)
     w0 = np.full((post.shape[0], pre.shape[0]), rule.weight.w_init)
-    return with_reward(rule, SpikeTrains(pre != 0, post != 0, w0, "rasters"))
+    return with_reward(rule, SpikeTrains(pre, post, w0, "rasters"))
+
+
+def _check_run(n_pre: int, n_post: int, steps: int, source: str) -> None:
+    """Refuse rasters beyond the run limits of the protocols (:data:`neurodeploy.protocol.MAX_STEPS`, ...)."""
+    from neurodeploy.protocol import MAX_NEURON_STEPS, MAX_STEPS, MAX_SYNAPSE_STEPS
+
+    if not (steps <= MAX_STEPS and float(steps) * n_pre * n_post <= MAX_SYNAPSE_STEPS
+            and steps * (n_pre + n_post) <= MAX_NEURON_STEPS):
+        raise NeurodeployError(source, "", f"run too large ({steps:,} steps x {n_post}x{n_pre} synapses; at most "
+                                           f"{MAX_STEPS:,} steps, {MAX_SYNAPSE_STEPS:,} synapse-steps and "
+                                           f"{MAX_NEURON_STEPS:,} neuron-steps)")
 
 
 def describe_traffic(trains, plan=None) -> dict:
@@ -120,13 +216,42 @@ def lif_params(mode: str, tau_u: float, tau_v: float, threshold: float, plan, dt
     * float: ``du = dt / tau_u``, ``dv = dt / tau_v``, ``vth = threshold / weight_scale``;
     * fixed (Loihi's LIF): 12-bit decays, ``du = round(4096 dt / tau_u) - 1`` (Loihi decays u by
       ``(4096 - du - 1) / 4096``: the offset of one), ``dv = round(4096 dt / tau_v)``, and ``vth``
-      in Lava weight units, rounded (the model shifts it and the input by 6 bits alike)."""
+      in Lava weight units, rounded (the model shifts it and the input by 6 bits alike).
+
+    Every number must be finite; ``dt`` > 0, ``tau_u`` and ``tau_v`` at least ``dt`` (a shorter time
+    constant decays by more than the whole value in one step), ``threshold`` > 0 (one line otherwise)."""
     _check_mode(mode)
-    du, dv = dt / tau_u, dt / tau_v
+    dt = _real(dt, "deploy", "dt", "a finite number > 0")
+    if not dt > 0:
+        raise NeurodeployError("deploy", "dt", f"must be a finite number > 0 (got {dt:g})")
+    for name, tau in (("tau_u", tau_u), ("tau_v", tau_v)):
+        if not _real(tau, "deploy", name, f"a finite number >= dt = {dt:g}") >= dt:
+            raise NeurodeployError("deploy", name, f"must be at least dt = {dt:g}: a shorter time constant decays "
+                                                   f"by more than the whole value in one step (got {float(tau):g})")
+    if not _real(threshold, "deploy", "threshold", "a finite number > 0") > 0:
+        raise NeurodeployError("deploy", "threshold", f"must be > 0 (got {float(threshold):g})")
+    if plan is not CPU_SCALE:
+        check_plan(plan)
+    du, dv = dt / float(tau_u), dt / float(tau_v)
     if mode == "float":
-        return {"du": du, "dv": dv, "vth": threshold / plan.weight_scale, "bias_mant": 0.0}
+        return {"du": du, "dv": dv, "vth": float(threshold) / plan.weight_scale, "bias_mant": 0.0}
+    beyond = _vth_beyond(threshold, plan)
+    if beyond is not None:
+        raise NeurodeployError("deploy", "threshold", f"{beyond} (got {float(threshold):g})")
     return {"du": max(0, int(round(du * DECAY_UNITY)) - 1), "dv": int(round(dv * DECAY_UNITY)),
-            "vth": int(round(threshold / plan.weight_scale)), "bias_mant": 0}
+            "vth": int(round(float(threshold) / plan.weight_scale)), "bias_mant": 0}
+
+
+def check_plan(plan, mode: str | None = None):
+    """Refuse anything but a :class:`~neurodeploy.lava.plan.Plan` (of ``mode``, when given) in one line."""
+    from neurodeploy.lava.plan import Plan
+
+    if not isinstance(plan, Plan):
+        raise NeurodeployError("deploy", "plan", f"must be a Plan (neurodeploy.lava.plan.Plan, e.g. from "
+                                                 f"compile_plans) (got {type(plan).__name__})")
+    if mode is not None and plan.mode != mode:
+        raise NeurodeployError("deploy", "plan", f"is a {plan.mode} plan: mode is {mode!r} (got plan.mode {plan.mode!r})")
+    return plan
 
 
 def _check_mode(mode):
@@ -162,6 +287,8 @@ class Deployment:
         structure is the mask (the others have no weight and never change); None: all to all."""
         from neurodeploy.lava.compat import import_lava
 
+        rng_seed = check_rng_seed(rng_seed)
+        check_plan(plan)
         import_lava()
         from lava.magma.core.learning.learning_rule import Loihi2FLearningRule, Loihi3FLearningRule
         from lava.utils.weightutils import SignMode
@@ -254,9 +381,16 @@ class Deployment:
                                    f"supplied traces (got rule '{getattr(self.rule, 'name', '?')}')")
         if self.rule is None:
             raise NeurodeployError("deploy", "supplied_traces", "needs the rule: use deploy(rule, ...)")
-        post = np.asarray(post) != 0
+        post = _raster(post, "post", "supplied_traces")
         if reward is not None:
-            reward = np.broadcast_to(np.asarray(reward, dtype=float), post.shape)
+            reward = _real_array(reward, "supplied_traces", "reward", "an array of numbers")
+            if reward.shape not in ((post.shape[1],), post.shape):
+                raise NeurodeployError("supplied_traces", "reward", f"must have the shape (steps,) or (n_post, steps) "
+                                                                    f"= {post.shape} (got {reward.shape})")
+            if not np.all(np.isfinite(reward)):
+                raise NeurodeployError("supplied_traces", "reward", f"must be finite (got "
+                                                                    f"{float(reward[~np.isfinite(reward)][0]):g})")
+            reward = np.broadcast_to(reward, post.shape)
         w0 = np.zeros((post.shape[0], 1))
         trains = SpikeTrains(np.zeros((1, post.shape[1]), bool), post, w0, "supplied", reward=reward)
         return supplied_traces(self.rule, self.plan, trains)
@@ -349,6 +483,7 @@ def deploy(rule_or_path, shape=None, w_init=None, mode: str = "fixed", traffic=N
         rule = load_rule(os.fspath(rule_or_path))
     else:
         raise NeurodeployError("deploy", "rule", f"must be a rule file or a loaded rule (got {type(rule_or_path).__name__})")
+    rng_seed = check_rng_seed(rng_seed)
     source = rule.source or rule.name
     if mode == "cpu":
         if traffic is not None:
@@ -391,7 +526,8 @@ def _mask(mask, shape: tuple):
 
 def _initial_weights(rule, shape, w_init) -> np.ndarray:
     lo, hi = rule.weight.w_min, rule.weight.w_max
-    w = np.asarray(rule.weight.w_init if w_init is None else w_init, dtype=float)
+    w = _real_array(rule.weight.w_init if w_init is None else w_init, "deploy", "w_init",
+                    "a number or an (n_post, n_pre) array of numbers")
     if shape is None:
         if w.ndim != 2:
             raise NeurodeployError("deploy", "shape", "needed unless w_init is an (n_post, n_pre) array (got None)")
@@ -400,6 +536,7 @@ def _initial_weights(rule, shape, w_init) -> np.ndarray:
             or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in shape)):
         raise NeurodeployError("deploy", "shape", f"must be (n_post, n_pre), two whole numbers >= 1 (got {shape!r})")
     shape = (int(shape[0]), int(shape[1]))
+    check_block(shape, "deploy", "shape")
     if w.ndim == 2 and w.shape != shape:
         raise NeurodeployError("deploy", "w_init", f"must have the shape {shape} (got {w.shape})")
     if w.ndim not in (0, 2):
@@ -456,13 +593,24 @@ def sparse_zero_starts(plan, w_lava, mask) -> tuple | None:
 LIF_VTH_MAX = (2 ** 23 - 1) >> 6
 
 
-def check_lif_threshold(network, pop, params: dict, mode: str) -> None:
-    """Refuse a fixed-point LIF population whose threshold (Lava units, shifted by 6 bits) is beyond
-    the 24-bit voltage: it could never spike."""
-    if mode == "fixed" and int(params["vth"]) > LIF_VTH_MAX:
-        raise NeurodeployError(network.source, f"populations.{pop.name}.threshold",
-                               f"beyond Loihi's 24-bit voltage at the plan's weight scale: {int(params['vth'])} Lava "
-                               f"units, at most {LIF_VTH_MAX} (the neurons could never spike) (got {pop.threshold:g})")
+def _vth_beyond(threshold: float, plan) -> str | None:
+    """In fixed point, why ``threshold`` (rule units) is beyond Loihi's 24-bit voltage (None when it is not)."""
+    if plan.mode != "fixed":
+        return None
+    vth = float(threshold) / plan.weight_scale
+    if np.isfinite(vth) and int(round(vth)) <= LIF_VTH_MAX:
+        return None
+    return (f"beyond Loihi's 24-bit voltage at the plan's weight scale: {vth:.0f} Lava units, at most {LIF_VTH_MAX} "
+            "(the neurons could never spike)")
+
+
+def check_lif_threshold(network, pop, threshold: float, plan) -> None:
+    """Refuse a fixed-point LIF population whose threshold (``threshold``: rule units; in Lava units, shifted
+    by 6 bits) is beyond the 24-bit voltage: it could never spike. Before :func:`lif_params`, which refuses
+    the same without naming the network file."""
+    reason = _vth_beyond(threshold, plan)
+    if reason is not None:
+        raise NeurodeployError(network.source, f"populations.{pop.name}.threshold", f"{reason} (got {pop.threshold:g})")
 
 
 def network_plan_reason(rule, network, plan, w0=None) -> str | None:
@@ -480,9 +628,8 @@ def network_plan_reason(rule, network, plan, w0=None) -> str | None:
                 check_sparse_start(network, pr, plan.weights_to_lava(np.where(pr.mask, block, rule.weight.w_init)),
                                    plan, rule, block)
         for pop in network.lifs:
-            check_lif_threshold(network, pop, lif_params(plan.mode, pop.tau_u_ms, pop.tau_v_ms,
-                                                         pop.threshold * rule.weight.range, plan, dt=rule.dt * 1e3),
-                                plan.mode)
+            check_lif_threshold(network, pop, pop.threshold * rule.weight.range, plan)
+            lif_params(plan.mode, pop.tau_u_ms, pop.tau_v_ms, pop.threshold * rule.weight.range, plan, dt=rule.dt * 1e3)
     except NeurodeployError as exc:
         return str(exc)
     return None
@@ -565,12 +712,21 @@ class NetworkDeployment:
     def spike_sinks(self, steps: int) -> dict:
         """A ``RingBuffer`` sink (``lava.proc.io.sink``) of ``steps`` steps on every LIF population that has an
         incoming projection (the others never spike), connected; read ``sink.data.get()`` before ``stop()``."""
+        from neurodeploy.network import MAX_STEPS
+
+        from neurodeploy.protocol import MAX_NEURON_STEPS
+
+        steps = check_steps(steps, "spike_sinks.steps", self.network.source, MAX_STEPS)
+        n = sum(p.n for p in self.network.lifs if any(pr.target == p.name for pr in self.network.projections))
+        if steps * n > MAX_NEURON_STEPS:
+            raise NeurodeployError(self.network.source, "spike_sinks.steps", f"{steps:,} steps x {n} neurons = "
+                                   f"{steps * n:,} buffered spikes, at most {MAX_NEURON_STEPS:,} (got {steps})")
         from lava.proc.io.sink import RingBuffer as Sink
 
         sinks = {}
         for name, lif in self.lifs.items():
             if any(pr.target == name for pr in self.network.projections):
-                sinks[name] = Sink(shape=(self.network.population(name).n,), buffer=int(steps))
+                sinks[name] = Sink(shape=(self.network.population(name).n,), buffer=steps)
                 lif.s_out.connect(sinks[name].a_in)
         return sinks
 
@@ -594,7 +750,8 @@ class NetworkDeployment:
         """Run the network ``steps`` steps (blocking)."""
         from lava.magma.core.run_conditions import RunSteps
 
-        self.process.run(condition=RunSteps(num_steps=int(steps)), run_cfg=self.run_cfg(**kwargs))
+        steps = check_steps(steps, "run.steps", self.network.source)
+        self.process.run(condition=RunSteps(num_steps=steps), run_cfg=self.run_cfg(**kwargs))
 
     def stop(self) -> None:
         self.process.stop()
@@ -627,15 +784,31 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
 
     if mode not in MODES + ("cpu",):
         raise NeurodeployError("deploy", "mode", f"must be 'float', 'fixed' or 'cpu' (got {mode!r})")
+    rng_seed = check_rng_seed(rng_seed)
+    if mode == "cpu" and plan is not None:
+        raise NeurodeployError("deploy", "plan", f"only for the learning engine (float, fixed): mode cpu runs the "
+                                                 f"rule as written in rule units (got a {type(plan).__name__})")
+    if plan is not None:
+        check_plan(plan, mode)
     if not isinstance(rule, Rule):
+        if not isinstance(rule, (str, os.PathLike)):
+            raise NeurodeployError("deploy", "rule", f"must be a rule file or a loaded rule (got {type(rule).__name__})")
         from neurodeploy.spec.loader import load_rule
         rule = load_rule(os.fspath(rule))
-    if not isinstance(network, Network):
+    if isinstance(network, dict):  # a network file's content, already parsed
+        from neurodeploy.network import network_from_dict
+        network = network_from_dict(network, "network", rule)
+    elif isinstance(network, (str, os.PathLike)):
         network = load_network(os.fspath(network), rule)
+    elif not isinstance(network, Network):
+        raise NeurodeployError("deploy", "network", f"must be a Network, a network file or a mapping with a network "
+                                                    f"file's content (got {type(network).__name__})")
     source = rule.source or rule.name
     reason = network_unsupported_reason(rule) or (None if mode == "cpu" else unsupported_reason(rule, mode))
     if reason is not None:
         raise NeurodeployError(source, "weight", reason)
+    if w0 is not None:
+        w0 = _real_array(w0, "deploy", "w0", "an (n_lif, n_src) array of numbers")
     if mode == "cpu":
         plan = CPU_SCALE
     elif plan is None:
@@ -647,9 +820,7 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
             plan = compile_plans(rule, trains)[mode]
         except UnsupportedError as exc:
             raise NeurodeployError(source, "weight", f"not deployable to the learning engine: {exc}") from None
-    elif plan.mode != mode:
-        raise NeurodeployError("deploy", "plan", f"is a {plan.mode} plan: mode is {mode!r} (got plan.mode {plan.mode!r})")
-    w0 = network.plastic_w0() if w0 is None else np.asarray(w0, dtype=float)
+    w0 = network.plastic_w0() if w0 is None else w0
     if w0.shape != (network.n_lif, network.n_src):
         raise NeurodeployError("deploy", "w0", f"must have the shape (n_lif, n_src) = "
                                                f"{(network.n_lif, network.n_src)} (got {w0.shape})")
@@ -667,9 +838,9 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
     statics = [(pr, static_weights_lava(network, pr, plan, rule)) for pr in network.projections if not pr.plastic]
     lifs = {}
     for pop in network.lifs:
+        check_lif_threshold(network, pop, pop.threshold * rule.weight.range, plan)
         params = lif_params(plan.mode, pop.tau_u_ms, pop.tau_v_ms, pop.threshold * rule.weight.range, plan,
                             dt=rule.dt * 1e3)
-        check_lif_threshold(network, pop, params, plan.mode)
         lifs[pop.name] = LIF(shape=(pop.n,), **params, name=f"lif_{pop.name}")
     plastic, static = [], []
     static_w = dict((pr.index, w) for pr, w in statics)

@@ -48,6 +48,7 @@ from neurodeploy.ir import Rule
 from neurodeploy.protocol import SpikeTrains, trace_stats, update_counts
 from neurodeploy.network import with_spikes
 from neurodeploy.verdict.fidelity import DEFAULT_FIDELITY, ensemble_for, fidelity_comparisons, same_step_point
+from neurodeploy.verdict.fidelity import candidates as fidelity_candidates
 from neurodeploy.verdict import EXIT_CODES, FAILED, MAX_TOLERANCE, NOT_CHECKED, PASSED, counts, overall
 
 LOWERING_TOLERANCE = 1e-9
@@ -416,6 +417,7 @@ class Report:
     recording: dict = field(default_factory=dict)  # what was recorded: every K-th step, which synapses
     proof: list = field(default_factory=list)  # what was proven on which steps (windowed Lava runs)
     seconds: dict = field(default_factory=dict)  # wall time per phase: where the time goes
+    fidelity: float = DEFAULT_FIDELITY  # the fidelity tolerance the run was judged with
 
     @property
     def outcome(self) -> str:
@@ -460,6 +462,7 @@ class Report:
             "dt_ms": self.rule.dt * 1e3, "t_epoch": self.rule.t_epoch,
             "weight_range": [self.rule.weight.w_min, self.rule.weight.w_max],
             "outcome": self.outcome, "passed": self.passed, "counts": counts(self.comparisons),
+            "fidelity": self.fidelity,
             "steps_ran": self.steps_ran, "measured": self.measured,
             "recording": self.recording, "proof": self.proof, "seconds": self.seconds,
             "engine": engine,  # None: the learning engine runs the rule (exactly, or through the approximations)
@@ -836,10 +839,11 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
         with time_limit(timeout):
             return registry.get(name).run(fine_rule, fine_trains, {}, None, Recording(every=fine_trains.steps))
 
-    if progress:
+    judging = progress is not None and not trains.closed and bool(fidelity_candidates(results, trains.steps))
+    if judging:
         progress.start("verdict", 1, "fidelity: the learned change against brian2 (and measured remedies)")
     fidelity_entries = fidelity_comparisons(rule, trains, results, plans, chain_finals, fidelity, ensemble, run_one)
-    if progress:
+    if judging:
         progress.finish()
     comparisons[:0] = fidelity_entries  # first: what the deployment learns; then the links that explain it
     lap("fidelity")
@@ -886,7 +890,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
                 "lava_window_steps": window}
     lap("counts, saturation, curve")
     return Report(rule, trains, results, skipped, plans, comparisons, stats, failed, curve, measured, steps_ran,
-                  rec_dict, proof, seconds)
+                  rec_dict, proof, seconds, fidelity)
 
 
 def _every(k: int) -> str:

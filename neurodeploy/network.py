@@ -37,8 +37,10 @@ step ``t + 1``. The LIF is Lava's (:func:`neurodeploy.protocol.closed_loop`).
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -179,13 +181,74 @@ class Network:
                                  "synapses": int(pr.mask.sum())} for pr in self.projections]}
 
 
+#: YAML 1.2's (and JSON's) floats: ``1e-9`` and ``2E3`` too, which YAML 1.1 (PyYAML) reads as text.
+_YAML12_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+@functools.lru_cache(maxsize=None)
+def _network_loader():
+    """The rule loader's strict YAML (no aliases, no duplicated keys, no tags) reading numbers as YAML 1.2
+    does (``1e-9`` is a number) and refusing merge keys (``<<``) as what they are (PyYAML resolves them to
+    a tag of their own, which the strict loader reported as a tag)."""
+    import yaml
+
+    from neurodeploy.spec.loader import _StrictLoader
+
+    class NetworkLoader(_StrictLoader):
+        def construct_mapping(self, node, deep=False):
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    raise yaml.constructor.ConstructorError(None, None, "merge keys (<<) are not allowed",
+                                                            key_node.start_mark)
+            return super().construct_mapping(node, deep=deep)
+
+    NetworkLoader.add_implicit_resolver("tag:yaml.org,2002:float", _YAML12_FLOAT, list("-+.0123456789"))
+    return NetworkLoader
+
+
+def _parse(text: str, source: str):
+    """``text`` parsed by :func:`_network_loader`; problems as the rule loader words them (one line)."""
+    import yaml
+
+    from neurodeploy.spec.loader import yaml_problem
+
+    try:
+        return yaml.load(text, Loader=_network_loader())  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise NeurodeployError(source, "", f"invalid YAML{where}: {yaml_problem(exc.problem or exc.context)}") from None
+    except (yaml.YAMLError, RecursionError):
+        raise NeurodeployError(source, "", "invalid YAML") from None
+    except ValueError as exc:  # e.g. an integer longer than Python converts
+        reason = "a number has too many digits" if "digits" in str(exc) else "a value cannot be converted"
+        raise NeurodeployError(source, "", f"invalid YAML: {reason}") from None
+
+
 def read_network(path: str) -> tuple:
     """(data, source) of the network file at ``path``: read and parsed, not yet validated (that needs
-    the rule: :func:`network_from_dict`). Cheap: a command refuses a bad file before loading the rule."""
-    from neurodeploy.spec.loader import read_yaml
+    the rule: :func:`network_from_dict`). Cheap: a command refuses a bad file before loading the rule.
+
+    The file's checks (a regular file, its size, UTF-8, nesting) and its strict YAML are the rule
+    loader's (:func:`neurodeploy.spec.loader.read_yaml`); the text is then read with YAML 1.2's numbers
+    (:func:`_network_loader`)."""
+    from neurodeploy.spec.loader import MAX_FILE_BYTES, read_yaml
 
     source = os.path.basename(os.fspath(path)) or os.fspath(path)
-    data, _ = read_yaml(path, source)
+    try:
+        _, text = read_yaml(path, source)
+    except NeurodeployError as exc:
+        if not exc.message.endswith("tags (!name) are not allowed"):
+            raise
+        try:  # the file passed read_yaml's checks: a merge key is worded as such
+            with open(path, "rb") as handle:
+                text = handle.read(MAX_FILE_BYTES + 1).decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            raise exc from None
+        _parse(text, source)
+        raise
+    data = _parse(text, source)
     if data is None:
         raise NeurodeployError(source, "", "file is empty")
     return data, source
@@ -319,7 +382,11 @@ def network_from_dict(data, source: str, rule) -> Network:
             if end not in raw:
                 raise NeurodeployError(source, f"{where}.{end}", "missing")
             pop = raw[end]
-            if not isinstance(pop, str) or pop not in populations:
+            if not isinstance(pop, str):
+                kind = "list" if isinstance(pop, list) else "mapping" if isinstance(pop, dict) else type(pop).__name__
+                raise NeurodeployError(source, f"{where}.{end}", f"must be the name of one population, not a {kind} "
+                                       f"(populations: {', '.join(populations)}) (got {pop!r})")
+            if pop not in populations:
                 raise NeurodeployError(source, f"{where}.{end}", f"unknown population {pop!r}"
                                        f"{did_you_mean(str(pop), list(populations))} (populations: "
                                        f"{', '.join(populations)})")
@@ -373,15 +440,24 @@ def network_from_dict(data, source: str, rule) -> Network:
     parts = _parts(populations, projections)
     if len(parts) > 1:
         shown = " and ".join("{" + ", ".join(part) + "}" for part in parts[:3]) + (" ..." if len(parts) > 3 else "")
+        empty = [pr for pr in projections if not pr.mask.any()]
+        joining = [pr for pr in empty if _part_of(parts, pr.source) != _part_of(parts, pr.target)]
+        why = "".join(f"; projections[{pr.index}] ({pr.source} -> {pr.target}, p {pr.p:g}) has no synapse: it "
+                      "connects nothing" for pr in joining[:3])
         raise NeurodeployError(source, "projections", f"the network falls into {len(parts)} unconnected parts "
                                                       f"({shown}): Lava runs only the part connected to the process "
-                                                      "it starts; verify each part as its own network")
+                                                      f"it starts; verify each part as its own network{why}")
     return Network(name, source, steps, seed, tuple(populations.values()), tuple(projections), description.strip())
 
 
+def _part_of(parts: list, name: str) -> int:
+    return next(k for k, part in enumerate(parts) if name in part)
+
+
 def _parts(populations: dict, projections: list) -> list:
-    """The connected parts of the network (populations linked by any projection, whatever its direction
-    or synapse count: Lava connects the processes all the same), each a list of names in file order."""
+    """The connected parts of the network (populations linked by a projection with at least one synapse,
+    in either direction), each a list of names in file order. A projection without a synapse (``p: 0``)
+    connects nothing: no backend builds it (Lava would not run what only it joins)."""
     parent = {name: name for name in populations}
 
     def root(name):
@@ -391,7 +467,8 @@ def _parts(populations: dict, projections: list) -> list:
         return name
 
     for pr in projections:
-        parent[root(pr.source)] = root(pr.target)
+        if pr.mask.any():
+            parent[root(pr.source)] = root(pr.target)
     groups = {}
     for name in populations:
         groups.setdefault(root(name), []).append(name)

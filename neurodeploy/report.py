@@ -60,7 +60,7 @@ def fidelity_lines(data: dict) -> list:
                 "ran the whole protocol on the same spikes)"]
     out = []
     if entries:
-        f = next((c["tolerance"]["fidelity"] for c in entries if c.get("tolerance")), data.get("fidelity"))
+        f = next((c["tolerance"]["fidelity"] for c in entries if c.get("tolerance")), data.get("fidelity", 0.2))
         out.append("Does the deployment learn what the model learns? Judged against brian2 (the model as written), "
                    f"on the learned change dw = w(end) - w(0) of every synapse, fidelity tolerance {f:g}: "
                    f"gain within 1 +- {f:g}, net change within {f:g} of the model's per-synapse change, "

@@ -159,6 +159,110 @@ def test_deploy_errors(call, message):
     assert str(info.value) == message
 
 
+# -- every argument of the deploy API is checked before anything runs (issue 19) --------------
+def _stdp_pair_plans():
+    rule = load_rule(rule_path("stdp_pair"))
+    return compile_plans(rule, default_trains(rule))
+
+
+_RASTER = "traffic: pre: must be a raster (n_pre, steps) of booleans or 0/1"
+_W_INIT = "deploy: w_init: must be a number or an (n_post, n_pre) array of numbers"
+_SEED = "deploy: rng_seed: must be a whole number from 0 to 4294967295"
+
+
+@pytest.mark.parametrize("call,message", [
+    # a seed Lava's child process raises on at run (then stop() hung 60 s and left /tmp/pymp-*)
+    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), rng_seed=7.9), f"{_SEED} (got 7.9)"),
+    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), rng_seed=-1), f"{_SEED} (got -1)"),
+    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), rng_seed="a"), f"{_SEED} (got 'a')"),
+    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), rng_seed=True), f"{_SEED} (got True)"),
+    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), rng_seed=2 ** 32), f"{_SEED} (got 4294967296)"),
+    (lambda: Deployment.from_plan(_stdp_pair_plans()["fixed"], np.zeros((2, 2)), rng_seed=None), f"{_SEED} (got None)"),
+    (lambda: Deployment.from_plan("x", np.zeros((2, 2))),
+     "deploy: plan: must be a Plan (neurodeploy.lava.plan.Plan, e.g. from compile_plans) (got str)"),
+    # the neuron: a negative or zero time constant, a negative or NaN threshold (du = 0, vth = -255 silently,
+    # ZeroDivisionError, ValueError)
+    (lambda: lif_params("fixed", -5, 20, 20, _stdp_pair_plans()["fixed"]),
+     "deploy: tau_u: must be at least dt = 1: a shorter time constant decays by more than the whole value in one "
+     "step (got -5)"),
+    (lambda: lif_params("fixed", 0, 20, 20, _stdp_pair_plans()["fixed"]),
+     "deploy: tau_u: must be at least dt = 1: a shorter time constant decays by more than the whole value in one "
+     "step (got 0)"),
+    (lambda: lif_params("float", 5, 0.5, 20, _stdp_pair_plans()["float"]),
+     "deploy: tau_v: must be at least dt = 1: a shorter time constant decays by more than the whole value in one "
+     "step (got 0.5)"),
+    (lambda: lif_params("fixed", 5, float("inf"), 20, _stdp_pair_plans()["fixed"]),
+     "deploy: tau_v: must be a finite number >= dt = 1 (got inf)"),
+    (lambda: lif_params("fixed", 5, 20, -1, _stdp_pair_plans()["fixed"]), "deploy: threshold: must be > 0 (got -1)"),
+    (lambda: lif_params("fixed", 5, 20, float("nan"), _stdp_pair_plans()["fixed"]),
+     "deploy: threshold: must be a finite number > 0 (got nan)"),
+    (lambda: lif_params("fixed", 5, 20, "20", _stdp_pair_plans()["fixed"]),
+     "deploy: threshold: must be a finite number > 0 (got '20')"),
+    (lambda: lif_params("fixed", 5, 20, 1e308, _stdp_pair_plans()["fixed"]),  # was OverflowError
+     "deploy: threshold: beyond Loihi's 24-bit voltage at the plan's weight scale: inf Lava units, at most 131071 "
+     "(the neurons could never spike) (got 1e+308)"),
+    (lambda: lif_params("fixed", 5, 20, 600.0, _stdp_pair_plans()["fixed"]),
+     "deploy: threshold: beyond Loihi's 24-bit voltage at the plan's weight scale: 153000 Lava units, at most 131071 "
+     "(the neurons could never spike) (got 600)"),
+    (lambda: lif_params("fixed", 5, 20, 10 ** 400, _stdp_pair_plans()["fixed"]),
+     "deploy: threshold: must be a finite number > 0 (got " + "1" + "0" * 400 + ")"),
+    (lambda: lif_params("float", 5, 20, 20, _stdp_pair_plans()["float"], dt=0),
+     "deploy: dt: must be a finite number > 0 (got 0)"),
+    (lambda: lif_params("float", 5, 20, 20, None),
+     "deploy: plan: must be a Plan (neurodeploy.lava.plan.Plan, e.g. from compile_plans) (got NoneType)"),
+    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2)).lif_params(tau_u=5, tau_v=20, threshold=0),
+     "deploy: threshold: must be > 0 (got 0)"),
+    # recorded rasters: NaN (counted as spikes), 2, text
+    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), traffic=(np.full((2, 10), np.nan), np.zeros((2, 10)))),
+     f"{_RASTER} (got nan)"),
+    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), traffic=(np.full((2, 10), 2), np.zeros((2, 10)))),
+     f"{_RASTER} (got 2)"),
+    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), traffic={"pre": [["a"] * 10] * 2, "post": np.zeros((2, 10))}),
+     f"{_RASTER} (got dtype <U1)"),
+    # initial weights: a bool, text, complex (accepted, or raw ValueError / TypeError)
+    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), w_init=True), f"{_W_INIT} (got True)"),
+    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), w_init="abc"), f"{_W_INIT} (got 'abc')"),
+    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), w_init=0.5j), f"{_W_INIT} (got 0.5j)"),
+    (lambda: deploy(rule_path("stdp_pair"), w_init=np.full((2, 2), 0.5 + 0j)),
+     f"{_W_INIT} (got an array of dtype complex128)"),
+    (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), w_init=np.full((2, 2), True)),
+     f"{_W_INIT} (got an array of dtype bool)"),
+    # a dense block of 7.3 TiB (MemoryError), refused with its size as a network file refuses one
+    (lambda: deploy(rule_path("stdp_pair"), shape=(10 ** 6, 10 ** 6)),
+     "deploy: shape: 1,000,000 x 1,000,000 = 1,000,000,000,000 weights (7.3 TiB as float64), at most 25,000,000 "
+     "(the weights are held as a dense (n_post, n_pre) array) (got (1000000, 1000000))"),
+    (lambda: deploy(rule_path("stdp_pair"), shape=(10 ** 6, 10 ** 6), mode="cpu"),
+     "deploy: shape: 1,000,000 x 1,000,000 = 1,000,000,000,000 weights (7.3 TiB as float64), at most 25,000,000 "
+     "(the weights are held as a dense (n_post, n_pre) array) (got (1000000, 1000000))"),
+])
+def test_deploy_arguments_are_checked_in_one_line(call, message):
+    with pytest.raises(NeurodeployError) as info:
+        call()
+    assert str(info.value) == message
+
+
+def test_a_bad_seed_is_refused_before_lava_starts(monkeypatch):
+    """rng_seed=7.9 used to build the connection: Lava's child process raised at run and stop() hung.
+    Now nothing of Lava is built: the refusal comes before the plan is compiled."""
+    import neurodeploy.harness
+
+    def compile_plans_called(*args, **kwargs):
+        raise AssertionError("the plan was compiled before rng_seed was checked")
+
+    monkeypatch.setattr(neurodeploy.harness, "compile_plans", compile_plans_called)
+    with pytest.raises(NeurodeployError) as info:
+        deploy(rule_path("stdp_pair"), shape=(2, 2), rng_seed=7.9)
+    assert str(info.value) == f"{_SEED} (got 7.9)"
+
+
+def test_valid_arguments_still_deploy():
+    """What the checks accept: numpy integers as seeds, 0/1 rasters as numbers, integer weights."""
+    d = deploy(rule_path("stdp_pair"), shape=(2, 2), rng_seed=np.int64(3), w_init=1,
+               traffic=(np.eye(2, 10), np.zeros((2, 10), dtype=int)))
+    assert d.rng_seed == 3 and type(d.rng_seed) is int and d.traffic["steps"] == 10
+    np.testing.assert_array_equal(d.weights(d.conn.weights.init), np.ones((2, 2)))
+
+
 # -- the README's example ---------------------------------------------------------------
 def readme_blocks(section: str) -> list:
     with open(os.path.join(ROOT, "README.md")) as handle:
@@ -365,3 +469,22 @@ def test_three_factor_deployment_supplies_the_traces(write_rule):
     expected = REGISTRY.get("lava-float").run(rule, trains, compile_plans(rule, trains)).trajectory[-1]
     assert np.abs(expected - 0.5).max() > 1e-3
     np.testing.assert_allclose(w, expected, rtol=0, atol=1e-12)
+
+
+def test_supplied_traces_check_their_inputs(write_rule):
+    """A NaN in the post raster counted as a spike; a reward of text or of another shape raised numpy's errors."""
+    from test_rule_library import GATED
+
+    d = deploy(load_rule(write_rule(GATED, "gated_stdp.yaml")), shape=(3, 4), mode="float")
+    post = np.zeros((3, 20))
+    for call, message in (
+            (lambda: d.supplied_traces(np.full((3, 20), np.nan)),
+             "supplied_traces: post: must be a raster (n_post, steps) of booleans or 0/1 (got nan)"),
+            (lambda: d.supplied_traces(post, np.zeros(7)),
+             "supplied_traces: reward: must have the shape (steps,) or (n_post, steps) = (3, 20) (got (7,))"),
+            (lambda: d.supplied_traces(post, np.full(20, np.inf)), "supplied_traces: reward: must be finite (got inf)"),
+            (lambda: d.supplied_traces(post, "abc"), "supplied_traces: reward: must be an array of numbers (got 'abc')")):
+        with pytest.raises(NeurodeployError) as info:
+            call()
+        assert str(info.value) == message
+    assert set(d.supplied_traces(post, np.ones(20))) <= {"y1", "y2", "y3"}

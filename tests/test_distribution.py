@@ -49,10 +49,12 @@ def closed_loop():
 
 
 def test_distribution_passes_correct_plan_and_fails_doubled_constants(closed_loop):
-    """emu-fixed (bit-exact lava-fixed, tests/test_emulator.py) against the brian2-step ensemble: the plan
+    """emu-fixed (bit-exact lava-fixed, tests/test_emulator.py) against the brian2 ensemble: the plan
     as compiled passes; each of its two constants doubled fails (seeds disjoint from the reference's)."""
     rule, trains, plans = closed_loop
-    correct = D.distribution_verdict(rule, trains, plans, "lava-fixed", seed=7, reference="brian2-step")
+    correct = D.distribution_verdict(rule, trains, plans, "lava-fixed", seed=7, reference="brian2")
+    # (its mean weight differs from brian2's by 0.0093 of the range, beyond nothing significantly: the
+    # engine's same-step order moves it 0.0069; the fidelity margin is 0.0074)
     assert correct["outcome"] == PASSED, correct["message"]
     assert correct["ensemble"]["candidate_runs_as"] == "emu-fixed"
     reference_stats = correct.pop("_reference_stats")
@@ -60,7 +62,7 @@ def test_distribution_passes_correct_plan_and_fails_doubled_constants(closed_loo
     assert len(doubled) == 2  # A_plus * x and -A_minus * y
     for label, plan in doubled:
         entry = D.distribution_verdict(rule, trains, dict(plans, fixed=plan), "lava-fixed", seed=7,
-                                       reference="brian2-step", reference_stats=reference_stats)
+                                       reference="brian2", reference_stats=reference_stats)
         assert entry["outcome"] == FAILED, label
         assert "w_mean" in entry["test"]["rejected"], label
 
@@ -75,7 +77,7 @@ def test_verify_closed_loop_has_distribution_verdict():
     assert by_share["lowering"]["post_spikes"]["first_difference_step"] is None
     assert by_share["lowering"]["outcome"] == PASSED
     dist = by_share["distribution"]
-    assert dist["reference"] == "brian2-step" and dist["candidate"] == "emu-fixed"
+    assert dist["reference"] == "brian2" and dist["candidate"] == "emu-fixed"  # the model as written
     assert dist["post_spikes"]["first_difference_step"] is not None
     assert dist["outcome"] == PASSED and report.outcome == PASSED
 

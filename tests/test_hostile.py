@@ -19,6 +19,7 @@ import glob
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -722,6 +723,38 @@ def test_generated_bad_out_dir(kind, command_name, capsys, tmp_path, monkeypatch
             subprocess.run(["chattr", "-i", str(tmp_path / "frozen")], capture_output=True)
 
 
+@pytest.mark.parametrize("command_name", ["verify", "run"])
+@pytest.mark.parametrize("holder", ["verify", "run"])
+def test_generated_out_dir_in_use(command_name, holder, capsys, tmp_path):
+    """Issue 19: two runs on one --out directory interleaved, and one's clean-up deleted the other's
+    report, trajectories, figures and directory. A directory another run holds (its lock, its files) is
+    refused in one line, exit 2, nothing created, changed or deleted, nothing run."""
+    from neurodeploy.files import DirectoryLock
+
+    out = tmp_path / "out"
+    out.mkdir()
+    names = ("report.json", "report.md", "trajectories.npz", "errors.png") if holder == "verify" else \
+        ("summary.json", "summary.md")
+    for name in names:
+        (out / name).write_text("the other run's")
+    if holder == "run":
+        (out / "stdp_pair-poisson-seed3").mkdir()
+        (out / "stdp_pair-poisson-seed3" / "report.md").write_text("PASSED")
+    plan = _plan(tmp_path, ["stdp_pair"])
+    args = {"verify": ["verify", rule_path("stdp_pair"), "--out", out, "--backends", "brian2"],
+            "run": ["run", plan, "--out", out, "--force"]}[command_name]
+    def files():  # what is there and what it holds (check_out_dir's probe touches the directory's mtime)
+        return {path: (info[0], info[1]) if stat.S_ISDIR(info[0]) else info for path, info in tree(tmp_path).items()}
+
+    with DirectoryLock(str(out)):
+        before = files()
+        code, stdout, err, elapsed = run_in_process(capsys, args, f"--out in use by {holder} ({command_name})")
+        assert_rejected(code, stdout, err, None)
+        assert files() == before, "files created, changed or deleted"
+        assert elapsed <= MAX_SECONDS, f"took {elapsed:.2f} s: did something run?"
+    assert f"--out: is in use by another neurodeploy run (pid {os.getpid()})" in err
+
+
 @pytest.mark.parametrize("option, value, expected", [
     ("--timeout", "nan", "--timeout: must be a number of seconds > 0 and at most 31536000 (got nan)"),
     ("--timeout", "inf", "--timeout: must be a number of seconds > 0 and at most 31536000 (got inf)"),
@@ -968,6 +1001,8 @@ NEW_OPTION_CASES = [
     (["verify", "--record-synapses", "0/a-b"], "--record-synapses: pre indices must be numbers or ranges a-b (got 0/a-b)"),
     (["verify", "--lava-steps", "-1"], "Invalid value for '--lava-steps': -1 is not in the range x>=0."),
     (["mutate", "--seeds", "10001"], "Invalid value for '--seeds': 10001 is not in the range 0<=x<=10000."),
+    # issue 19: no seed, no false-alarm rate: it was counted as passed ("false alarms: 0/0 seeds", exit 0)
+    (["mutate", "--seeds", "0"], "--seeds: must be at least 1: the false-alarm rate needs seeds to run on (got 0)"),
     (["mutate", "--seed", "-5"], "--seed: must be a whole number >= 0 (got -5)"),
     (["mutate", "--ensemble", "0"], "Invalid value for '--ensemble': 0 is not in the range 2<=x<=4096."),
     (["mutate", "--rate", "nan"], None),

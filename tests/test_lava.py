@@ -96,8 +96,12 @@ def test_verify_cli_defaults_stdp_pair(tmp_path, capsys):
     assert (report["steps"], report["n_pre"], report["n_post"], report["seed"]) == (2000, 10, 10, 3)
     shares = {c["share"]: c for c in report["comparisons"]}
     assert shares["lowering"]["max_abs_error_normalized"] <= 1e-9
-    assert report["outcome"] == "passed" and report["counts"] == {"passed": 5, "failed": 0, "not checked": 0}
-    assert {"timing", "lowering", "constants", "rounding"} == set(shares)
+    assert report["outcome"] == "passed" and report["counts"] == {"passed": 7, "failed": 0, "not checked": 0}
+    assert {"fidelity", "timing", "lowering", "constants", "rounding"} == set(shares)
+    fidelity = {c["candidate"]: c for c in report["comparisons"] if c["share"] == "fidelity"}
+    assert set(fidelity) == {"lava-float", "lava-fixed"}  # each deployment judged against brian2
+    assert all(c["reference"] == "brian2" and c["outcome"] == "passed" for c in fidelity.values())
+    assert report["comparisons"][0]["share"] == "fidelity"  # the report opens with what is learned
     q = next(m for m in report["measured"] if m["share"] == "quantization")
     assert q["rmse_normalized"] <= 0.02
     with np.load(out / "trajectories.npz") as data:

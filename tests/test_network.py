@@ -139,6 +139,21 @@ REFUSED = [
     (lambda d: d["populations"].update(lonely={"lif": 1, "tau_u": "5 ms", "tau_v": "20 ms", "threshold": 1}),
      "net.yaml: projections: the network falls into 2 unconnected parts ({inp, e, i} and {lonely}): Lava runs "
      "only the part connected to the process it starts; verify each part as its own network"),
+    # issue 19: a list where a name belongs was answered "did you mean 'inp'?"
+    (lambda d: d["projections"][0].update({"from": ["inp"]}),
+     "net.yaml: projections[0].from: must be the name of one population, not a list (populations: inp, e, i) "
+     "(got ['inp'])"),
+    (lambda d: d["projections"][0].update({"to": {"e": 1}}),
+     "net.yaml: projections[0].to: must be the name of one population, not a mapping (populations: inp, e, i) "
+     "(got {'e': 1})"),
+    # issue 19: joined only by a projection without a synapse (p: 0): no backend builds it, Lava ran {i} apart
+    # and lava-float recorded 0.0 for every i->i weight
+    (lambda d: d.update(projections=[{"from": "inp", "to": "e", "plastic": True},
+                                     {"from": "i", "to": "i", "plastic": True, "p": 1},
+                                     {"from": "e", "to": "i", "weight": 0.5, "p": 0}]),
+     "net.yaml: projections: the network falls into 2 unconnected parts ({inp, e} and {i}): Lava runs only the part "
+     "connected to the process it starts; verify each part as its own network; projections[2] (e -> i, p 0) has no "
+     "synapse: it connects nothing"),
     # dense blocks bounded before any mask is drawn (audit: 50,000 x 100,000 ran out of memory)
     (lambda d: d["populations"]["inp"].update(poisson=49000) or d["populations"]["e"].update(lif=50000),
      "net.yaml: populations: 50002 LIF neurons x 99002 sources = 4,950,298,004 weight entries, at most "
@@ -236,3 +251,48 @@ def test_batch_plan_applies_the_run_limits(tmp_path):
         load_plan(str(tmp_path / "plan.yaml"))
     assert str(info.value) == ("plan.yaml: protocols[0].steps: run too large (20000000 steps x 20x60 neurons; at "
                                "most 10,000,000 steps, 20,000,000,000 synapse-steps and 200,000,000 neuron-steps)")
+
+
+NET_FILE = """network: x
+populations:
+  inputs: {poisson: 4, rate: 10 Hz}
+  a: {lif: 3, tau_u: 5 ms, tau_v: 20 ms, threshold: THRESHOLD}
+projections:
+  - {from: inputs, to: a, plastic: true, p: P}
+"""
+
+
+def test_network_file_reads_numbers_as_yaml_1_2(rule, tmp_path):
+    """Issue 19: YAML 1.1 (PyYAML) reads 1e-9 as text ("must be a finite number (got '1e-9')"); a network
+    file reads it, 2E3 and 5e-1 as the numbers they are; text stays text, an exponent in a count is refused."""
+    path = tmp_path / "net.yaml"
+    path.write_text(NET_FILE.replace("THRESHOLD", "1e-9").replace("P", "5e-1"))
+    net = load_network(str(path), rule)
+    assert net.lifs[0].threshold == 1e-9 and net.projections[0].p == 0.5
+    path.write_text(NET_FILE.replace("THRESHOLD", "2E3").replace("P", "1"))
+    assert load_network(str(path), rule).lifs[0].threshold == 2000.0
+    path.write_text(NET_FILE.replace("THRESHOLD", "'1e-9'").replace("P", "1"))  # quoted: text
+    with pytest.raises(NeurodeployError) as info:
+        load_network(str(path), rule)
+    assert str(info.value) == "net.yaml: populations.a.threshold: must be a finite number (got '1e-9')"
+    path.write_text(NET_FILE.replace("THRESHOLD", "1").replace("P", "1") + "steps: 1e3\n")
+    with pytest.raises(NeurodeployError) as info:
+        load_network(str(path), rule)
+    assert str(info.value) == "net.yaml: steps: must be an integer (got 1000.0)"
+
+
+@pytest.mark.parametrize("text,message", [
+    # issue 19: a merge key was reported as a tag
+    (NET_FILE.replace("{lif: 3,", "{<<: {lif: 3},"), "net.yaml: invalid YAML at line 4: merge keys (<<) are not allowed"),
+    ("<<: {steps: 100}\n" + NET_FILE, "net.yaml: invalid YAML at line 1: merge keys (<<) are not allowed"),
+    (NET_FILE.replace("THRESHOLD", "!!python/object:os.system x"),
+     "net.yaml: invalid YAML at line 4: tags (!name) are not allowed"),
+    (NET_FILE + "x: &a 1\ny: *a\n", "net.yaml: invalid YAML at line 8: anchors and aliases are not allowed"),
+    (NET_FILE + "network: y\n", "net.yaml: invalid YAML at line 7: duplicated key"),
+])
+def test_network_file_yaml_refusals(rule, tmp_path, text, message):
+    path = tmp_path / "net.yaml"
+    path.write_text(text.replace("THRESHOLD", "1").replace("P", "1"))
+    with pytest.raises(NeurodeployError) as info:
+        load_network(str(path), rule)
+    assert str(info.value) == message

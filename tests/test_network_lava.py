@@ -397,3 +397,118 @@ def test_masked_deployment_starting_at_zero_is_refused_not_hung(tmp_path):
     report = verify(rule, trains, ("brian2-step", "lava-fixed", "emu-fixed"))
     assert "lava-fixed" in report.skipped and "LearningSparse drops zero weights" in report.skipped["lava-fixed"]
     assert "emu-fixed" in report.results
+
+
+def test_deploy_network_arguments_are_checked_in_one_line():
+    """Issue 19: a mapping for the network (TypeError), plan="x" (AttributeError), spike_sinks(-1) (Lava's
+    ValueError), a bad rng_seed (Lava's child raised at run, then stop() hung): one line each, before any
+    Lava process is built; a mapping is a network file's content and is accepted."""
+    from neurodeploy.deploy import deploy_network
+
+    rule = load_rule(rule_path("stdp_pair"))
+    seed = "deploy: rng_seed: must be a whole number from 0 to 4294967295"
+    calls = [
+        (lambda: deploy_network(rule, 5), "deploy: network: must be a Network, a network file or a mapping with a "
+                                          "network file's content (got int)"),
+        (lambda: deploy_network(rule, {"network": "x"}), "network: populations: missing"),
+        (lambda: deploy_network({"name": "x"}, STATIC), "deploy: rule: must be a rule file or a loaded rule (got dict)"),
+        (lambda: deploy_network(rule, STATIC, plan="x"),
+         "deploy: plan: must be a Plan (neurodeploy.lava.plan.Plan, e.g. from compile_plans) (got str)"),
+        (lambda: deploy_network(rule, STATIC, "cpu", plan="x"),
+         "deploy: plan: only for the learning engine (float, fixed): mode cpu runs the rule as written in rule "
+         "units (got a str)"),
+        (lambda: deploy_network(rule, STATIC, rng_seed=-1), f"{seed} (got -1)"),
+        (lambda: deploy_network(rule, STATIC, rng_seed=1.5), f"{seed} (got 1.5)"),
+        (lambda: deploy_network(rule, STATIC, w0="abc"), "deploy: w0: must be an (n_lif, n_src) array of numbers "
+                                                         "(got 'abc')"),
+    ]
+    for call, message in calls:
+        with pytest.raises(NeurodeployError) as exc:
+            call()
+        assert str(exc.value) == message
+    nd = deploy_network(rule, STATIC, "float")  # the mapping: a network file's content
+    assert nd.network.name == "static" and nd.network.source == "network"
+    for bad, message in ((-1, "must be a whole number >= 1 (got -1)"), (2.5, "must be a whole number >= 1 (got 2.5)"),
+                         (True, "must be a whole number >= 1 (got True)"),
+                         (10 ** 8, "must be at most 10,000,000 (got 100,000,000)")):
+        with pytest.raises(NeurodeployError) as exc:
+            nd.spike_sinks(bad)
+        assert str(exc.value) == f"network: spike_sinks.steps: {message}"
+    with pytest.raises(NeurodeployError) as exc:
+        nd.run("10")
+    assert str(exc.value) == "network: run.steps: must be a whole number >= 1 (got '10')"
+
+
+# -- the recording of verify's Lava runs: every projection's weights read right ------------------------
+
+#: Connected, and b never spikes (its only input is far below threshold): b->b is plastic and never changes.
+QUIET = {"network": "quiet", "seed": 2,
+         "populations": {"inputs": {"poisson": 6, "rate": "40 Hz"},
+                         "a": {"lif": 3, "tau_u": "5 ms", "tau_v": "20 ms", "threshold": 2},
+                         "b": {"lif": 3, "tau_u": "5 ms", "tau_v": "20 ms", "threshold": 50}},
+         "projections": [{"from": "inputs", "to": "a", "plastic": True, "p": 0.7},
+                         {"from": "b", "to": "b", "plastic": True, "p": 1},
+                         {"from": "a", "to": "b", "weight": 0.01, "p": 1}]}
+
+
+def _quiet_runs(net, rule, mode, steps=120):
+    registry = load_all()
+    trains = network_trains(rule, net, seed=2, steps=steps)
+    plans = compile_plans(rule, trains)
+    return trains, registry.get(f"lava-{mode}").run(rule, trains, plans), registry.get(f"emu-{mode}").run(rule, trains, plans)
+
+
+def _assert_quiet_projection_read_right(net, rule, trains, lava, emu, mode):
+    bb = next(pr for pr in net.projections if pr.name == "b->b")
+    t, s = net.projection_slices(bb)
+    block = lava.trajectory[:, t, s][:, bb.mask]
+    assert block.size and np.all(block == block[0])  # constant at every step
+    # w_init 0.5 (fixed point: its nearest Lava weight, 128/255), never 0.0
+    start = np.abs(block[0] - trains.w0[t, s][bb.mask])
+    assert np.all(start <= lava.info["w0_lava_error_max"]) and (mode == "fixed" or not start.any())
+    assert not lava.info["post_spikes"][net.population("b").targets].any()
+    assert lava.info["post_spikes"][net.population("a").targets].any()
+    assert np.array_equal(lava.info["post_spikes"], emu.info["post_spikes"])
+    if mode == "fixed":
+        assert np.array_equal(lava.trajectory, emu.trajectory, equal_nan=True)
+    else:
+        assert np.nanmax(np.abs(lava.trajectory - emu.trajectory)) <= 1e-12 * rule.weight.range
+    ia = next(pr for pr in net.projections if pr.name == "inputs->a")
+    t, s = net.projection_slices(ia)
+    assert np.abs(lava.trajectory[-1, t, s][ia.mask] - trains.w0[t, s][ia.mask]).max() > 0  # inputs->a learns
+
+
+@pytest.mark.parametrize("mode", ["float", "fixed"])
+def test_a_plastic_projection_that_does_not_change_is_recorded_right(mode):
+    """Issue 19: lava-float reported 0.0 for every b->b weight (brian2-step and emu-float 0.5, the initial
+    weight). Here the network is connected and b->b never changes: Lava's recording reads 0.5 at every
+    step, as the emulator does."""
+    rule = load_rule(rule_path("stdp_pair"))
+    net = network_from_dict(QUIET, "quiet.yaml", rule)
+    trains, lava, emu = _quiet_runs(net, rule, mode)
+    _assert_quiet_projection_read_right(net, rule, trains, lava, emu, mode)
+
+
+def test_every_part_of_the_lava_process_graph_runs():
+    """The issue's network: the projection a->b has no synapse (p: 0), so Lava's processes fall into two
+    parts ({inputs, a, inputs->a} and {b, b->b}) and running one process ran only the first; b->b's history
+    was never written and read as 0.0. The network loader refuses such files; run_network, given one all the
+    same, runs one Lava run per part, and a history Lava did not write for every step raises instead of
+    reading as weights."""
+    from neurodeploy.lava.backends import RecordingError, _history_file, read_history
+
+    rule = load_rule(rule_path("stdp_pair"))
+    net = network_from_dict(QUIET, "quiet.yaml", rule)
+    cut = tuple(dataclasses.replace(pr, mask=np.zeros_like(pr.mask), weight=np.zeros_like(pr.weight), p=0.0)
+                if pr.name == "a->b" else pr for pr in net.projections)
+    net = dataclasses.replace(net, projections=cut)
+    trains, lava, emu = _quiet_runs(net, rule, "float")
+    _assert_quiet_projection_read_right(net, rule, trains, lava, emu, "float")
+
+    path = _history_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".unwritten-history.npy"), (5, 2, 2))
+    try:
+        with pytest.raises(RecordingError, match=r"^projection 1 \(b -> b\): its weights were recorded for 0 of 5 "):
+            read_history(path, 5, "projection 1 (b -> b)")
+    finally:
+        for name in (path, path + ".step.npy"):
+            os.unlink(name)

@@ -32,8 +32,10 @@ One implementation for both of Lava's CPU models, step for step:
 ``PyRecordingLearningDenseFloat``): traces ``exp(-1/tau) x`` then impulse,
 ``w + sum_p S 2^(s_exp-7) D prod f`` evaluated in the same operation order as
 Lava's applier string, sign-mode saturation, then the clip to
-``plan.w_lava_bounds``. Equal to Lava's float model to the last bit in the
-tests (guaranteed to rounding).
+``plan.w_lava_bounds``. Equal to Lava's float model to 1e-12 of the weight
+range (the tests and the emulation link; Lava's code and this one are two
+code paths, the same formulas, so equal to rounding, not bit for bit by
+promise; measured equal on the tested runs).
 
 The products come from Lava's own parser (``Loihi2FLearningRule(...).dw``;
 no Lava process is started). Dependencies: ``x0`` and ``y0`` (the pre/post

@@ -1,7 +1,9 @@
 """Compiled (numba) inner loop of the emulator for the common case: one-step epochs.
 
-Same arithmetic as :class:`neurodeploy.emu.engine._Engine`, written as scalar
-loops that numba compiles, so a step costs what its spikes cost: traces decay
+Same arithmetic as :class:`neurodeploy.emu.engine._Engine`, the same operations
+in the same order (compiled without fastmath: no fused multiply-adds, no
+reassociation; the float loops equal the numpy path bit for bit on any CPU),
+written as scalar loops that numba compiles, so a step costs what its spikes cost: traces decay
 per neuron, and only synapses whose pre or post neuron spiked are updated
 (for the others Lava's update is the identity). The engine uses it when the
 rule has ``t_epoch == 1``, no bracket constants or ``sgn()`` factors and no
@@ -30,7 +32,10 @@ ACC_MIN, ACC_MAX = -(2 ** 15) - 1, 2 ** 15 - 1
 
 
 def _jit(fn):
-    return numba.njit(cache=True, nogil=True)(fn) if numba is not None else None
+    # fastmath off (numba's default, stated): no contraction of a * b + c into one FMA, no reassociation, no
+    # approximate functions, so the float loops perform the numpy implementation's IEEE operations in its
+    # order (no transcendental function runs here: the decays come in computed) and equal it bit for bit
+    return numba.njit(cache=True, nogil=True, fastmath=False)(fn) if numba is not None else None
 
 
 def _record_py(out, row, w, rec_i, rec_j, scale):

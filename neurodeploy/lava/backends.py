@@ -138,14 +138,48 @@ def _execute(build, shape: tuple, progress=None, collect=None) -> np.ndarray:
         history_path = _history_file(os.path.join(tmp, "weights.npy"), shape)
         proc, cfg = build(history_path)
         _run_built(proc, cfg, shape[0], history_path, progress, collect)
-        return np.array(np.load(history_path, mmap_mode="r"), dtype=float)
+        return read_history(history_path, shape[0])
 
 
 def _history_file(path: str, shape: tuple) -> str:
-    """An empty weight history ``path`` (and its step counter) for a recording connection."""
-    np.lib.format.open_memmap(path, mode="w+", dtype=float, shape=shape).flush()
+    """An unwritten weight history ``path`` (NaN, so that nothing unwritten reads as a weight) and its
+    step counter (0: no step written) for a recording connection."""
+    weights = np.lib.format.open_memmap(path, mode="w+", dtype=float, shape=shape)
+    weights[...] = np.nan
+    weights.flush()
     np.lib.format.open_memmap(path + ".step.npy", mode="w+", dtype=np.int64, shape=(1,)).flush()
     return path
+
+
+class RecordingError(RuntimeError):
+    """A recording connection's history was not written for every step of the run."""
+
+
+def read_history(path: str, steps: int, what: str = "the learning connection") -> np.ndarray:
+    """The weight history at ``path`` (float), after checking that its model wrote all ``steps`` steps
+    (its step counter): a connection Lava did not run, or stopped early, raises :class:`RecordingError`
+    instead of reading as weights."""
+    written = int(np.load(path + ".step.npy")[0])
+    if written != steps:
+        raise RecordingError(f"{what}: its weights were recorded for {written} of {steps} steps (Lava did not run "
+                             "its process for the whole run)")
+    return np.array(np.load(path, mmap_mode="r"), dtype=float)
+
+
+def run_parts(roots: list) -> list:
+    """The runs that cover every process of ``roots``: Lava compiles and runs only the processes connected
+    to the one it runs, so a network whose processes fall into parts needs one run per part.
+    Returns ``[(process to run, ids of the processes that run covers)]``, in the order of ``roots``."""
+    from lava.magma.compiler.compiler_graphs import find_processes
+
+    parts, covered = [], set()
+    for proc in roots:
+        if id(proc) in covered:
+            continue
+        members = {id(p) for p in find_processes(proc)}
+        covered |= members
+        parts.append((proc, members))
+    return parts
 
 
 def _run_built(proc, cfg, steps: int, history_path: str, progress=None, collect=None) -> None:
@@ -196,16 +230,22 @@ def run_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarray, r
                 nd.connect_input(pop.name, source.s_out)
         sinks = nd.spike_sinks(steps)
         spikes = np.zeros((network.n_lif, steps), dtype=bool)
+        conns = [(pr, d.conn) for pr, d in nd.plastic]
+        # every recording connection and every sink runs: one run per part of the process graph (one run
+        # in a connected network; a projection without synapses is not built and connects nothing)
+        for proc, members in run_parts([c for _, c in conns] + list(sinks.values())):
+            history = next((record[pr.index] for pr, c in conns if id(c) in members), None)
 
-        def collect():
-            for name, sink in sinks.items():
-                spikes[network.population(name).targets] = np.asarray(sink.data.get()) != 0
+            def collect(members=members):
+                for name, sink in sinks.items():
+                    if id(sink) in members:
+                        spikes[network.population(name).targets] = np.asarray(sink.data.get()) != 0
 
-        _run_built(nd.process, nd.run_cfg(), steps, record[plastic[0].index], progress, collect)
+            _run_built(proc, nd.run_cfg(), steps, history, progress if history is not None else None, collect)
         weights = np.full((steps, network.n_lif, network.n_src), np.nan)
         for pr in plastic:
             t, s = network.projection_slices(pr)
-            block = np.array(np.load(record[pr.index], mmap_mode="r"), dtype=float)
+            block = read_history(record[pr.index], steps, f"projection {pr.index} ({pr.source} -> {pr.target})")
             block = block if mode == "cpu" else plan.weights_from_lava(block)
             weights[:, t, s] = np.where(pr.mask, block, np.nan)
     return weights, spikes

@@ -15,11 +15,15 @@ lowering makes and lists (:attr:`neurodeploy.lava.lowering.EngineRule.approximat
 
 The entry compares the approximated rule run exactly in floating point with
 the reference in the engine's step order (``brian2-step``; ``brian2`` when it
-did not run):
+did not run), over the steps both recorded (a windowed Lava run: its window)
+and the recorded synapses:
 
 * with a float plan, the approximated rule *is* the float plan (every constant
-  realised exactly): ``lava-float`` or ``emu-float`` when they ran, else the
-  emulator's float model run here (bit-identical to ``lava-float``);
+  realised exactly): ``lava-float`` or ``emu-float`` when they ran (the one
+  that ran more of the protocol: beside a windowed ``lava-float``, its
+  emulator twin ``emu-float``, which the emulation share proves equal to it
+  on the window), else the emulator's float model run here (equal to
+  ``lava-float`` to 1e-12 of the range, the emulation link);
 * without one (saturation), the emulator's float model with the exact constants
   and the traces clipped at 127: the image of the saturation in exact arithmetic.
 
@@ -61,41 +65,76 @@ def _float_image(rule, plans, trains) -> tuple:
     return "float: exact constants, traces saturating at 127", trajectory
 
 
+def _candidate(rule, plans, trains, results, ref):
+    """(name, RunResult) of the approximated rule: ``lava-float`` or ``emu-float`` when they ran (the one
+    that covers more of the protocol: a windowed Lava run's emulator twin, proven equal to it on the
+    window by the emulation share), else the float image run here, on the reference's recorded grid."""
+    from neurodeploy.backends import RunResult
+
+    ran = [n for n in ("lava-float", "emu-float") if n in results]
+    if ran:
+        name = max(ran, key=lambda n: (int(results[n].steps_run), -ran.index(n)))
+        return name, results[name]
+    name, image = _float_image(rule, plans, trains)
+    image = np.asarray(image)[:, ref.posts if ref.posts is not None else slice(None)]
+    image = image[:, :, ref.pres] if ref.pres is not None else image
+    return name, RunResult(name, image, 0.0, rows=np.arange(image.shape[0], dtype=np.int64),
+                           posts=ref.posts, pres=ref.pres)
+
+
 def approximation_entries(rule, plans: dict, trains, results: dict) -> list:
-    """The ``approximation`` comparison (one entry) when the plans approximate the rule, else []."""
+    """The ``approximation`` comparison (one entry) when the plans approximate the rule, else [].
+
+    Compared over the steps both runs recorded (:func:`neurodeploy.harness.common_rows`: a windowed
+    Lava run against the whole reference, its window) and the recorded synapses; the entry says which
+    (``compared_steps``, ``compared_rows``, ...) and, for a window, so in its message."""
     plan = plans.get("float") or plans.get("fixed")
     if plan is None or not plan.approximations or trains.closed:
         return []
     ref_name = next((n for n in ("brian2-step", "brian2") if n in results), None)
     if ref_name is None:
         return []
-    cand_name = next((n for n in ("lava-float", "emu-float") if n in results), None)
-    if cand_name is not None:
-        candidate = results[cand_name].trajectory
-    else:
-        cand_name, candidate = _float_image(rule, plans, trains)
-    reference = results[ref_name].trajectory
-    synapses = None
-    if trains.mask is not None:  # only the synapses that exist (the others are NaN in every backend)
-        from neurodeploy.harness import present_grid
+    from neurodeploy.harness import common_rows, compared, present_grid
 
-        present = present_grid(trains, results[ref_name])
+    ref = results[ref_name]
+    cand_name, cand = _candidate(rule, plans, trains, results, ref)
+    steps, ia, ib = common_rows(ref, cand)
+    reference, candidate = ref.trajectory[ia], cand.trajectory[ib]
+    synapses = None
+    entry = {"reference": ref_name, "candidate": cand_name, "share": "approximation",
+             "approximations": list(plan.approximations), **compared(ref, cand, steps)}
+    if trains.mask is not None:  # only the synapses that exist (the others are NaN in every backend)
+        present = present_grid(trains, ref)
         synapses = np.argwhere(present)
         candidate, reference = candidate[:, present][:, None, :], reference[:, present][:, None, :]
+        entry["compared_synapses"] = f"{int(present.sum())} present (mask) of {present.size}"
+    window = ""
+    if steps.size and int(steps[-1]) < trains.steps - 1:
+        window = (f" (over the window steps {int(steps[0])}..{int(steps[-1])} of 0..{trains.steps - 1}: "
+                  f"{cand_name} ran {int(cand.steps_run)} steps)")
     w_range = rule.weight.range
-    entry = {"reference": ref_name, "candidate": cand_name, "share": "approximation",
-             "approximations": list(plan.approximations)}
+    if not steps.size:
+        entry.update(max_abs_error_normalized=None, rmse_normalized=None, tolerance=None, outcome=NOT_CHECKED,
+                     passed=False, message="no step recorded by both")
+        return [entry]
     if not (np.isfinite(candidate).all() and np.isfinite(reference).all()):
         entry.update(max_abs_error_normalized=None, rmse_normalized=None, tolerance=None, outcome=FAILED,
-                     passed=False, message="non-finite weights")
+                     passed=False, message="non-finite weights" + window)
         return [entry]
     diff = np.abs(candidate - reference)
     worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
+    if synapses is not None:
+        at = [int(v) for v in synapses[worst[2]]]
+    else:
+        at = [int(worst[1]), int(worst[2])]
+    if ref.posts is not None:
+        at[0] = int(ref.posts[at[0]])
+    if ref.pres is not None:
+        at[1] = int(ref.pres[at[1]])
     entry.update(max_abs_error=float(diff.max()), rmse=float(np.sqrt(np.mean(diff ** 2))),
                  max_abs_error_normalized=float(diff.max()) / w_range,
                  rmse_normalized=float(np.sqrt(np.mean(diff ** 2))) / w_range,
-                 worst_step=int(worst[0]), worst_synapse=[int(worst[1]), int(worst[2])] if synapses is None else
-                 [int(v) for v in synapses[worst[2]]])
+                 worst_step=int(steps[worst[0]]), worst_synapse=at)
     exact_in_float = "float" not in plans  # only saturation resets: exact in floating point
     if exact_in_float:
         entry["tolerance"] = {"max_abs": EXACT_TOLERANCE, "rmse": EXACT_TOLERANCE,
@@ -104,11 +143,11 @@ def approximation_entries(rule, plans: dict, trains, results: dict) -> list:
         entry["outcome"] = PASSED if ok else FAILED
         entry["message"] = ("saturation at 127 equals the reset in exact arithmetic; in fixed point they differ by "
                             "the decay's stochastic rounding (the rounding link)" if ok else
-                            "the float image of the saturation differs from the reset")
+                            "the float image of the saturation differs from the reset") + window
     else:
         entry["tolerance"] = None
         entry["outcome"] = NOT_CHECKED
         entry["message"] = ("measured, not judged: no tolerance is derived for this approximation (" +
-                            "; ".join(plan.approximations) + ")")
+                            "; ".join(plan.approximations) + ")" + window)
     entry["passed"] = entry["outcome"] == PASSED
     return [entry]

@@ -19,6 +19,7 @@ through the same chain; the fraction that fails.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import time
 
 from neurodeploy.verdict import FAILED, PASSED
@@ -87,7 +88,10 @@ def single_run(rule, plan, trains):
 def self_test(rule, trains_for_seed, seed: int, seeds: int = 100, k: int = ENSEMBLE_SIZE, progress=None) -> dict:
     """Mutation score on the trains of ``seed`` and false-alarm rate over ``seeds`` other seeds.
 
-    ``trains_for_seed(s)`` returns the protocol's spike trains for seed ``s``."""
+    ``trains_for_seed(s)`` returns the protocol's spike trains for seed ``s``. With ``seeds`` 0 the
+    false-alarm rate is None (not measured, never 0: ``neurodeploy mutate`` refuses ``--seeds 0``)."""
+    if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral) or seeds < 0:
+        raise ValueError(f"seeds must be a whole number >= 0 (got {seeds!r})")
     from neurodeploy.harness import compile_plans
 
     start = time.perf_counter()
@@ -145,5 +149,7 @@ def render(summary: dict) -> str:
               f"mutants caught: {summary['caught']}/{summary['mutants']}"
               + (f" ({100 * score:.1f}%)" if score is not None else "")
               + f", by the trajectories {summary['caught_by_trajectories']}/{summary['mutants']}",
-              f"false alarms of the unmutated plan: {summary['false_alarms']}/{summary['false_alarm_seeds']} seeds"]
+              "false alarms of the unmutated plan: " + (
+                  f"{summary['false_alarms']}/{summary['false_alarm_seeds']} seeds" if summary["false_alarm_seeds"]
+                  else "not checked (no seeds)")]
     return "\n".join(lines)
