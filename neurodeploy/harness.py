@@ -145,6 +145,24 @@ def scale_plans(rule: Rule, trains: SpikeTrains | None = None, stats: dict | Non
         raise UnsupportedError(f"the rule's constants are outside what the learning engine can scale ({exc})") from None
 
 
+def nothing_learned(results: dict) -> dict | None:
+    """A ``learning`` entry, not checked, when the reference (brian2, else brian2-step) learned nothing at
+    all (every recorded weight constant: no spikes, a rate of 1e-300 Hz, a network without inputs): then
+    agreement on constant weights tests nothing and the run is not checked; None otherwise."""
+    ref = next((results[n] for n in ("brian2", "brian2-step") if n in results), None)
+    if ref is None or ref.trajectory.size == 0:
+        return None
+    t = ref.trajectory
+    if not np.isfinite(t).any() or np.nanmax(np.abs(t - t[:1])) > 0:
+        return None
+    spikes = ref.info.get("post_spikes")
+    why = f" ({int(spikes.sum())} post spikes)" if spikes is not None else ""
+    return {"reference": ref.backend, "candidate": "every backend", "share": "learning", "outcome": NOT_CHECKED,
+            "passed": False, "tolerance": None, "max_abs_error_normalized": None, "rmse_normalized": None,
+            "message": f"nothing was learned: {ref.backend}'s weights never change on this protocol{why}; "
+                       "agreement on constant weights tests nothing"}
+
+
 def _first_bad_step(trajectory: np.ndarray):
     bad = ~np.isfinite(trajectory.reshape(trajectory.shape[0], -1)).all(axis=1)
     return int(np.argmax(bad)) if bad.any() else None
@@ -846,6 +864,9 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
     if judging:
         progress.finish()
     comparisons[:0] = fidelity_entries  # first: what the deployment learns; then the links that explain it
+    nothing = nothing_learned(results)
+    if nothing is not None:
+        comparisons.insert(0, nothing)
     lap("fidelity")
     proof = proof_statement(results, comparisons, trains.steps)
     counts = update_counts(rule, plan_trains)  # closed loop: of the spikes the plans were scaled on

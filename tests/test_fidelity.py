@@ -225,3 +225,14 @@ def test_curve_protocols_judge_the_curve_points_against_brian2():
     assert point["x"] == 0.0 and point["reference"] > 0 > point["candidate"]  # Brian2's order: LTP; the engine's: LTD
     curves = [c for c in report.comparisons if c["share"] == "curve"]
     assert curves and all(c["reference"] == "brian2" for c in curves)
+
+
+def test_a_protocol_where_nothing_is_learned_is_not_checked():
+    """Was: no spikes (a rate of 1e-300 Hz), constant trajectories everywhere, PASSED. Nothing was learned,
+    so nothing was tested: NOT CHECKED (exit 3)."""
+    rule = load_rule(os.path.join(RULES, "stdp_pair.yaml"))
+    report = _verify(rule, rate=1e-300, steps=300)
+    learning = next(c for c in report.comparisons if c["share"] == "learning")
+    assert learning["message"] == ("nothing was learned: brian2's weights never change on this protocol; "
+                                   "agreement on constant weights tests nothing")
+    assert report.outcome == NOT_CHECKED and report.exit_code == 3
