@@ -42,7 +42,7 @@ import numpy as np
 
 import neurodeploy
 from neurodeploy.backends import Recording, RunResult, load_all
-from neurodeploy.errors import UnsupportedError
+from neurodeploy.errors import NeurodeployError, UnsupportedError
 from neurodeploy.files import follow_umask
 from neurodeploy.ir import Rule
 from neurodeploy.protocol import SpikeTrains, trace_stats, update_counts
@@ -87,8 +87,9 @@ LAVA_MIN_STEPS, LAVA_MAX_STEPS = 1000, 2000
 LAVA_BACKENDS = ("lava-float", "lava-fixed", "lava-cpu")
 #: The emulator twin that runs the whole protocol where its Lava backend runs a window.
 EMU_TWIN = {"lava-float": "emu-float", "lava-fixed": "emu-fixed"}
-#: A curve (dw per protocol point) may differ from the reference curve by this fraction of its amplitude.
-CURVE_TOLERANCE = 0.2
+#: A curve (dw per protocol point) may differ from the reference curve by this fraction of its amplitude
+#: (the fidelity tolerance: ``verify(fidelity=)`` passes its own).
+CURVE_TOLERANCE = DEFAULT_FIDELITY
 #: A curve point where the reference changes by at least this fraction of the amplitude and the
 #: candidate not at all fails the curve.
 CURVE_ZERO_FRACTION = 0.1
@@ -352,7 +353,8 @@ def _tolerance(share: str, plans: dict) -> dict:
     return {"max_abs": tol, "rmse": tol}
 
 
-def judge_curve(curve: dict, reference: str, candidate: str, w_range: float, expected=None, dt: float = 1e-3) -> dict:
+def judge_curve(curve: dict, reference: str, candidate: str, w_range: float, expected=None, dt: float = 1e-3,
+                tolerance: float = CURVE_TOLERANCE) -> dict:
     """A candidate's protocol curve against the reference's, relative to the reference curve's amplitude.
 
     ``expected`` (fixed-point candidates): (ensemble mean, half-width) per curve point, dw in rule
@@ -374,8 +376,8 @@ def judge_curve(curve: dict, reference: str, candidate: str, w_range: float, exp
              "max_abs_error_normalized": float(diff.max()) / w_range if diff.size else 0.0,
              "rmse_normalized": float(np.sqrt(np.mean(diff ** 2))) / w_range if diff.size else 0.0,
              "amplitude_normalized": amplitude / w_range,
-             "tolerance": {"max_abs": CURVE_TOLERANCE * amplitude / w_range, "rmse": None,
-                           "kind": f"{CURVE_TOLERANCE:g} of the curve's amplitude"
+             "tolerance": {"max_abs": tolerance * amplitude / w_range, "rmse": None,
+                           "kind": f"{tolerance:g} of the curve's amplitude"
                                    + (" (the ensemble-mean curve, its standard error allowed)" if expected is not None
                                       else "")}}
     if not np.isfinite(cand).all():
@@ -389,8 +391,8 @@ def judge_curve(curve: dict, reference: str, candidate: str, w_range: float, exp
     entry["zero_where_reference_is_not"] = [x for x, _ in zero]
     if amplitude == 0:
         entry.update(outcome=NOT_CHECKED, message="the reference curve is flat: no amplitude to judge against")
-    elif CURVE_TOLERANCE * amplitude > MAX_TOLERANCE * w_range:
-        entry.update(outcome=NOT_CHECKED, message=f"{CURVE_TOLERANCE:g} of the curve's amplitude is above "
+    elif tolerance * amplitude > MAX_TOLERANCE * w_range:
+        entry.update(outcome=NOT_CHECKED, message=f"{tolerance:g} of the curve's amplitude is above "
                                                   f"{MAX_TOLERANCE:g} of the range (tolerance too wide)")
     else:
         if expected is None:
@@ -399,7 +401,7 @@ def judge_curve(curve: dict, reference: str, candidate: str, w_range: float, exp
             lost = [curve["x"][k] for k in range(ref.size) if not order[k]
                     and abs(ref[k]) >= CURVE_ZERO_FRACTION * amplitude and abs(judged[k]) < 0.1 * abs(ref[k])]
         problems = []
-        if jdiff.max() > CURVE_TOLERANCE * amplitude:
+        if jdiff.max() > tolerance * amplitude:
             k = int(np.argmax(jdiff))
             what = "expected " if expected is not None else ""
             problems.append(f"{curve['x_label']} {curve['x'][k]:g}: {what}{judged[k]:.4g} vs {ref[k]:.4g} "
@@ -661,7 +663,7 @@ def lava_window(trains: SpikeTrains, lava_steps: int | None = None) -> int:
     return int(min(trains.steps, lava_steps))
 
 
-def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
+def verify(rule: Rule, trains: SpikeTrains | None = None, backends=None, progress=None,
            timeout: float | None = None, ensemble: int | None = None, record_every: int | None = None,
            record_synapses=None, lava_steps: int | None = None, fidelity: float = DEFAULT_FIDELITY) -> Report:
     """Run ``backends`` on ``trains`` and judge them (:mod:`neurodeploy.verdict`); nothing is written.
@@ -681,9 +683,20 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
     Closed loop: the plans are scaled on the post spikes the first backend's
     neuron made (``brian2`` by default), not on the imposed raster; the
     fixed-point chain replays lava-fixed's own spikes."""
+    from neurodeploy.protocol import as_rule, default_trains
+    from neurodeploy.verdict.fidelity import check_tolerance
     from neurodeploy.verdict.quantization import ENSEMBLE_SIZE, quantization_chain
     from neurodeploy.verdict.timing import timing_verdict
 
+    rule = as_rule(rule)  # a path or a loaded rule
+    trains = default_trains(rule) if trains is None else trains
+    if not isinstance(trains, SpikeTrains):
+        raise NeurodeployError("", "trains", f"must be SpikeTrains (neurodeploy.poisson(...), load_spikes(...)) "
+                                             f"(got {type(trains).__name__})")
+    try:
+        fidelity = check_tolerance(fidelity)
+    except ValueError as exc:
+        raise NeurodeployError("", "fidelity", str(exc)) from None
     registry = load_all()
     backends = list(default_backends(rule) if backends is None else backends)
     ensemble_given = ensemble is not None
@@ -903,7 +916,7 @@ def verify(rule: Rule, trains: SpikeTrains, backends=None, progress=None,
                 if name.endswith("-fixed") and final_expected is not None:
                     expected = (final_expected["mean"][pairs[:, 0], pairs[:, 1]] - w0,
                                 final_expected["halfwidth"][pairs[:, 0], pairs[:, 1]])
-                comparisons.append(judge_curve(curve, reference, name, w_range, expected, rule.dt))
+                comparisons.append(judge_curve(curve, reference, name, w_range, expected, rule.dt, fidelity))
     rec_dict = {"every": recording.every, "last_step_always": True,
                 "synapses": "all" if recording.posts is None and recording.pres is None else {
                     "posts": list(recording.post_index(trains.n_post)), "pres": list(recording.pre_index(trains.n_pre)),

@@ -68,12 +68,40 @@ def default_trains(rule: Rule) -> "SpikeTrains":
     return with_reward(rule, poisson(rule, p["n_pre"], p["n_post"], p["steps"], p["rate"], p["seed"]))
 
 
+def as_rule(rule) -> Rule:
+    """A Rule from a Rule or a rule file's path (the public API takes either)."""
+    if isinstance(rule, Rule):
+        return rule
+    if isinstance(rule, (str, os.PathLike)):
+        from neurodeploy.spec.loader import load_rule
+
+        return load_rule(os.fspath(rule))
+    raise NeurodeployError("", "rule", f"must be a rule file's path or a loaded rule (got {type(rule).__name__})")
+
+
+def in_hz(value, field: str) -> float:
+    """A rate in Hz from a number or a Brian2 quantity of frequency; one-line errors otherwise."""
+    if hasattr(value, "dim") and not isinstance(value, (int, float)):
+        from brian2 import Hz, have_same_dimensions
+
+        if not have_same_dimensions(value, Hz):
+            raise NeurodeployError("", field, f"must be a frequency (got {value!r})")
+        value = float(value / Hz)
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or \
+            not np.isfinite(value) or value < 0:
+        raise NeurodeployError("", field, f"must be a finite rate >= 0 in Hz (got {value!r})")
+    return float(value)
+
+
 def poisson(rule: Rule, n_pre: int, n_post: int, steps: int, rate: float, seed: int) -> SpikeTrains:
     """Independent Bernoulli spikes with probability ``rate * dt`` per step.
 
     Pre spikes are drawn first, then post spikes, from one
-    ``numpy.random.default_rng(seed)``: the same seed gives the same trains.
+    ``numpy.random.default_rng(seed)``: the same seed gives the same trains. ``rule``: a Rule or a rule
+    file's path; ``rate``: Hz, a number or a Brian2 quantity (``10*Hz``).
     """
+    rule = as_rule(rule)
+    rate = in_hz(rate, "poisson.rate")
     p = rate * rule.dt
     rng = np.random.default_rng(seed)
     pre = rng.random((n_pre, steps)) < p

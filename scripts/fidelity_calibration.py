@@ -18,7 +18,6 @@ same (within the tolerance) are counted apart (equivalent mutants).
 Intervals: Clopper-Pearson 95%.
 """
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -49,9 +48,27 @@ def interval(k: int, n: int) -> list:
 
 
 def mutated(rule, name: str, factor: float):
-    params = tuple(dataclasses.replace(p, quantity=dataclasses.replace(p.quantity, value=p.value * factor))
-                   if p.name == name else p for p in rule.parameters)
-    return dataclasses.replace(rule, parameters=params)
+    """The rule with parameter ``name`` times ``factor``, written into its file's text and loaded again
+    (so every use of the parameter changes: traces' time constants, bounds, derived parameters)."""
+    import re
+    import tempfile
+
+    import yaml
+
+    data = yaml.safe_load(rule.text)
+    value = data["parameters"][name]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        new = value * factor
+    else:
+        m = re.fullmatch(r"\s*([-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?)\s+(.+)", str(value))
+        new = f"{float(m.group(1)) * factor!r} {m.group(2)}" if m else f"({value}) * {factor!r}"
+    data["parameters"][name] = new
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        yaml.safe_dump(data, f)
+    try:
+        return load_rule(f.name)
+    finally:
+        os.unlink(f.name)
 
 
 def run(registry, name, rule, trains):

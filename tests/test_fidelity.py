@@ -236,3 +236,24 @@ def test_a_protocol_where_nothing_is_learned_is_not_checked():
     assert learning["message"] == ("nothing was learned: brian2's weights never change on this protocol; "
                                    "agreement on constant weights tests nothing")
     assert report.outcome == NOT_CHECKED and report.exit_code == 3
+
+
+def test_the_public_api_takes_paths_and_quantities_and_lists_itself():
+    """Was: verify("rule.yaml") raised AttributeError; dir(neurodeploy) listed neither verify nor load_rule;
+    poisson(rate=10*Hz) raised Brian2's DimensionMismatchError."""
+    import neurodeploy
+    from brian2 import Hz, ms
+
+    from neurodeploy.errors import NeurodeployError
+
+    for name in ("verify", "load_rule", "deploy", "deploy_network", "poisson", "load_network", "from_synapses",
+                 "import_brian2"):
+        assert name in dir(neurodeploy) and callable(getattr(neurodeploy, name))
+    path = os.path.join(RULES, "stdp_pair.yaml")
+    trains = neurodeploy.poisson(path, 2, 2, 200, 10 * Hz, 1)
+    assert np.array_equal(trains.pre, neurodeploy.poisson(load_rule(path), 2, 2, 200, 10.0, 1).pre)
+    with pytest.raises(NeurodeployError) as err:
+        neurodeploy.poisson(path, 2, 2, 200, 10 * ms, 1)
+    assert str(err.value) == "poisson.rate: must be a frequency (got 10. * msecond)"
+    report = neurodeploy.verify(path, trains, ("brian2", "emu-float"))
+    assert report.rule.name == "stdp_pair" and _fidelity(report, "emu-float")["outcome"] in (PASSED, FAILED)
