@@ -395,9 +395,12 @@ def _synapse_spec(spec, trains):
               help="Fidelity tolerance, 0..1: each deployment's learned change (dw per synapse) must match "
                    "brian2's within this fraction: gain 1 +- F, net change within F of the per-synapse "
                    "change, correlation >= 1 - F (default 0.2).")
+@click.option("--window/--no-window", default=True,
+              help="On random trains (poisson, correlated, a spike file), add the rule's STDP window "
+                   "(brian2 against the deployments' emulator twins) for spike-timing rules (default: on).")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 def verify(rule_file, out_dir, protocol, network_file, seed, spikes, backends, timeout, ensemble, record_every,
-           record_synapses, lava_steps, fidelity, quiet, **options):
+           record_synapses, lava_steps, fidelity, window, quiet, **options):
     """Run RULE_FILE on every backend with the same spike trains and compare the weight trajectories."""
     from neurodeploy.harness import verify as run_verify
     from neurodeploy.protocol import load_spikes, make_trains
@@ -439,9 +442,14 @@ def verify(rule_file, out_dir, protocol, network_file, seed, spikes, backends, t
         _remove_stale(out_dir, REPORT_FILES)  # input is good: now the run starts, no old report survives it
         stage, moved = None, []
         try:
-            report = run_verify(rule, trains, names, progress=Progress(quiet=quiet), timeout=timeout,
+            progress = Progress(quiet=quiet)
+            report = run_verify(rule, trains, names, progress=progress, timeout=timeout,
                                 ensemble=ensemble, record_every=record_every, record_synapses=synapses,
                                 lava_steps=lava_steps, fidelity=fidelity)
+            if window:  # random trains mix LTP and LTD: the rule's window, on the emulator twins
+                from neurodeploy.harness import add_window
+
+                add_window(report, progress, timeout)
             check_signals()  # a Ctrl-C that Python dropped (a Brian2 weakref callback) ends the run here
             # written aside, then moved in (report.json last): a clean-up removes only this run's files
             stage = staging_dir(out_dir, "verify")

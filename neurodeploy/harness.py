@@ -998,3 +998,50 @@ def saturation_notes(sat: dict) -> list:
                      "synapse-steps")
     notes += [f"product '{p}' may overflow the 16-bit accumulator" for p in sat["accumulator_may_overflow"]]
     return notes
+
+
+#: The emulator twin that stands for a deployed backend in the window check (Lava is the proof on the
+#: main protocol; the emulator is the statistics engine).
+WINDOW_TWIN = {"lava-float": "emu-float", "lava-fixed": "emu-fixed", "lava-cpu": "brian2-step",
+               "emu-float": "emu-float", "emu-fixed": "emu-fixed"}
+
+
+def window_reason(rule: Rule, trains: SpikeTrains) -> str | None:
+    """Why the STDP window is not added to a verify of ``trains`` (None: it is added)."""
+    if trains.closed or trains.curve is not None or trains.protocol in ("pairing", "hfs", "lfs"):
+        return "the protocol is a pairing protocol, a curve or a closed loop: it shows the timing itself"
+    if rule.weight.continuous != 0 or any(t.of in ("reward", "synapse") for t in rule.traces):
+        return ("the rule is not a pure spike-timing rule (a continuous term, a synapse or reward trace): "
+                "its window alone is not its character")
+    if rule.weight.on_pre == 0 and rule.weight.on_post == 0:
+        return "the rule changes w at no spike"
+    return None
+
+
+def add_window(report: "Report", progress=None, timeout=None) -> None:
+    """Add the STDP window (``stdp-window`` at its defaults: dt from -100 to +100 ms, 10 pairs at 1 Hz)
+    to a verify of a spike-timing rule on random trains, which mix LTP and LTD and cannot show the rule's
+    character (its sign at dt near 0, the balance of its lobes): brian2 against each deployment's emulator
+    twin (:data:`WINDOW_TWIN`), judged as the curve protocol is (``window`` and ``window curve`` entries);
+    or a note why not (``steps_ran``)."""
+    from neurodeploy.protocol import make_trains, protocol_options
+
+    reason = window_reason(report.rule, report.trains)
+    if reason is not None:
+        report.steps_ran["stdp window"] = f"not added: {reason}"
+        return
+    twins = list(dict.fromkeys(WINDOW_TWIN[n] for n in report.results if n in WINDOW_TWIN))
+    if not twins:
+        return
+    trains = make_trains(report.rule, "stdp-window", protocol_options("stdp-window", {}, "window"), 0)
+    window = verify(report.rule, trains, ["brian2"] + [t for t in twins if t != "brian2"], progress=progress,
+                    timeout=timeout, fidelity=report.fidelity)
+    added = []
+    for c in window.comparisons:
+        if c["share"] in ("fidelity", "curve") and c["reference"] == "brian2":
+            c = dict(c, share="window" if c["share"] == "fidelity" else "window curve",
+                     protocol="stdp-window (dt -100..100 ms, 10 pairs at 1 Hz), added: random trains mix LTP and LTD")
+            added.append(c)
+    report.comparisons.extend(added)
+    report.steps_ran["stdp window"] = (f"steps 0..{trains.steps - 1} of the stdp-window protocol on brian2, "
+                                       + ", ".join(t for t in twins) + " (the deployments' emulator twins)")

@@ -132,10 +132,12 @@ def fidelity_outcomes(report: dict) -> dict:
     """backend -> {"faithful", "why", "remedy"} from a report's fidelity entries (report.json's dict)."""
     out = {}
     for c in report["comparisons"]:
-        if c["share"] != "fidelity" or c["outcome"] == "not checked":
+        if c["share"] not in ("fidelity", "window") or c["outcome"] == "not checked":
             continue
         name = {"emu-float": "lava-float", "emu-fixed": "lava-fixed"}.get(c["candidate"], c["candidate"]) \
             if c.get("stands_for") else c["candidate"]
+        if c["share"] == "window":
+            name = f"{name} (stdp-window)"
         out[name] = {"faithful": c["outcome"] == "passed", "why": c.get("reason"),
                      "remedy": next((r["remedy"] for r in c.get("remedies", []) if r["outcome"] == "passed"), None)}
     return out
@@ -154,7 +156,7 @@ def matches_matrix(report: dict) -> tuple:
              if b in got and got[b]["faithful"] != e["faithful"]]
     missing = [b for b in expected if b not in got]
     links = [f"{c['reference']} -> {c['candidate']} {c['share']}" for c in report["comparisons"]
-             if c["share"] != "fidelity" and c["outcome"] == "failed"]
+             if c["share"] not in ("fidelity", "window", "window curve") and c["outcome"] == "failed"]
     failed_backends = [b["name"] for b in report["backends"] if b.get("failed")]
     problems = wrong + [f"{b}: not judged" for b in missing] + [f"link failed: {x}" for x in links] + \
         [f"backend failed: {b}" for b in failed_backends]

@@ -29,7 +29,7 @@ def summary_table(data: dict) -> str:
     lines.append(f"{'comparison':<34} {'share':<15} {'max|err|/range':>15} {'rmse/range':>11} "
                  f"{'tolerance (max, rmse)':>22}  result")
     for c in data["comparisons"]:
-        if c["share"] in ("fidelity", "learning"):
+        if c["share"] in ("fidelity", "learning", "window"):
             continue
         tol = c["tolerance"] or {"max_abs": None, "rmse": None}
         verdict = _verdict(c)
@@ -99,6 +99,14 @@ def fidelity_lines(data: dict) -> list:
             out.append("    deviation (rms " + f"{c['scatter']:.2g} of the change per synapse) from: " + ", ".join(
                 f"{s['link']} {abs(100 * s['share']):.0f}%" if abs(s['share']) < 0.005 else f"{s['link']} {100 * s['share']:.0f}%"
                 for s in shares))
+    for c in [c for c in data["comparisons"] if c["share"] == "window"]:
+        word = {"passed": "YES", "failed": "NO", "not checked": "NOT JUDGED"}[c["outcome"]]
+        gain = f"gain {c['gain']:.3g}, correlation {_sci(c.get('correlation'))}" if c.get("gain") is not None else ""
+        out.append(f"  {c['candidate']} on the STDP window (added: random trains mix LTP and LTD): {word}"
+                   + (f" ({gain})" if gain else "") + (f": {c['message']}" if c.get("message") else ""))
+        for point in c.get("same_step_points") or []:
+            out.append(f"    at dt = 0 (one step): the model {_signed(point['reference'])}, the deployment "
+                       f"{_signed(point['candidate'])} (the simulators' same-step orders; shown, not judged)")
     for c in dist:
         out.append(f"  {c['candidate']} (network/closed loop, in distribution against {c['reference']}): "
                    f"{ {'passed': 'YES', 'failed': 'NO', 'not checked': 'NOT JUDGED'}[c['outcome']]}"
@@ -249,7 +257,7 @@ def render_markdown(data: dict, figures=()) -> str:
             "| reference | candidate | share | max abs error | rmse | tolerance max | tolerance rmse | result |",
             "|---|---|---|---|---|---|---|---|"]
     for c in data["comparisons"]:
-        if c["share"] in ("fidelity", "learning"):
+        if c["share"] in ("fidelity", "learning", "window"):
             continue
         tol = c["tolerance"] or {"max_abs": None, "rmse": None}
         verdict = _verdict(c)

@@ -96,8 +96,10 @@ def test_verify_cli_defaults_stdp_pair(tmp_path, capsys):
     assert (report["steps"], report["n_pre"], report["n_post"], report["seed"]) == (2000, 10, 10, 3)
     shares = {c["share"]: c for c in report["comparisons"]}
     assert shares["lowering"]["max_abs_error_normalized"] <= 1e-9
-    assert report["outcome"] == "passed" and report["counts"] == {"passed": 7, "failed": 0, "not checked": 0}
-    assert {"fidelity", "timing", "lowering", "constants", "rounding"} == set(shares)
+    # 2 fidelity + 5 links on the protocol, and the STDP window added (2 window + 2 window curve entries)
+    assert report["outcome"] == "passed" and report["counts"] == {"passed": 11, "failed": 0, "not checked": 0}
+    assert {"fidelity", "timing", "lowering", "constants", "rounding", "window", "window curve"} == set(shares)
+    assert {c["candidate"] for c in report["comparisons"] if c["share"] == "window"} == {"emu-float", "emu-fixed"}
     fidelity = {c["candidate"]: c for c in report["comparisons"] if c["share"] == "fidelity"}
     assert set(fidelity) == {"lava-float", "lava-fixed"}  # each deployment judged against brian2
     assert all(c["reference"] == "brian2" and c["outcome"] == "passed" for c in fidelity.values())
