@@ -257,3 +257,19 @@ def test_the_public_api_takes_paths_and_quantities_and_lists_itself():
     assert str(err.value) == "poisson.rate: must be a frequency (got 10. * msecond)"
     report = neurodeploy.verify(path, trains, ("brian2", "emu-float"))
     assert report.rule.name == "stdp_pair" and _fidelity(report, "emu-float")["outcome"] in (PASSED, FAILED)
+
+
+def test_random_trains_get_the_stdp_window_of_a_spike_timing_rule():
+    from neurodeploy.harness import add_window, window_reason
+
+    rule = load_rule(os.path.join(RULES, "stdp_pair.yaml"))
+    report = _verify(rule, steps=400)
+    add_window(report)
+    window = {c["candidate"]: c for c in report.comparisons if c["share"] == "window"}
+    assert set(window) == {"emu-float", "emu-fixed"} and all(c["reference"] == "brian2" for c in window.values())
+    assert window["emu-float"]["outcome"] == PASSED
+    assert [p["x"] for p in window["emu-float"]["same_step_points"]] == [0.0]
+    hebbian = load_rule(os.path.join(RULES, "hebbian_rate.yaml"))
+    assert window_reason(hebbian, report.trains) == (
+        "the rule is not a pure spike-timing rule (a continuous term, a synapse or reward trace): its window "
+        "alone is not its character")
