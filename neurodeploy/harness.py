@@ -171,10 +171,10 @@ def _first_bad_step(trajectory: np.ndarray):
 
 def distribution_comparisons(rule, trains, plans, results, progress=None, tolerance: float = DEFAULT_FIDELITY) -> list:
     """Closed loop: the ``distribution`` comparisons (:mod:`neurodeploy.verdict.distribution`) of every
-    engine backend whose post spikes part from the reference run's (``brian2-step``, else ``brian2``).
-    The reference ensemble is always ``brian2-step`` (the rule in the engine's order: ``brian2``'s
-    order of same-step pre/post pairs differs in distribution, a timing share, not a deployment
-    error). ``lava-*`` and ``emu-*`` of one mode share one ensemble (they are bit-exact twins);
+    engine backend whose post spikes part from the reference run's. The reference is ``brian2``, the
+    model as written (``brian2-step`` where brian2 did not run): the engine's order of same-step pre/post
+    pairs is a deviation the deployment really has, judged with the others. ``lava-*`` and ``emu-*`` of
+    one mode share one ensemble (bit-exact twins in fixed point; equal to 1e-12 of the range in float);
     where spikes do not part the exact comparisons stand alone."""
     from neurodeploy.verdict.distribution import ENSEMBLE, ENSEMBLE_BACKEND, distribution_verdict
 

@@ -315,7 +315,13 @@ def _details(data: dict) -> list:
                     f"{p['checked_with_bound']} checked against their own bound (largest {_sci(p['largest_bound_checked'])}), "
                     f"{p['not_checked']} not checked (bound above 0.1 of the range or not modelled); "
                     f"per conflicting epoch at most {_sci(p['per_event_bound'])} (rule units), "
-                    f"at most {p['conflicting_epochs_max']} conflicting epochs on one synapse."]
+                    f"at most {p['conflicting_epochs_max']} conflicting epochs on one synapse."
+                    + (f" With t_epoch > 1 these bounds hold at each epoch's last step "
+                       f"({p['epoch_sampling']['epoch_end_rows']} recorded steps); at its other steps "
+                       f"({p['epoch_sampling']['within_epoch_rows']}) a synapse's bound adds its pending updates (at most "
+                       f"{p['epoch_sampling']['pending_updates_max']} x {_sci(p['epoch_sampling']['whole_update_bound'])}; "
+                       f"largest {_sci(p['epoch_sampling']['largest_within_epoch_bound'])})."
+                       if p.get("epoch_sampling") else "")]
         if c["share"] == "approximation":
             out += ["", "## Approximations", "",
                     f"The rule as the lowering approximated it, run exactly in floating point ({c['candidate']}), "

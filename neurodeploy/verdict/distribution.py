@@ -53,7 +53,7 @@ WEIGHT_STATISTICS = ("w_mean", "w_std", "near_low", "near_high")
 STATISTICS = WEIGHT_STATISTICS + ("rate_hz",)
 #: "Near a bound": within this fraction of the weight range.
 NEAR = 0.1
-#: The backend whose ensemble a candidate's stands for (bit-exact twins in the closed loop).
+#: The backend whose ensemble a candidate's stands for (twins in the closed loop: bit-exact in fixed point, 1e-12 in float).
 ENSEMBLE_BACKEND = {"lava-float": "emu-float", "lava-fixed": "emu-fixed"}
 
 
