@@ -760,3 +760,203 @@ def test_notes_stay_comments_in_the_yaml():
     text = to_yaml(ImportedRule({"name": "x", "traces": {}}, ["dropped 'ge += w\rname: evil'"]), header="h\x1b[31m")
     assert text == "# h\\x1b[31m\n# note: dropped 'ge += w\\rname: evil'\nname: x\ntraces: {}\n"
     assert yaml.safe_load(text) == {"name": "x", "traces": {}}
+
+
+# --- issue 19: names resolved as Brian2 resolves them ------------------------------------------------------
+
+STDP_MODEL = "w : 1\ndx/dt = -x/tau : 1 (event-driven)\ndy/dt = -y/tau : 1 (event-driven)"
+
+
+def test_a_name_the_target_group_defines_is_not_taken_from_the_caller():
+    """Was: `post.A = 0.5` (a variable of the target group) and the caller's `A = 0.01`: the import took
+    A = 0.01 without a note, 50x off what Brian2 runs. Brian2 reads a bare name in the synapses' own
+    variables, then the target group's, then the namespace; the source group's only as `B_pre` (Brian2
+    itself, first). Reading the target's A is refused (a per-neuron value), changing it is an effect line."""
+    A, B, tau = 0.01, 0.02, 20 * ms  # the caller's
+    source = b2.NeuronGroup(1, "B : 1", threshold="t > 0.45*ms and t < 0.55*ms", name="source19")  # spikes once
+    source.B = 0.7
+    target = b2.NeuronGroup(1, "A : 1\nge : 1", threshold="False", name="target19")
+    target.A = 0.5
+    probe = b2.Synapses(source, target, "w : 1", on_pre="w = A + 10*B", name="probe19")
+    probe.connect()
+    b2.Network(source, target, probe).run(1 * ms, namespace={"A": A, "B": B, "tau": tau})
+    assert probe.w[0] == 0.5 + 10 * B  # the target's A, the namespace's B (not the source's 0.7)
+
+    reads_a = b2.Synapses(source, target, STDP_MODEL, on_pre="x += 1\nw = clip(w + A*y, 0, 1)",
+                          on_post="y += 1\nw = clip(w + A*x, 0, 1)", name="reads_a")
+    with pytest.raises(NeurodeployError) as err:
+        from_synapses(reads_a)
+    assert str(err.value) == ("reads_a: on_pre: 'w = clip(w + A*y, 0, 1)': reads 'A', a variable of the target group "
+                              "(Brian2 reads a name the postsynaptic group defines before the namespace): a rule "
+                              "reads only its traces, its weight and constants (got A)")
+    reads_b = b2.Synapses(source, target, STDP_MODEL, on_pre="A += w\nx += B\nw = clip(w + y, 0, 1)",
+                          on_post="y += 1\nw = clip(w + x, 0, 1)", name="reads_b")
+    imported = from_synapses(reads_b)
+    assert imported["parameters"] == {"B": 0.02, "tau": "20 ms"}  # the caller's B, as Brian2 reads it
+    assert imported["traces"]["x"] == {"of": "pre", "tau": "tau", "jump": "B"}
+    assert imported.notes == ["on_pre: dropped 'A += w': it changes the target group's 'A' (an effect of the "
+                              "synapse, not part of the rule)"]  # not "assigns 'A', a namespace value"
+    # from the strings, the target group's names are given
+    with pytest.raises(NeurodeployError) as err:
+        from_strings(STDP_MODEL, "x += 1\nw = clip(w + A*y, 0, 1)", "y += 1", NS, "r", target_variables=["A"])
+    assert str(err.value).startswith("brian2: on_pre: 'w = clip(w + A*y, 0, 1)': reads 'A', a variable of the "
+                                     "target group")
+
+
+def test_brian2_names_come_before_the_namespace():
+    """Brian2 reads its own variables (t, dt, i, N ...), then its constants and units, before any namespace
+    (it warns of the clash): a namespace `t`, `e` or `ms` is not what it runs. Was: the namespace's
+    value, silently (`t = 5` became a parameter)."""
+    group = b2.NeuronGroup(1, "v : 1\nu : 1", namespace={"e": 0.5, "ms": 2.0}, name="constants19")
+    group.run_regularly("v = e\nu = ms/second", dt=1 * ms)
+    b2.Network(group).run(1 * ms)
+    assert (group.v[0], group.u[0]) == (np.e, 0.001)  # Brian2 itself: the constant and the unit
+
+    with pytest.raises(NeurodeployError) as err:
+        from_strings(M, "x += 1\nw = clip(w + A*y*t, 0, 1)", "y += 1", {**NS, "t": 5.0}, "r")
+    assert str(err.value) == ("brian2: on_pre: 'w = clip(w + A*y*t, 0, 1)': reads 't' (the time), which a rule "
+                              "cannot (got t)")
+    rule = from_strings("w : 1\ndx/dt = -x/(20*ms) : 1 (event-driven)\ndy/dt = -y/tau : 1 (event-driven)",
+                        "x += e\nw = clip(w + A*y, 0, 1)", "y += 1", {**NS, "e": 0.5, "ms": 2.0}, "r")
+    assert rule["traces"]["x"] == {"of": "pre", "tau": "20 ms", "jump": np.e}
+    assert rule.notes == [
+        "namespace.ms: not used: Brian2 reads 'ms' as its unit 1 ms, which comes before the namespace's 2.0",
+        "namespace.e: not used: Brian2 reads 'e' as its constant 2.718281828459045, which comes before the "
+        "namespace's 0.5"]
+
+
+def test_e_and_pi_resolve_in_a_jump_as_the_readme_says(tmp_path, capsys):
+    """Was: `Apre += dApre * e` refused, `cannot determine the unit of 'E'`. Brian2's constants, as numbers."""
+    spec, out = tmp_path / "song.yaml", tmp_path / "rule.yaml"
+    spec.write_text(SPEC.replace("Apre += dApre\n", "Apre += dApre * e\n")
+                    .replace("Apost += dApost\n", "Apost += pi * dApost\n")
+                    .replace("w = clip(w + Apre, 0, gmax)", "w = clip(w + Apre * e / pi, 0, gmax)"))
+    code, _, err = run_cli(capsys, ["import-brian2", spec, "--out", out])
+    assert (code, err) == (0, "")
+    rule = load_rule(str(out))
+    assert [t.jump for t in rule.traces] == [0.0001 * np.e, -0.000105 * np.pi]
+    assert from_spec(str(spec))["weight"]["on_post"] == f"{np.e / np.pi!r}*Apre"
+    imported = from_strings(M, "x += pi\nw = clip(w + e*A*y, 0, 1)", "y += 1", NS, "r")
+    assert imported["traces"]["x"]["jump"] == np.pi
+    assert imported["weight"]["on_pre"] == "2.718281828459045*A*y"
+
+
+# --- issue 19: numbers bounded before anything evaluates them; one line, never a traceback --------------------
+
+SIZE_ERRORS = {
+    "four nested powers": (
+        M, "x += 1\nw = clip(w + A * ((((2**16)**16)**16)**16) * y, 0, 1)",
+        "brian2: on_pre: 'w = clip(w + A * ((((2**16)**16)**16)**16) * y, 0, 1)': a constant larger than 1e+300 "
+        "(got ((2**16)**16)**16)"),
+    "five nested powers (was: Exceeds the limit (4300) for integer string conversion)": (
+        M, "x += 1\nw = clip(w + A * (((((2**16)**16)**16)**16)**16) * y, 0, 1)",
+        "brian2: on_pre: 'w = clip(w + A * (((((2**16)**16)**16)**16)**16) * y, 0, 1)': a constant larger than "
+        "1e+300 (got ((2**16)**16)**16)"),
+    "a float past 1e300": (
+        M, "x += 1e200 * 1e200\nw = clip(w + A*y, 0, 1)",
+        "brian2: on_pre: 'x += 1e200 * 1e200': a constant larger than 1e+300 (got 1e200 * 1e200)"),
+    "a degree past the loader's": (
+        M, "x += 1\nw = clip(w + A * (y**16)**16, 0, 1)",
+        "brian2: on_pre: 'w = clip(w + A * (y**16)**16, 0, 1)': degree higher than 32 (got (y**16)**16)"),
+    "a power in a subexpression": (
+        M + "\ng = A * (((((2**16)**16)**16)**16)**16) : 1", "x += 1\nw = clip(w + g*y, 0, 1)",
+        "brian2: model.g: 'g = A * (((((2**16)**16)**16)**16)**16) : 1': a constant larger than 1e+300 "
+        "(got ((2**16)**16)**16)"),
+    "a power in a unit (Brian2 evaluates units)": (
+        "w : 2**16**4\ndx/dt = -x/tau : 1 (event-driven)\ndy/dt = -y/tau : 1 (event-driven)", PRE,
+        "brian2: model.w: 'w : 2**16**4': an exponent must be a name or a number of magnitude at most 16 "
+        "(got 16 ** 4)"),
+    "a number past 1e300 in a unit": (
+        "w : 1e200*1e200*metre\ndx/dt = -x/tau : 1 (event-driven)\ndy/dt = -y/tau : 1 (event-driven)", PRE,
+        "brian2: model.w: 'w : 1e200*1e200*metre': a constant larger than 1e+300 (got 1e200*1e200)"),
+    "text (was: AttributeError)": (
+        M, "x += 'abc'\nw = clip(w + A*y, 0, 1)",
+        "brian2: on_pre: 'x += 'abc'': the constant 'abc' is not a number (got 'abc')"),
+    "a truth value (was: AttributeError)": (
+        M, "x += True\nw = clip(w + A*y, 0, 1)",
+        "brian2: on_pre: 'x += True': the constant True is not a number (got True)"),
+    "a comparison (was: TypeError)": (
+        M, "x += y > 0\nw = clip(w + A*y, 0, 1)",
+        "brian2: on_pre: 'x += y > 0': a comparison has no counterpart in a rule outside int(a > b) (got y > 0)"),
+    "a logical operator (was: TypeError)": (
+        M, "x += not y\nw = clip(w + A*y, 0, 1)",
+        "brian2: on_pre: 'x += not y': a logical operator (not) has no counterpart in a rule outside int(a > b) "
+        "(got not y)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SIZE_ERRORS))
+def test_sizes_and_non_numbers_are_refused_before_evaluation(case):
+    model, on_pre, message = SIZE_ERRORS[case]
+    with pytest.raises(NeurodeployError) as err:
+        from_strings(model, on_pre, "y += 1", NS, "r")
+    assert str(err.value) == message
+
+
+def test_cli_bad_statements_and_out_paths_are_one_line(tmp_path, capsys, monkeypatch):
+    """Was: tracebacks (AttributeError for `Apre += 'abc'`, OSError from os.replace for a 300-byte name,
+    NotADirectoryError for `--out x.yaml/`): one line, exit 2, nothing written."""
+    import errno
+
+    spec = tmp_path / "song.yaml"
+    spec.write_text(SPEC)
+    (tmp_path / "abc.yaml").write_text(SPEC.replace("Apre += dApre\n", "Apre += 'abc'\n"))
+    long_name = tmp_path / ("a" * 300 + ".yaml")
+    cases = [
+        (["import-brian2", tmp_path / "abc.yaml", "--out", tmp_path / "r.yaml"],
+         "abc.yaml: on_pre: 'Apre += 'abc'': the constant 'abc' is not a number (got 'abc')"),
+        (["import-brian2", spec, "--out", long_name],
+         f"--out: name too long (305 bytes in one name, at most 255) (got {long_name})"),
+        (["import-brian2", spec, "--out", f"{tmp_path}/x.yaml/"],
+         f"--out: ends with '/': a directory path, not a file (got {tmp_path}/x.yaml/)"),
+        (["import-brian2", spec, "--out", spec / "x.yaml"],
+         f"--out: its folder is not a directory (got {spec / 'x.yaml'})"),
+    ]
+    for args, message in cases:
+        code, stdout, err = run_cli(capsys, args)
+        assert (code, stdout, err) == (2, "", f"neurodeploy: error: {message}\n")
+        assert sorted(os.listdir(tmp_path)) == ["abc.yaml", "song.yaml"]
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "replace", full)  # what no check foresees: the temporary file goes too
+    code, stdout, err = run_cli(capsys, ["import-brian2", spec, "--out", tmp_path / "r.yaml"])
+    assert (code, stdout, err) == (2, "", f"neurodeploy: error: --out: cannot be written: No space left on device "
+                                          f"(got {tmp_path / 'r.yaml'})\n")
+    assert sorted(os.listdir(tmp_path)) == ["abc.yaml", "song.yaml"]
+
+
+# --- issue 19: an interrupt says what import-brian2 was doing -------------------------------------------------
+
+def test_cli_interrupt_says_what_import_brian2_was_doing(tmp_path, capsys, monkeypatch):
+    """Was: "every Lava process stopped, no report written" (import-brian2 starts no Lava process and writes
+    no report). In-process, the signal's exception raised where the command is; real signals:
+    tests/test_import_brian2_hostile.py."""
+    import neurodeploy.importers.brian2 as importer
+    from neurodeploy.cli import Terminated
+
+    spec, out = tmp_path / "song.yaml", tmp_path / "rule.yaml"
+    spec.write_text(SPEC)
+    for kind, code, message in [
+        (KeyboardInterrupt, 130, "neurodeploy: interrupted (SIGINT) while import-brian2 was reading and converting "
+                                 "song.yaml: nothing written\n"),
+        (Terminated, 143, "neurodeploy: terminated (SIGTERM) while import-brian2 was reading and converting "
+                          "song.yaml: nothing written\n")]:
+        def stop(path, kind=kind):
+            raise kind()
+
+        with monkeypatch.context() as patch:
+            patch.setattr(importer, "from_spec", stop)
+            assert run_cli(capsys, ["import-brian2", spec, "--out", out]) == (code, "", message)
+        assert sorted(os.listdir(tmp_path)) == ["song.yaml"]
+    out.write_text("mine\n")
+
+    def stop_replace(src, dst):
+        raise KeyboardInterrupt()
+
+    monkeypatch.setattr(os, "replace", stop_replace)
+    assert run_cli(capsys, ["import-brian2", spec, "--out", out, "--force"]) == (
+        130, "", f"neurodeploy: interrupted (SIGINT) while import-brian2 was writing {out}: nothing written, "
+                 f"{out} unchanged\n")
+    assert sorted(os.listdir(tmp_path)) == ["rule.yaml", "song.yaml"] and out.read_text() == "mine\n"

@@ -45,12 +45,23 @@ that reads a trace its own pathway already changed reads ``x + jump`` in the
 rule (whose updates read the traces before the spike's jumps), so the rule is
 the same map of the state.
 
-Names are resolved as Brian2 resolves them: model variables, then the
-namespace (the ``Synapses``' own ``namespace`` if it has one, else the one
-given, else the caller's frame at ``level``), then Brian2's units and
-constants (``mV``, ``pi``). Namespace values must be numbers or Brian2
-quantities; each becomes a parameter with its value (a unit name such as
-``nS`` used in a kept expression becomes the parameter ``nS: 1 nS``).
+Names are resolved as Brian2 resolves them (``Group._resolve``): the synapses'
+own variables (the model's; Brian2's ``t``, ``dt``, ``i``, ``N`` ..., refused),
+then the postsynaptic group's variables, which a ``Synapses`` reads without a
+suffix (refused: per neuron; from a live object, or ``target_variables=``),
+then Brian2's constants (``e``, ``pi``, written as their values) and units
+(``mV``), then the namespace (the ``Synapses``' own ``namespace`` if it has one,
+else the one given, else the caller's frame at ``level``); a namespace value
+Brian2 does not read for that reason is noted. The presynaptic group's
+variables are read only as ``x_pre`` (refused), never by a bare name. Namespace
+values must be numbers or Brian2 quantities; each becomes a parameter with its
+value (a unit name such as ``nS`` used in a kept expression becomes the
+parameter ``nS: 1 nS``).
+
+Nothing is evaluated before it is bounded: every expression and every unit of
+the equations (Brian2 evaluates units with ``eval``) is read as an ``ast`` first
+and refused when a literal exponent exceeds 16, a number 1e300 or the degree
+32, the rule loader's limits.
 """
 from __future__ import annotations
 
@@ -73,6 +84,19 @@ _RUNTIME = {"t": "the time", "dt": "the time step", "i": "the presynaptic index"
 #: Brian2's default constants (``brian2.core.namespace.DEFAULT_CONSTANTS``).
 _CONSTANTS = {"pi": math.pi, "e": math.e}
 _STATEMENT_OPS = ("=", "+=", "-=", "*=", "/=")
+
+
+def _brian2_builtin(name):
+    """("constant" or "unit", value in SI, Dimension) when Brian2 reads ``name`` as one of its constants
+    (``DEFAULT_CONSTANTS``: e, pi) or units (``DEFAULT_UNITS``, those the rule language has too), else None."""
+    if name in _CONSTANTS:
+        return "constant", _CONSTANTS[name], DIMENSIONLESS
+    import neurodeploy.brian2_setup  # noqa: F401 - before any other Brian2 import
+    from brian2.core.namespace import DEFAULT_UNITS
+
+    if name in DEFAULT_UNITS and lookup_unit(name) is not None:
+        return ("unit", *lookup_unit(name))
+    return None
 
 
 class ImportedRule(dict):
@@ -173,6 +197,124 @@ def _printer():
     return RulePrinter({"order": "none"}), sympy
 
 
+class _TooLarge(Exception):
+    """What :class:`_Sizes` refuses, as the message's reason."""
+
+
+class _Sizes:
+    """Bounds of a Brian2 expression (or unit) read from its ``ast`` alone, before sympy or Brian2
+    evaluates it: literal exponents of magnitude at most ``MAX_EXPONENT``, a polynomial degree of at most
+    ``MAX_DEGREE`` and numbers (what sympy folds to one) of magnitude at most ``MAX_MAGNITUDE``, the rule
+    loader's limits (:mod:`neurodeploy.spec.expr`). :meth:`of` returns (degree, log10 of a bound of the
+    magnitude, or None when the node is not a number sympy folds); it raises :class:`_TooLarge`. Text,
+    truth values and comparisons outside ``int(a > b)`` are refused too: they are no number."""
+
+    def __init__(self, text):
+        from neurodeploy.spec.expr import MAX_DEGREE, MAX_EXPONENT, MAX_MAGNITUDE
+
+        self.text = text
+
+        self.max_degree, self.max_exponent = MAX_DEGREE, MAX_EXPONENT
+        self.max_magnitude = MAX_MAGNITUDE
+        self.max_log = math.log10(MAX_MAGNITUDE)
+
+    def shown(self, node) -> str:
+        """``node`` as written (``1e400``, not ``1e309``)."""
+        return ast.get_source_segment(self.text, node) or ast.unparse(node)
+
+    def number(self, log, node):
+        if log is not None and log > self.max_log:
+            raise _TooLarge(f"a constant larger than {self.max_magnitude:g} (got {self.shown(node)})")
+        return log
+
+    def degree(self, degree, node):
+        if degree > self.max_degree:
+            raise _TooLarge(f"degree higher than {self.max_degree} (got {self.shown(node)})")
+        return degree
+
+    def of(self, node, in_int=False):
+        if isinstance(node, ast.Constant):
+            value = node.value
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise _TooLarge(f"the constant {value!r} is not a number (got {self.shown(node)})")
+            if isinstance(value, int):
+                log = value.bit_length() * math.log10(2) if value else -math.inf
+            else:
+                log = math.log10(abs(value)) if value else -math.inf
+            return 0, self.number(log, node)
+        if isinstance(node, ast.Name):
+            if node.id in _CONSTANTS:  # e, pi: numbers
+                return 0, math.log10(_CONSTANTS[node.id])
+            return 1, None
+        if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.Not) and not in_int:
+                raise _TooLarge(f"a logical operator (not) has no counterpart in a rule outside int(a > b) "
+                                f"(got {self.shown(node)})")
+            return self.of(node.operand, in_int)
+        if isinstance(node, (ast.Compare, ast.BoolOp)):
+            if not in_int:
+                what = "a comparison" if isinstance(node, ast.Compare) else \
+                    f"a logical operator ({'and' if isinstance(node.op, ast.And) else 'or'})"
+                raise _TooLarge(f"{what} has no counterpart in a rule outside int(a > b) (got {self.shown(node)})")
+            parts = [self.of(n, in_int) for n in ([node.left] + node.comparators if isinstance(node, ast.Compare)
+                                                  else node.values)]
+            return self.degree(max(d for d, _ in parts), node), None
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            return self.power(node, in_int)
+        if isinstance(node, ast.BinOp):
+            (dl, ml), (dr, mr) = self.of(node.left, in_int), self.of(node.right, in_int)
+            numbers = ml is not None and mr is not None
+            op = node.op
+            if isinstance(op, (ast.Add, ast.Sub)):
+                return self.degree(max(dl, dr), node), self.number(max(ml, mr) + math.log10(2) if numbers else None,
+                                                                    node)
+            if isinstance(op, ast.Mult):
+                return self.degree(dl + dr, node), self.number(ml + mr if numbers else None, node)
+            if isinstance(op, (ast.Div, ast.FloorDiv)):
+                log = None if not numbers or mr == -math.inf else (-math.inf if ml == -math.inf else ml - mr)
+                return self.degree(dl + dr, node), self.number(log, node)
+            if isinstance(op, ast.Mod):
+                return self.degree(dl + dr, node), self.number(mr if numbers else None, node)
+            return self.degree(dl + dr, node), None  # Brian2 refuses the others
+        if isinstance(node, ast.Call):
+            name = node.func.id if isinstance(node.func, ast.Name) else None
+            parts = [self.of(arg, in_int or name == "int") for arg in node.args]
+            parts += [self.of(k.value, in_int) for k in node.keywords]
+            degree = 1 if any(d for d, _ in parts) else 0
+            logs = [m for _, m in parts]
+            if not parts or any(m is None for m in logs):
+                return degree, None
+            log = max(logs)
+            if name == "exp":  # exp(a) <= e**|a|; the loader refuses |a| > log(MAX_MAGNITUDE) as the same
+                if log > math.log10(math.log(self.max_magnitude)):
+                    raise _TooLarge(f"a constant larger than {self.max_magnitude:g} (got {self.shown(node)})")
+                log = 10 ** log * math.log10(math.e)
+            return degree, self.number(log, node)
+        # anything else Brian2 refuses; its parts are bounded all the same
+        parts = [self.of(n, in_int) for n in ast.iter_child_nodes(node) if isinstance(n, ast.expr)]
+        return max((d for d, _ in parts), default=0), None
+
+    def power(self, node, in_int):
+        exponent, sign = node.right, 1
+        while isinstance(exponent, ast.UnaryOp) and isinstance(exponent.op, (ast.USub, ast.UAdd)):
+            sign = -sign if isinstance(exponent.op, ast.USub) else sign
+            exponent = exponent.operand
+        degree, log = self.of(node.left, in_int)
+        if isinstance(exponent, ast.Name) and exponent.id not in _CONSTANTS:
+            return degree, None  # symbolic (a parameter exponent): the rule loader decides
+        if not (isinstance(exponent, ast.Constant) and isinstance(exponent.value, (int, float))
+                and not isinstance(exponent.value, bool) and abs(exponent.value) <= self.max_exponent):
+            raise _TooLarge(f"an exponent must be a name or a number of magnitude at most {self.max_exponent} "
+                            f"(got {ast.unparse(node.right)})")
+        value = sign * exponent.value
+        degree = self.degree(degree * abs(value), node)
+        if value == 0:
+            return degree, None if log is None else 0.0  # x ** 0 is 1
+        if log is None or (log == -math.inf and value < 0):
+            return degree, None  # 0 ** -1 is sympy's zoo: an infinite value, refused as such
+        return degree, self.number(-math.inf if log == -math.inf else log * value, node)
+
+
 def rule_text(expr) -> str:
     printer, _ = _printer()
     return printer.doprint(expr)
@@ -183,7 +325,7 @@ _ALLOWED_FUNCS = ("exp", "log", "sqrt", "Abs", "Heaviside")
 
 class _Importer:
     def __init__(self, model, on_pre, on_post, namespace, name, source, init, bounds, description, citation,
-                 run_regularly=(), dt=None, delays=None):
+                 run_regularly=(), dt=None, delays=None, target_variables=()):
         import neurodeploy.brian2_setup  # noqa: F401 - before any other Brian2 import
         import sympy
 
@@ -196,6 +338,8 @@ class _Importer:
         self.notes = []
         self.params = {}  # rule parameter name -> value (number or quantity text), in order of use
         self.param_dims = {}
+        self.target_variables = frozenset(target_variables or ())
+        self.shadowed = set()  # namespace names noted as not read (a Brian2 constant or unit comes first)
         self.paths = self._pathways(on_pre, on_post, delays)
         self.regular = self._regular_items(run_regularly)
         self.dt = dt
@@ -212,6 +356,7 @@ class _Importer:
 
         if not isinstance(model, str):
             self.fail("model", f"must be Brian2 equations as text (got {type(model).__name__})")
+        self.check_equation_sizes(model)
         try:
             eqs = Equations(model)
         except Exception as exc:  # noqa: BLE001 - Brian2's parser raises several types
@@ -236,23 +381,40 @@ class _Importer:
             if name in _RUNTIME or name in _CONSTANTS:
                 self.fail(f"model.{name}", f"'{name}' names {_RUNTIME.get(name, 'a constant')} in Brian2 (got {name})")
 
+    def check_equation_sizes(self, model):
+        """Bound each equation's unit and expression (:meth:`check_sizes`) before ``Equations`` evaluates
+        the units (Brian2 runs ``eval`` on them: ``w : 9**9**9`` would never finish), read with Brian2's
+        own grammar, which evaluates nothing."""
+        from brian2.equations.equations import DIFFERENTIAL_EQUATION, EQUATIONS, SUBEXPRESSION
+
+        try:
+            parsed = EQUATIONS.parseString(model, parseAll=True)
+        except Exception:  # noqa: BLE001 - Equations says what is wrong
+            return
+        for eq in parsed:
+            content = dict(eq.items())
+            name, unit, code = content["identifier"], content["unit"].strip(), content.get("expression")
+            kind = eq.getName()
+            if kind == DIFFERENTIAL_EQUATION:
+                statement = f"d{name}/dt = {code.strip()} : {unit}"
+            elif kind == SUBEXPRESSION:
+                statement = f"{name} = {code.strip()} : {unit}"
+            else:
+                statement = f"{name} : {unit}"
+            self.check_sizes(unit, f"model.{name}", statement)
+            if code is not None:
+                self.check_sizes(code, f"model.{name}", statement)
+
     # names -------------------------------------------------------------------------------------------
     def parse(self, text, field, statement):
         """sympy expression of Brian2 code ``text``; subexpressions inlined; every name checked."""
-        from brian2.parsing.sympytools import str_to_sympy
-
         sympy = self.sympy
-        self.check_powers(text, field, statement)
-        try:
-            expr = str_to_sympy(text)
-        except Exception as exc:  # noqa: BLE001
-            self.fail(field, f"'{statement}': not a Brian2 expression: {_first_line(exc)} (got {text!r})")
-        expr = self.plain(expr)
+        expr = self.sympy_of(text, field, statement)
         steps = {f: self.step(f, field, statement, text) for f in expr.atoms(sympy.Function)
                  if type(f).__name__ == "int_"}
         expr = expr.xreplace(steps)
         for _ in range(len(self.subexpressions) + 1):
-            subs = {s: self.parse_sub(s.name, field) for s in expr.free_symbols if s.name in self.subexpressions}
+            subs = {s: self.parse_sub(s.name) for s in expr.free_symbols if s.name in self.subexpressions}
             if not subs:
                 break
             expr = expr.xreplace(subs)
@@ -264,25 +426,39 @@ class _Importer:
             self.fail(field, f"'{statement}': an infinite value has no counterpart in a rule (got {text!r})")
         return expr
 
-    def check_powers(self, text, field, statement):
-        """Refuse ``a ** b`` unless ``b`` is a name or a number literal of magnitude <= 16, before sympy
-        evaluates it (``9**9**9`` would not finish)."""
-        from neurodeploy.spec.expr import MAX_EXPONENT
-
+    def check_sizes(self, text, field, statement):
+        """Refuse, before sympy or Brian2 evaluates anything, what would take too long or too much memory
+        (``9**9**9``, ``((((2**16)**16)**16)**16)**16``) and what is not a number (``'abc'``, ``True``, a
+        comparison outside ``int(a > b)``), with the rule loader's bounds (:mod:`neurodeploy.spec.expr`).
+        Returns the names ``text`` reads."""
         try:
             tree = ast.parse(text.strip(), mode="eval")
         except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return  # str_to_sympy says what is wrong
-        for node in ast.walk(tree):
-            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
-                exponent = node.right.operand if isinstance(node.right, ast.UnaryOp) and \
-                    isinstance(node.right.op, (ast.USub, ast.UAdd)) else node.right
-                if isinstance(exponent, ast.Name):
-                    continue  # symbolic: the rule loader decides (a parameter exponent)
-                if not (isinstance(exponent, ast.Constant) and isinstance(exponent.value, (int, float))
-                        and not isinstance(exponent.value, bool) and abs(exponent.value) <= MAX_EXPONENT):
-                    self.fail(field, f"'{statement}': an exponent must be a name or a number of magnitude at most "
-                                     f"{MAX_EXPONENT} (got {ast.unparse(node.right)})")
+            return set()  # str_to_sympy (or Brian2's parser) says what is wrong
+        try:
+            _Sizes(text.strip()).of(tree.body)
+        except _TooLarge as exc:
+            self.fail(field, f"'{statement}': {exc}")
+        except RecursionError:
+            self.fail(field, f"'{statement}': nested too deeply (got {text.strip()!r})")
+        return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+    def sympy_of(self, text, field, statement):
+        """``str_to_sympy(text)`` once :meth:`check_sizes` has bounded it; Brian2's constants ``e`` and
+        ``pi`` (which ``str_to_sympy`` reads as sympy's ``E`` and ``pi``) as their float values."""
+        from brian2.parsing.sympytools import str_to_sympy
+
+        sympy = self.sympy
+        names = self.check_sizes(text, field, statement)
+        for name in sorted(names & set(_CONSTANTS)):
+            self.resolve(name, field, statement)  # a group's variable of that name is refused
+        try:
+            expr = str_to_sympy(text)
+        except Exception as exc:  # noqa: BLE001
+            self.fail(field, f"'{statement}': not a Brian2 expression: {_first_line(exc)} (got {text!r})")
+        if not isinstance(expr, sympy.Expr):  # text, a truth value, a comparison
+            self.fail(field, f"'{statement}': not a number (got {text!r})")
+        return self.plain(expr.xreplace({sympy.E: sympy.Float(math.e), sympy.pi: sympy.Float(math.pi)}))
 
     def step(self, f, field, statement, text):
         """Brian2's ``int(a > b)`` (``int(b < a)``) is the rule's ``heaviside(a - b)``."""
@@ -295,39 +471,65 @@ class _Importer:
         self.fail(field, f"'{statement}': int() only of a strict comparison, int(a > b), the rule's heaviside(a - b) "
                          f"(got {text!r})")
 
-    def parse_sub(self, name, field):
-        from brian2.parsing.sympytools import str_to_sympy
-        return self.plain(str_to_sympy(self.subexpressions[name]))
+    def parse_sub(self, name):
+        code = self.subexpressions[name]
+        return self.sympy_of(code, f"model.{name}", f"{name} = {code}")
 
     def plain(self, expr):
         """Every symbol as ``Symbol(name, real=True)``, whatever assumptions Brian2 gave it."""
         return expr.xreplace({s: self.symbol(s.name) for s in expr.free_symbols})
 
     def resolve(self, name, field, statement):
-        """Make the non-variable ``name`` a rule parameter (namespace value, Brian2 unit or constant)."""
+        """Make the non-variable ``name`` a rule parameter, resolved in Brian2's order (``Group._resolve``):
+        the synapses' own variables (the model's, and Brian2's ``t``, ``dt``, ``i``, ...), then the
+        postsynaptic group's variables (a ``Synapses`` reads those without a suffix), then Brian2's
+        constants (``e``, ``pi``: their values, written as numbers), units and functions, and only then the
+        namespace. The presynaptic group's variables are read only as ``name_pre``."""
         if name in self.params:
             return
         if name in self.variables:
             self.fail(field, f"'{statement}': reads '{name}', a variable of the synapses that is neither a trace nor "
                              f"the weight: a rule has no other per-synapse value (got {name})")
+        if name in _RUNTIME:
+            self.fail(field, f"'{statement}': reads '{name}' ({_RUNTIME[name]}), which a rule cannot "
+                             f"(got {name})")
+        if name in self.target_variables:
+            self.fail(field, f"'{statement}': reads '{name}', a variable of the target group (Brian2 reads a name "
+                             f"the postsynaptic group defines before the namespace): a rule reads only its traces, "
+                             f"its weight and constants (got {name})")
         if name.endswith(("_pre", "_post")):
             group = "source" if name.endswith("_pre") else "target"
             self.fail(field, f"'{statement}': reads '{name}', a variable of the {group} group: a rule reads only "
                              f"its traces, its weight and constants (got {name})")
-        if name in self.namespace:
+        builtin = _brian2_builtin(name)
+        if builtin is not None:
+            kind, value, dim = builtin
+            self._note_shadowed(name, kind, value, dim)
+            if kind == "constant":
+                return  # written as its value (see sympy_of)
+        elif name in self.namespace:
             value, dim = _value_of(self.namespace[name], self.source, f"namespace.{name}")
-        elif name in _RUNTIME:
-            self.fail(field, f"'{statement}': reads '{name}' ({_RUNTIME[name]}), which a rule cannot "
-                             f"(got {name})")
-        elif name in _CONSTANTS:
-            value, dim = _CONSTANTS[name], DIMENSIONLESS
-        elif lookup_unit(name) is not None and name != "s":
-            value, dim = lookup_unit(name)
         else:
             self.fail(field, f"'{statement}': '{name}' is not a variable of the model nor in the namespace "
                              f"(got {name})")
         self.params[name] = quantity_text(value, dim)
         self.param_dims[name] = (value, dim)
+
+    def _note_shadowed(self, name, kind, value, dim):
+        """A namespace value that Brian2 does not read because its constant or unit of that name comes first
+        (Brian2 warns): noted once."""
+        if name not in self.namespace or name in self.shadowed:
+            return
+        self.shadowed.add(name)
+        try:
+            given = _value_of(self.namespace[name], self.source, f"namespace.{name}")
+        except NeurodeployError:
+            return  # not a number: Brian2 ignores it
+        if given == (value, dim):
+            return
+        shown = repr(value) if kind == "constant" else quantity_text(value, dim)
+        self.notes.append(f"namespace.{name}: not used: Brian2 reads '{name}' as its {kind} {shown}, which comes "
+                          f"before the namespace's {quantity_text(*given)}")
 
     def numeric(self, expr, field, statement):
         """(value, Dimension) of a constant expression over the namespace."""
@@ -720,7 +922,7 @@ class _Importer:
         delta, bounds, w_line = None, None, None
         for var, op, rhs, line in stmts:
             if var not in self.variables:
-                if var in self.namespace:
+                if var in self.namespace and var not in self.target_variables:
                     self.fail(field, f"'{line}': assigns '{var}', a namespace value, not a variable of the "
                                      f"model (got {line!r})")
                 group = "source" if var.endswith("_pre") else "target"
@@ -928,7 +1130,10 @@ class _Importer:
             if isinstance(b, (int, float, str)) and not isinstance(b, bool):
                 if isinstance(b, str) and b in self.namespace:
                     self.resolve(b, field, b)
-                    return b
+                    if b in self.params:
+                        return b
+                    value, dim = _brian2_builtin(b)[1:]  # Brian2's constant of that name
+                    return quantity_text(value, dim)
                 value, dim = _value_of(b, self.source, field)
             else:
                 value, dim = _value_of(b, self.source, field)
@@ -969,7 +1174,8 @@ def _first_line(exc) -> str:
 
 def from_strings(model: str, on_pre: str = "", on_post: str = "", namespace: dict | None = None,
                  name: str = "imported", *, init=None, bounds=None, description: str = "", citation: str = "",
-                 source: str = "brian2", run_regularly=(), dt=None, delays: dict | None = None) -> ImportedRule:
+                 source: str = "brian2", run_regularly=(), dt=None, delays: dict | None = None,
+                 target_variables=()) -> ImportedRule:
     """The rule a Brian2 ``Synapses(model=..., on_pre=..., on_post=..., namespace=...)`` defines.
 
     ``on_pre``/``on_post``: code, or Brian2's several pathways, ``{"pre": code, "pre_d": code}``, each
@@ -979,13 +1185,15 @@ def from_strings(model: str, on_pre: str = "", on_post: str = "", namespace: dic
     ``namespace``: name -> number, Brian2 quantity or quantity text (``'20 ms'``).
     ``init``: the weight's initial value (Brian2 sets it after the ``Synapses`` exists; default
     the middle of the bounds). ``bounds``: ``[low, high]`` for a weight the pathways never clip.
+    ``target_variables``: the names of the postsynaptic group's variables, which Brian2 reads (without
+    a suffix) before the namespace: a statement reading one is refused, one changing one is dropped.
     Returns an :class:`ImportedRule` (a dict for :func:`neurodeploy.spec.loader.rule_from_dict`, with
     ``.notes``); the rule has been loaded once, so the loader accepts it. Bad or unsupported input
     raises :class:`NeurodeployError` naming ``source``, the field and the statement."""
     from neurodeploy.spec.loader import rule_from_dict
 
     rule = _Importer(model, on_pre, on_post, namespace, name, source, init, bounds, description, citation,
-                     run_regularly, dt, delays).run()
+                     run_regularly, dt, delays, target_variables).run()
     rule_from_dict(dict(rule), source)  # refuses what the rule language cannot hold, with the loader's reason
     return rule
 
@@ -1062,7 +1270,27 @@ def from_synapses(syn, name: str | None = None, namespace: dict | None = None, l
     return from_strings(model, code["pre"], code["post"], names,
                         name or re.sub(r"\W", "_", syn.name), init=init, bounds=bounds,
                         description=description, citation=citation, source=source, run_regularly=regular,
-                        dt=None if dt is None else f"{dt!r} second", delays=delays)
+                        dt=None if dt is None else f"{dt!r} second", delays=delays,
+                        target_variables=_target_variables(syn))
+
+
+def _target_variables(syn) -> list:
+    """The postsynaptic group's variables a ``Synapses`` reads by their bare name (Brian2 adds a reference
+    to each, after the synapses' own variables, which keep theirs): ``v``, ``ge``, ``A`` ... (the clock's
+    ``t``, ``dt`` are the synapses' own)."""
+    from brian2.core.variables import Subexpression
+
+    target = getattr(syn.target, "variables", {})
+    names = []
+    for name in target:
+        if name.startswith("_") or name not in syn.variables or name in syn.equations.names:
+            continue
+        var = syn.variables[name]
+        if type(getattr(var, "owner", None)).__name__ == "Clock":
+            continue
+        if var is target[name] or (isinstance(var, Subexpression) and isinstance(target[name], Subexpression)):
+            names.append(name)
+    return names
 
 
 def _equation_text(eq) -> str:
