@@ -288,7 +288,8 @@ def test_cli_verify_with_a_mask(tmp_path, capsys):
     out = tmp_path / "out"
     with pytest.raises(SystemExit) as info:
         main(["verify", rule_path("stdp_pair"), "--out", str(out), "--spikes", str(spikes),
-              "--backends", "brian2,brian2-step,emu-float", "--quiet"])
+              "--backends", "brian2,brian2-step,emu-float", "--quiet",
+              "--fidelity", "0.5"])  # 40 Hz at dt = 1 ms: the engine's timing (tests/test_fidelity.py); the mask here
     printed = capsys.readouterr().out
     assert info.value.code == 0
     assert printed.splitlines()[0] == "rule stdp_pair: file:spikes.npz seed=None steps=150 synapses=4x4 (mask: 12 present)"

@@ -58,6 +58,8 @@ def test_overall_outcome():
     assert overall([ok, unchecked]) == "passed"
     assert overall([ok, bad]) == "failed"
     assert overall([ok], {"lava-fixed": "timed out after 4 s"}) == "failed"
+    nothing = {"share": "learning", "outcome": "not checked"}  # nothing learned: agreement tests nothing
+    assert overall([ok, nothing]) == "not checked" and overall([bad, nothing]) == "failed"
 
 
 # -- the fixed-point chain ----------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def overall(comparisons, failed_backends=()) -> str:
     outcomes = [c["outcome"] for c in comparisons]
     if failed_backends or FAILED in outcomes:
         return FAILED
-    if any(c["share"] == "learning" and c["outcome"] == NOT_CHECKED for c in comparisons):
+    if any(c.get("share") == "learning" and c["outcome"] == NOT_CHECKED for c in comparisons):
         return NOT_CHECKED  # nothing was learned on the protocol: agreement on constant weights tests nothing
     return PASSED if PASSED in outcomes else NOT_CHECKED
 
