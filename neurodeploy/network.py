@@ -209,21 +209,9 @@ def _network_loader():
 
 def _parse(text: str, source: str):
     """``text`` parsed by :func:`_network_loader`; problems as the rule loader words them (one line)."""
-    import yaml
+    from neurodeploy.spec.loader import parse_yaml
 
-    from neurodeploy.spec.loader import yaml_problem
-
-    try:
-        return yaml.load(text, Loader=_network_loader())  # noqa: S506 - SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise NeurodeployError(source, "", f"invalid YAML{where}: {yaml_problem(exc.problem or exc.context)}") from None
-    except (yaml.YAMLError, RecursionError):
-        raise NeurodeployError(source, "", "invalid YAML") from None
-    except ValueError as exc:  # e.g. an integer longer than Python converts
-        reason = "a number has too many digits" if "digits" in str(exc) else "a value cannot be converted"
-        raise NeurodeployError(source, "", f"invalid YAML: {reason}") from None
+    return parse_yaml(text, source, _network_loader())
 
 
 def read_network(path: str) -> tuple:

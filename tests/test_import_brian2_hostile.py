@@ -28,22 +28,7 @@ from neurodeploy.errors import printable
 from test_hostile import (CHILD_ADDRESS_SPACE, MAX_RSS_MB, MAX_SECONDS, ROOT, assert_rejected,
                           assert_untouched_rejection, run_child, run_in_process, tree)
 
-#: examples/synapses/STDP.py as an import spec (as in tests/test_import_brian2.py).
-SPEC = """\
-name: song_stdp
-model: |
-  w : 1
-  dApre/dt = -Apre / taupre : 1 (event-driven)
-  dApost/dt = -Apost / taupost : 1 (event-driven)
-on_pre: |
-  ge += w
-  Apre += dApre
-  w = clip(w + Apost, 0, gmax)
-on_post: |
-  Apost += dApost
-  w = clip(w + Apre, 0, gmax)
-namespace: {taupre: 20 ms, taupost: 20 ms, gmax: 0.01, dApre: 0.0001, dApost: -0.000105}
-"""
+from test_import_brian2 import SPEC  # noqa: E402  examples/synapses/STDP.py as an import spec
 JUMP, UPDATE, UNIT = "Apre += dApre\n", "w = clip(w + Apre, 0, gmax)", "  w : 1\n"
 
 #: name -> ((old, new) edits of SPEC..., the message after "neurodeploy: error: spec.yaml: ", or None: any).

@@ -138,8 +138,15 @@ def read_yaml(path: str, source: str):
             depth -= 1
     if deepest > MAX_FLOW_DEPTH:
         raise NeurodeployError(source, "", f"invalid YAML: brackets nested deeper than {MAX_FLOW_DEPTH} levels")
+    return parse_yaml(text, source, _StrictLoader), text
+
+
+def parse_yaml(text: str, source: str, loader):
+    """``text`` parsed with ``loader`` (a SafeLoader subclass); every problem one line naming ``source``."""
+    import yaml
+
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=loader)  # noqa: S506 - SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}" if mark else ""
@@ -149,7 +156,6 @@ def read_yaml(path: str, source: str):
     except ValueError as exc:  # e.g. an integer longer than Python converts
         reason = "a number has too many digits" if "digits" in str(exc) else "a value cannot be converted"
         raise NeurodeployError(source, "", f"invalid YAML: {reason}") from None
-    return data, text
 
 
 def load_rule(path: str) -> Rule:
