@@ -131,13 +131,19 @@ def fidelity_matrix() -> dict:
 def fidelity_outcomes(report: dict) -> dict:
     """backend -> {"faithful", "why", "remedy"} from a report's fidelity entries (report.json's dict)."""
     out = {}
+    twin = {"emu-float": "lava-float", "emu-fixed": "lava-fixed"}
+    curves = {c["candidate"]: c for c in report["comparisons"] if c["share"] == "window curve"}
     for c in report["comparisons"]:
         if c["share"] not in ("fidelity", "window") or c["outcome"] == "not checked":
             continue
-        name = {"emu-float": "lava-float", "emu-fixed": "lava-fixed"}.get(c["candidate"], c["candidate"]) \
-            if c.get("stands_for") else c["candidate"]
-        if c["share"] == "window":
-            name = f"{name} (stdp-window)"
+        name = twin.get(c["candidate"], c["candidate"]) if c.get("stands_for") else c["candidate"]
+        if c["share"] == "window":  # the window on the deployment's emulator twin: its fidelity and its curve
+            name = f"{twin.get(c['candidate'], c['candidate'])} (stdp-window)"
+            curve = curves.get(c["candidate"])
+            if curve is not None and curve["outcome"] == "failed" and c["outcome"] == "passed":
+                out[name] = {"faithful": False, "why": f"the window curve: {curve.get('message', '')}",
+                             "remedy": None}
+                continue
         out[name] = {"faithful": c["outcome"] == "passed", "why": c.get("reason"),
                      "remedy": next((r["remedy"] for r in c.get("remedies", []) if r["outcome"] == "passed"), None)}
     return out
@@ -164,3 +170,34 @@ def matches_matrix(report: dict) -> tuple:
         return False, "; ".join(problems)
     words = ", ".join(f"{b} {'faithful' if got[b]['faithful'] else 'NOT faithful'}" for b in expected)
     return True, words
+
+
+def plan_matches_matrix(out_dir: str) -> tuple:
+    """(as expected, one line) for a batch run of library rules (``run PLAN --out out_dir``): every run's
+    implementation links passed, and every deployment that did not learn what the model learns is one
+    :func:`fidelity_matrix` lists as not faithfully deployable (a correct "no" is a correct result)."""
+    import json
+
+    matrix, problems, runs, expected_no = fidelity_matrix(), [], 0, 0
+    for name in sorted(os.listdir(out_dir)):
+        path = os.path.join(out_dir, name, "report.json")
+        if not os.path.isfile(path):
+            continue
+        runs += 1
+        with open(path) as f:
+            report = json.load(f)
+        known = matrix.get(report["rule"], {})
+        for c in report["comparisons"]:
+            if c["outcome"] != "failed":
+                continue
+            if c["share"] in ("fidelity", "window", "window curve"):
+                deployed = {"emu-float": "lava-float", "emu-fixed": "lava-fixed"}.get(c["candidate"], c["candidate"])
+                if c["share"] != "fidelity":
+                    deployed += " (stdp-window)"
+                if known.get(deployed, {}).get("faithful") is False:
+                    expected_no += 1
+                    continue
+            problems.append(f"{name}: {c['reference']} -> {c['candidate']} {c['share']} failed")
+    if problems:
+        return False, "; ".join(problems)
+    return True, f"{runs} runs, every link passed; {expected_no} expected 'not faithful' verdicts"

@@ -389,7 +389,8 @@ def fidelity_comparisons(rule, trains, results: dict, plans: dict, chain: dict |
         if entry["outcome"] == FAILED:
             entry["reason"] = reason_line(entry, fixed_plan if fixed else None, rule)
             remedies = []
-            if fixed and chain is not None and chain.get("exact") is not None:
+            if fixed and chain is not None and chain.get("exact") is not None and "float" in plans:
+                # (only where the float engine can run the rule: a saturation reset is fixed point only)
                 f = judge(ref_dw, on_grid(chain["exact"], w0), tolerance, w_range)
                 remedies.append({"remedy": "lava-float (the float learning engine, the same lowering)",
                                  "measured_as": "the fixed plan's scales with exact constants (emu-float)",
