@@ -1,7 +1,14 @@
 import os
+import signal
 
 import numpy as np
 import pytest
+
+# A suite started in the background by a script inherits SIGINT ignored, and neurodeploy rightly keeps an
+# ignored SIGINT ignored: the signal tests (in process, and the children they start, which inherit the
+# disposition) need SIGINT at its default. Restored here, for the test process only.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RULES = os.path.join(ROOT, "reference", "rules")
