@@ -211,9 +211,8 @@ def distribution_comparisons(rule, trains, plans, results, progress=None, tolera
             fix["message"] += "; " + fix["attribution"]
     for e in out:
         if e["outcome"] == FAILED and e["reference"] == "brian2":
-            e["remedy"] = ("not measured in closed loops and networks: a finer dt (measured open loop: "
-                           "verify --protocol poisson at the network's rates) or lava-cpu do not remove the "
-                           "engine's same-step order; see the timing share")
+            e["remedy"] = ("not measured in closed loops and networks (a finer dt is measured open loop: verify "
+                           "--protocol poisson at the network's rates); lava-cpu keeps the engine's same-step order")
     return out
 
 

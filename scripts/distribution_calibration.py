@@ -32,16 +32,8 @@ from neurodeploy.protocol import make_trains  # noqa: E402
 from neurodeploy.spec.loader import load_rule  # noqa: E402
 from neurodeploy.verdict import distribution as D  # noqa: E402
 from neurodeploy.verdict.fidelity import DEFAULT_FIDELITY  # noqa: E402
+from fidelity_calibration import interval  # noqa: E402  (Clopper-Pearson 95%, one definition)
 from neurodeploy.verdict.mutate import mutants  # noqa: E402
-
-
-def _interval(k: int, n: int) -> list:
-    """Clopper-Pearson 95% interval of k events in n trials."""
-    from scipy import stats
-
-    lo = 0.0 if k == 0 else float(stats.beta.ppf(0.025, k, n - k + 1))
-    hi = 1.0 if k == n else float(stats.beta.ppf(0.975, k + 1, n - k))
-    return [lo, hi]
 
 
 def main(argv=None):
@@ -97,7 +89,7 @@ def main(argv=None):
            "margins_first_block": margins(ref[:k]), "fidelity": args.fidelity, "size": k, "trials": n,
            "reference": args.reference,
            "candidate": args.candidate, "alpha": D.ALPHA,
-           "false_alarms": sum(1 for a in alarms if a), "false_alarm_ci95": _interval(sum(1 for a in alarms if a), n),
+           "false_alarms": sum(1 for a in alarms if a), "false_alarm_ci95": interval(sum(1 for a in alarms if a), n),
            "alarms": alarms,
            "mutants_caught": sum(1 for c in caught.values() if c["caught"]), "mutants": caught,
            "seconds_per_run": {args.reference: ref_s / (n * k), args.candidate: cand_s / (n * k)},

@@ -273,3 +273,15 @@ def test_random_trains_get_the_stdp_window_of_a_spike_timing_rule():
     assert window_reason(hebbian, report.trains) == (
         "the rule is not a pure spike-timing rule (a continuous term, a synapse or reward trace): its window "
         "alone is not its character")
+
+
+def test_verify_refuses_what_is_not_trains_or_a_tolerance_in_one_line():
+    from neurodeploy.errors import NeurodeployError
+
+    path = os.path.join(RULES, "stdp_pair.yaml")
+    with pytest.raises(NeurodeployError) as err:
+        harness.verify(path, 42)
+    assert str(err.value) == "trains: must be SpikeTrains (neurodeploy.poisson(...), load_spikes(...)) (got int)"
+    with pytest.raises(NeurodeployError) as err:
+        harness.verify(path, None, ("brian2",), fidelity=0)
+    assert str(err.value) == "fidelity: must be in (0, 1) (got 0)"
