@@ -2,7 +2,7 @@
 
 * :func:`emit_brian2` -- a Brian2 script (numpy and brian2 only) with the
   rule's parameters as named quantities and the same ``Synapses`` model as the
-  ``brian2`` reference backend (:func:`~neurodeploy.backends.brian2_model.reference_model`).
+  ``brian2`` reference backend (:func:`~neurodeploy.brian2.model.reference_model`).
 * :func:`emit_lava` -- a Lava script (numpy and lava only) with the plan's
   ``Loihi2FLearningRule`` written out literally (dw string, impulses, taus,
   epoch), the weight scale as a named constant, and the same ``LearningDense``
@@ -39,11 +39,11 @@ import tempfile
 
 import numpy as np
 
-from neurodeploy.backends.brian2_model import (b2name, bounds_code, brian2_names, named_parameter, reference_model,
+from neurodeploy.brian2.model import (b2name, bounds_code, brian2_names, named_parameter, reference_model,
                                                unit_text)
 from neurodeploy.errors import UnsupportedError
 from neurodeploy.files import follow_umask
-from neurodeploy.ir import Rule
+from neurodeploy.spec.ir import Rule
 from neurodeploy.spec.units import _ALIASES, _QUANTITY, DIMENSIONLESS, Quantity, lookup_unit
 
 #: The protocol the emitted scripts run when executed as scripts.
@@ -62,8 +62,8 @@ _BRIAN2_SCRIPT_NAMES = {
 
 
 def version() -> str:
-    import neurodeploy
-    return getattr(neurodeploy, "__version__", "0.1.0")
+    from neurodeploy.version import __version__
+    return __version__
 
 
 # -- safe text -------------------------------------------------------------------
@@ -456,7 +456,7 @@ class PyLearningDenseModelFloatBounded(PyLearningDenseModelFloat):
 
 
 def traffic_text(traffic: dict | None) -> str:
-    """One line: the spike traffic a plan was scaled on (:func:`neurodeploy.deploy.describe_traffic`)."""
+    """One line: the spike traffic a plan was scaled on (:func:`neurodeploy.lava.deploy.describe_traffic`)."""
     if not traffic:
         return "not stated (the plan was given directly)"
     parts = [str(traffic.get("protocol"))]
@@ -536,16 +536,16 @@ def _destination_lines(rule: Rule, slots: dict, mode: str) -> list:
 def emit_lava(rule: Rule, plan, traffic: dict | None = None) -> str:
     """Source of a standalone Lava script running ``rule`` under ``plan`` as ``run_lava`` does.
 
-    ``traffic``: what the plan's trace scales assume (:func:`neurodeploy.deploy.describe_traffic`),
+    ``traffic``: what the plan's trace scales assume (:func:`neurodeploy.lava.deploy.describe_traffic`),
     stated in the header and, for the fixed plan, in the saturation warning."""
-    from neurodeploy.deploy import RNG_SEED
-    from neurodeploy.lava.lowering import lower
+    from neurodeploy.compile.loihi import RNG_SEED
+    from neurodeploy.compile.lowering import lower
 
     if plan.mode not in ("fixed", "float"):
         raise ValueError(f"unknown plan mode {plan.mode!r}")
     if plan.three_factor:
         raise UnsupportedError("three-factor rules (a reward trace) have no standalone learning-engine script "
-                               "yet: deploy them with neurodeploy.deploy (mode float)")
+                               "yet: deploy them with neurodeploy.lava.deploy (mode float)")
     fixed = plan.mode == "fixed"
     select_tag = "fixed_pt" if fixed else "floating_pt"
     lowered = lower(rule)
@@ -769,7 +769,7 @@ def emit_lava_cpu(rule: Rule, reason: str) -> str:
     doc = _header(rule, "Lava simulation on the CPU (lava-cpu), NOT deployable to the learning engine")
     doc += ["", "Not deployable to the learning engine", "-------------------------------------",
             f"Why: {reason}.",
-            "This script runs the rule's step semantics (neurodeploy.stepper) inside Lava's runtime, in",
+            "This script runs the rule's step semantics (neurodeploy.compile.stepper) inside Lava's runtime, in",
             "the custom process neurodeploy.lava.cpu.processes.RuleSynapses (floating point, CPU):",
             "pre spikes on s_in, post spikes on s_in_bap, the third factor on r_in. It is the",
             "reference a learning-engine deployment would be checked against, not a deployment.",
@@ -867,7 +867,7 @@ if __name__ == "__main__":
 # -- plans and files -----------------------------------------------------------------
 def plans_for(rule: Rule, trains=None) -> dict:
     """{"fixed": Plan, "float": Plan} scaled on ``trains`` (the default verify protocol if None)."""
-    from neurodeploy.harness import compile_plans
+    from neurodeploy.compile.compilation import compile_plans
     from neurodeploy.protocol import default_trains
 
     return compile_plans(rule, trains if trains is not None else default_trains(rule))
@@ -922,8 +922,8 @@ def write_compiled(rule: Rule, target: str, out_dir: str, trains=None, mode: str
     10 Hz). A rule the learning engine cannot express gets a ``lava-cpu`` script
     (:func:`emit_lava_cpu`) and no plan.
     """
-    from neurodeploy.deploy import describe_traffic
-    from neurodeploy.lava.plan import engine_reason
+    from neurodeploy.lava.deploy import describe_traffic
+    from neurodeploy.compile.plan import engine_reason
     from neurodeploy.protocol import default_trains
 
     if target not in TARGETS:

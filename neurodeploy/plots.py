@@ -30,8 +30,6 @@ def _pyplot():
 
 
 def _save(fig, out_dir: str, name: str) -> str:
-    from neurodeploy.harness import current_umask
-
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".png", dir=out_dir)
     os.close(fd)
     try:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurodeploy.errors import NeurodeployError, did_you_mean
-from neurodeploy.ir import Rule
-
+from neurodeploy.limits import MAX_NEURON_STEPS, MAX_STEPS, MAX_SYNAPSE_STEPS, _count
+from neurodeploy.spec.ir import Rule
 
 
 @dataclass(frozen=True)
@@ -330,12 +330,6 @@ PROTOCOLS = {
         Option("threshold", float, 20.0, 0, "LIF threshold in units of the weight range (closed loop)"),
     ),
 }
-#: Largest run accepted from options: steps, synapse-steps (compute: 10^6 synapses x 2 10^4
-#: steps; memory is bounded by recording within a budget, see :func:`neurodeploy.harness.default_recording`)
-#: and neuron-steps (the rasters and their random draws).
-MAX_STEPS = 100_000_000
-MAX_SYNAPSE_STEPS = 20_000_000_000
-MAX_NEURON_STEPS = 200_000_000
 
 
 def _number_list(value, source: str, field: str) -> tuple:
@@ -397,10 +391,6 @@ def protocol_options(name: str, given: dict, source: str, prefix: str = "") -> d
     for option in PROTOCOLS[name]:
         values.setdefault(option.name, option.default)
     return values
-
-
-def _count(value: float) -> str:
-    return f"{int(value):,}" if value < 1e15 else f"{value:.3g}"
 
 
 def _estimated_size(rule: Rule, name: str, o: dict) -> tuple:

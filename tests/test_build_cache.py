@@ -13,8 +13,8 @@ import pytest
 
 import neurodeploy.brian2_setup  # noqa: F401  (before brian2)
 from conftest import rule_path
-from neurodeploy.backends import brian2_backends as B
-from neurodeploy.backends import load_all
+from neurodeploy.brian2 import backends as B
+from neurodeploy.targets import load_all
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.protocol import poisson
 from neurodeploy.spec.loader import load_rule

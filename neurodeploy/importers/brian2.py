@@ -25,7 +25,7 @@ and why):
   ``clock-driven``: the rule decays them exactly either way), and variables
   ``X : unit`` decayed by hand at the start of every pathway,
   ``X = X * exp(-(t - L)/tau)`` (or ``rest + (X - rest) * exp(...)``) with
-  ``L = t`` at the end (what :func:`neurodeploy.backends.brian2_model.reference_model`
+  ``L = t`` at the end (what :func:`neurodeploy.brian2.model.reference_model`
   writes), or by run_regularly code before the synapses, ``X = X * exp(-dt/tau)``.
   A trace belongs to the side whose pathway changes it
   (``X += c``, ``X -= c``, ``X = expr``: a jump, which may read that side's
