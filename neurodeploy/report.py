@@ -16,7 +16,7 @@ from neurodeploy.compile.compilation import Compilation, compile_rule
 from neurodeploy.files import _atomic
 from neurodeploy.protocol import SpikeTrains
 from neurodeploy.spec.ir import Rule
-from neurodeploy.verdict import EXIT_CODES, PASSED, counts, overall
+from neurodeploy.verdict import EXIT_CODES, FAILED, NOT_CHECKED, PASSED, Comparison, counts, overall
 from neurodeploy.verdict.fidelity import DEFAULT_FIDELITY
 
 
@@ -406,6 +406,45 @@ class Report:
     @property
     def exit_code(self) -> int:
         return EXIT_CODES[self.outcome]
+
+    def __repr__(self) -> str:
+        t = self.trains
+        c = counts(self.comparisons)
+        return (f"<Report {self.rule.name}: {t.protocol} seed {t.seed}, {t.steps} steps, {t.n_post}x{t.n_pre} "
+                f"synapses: {self.outcome.upper()} ({c[PASSED]} passed, {c[FAILED]} failed, "
+                f"{c[NOT_CHECKED]} not checked)>")
+
+    @property
+    def entries(self) -> tuple:
+        """The comparisons as typed records (:class:`neurodeploy.verdict.Comparison`), fidelity first."""
+        return tuple(Comparison.from_entry(c) for c in self.comparisons)
+
+    def summary(self) -> str:
+        """What ``neurodeploy verify`` prints: the fidelity verdict's answer, the backends, every link."""
+        return summary_table(self.to_dict())
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the answer (the fidelity lines), then one table row per comparison."""
+        from html import escape
+
+        data = self.to_dict()
+        rows = "".join(f"<tr><td>{escape(str(c['reference']))} &rarr; {escape(str(c['candidate']))}</td>"
+                       f"<td>{escape(str(c['share']))}</td><td><b>{escape(c['outcome'])}</b></td>"
+                       f"<td>{escape(str(c.get('message') or ''))}</td></tr>" for c in data["comparisons"])
+        answer = escape("\n".join(fidelity_lines(data)))
+        return (f"<div><p><b>{escape(self.rule.name)}</b>: {escape(self.trains.protocol)} seed {self.trains.seed}, "
+                f"{self.trains.steps} steps &mdash; <b>{escape(self.outcome.upper())}</b></p>"
+                f"<pre>{answer}</pre><table><tr><th>comparison</th><th>share</th><th>outcome</th>"
+                f"<th>message</th></tr>{rows}</table></div>")
+
+    def figures(self) -> dict:
+        """The report's figures as ``matplotlib.figure.Figure`` objects: file name -> figure
+        (trajectories.png, errors.png, curve.png, quantization.png where they apply), as :meth:`write`
+        saves them."""
+        from neurodeploy.plots import figures
+
+        return figures(self.to_dict(), {name: res.trajectory for name, res in self.results.items()},
+                       rows={name: res.rows for name, res in self.results.items()})
 
     def to_dict(self) -> dict:
         compilation = self.plans if isinstance(self.plans, Compilation) else compile_rule(self.rule)

@@ -56,7 +56,7 @@ def verify(rule: Rule, trains: SpikeTrains | None = None, backends=None, progres
 
     ``timeout``: seconds per backend; a backend that exceeds it is stopped and
     reported as failed, the others' results are kept. ``progress``: a
-    :class:`neurodeploy.progress.Progress` (or None). ``ensemble``: rounding
+    :class:`neurodeploy.progress.Progress`, True (one on stderr, as the CLI shows it) or None. ``ensemble``: rounding
     seeds of the fixed-point verdict (default
     :data:`neurodeploy.verdict.quantization.ENSEMBLE_SIZE`).
 
@@ -75,6 +75,10 @@ def verify(rule: Rule, trains: SpikeTrains | None = None, backends=None, progres
     from neurodeploy.verdict.timing import timing_verdict
 
     rule = as_rule(rule)  # a path or a loaded rule
+    if progress is True:  # as the CLI shows it, on stderr
+        from neurodeploy.progress import Progress
+
+        progress = Progress()
     trains = default_trains(rule) if trains is None else trains
     if not isinstance(trains, SpikeTrains):
         raise NeurodeployError("", "trains", f"must be SpikeTrains (neurodeploy.poisson(...), load_spikes(...)) "

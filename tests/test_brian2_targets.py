@@ -58,7 +58,7 @@ def test_make_runs_as_many_compilers_as_cores(tmp_path, monkeypatch):
     import neurodeploy.brian2_setup  # noqa: F401  (before brian2)
     import brian2 as b2
 
-    from neurodeploy.brian2 import backends as B
+    from neurodeploy.brian2 import standalone as B
 
     seen = []
 

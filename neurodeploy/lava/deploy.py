@@ -230,6 +230,19 @@ class Deployment:
         kwargs.setdefault("select_tag", self.select_tag)
         return Loihi2SimCfg(exception_proc_model_map=models, **kwargs)
 
+    def run(self, steps: int, **kwargs) -> None:
+        """Run ``steps`` steps of everything connected to ``conn`` (blocking), with :meth:`run_cfg`
+        (``kwargs`` go to it). Call :meth:`stop` when done (in a ``finally``: every Lava process is an
+        OS process)."""
+        from lava.magma.core.run_conditions import RunSteps
+
+        steps = check_steps(steps, "run.steps", "deploy")
+        self.conn.run(condition=RunSteps(num_steps=steps), run_cfg=self.run_cfg(**kwargs))
+
+    def stop(self) -> None:
+        """Stop every process connected to ``conn``."""
+        self.conn.stop()
+
     def to_lava(self, w) -> np.ndarray:
         """Rule units -> Lava weights (fixed: rounded and saturated at the 8-bit bounds)."""
         return self.plan.weights_to_lava(w)
@@ -343,6 +356,31 @@ class CpuDeployment:
     def weights(self, w=None) -> np.ndarray:
         """The weights in rule units (``conn.weights.get()`` while the network is built)."""
         return np.asarray(self.conn.weights.get() if w is None else w, dtype=float)
+
+    def run(self, steps: int, **kwargs) -> None:
+        """Run ``steps`` steps of everything connected to ``conn`` (blocking), with :meth:`run_cfg`
+        (``kwargs`` go to it). Call :meth:`stop` when done (in a ``finally``: every Lava process is an
+        OS process)."""
+        from lava.magma.core.run_conditions import RunSteps
+
+        steps = check_steps(steps, "run.steps", "deploy")
+        self.conn.run(condition=RunSteps(num_steps=steps), run_cfg=self.run_cfg(**kwargs))
+
+    def stop(self) -> None:
+        """Stop every process connected to ``conn``."""
+        self.conn.stop()
+
+    def lif_params(self, tau_u: float, tau_v: float, threshold: float, dt: float = 1.0) -> dict:
+        """:func:`lif_params` of a float LIF driven by this connection (``a_out`` is in rule units:
+        :data:`~neurodeploy.compile.loihi.CPU_SCALE`)."""
+        return lif_params("float", tau_u, tau_v, threshold, CPU_SCALE, dt)
+
+    def neurons(self, **lif_kwargs):
+        """Lava's ``LIF`` for the n_post postsynaptic neurons, with ``lif_kwargs`` as :meth:`lif_params`
+        returns them. Wire it ``conn.a_out -> lif.a_in`` and ``lif.s_out -> conn.s_in_bap``."""
+        from lava.proc.lif.process import LIF
+
+        return LIF(shape=(self.conn.weights.shape[0],), **lif_kwargs)
 
 
 def deploy(rule_or_path, shape=None, w_init=None, mode: str = "fixed", traffic=None,
@@ -513,6 +551,18 @@ class NetworkDeployment:
                 sinks[name] = Sink(shape=(self.network.population(name).n,), buffer=steps)
                 lif.s_out.connect(sinks[name].a_in)
         return sinks
+
+    def neurons(self, name: str | None = None):
+        """The Lava ``LIF`` process of population ``name``; without a name, every LIF population's
+        (name -> process)."""
+        if name is None:
+            return dict(self.lifs)
+        if name not in self.lifs:
+            from neurodeploy.errors import did_you_mean
+            raise NeurodeployError(self.network.source, "neurons", f"not a LIF population"
+                                   f"{did_you_mean(str(name), list(self.lifs))}: LIF populations are "
+                                   f"{', '.join(self.lifs)} (got {name!r})")
+        return self.lifs[name]
 
     @property
     def process(self):
