@@ -37,7 +37,7 @@ _PUBLIC = {
     "SpikeTrains": ("neurodeploy.protocol", "SpikeTrains"),
     "load_network": ("neurodeploy.network", "load_network"),
     "from_synapses": ("neurodeploy.importers.brian2", "from_synapses"),
-    "import_brian2": ("neurodeploy.importers.brian2", "from_spec"),
+    "import_brian2": ("neurodeploy.importers.brian2", "import_brian2"),
     "NeurodeployError": ("neurodeploy.errors", "NeurodeployError"),
     "UnsupportedError": ("neurodeploy.errors", "UnsupportedError"),
     "DEFAULT_FIDELITY": ("neurodeploy.verdict.fidelity", "DEFAULT_FIDELITY"),

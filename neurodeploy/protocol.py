@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 import os
+from collections.abc import Mapping
 import zipfile
 from dataclasses import dataclass
 
@@ -69,14 +70,20 @@ def default_trains(rule: Rule) -> "SpikeTrains":
 
 
 def as_rule(rule) -> Rule:
-    """A Rule from a Rule or a rule file's path (the public API takes either)."""
+    """A Rule from a Rule, a rule file's path, or a mapping with a rule file's content (such as
+    ``import_brian2``'s result): the public API takes any of them."""
     if isinstance(rule, Rule):
         return rule
+    if isinstance(rule, Mapping):
+        from neurodeploy.spec.loader import rule_from_dict
+
+        return rule_from_dict(dict(rule), f"{rule.get('name', 'rule')} (a mapping)")
     if isinstance(rule, (str, os.PathLike)):
         from neurodeploy.spec.loader import load_rule
 
         return load_rule(os.fspath(rule))
-    raise NeurodeployError("", "rule", f"must be a rule file's path or a loaded rule (got {type(rule).__name__})")
+    raise NeurodeployError("", "rule", f"must be a rule file's path, a loaded rule or a mapping with a rule file's "
+                                       f"content (got {type(rule).__name__})")
 
 
 def in_hz(value, field: str) -> float:

@@ -98,3 +98,35 @@ def test_a_cpu_deployment_gives_its_lif_constants():
     d = neurodeploy.deploy(rule_path("synaptic_scaling"), shape=(2, 3), mode="cpu")
     assert d.lif_params(5.0, 10.0, 0.5) == lif_params("float", 5.0, 10.0, 0.5, CPU_SCALE) == \
         {"du": 0.2, "dv": 0.1, "vth": 0.5, "bias_mant": 0.0}
+
+
+def test_import_brian2_takes_a_spec_file_a_mapping_or_synapses_and_verify_takes_the_result(tmp_path):
+    """One door for Brian2 models; its result (the rule file's content) goes straight to verify, and the
+    three ways in give one rule."""
+    import yaml
+
+    import neurodeploy.brian2_setup  # noqa: F401
+    import brian2 as b2
+
+    spec = {"name": "stdp_doc", "model": "w : 1\ndapre/dt = -apre/taupre : 1 (event-driven)\n"
+                                         "dapost/dt = -apost/taupost : 1 (event-driven)",
+            "on_pre": "apre += 0.01\nw = clip(w + apost, 0, 1)",
+            "on_post": "apost += -0.0105\nw = clip(w + apre, 0, 1)",
+            "namespace": {"taupre": "20 ms", "taupost": "20 ms"}}
+    path = tmp_path / "stdp_doc.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    from_file = neurodeploy.import_brian2(str(path))
+    from_mapping = neurodeploy.import_brian2(spec)
+    assert dict(from_mapping) == dict(from_file)
+    group = b2.NeuronGroup(2, "v : 1", threshold="v > 1")
+    syn = b2.Synapses(group, group, spec["model"], on_pre=spec["on_pre"], on_post=spec["on_post"],
+                      namespace={"taupre": 20 * b2.ms, "taupost": 20 * b2.ms})
+    from_live = neurodeploy.import_brian2(syn, name="stdp_doc")
+    assert from_live["weight"] == from_file["weight"] and from_live["traces"] == from_file["traces"]
+    trains = neurodeploy.poisson(from_file, n_pre=2, n_post=2, steps=200, rate=20.0, seed=1)
+    report = neurodeploy.verify(from_file, trains, ["brian2-step", "emu-float"])
+    assert report.rule.name == "stdp_doc" and "emu-float" in report.results
+    with pytest.raises(neurodeploy.NeurodeployError) as info:
+        neurodeploy.import_brian2(42)
+    assert str(info.value) == ("import_brian2: source: must be an import spec file, a spec mapping or a "
+                               "brian2.Synapses (got int)")

@@ -75,7 +75,7 @@ from neurodeploy.importers.brian2.text import ImportedRule, _value_of, quantity_
 from neurodeploy.importers.brian2.traces import Traces
 from neurodeploy.spec.units import DIMENSIONLESS, unit_name
 
-__all__ = ["from_strings", "from_synapses", "from_spec", "to_yaml", "quantity_text", "ImportedRule", "SPEC_KEYS"]
+__all__ = ["import_brian2", "from_strings", "from_synapses", "from_spec", "to_yaml", "quantity_text", "ImportedRule", "SPEC_KEYS"]
 
 
 # --- values and their text -------------------------------------------------------------------------
@@ -343,6 +343,12 @@ def from_spec(path: str) -> ImportedRule:
                                            "values into a YAML spec with keys model, on_pre, on_post, namespace "
                                            f"(got {source})")
     data, _ = read_yaml(path, source)
+    return _from_spec_data(data, source)
+
+
+def _from_spec_data(data, source: str) -> ImportedRule:
+    import os
+
     if not isinstance(data, dict):
         raise NeurodeployError(source, "", f"must be a mapping with keys {', '.join(SPEC_KEYS)} "
                                            f"(got {'an empty file' if data is None else type(data).__name__})")
@@ -365,7 +371,29 @@ def from_spec(path: str) -> ImportedRule:
     bounds = data.get("bounds")
     if bounds is not None and (not isinstance(bounds, list) or len(bounds) != 2):
         raise NeurodeployError(source, "bounds", f"must be a list [low, high] (got {bounds!r})")
-    name = data.get("name") or re.sub(r"\W", "_", os.path.splitext(source)[0])  # my-stdp.yaml: my_stdp
+    name = data.get("name") or re.sub(r"\W", "_", os.path.splitext(source)[0]) or "imported"  # my-stdp.yaml: my_stdp
     return from_strings(data["model"], data.get("on_pre", ""), data.get("on_post", ""), namespace, name,
                         init=data.get("init"), bounds=bounds, description=data.get("description", ""),
                         citation=data.get("citation", ""), source=source)
+
+
+def import_brian2(source, **options) -> ImportedRule:
+    """A Brian2 model made into a rule (a mapping with the rule file's content and ``.notes``; verify,
+    deploy and ``to_yaml`` take it): ``source`` is an import spec file's path (:func:`from_spec`), a spec's
+    content as a mapping (its keys as the file's), or a live ``brian2.Synapses`` (:func:`from_synapses`,
+    ``options`` go to it)."""
+    import os
+    from collections.abc import Mapping
+
+    if isinstance(source, (str, os.PathLike)):
+        if options:
+            raise NeurodeployError(os.fspath(source), "", f"a spec file takes no options (got {sorted(options)})")
+        return from_spec(source)
+    if isinstance(source, Mapping):
+        if options:
+            raise NeurodeployError("spec", "", f"a spec mapping takes no options (got {sorted(options)})")
+        return _from_spec_data(dict(source), "spec")
+    if type(source).__name__ == "Synapses" or hasattr(source, "equations"):
+        return from_synapses(source, **options)
+    raise NeurodeployError("import_brian2", "source", "must be an import spec file, a spec mapping or a "
+                                                      f"brian2.Synapses (got {type(source).__name__})")
