@@ -12,7 +12,7 @@ root and write nothing into it); the blocks of one page share one namespace, in 
   ``# exit N``. ``$ ls DIR`` lists a directory, one name a line.
 - ```` ```yaml ```` blocks are parsed; a complete rule, network file, Brian2 import spec or batch plan is loaded as
   neurodeploy loads it (a fragment is only parsed). ``<!-- write: NAME -->`` just before a block writes
-  it to the page's directory first, for the blocks after it.
+  it to the page's directory instead, for the blocks after it (which may show it refused).
 - ``<!-- skip: next "reason" -->`` skips the next block with that reason (sybil's own directive):
   captured output of a long run, or a block run and checked by a named test in ``tests/``
   (``tests/test_docs.py`` checks that such a test exists and reads the page).
@@ -153,8 +153,7 @@ def evaluate_yaml(example):
     if match:
         with open(match.group("name"), "w", encoding="utf-8") as handle:
             handle.write(example.parsed)
-        _load_yaml_document(example.parsed, match.group("name"))
-        return
+        return  # written for the blocks after it, which say what neurodeploy makes of it
     fd, path = tempfile.mkstemp(suffix=".yaml", dir=os.getcwd())
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
