@@ -1,4 +1,5 @@
-"""The documentation's examples run in the test suite (sybil), so that none of them rots.
+"""The documentation's examples run in the test suite (sybil), so that none of them rots; and the fast
+tier (``./scripts/test --quick``: ``pytest -m "not slow"``), whose ``slow`` marks are assigned here.
 
 Collected: ``README.md`` and ``docs/**/*.md`` (``testpaths`` in pyproject.toml). Every page runs in a
 fresh temporary directory holding a link to ``reference/`` (so examples read as if run from a clone's
@@ -31,7 +32,60 @@ import shlex
 import shutil
 import tempfile
 
+import pytest
+
 ROOT = os.path.dirname(os.path.abspath(__file__))
+
+# --- the fast tier ---------------------------------------------------------------------------------------------
+#: Left out of the fast tier, as a whole: the modules whose tests are long (durations measured with
+#: ``pytest --durations`` on the 2-core machine, docs/development.md) or run Lava at length.
+SLOW_MODULES = {
+    "tests/test_properties.py",            # hypothesis: 152 s
+    "tests/test_interrupts.py",            # signals into child processes and builds: 120 s
+    "tests/test_brian2_targets.py",        # cpp_standalone builds: 68 s
+    "tests/test_build_cache.py",           # cpp_standalone builds: 54 s
+    "tests/test_import_brian2_hostile.py", # capped child processes: 56 s
+    "tests/test_distribution.py",          # ensembles of closed loops: 36 s
+    "tests/test_literature.py",            # the 200 s network on the emulator: 16 s
+    "tests/test_rule_library.py",          # every library rule verified on Lava (the demo's checks)
+    "tests/test_approximations.py",
+    "tests/test_batch.py",
+    "tests/test_network_lava.py",
+    "tests/test_network_verdict.py",
+    "tests/test_reproducibility.py",
+    "tests/test_scale.py",
+    "README.md",                           # the verify run on Lava (~15 s)
+    "docs/tutorials/brian2_to_lava.md",    # Lava
+    "docs/tutorials/networks.md",          # Lava, and the distribution ensembles
+}
+#: Single tests (node id prefixes: every parameter) measured over ~3 s, in modules otherwise fast.
+SLOW_TESTS = (
+    "tests/test_step_semantics.py::test_numpy_and_brian2_step_semantics_agree",                # 49 s
+    "tests/test_step_semantics.py::test_brian2_step_equals_the_stepper_to_ulps_per_step",      # 3-4 s each
+    "tests/test_network_brian2.py::test_cpp_standalone_network_equals_numpy",                  # 42 s
+    "tests/test_network_brian2.py::test_network_plasticity_equals_the_open_loop_on_its_own_spikes",  # ~4 s each
+    "tests/test_progress.py::test_bar_reports_steps_of_every_backend",                         # 17 s
+    "tests/test_codegen.py::test_lava_script_runs_and_equals_run_lava",                        # 4 s each
+    "tests/test_codegen.py::test_brian2_script_runs_and_prints_the_final_weights",             # 3.6 s each
+    "tests/test_names.py::test_renamed_rules_give_bit_identical_trajectories",                 # 3-4 s each
+    "tests/test_import_brian2.py::test_library_round_trip_runs_the_identical_trajectory",      # ~4 s each
+    "tests/test_import_brian2.py::test_song_miller_abbott_stdp_example",                       # 4 s
+    "tests/test_codegen_params.py::test_edited_w_init_changes_main",                           # 4.5 s
+    "tests/test_hostile.py::test_corpus_subprocess",                                           # 60 children, 1-3 s each
+)
+
+
+def is_slow(nodeid: str) -> bool:
+    """Whether the test ``nodeid`` (relative to the repository's root) is left out of the fast tier."""
+    path = nodeid.split("::", 1)[0]
+    return path in SLOW_MODULES or any(nodeid == test or nodeid.startswith(test + "[") for test in SLOW_TESTS)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if is_slow(item.nodeid):
+            item.add_marker(pytest.mark.slow)
+
 
 try:  # sybil is in the "docs" extra; without it the documents are simply not collected
     from sybil import Sybil

@@ -92,3 +92,27 @@ def test_readme_first_screen():
     assert "```console\n$ neurodeploy verify" in text and "In plain words" in text
     for link in re.findall(r"\]\((docs/[^)#]+)", text):
         assert os.path.exists(os.path.join(ROOT, link)), link
+
+
+def _root_conftest():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("neurodeploy_root_conftest", os.path.join(ROOT, "conftest.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fast_tier_lists_name_what_exists():
+    """The fast tier's lists (root conftest.py) must not rot: every module exists and every single test named
+    is defined in its module, so a renamed test cannot slip back into the fast tier unnoticed."""
+    root = _root_conftest()
+    for path in root.SLOW_MODULES:
+        assert os.path.exists(os.path.join(ROOT, path)), path
+    for prefix in root.SLOW_TESTS:
+        path, name = prefix.split("::")
+        with open(os.path.join(ROOT, path), encoding="utf-8") as handle:
+            assert re.search(rf"^def {name}\(", handle.read(), re.M), prefix
+    assert root.is_slow("tests/test_hostile.py::test_corpus_subprocess[rules/latin1.yaml]")
+    assert not root.is_slow("tests/test_hostile.py::test_corpus_in_process[rules/latin1.yaml]")
+    assert root.is_slow("README.md::line:37,column:1") and not root.is_slow("docs/rules.md::line:5,column:1")
