@@ -206,7 +206,7 @@ def check(rule_file):
 @cli.command()
 @click.option("--json", "as_json", is_flag=True,
               help="A JSON list of {name, citation, backends, unsupported, approximations, measured}.")
-@click.option("--markdown", is_flag=True, help="The matrix as the README's markdown table.")
+@click.option("--markdown", is_flag=True, help="The matrix as the markdown table of docs/rules.md.")
 def rules(as_json, markdown):
     """The built-in rule library: which backend runs which rule, and why not."""
     import json

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Write reference/fidelity.json (what each library rule's deployments learn at its published
 parameters) from the demo's reports, build/<rule>/report.json (``./scripts/demo`` first, or
-``neurodeploy verify reference/rules/<rule>.yaml --out build/<rule> --seed 3``), and print the README's
-markdown table.
+``neurodeploy verify reference/rules/<rule>.yaml --out build/<rule> --seed 3``), and print the markdown table of
+docs/verdict.md.
 
     .venv/bin/python scripts/fidelity_matrix.py [--build build]
 """

@@ -264,25 +264,25 @@ def test_valid_arguments_still_deploy():
     np.testing.assert_array_equal(d.weights(d.conn.weights.init), np.ones((2, 2)))
 
 
-# -- the README's example ---------------------------------------------------------------
-def readme_blocks(section: str) -> list:
-    with open(os.path.join(ROOT, "README.md")) as handle:
+# -- the examples of docs/deploy.md ------------------------------------------------------
+def docs_blocks(section: str) -> list:
+    with open(os.path.join(ROOT, "docs", "deploy.md")) as handle:
         text = handle.read()
     start = text.index(f"## {section}\n")
     end = text.find("\n## ", start + 1)
     return re.findall(r"```python\n(.*?)```", text[start:end if end > 0 else None], re.S)
 
 
-def test_readme_deploy_example_runs(monkeypatch, capsys):
-    blocks = readme_blocks("Deploy into your own network")
+def test_docs_deploy_example_runs(monkeypatch, capsys):
+    blocks = docs_blocks("Deploy into your own network")
     assert len(blocks) == 2
     monkeypatch.chdir(ROOT)
     namespace = {}
-    exec(compile(blocks[0], "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    exec(compile(blocks[0], "docs/deploy.md", "exec"), namespace)  # noqa: S102 - our own documentation
     w = namespace["w"]
     assert w.shape == (4, 5) and np.all((w >= 0) & (w <= 1))
     assert not np.all(w == w[0, 0])  # it learned
-    exec(compile(blocks[1], "README.md", "exec"), namespace)  # noqa: S102 - the closed-loop variant
+    exec(compile(blocks[1], "docs/deploy.md", "exec"), namespace)  # noqa: S102 - the closed-loop variant
     assert namespace["spikes"].shape == (2, 300) and namespace["spikes"].any()
 
 

@@ -623,23 +623,20 @@ def test_from_synapses_reads_run_regularly_operations():
     assert imported["weight"]["continuous"] == "r01_eta*r05_x*r06_y"
 
 
-# --- the README ------------------------------------------------------------------------------------------------
+# --- the documentation's page docs/brian2.md ---------------------------------------------------------------------
 
-def readme_section(section: str) -> str:
-    with open(os.path.join(ROOT, "README.md")) as handle:
-        text = handle.read()
-    start = text.index(f"## {section}\n")
-    end = text.find("\n## ", start + 1)
-    return text[start:end if end > 0 else None]
+def docs_page(name: str) -> str:
+    with open(os.path.join(ROOT, "docs", name)) as handle:
+        return handle.read()
 
 
-def test_readme_brian2_in_python_example_runs(monkeypatch, tmp_path):
-    section = readme_section("Brian2 in")
+def test_docs_brian2_in_python_example_runs(monkeypatch, tmp_path):
+    section = docs_page("brian2.md")
     blocks = re.findall(r"```python\n(.*?)```", section, re.S)
     assert len(blocks) == 1
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": "readme"}
-    exec(compile(blocks[0], "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    exec(compile(blocks[0], "docs/brian2.md", "exec"), namespace)  # noqa: S102 - our own documentation
     assert namespace["imported"].notes == ["on_pre: dropped 'ge += w': it changes the target group's 'ge' (an "
                                            "effect of the synapse, not part of the rule)"]
     assert namespace["report"].outcome == "passed"
@@ -648,8 +645,8 @@ def test_readme_brian2_in_python_example_runs(monkeypatch, tmp_path):
                       "dApost": -0.01 * 0.02 / 0.02 * 1.05 * 0.01}
 
 
-def test_readme_brian2_in_spec_and_error_are_the_tests(tmp_path, capsys):
-    section = readme_section("Brian2 in")
+def test_docs_brian2_in_spec_and_error_are_the_tests(tmp_path, capsys):
+    section = docs_page("brian2.md")
     spec = re.findall(r"```yaml\n(.*?)```", section, re.S)
     assert spec == [SPEC]
     (tmp_path / "song.yaml").write_text(SPEC.replace("  Apost += dApost\n", "  Apre += dApost\n"))

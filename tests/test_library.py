@@ -1,4 +1,4 @@
-"""The rule library's support matrix: the CLI, the JSON, and the README's copy."""
+"""The rule library's support matrix: the CLI, the JSON, and the documentation's copy (docs/rules.md)."""
 import json
 import os
 
@@ -9,8 +9,8 @@ from neurodeploy.cli import main
 from neurodeploy.library import MATRIX_BEGIN, MATRIX_END, matrix_markdown, rule_files, support_matrix
 
 
-def test_readme_matrix_is_current():
-    with open(os.path.join(ROOT, "README.md")) as handle:
+def test_docs_matrix_is_current():
+    with open(os.path.join(ROOT, "docs", "rules.md")) as handle:
         text = handle.read()
     current = text.split(MATRIX_BEGIN, 1)[1].split(MATRIX_END, 1)[0].strip()
     assert current == matrix_markdown(support_matrix()), "regenerate with: neurodeploy rules --markdown"

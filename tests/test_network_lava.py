@@ -295,19 +295,20 @@ def test_masked_closed_loop_emulator_equals_lava(mode):
         assert np.nanmax(np.abs(emu.trajectory - lava.trajectory)) <= 1e-12 * rule.weight.range
 
 
-def test_readme_deploy_network_example_runs(monkeypatch):
-    """The README's "Deploy a network" code runs as written: the excitatory neurons fire and the plastic
+def test_docs_deploy_network_example_runs(monkeypatch):
+    """The "Deploy a network" code of docs/deploy.md runs as written: the excitatory neurons fire and the plastic
     weights learn (NaN exactly where the network has no plastic synapse)."""
     import re
 
-    with open(os.path.join(ROOT, "README.md")) as handle:
+    with open(os.path.join(ROOT, "docs", "deploy.md")) as handle:
         text = handle.read()
     start = text.index("## Deploy a network\n")
-    blocks = re.findall(r"```python\n(.*?)```", text[start:text.index("\n## ", start + 1)], re.S)
+    end = text.find("\n## ", start + 1)
+    blocks = re.findall(r"```python\n(.*?)```", text[start:end if end > 0 else None], re.S)
     assert len(blocks) == 1
     monkeypatch.chdir(ROOT)
     namespace = {}
-    exec(compile(blocks[0], "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    exec(compile(blocks[0], "docs/deploy.md", "exec"), namespace)  # noqa: S102 - our own documentation
     nd, w = namespace["nd"], namespace["w"]
     assert namespace["exc"].shape == (16, 300) and namespace["exc"].any()
     assert np.array_equal(np.isnan(w), ~nd.network.plastic_mask())

@@ -16,7 +16,7 @@ from neurodeploy.brian2.standalone import _make, _standalone_dir
 from neurodeploy.spec.units import to_brian2
 
 #: Brian2's code-generation target: "auto" (default: :func:`choose_target`), "numpy" or "cpp_standalone",
-#: from the environment variable NEURODEPLOY_BRIAN2_TARGET (see the README's performance section for the
+#: from the environment variable NEURODEPLOY_BRIAN2_TARGET (see docs/performance.md for the
 #: measurements). A cpp_standalone build is compiled by :func:`_make`, so Ctrl-C and SIGTERM stop it.
 CODEGEN_TARGET = os.environ.get("NEURODEPLOY_BRIAN2_TARGET", "auto")
 #: Measured (2 shared cores, stdp_pair, Poisson 10 Hz): numpy costs ~85 us per step plus ~12 ns per

@@ -27,7 +27,7 @@ reference's learned change, from the reference ensemble and the rule only). The 
 where brian2 did not run). Under the null hypothesis (the candidate's
 runs are drawn from the reference's distribution) the family-wise false-alarm
 rate is at most ``alpha`` (:data:`ALPHA`, 1%) by construction; the measured
-rate, and the detection of a plan with one constant doubled, are in the README
+rate, and the detection of a plan with one constant doubled, are in docs/verdict.md
 (``scripts/distribution_calibration.py``).
 
 A candidate ``lava-float``/``lava-fixed`` is run as its ensemble on the

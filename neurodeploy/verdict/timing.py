@@ -19,7 +19,7 @@ conflicting epochs times that per-event bound; a synapse's bound never
 comes from another synapse.
 
 With longer epochs the engine also *moves* every update to the end of its
-epoch (README: the terms are sampled once per epoch and ``w`` changes at the
+epoch (docs/rules.md: the terms are sampled once per epoch and ``w`` changes at the
 epoch's end), so between a spike and the end of its epoch ``brian2`` has
 applied the update and the engine not yet, conflict or none. At the last
 step of each epoch both have applied it: there the bound above holds. At
