@@ -130,3 +130,19 @@ def test_import_brian2_takes_a_spec_file_a_mapping_or_synapses_and_verify_takes_
         neurodeploy.import_brian2(42)
     assert str(info.value) == ("import_brian2: source: must be an import spec file, a spec mapping or a "
                                "brian2.Synapses (got int)")
+
+
+def test_brian2_quantities_where_the_yaml_takes_units():
+    """Times and rates as Brian2 quantities give the numbers the plain arguments give."""
+    from brian2 import Hz, ms
+
+    from neurodeploy.compile.loihi import lif_params
+
+    d = neurodeploy.deploy(rule_path("stdp_pair"), shape=(2, 2), mode="fixed", traffic=10 * Hz)
+    plain = neurodeploy.deploy(rule_path("stdp_pair"), shape=(2, 2), mode="fixed", traffic=10.0)
+    assert d.plan == plain.plan
+    assert d.lif_params(5 * ms, 10 * ms, 0.5) == d.lif_params(5.0, 10.0, 0.5)  # dt: the rule's 1 ms step
+    assert lif_params("float", 4 * ms, 8 * ms, 0.5, d.plan, dt=0.5 * ms) == lif_params("float", 8, 16, 0.5, d.plan)
+    with pytest.raises(neurodeploy.NeurodeployError) as info:
+        lif_params("fixed", 5 * ms, 10.0, 0.5, d.plan)
+    assert str(info.value) == "deploy: tau_v: must be a time with its unit like the others (e.g. 1*ms) (got 10.0)"

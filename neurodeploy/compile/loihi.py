@@ -96,8 +96,11 @@ def lif_params(mode: str, tau_u: float, tau_v: float, threshold: float, plan, dt
       in Lava weight units, rounded (the model shifts it and the input by 6 bits alike).
 
     Every number must be finite; ``dt`` > 0, ``tau_u`` and ``tau_v`` at least ``dt`` (a shorter time
-    constant decays by more than the whole value in one step), ``threshold`` > 0 (one line otherwise)."""
+    constant decays by more than the whole value in one step), ``threshold`` > 0 (one line otherwise).
+    Brian2 quantities are taken for the times (``tau_u=5*ms, tau_v=10*ms, dt=1*ms``): all three then."""
     _check_mode(mode)
+    if any(hasattr(v, "dim") and not isinstance(v, (int, float)) for v in (tau_u, tau_v, dt)):
+        tau_u, tau_v, dt = (_seconds(v, name) for v, name in ((tau_u, "tau_u"), (tau_v, "tau_v"), (dt, "dt")))
     dt = _real(dt, "deploy", "dt", "a finite number > 0")
     if not dt > 0:
         raise NeurodeployError("deploy", "dt", f"must be a finite number > 0 (got {dt:g})")
@@ -117,6 +120,18 @@ def lif_params(mode: str, tau_u: float, tau_v: float, threshold: float, plan, dt
         raise NeurodeployError("deploy", "threshold", f"{beyond} (got {float(threshold):g})")
     return {"du": max(0, int(round(du * DECAY_UNITY)) - 1), "dv": int(round(dv * DECAY_UNITY)),
             "vth": int(round(float(threshold) / plan.weight_scale)), "bias_mant": 0}
+
+
+def _seconds(value, field_name: str) -> float:
+    """A Brian2 time quantity in seconds; a number is refused (times are given all with units or none)."""
+    if not (hasattr(value, "dim") and not isinstance(value, (int, float))):
+        raise NeurodeployError("deploy", field_name, f"must be a time with its unit like the others (e.g. 1*ms) "
+                                                     f"(got {value!r})")
+    from brian2 import have_same_dimensions, second
+
+    if not have_same_dimensions(value, second):
+        raise NeurodeployError("deploy", field_name, f"must be a time (got {value!r})")
+    return float(value / second)
 
 
 def check_plan(plan, mode: str | None = None):

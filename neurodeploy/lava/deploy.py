@@ -101,6 +101,10 @@ def traffic_trains(rule, traffic=None, source: str = "traffic", prefix: str = ""
         return default_trains(rule)
     if isinstance(traffic, SpikeTrains):
         return with_reward(rule, traffic)
+    if hasattr(traffic, "dim") and not isinstance(traffic, (int, float)):  # a Brian2 rate: 10*Hz
+        from neurodeploy.protocol import in_hz
+
+        traffic = in_hz(traffic, "traffic")
     if isinstance(traffic, numbers.Real) and not isinstance(traffic, bool):
         return make_trains(rule, "poisson", {"rate": float(traffic)}, DEFAULT_POISSON["seed"], source, prefix)
     if isinstance(traffic, str):
@@ -261,8 +265,9 @@ class Deployment:
         return self.from_lava(w_lava)
 
     def lif_params(self, tau_u: float, tau_v: float, threshold: float, dt: float = 1.0) -> dict:
-        """:func:`lif_params` for this deployment's mode and plan."""
-        return lif_params(self.mode, tau_u, tau_v, threshold, self.plan, dt)
+        """:func:`lif_params` for this deployment's mode and plan (times with Brian2 units: ``dt`` defaults
+        to the rule's time step)."""
+        return lif_params(self.mode, tau_u, tau_v, threshold, self.plan, _dt_for(tau_u, dt, self.rule))
 
     def neurons(self, **lif_kwargs):
         """Lava's ``LIF`` for the n_post postsynaptic neurons, with ``lif_kwargs`` as
@@ -312,6 +317,15 @@ class Deployment:
             source.s_out.connect(getattr(self.conn, f"s_in_{slot}"))
             sources.append(source)
         return sources
+
+
+def _dt_for(tau, dt, rule):
+    """``dt`` as given; with Brian2 times and the default ``dt`` (1.0), the rule's time step as a quantity."""
+    if hasattr(tau, "dim") and not isinstance(tau, (int, float)) and dt == 1.0 and rule is not None:
+        from brian2 import second
+
+        return rule.dt * second
+    return dt
 
 
 @dataclass
@@ -373,7 +387,7 @@ class CpuDeployment:
     def lif_params(self, tau_u: float, tau_v: float, threshold: float, dt: float = 1.0) -> dict:
         """:func:`lif_params` of a float LIF driven by this connection (``a_out`` is in rule units:
         :data:`~neurodeploy.compile.loihi.CPU_SCALE`)."""
-        return lif_params("float", tau_u, tau_v, threshold, CPU_SCALE, dt)
+        return lif_params("float", tau_u, tau_v, threshold, CPU_SCALE, _dt_for(tau_u, dt, self.rule))
 
     def neurons(self, **lif_kwargs):
         """Lava's ``LIF`` for the n_post postsynaptic neurons, with ``lif_kwargs`` as :meth:`lif_params`
