@@ -236,7 +236,7 @@ def _fixed_lif_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y
                     dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi, sign_mode, u_period,
                     du, dv, vth, rec_t, rec_i, rec_j, scale, out):
     """:func:`_fixed_loop` in the closed loop: each step Lava's fixed-point LIF (``PyLifModelBitAcc``,
-    bias 0; see :class:`neurodeploy.emu.engine.Lif`) integrates the connection's buffered input and
+    bias 0; see :class:`neurodeploy.emu.closed_loop.Lif`) integrates the connection's buffered input and
     writes its spikes into ``post`` (steps, n_post), then the connection buffers this step's input
     (the weights before this step's update, summed over the pre neurons that spiked) and learns."""
     steps = pre.shape[0]
