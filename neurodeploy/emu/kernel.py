@@ -258,10 +258,10 @@ def _fixed_parts_py(x, y, on_x, on_y, dep, nfac, fac, width, xpart, ypart):
 _fixed_parts = _jit(_fixed_parts_py)
 
 
-def _fast_synapse_py(w, i, j, xj, yi, u, xpart, ypart, r, dep, mant, sexp, shift, nw, w_lo, w_hi, sign_mode):
-    """:func:`_fixed_synapse` with the trace factors read from the per-neuron parts (``nw[p]``: how many
-    factors of product p are the weight, clipped to its 9 bits and a sign)."""
-    wij = np.int64(w[i, j])
+def _fast_value_py(wij, i, j, xj, yi, u, xpart, ypart, r, dep, mant, sexp, shift, nw, w_lo, w_hi, sign_mode):
+    """The new weight of synapse (i, j) from ``wij`` (int64): :func:`_fixed_synapse`'s arithmetic with the
+    trace factors read from the per-neuron parts (``nw[p]``: how many factors of product p are the
+    weight, clipped to its 9 bits and a sign)."""
     acc = wij << 7
     for p in range(dep.shape[0]):
         if (dep[p] == 0 and not xj) or (dep[p] == 1 and not yi) or (dep[p] == 2 and not u):
@@ -279,8 +279,17 @@ def _fast_synapse_py(w, i, j, xj, yi, u, xpart, ypart, r, dep, mant, sexp, shift
         acc = max(acc, 0)
     elif sign_mode == -1:
         acc = min(acc, 0)
-    nw_ = (acc >> 7) + (1 if r < (acc & 127) / 128.0 else 0)
-    w[i, j] = min(max(nw_, w_lo), w_hi)
+    new = (acc >> 7) + (1 if r < (acc & 127) / 128.0 else 0)
+    return min(max(new, w_lo), w_hi)
+
+
+_fast_value = _jit(_fast_value_py)
+
+
+def _fast_synapse_py(w, i, j, xj, yi, u, xpart, ypart, r, dep, mant, sexp, shift, nw, w_lo, w_hi, sign_mode):
+    """Synapse (i, j) of the dense matrix ``w`` updated in place (:func:`_fast_value`)."""
+    w[i, j] = _fast_value(np.int64(w[i, j]), i, j, xj, yi, u, xpart, ypart, r, dep, mant, sexp, shift, nw,
+                          w_lo, w_hi, sign_mode)
 
 
 _fast_synapse = _jit(_fast_synapse_py)
@@ -348,6 +357,63 @@ def _fast_fixed_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, 
 
 
 fast_fixed_loop = _jit(_fast_fixed_loop)
+
+
+def _sparse_fixed_loop(data, indptr, indices, col_ptr, col_rows, col_pos, n_pre, pre, post, x_on, y_on, x_decay,
+                       y_decay, x_int, x_frac, y_int, y_frac, xr_dec, xr_imp, yr_dec, yr_imp, conn_r,
+                       dep, mant, sexp, shift, nfac, fac, width, nw, w_lo, w_hi, sign_mode, u_period,
+                       rec_t, rec_k, scale, out):
+    """:func:`_fast_fixed_loop` on a sparse connection: only the present synapses, ``data`` (nnz,) in CSR
+    order (``indptr``, ``indices``: row pointers and columns; ``col_ptr``, ``col_rows``, ``col_pos``: the
+    same synapses by column, their rows and positions in ``data``). Memory and work O(present synapses):
+    the rows of the post neurons that spiked, the columns of the pre neurons that spiked. ``rec_k``: the
+    positions in ``data`` recorded at the steps ``rec_t``."""
+    steps = pre.shape[0]
+    n_post = post.shape[1]
+    n_p = dep.shape[0]
+    x = np.zeros((2, n_pre), dtype=np.int64)
+    y = np.zeros((3, n_post), dtype=np.int64)
+    xpart = np.ones((n_p, n_pre), dtype=np.int64)
+    ypart = np.ones((n_p, n_post), dtype=np.int64)
+    ptr = 0
+    for t in range(1, steps + 1):
+        a = 2 * t
+        _fixed_traces(x, x_on, x_decay, x_int, x_frac, xr_dec[a], xr_imp[a], pre[t - 1])
+        _fixed_traces(y, y_on, y_decay, y_int, y_frac, yr_dec[a], yr_imp[a], post[t - 1])
+        _fixed_parts(x, y, True, True, dep, nfac, fac, width, xpart, ypart)
+        r = conn_r[t]
+        u = u_period > 0 and t % u_period == 0
+        pre_s = pre[t - 1]
+        post_s = post[t - 1]
+        if t == 1 or u:
+            for i in range(n_post):
+                for k in range(indptr[i], indptr[i + 1]):
+                    j = indices[k]
+                    data[k] = _fast_value(np.int64(data[k]), i, j, pre_s[j], post_s[i], u, xpart, ypart, r, dep,
+                                          mant, sexp, shift, nw, w_lo, w_hi, sign_mode)
+        else:
+            for i in range(n_post):
+                if post_s[i]:
+                    for k in range(indptr[i], indptr[i + 1]):
+                        j = indices[k]
+                        data[k] = _fast_value(np.int64(data[k]), i, j, pre_s[j], True, False, xpart, ypart, r,
+                                              dep, mant, sexp, shift, nw, w_lo, w_hi, sign_mode)
+            for j in range(n_pre):
+                if pre_s[j]:
+                    for q in range(col_ptr[j], col_ptr[j + 1]):
+                        i = col_rows[q]
+                        if not post_s[i]:
+                            k = col_pos[q]
+                            data[k] = _fast_value(np.int64(data[k]), i, j, True, False, False, xpart, ypart, r,
+                                                  dep, mant, sexp, shift, nw, w_lo, w_hi, sign_mode)
+        if ptr < rec_t.shape[0] and t == rec_t[ptr]:
+            for s in range(rec_k.shape[0]):
+                out[ptr, s] = np.float64(data[rec_k[s]]) * scale
+            ptr += 1
+    return data
+
+
+sparse_fixed_loop = _jit(_sparse_fixed_loop)
 
 
 def _fixed_lif_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y_int, y_frac,
