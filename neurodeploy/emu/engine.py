@@ -641,7 +641,7 @@ def simulate_batch(plan, w0_lava, pre, post, seeds, record_rows=None, record_syn
                 w, x, y, t_first, t_last, ptr, pre_t, post_t,
                 np.array([k in e0.xs for k in range(2)]), np.array([k in e0.ys for k in range(3)]),
                 e0.x_decay, e0.y_decay, e0.x_int, e0.x_frac, e0.y_int, e0.y_frac, xd, xi, yd, yi, cr,
-                a["dep"], a["mant"], a["sexp"], a["shift"], a["nfac"], a["fac"], a["width"],
+                a["dep"], a["mant"], a["sexp"], a["shift"], a["nfac"], a["fac"], a["width"], a["nw"],
                 e0.w_lo, e0.w_hi, kernel.SIGN_CODES[e0.sign_mode], u_period, int(lo), int(hi),
                 rows + 1, rec_i, rec_j, out, first)
         # the kernel counts steps from 1

@@ -530,9 +530,77 @@ def _batch_traces_py(traces, on, decay, imp_int, imp_frac, r_decay, r_impulse, s
 _batch_traces = _jit(_batch_traces_py)
 
 
+def _batch_parts_py(x, y, dep, nfac, fac, width, xpart, ypart):
+    """:func:`_fixed_parts` for every member: traces (slots, neurons, K), parts (products, neurons, K)."""
+    for p in range(dep.shape[0]):
+        xpart[p] = 1
+        ypart[p] = 1
+        for f in range(nfac[p]):
+            code = fac[p, f]
+            lo = -(np.int64(1) << width[p, f])
+            hi = (np.int64(1) << width[p, f]) - 1
+            if code < 2:
+                for j in range(xpart.shape[1]):
+                    for k in range(xpart.shape[2]):
+                        xpart[p, j, k] = xpart[p, j, k] * min(max(x[code, j, k], lo), hi)
+            elif code < 5:
+                for i in range(ypart.shape[1]):
+                    for k in range(ypart.shape[2]):
+                        ypart[p, i, k] = ypart[p, i, k] * min(max(y[code - 2, i, k], lo), hi)
+
+
+_batch_parts = _jit(_batch_parts_py)
+
+
+def _batch_fast_synapse_py(w, i, j, xj, yi, u, xpart, ypart, r, dep, mant, sexp, shift, nw, w_lo, w_hi,
+                           sign_mode, b_lo, b_hi, first, t, acc):
+    """:func:`_batch_synapse` with the members innermost (loops over K that the compiler vectorizes) and
+    the trace factors from the per-neuron parts (:func:`_batch_parts`); ``acc`` (K,) a buffer. The same
+    integers: products of at most four clipped factors and the mantissa, exact in int64 in any order."""
+    n_k = w.shape[2]
+    for k in range(n_k):
+        acc[k] = np.int64(w[i, j, k]) << 7
+    for p in range(dep.shape[0]):
+        if (dep[p] == 0 and not xj) or (dep[p] == 1 and not yi) or (dep[p] == 2 and not u):
+            continue
+        m = mant[p]
+        sh = shift[p]
+        se = sexp[p]
+        if nw[p] == 0:
+            for k in range(n_k):
+                cur = xpart[p, j, k] * ypart[p, i, k] * m
+                cur = min(max((cur >> sh) << se, ACC_MIN), ACC_MAX)
+                acc[k] = min(max(acc[k] + cur, ACC_MIN), ACC_MAX)
+        else:
+            for k in range(n_k):
+                wc = min(max(np.int64(w[i, j, k]), -512), 511)
+                cur = xpart[p, j, k] * ypart[p, i, k]
+                for _ in range(nw[p]):
+                    cur = cur * wc
+                cur = cur * m
+                cur = min(max((cur >> sh) << se, ACC_MIN), ACC_MAX)
+                acc[k] = min(max(acc[k] + cur, ACC_MIN), ACC_MAX)
+    hit = False
+    for k in range(n_k):
+        a = acc[k]
+        if sign_mode == 1:
+            a = max(a, 0)
+        elif sign_mode == -1:
+            a = min(a, 0)
+        nwk = (a >> 7) + (1 if r[k] < (a & 127) / 128.0 else 0)
+        nwk = min(max(nwk, w_lo), w_hi)
+        w[i, j, k] = nwk
+        hit = hit or nwk <= b_lo or nwk >= b_hi
+    if hit and first[i, j] > t:
+        first[i, j] = t
+
+
+_batch_fast_synapse = _jit(_batch_fast_synapse_py)
+
+
 def _fixed_batch_loop(w, x, y, t_first, t_last, ptr, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y_int,
                       y_frac, xr_dec, xr_imp, yr_dec, yr_imp, conn_r,
-                      dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi, sign_mode, u_period,
+                      dep, mant, sexp, shift, nfac, fac, width, nw, w_lo, w_hi, sign_mode, u_period,
                       b_lo, b_hi, rec_t, rec_i, rec_j, out, first):
     """K fixed-point runs that differ only in their random streams, in one pass over the spikes, for
     steps ``t_first .. t_last`` (1-based; the state ``w`` (n_post, n_pre, K), traces ``x``, ``y``
@@ -542,29 +610,34 @@ def _fixed_batch_loop(w, x, y, t_first, t_last, ptr, pre, post, x_on, y_on, x_de
     n_pre = pre.shape[1]
     n_post = post.shape[1]
     n_k = w.shape[2]
+    n_p = dep.shape[0]
+    xpart = np.ones((n_p, n_pre, n_k), dtype=np.int64)
+    ypart = np.ones((n_p, n_post, n_k), dtype=np.int64)
+    acc = np.zeros(n_k, dtype=np.int64)
     for t in range(t_first, t_last + 1):
         c = t - t_first
         _batch_traces(x, x_on, x_decay, x_int, x_frac, xr_dec[c], xr_imp[c], pre[t - 1])
         _batch_traces(y, y_on, y_decay, y_int, y_frac, yr_dec[c], yr_imp[c], post[t - 1])
+        _batch_parts(x, y, dep, nfac, fac, width, xpart, ypart)
         r = conn_r[c]
         u = u_period > 0 and t % u_period == 0
         if t == 1 or u:
             for i in range(n_post):
                 for j in range(n_pre):
-                    _batch_synapse(w, i, j, pre[t - 1, j], post[t - 1, i], u, x, y, r, dep, mant, sexp, shift,
-                                   nfac, fac, width, w_lo, w_hi, sign_mode, b_lo, b_hi, first, t)
+                    _batch_fast_synapse(w, i, j, pre[t - 1, j], post[t - 1, i], u, xpart, ypart, r, dep, mant, sexp,
+                                        shift, nw, w_lo, w_hi, sign_mode, b_lo, b_hi, first, t, acc)
         else:
             for i in range(n_post):
                 if post[t - 1, i]:
                     for j in range(n_pre):
-                        _batch_synapse(w, i, j, pre[t - 1, j], True, False, x, y, r, dep, mant, sexp, shift, nfac,
-                                       fac, width, w_lo, w_hi, sign_mode, b_lo, b_hi, first, t)
+                        _batch_fast_synapse(w, i, j, pre[t - 1, j], True, False, xpart, ypart, r, dep, mant, sexp, shift,
+                                            nw, w_lo, w_hi, sign_mode, b_lo, b_hi, first, t, acc)
             for j in range(n_pre):
                 if pre[t - 1, j]:
                     for i in range(n_post):
                         if not post[t - 1, i]:
-                            _batch_synapse(w, i, j, True, False, False, x, y, r, dep, mant, sexp, shift, nfac, fac,
-                                           width, w_lo, w_hi, sign_mode, b_lo, b_hi, first, t)
+                            _batch_fast_synapse(w, i, j, True, False, False, xpart, ypart, r, dep, mant, sexp, shift, nw,
+                                                w_lo, w_hi, sign_mode, b_lo, b_hi, first, t, acc)
         if ptr < rec_t.shape[0] and t == rec_t[ptr]:
             if rec_i.shape[0] == 0:
                 for i in range(n_post):
