@@ -591,8 +591,13 @@ class _BatchStreams:
         return xd, xi, yd, yi, cr
 
 
+#: Where :func:`simulate_batch` runs its members: None (this call), threads (an int) or a Dask client
+#: (:mod:`neurodeploy.cluster`; ``cluster.use(...)`` sets it for a block).
+BATCH_SPREAD = None
+
+
 def simulate_batch(plan, w0_lava, pre, post, seeds, record_rows=None, record_synapses=None,
-                   limits=None, supplied=None) -> tuple:
+                   limits=None, supplied=None, spread=None) -> tuple:
     """``len(seeds)`` fixed-point runs of ``plan`` that differ only in their rounding seeds
     ``seeds`` = [(rng_seed, conn_seed), ...], in one pass over the spikes.
 
@@ -602,9 +607,17 @@ def simulate_batch(plan, w0_lava, pre, post, seeds, record_rows=None, record_syn
     (or (K, rows, n_selected)); ``first`` (n_post, n_pre): the first 0-based step at which any member's
     weight was at or beyond ``limits`` (default ``plan.w_lava_bounds``), ``steps`` if never.
     The compiled batch (:func:`neurodeploy.emu.kernel.fixed_batch_loop`) runs one-step epochs; other
-    rules (and three-factor plans, whose ``supplied`` y traces go to every member) run member by member."""
+    rules (and three-factor plans, whose ``supplied`` y traces go to every member) run member by member.
+    ``spread``: threads (an int) or a Dask client to split the members over (:mod:`neurodeploy.cluster`;
+    default :data:`BATCH_SPREAD`; False: here); the same result."""
     from neurodeploy.emu import kernel
 
+    spread = BATCH_SPREAD if spread is None else spread
+    if spread is not False and spread is not None and len(seeds) > 1:  # the members over threads or a cluster
+        from neurodeploy.cluster import spread_batch
+
+        return spread_batch(spread, plan, w0_lava, pre, post, seeds, record_rows=record_rows,
+                            record_synapses=record_synapses, limits=limits, supplied=supplied)
     pre = np.asarray(pre).astype(bool, copy=False)
     post = np.asarray(post).astype(bool, copy=False)
     n_pre, steps = pre.shape
