@@ -51,6 +51,12 @@ def _record_py(out, row, w, rec_i, rec_j, scale):
             out[row, s] = np.float64(w[rec_i[s], rec_j[s]]) * scale
 
 
+def _jit_inline(fn):
+    # a per-synapse function inlined into its callers at numba's IR level (a call passing a dozen arrays
+    # costs more than the update itself)
+    return numba.njit(cache=True, nogil=True, fastmath=False, inline="always")(fn) if numba is not None else None
+
+
 _record = _jit(_record_py)
 
 
@@ -108,8 +114,8 @@ def _float_synapse_py(w, i, j, xj, yi, u, x, y, dep, coef, nfac, fac, b_lo, b_hi
     w[i, j] = min(max(nw, b_lo), b_hi)
 
 
-_fixed_synapse = _jit(_fixed_synapse_py)
-_float_synapse = _jit(_float_synapse_py)
+_fixed_synapse = _jit_inline(_fixed_synapse_py)
+_float_synapse = _jit_inline(_float_synapse_py)
 
 
 def _fixed_traces_py(traces, on, decay, imp_int, imp_frac, r_decay, r_impulse, spiked):
@@ -283,7 +289,7 @@ def _fast_value_py(wij, i, j, xj, yi, u, xpart, ypart, r, dep, mant, sexp, shift
     return min(max(new, w_lo), w_hi)
 
 
-_fast_value = _jit(_fast_value_py)
+_fast_value = _jit_inline(_fast_value_py)
 
 
 def _fast_synapse_py(w, i, j, xj, yi, u, xpart, ypart, r, dep, mant, sexp, shift, nw, w_lo, w_hi, sign_mode):
@@ -292,7 +298,7 @@ def _fast_synapse_py(w, i, j, xj, yi, u, xpart, ypart, r, dep, mant, sexp, shift
                           w_lo, w_hi, sign_mode)
 
 
-_fast_synapse = _jit(_fast_synapse_py)
+_fast_synapse = _jit_inline(_fast_synapse_py)
 
 
 def _fast_step_py(w, pre_t, post_t, every, u, xpart, ypart, r, dep, mant, sexp, shift, nw, w_lo, w_hi, sign_mode,
@@ -510,7 +516,7 @@ def _batch_synapse_py(w, i, j, xj, yi, u, x, y, r, dep, mant, sexp, shift, nfac,
             first[i, j] = t
 
 
-_batch_synapse = _jit(_batch_synapse_py)
+_batch_synapse = _jit_inline(_batch_synapse_py)
 
 
 def _batch_traces_py(traces, on, decay, imp_int, imp_frac, r_decay, r_impulse, spiked):
@@ -595,7 +601,7 @@ def _batch_fast_synapse_py(w, i, j, xj, yi, u, xpart, ypart, r, dep, mant, sexp,
         first[i, j] = t
 
 
-_batch_fast_synapse = _jit(_batch_fast_synapse_py)
+_batch_fast_synapse = _jit_inline(_batch_fast_synapse_py)
 
 
 def _fixed_batch_loop(w, x, y, t_first, t_last, ptr, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y_int,
