@@ -461,6 +461,8 @@ def main(argv=None) -> int:
                              "writes build/bench_goals.json")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="with --goals: the chip-scale synapses (1.2e8) times this (e.g. 0.01 to develop)")
+    parser.add_argument("--verify-scale", type=float, default=None,
+                        help="with --goals: goal 1 (the whole chip-scale verify) at this scale (default --scale)")
     parser.add_argument("--max-rss-gb", type=float, default=None,
                         help="with --goals: stop a goal's process tree above this many GB (default 18)")
     parser.add_argument("--skip", default="", help="with --goals: goals not to run, e.g. 1,2")
@@ -480,7 +482,8 @@ def main(argv=None) -> int:
         out = args.out if args.out != os.path.join(ROOT, "build", "bench.json") else \
             os.path.join(ROOT, "build", "bench_goals.json")
         return goals.main(["--scale", str(args.scale), "--out", out, "--skip", args.skip]
-                          + ([] if args.max_rss_gb is None else ["--max-rss-gb", str(args.max_rss_gb)]))
+                          + ([] if args.max_rss_gb is None else ["--max-rss-gb", str(args.max_rss_gb)])
+                          + ([] if args.verify_scale is None else ["--verify-scale", str(args.verify_scale)]))
     data = run(args.quick, args.rule, args.out, progress=lambda m: print(m, file=sys.stderr, flush=True))
     print(render(data))
     print(f"\nwrote {os.path.relpath(args.out, os.getcwd())}")

@@ -16,8 +16,8 @@ Writes ``build/bench_goals.json`` and prints one table per goal (not timed tests
    ``lava-fixed`` on sub-blocks (tiles of ``TILE`` x ``TILE`` synapses, along the diagonal and a
    corner) for Lava's window of steps, against the emulator run on the whole connection recording
    those synapses: bit for bit, every step.
-3. The emulator at the limit: ``emu-fixed`` synapse-steps/s at 10^4, 10^6 and 10^8 synapses (times
-   ``scale`` above 10^6), dense (all to all) and sparse (a 10 % mask, :mod:`neurodeploy.emu.sparse`),
+3. The emulator at the limit: ``emu-fixed`` synapse-steps/s at 10^4, 10^6 and 10^8 synapses (10^8 from
+   ``--scale 0.1``, below that 10^9 x scale, at least 10^6), dense (all to all) and sparse (a 10 % mask, :mod:`neurodeploy.emu.sparse`),
    against the measured limits: bandwidth (4 bytes a synapse-step if every synapse were updated) and
    the random-line rate (the touched synapses).
 4. Cluster: the verdict's ensemble (K = 32, 1000 x 1000 x 1000 steps) in one call, on 2 threads, and on a
@@ -453,11 +453,15 @@ WORKERS = {"limits": _work_limits, "chip": _work_chip, "tiles": _work_tiles, "em
 
 
 # -- driver ----------------------------------------------------------------------------------------------
-def run(scale: float, out_path: str, progress=print, max_rss_gb: float = MAX_RSS_GB, skip=(), nice: int = 10) -> dict:
+def run(scale: float, out_path: str, progress=print, max_rss_gb: float = MAX_RSS_GB, skip=(), nice: int = 10,
+        verify_scale: float | None = None) -> dict:
+    """The goals at ``scale`` (goal 1 at ``verify_scale``, default ``scale``)."""
     import neurodeploy
 
     n_post, n_pre = chip_shape(scale)
-    data = {"neurodeploy_version": neurodeploy.__version__, "scale": scale, "rule": RULE, "seed": SEED,
+    v_post, v_pre = chip_shape(scale if verify_scale is None else verify_scale)
+    data = {"neurodeploy_version": neurodeploy.__version__, "scale": scale, "verify_scale": verify_scale or scale,
+            "rule": RULE, "seed": SEED,
             "max_rss_gb": max_rss_gb,
             "machine": {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
                         "platform": platform.platform(), "load_average_at_start": os.getloadavg(),
@@ -467,7 +471,8 @@ def run(scale: float, out_path: str, progress=print, max_rss_gb: float = MAX_RSS
     data["limits"] = _worker({"kind": "limits"}, max_rss_gb, 600, nice)
     if "3" not in skip:
         data["emulator"] = []
-        for synapses, steps in ((10 ** 4, 10_000), (10 ** 6, 2000), (max(10 ** 6, int(10 ** 8 * scale)), 500)):
+        top = int(min(10 ** 8, max(10 ** 6, 10 ** 8 * scale * 10)))  # 10^8 from --scale 0.1
+        for synapses, steps in ((10 ** 4, 10_000), (10 ** 6, 2000), (top, 1000)):
             for kind in ("dense", "sparse"):
                 progress(f"goal 3: emu-fixed {kind} {synapses:.0e} synapses x {steps} steps ...")
                 data["emulator"].append(dict(_worker({"kind": "emulator", "synapses": synapses, "steps": steps,
@@ -481,8 +486,8 @@ def run(scale: float, out_path: str, progress=print, max_rss_gb: float = MAX_RSS
         data["tiles"] = _worker({"kind": "tiles", "n_post": n_post, "n_pre": n_pre, "steps": CHIP_STEPS,
                                  "window": TILE_STEPS}, max_rss_gb, 3600, nice)
     if "1" not in skip:
-        progress(f"goal 1: verify {n_post}x{n_pre} x {CHIP_STEPS} steps (brian2, emu-fixed, the verdict) ...")
-        data["chip"] = _worker({"kind": "chip", "n_post": n_post, "n_pre": n_pre, "steps": CHIP_STEPS},
+        progress(f"goal 1: verify {v_post}x{v_pre} x {CHIP_STEPS} steps (brian2, emu-fixed, the verdict) ...")
+        data["chip"] = _worker({"kind": "chip", "n_post": v_post, "n_pre": v_pre, "steps": CHIP_STEPS},
                                max_rss_gb, 4 * 3600, nice)
     data["total_seconds"] = time.time() - started
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
@@ -505,7 +510,7 @@ def render(data: dict) -> str:
     from neurodeploy.bench import _table
 
     lim = data.get("limits", {})
-    parts = [f"neurodeploy bench --goals (scale {data['scale']:g}), rule {data['rule']}, Poisson 10 Hz, "
+    parts = [f"neurodeploy bench --goals (scale {data['scale']:g}, verify at {data.get('verify_scale', data['scale']):g}), rule {data['rule']}, Poisson 10 Hz, "
              f"{data['machine']['cpus']} cores, load {data['machine']['load_average_at_start'][0]:.1f} at start"]
     if "error" in lim:
         parts.append(f"limits: ERROR {lim['error']}")
@@ -593,6 +598,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m neurodeploy.goals", description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="chip-scale synapses times this (default 1: 1.2e8)")
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench_goals.json"))
+    parser.add_argument("--verify-scale", type=float, default=None,
+                        help="goal 1 (the whole verify) at this scale instead (default --scale)")
     parser.add_argument("--max-rss-gb", type=float, default=MAX_RSS_GB, help="stop a goal's process tree above this")
     parser.add_argument("--skip", default="", help="goals not to run, e.g. 1,2")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -603,11 +610,12 @@ def main(argv=None) -> int:
         sys.stdout.write(RESULT_TAG + json.dumps(result) + "\n")
         sys.stdout.flush()
         return 0
-    if not 0 < args.scale <= 1:
-        print(f"--scale: must be in (0, 1] (got {args.scale:g})", file=sys.stderr)
-        return 2
+    for name, value in (("--scale", args.scale), ("--verify-scale", args.verify_scale)):
+        if value is not None and not 0 < value <= 1:
+            print(f"{name}: must be in (0, 1] (got {value:g})", file=sys.stderr)
+            return 2
     data = run(args.scale, args.out, progress=lambda m: print(m, file=sys.stderr, flush=True),
-               max_rss_gb=args.max_rss_gb, skip=set(args.skip.split(",")) - {""})
+               max_rss_gb=args.max_rss_gb, skip=set(args.skip.split(",")) - {""}, verify_scale=args.verify_scale)
     print(render(data))
     print(f"\nwrote {os.path.relpath(args.out, os.getcwd())}")
     bad = [k for k in ("limits", "chip", "tiles", "cluster") if isinstance(data.get(k), dict) and "error" in data[k]]

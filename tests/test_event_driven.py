@@ -93,6 +93,10 @@ def test_sparse_emulator_equals_dense_on_present_synapses(name):
     sparse = simulate_sparse(plan, conn, w0[rows, cols], trains.pre, trains.post, record_rows=steps)
     assert np.ptp(dense[-1] - dense[0]) > 0
     assert np.array_equal(sparse, dense[:, rows, cols])
+    ordered = SparseConnection.from_mask(np.isin(np.arange(29 * 41), rows * 41 + cols).reshape(29, 41))
+    i_sorted, j_sorted = np.divmod(np.sort(rows * 41 + cols), 41)  # the mask's synapses in CSR order
+    assert np.array_equal(simulate_sparse(plan, ordered, w0[i_sorted, j_sorted], trains.pre, trains.post,
+                                          record_rows=steps), dense[:, i_sorted, j_sorted])
     some = np.arange(0, rows.size, 5)
     assert np.array_equal(simulate_sparse(plan, conn, w0[rows, cols], trains.pre, trains.post, record_rows=steps,
                                           record_synapses=some), dense[:, rows[some], cols[some]])

@@ -31,10 +31,15 @@ class SparseConnection:
             raise ValueError(f"rows {rows.shape} and cols {cols.shape} must have one entry per synapse")
         if rows.size and (rows.min() < 0 or rows.max() >= n_post or cols.min() < 0 or cols.max() >= n_pre):
             raise ValueError(f"synapse indices out of range for {n_post}x{n_pre}")
-        order = np.lexsort((cols, rows))  # CSR: by row, then column
-        flat = rows[order] * n_pre + cols[order]
-        if flat.size > 1 and np.any(np.diff(flat) == 0):
-            raise ValueError("a synapse is listed twice")
+        flat = rows * n_pre + cols
+        if flat.size < 2 or bool(np.all(flat[1:] > flat[:-1])):
+            order = np.arange(flat.size)  # already in CSR order (by row, then column)
+        else:
+            order = np.argsort(flat, kind="stable")
+            flat = flat[order]
+            if np.any(flat[1:] == flat[:-1]):
+                raise ValueError("a synapse is listed twice")
+        del flat
         self.n_post, self.n_pre, self.nnz = int(n_post), int(n_pre), int(rows.size)
         self.order = order  # CSR position -> given position
         self.position = np.empty_like(order)
@@ -42,7 +47,7 @@ class SparseConnection:
         self.indices = cols[order].astype(np.int32)
         self.indptr = np.zeros(n_post + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n_post), out=self.indptr[1:])
-        by_col = np.lexsort((rows[order], cols[order]))  # CSR positions sorted by column, then row
+        by_col = np.argsort(self.indices, kind="stable")  # CSR positions by column (then row: stable)
         self.col_pos = by_col.astype(np.int64)
         self.col_rows = rows[order][by_col].astype(np.int32)
         self.col_ptr = np.zeros(n_pre + 1, dtype=np.int64)
