@@ -64,3 +64,23 @@ def test_dask_cluster_gives_the_local_verdict():
     assert np.array_equal(local[0], remote[0]) and np.array_equal(local[1], remote[1])
     assert any(share == "rounding" and size == 6 for share, _, _, _, size in got)
     assert got == expected
+
+
+def test_verify_refuses_a_scheduler_it_cannot_reach(tmp_path, capsys):
+    """verify --scheduler: a bad address or a closed port is one line, exit 2, before anything is created."""
+    import socket
+
+    from neurodeploy.cli import main
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for address, text in (("no scheduler", "--scheduler: must be an address such as tcp://host:8786 (got no scheduler)"),
+                          (f"tcp://127.0.0.1:{port}", "--scheduler: cannot reach the scheduler within 3 s: Connection "
+                                                     f"refused (got tcp://127.0.0.1:{port})")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["verify", rule_path("stdp_pair"), "--out", str(tmp_path / "out"), "--scheduler", address, "--quiet"])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"neurodeploy: error: {text}"]
+        assert not (tmp_path / "out").exists()
