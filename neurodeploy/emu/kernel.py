@@ -90,9 +90,20 @@ def _fixed_synapse_py(w, i, j, xj, yi, u, x, y, r, dep, mant, sexp, shift, nfac,
     w[i, j] = min(max(nw, w_lo), w_hi)
 
 
-def _float_synapse_py(w, i, j, xj, yi, u, x, y, dep, coef, nfac, fac, b_lo, b_hi, sign_mode):
-    """Lava's float update of synapse (i, j), in its applier string's operation order."""
+def _float_synapse_py(w, i, j, xj, yi, u, x, y, dep, coef, nfac, fac, b_lo, b_hi, sign_mode, jx=-1, iy=-1):
+    """Lava's float update of synapse (i, j), in its applier string's operation order (``jx``, ``iy``: the
+    pre and post neuron when ``w[i, j]`` is a buffer's entry, not the matrix's)."""
     wij = w[i, j]
+    if jx >= 0:
+        j_w = j
+        j = jx
+    else:
+        j_w = j
+    if iy >= 0:
+        i_w = i
+        i = iy
+    else:
+        i_w = i
     total = 0.0
     for p in range(dep.shape[0]):
         d = 1.0 if ((dep[p] == 0 and xj) or (dep[p] == 1 and yi) or (dep[p] == 2 and u)) else 0.0
@@ -111,7 +122,7 @@ def _float_synapse_py(w, i, j, xj, yi, u, x, y, dep, coef, nfac, fac, b_lo, b_hi
         nw = max(0.0, nw)
     elif sign_mode == -1:
         nw = min(0.0, nw)
-    w[i, j] = min(max(nw, b_lo), b_hi)
+    w[i_w, j_w] = min(max(nw, b_lo), b_hi)
 
 
 _fixed_synapse = _jit_inline(_fixed_synapse_py)
@@ -206,6 +217,7 @@ def _float_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_imp, y_imp,
     n_post = post.shape[1]
     x = np.zeros((2, n_pre))
     y = np.zeros((3, n_post))
+    col = np.zeros((n_post, 1))
     for t in range(1, steps + 1):
         _float_traces(x, x_on, x_decay, x_imp, pre[t - 1])
         _float_traces(y, y_on, y_decay, y_imp, post[t - 1])
@@ -222,11 +234,15 @@ def _float_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_imp, y_imp,
                         _float_synapse(w, i, j, pre[t - 1, j], True, False, x, y, dep, coef, nfac, fac, b_lo, b_hi,
                                        sign_mode)
             for j in range(n_pre):
-                if pre[t - 1, j]:
+                if pre[t - 1, j]:  # the column gathered, updated in place there, scattered back (see _fast_step)
+                    for i in range(n_post):
+                        col[i, 0] = w[i, j]
                     for i in range(n_post):
                         if not post[t - 1, i]:
-                            _float_synapse(w, i, j, True, False, False, x, y, dep, coef, nfac, fac, b_lo, b_hi,
-                                           sign_mode)
+                            _float_synapse(col, i, 0, True, False, False, x, y, dep, coef, nfac, fac, b_lo, b_hi,
+                                           sign_mode, j, i)
+                    for i in range(n_post):
+                        w[i, j] = col[i, 0]
         if ptr < rec_t.shape[0] and t == rec_t[ptr]:
             _record(out, ptr, w, rec_i, rec_j, scale)
             ptr += 1
@@ -302,7 +318,7 @@ _fast_synapse = _jit_inline(_fast_synapse_py)
 
 
 def _fast_step_py(w, pre_t, post_t, every, u, xpart, ypart, r, dep, mant, sexp, shift, nw, w_lo, w_hi, sign_mode,
-                  spk):
+                  col):
     """One step's weight updates as :func:`_fixed_step` (each synapse at most once: the rows of the post
     neurons that spiked, then the columns of the pre neurons that spiked in the other rows; a column
     walk measured as fast as a row sweep here: ~10 ns an update, one cache line each, the latency of
@@ -322,10 +338,16 @@ def _fast_step_py(w, pre_t, post_t, every, u, xpart, ypart, r, dep, mant, sexp, 
                               w_lo, w_hi, sign_mode)
     for j in range(n_pre):
         if pre_t[j]:
+            # the column in three passes: gather (independent loads, many cache misses in flight), update in
+            # the buffer ``col``, scatter back (the lines are still in cache): memory latency overlapped
+            for i in range(n_post):
+                col[i] = w[i, j]
             for i in range(n_post):
                 if not post_t[i]:
-                    _fast_synapse(w, i, j, True, False, False, xpart, ypart, r, dep, mant, sexp, shift, nw,
-                                  w_lo, w_hi, sign_mode)
+                    col[i] = _fast_value(col[i], i, j, True, False, False, xpart, ypart, r, dep, mant, sexp, shift,
+                                         nw, w_lo, w_hi, sign_mode)
+            for i in range(n_post):
+                w[i, j] = col[i]
 
 
 _fast_step = _jit(_fast_step_py)
@@ -346,7 +368,7 @@ def _fast_fixed_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, 
     y = np.zeros((3, n_post), dtype=np.int64)
     xpart = np.ones((n_p, n_pre), dtype=np.int64)
     ypart = np.ones((n_p, n_post), dtype=np.int64)
-    spk = np.zeros(n_pre, dtype=np.int64)
+    col = np.zeros(n_post, dtype=np.int64)
     for t in range(1, steps + 1):
         a = 2 * t
         _fixed_traces(x, x_on, x_decay, x_int, x_frac, xr_dec[a], xr_imp[a], pre[t - 1])
@@ -355,7 +377,7 @@ def _fast_fixed_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, 
         r = conn_r[t]
         u = u_period > 0 and t % u_period == 0
         _fast_step(w, pre[t - 1], post[t - 1], t == 1 or u, u, xpart, ypart, r, dep, mant, sexp, shift, nw,
-                   w_lo, w_hi, sign_mode, spk)
+                   w_lo, w_hi, sign_mode, col)
         if ptr < rec_t.shape[0] and t == rec_t[ptr]:
             _record(out, ptr, w, rec_i, rec_j, scale)
             ptr += 1
