@@ -1,6 +1,9 @@
 """The emulator's rounding ensembles: K seeds of the same run in one batched call (the members' random
-streams side by side), each member equal to its single run bit for bit."""
+streams side by side), each member equal to its single run bit for bit; the members can be spread over
+threads or a Dask cluster (:mod:`neurodeploy.cluster`)."""
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -49,8 +52,13 @@ class _BatchStreams:
         return xd, xi, yd, yi, cr
 
 
+#: Where :func:`simulate_batch` runs its members: None (this call), threads (an int) or a Dask client
+#: (:mod:`neurodeploy.cluster`; ``cluster.use(...)`` sets it for a block).
+BATCH_SPREAD = None
+
+
 def simulate_batch(plan, w0_lava, pre, post, seeds, record_rows=None, record_synapses=None,
-                   limits=None, supplied=None) -> tuple:
+                   limits=None, supplied=None, spread=None) -> tuple:
     """``len(seeds)`` fixed-point runs of ``plan`` that differ only in their rounding seeds
     ``seeds`` = [(rng_seed, conn_seed), ...], in one pass over the spikes.
 
@@ -60,9 +68,15 @@ def simulate_batch(plan, w0_lava, pre, post, seeds, record_rows=None, record_syn
     (or (K, rows, n_selected)); ``first`` (n_post, n_pre): the first 0-based step at which any member's
     weight was at or beyond ``limits`` (default ``plan.w_lava_bounds``), ``steps`` if never.
     The compiled batch (:func:`neurodeploy.emu.kernel.fixed_batch_loop`) runs one-step epochs; other
-    rules (and three-factor plans, whose ``supplied`` y traces go to every member) run member by member."""
+    rules (and three-factor plans, whose ``supplied`` y traces go to every member) run member by member.
+    ``spread``: threads (an int) or a Dask client to split the members over (:mod:`neurodeploy.cluster`;
+    default :data:`BATCH_SPREAD`; False: here); the same result."""
     from neurodeploy.emu import kernel
 
+    spread = BATCH_SPREAD if spread is None else spread
+    if spread is not False and spread is not None and len(seeds) > 1:  # the members over threads or a cluster
+        return spread_batch(spread, plan, w0_lava, pre, post, seeds, record_rows=record_rows,
+                            record_synapses=record_synapses, limits=limits, supplied=supplied)
     pre = np.asarray(pre).astype(bool, copy=False)
     post = np.asarray(post).astype(bool, copy=False)
     n_pre, steps = pre.shape
@@ -99,7 +113,7 @@ def simulate_batch(plan, w0_lava, pre, post, seeds, record_rows=None, record_syn
                 w, x, y, t_first, t_last, ptr, pre_t, post_t,
                 np.array([k in e0.xs for k in range(2)]), np.array([k in e0.ys for k in range(3)]),
                 e0.x_decay, e0.y_decay, e0.x_int, e0.x_frac, e0.y_int, e0.y_frac, xd, xi, yd, yi, cr,
-                a["dep"], a["mant"], a["sexp"], a["shift"], a["nfac"], a["fac"], a["width"],
+                a["dep"], a["mant"], a["sexp"], a["shift"], a["nfac"], a["fac"], a["width"], a["nw"],
                 e0.w_lo, e0.w_hi, kernel.SIGN_CODES[e0.sign_mode], u_period, int(lo), int(hi),
                 rows + 1, rec_i, rec_j, out, first)
         # the kernel counts steps from 1
@@ -114,3 +128,40 @@ def simulate_batch(plan, w0_lava, pre, post, seeds, record_rows=None, record_syn
             out[k] = picked if sel is None else picked[:, sel]
     shape = (n_k, rows.size, n_post, n_pre) if sel is None else (n_k, rows.size, n_sel)
     return out.reshape(shape), first
+
+
+def groups(k: int, parts: int) -> list:
+    """Seed index ranges of ``parts`` (at most ``k``) nearly equal groups, in order."""
+    parts = max(1, min(int(parts), k))
+    edges = np.linspace(0, k, parts + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def _part(plan, w0_lava, pre, post, seeds, kwargs):
+    return simulate_batch(plan, w0_lava, pre, post, seeds, spread=False, **kwargs)
+
+
+def _workers(client) -> int:
+    return max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
+
+
+def spread_batch(spread, plan, w0_lava, pre, post, seeds, **kwargs) -> tuple:
+    """``simulate_batch(plan, w0_lava, pre, post, seeds, **kwargs)`` with its members split over
+    ``spread`` (threads: an int; a ``distributed.Client``): the same (weights, first), bit for bit."""
+    seeds = list(seeds)
+    if isinstance(spread, (int, np.integer)):
+        parts = groups(len(seeds), int(spread))
+        with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+            results = list(pool.map(lambda g: _part(plan, w0_lava, pre, post, seeds[g[0]:g[1]], kwargs), parts))
+    else:  # a Dask client: the big arrays go to every worker once
+        client = spread
+        parts = groups(len(seeds), _workers(client))
+        big = client.scatter([np.asarray(w0_lava), np.asarray(pre), np.asarray(post)], broadcast=True)
+        futures = [client.submit(_part, plan, big[0], big[1], big[2], seeds[a:b], kwargs, pure=False)
+                   for a, b in parts]
+        results = client.gather(futures)
+    weights = np.concatenate([r[0] for r in results], axis=0)
+    first = results[0][1]
+    for r in results[1:]:
+        first = np.minimum(first, r[1])
+    return weights, first

@@ -587,12 +587,15 @@ def _run_kernel(engine, pre, post, rec_t, sel, out, scale) -> bool:
     # u is 1 at step t iff t % 2^k == 0 (t_epoch 1); 0: no u products
     u_period = 0 if engine.decimate_exponent is None else 2 ** int(engine.decimate_exponent)
     if engine.fixed:
-        w = np.ascontiguousarray(engine.w, dtype=np.int64)
-        kernel.fixed_loop(w, pre_t, post_t, x_on, y_on, engine.x_decay, engine.y_decay,
-                          engine.x_int, engine.x_frac, engine.y_int, engine.y_frac,
-                          engine.xr_dec, engine.xr_imp, engine.yr_dec, engine.yr_imp, engine.conn_r,
-                          a["dep"], a["mant"], a["sexp"], a["shift"], a["nfac"], a["fac"], a["width"],
-                          engine.w_lo, engine.w_hi, sign, u_period, rec_t, rec_i, rec_j, scale, out2d)
+        # 8-bit weights and a sign: int16 (2 bytes a synapse); the arithmetic runs in int64
+        w = np.ascontiguousarray(engine.w, dtype=np.int16)
+        engine.w = None  # the int64 copy is not needed while the kernel runs (memory at scale)
+        kernel.fast_fixed_loop(w, pre_t, post_t, x_on, y_on, engine.x_decay, engine.y_decay,
+                               engine.x_int, engine.x_frac, engine.y_int, engine.y_frac,
+                               engine.xr_dec, engine.xr_imp, engine.yr_dec, engine.yr_imp, engine.conn_r,
+                               a["dep"], a["mant"], a["sexp"], a["shift"], a["nfac"], a["fac"], a["width"], a["nw"],
+                               engine.w_lo, engine.w_hi, sign, u_period, rec_t, rec_i, rec_j, scale, out2d)
+        engine.w = w
     else:
         w = np.ascontiguousarray(engine.w, dtype=float)
         kernel.float_loop(w, pre_t, post_t, x_on, y_on, engine.x_decay, engine.y_decay,
