@@ -52,6 +52,8 @@ import time
 
 import numpy as np
 
+from neurodeploy.goals import _table
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ("brian2", "brian2-step", "lava-float", "lava-fixed", "lava-cpu", "emu-float", "emu-fixed")
 SEED = 3
@@ -287,14 +289,6 @@ def _fmt(value, digits=1):
     if isinstance(value, float):
         return f"{value:,.{digits}f}"
     return str(value)
-
-
-def _table(headers, rows) -> str:
-    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def _components(data: dict, s: dict, rule: str, progress) -> None:

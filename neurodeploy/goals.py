@@ -525,7 +525,6 @@ def _fmt(v, digits=1):
 
 
 def render(data: dict) -> str:
-    from neurodeploy.bench import _table
 
     lim = data.get("limits", {})
     parts = [f"neurodeploy bench --goals (scale {data['scale']:g}, verify at {data.get('verify_scale', data['scale']):g}), rule {data['rule']}, Poisson 10 Hz, "
@@ -648,3 +647,11 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _table(headers, rows) -> str:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
