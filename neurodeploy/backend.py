@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from neurodeploy.compile.loihi import unsupported_reason
+
 
 @dataclass(frozen=True)
 class Recording:
@@ -163,7 +165,6 @@ class EngineBackend(Backend):
     lava_sparse = True  # a mask is Lava's LearningSparse (which drops zero weights); the emulator's is not
 
     def unsupported_reason(self, rule):
-        from neurodeploy.compile.loihi import unsupported_reason
 
         return unsupported_reason(rule, self.mode)
 

@@ -41,6 +41,12 @@ from neurodeploy.library import LIBRARY
 from neurodeploy.protocol import make_trains, protocol_options
 from neurodeploy.spec.loader import read_yaml, rule_from_dict
 
+from neurodeploy.backend import ORDER
+from neurodeploy.files import locked, remove_tree, staging_dir
+from neurodeploy.network import check_size, network_from_dict, network_trains, read_network
+from neurodeploy.progress import catch_signals, check_signals
+from neurodeploy.verdict import EXIT_NOT_CHECKED, OUTCOMES
+
 _PLAN_KEYS = ("name", "rules", "protocols", "backends", "seeds", "grid")
 MAX_RUNS = 10_000
 
@@ -117,7 +123,6 @@ def load_plan(path: str, allow_outside: bool = False) -> tuple:
     """(plan name, [RunSpec]) from a plan file; every rule and option is validated first.
 
     ``allow_outside``: rule paths may lead outside the plan's directory and the library."""
-    from neurodeploy.backend import ORDER  # every backend's name, without importing Brian2 or Lava
 
     source = os.path.basename(path) or path
     data, _ = read_yaml(path, source)
@@ -202,7 +207,6 @@ def _weight_stats(w) -> dict:
 def _network_entry(options: dict, plan_dir: str, source: str, where: str, allow_outside: bool) -> dict:
     """A plan's ``{name: network, network: FILE, steps: N}``: the file (under the plan's directory
     unless ``allow_outside``), its text (part of the runs' cache key) and the optional steps."""
-    from neurodeploy.network import read_network
 
     for key in options:
         if key not in ("network", "steps"):
@@ -232,7 +236,6 @@ def plan_trains(rule, protocol: str, options: dict, seed: int, source: str = "",
     network and the run's size validated, no trains built)."""
     if protocol != "network":
         return make_trains(rule, protocol, options, seed, source, f"{where}." if where else "")
-    from neurodeploy.network import check_size, network_from_dict, network_trains, read_network
 
     data, net_source = read_network(options["network"])
     network = network_from_dict(data, net_source, rule)
@@ -250,9 +253,7 @@ def run_one(spec: RunSpec, out_dir: str) -> dict:
     (no old result survives a failed or interrupted run), the new one is written aside (a hidden
     ``.<run>.*.partial`` directory beside it) and renamed into place complete, ``run.json`` last."""
     from neurodeploy.codegen import write_compiled
-    from neurodeploy.files import remove_tree, staging_dir
     from neurodeploy.verification import verify
-    from neurodeploy.progress import check_signals
 
     start = time.perf_counter()
     run_dir = os.path.join(out_dir, spec.run_id)
@@ -298,7 +299,6 @@ def run_one(spec: RunSpec, out_dir: str) -> dict:
 def _discard_run_dir(out_dir: str, run_id: str) -> None:
     """Remove the directory of an earlier run of ``run_id``: renamed aside at once (no half-removed
     directory with an old report in it), then deleted."""
-    from neurodeploy.files import remove_tree, staging_dir
 
     run_dir = os.path.join(out_dir, run_id)
     if not os.path.lexists(run_dir):
@@ -321,7 +321,6 @@ def _worker_signals():
     """In a pool worker: Ctrl-C is the parent's to handle; SIGTERM unwinds (Lava's stop() runs)."""
     import signal
 
-    from neurodeploy.progress import catch_signals
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     catch_signals({signal.SIGTERM: WorkerTerminated})  # never lost in a weakref callback of Brian2's
@@ -351,7 +350,6 @@ class Summary:
     @property
     def outcomes(self) -> dict:
         """Runs per outcome (passed, failed, not checked)."""
-        from neurodeploy.verdict import OUTCOMES
 
         return {o: sum(1 for e in self.entries if e.get("outcome", "passed" if e["passed"] else "failed") == o)
                 for o in OUTCOMES}
@@ -359,7 +357,6 @@ class Summary:
     @property
     def exit_code(self) -> int:
         """0 every run passed, 1 a run failed, 3 none failed but a run checked nothing."""
-        from neurodeploy.verdict import EXIT_NOT_CHECKED
 
         n = self.outcomes
         return 1 if n["failed"] else (EXIT_NOT_CHECKED if n["not checked"] else 0)
@@ -374,7 +371,6 @@ def run_plan(path: str, out_dir: str, jobs: int = 1, force: bool = False, schedu
     """Run every run of the plan at ``path`` that is not up to date; write the summary.
 
     ``jobs`` is capped at the number of runs to do; ``allow_outside``: see :func:`load_plan`."""
-    from neurodeploy.files import locked
 
     name, specs = load_plan(path, allow_outside)
     os.makedirs(out_dir, exist_ok=True)
@@ -383,7 +379,6 @@ def run_plan(path: str, out_dir: str, jobs: int = 1, force: bool = False, schedu
 
 
 def _run_locked(name, specs, out_dir, jobs, force, scheduler, progress) -> Summary:
-    from neurodeploy.progress import check_signals
 
     results = {}
     todo = []

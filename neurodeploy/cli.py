@@ -17,13 +17,26 @@ from neurodeploy.errors import NeurodeployError, UnsupportedError, did_you_mean
 
 from neurodeploy.protocol import DEFAULT_POISSON as DEFAULTS
 from neurodeploy.protocol import PROTOCOLS
+from neurodeploy import cluster
+from neurodeploy.backend import ORDER
+from neurodeploy.compile.loihi import unsupported_reason
+from neurodeploy.files import _atomic, follow_umask, locked, publish, remove_tree, staging_dir, unpublish
+from neurodeploy.library import matrix_markdown, support_matrix
+from neurodeploy.network import check_size, network_from_dict, network_trains
+from neurodeploy.progress import catch_signals, check_signals, Progress, results_complete
+from neurodeploy.protocol import default_trains, load_spikes, make_trains
+from neurodeploy.spec.loader import load_rule
+from neurodeploy.targets import load_all
+from neurodeploy.verdict import EXIT_NOT_CHECKED
+from neurodeploy.verdict.fidelity import check_tolerance, DEFAULT_FIDELITY
+from neurodeploy.verdict.mutate import render, self_test
+from neurodeploy.verdict.quantization import ENSEMBLE_SIZE
 
 #: Largest --timeout, in seconds (a year).
 MAX_TIMEOUT = 31_536_000
 
 
 def _load(path):
-    from neurodeploy.spec.loader import load_rule
     return load_rule(path)
 
 
@@ -107,7 +120,6 @@ def _spread(spread):
     if spread is None:
         yield
         return
-    from neurodeploy import cluster
 
     if isinstance(spread, int):
         with cluster.use(spread):
@@ -175,9 +187,7 @@ def cli():
 @click.argument("rule_file", type=click.Path(dir_okay=True))
 def check(rule_file):
     """Validate RULE_FILE; show backends, the learning-engine string and the fixed-point plan."""
-    from neurodeploy.targets import load_all
     from neurodeploy.compile.compilation import compile_plans
-    from neurodeploy.protocol import default_trains
     from neurodeploy.report import plan_table
 
     rule = _load(rule_file)
@@ -229,7 +239,6 @@ def rules(as_json, markdown):
     """The built-in rule library: which backend runs which rule, and why not."""
     import json
 
-    from neurodeploy.library import matrix_markdown, support_matrix
 
     rows = support_matrix()
     if as_json:
@@ -266,9 +275,7 @@ def compile_cmd(rule_file, target, out_dir, mode, protocol, seed, spikes, **opti
     cannot express gets a lava-cpu script (the RuleSynapses process), not deployable."""
     rule = _load(rule_file)  # before the imports below (Brian2's alone takes ~1 s): bad input fails fast
     from neurodeploy.codegen import write_compiled
-    from neurodeploy.compile.loihi import unsupported_reason
     from neurodeploy.compile.plan import engine_reason
-    from neurodeploy.protocol import load_spikes, make_trains
 
     given = {k: v for k, v in options.items() if v is not None}
     traffic = dict({"--protocol": protocol, "--seed": seed, "--spikes": spikes},
@@ -310,7 +317,6 @@ def compile_cmd(rule_file, target, out_dir, mode, protocol, seed, spikes, **opti
 
 
 def _backends(value):
-    from neurodeploy.backend import ORDER  # every backend's name, without importing Brian2 or Lava
 
     if value is None:
         return None  # the rule's default (neurodeploy.verification.default_backends)
@@ -424,7 +430,6 @@ def verify(rule_file, out_dir, protocol, network_file, seed, spikes, backends, t
            record_synapses, lava_steps, fidelity, window, quiet, scheduler=None, **options):
     """Run RULE_FILE on every backend with the same spike trains and compare the weight trajectories."""
     from neurodeploy.verification import verify as run_verify
-    from neurodeploy.protocol import load_spikes, make_trains
     from neurodeploy.report import summary_table
 
     network = None
@@ -437,7 +442,6 @@ def verify(rule_file, out_dir, protocol, network_file, seed, spikes, backends, t
     _check_timeout(timeout)
     if seed < 0:
         raise NeurodeployError("--seed", "", f"must be a whole number >= 0 (got {seed})")
-    from neurodeploy.verdict.fidelity import DEFAULT_FIDELITY, check_tolerance
 
     try:
         fidelity = DEFAULT_FIDELITY if fidelity is None else check_tolerance(fidelity)
@@ -468,8 +472,6 @@ def verify(rule_file, out_dir, protocol, network_file, seed, spikes, backends, t
         trains = make_trains(rule, protocol, given, seed, prefix="--")
     synapses = _synapse_spec(record_synapses, trains)
     check_out_dir(out_dir)  # again: the spike file may have taken a while
-    from neurodeploy.files import publish, remove_tree, staging_dir, unpublish
-    from neurodeploy.progress import Progress, check_signals, results_complete
 
     created = make_out_dir(out_dir)
     with lock_out_dir(out_dir, created):  # one run at a time in a directory: a second one is refused
@@ -515,7 +517,6 @@ def lock_out_dir(out_dir: str, created=()):
     it: two runs never interleave in one directory, the second is refused in one line (exit 2). On
     leaving, the directories in ``created`` (:func:`make_out_dir`) are removed if empty (one that
     another run holds is not: its lock file is in it)."""
-    from neurodeploy.files import locked
 
     try:
         with locked(out_dir):
@@ -527,7 +528,6 @@ def lock_out_dir(out_dir: str, created=()):
 def _network_trains(rule, protocol, network, spikes, given, seed):
     """verify's protocol 'network': the network file's trains (validated before anything runs);
     ``network``: :func:`neurodeploy.network.read_network` of the file, or None."""
-    from neurodeploy.network import check_size, network_from_dict, network_trains
 
     if network is None:
         raise NeurodeployError("--protocol", "", "network needs --network FILE (a network file: populations, projections)")
@@ -571,12 +571,6 @@ def mutate(rule_file, protocol, seed, seeds, ensemble, out_dir, quiet, **options
     import json
 
     from neurodeploy.report import _jsonable
-    from neurodeploy.files import _atomic
-    from neurodeploy.compile.loihi import unsupported_reason
-    from neurodeploy.protocol import make_trains
-    from neurodeploy.progress import check_signals, results_complete
-    from neurodeploy.verdict.mutate import render, self_test
-    from neurodeploy.verdict.quantization import ENSEMBLE_SIZE
 
     if seeds < 1:  # no false-alarm seed: the verdict's false-alarm rate would be unmeasured, not 0
         raise NeurodeployError("--seeds", "", f"must be at least 1: the false-alarm rate needs seeds to run on "
@@ -617,7 +611,6 @@ def mutate(rule_file, protocol, seed, seeds, ensemble, out_dir, quiet, **options
 
 
 def _mutate_progress(message: str, quiet: bool) -> None:
-    from neurodeploy.progress import check_signals
 
     check_signals()  # each mutant and every 10 seeds: a safe point for a signal Python dropped
     if not quiet:
@@ -627,7 +620,6 @@ def _mutate_progress(message: str, quiet: bool) -> None:
 def mutation_exit_code(summary: dict) -> int:
     """mutate's exit code: 0 when at least 90% of the mutants are caught and at most 1% of the seeds
     fail, 1 otherwise, 3 (not checked) when there was no mutant or no false-alarm seed to count."""
-    from neurodeploy.verdict import EXIT_NOT_CHECKED
 
     score, rate = summary["mutation_score"], summary["false_alarm_rate"]
     if score is None or rate is None:
@@ -674,7 +666,6 @@ def run(plan_file, out_dir, jobs, force, scheduler, allow_outside_rules, quiet):
     summary = run_plan(plan_file, out_dir, jobs=jobs, force=force, scheduler=scheduler,
                        progress=None if quiet else (lambda msg: click.echo(msg, err=True)),
                        allow_outside=allow_outside_rules)
-    from neurodeploy.progress import results_complete
 
     results_complete()  # the summary is written: a signal from now on is too late to stop anything
     click.echo(render_summary(summary.to_dict()))
@@ -692,7 +683,6 @@ def import_brian2(spec_file, out_file, force):
     import tempfile
     import threading
 
-    from neurodeploy.files import follow_umask
 
     received = []
 
@@ -799,7 +789,6 @@ def main(argv=None):
     ever lost (:func:`neurodeploy.progress.catch_signals`: where Python drops the exception, in a
     weakref callback of Brian2's, the signal is raised again); SIGINT ignored (a background job) stays
     ignored."""
-    from neurodeploy.progress import catch_signals, check_signals
 
     argv = sys.argv[1:] if argv is None else argv
     if not argv:

@@ -5,6 +5,8 @@ import contextlib
 import os
 import tempfile
 
+from neurodeploy.errors import NeurodeployError
+
 
 def umask_mode(base: int = 0o666) -> int:
     """``base`` with the process's umask applied: what ``open(path, "w")`` would have created."""
@@ -149,7 +151,6 @@ def remove_tree(path: str) -> None:
 def locked(folder: str, option: str = "--out"):
     """Hold ``folder``'s :class:`DirectoryLock` (the folder exists); another run holding it is bad input,
     one line: :class:`neurodeploy.errors.NeurodeployError` naming ``option``."""
-    from neurodeploy.errors import NeurodeployError
 
     try:
         lock = DirectoryLock(folder)

@@ -36,6 +36,12 @@ import time
 
 import numpy as np
 
+from neurodeploy.backend import Recording
+from neurodeploy.library import LIBRARY
+from neurodeploy.protocol import closed_loop
+from neurodeploy.targets import load_all
+from neurodeploy.verdict.distribution import run_statistics
+
 #: The network's parameters (see the module docstring).
 SMA = {"n_pre": 250, "rate": 40.0, "steps": 200_000, "threshold": 300.0, "tau_u_ms": 5.0, "tau_v_ms": 20.0,
        "seed": 1}
@@ -52,7 +58,6 @@ def network_rule(kind: str):
     import os
 
     from neurodeploy.batch import rule_with
-    from neurodeploy.library import LIBRARY
 
     name, overrides = RULES[kind]
     return rule_with(os.path.join(LIBRARY, name + ".yaml"), overrides)
@@ -61,7 +66,6 @@ def network_rule(kind: str):
 def network_trains(rule, n_pre=SMA["n_pre"], rate=SMA["rate"], steps=SMA["steps"], threshold=SMA["threshold"],
                    seed=SMA["seed"], tau_u_ms=SMA["tau_u_ms"], tau_v_ms=SMA["tau_v_ms"]):
     """The closed loop: ``n_pre`` Poisson inputs at ``rate`` Hz onto one Lava LIF (weights start at w_init)."""
-    from neurodeploy.protocol import closed_loop
 
     return closed_loop(rule, n_pre, 1, steps, rate, tau_u_ms, tau_v_ms, threshold, seed)
 
@@ -80,10 +84,7 @@ def run_network(rule, trains, backends, reference: str = "brian2-step") -> dict:
     """Run ``trains`` on each backend; {backend: {"w": final weights (n_pre,), "stats", "modality",
     "seconds", "rate_hz"}}. The fixed and float plans are scaled on the post spikes ``reference``'s
     neuron made (as ``verify`` does in the closed loop); ``reference`` runs first."""
-    from neurodeploy.backend import Recording
-    from neurodeploy.targets import load_all
     from neurodeploy.compile.compilation import compile_plans
-    from neurodeploy.verdict.distribution import run_statistics
 
     registry = load_all()
     last = Recording(every=trains.steps)

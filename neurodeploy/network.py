@@ -46,6 +46,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neurodeploy.errors import NeurodeployError, did_you_mean
+from neurodeploy.limits import MAX_NEURON_STEPS, MAX_SYNAPSE_STEPS
+from neurodeploy.protocol import SpikeTrains, with_reward
+from neurodeploy.spec.loader import _check_keys, _identifier, _StrictLoader, MAX_FILE_BYTES, parse_yaml, read_yaml
+from neurodeploy.spec.units import dim_name, parse_quantity, SECOND
 
 #: Largest network accepted: neurons, synapses (plastic and static) and steps.
 MAX_NEURONS, MAX_SYNAPSES, MAX_STEPS = 100_000, 10_000_000, 10_000_000
@@ -193,7 +197,6 @@ def _network_loader():
     a tag of their own, which the strict loader reported as a tag)."""
     import yaml
 
-    from neurodeploy.spec.loader import _StrictLoader
 
     class NetworkLoader(_StrictLoader):
         def construct_mapping(self, node, deep=False):
@@ -209,7 +212,6 @@ def _network_loader():
 
 def _parse(text: str, source: str):
     """``text`` parsed by :func:`_network_loader`; problems as the rule loader words them (one line)."""
-    from neurodeploy.spec.loader import parse_yaml
 
     return parse_yaml(text, source, _network_loader())
 
@@ -221,7 +223,6 @@ def read_network(path: str) -> tuple:
     The file's checks (a regular file, its size, UTF-8, nesting) and its strict YAML are the rule
     loader's (:func:`neurodeploy.spec.loader.read_yaml`); the text is then read with YAML 1.2's numbers
     (:func:`_network_loader`)."""
-    from neurodeploy.spec.loader import MAX_FILE_BYTES, read_yaml
 
     source = os.path.basename(os.fspath(path)) or os.fspath(path)
     try:
@@ -268,7 +269,6 @@ def _number(value, source, field_name, lo=-math.inf, hi=math.inf, lo_open=False)
 
 
 def _quantity(value, source, field_name, unit: str, dim) -> float:
-    from neurodeploy.spec.units import dim_name, parse_quantity
 
     q = parse_quantity(value, source, field_name)
     if q.dim != dim:
@@ -279,8 +279,6 @@ def _quantity(value, source, field_name, unit: str, dim) -> float:
 
 
 def network_from_dict(data, source: str, rule) -> Network:
-    from neurodeploy.spec.loader import _check_keys, _identifier
-    from neurodeploy.spec.units import SECOND
 
     if not isinstance(data, dict):
         raise NeurodeployError(source, "", f"must be a mapping with 'network', 'populations' and 'projections' "
@@ -467,7 +465,6 @@ def check_size(network: Network, steps: int, source: str, field_name: str) -> No
     """Refuse a run of ``network`` for ``steps`` beyond the run limits of every protocol
     (:data:`neurodeploy.protocol.MAX_SYNAPSE_STEPS`, ``MAX_NEURON_STEPS``) or :data:`MAX_STEPS`;
     ``source``/``field_name`` name where ``steps`` came from."""
-    from neurodeploy.limits import MAX_NEURON_STEPS, MAX_SYNAPSE_STEPS
 
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise NeurodeployError(source, field_name, f"must be a whole number >= 1 (got {steps!r})")
@@ -483,14 +480,12 @@ def network_trains(rule, network: Network, seed: int, steps: int | None = None):
     """The protocol ``network``: :class:`neurodeploy.protocol.SpikeTrains` whose ``pre`` rows are the
     sources (the inputs' Poisson spikes from ``seed``; the LIF rows zero: each backend's neurons make
     them), ``post`` the LIF neurons (zero), ``w0``/``mask`` the plastic block and ``network`` the rest."""
-    from neurodeploy.protocol import SpikeTrains
 
     steps = network.steps if steps is None else int(steps)
     pre = np.zeros((network.n_src, steps), dtype=bool)
     pre[: network.n_inputs] = network.input_spikes(steps, seed, rule.dt)
     post = np.zeros((network.n_lif, steps), dtype=bool)
     rates = [p.rate_hz for p in network.inputs]
-    from neurodeploy.protocol import with_reward
 
     # a three-factor rule: the protocols' default reward per LIF neuron (Brian2 runs it; the engine's
     # supplied y traces need the post spikes in advance: the Lava and emulator backends refuse it)

@@ -18,6 +18,8 @@ from neurodeploy.protocol import SpikeTrains
 from neurodeploy.spec.ir import Rule
 from neurodeploy.verdict import EXIT_CODES, FAILED, NOT_CHECKED, PASSED, Comparison, counts, overall
 from neurodeploy.verdict.fidelity import DEFAULT_FIDELITY
+from neurodeploy.plots import figures, write_plots
+from neurodeploy.verdict.distribution import describe
 
 
 def _pct(value) -> str:
@@ -139,7 +141,6 @@ def _as_markdown(lines: list) -> list:
 
 
 def _distribution_lines(data: dict) -> list:
-    from neurodeploy.verdict.distribution import describe
 
     out = []
     for c in data["comparisons"]:
@@ -441,7 +442,6 @@ class Report:
         """The report's figures as ``matplotlib.figure.Figure`` objects: file name -> figure
         (trajectories.png, errors.png, curve.png, quantization.png where they apply), as :meth:`write`
         saves them."""
-        from neurodeploy.plots import figures
 
         return figures(self.to_dict(), {name: res.trajectory for name, res in self.results.items()},
                        rows={name: res.rows for name, res in self.results.items()})
@@ -521,7 +521,6 @@ class Report:
         data["seconds"] = dict(data["seconds"], **{"write trajectories.npz": round(time.perf_counter() - start, 3)})
         start = time.perf_counter()
         rows = {name: res.rows for name, res in self.results.items()}
-        from neurodeploy.plots import write_plots
 
         for name in ("trajectories.png", "errors.png", "curve.png", "quantization.png"):  # none stale
             if os.path.isfile(os.path.join(out_dir, name)):

@@ -12,6 +12,7 @@ import numpy as np
 from neurodeploy.backend import Recording
 from neurodeploy.compile.compilation import Compilation, compile_rule
 from neurodeploy.protocol import SpikeTrains
+from neurodeploy.compile.loihi import network_plan_reason
 
 
 DEFAULT_BACKENDS = ("brian2", "brian2-step", "lava-float", "lava-fixed")
@@ -67,7 +68,6 @@ PLAN_FREE = ("brian2", "brian2-step", "lava-cpu")
 def network_refusals(rule, trains, plans) -> dict:
     """A network's engine backends that cannot deploy it with the plans (a static weight or a threshold
     beyond Loihi's integers, a masked synapse starting at 0): backend -> the one-line reason."""
-    from neurodeploy.compile.loihi import network_plan_reason
 
     out = {}
     if trains.network is None:

@@ -47,6 +47,10 @@ from neurodeploy.verdict.fidelity import candidates as fidelity_candidates
 from neurodeploy.verdict.links import (COMPARISONS, MEASURED, _tolerance, compare, compare_spikes,
                                        distribution_comparisons, fixed_saturation, judge_curve, nothing_learned,
                                        present_grid, proof_statement, saturation_notes)
+from neurodeploy.protocol import as_rule, default_trains, make_trains, protocol_options
+from neurodeploy.verdict.approximation import approximation_entries
+from neurodeploy.verdict.fidelity import check_tolerance
+from neurodeploy.verdict.quantization import ENSEMBLE_SIZE, quantization_chain
 
 
 def verify(rule: Rule, trains: SpikeTrains | None = None, backends=None, progress=None,
@@ -69,9 +73,6 @@ def verify(rule: Rule, trains: SpikeTrains | None = None, backends=None, progres
     Closed loop: the plans are scaled on the post spikes the first backend's
     neuron made (``brian2`` by default), not on the imposed raster; the
     fixed-point chain replays lava-fixed's own spikes."""
-    from neurodeploy.protocol import as_rule, default_trains
-    from neurodeploy.verdict.fidelity import check_tolerance
-    from neurodeploy.verdict.quantization import ENSEMBLE_SIZE, quantization_chain
     from neurodeploy.verdict.timing import timing_verdict
 
     rule = as_rule(rule)  # a path or a loaded rule
@@ -161,7 +162,6 @@ def verify(rule: Rule, trains: SpikeTrains | None = None, backends=None, progres
         lap(f"backend {name}")
     w_range = rule.weight.range
     comparisons, measured = [], []
-    from neurodeploy.verdict.approximation import approximation_entries
 
     approximated = approximation_entries(rule, plans, trains, results)
     comparisons += approximated
@@ -344,7 +344,6 @@ def add_window(report: "Report", progress=None, timeout=None) -> None:
     character (its sign at dt near 0, the balance of its lobes): brian2 against each deployment's emulator
     twin (:data:`WINDOW_TWIN`), judged as the curve protocol is (``window`` and ``window curve`` entries);
     or a note why not (``steps_ran``)."""
-    from neurodeploy.protocol import make_trains, protocol_options
 
     reason = window_reason(report.rule, report.trains)
     if reason is not None:

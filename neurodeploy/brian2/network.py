@@ -28,6 +28,7 @@ import numpy as np
 from neurodeploy.brian2.model import set_up_synapses, unit_text
 from neurodeploy.brian2.standalone import _make
 from neurodeploy.spec.units import to_brian2
+from neurodeploy.backend import Recording
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,6 @@ def _standalone(b2, rule, trains, lay: Layout, plastic, offsets, index, objects,
                 build_dir) -> tuple:
     """The cpp_standalone run: a monitor per plastic group every ``every`` steps (rows 0, K, 2K, ...) on the
     recorded synapses, the last step from the weights after the run."""
-    from neurodeploy.backend import Recording
 
     dt = rule.dt * b2.second
     steps, n_lif, n_src = trains.steps, lay.n_lif, lay.plastic.shape[1]

@@ -10,6 +10,7 @@ import signal
 import numpy as np
 
 from neurodeploy.brian2.model import Brian2Model
+from neurodeploy.errors import NeurodeployError
 
 
 def _make(b2, build_dir: str, check=lambda: None) -> None:
@@ -148,7 +149,6 @@ def _record_products(build_dir: str) -> None:
 def _cache_root() -> str:
     """The cache directory (NEURODEPLOY_CACHE, default ``~/.cache/neurodeploy``), created if needed; one
     line (NeurodeployError) when it is not a directory or cannot be made one."""
-    from neurodeploy.errors import NeurodeployError
 
     configured = os.environ.get("NEURODEPLOY_CACHE")
     root = configured or os.path.join(os.path.expanduser("~"), ".cache", "neurodeploy")

@@ -41,6 +41,8 @@ from neurodeploy.codegen.lava_script import emit_lava, emit_lava_cpu, parameter_
 from neurodeploy.codegen.text import SCRIPT_PROTOCOL, TRACE_LIMIT, version
 from neurodeploy.files import follow_umask
 from neurodeploy.spec.ir import Rule
+from neurodeploy.lava.deploy import describe_traffic
+from neurodeploy.protocol import default_trains
 
 TARGETS = ("brian2", "lava")
 
@@ -52,7 +54,6 @@ __all__ = ["emit_brian2", "emit_lava", "emit_lava_cpu", "write_compiled", "plans
 def plans_for(rule: Rule, trains=None) -> dict:
     """{"fixed": Plan, "float": Plan} scaled on ``trains`` (the default verify protocol if None)."""
     from neurodeploy.compile.compilation import compile_plans
-    from neurodeploy.protocol import default_trains
 
     return compile_plans(rule, trains if trains is not None else default_trains(rule))
 
@@ -106,9 +107,7 @@ def write_compiled(rule: Rule, target: str, out_dir: str, trains=None, mode: str
     10 Hz). A rule the learning engine cannot express gets a ``lava-cpu`` script
     (:func:`emit_lava_cpu`) and no plan.
     """
-    from neurodeploy.lava.deploy import describe_traffic
     from neurodeploy.compile.plan import engine_reason
-    from neurodeploy.protocol import default_trains
 
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r} (choose from {', '.join(TARGETS)})")

@@ -11,6 +11,7 @@ from neurodeploy.codegen.text import (_POISSON_FUNCTION, SCRIPT_PROTOCOL, TRACE_
 from neurodeploy.errors import UnsupportedError
 from neurodeploy.spec.ir import Rule
 from neurodeploy.spec.units import DIMENSIONLESS
+from neurodeploy.compile.loihi import RNG_SEED
 
 
 # -- Lava ------------------------------------------------------------------------
@@ -120,7 +121,6 @@ def emit_lava(rule: Rule, plan, traffic: dict | None = None) -> str:
 
     ``traffic``: what the plan's trace scales assume (:func:`neurodeploy.lava.deploy.describe_traffic`),
     stated in the header and, for the fixed plan, in the saturation warning."""
-    from neurodeploy.compile.loihi import RNG_SEED
     from neurodeploy.compile.lowering import lower
 
     if plan.mode not in ("fixed", "float"):

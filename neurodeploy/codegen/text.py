@@ -7,6 +7,7 @@ from __future__ import annotations
 from neurodeploy.brian2.model import (unit_text)
 from neurodeploy.spec.ir import Rule
 from neurodeploy.spec.units import _ALIASES, _QUANTITY, DIMENSIONLESS, Quantity, lookup_unit
+from neurodeploy.version import __version__
 
 
 #: The protocol the emitted scripts run when executed as scripts.
@@ -18,7 +19,6 @@ TRACE_LIMIT = 127
 
 
 def version() -> str:
-    from neurodeploy.version import __version__
     return __version__
 
 

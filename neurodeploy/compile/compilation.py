@@ -20,6 +20,7 @@ from neurodeploy.compile.plan import (Plan, approximation_reason, engine_reason,
 from neurodeploy.errors import UnsupportedError
 from neurodeploy.protocol import SpikeTrains, trace_stats, update_counts
 from neurodeploy.spec.ir import Rule
+from neurodeploy.network import with_spikes
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,7 +85,6 @@ class Compilation(Mapping):
     def on_spikes(self, spikes) -> "Compilation":
         """The compilation for the traffic with these post ``spikes`` (a closed loop's or network's plans,
         on the spikes a neuron made): a new traffic, so a new compilation."""
-        from neurodeploy.network import with_spikes
 
         return compile_rule(self.rule, with_spikes(self.trains, spikes))
 

@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from neurodeploy.compile.lowering import EngineRule
+from neurodeploy.errors import UnsupportedError
 
 #: Fraction of the 7-bit trace range the protocol's peak may use.
 HEADROOM = 0.9
@@ -479,7 +480,6 @@ def engine_reason(rule) -> str | None:
     realised as ``S * 2**E`` within :data:`FLOAT_EXACT`: a product whose
     constant no trace scale can absorb (``u0 * w``) and that lies outside the
     scales is not expressible."""
-    from neurodeploy.errors import UnsupportedError
     from neurodeploy.compile.lowering import lower
 
     try:
@@ -500,7 +500,6 @@ def approximation_reason(rule, mode: str) -> str | None:
     The approximated rule's float plan must realise every constant exactly (it is then the
     approximated rule run exactly in floating point); a rule whose approximation is fixed-point only
     (a saturation reset) has no float plan."""
-    from neurodeploy.errors import UnsupportedError
     from neurodeploy.compile.lowering import lower
 
     try:
@@ -520,7 +519,6 @@ def approximation_reason(rule, mode: str) -> str | None:
 
 def approximations(rule) -> tuple:
     """The lowering's approximations of ``rule`` (Approximation objects); () when it is exact or refused."""
-    from neurodeploy.errors import UnsupportedError
     from neurodeploy.compile.lowering import lower
 
     try:

@@ -14,6 +14,7 @@ import numpy as np
 from neurodeploy.backend import REGISTRY, EngineBackend
 from neurodeploy.compile.loihi import RNG_SEED
 from neurodeploy.emu.engine import simulate as emulate
+from neurodeploy.compile.loihi import supplied_traces
 
 
 class _EmuBackend(EngineBackend):
@@ -41,7 +42,6 @@ class _EmuBackend(EngineBackend):
         return out.reshape(out.shape[0], posts.size, pres.size)
 
     def simulate(self, rule, trains, plans, progress=None, recording=None):
-        from neurodeploy.compile.loihi import supplied_traces
 
         plan = plans[self.mode]
         w0 = plan.weights_to_lava(trains.w0)

@@ -35,6 +35,11 @@ from neurodeploy.compile.loihi import (CPU_SCALE, MODES, RNG_SEED, SELECT_TAGS, 
                                       network_unsupported_reason, sparse_zero_starts, static_weights_lava,
                                       supplied_traces, unsupported_reason)
 from neurodeploy.errors import NeurodeployError, UnsupportedError
+from neurodeploy.lava.compat import import_lava
+from neurodeploy.limits import MAX_NEURON_STEPS, MAX_STEPS, MAX_SYNAPSE_STEPS
+from neurodeploy.network import load_network, MAX_BLOCK, Network
+from neurodeploy.protocol import DEFAULT_POISSON, default_trains, make_trains, SpikeTrains, with_reward
+from neurodeploy.spec.ir import Rule
 
 
 def check_steps(steps, field_name: str, source: str = "deploy", most: int | None = None) -> int:
@@ -49,7 +54,6 @@ def check_steps(steps, field_name: str, source: str = "deploy", most: int | None
 def check_block(shape: tuple, source: str, field_name: str, what: str = "(n_post, n_pre)") -> None:
     """Refuse a dense weight block ``shape`` beyond :data:`neurodeploy.network.MAX_BLOCK` entries (as a
     network file does), with its size, before anything is allocated."""
-    from neurodeploy.network import MAX_BLOCK
 
     entries = int(shape[0]) * int(shape[1])
     if entries > MAX_BLOCK:
@@ -95,7 +99,6 @@ def traffic_trains(rule, traffic=None, source: str = "traffic", prefix: str = ""
     a dict ``{"protocol": name, "seed": s, **options}`` (options as ``verify``'s);
     :class:`~neurodeploy.protocol.SpikeTrains`; or recorded rasters ``(pre, post)`` /
     ``{"pre": ..., "post": ...}`` (bool (n, steps))."""
-    from neurodeploy.protocol import DEFAULT_POISSON, SpikeTrains, default_trains, make_trains, with_reward
 
     if traffic is None:
         return default_trains(rule)
@@ -133,7 +136,6 @@ def traffic_trains(rule, traffic=None, source: str = "traffic", prefix: str = ""
 
 def _check_run(n_pre: int, n_post: int, steps: int, source: str) -> None:
     """Refuse rasters beyond the run limits of the protocols (:data:`neurodeploy.protocol.MAX_STEPS`, ...)."""
-    from neurodeploy.limits import MAX_NEURON_STEPS, MAX_STEPS, MAX_SYNAPSE_STEPS
 
     if not (steps <= MAX_STEPS and float(steps) * n_pre * n_post <= MAX_SYNAPSE_STEPS
             and steps * (n_pre + n_post) <= MAX_NEURON_STEPS):
@@ -178,7 +180,6 @@ class Deployment:
         :mod:`neurodeploy.lava.recording.processes`); None for the plain connection. ``mask``:
         bool (n_post, n_pre), the synapses that exist: a ``LearningSparse`` connection whose
         structure is the mask (the others have no weight and never change); None: all to all."""
-        from neurodeploy.lava.compat import import_lava
 
         rng_seed = check_rng_seed(rng_seed)
         check_plan(plan)
@@ -281,7 +282,6 @@ class Deployment:
         """Three-factor rules: slot -> (n_post, steps) values of the post and reward traces
         (Lava units) that ``s_in_y1..y3`` must receive, from the post raster and the reward
         input ((steps,) or (n_post, steps); default none)."""
-        from neurodeploy.protocol import SpikeTrains
 
         if not self.plan.three_factor:
             raise NeurodeployError("deploy", "supplied_traces", "only three-factor rules (a reward trace) read "
@@ -347,7 +347,6 @@ class CpuDeployment:
         """``RuleSynapses`` for ``rule`` with initial weights ``w0`` (n_post, n_pre), rule units;
         ``record``: path of a ``.npy`` weight history (verify's recording); ``mask``: the synapses that
         drive ``a_out`` (None: all)."""
-        from neurodeploy.lava.compat import import_lava
 
         import_lava()
         from neurodeploy.lava.cpu.processes import RuleSynapses
@@ -416,7 +415,6 @@ def deploy(rule_or_path, shape=None, w_init=None, mode: str = "fixed", traffic=N
     ``mode="cpu"``: any rule as written, in a :class:`CpuDeployment` (the ``lava-cpu`` backend's
     process; not the learning engine, so ``traffic``, ``rng_seed`` and ``mask`` do not apply)."""
     from neurodeploy.compile.compilation import Compilation, compile_rule
-    from neurodeploy.spec.ir import Rule
 
     if mode not in MODES + ("cpu",):
         raise NeurodeployError("deploy", "mode", f"must be 'float', 'fixed' or 'cpu' (got {mode!r})")
@@ -550,7 +548,6 @@ class NetworkDeployment:
         incoming projection (the others never spike), connected; read ``sink.data.get()`` before ``stop()``."""
         from neurodeploy.network import MAX_STEPS
 
-        from neurodeploy.limits import MAX_NEURON_STEPS
 
         steps = check_steps(steps, "spike_sinks.steps", self.network.source, MAX_STEPS)
         n = sum(p.n for p in self.network.lifs if any(pr.target == p.name for pr in self.network.projections))
@@ -628,8 +625,6 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
     (each Lava learning connection owns its generators); ``traffic``: what the plan is scaled on when
     ``plan`` is None (as :func:`deploy`'s; default the network's own trains from its seed);
     ``record``: projection index -> ``.npy`` weight history path (verify's recording connections)."""
-    from neurodeploy.spec.ir import Rule
-    from neurodeploy.network import Network, load_network
 
     if mode not in MODES + ("cpu",):
         raise NeurodeployError("deploy", "mode", f"must be 'float', 'fixed' or 'cpu' (got {mode!r})")
@@ -685,7 +680,6 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
     if bad.size:
         raise NeurodeployError("deploy", "w0", f"must be within the rule's bounds [{rule.weight.w_min:g}, "
                                                f"{rule.weight.w_max:g}] at the plastic synapses (got {float(bad[0]):g})")
-    from neurodeploy.lava.compat import import_lava
 
     import_lava()
     from lava.proc.dense.process import Dense

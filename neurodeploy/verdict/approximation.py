@@ -37,6 +37,10 @@ from __future__ import annotations
 import numpy as np
 
 from neurodeploy.verdict import FAILED, NOT_CHECKED, PASSED
+from neurodeploy.backend import RunResult
+from neurodeploy.compile.loihi import RNG_SEED, supplied_traces
+from neurodeploy.emu.engine import simulate
+from neurodeploy.verdict.quantization import _Modes, _run_spec, realise
 
 #: Tolerance of an approximation that is exact in floating point (the saturation reset): the lowering's.
 EXACT_TOLERANCE = 1e-9
@@ -44,8 +48,6 @@ EXACT_TOLERANCE = 1e-9
 
 def _float_image(rule, plans, trains) -> tuple:
     """(name, trajectory in rule units) of the approximated rule run exactly in floating point."""
-    from neurodeploy.emu.engine import simulate
-    from neurodeploy.compile.loihi import RNG_SEED, supplied_traces
 
     if "float" in plans:
         plan = plans["float"]
@@ -54,7 +56,6 @@ def _float_image(rule, plans, trains) -> tuple:
                                                          trains.post, rng_seed=RNG_SEED, scale=plan.weight_scale,
                                                          supplied=supplied)
     from neurodeploy.compile.lowering import lower
-    from neurodeploy.verdict.quantization import _Modes, _run_spec, realise
 
     plan = plans["fixed"]
     real = realise(rule, lower(rule, approximate=True), plan)
@@ -69,7 +70,6 @@ def _candidate(rule, plans, trains, results, ref):
     """(name, RunResult) of the approximated rule: ``lava-float`` or ``emu-float`` when they ran (the one
     that covers more of the protocol: a windowed Lava run's emulator twin, proven equal to it on the
     window by the emulation share), else the float image run here, on the reference's recorded grid."""
-    from neurodeploy.backend import RunResult
 
     ran = [n for n in ("lava-float", "emu-float") if n in results]
     if ran:

@@ -42,6 +42,9 @@ import time
 import numpy as np
 
 from neurodeploy.verdict import FAILED, NOT_CHECKED, PASSED
+from neurodeploy.backend import Recording
+from neurodeploy.protocol import poisson
+from neurodeploy.targets import load_all
 
 #: Runs per ensemble (each side).
 ENSEMBLE = 16
@@ -100,7 +103,6 @@ def _weight_statistics(rule, w_final, post) -> dict:
 def reseeded(rule, trains, seed: int):
     """The closed loop ``trains`` with its presynaptic Poisson trains drawn from ``seed`` (same size,
     rate, neuron and initial weights); a network: its inputs (same structure)."""
-    from neurodeploy.protocol import poisson
 
     if trains.network is not None:
         from neurodeploy.network import reseed
@@ -119,8 +121,6 @@ def ensemble_statistics(rule, backend: str, trains, plans, seeds) -> tuple:
     of [0, 1] is 128/255: +0.002 of the range, which 16 runs of a short protocol tell apart from the
     reference at p ~ 1e-5): that offset (:func:`initial_offset`) is taken out of its final weights,
     so that the verdict judges what was learned, not how ``w0`` rounds (reported as ``w0_lava_error_max``)."""
-    from neurodeploy.backend import Recording
-    from neurodeploy.targets import load_all
 
     registry = load_all()
     runner = registry.get(backend)
@@ -332,7 +332,6 @@ def distribution_verdict(rule, trains, plans, candidate: str, seed: int, size: i
 def _refused(rule, trains, backends) -> str | None:
     """Why an ensemble cannot run on one of ``backends`` (e.g. the emulator's all-to-all closed loop
     with a mask), or None."""
-    from neurodeploy.targets import load_all
 
     for name in dict.fromkeys(backends):
         backend = load_all().get(name)

@@ -47,6 +47,7 @@ import math
 import numpy as np
 
 from neurodeploy.verdict import FAILED, NOT_CHECKED, PASSED
+from neurodeploy.protocol import update_counts
 
 #: Default fidelity tolerance: the deployment's learned change may differ from the reference's by this
 #: fraction (gain within 1 +- f, net change within f of the per-synapse change, correlation >= 1 - f).
@@ -93,7 +94,6 @@ def final_change(res, w0: np.ndarray, row_step: int) -> np.ndarray:
 def _mean_updates(rule, trains, counts: dict | None) -> float:
     """Mean weight updates per synapse on ``trains``: the compilation's ``counts`` when given (the same
     traffic), else counted."""
-    from neurodeploy.protocol import update_counts
 
     return (counts if counts else update_counts(rule, trains))["mean_updates"]
 

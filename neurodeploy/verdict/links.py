@@ -10,6 +10,8 @@ from neurodeploy.running import mode_of
 from neurodeploy.spec.ir import Rule
 from neurodeploy.verdict import FAILED, MAX_TOLERANCE, NOT_CHECKED, PASSED
 from neurodeploy.verdict.fidelity import DEFAULT_FIDELITY, same_step_point
+from neurodeploy.protocol import decayed_trace
+from neurodeploy.verdict.distribution import distribution_verdict, ENSEMBLE, ENSEMBLE_BACKEND
 
 
 LOWERING_TOLERANCE = 1e-9
@@ -79,7 +81,6 @@ def distribution_comparisons(rule, trains, plans, results, progress=None, tolera
     pairs is a deviation the deployment really has, judged with the others. ``lava-*`` and ``emu-*`` of
     one mode share one ensemble (bit-exact twins in fixed point; equal to 1e-12 of the range in float);
     where spikes do not part the exact comparisons stand alone."""
-    from neurodeploy.verdict.distribution import ENSEMBLE, ENSEMBLE_BACKEND, distribution_verdict
 
     reference = next((n for n in ("brian2", "brian2-step") if n in results), None)  # the model as written
     if reference is None:
@@ -317,7 +318,6 @@ def fixed_saturation(plan, rule: Rule, trains: SpikeTrains, fixed_result) -> dic
     """
     from neurodeploy.compile.plan import TRACE_MAX
 
-    from neurodeploy.protocol import decayed_trace
 
     traces = {}
     for t in plan.traces:

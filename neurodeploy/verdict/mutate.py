@@ -24,6 +24,8 @@ import time
 
 from neurodeploy.verdict import FAILED, PASSED
 from neurodeploy.verdict.quantization import ENSEMBLE_SIZE, quantization_chain
+from neurodeploy.compile.loihi import supplied_traces
+from neurodeploy.emu.engine import simulate
 
 MUTATIONS = ("E+1", "E-1", "S+1", "S-1", "sign", "dependency")
 
@@ -77,8 +79,6 @@ def _behavioural(entries) -> bool:
 
 def single_run(rule, plan, trains):
     """The fixed-point run lava-fixed would make (emu-fixed, Lava's seed), supplied traces included."""
-    from neurodeploy.compile.loihi import supplied_traces
-    from neurodeploy.emu.engine import simulate
 
     supplied = supplied_traces(rule, plan, trains) if plan.three_factor else None
     return simulate(plan, plan.weights_to_lava(trains.w0), trains.pre, trains.post, scale=plan.weight_scale,

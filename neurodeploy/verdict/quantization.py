@@ -61,6 +61,8 @@ import numpy as np
 
 from neurodeploy.backend import recorded_rows
 from neurodeploy.verdict import FAILED, MAX_TOLERANCE, NOT_CHECKED, PASSED
+from neurodeploy.emu.batch import simulate_batch
+from neurodeploy.emu.engine import _parse, _tag_products, float_spec, shift_of, simulate
 
 #: Rounding seeds in the ensemble.
 ENSEMBLE_SIZE = 32
@@ -119,7 +121,6 @@ class Realisation:
 def realise(rule, engine, plan) -> Realisation:
     """Recompute every constant of ``plan`` from the lowering ``engine`` and the plan's scales
     (the weight scale, the trace impulses, the tag's scale)."""
-    from neurodeploy.emu.engine import _parse, _tag_products
 
     problems = []
     s_w = float(plan.weight_scale)
@@ -207,7 +208,6 @@ def record_stride(steps: int, synapses: int) -> int:
 
 
 def _run_spec(real: Realisation, rule, trains, coefficients, w0_lava, bounds, stride, saturating=(), supplied=None):
-    from neurodeploy.emu.engine import float_spec, simulate
 
     impulses = {k: (0.0 if k in real.supplied else v) for k, v in real.impulses.items()}
     taus = {k: (SUPPLIED_TAU if k in real.supplied else v) for k, v in real.taus.items()}
@@ -256,8 +256,6 @@ def rounding_bias(rule, plan, trains, k: int = 8) -> float:
     (its constants, impulses and initial weights). Lava's fixed point is biased downwards by the floors
     of shifted products and by its stochastic decays; this is the plan's own rounding, whatever its
     constants."""
-    from neurodeploy.emu.engine import simulate
-    from neurodeploy.emu.batch import simulate_batch
 
     stride = record_stride(trains.steps, trains.n_pre * trains.n_post)
     rows = recorded_rows(trains.steps, stride)
@@ -292,7 +290,6 @@ def constants_link(rule, engine, plan, trains) -> tuple:
     F = _run_spec(real, rule, trains, exact, np.asarray(trains.w0, dtype=float) / s_w, f_bounds, stride, sat,
                   sup_exact)
     I = _run_spec(real, rule, trains, best, w0_best.astype(float), real.limits, stride, sat, sup)
-    from neurodeploy.emu.engine import simulate
 
     w0_plan = plan.weights_to_lava(trains.w0)
     if plan.sign_mode == "mixed":
@@ -350,7 +347,6 @@ def ensemble_seeds(seed, k: int) -> list:
 
 def _floor_bias(plan, trains, rule, rows) -> np.ndarray:
     """Largest downward bias (Lava units) of shifted products' floors up to each recorded row: (rows, n_post, n_pre)."""
-    from neurodeploy.emu.engine import _parse, shift_of
 
     lava_rule, products = _parse(plan, 7)
     e = rule.t_epoch
@@ -397,7 +393,6 @@ def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SI
     ``supplied``: the y traces a three-factor plan gets from the post side (integers; the same in every run)."""
     from scipy import stats
 
-    from neurodeploy.emu.batch import simulate_batch
 
     R, stride = context["R"], context["stride"]
     s_w, w_range = plan.weight_scale, rule.weight.range

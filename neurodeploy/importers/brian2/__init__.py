@@ -74,6 +74,7 @@ from neurodeploy.importers.brian2.resolution import Resolution
 from neurodeploy.importers.brian2.text import ImportedRule, _value_of, quantity_text
 from neurodeploy.importers.brian2.traces import Traces
 from neurodeploy.spec.units import DIMENSIONLESS, unit_name
+from neurodeploy.spec.loader import read_yaml, rule_from_dict
 
 __all__ = ["import_brian2", "from_strings", "from_synapses", "from_spec", "to_yaml", "quantity_text", "ImportedRule", "SPEC_KEYS"]
 
@@ -222,7 +223,6 @@ def from_strings(model: str, on_pre: str = "", on_post: str = "", namespace: dic
     Returns an :class:`ImportedRule` (a dict for :func:`neurodeploy.spec.loader.rule_from_dict`, with
     ``.notes``); the rule has been loaded once, so the loader accepts it. Bad or unsupported input
     raises :class:`NeurodeployError` naming ``source``, the field and the statement."""
-    from neurodeploy.spec.loader import rule_from_dict
 
     rule = _Importer(model, on_pre, on_post, namespace, name, source, init, bounds, description, citation,
                      run_regularly, dt, delays, target_variables).run()
@@ -335,7 +335,6 @@ def from_spec(path: str) -> ImportedRule:
     ``bounds``, ``description``, ``citation``. A Python file is refused: it is never run."""
     import os
 
-    from neurodeploy.spec.loader import read_yaml
 
     source = os.path.basename(os.fspath(path)) or os.fspath(path)
     if source.endswith((".py", ".pyw", ".ipynb")):

@@ -9,6 +9,7 @@ import yaml
 from neurodeploy.importers.brian2.text import (ImportedRule, _brian2_builtin,
                                              _is_quantity, _value_of, quantity_text, rule_text)
 from neurodeploy.spec.units import (DIMENSIONLESS, Dimension)
+from neurodeploy.errors import printable
 
 
 def _equation_text(eq) -> str:
@@ -30,7 +31,6 @@ def _equation_text(eq) -> str:
 
 def to_yaml(rule: dict, header: str = "") -> str:
     """YAML text of an imported rule; its notes (and ``header``) as comments at the top."""
-    from neurodeploy.errors import printable
 
     # comments stay comments: control characters (a carriage return would end one) are escaped
     lines = [f"# {printable(line, 2000)}" for line in header.splitlines()] if header else []

@@ -8,6 +8,7 @@ import math
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.importers.brian2.text import (_RUNTIME, _brian2_builtin,
                                              _value_of, quantity_text, rule_text)
+from neurodeploy.spec.units import DimensionMismatch, dimensions_of
 
 
 class Resolution:
@@ -67,7 +68,6 @@ class Resolution:
 
     def numeric(self, expr, field, statement):
         """(value, Dimension) of a constant expression over the namespace."""
-        from neurodeploy.spec.units import DimensionMismatch, dimensions_of
 
         sympy = self.sympy
         for s in expr.free_symbols:

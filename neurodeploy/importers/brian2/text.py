@@ -6,6 +6,7 @@ import math
 
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.spec.units import DIMENSIONLESS, Dimension, lookup_unit, parse_quantity, unit_name
+from neurodeploy.spec.units import to_brian2
 
 
 #: Names Brian2 gives a meaning that a rule has no counterpart for.
@@ -101,7 +102,6 @@ def quantity_text(value: float, dim: Dimension):
     import neurodeploy.brian2_setup  # noqa: F401 - before any other Brian2 import
     from brian2 import Quantity
 
-    from neurodeploy.spec.units import to_brian2
 
     candidates = []
     try:

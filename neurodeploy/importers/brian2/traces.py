@@ -8,6 +8,7 @@ import re
 
 from neurodeploy.importers.brian2.text import (rule_text)
 from neurodeploy.spec.units import (Dimension, dim_name, parse_quantity)
+from neurodeploy.spec.units import SECOND
 
 
 class Traces:
@@ -53,7 +54,6 @@ class Traces:
         return self._tau_rest(name, rule_text(-1 / a), rule_text(self.sympy.simplify(-b / a)), field, statement)
 
     def _tau_rest(self, name, tau, rest, field, statement):
-        from neurodeploy.spec.units import SECOND
 
         tau_text, tau_dim = self.constant_text(tau, field, statement)
         if tau_dim != SECOND:
