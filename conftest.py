@@ -47,6 +47,7 @@ SLOW_MODULES = {
     "tests/test_import_brian2_hostile.py", # capped child processes: 56 s
     "tests/test_distribution.py",          # ensembles of closed loops: 36 s
     "tests/test_literature.py",            # the 200 s network on the emulator: 16 s
+    # not measured test by test: they verify on Lava, in networks or at scale, at length
     "tests/test_rule_library.py",          # every library rule verified on Lava (the demo's checks)
     "tests/test_approximations.py",
     "tests/test_batch.py",
@@ -72,6 +73,29 @@ SLOW_TESTS = (
     "tests/test_import_brian2.py::test_song_miller_abbott_stdp_example",                       # 4 s
     "tests/test_codegen_params.py::test_edited_w_init_changes_main",                           # 4.5 s
     "tests/test_hostile.py::test_corpus_subprocess",                                           # 60 children, 1-3 s each
+    "tests/test_inputs.py::test_masked_closed_loop_on_lava_equals_brian2_step",                # 29 s
+    "tests/test_inputs.py::test_mask_present_synapses_equal_the_unmasked_run",                 # its fixture: 15 s
+    "tests/test_inputs.py::test_cli_verify_with_a_mask",                                       # 4 s
+    "tests/test_inputs.py::test_cli_transposed_warning_then_runs",                             # 4 s
+    "tests/test_epochs.py::test_timing_share_passes_a_correct_deployment_at_longer_epochs",    # 26 s each
+    "tests/test_epochs.py::test_timing_share_fails_a_wrong_candidate_at_longer_epochs",        # 7 s each
+    "tests/test_epochs.py::test_step_semantics_equal_the_engine",                              # 1-12 s each
+    "tests/test_protocols.py::test_closed_loop_end_to_end",                                    # 27 s
+    "tests/test_protocols.py::test_hfs_potentiates_and_lfs_depresses_pair_stdp",               # 16 s
+    "tests/test_protocols.py::test_window_matches_closed_form_on_every_backend",               # 9 s
+    "tests/test_verdict.py::test_closed_loop_plans_on_the_neurons_own_spikes",                 # 14 s
+    "tests/test_lava.py::test_verify_cli_defaults_stdp_pair",                                  # 12 s
+    "tests/test_lava.py::test_all_four_backends_agree",                                        # 5-9 s each
+    "tests/test_lava.py::test_same_seed_same_trajectories",                                    # 8 s
+    "tests/test_lava.py::test_spikes_file_drives_all_backends",                                # 3.5 s
+    "tests/test_deploy.py::test_cpu_script_runs_and_an_edit_takes_effect",                     # 15 s
+    "tests/test_deploy.py::test_float_script_runs",                                            # 9 s
+    "tests/test_deploy.py::test_user_network_equals_verify",                                   # 4-8 s each
+    "tests/test_deploy.py::test_fixed_script_runs_and_an_edit_takes_effect",                   # 7 s
+    "tests/test_deploy.py::test_three_factor_deployment_supplies_the_traces",                  # 6 s
+    "tests/test_deploy.py::test_docs_deploy_example_runs",                                     # 5 s
+    "tests/test_deploy.py::test_fixed_script_warns_when_a_trace_saturates",                    # 4 s
+    "tests/test_deploy.py::test_cpu_deployment_equals_the_engine_order_reference",             # 3 s
 )
 
 
