@@ -12,19 +12,37 @@ Python API (the objects the CLI uses)::
 
     from neurodeploy import deploy           # a rule's connection for your own Lava network
     d = deploy("reference/rules/stdp_pair.yaml", shape=(4, 5), mode="fixed", traffic=10.0)
+
+Every name loads on first use: importing neurodeploy (or any of its modules) stays cheap, and Brian2
+and Lava load only when a run needs them.
 """
-__version__ = "0.1.0"
+from neurodeploy.version import __version__  # noqa: F401
 
-from neurodeploy.errors import NeurodeployError, UnsupportedError  # noqa: E402,F401
-# The deployment API (numpy only until a connection is built). ``neurodeploy.deploy`` is the
-# function; its module stays importable as ``from neurodeploy.deploy import Deployment``.
-from neurodeploy.deploy import Deployment, deploy, lif_params  # noqa: E402,F401
-
-
-#: What a user calls (``dir(neurodeploy)`` lists these; the heavy ones load on first use).
-__all__ = ["load_rule", "verify", "Report", "deploy", "deploy_network", "Deployment", "lif_params",
-           "poisson", "load_spikes", "SpikeTrains", "load_network", "from_synapses", "import_brian2",
-           "NeurodeployError", "UnsupportedError", "DEFAULT_FIDELITY"]
+#: What a user calls: public name -> (module, attribute). ``dir(neurodeploy)`` lists these.
+_PUBLIC = {
+    "load_rule": ("neurodeploy.spec.loader", "load_rule"),
+    "verify": ("neurodeploy.verification", "verify"),
+    "Report": ("neurodeploy.report", "Report"),
+    "deploy": ("neurodeploy.lava.deploy", "deploy"),
+    "deploy_network": ("neurodeploy.lava.deploy", "deploy_network"),
+    "Deployment": ("neurodeploy.lava.deploy", "Deployment"),
+    "CpuDeployment": ("neurodeploy.lava.deploy", "CpuDeployment"),
+    "NetworkDeployment": ("neurodeploy.lava.deploy", "NetworkDeployment"),
+    "lif_params": ("neurodeploy.compile.loihi", "lif_params"),
+    "compile_rule": ("neurodeploy.compile.compilation", "compile_rule"),
+    "Compilation": ("neurodeploy.compile.compilation", "Compilation"),
+    "poisson": ("neurodeploy.protocol", "poisson"),
+    "load_spikes": ("neurodeploy.protocol", "load_spikes"),
+    "make_trains": ("neurodeploy.protocol", "make_trains"),
+    "SpikeTrains": ("neurodeploy.protocol", "SpikeTrains"),
+    "load_network": ("neurodeploy.network", "load_network"),
+    "from_synapses": ("neurodeploy.importers.brian2", "from_synapses"),
+    "import_brian2": ("neurodeploy.importers.brian2", "import_brian2"),
+    "NeurodeployError": ("neurodeploy.errors", "NeurodeployError"),
+    "UnsupportedError": ("neurodeploy.errors", "UnsupportedError"),
+    "DEFAULT_FIDELITY": ("neurodeploy.verdict.fidelity", "DEFAULT_FIDELITY"),
+}
+__all__ = list(_PUBLIC)
 
 
 def __dir__():
@@ -32,26 +50,11 @@ def __dir__():
 
 
 def __getattr__(name):
-    # Lazy: importing neurodeploy stays cheap; Brian2 and Lava load on first use.
-    if name == "load_rule":
-        from neurodeploy.spec.loader import load_rule
-        return load_rule
-    if name in ("poisson", "load_spikes", "SpikeTrains"):
-        from neurodeploy import protocol
-        return getattr(protocol, name)
-    if name in ("verify", "Report"):
-        from neurodeploy import harness
-        return getattr(harness, name)
-    if name == "deploy_network":
-        from neurodeploy.deploy import deploy_network
-        return deploy_network
-    if name == "load_network":
-        from neurodeploy.network import load_network
-        return load_network
-    if name in ("from_synapses", "import_brian2"):
-        from neurodeploy.importers import brian2 as importer
-        return importer.from_synapses if name == "from_synapses" else importer.from_spec
-    if name == "DEFAULT_FIDELITY":
-        from neurodeploy.verdict.fidelity import DEFAULT_FIDELITY
-        return DEFAULT_FIDELITY
-    raise AttributeError(f"module 'neurodeploy' has no attribute {name!r}")
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'neurodeploy' has no attribute {name!r}")
+    import importlib
+
+    module, attribute = _PUBLIC[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value  # once: later lookups are plain attributes
+    return value

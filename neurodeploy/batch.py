@@ -32,9 +32,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-import neurodeploy
+from neurodeploy.version import __version__
 from neurodeploy.errors import NeurodeployError, UnsupportedError, did_you_mean
-from neurodeploy.harness import _atomic, _jsonable, default_backends
+from neurodeploy.report import _jsonable
+from neurodeploy.files import _atomic
+from neurodeploy.running import default_backends
 from neurodeploy.library import LIBRARY
 from neurodeploy.protocol import make_trains, protocol_options
 from neurodeploy.spec.loader import read_yaml, rule_from_dict
@@ -55,7 +57,7 @@ class RunSpec:
     options: dict  # protocol options, defaults filled in
     seed: int
     backends: tuple
-    version: str = neurodeploy.__version__
+    version: str = __version__
 
     def key(self) -> str:
         data = {k: v for k, v in asdict(self).items() if k not in ("run_id", "rule_file")}
@@ -115,7 +117,7 @@ def load_plan(path: str, allow_outside: bool = False) -> tuple:
     """(plan name, [RunSpec]) from a plan file; every rule and option is validated first.
 
     ``allow_outside``: rule paths may lead outside the plan's directory and the library."""
-    from neurodeploy.backends import ORDER  # every backend's name, without importing Brian2 or Lava
+    from neurodeploy.backend import ORDER  # every backend's name, without importing Brian2 or Lava
 
     source = os.path.basename(path) or path
     data, _ = read_yaml(path, source)
@@ -249,7 +251,7 @@ def run_one(spec: RunSpec, out_dir: str) -> dict:
     ``.<run>.*.partial`` directory beside it) and renamed into place complete, ``run.json`` last."""
     from neurodeploy.codegen import write_compiled
     from neurodeploy.files import remove_tree, staging_dir
-    from neurodeploy.harness import verify
+    from neurodeploy.verification import verify
     from neurodeploy.progress import check_signals
 
     start = time.perf_counter()
@@ -363,7 +365,7 @@ class Summary:
         return 1 if n["failed"] else (EXIT_NOT_CHECKED if n["not checked"] else 0)
 
     def to_dict(self) -> dict:
-        return {"plan": self.plan, "neurodeploy_version": neurodeploy.__version__, "runs": len(self.entries),
+        return {"plan": self.plan, "neurodeploy_version": __version__, "runs": len(self.entries),
                 "passed": self.passed, "outcomes": self.outcomes, "entries": self.entries}
 
 

@@ -98,7 +98,7 @@ def _load_rule(spec: str):
 
 
 def _setup(rule_spec: str, n_pre: int, n_post: int, steps: int):
-    from neurodeploy.harness import compile_plans
+    from neurodeploy.compile.compilation import compile_plans
     from neurodeploy.protocol import DEFAULT_POISSON, default_trains, poisson
 
     rule = _load_rule(rule_spec)
@@ -109,7 +109,7 @@ def _setup(rule_spec: str, n_pre: int, n_post: int, steps: int):
 
 # -- workers (one subprocess per measurement) ----------------------------------------
 def _work_backend(job: dict) -> dict:
-    from neurodeploy.backends import load_all
+    from neurodeploy.targets import load_all
 
     registry = load_all()
     rule, trains, plans = _setup(job["rule"], job["n"], job["n"], job["steps"])
@@ -131,7 +131,7 @@ def _work_backend(job: dict) -> dict:
 
 
 def _work_speedup(job: dict) -> dict:
-    from neurodeploy.backends import load_all
+    from neurodeploy.targets import load_all
 
     registry = load_all()
     rule, trains, plans = _setup(job["rule"], job["n"], job["n"], job["steps"])
@@ -171,8 +171,8 @@ def _work_large(job: dict) -> dict:
 
 def _work_compile(job: dict) -> dict:
     from neurodeploy.codegen import write_compiled
-    from neurodeploy.harness import compile_plans
-    from neurodeploy.lava.plan import engine_reason
+    from neurodeploy.compile.compilation import compile_plans
+    from neurodeploy.compile.plan import engine_reason
     from neurodeploy.protocol import default_trains
 
     out = {}
@@ -200,7 +200,7 @@ def _work_compile(job: dict) -> dict:
 
 
 def _work_ensemble(job: dict) -> dict:
-    from neurodeploy.backends import recorded_rows
+    from neurodeploy.backend import recorded_rows
     from neurodeploy.emu import simulate, simulate_batch
     from neurodeploy.verdict.quantization import ensemble_seeds, record_stride
 
@@ -325,13 +325,13 @@ def _components(data: dict, s: dict, rule: str, progress) -> None:
 
 
 def run(quick: bool, rule: str, out_path: str, progress=print, goals_only: bool = False) -> dict:
-    import neurodeploy
+    from neurodeploy.version import __version__
     from neurodeploy.protocol import DEFAULT_POISSON
 
     s = SETTINGS["quick" if quick else "full"]
     started = time.time()
     data = {
-        "neurodeploy_version": neurodeploy.__version__, "quick": quick, "goals_only": goals_only, "rule": rule,
+        "neurodeploy_version": __version__, "quick": quick, "goals_only": goals_only, "rule": rule,
         "rate_hz": DEFAULT_POISSON["rate"], "seed": SEED, "repeats": s["repeats"],
         "memory_method": ("one subprocess per measurement; peak_rss_delta_mb = getrusage(RUSAGE_SELF).ru_maxrss "
                           "after the runs minus after set-up; children_peak_rss_mb = RUSAGE_CHILDREN ru_maxrss "

@@ -157,16 +157,16 @@ def cli():
 @click.argument("rule_file", type=click.Path(dir_okay=True))
 def check(rule_file):
     """Validate RULE_FILE; show backends, the learning-engine string and the fixed-point plan."""
-    from neurodeploy.backends import load_all
-    from neurodeploy.harness import compile_plans
+    from neurodeploy.targets import load_all
+    from neurodeploy.compile.compilation import compile_plans
     from neurodeploy.protocol import default_trains
     from neurodeploy.report import plan_table
 
     rule = _load(rule_file)
     registry = load_all()
     click.echo(f"{rule.source}: rule '{rule.name}' is valid" + (f" ({rule.citation})" if rule.citation else ""))
-    from neurodeploy.backends.brian2_model import unit_text
-    from neurodeploy.lava.plan import engine_reason
+    from neurodeploy.brian2.model import unit_text
+    from neurodeploy.compile.plan import engine_reason
 
     unit = "" if unit_text(rule.weight.dim) == "1" else f" {unit_text(rule.weight.dim)}"
     for p in rule.parameters:
@@ -248,8 +248,8 @@ def compile_cmd(rule_file, target, out_dir, mode, protocol, seed, spikes, **opti
     cannot express gets a lava-cpu script (the RuleSynapses process), not deployable."""
     rule = _load(rule_file)  # before the imports below (Brian2's alone takes ~1 s): bad input fails fast
     from neurodeploy.codegen import write_compiled
-    from neurodeploy.deploy import unsupported_reason
-    from neurodeploy.lava.plan import engine_reason
+    from neurodeploy.compile.loihi import unsupported_reason
+    from neurodeploy.compile.plan import engine_reason
     from neurodeploy.protocol import load_spikes, make_trains
 
     given = {k: v for k, v in options.items() if v is not None}
@@ -274,7 +274,7 @@ def compile_cmd(rule_file, target, out_dir, mode, protocol, seed, spikes, **opti
             raise NeurodeployError(rule.source, "weight", reason)
         if rule.has_reward:
             raise NeurodeployError(rule.source, "traces", "three-factor rules (a reward trace) have no standalone "
-                                   "learning-engine script yet: deploy them with neurodeploy.deploy (mode float)")
+                                   "learning-engine script yet: deploy them with neurodeploy.lava.deploy (mode float)")
         if spikes is not None:
             others = [k for k in traffic if k != "--spikes"]
             if others:
@@ -292,10 +292,10 @@ def compile_cmd(rule_file, target, out_dir, mode, protocol, seed, spikes, **opti
 
 
 def _backends(value):
-    from neurodeploy.backends import ORDER  # every backend's name, without importing Brian2 or Lava
+    from neurodeploy.backend import ORDER  # every backend's name, without importing Brian2 or Lava
 
     if value is None:
-        return None  # the rule's default (neurodeploy.harness.default_backends)
+        return None  # the rule's default (neurodeploy.verification.default_backends)
     names = [v.strip() for v in value.split(",") if v.strip()]
     if not names:
         raise NeurodeployError("--backends", "", "needs at least one backend name")
@@ -402,7 +402,7 @@ def _synapse_spec(spec, trains):
 def verify(rule_file, out_dir, protocol, network_file, seed, spikes, backends, timeout, ensemble, record_every,
            record_synapses, lava_steps, fidelity, window, quiet, **options):
     """Run RULE_FILE on every backend with the same spike trains and compare the weight trajectories."""
-    from neurodeploy.harness import verify as run_verify
+    from neurodeploy.verification import verify as run_verify
     from neurodeploy.protocol import load_spikes, make_trains
     from neurodeploy.report import summary_table
 
@@ -447,7 +447,7 @@ def verify(rule_file, out_dir, protocol, network_file, seed, spikes, backends, t
                                 ensemble=ensemble, record_every=record_every, record_synapses=synapses,
                                 lava_steps=lava_steps, fidelity=fidelity)
             if window:  # random trains mix LTP and LTD: the rule's window, on the emulator twins
-                from neurodeploy.harness import add_window
+                from neurodeploy.verification import add_window
 
                 add_window(report, progress, timeout)
             check_signals()  # a Ctrl-C that Python dropped (a Brian2 weakref callback) ends the run here
@@ -535,8 +535,9 @@ def mutate(rule_file, protocol, seed, seeds, ensemble, out_dir, quiet, **options
     1 otherwise, 3 when the plan has no constant to mutate; --seeds must be at least 1."""
     import json
 
-    from neurodeploy.harness import _atomic, _jsonable
-    from neurodeploy.deploy import unsupported_reason
+    from neurodeploy.report import _jsonable
+    from neurodeploy.files import _atomic
+    from neurodeploy.compile.loihi import unsupported_reason
     from neurodeploy.protocol import make_trains
     from neurodeploy.progress import check_signals, results_complete
     from neurodeploy.verdict.mutate import render, self_test
@@ -777,7 +778,7 @@ def main(argv=None):
             except Exception as exc:  # an interrupt or a timeout wrapped by Brian2 is handled as itself
                 if type(exc).__name__ != "BrianObjectException":
                     raise
-                from neurodeploy.backends.brian2_backends import unwrap
+                from neurodeploy.brian2.backends import unwrap
 
                 original = unwrap(exc)
                 if original is exc or not isinstance(original, (KeyboardInterrupt, Terminated)):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 
 
 def umask_mode(base: int = 0o666) -> int:
@@ -162,3 +163,24 @@ def locked(folder: str, option: str = "--out"):
         yield lock
     finally:
         lock.release()
+
+
+def _atomic(out_dir: str, name: str, write, binary: bool = False) -> str:
+    final = os.path.join(out_dir, name)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
+    try:
+        follow_umask(fd)  # mkstemp's 600 -> the mode a normal file gets
+        with os.fdopen(fd, "wb" if binary else "w") as handle:
+            write(handle)
+        os.replace(tmp, final)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return final
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -18,7 +18,7 @@ def rule_files() -> list:
 
 def support_matrix() -> list:
     """[{name, citation, backends: [...], unsupported: {backend: reason}}] for every library rule."""
-    from neurodeploy.backends import load_all
+    from neurodeploy.targets import load_all
     from neurodeploy.spec.loader import load_rule
 
     registry = load_all()
@@ -32,7 +32,7 @@ def support_matrix() -> list:
                 backends.append(name)
             else:
                 unsupported[name] = reason
-        from neurodeploy.lava.plan import approximations, engine_reason
+        from neurodeploy.compile.plan import approximations, engine_reason
 
         approximated = [a.detail for a in approximations(rule)] if engine_reason(rule) is not None else []
         rows.append({"name": rule.name, "file": os.path.basename(path), "citation": rule.citation,
@@ -55,11 +55,11 @@ def measured_approximations() -> dict:
 def measure_approximation(rule) -> dict | None:
     """The approximation share of ``rule`` on its default protocol: the approximated rule run exactly in
     floating point against brian2-step (:mod:`neurodeploy.verdict.approximation`); None when exact."""
-    from neurodeploy.harness import compile_plans
+    from neurodeploy.compile.compilation import compile_plans
     from neurodeploy.protocol import default_trains
     from neurodeploy.verdict.approximation import approximation_entries
 
-    from neurodeploy.backends import load_all
+    from neurodeploy.targets import load_all
 
     trains = default_trains(rule)
     plans = compile_plans(rule, trains, approximate=True)
@@ -81,7 +81,7 @@ def measure_approximation(rule) -> dict | None:
 
 def matrix_markdown(rows: list) -> str:
     """The support matrix as a Markdown table (yes/no), then the reasons, one line per rule."""
-    from neurodeploy.backends import load_all
+    from neurodeploy.targets import load_all
 
     names = load_all().names()
     out = ["| rule | " + " | ".join(names) + " | citation |", "|---|" + "---|" * len(names) + "---|"]

@@ -80,8 +80,9 @@ def run_network(rule, trains, backends, reference: str = "brian2-step") -> dict:
     """Run ``trains`` on each backend; {backend: {"w": final weights (n_pre,), "stats", "modality",
     "seconds", "rate_hz"}}. The fixed and float plans are scaled on the post spikes ``reference``'s
     neuron made (as ``verify`` does in the closed loop); ``reference`` runs first."""
-    from neurodeploy.backends import Recording, load_all
-    from neurodeploy.harness import compile_plans
+    from neurodeploy.backend import Recording
+    from neurodeploy.targets import load_all
+    from neurodeploy.compile.compilation import compile_plans
     from neurodeploy.verdict.distribution import run_statistics
 
     registry = load_all()

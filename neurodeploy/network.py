@@ -467,7 +467,7 @@ def check_size(network: Network, steps: int, source: str, field_name: str) -> No
     """Refuse a run of ``network`` for ``steps`` beyond the run limits of every protocol
     (:data:`neurodeploy.protocol.MAX_SYNAPSE_STEPS`, ``MAX_NEURON_STEPS``) or :data:`MAX_STEPS`;
     ``source``/``field_name`` name where ``steps`` came from."""
-    from neurodeploy.protocol import MAX_NEURON_STEPS, MAX_SYNAPSE_STEPS
+    from neurodeploy.limits import MAX_NEURON_STEPS, MAX_SYNAPSE_STEPS
 
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise NeurodeployError(source, field_name, f"must be a whole number >= 1 (got {steps!r})")

@@ -22,16 +22,19 @@ from neurodeploy.files import follow_umask
 MAX_POINTS = 5000
 
 
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+class _Figures:
+    """Figures without pyplot (no backend is switched, nothing is kept in pyplot's registry): each is a
+    plain ``matplotlib.figure.Figure``, shown by a notebook and saved by :func:`_save`."""
+
+    @staticmethod
+    def subplots(*args, figsize=None, **kwargs):
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=figsize)
+        return fig, fig.subplots(*args, **kwargs)
 
 
 def _save(fig, out_dir: str, name: str) -> str:
-    from neurodeploy.harness import current_umask
-
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".png", dir=out_dir)
     os.close(fd)
     try:
@@ -62,13 +65,19 @@ def _present(diff: np.ndarray) -> np.ndarray:
 
 
 def write_plots(data: dict, trajectories: dict, out_dir: str, curve_synapses=None, rows: dict | None = None) -> list:
-    """Write the figures for report ``data``; return their file names. ``rows``: backend -> the
-    0-based steps of its trajectory's rows (default: every step from 0); trajectories may hold a
-    recorded sub-grid of synapses (``data["recording"]``)."""
+    """Write the figures for report ``data`` (:func:`figures`) into ``out_dir``; return their file names."""
+    return [_save(fig, out_dir, name) for name, fig in figures(data, trajectories, rows).items()]
+
+
+def figures(data: dict, trajectories: dict, rows: dict | None = None) -> dict:
+    """The figures of report ``data``: file name -> ``matplotlib.figure.Figure`` (trajectories.png,
+    errors.png, and where they apply curve.png and quantization.png). ``rows``: backend -> the 0-based
+    steps of its trajectory's rows (default: every step from 0); trajectories may hold a recorded
+    sub-grid of synapses (``data["recording"]``)."""
     if not trajectories:
-        return []
-    plt = _pyplot()
-    names = []
+        return {}
+    plt = _Figures
+    out = {}
     rows = {n: (rows or {}).get(n, np.arange(t.shape[0])) for n, t in trajectories.items()}
     # at most ~MAX_POINTS points per line: every k-th recorded row (the figures show the shape, the
     # report's numbers come from every recorded row)
@@ -109,8 +118,7 @@ def write_plots(data: dict, trajectories: dict, out_dir: str, curve_synapses=Non
     axes[-1, 0].set_xlabel("time (s)")
     fig.suptitle(f"{data['rule']}: weights of {len(synapses)} synapses, all backends")
     fig.tight_layout()
-    names.append(_save(fig, out_dir, "trajectories.png"))
-    plt.close(fig)
+    out["trajectories.png"] = fig
 
     comps = [c for c in data["comparisons"] if c["reference"] in trajectories and c["candidate"] in trajectories]
     if comps:
@@ -128,8 +136,7 @@ def write_plots(data: dict, trajectories: dict, out_dir: str, curve_synapses=Non
         ax.set_ylabel("max |error| / range (dashed: tolerance)")
         ax.legend(fontsize=7)
         fig.tight_layout()
-        names.append(_save(fig, out_dir, "errors.png"))
-        plt.close(fig)
+        out["errors.png"] = fig
 
     curve = data.get("curve")
     if curve:
@@ -143,8 +150,7 @@ def write_plots(data: dict, trajectories: dict, out_dir: str, curve_synapses=Non
         ax.legend(fontsize=7)
         fig.suptitle(f"{data['rule']}: {data['protocol']}")
         fig.tight_layout()
-        names.append(_save(fig, out_dir, "curve.png"))
-        plt.close(fig)
+        out["curve.png"] = fig
 
     band = data.get("quantization_plan", {}).get("fixed", {}).get("band")
     pair = next(((a, b) for a, b in (("lava-float", "lava-fixed"), ("emu-float", "emu-fixed"))
@@ -161,6 +167,5 @@ def write_plots(data: dict, trajectories: dict, out_dir: str, curve_synapses=Non
         ax.set_ylabel(f"|{pair[1]} - {pair[0]}| / range")
         ax.legend(fontsize=7)
         fig.tight_layout()
-        names.append(_save(fig, out_dir, "quantization.png"))
-        plt.close(fig)
-    return names
+        out["quantization.png"] = fig
+    return out

@@ -9,14 +9,15 @@ from __future__ import annotations
 import dataclasses
 
 import os
+from collections.abc import Mapping
 import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 
 from neurodeploy.errors import NeurodeployError, did_you_mean
-from neurodeploy.ir import Rule
-
+from neurodeploy.limits import MAX_NEURON_STEPS, MAX_STEPS, MAX_SYNAPSE_STEPS, _count
+from neurodeploy.spec.ir import Rule
 
 
 @dataclass(frozen=True)
@@ -69,14 +70,20 @@ def default_trains(rule: Rule) -> "SpikeTrains":
 
 
 def as_rule(rule) -> Rule:
-    """A Rule from a Rule or a rule file's path (the public API takes either)."""
+    """A Rule from a Rule, a rule file's path, or a mapping with a rule file's content (such as
+    ``import_brian2``'s result): the public API takes any of them."""
     if isinstance(rule, Rule):
         return rule
+    if isinstance(rule, Mapping):
+        from neurodeploy.spec.loader import rule_from_dict
+
+        return rule_from_dict(dict(rule), f"{rule.get('name', 'rule')} (a mapping)")
     if isinstance(rule, (str, os.PathLike)):
         from neurodeploy.spec.loader import load_rule
 
         return load_rule(os.fspath(rule))
-    raise NeurodeployError("", "rule", f"must be a rule file's path or a loaded rule (got {type(rule).__name__})")
+    raise NeurodeployError("", "rule", f"must be a rule file's path, a loaded rule or a mapping with a rule file's "
+                                       f"content (got {type(rule).__name__})")
 
 
 def in_hz(value, field: str) -> float:
@@ -330,12 +337,6 @@ PROTOCOLS = {
         Option("threshold", float, 20.0, 0, "LIF threshold in units of the weight range (closed loop)"),
     ),
 }
-#: Largest run accepted from options: steps, synapse-steps (compute: 10^6 synapses x 2 10^4
-#: steps; memory is bounded by recording within a budget, see :func:`neurodeploy.harness.default_recording`)
-#: and neuron-steps (the rasters and their random draws).
-MAX_STEPS = 100_000_000
-MAX_SYNAPSE_STEPS = 20_000_000_000
-MAX_NEURON_STEPS = 200_000_000
 
 
 def _number_list(value, source: str, field: str) -> tuple:
@@ -397,10 +398,6 @@ def protocol_options(name: str, given: dict, source: str, prefix: str = "") -> d
     for option in PROTOCOLS[name]:
         values.setdefault(option.name, option.default)
     return values
-
-
-def _count(value: float) -> str:
-    return f"{int(value):,}" if value < 1e15 else f"{value:.3g}"
 
 
 def _estimated_size(rule: Rule, name: str, o: dict) -> tuple:

@@ -1,5 +1,23 @@
-"""Human-readable renderings of a verify report: the stdout table and report.md."""
+"""A verify report: the record of one run (:class:`Report`), the files it writes (trajectories.npz,
+report.json, report.md, figures), and its human-readable renderings (the stdout table, report.md)."""
 from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neurodeploy.version import __version__
+from neurodeploy.backend import RunResult
+from neurodeploy.compile.compilation import Compilation, compile_rule
+from neurodeploy.files import _atomic
+from neurodeploy.protocol import SpikeTrains
+from neurodeploy.spec.ir import Rule
+from neurodeploy.verdict import EXIT_CODES, FAILED, NOT_CHECKED, PASSED, Comparison, counts, overall
+from neurodeploy.verdict.fidelity import DEFAULT_FIDELITY
 
 
 def _pct(value) -> str:
@@ -356,3 +374,188 @@ def _details(data: dict) -> list:
                     + (f" The single run ({c.get('single_run')}) stays within {env['max_deviation_in_widths']:.3g} of "
                        f"the envelope's half-width." if env else "")]
     return out
+
+
+@dataclass
+class Report:
+    rule: Rule
+    trains: SpikeTrains
+    results: dict  # backend name -> RunResult
+    skipped: dict  # backend name -> reason
+    plans: dict  # "float"/"fixed" -> Plan
+    comparisons: list
+    stats: dict = field(default_factory=dict)
+    failed: dict = field(default_factory=dict)  # backend name -> why it did not finish
+    curve: dict | None = None  # curve protocols: {"x", "x_label", backend: [dw per x]}
+    measured: list = field(default_factory=list)  # total errors, reported and not judged
+    steps_ran: dict = field(default_factory=dict)  # what each backend and internal run simulated, in words
+    recording: dict = field(default_factory=dict)  # what was recorded: every K-th step, which synapses
+    proof: list = field(default_factory=list)  # what was proven on which steps (windowed Lava runs)
+    seconds: dict = field(default_factory=dict)  # wall time per phase: where the time goes
+    fidelity: float = DEFAULT_FIDELITY  # the fidelity tolerance the run was judged with
+
+    @property
+    def outcome(self) -> str:
+        """passed, failed or not checked (:func:`neurodeploy.verdict.overall`)."""
+        return overall(self.comparisons, self.failed)
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == PASSED
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.outcome]
+
+    def __repr__(self) -> str:
+        t = self.trains
+        c = counts(self.comparisons)
+        return (f"<Report {self.rule.name}: {t.protocol} seed {t.seed}, {t.steps} steps, {t.n_post}x{t.n_pre} "
+                f"synapses: {self.outcome.upper()} ({c[PASSED]} passed, {c[FAILED]} failed, "
+                f"{c[NOT_CHECKED]} not checked)>")
+
+    @property
+    def entries(self) -> tuple:
+        """The comparisons as typed records (:class:`neurodeploy.verdict.Comparison`), fidelity first."""
+        return tuple(Comparison.from_entry(c) for c in self.comparisons)
+
+    def summary(self) -> str:
+        """What ``neurodeploy verify`` prints: the fidelity verdict's answer, the backends, every link."""
+        return summary_table(self.to_dict())
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the answer (the fidelity lines), then one table row per comparison."""
+        from html import escape
+
+        data = self.to_dict()
+        rows = "".join(f"<tr><td>{escape(str(c['reference']))} &rarr; {escape(str(c['candidate']))}</td>"
+                       f"<td>{escape(str(c['share']))}</td><td><b>{escape(c['outcome'])}</b></td>"
+                       f"<td>{escape(str(c.get('message') or ''))}</td></tr>" for c in data["comparisons"])
+        answer = escape("\n".join(fidelity_lines(data)))
+        return (f"<div><p><b>{escape(self.rule.name)}</b>: {escape(self.trains.protocol)} seed {self.trains.seed}, "
+                f"{self.trains.steps} steps &mdash; <b>{escape(self.outcome.upper())}</b></p>"
+                f"<pre>{answer}</pre><table><tr><th>comparison</th><th>share</th><th>outcome</th>"
+                f"<th>message</th></tr>{rows}</table></div>")
+
+    def figures(self) -> dict:
+        """The report's figures as ``matplotlib.figure.Figure`` objects: file name -> figure
+        (trajectories.png, errors.png, curve.png, quantization.png where they apply), as :meth:`write`
+        saves them."""
+        from neurodeploy.plots import figures
+
+        return figures(self.to_dict(), {name: res.trajectory for name, res in self.results.items()},
+                       rows={name: res.rows for name, res in self.results.items()})
+
+    def to_dict(self) -> dict:
+        compilation = self.plans if isinstance(self.plans, Compilation) else compile_rule(self.rule)
+        engine, approximated = compilation.engine, ()
+        if compilation.approximated:
+            engine, approximated = None, compilation.approximations
+
+        backends = []
+        for name, res in self.results.items():
+            info = {k: v for k, v in res.info.items() if k != "post_spikes"}  # rasters go to the .npz
+            backends.append({"name": name, "ran": True, "seconds": round(res.seconds, 3),
+                             "steps_per_second": round(res.steps_per_second, 1), "info": info,
+                             "steps": [0, int(res.steps_run)], "recorded_rows": int(res.rows.size),
+                             "window": res.steps_run < self.trains.steps,
+                             "stored_as": ("int16 Lava units" if name in FIXED_BACKENDS and "fixed" in self.plans
+                                           else "float64 rule units")})
+        for name, reason in self.skipped.items():
+            backends.append({"name": name, "ran": False, "reason": reason})
+        for name, reason in self.failed.items():
+            backends.append({"name": name, "ran": False, "failed": True, "reason": reason})
+        t = self.trains
+        return {
+            "neurodeploy_version": __version__,
+            "rule": self.rule.name, "rule_file": self.rule.source, "citation": self.rule.citation,
+            "protocol": t.protocol, "seed": t.seed, "rate_hz": t.rate,
+            "steps": t.steps, "n_pre": t.n_pre, "n_post": t.n_post,
+            "dt_ms": self.rule.dt * 1e3, "t_epoch": self.rule.t_epoch,
+            "weight_range": [self.rule.weight.w_min, self.rule.weight.w_max],
+            "outcome": self.outcome, "passed": self.passed, "counts": counts(self.comparisons),
+            "fidelity": self.fidelity,
+            "steps_ran": self.steps_ran, "measured": self.measured,
+            "recording": self.recording, "proof": self.proof, "seconds": self.seconds,
+            "engine": engine,  # None: the learning engine runs the rule (exactly, or through the approximations)
+            "engine_approximations": [a.detail for a in approximated],
+            "backends": backends,
+            "comparisons": self.comparisons,
+            "protocol_stats": self.stats,
+            "quantization_plan": {m: p.to_dict() for m, p in self.plans.items()},
+            **({"curve": self.curve} if self.curve is not None else {}),
+            **({"neuron": self.trains.neuron} if self.trains.neuron is not None else {}),
+            **({"network": self.trains.network.to_dict()} if self.trains.network is not None else {}),
+            **({"mask": {"present": int(t.mask.sum()), "synapses": int(t.mask.size),
+                         "absent": "NaN in trajectories.npz (mask alongside); left out of every comparison"}}
+               if t.mask is not None else {}),
+        }
+
+    def write(self, out_dir: str) -> list:
+        """Write trajectories.npz, report.json and report.md atomically into ``out_dir``."""
+        from neurodeploy.report import render_markdown
+
+        os.makedirs(out_dir, exist_ok=True)
+        start = time.perf_counter()
+        data = self.to_dict()
+        paths = []
+        arrays = {name: res.trajectory for name, res in self.results.items()}
+        stored = {}
+        for name, res in self.results.items():
+            stored[name], _ = _storage(name, res, self.plans)
+            if name in FIXED_BACKENDS and "fixed" in self.plans:
+                stored[f"{name}:scale"] = np.float64(self.plans["fixed"].weight_scale)
+            if not (res.rows.size == res.steps_run == self.trains.steps):
+                stored[f"{name}:steps"] = res.rows
+        first = next(iter(self.results.values()), None)
+        if first is not None and first.posts is not None:
+            stored["synapses:post"] = first.posts
+        if first is not None and first.pres is not None:
+            stored["synapses:pre"] = first.pres
+        if self.trains.mask is not None:  # the synapses that exist; the others are NaN in every trajectory
+            stored["mask"] = self.trains.mask
+        # closed loop: each backend's post spikes, "<backend>:post_spikes" (n_post, steps)
+        rasters = {f"{name}:post_spikes": res.info["post_spikes"] for name, res in self.results.items()
+                   if "post_spikes" in res.info}
+        paths.append(_atomic(out_dir, "trajectories.npz", lambda f: np.savez(f, **stored, **rasters), binary=True))
+        data["seconds"] = dict(data["seconds"], **{"write trajectories.npz": round(time.perf_counter() - start, 3)})
+        start = time.perf_counter()
+        rows = {name: res.rows for name, res in self.results.items()}
+        from neurodeploy.plots import write_plots
+
+        for name in ("trajectories.png", "errors.png", "curve.png", "quantization.png"):  # none stale
+            if os.path.isfile(os.path.join(out_dir, name)):
+                os.unlink(os.path.join(out_dir, name))
+        figures = write_plots(data, arrays, out_dir, rows=rows)
+        paths += [os.path.join(out_dir, f) for f in figures]
+        data["seconds"]["figures"] = round(time.perf_counter() - start, 3)
+        paths.append(_atomic(out_dir, "report.md", lambda f: f.write(render_markdown(data, figures))))
+        # report.json last: its presence means the others are complete
+        paths.append(_atomic(out_dir, "report.json",
+                             lambda f: f.write(json.dumps(_jsonable(data), indent=2, sort_keys=True) + "\n")))
+        return paths
+
+
+FIXED_BACKENDS = ("lava-fixed", "emu-fixed")
+
+
+def _storage(name: str, res: RunResult, plans: dict) -> tuple:
+    """(array, description) of a backend's trajectory as stored: fixed point as the Lava integers
+    (int16; ``<backend>:scale`` rule units per Lava unit alongside), else float64 rule units."""
+    if name in FIXED_BACKENDS and "fixed" in plans:
+        lava = np.rint(res.trajectory / plans["fixed"].weight_scale)
+        if np.all(np.isfinite(lava)) and lava.size and np.abs(lava).max() < 2 ** 15:
+            return lava.astype(np.int16), "int16 Lava units (times <backend>:scale = rule units)"
+    return res.trajectory, "float64 rule units"
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    return value

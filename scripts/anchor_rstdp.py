@@ -31,7 +31,8 @@ import numpy as np
 
 
 def run_anchor(rule, trains, variant: str) -> np.ndarray:
-    from neurodeploy.lava.backends import Y3F_DECAY, _execute
+    from neurodeploy.lava.backends import _execute
+    from neurodeploy.compile.loihi import Y3F_DECAY
     from neurodeploy.lava.compat import import_lava
 
     import_lava()
@@ -91,8 +92,8 @@ def run_anchor(rule, trains, variant: str) -> np.ndarray:
 
 
 def main():
-    from neurodeploy.backends import load_all
-    from neurodeploy.harness import compile_plans
+    from neurodeploy.targets import load_all
+    from neurodeploy.compile.compilation import compile_plans
     from neurodeploy.protocol import make_trains
     from neurodeploy.spec.loader import load_rule
 

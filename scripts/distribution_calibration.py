@@ -24,8 +24,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from neurodeploy.backends import load_all  # noqa: E402
-from neurodeploy.harness import compile_plans  # noqa: E402
+from neurodeploy.targets import load_all  # noqa: E402
+from neurodeploy.compile.compilation import compile_plans  # noqa: E402
 from neurodeploy.library import LIBRARY  # noqa: E402
 from neurodeploy.network import load_network, network_trains, with_spikes  # noqa: E402
 from neurodeploy.protocol import make_trains  # noqa: E402

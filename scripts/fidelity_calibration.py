@@ -28,8 +28,10 @@ from scipy import stats
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from neurodeploy import harness  # noqa: E402
-from neurodeploy.backends import Recording, load_all  # noqa: E402
+from neurodeploy import verification  # noqa: E402
+from neurodeploy.compile.compilation import compile_plans  # noqa: E402
+from neurodeploy.backend import Recording  # noqa: E402
+from neurodeploy.targets import load_all
 from neurodeploy.protocol import make_trains, protocol_options  # noqa: E402
 from neurodeploy.spec.loader import load_rule  # noqa: E402
 from neurodeploy.verdict import FAILED  # noqa: E402
@@ -72,7 +74,7 @@ def mutated(rule, name: str, factor: float):
 
 
 def run(registry, name, rule, trains):
-    plans = harness.compile_plans(rule, trains, approximate=True) if name.startswith("emu") else {}
+    plans = compile_plans(rule, trains, approximate=True) if name.startswith("emu") else {}
     return registry.get(name).run(rule, trains, plans, None, Recording(every=trains.steps))
 
 
@@ -95,7 +97,7 @@ def main(argv=None):
         for k in range(a.trials):
             seed = a.seed_base + k
             trains = make_trains(rule, "poisson", options, seed)
-            report = harness.verify(rule, trains, BACKENDS, fidelity=a.fidelity)
+            report = verification.verify(rule, trains, BACKENDS, fidelity=a.fidelity)
             bad = [c for c in report.comparisons if c["share"] == "fidelity" and c["outcome"] == FAILED]
             if bad:
                 alarms += 1

@@ -23,8 +23,8 @@ from scipy import stats
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from neurodeploy.backends import load_all  # noqa: E402
-from neurodeploy.harness import compile_plans  # noqa: E402
+from neurodeploy.targets import load_all  # noqa: E402
+from neurodeploy.compile.compilation import compile_plans  # noqa: E402
 from neurodeploy.network import load_network, network_trains, with_spikes  # noqa: E402
 from neurodeploy.spec.loader import load_rule  # noqa: E402
 from neurodeploy.verdict import distribution as D  # noqa: E402

@@ -28,8 +28,8 @@ def lava_window(rule, trains, plans_from, steps):
     """emu-fixed against lava-fixed on the first ``steps`` steps of the network: identical?"""
     import dataclasses
 
-    from neurodeploy.backends import load_all
-    from neurodeploy.harness import compile_plans
+    from neurodeploy.targets import load_all
+    from neurodeploy.compile.compilation import compile_plans
 
     registry = load_all()
     short = dataclasses.replace(trains, pre=trains.pre[:, :steps], post=trains.post[:, :steps])

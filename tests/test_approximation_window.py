@@ -1,7 +1,7 @@
 """The approximation share compares what both runs recorded (issue 19: ``verify rstdp.yaml --steps 6000``
 ended in ``operands could not be broadcast together with shapes (2000,10,10) (6000,10,10)``).
 
-Like every other comparison it takes the steps both runs recorded (:func:`neurodeploy.harness.common_rows`)
+Like every other comparison it takes the steps both runs recorded (:func:`neurodeploy.verification.common_rows`)
 and the recorded synapses, and says which: a windowed Lava run is compared on its window, and the entry
 says so; beside it the emulator twin, which ran the whole protocol, is the candidate."""
 from __future__ import annotations
@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from conftest import rule_path
-from neurodeploy.backends import Recording, load_all
-from neurodeploy.harness import compile_plans
+from neurodeploy.backend import Recording
+from neurodeploy.targets import load_all
+from neurodeploy.compile.compilation import compile_plans
 from neurodeploy.protocol import make_trains
 from neurodeploy.spec.loader import load_rule
 from neurodeploy.verdict.approximation import approximation_entries
@@ -69,7 +70,7 @@ def test_verify_with_a_lava_window_compares_the_approximation():
     """verify itself, Lava running 120 of 300 steps (the issue's case, smaller): no traceback; the
     approximation entry is over the whole protocol (emu-float, added beside the window) and the
     emulation link proves emu-float equal to lava-float on the window."""
-    from neurodeploy.harness import verify
+    from neurodeploy.verification import verify
 
     rule, trains, _ = _rstdp(steps=300)
     report = verify(rule, trains, backends=["brian2-step", "lava-float"], lava_steps=120)

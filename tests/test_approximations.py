@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from conftest import raster, rule_path
-from neurodeploy.backends import load_all
-from neurodeploy.harness import compile_plans
+from neurodeploy.targets import load_all
+from neurodeploy.compile.compilation import compile_plans
 from neurodeploy.protocol import SpikeTrains
 from neurodeploy.spec.loader import load_rule
 
@@ -107,8 +107,8 @@ def test_rstdp_literature_behaviour_in_fixed_point():
 def test_rstdp_backends_and_approximation():
     """rstdp runs on the engine through one approximation, named with its numbers; the verdict
     reports its share, measured and not checked (no tolerance is derived for it)."""
-    from neurodeploy.harness import default_backends
-    from neurodeploy.lava.plan import approximations
+    from neurodeploy.running import default_backends
+    from neurodeploy.compile.plan import approximations
     from neurodeploy.protocol import make_trains
     from neurodeploy.verdict.approximation import approximation_entries
 
@@ -196,7 +196,7 @@ def test_measured_approximations_are_current(name):
 def test_tag_refusals(write_rule):
     """What the tag approximation cannot do, by full text: two synapse traces; a tag with a rest value;
     a decay no S*2^E every 2^k epochs (k <= 9) brings within 5% of tau."""
-    from neurodeploy.lava.plan import approximation_reason
+    from neurodeploy.compile.plan import approximation_reason
 
     base = open(rule_path("rstdp")).read()
     two = base.replace("  da: {of: reward", "  c2: {of: synapse, tau: tau_c, on_pre: -A_minus * y}\n  da: {of: reward")

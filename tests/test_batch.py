@@ -123,7 +123,7 @@ def test_broken_plan_exits_2_with_one_line(plan, tmp_path, capsys, old, new, mes
 def test_library_plans_load():
     """The smoke plan mixes engine and lava-cpu rules; the full plan covers the library. Without
     `backends`, each run gets its rule's default."""
-    from neurodeploy.harness import CPU_BACKENDS, DEFAULT_BACKENDS, default_backends
+    from neurodeploy.running import CPU_BACKENDS, DEFAULT_BACKENDS, default_backends
     from neurodeploy.library import rule_files
 
     _, specs = load_plan(os.path.join(ROOT, "reference", "plans", "smoke.yaml"))
@@ -193,7 +193,7 @@ def test_stale_summary_removed_before_any_run(tmp_path, monkeypatch):
 def test_written_files_follow_the_umask(tmp_path, mask):
     """Was: report.json, summary.json, trajectories.npz, plots were created 600 (tempfile.mkstemp)."""
     from neurodeploy.codegen import write_atomic
-    from neurodeploy.harness import _atomic
+    from neurodeploy.files import _atomic
     from neurodeploy.plots import _pyplot, _save
 
     old = os.umask(mask)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import raster, rule_path
-from neurodeploy.backends import load_all
+from neurodeploy.targets import load_all
 from neurodeploy.protocol import SpikeTrains
 from neurodeploy.spec.loader import load_rule
 

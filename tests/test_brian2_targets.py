@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from conftest import rule_path
-from neurodeploy.backends import Recording, load_all
-from neurodeploy.backends import brian2_backends
+from neurodeploy.backend import Recording
+from neurodeploy.targets import load_all
+from neurodeploy.brian2 import backends as brian2_backends
 from neurodeploy.protocol import make_trains, poisson
 from neurodeploy.spec.loader import load_rule
 
@@ -57,7 +58,7 @@ def test_make_runs_as_many_compilers_as_cores(tmp_path, monkeypatch):
     import neurodeploy.brian2_setup  # noqa: F401  (before brian2)
     import brian2 as b2
 
-    from neurodeploy.backends import brian2_backends as B
+    from neurodeploy.brian2 import standalone as B
 
     seen = []
 

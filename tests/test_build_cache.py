@@ -13,8 +13,9 @@ import pytest
 
 import neurodeploy.brian2_setup  # noqa: F401  (before brian2)
 from conftest import rule_path
-from neurodeploy.backends import brian2_backends as B
-from neurodeploy.backends import load_all
+from neurodeploy.brian2 import backends as B
+from neurodeploy.brian2 import standalone as S
+from neurodeploy.targets import load_all
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.protocol import poisson
 from neurodeploy.spec.loader import load_rule
@@ -31,12 +32,12 @@ def test_a_cache_that_is_not_a_directory_is_one_line(model, monkeypatch, tmp_pat
     regular.write_text("not a directory\n")
     monkeypatch.setenv("NEURODEPLOY_CACHE", str(regular))
     with pytest.raises(NeurodeployError) as info:
-        B._standalone_dir(model)
+        S._standalone_dir(model)
     assert str(info.value) == (f"NEURODEPLOY_CACHE: must be a directory for the Brian2 build cache: it is a file, "
                                f"not a directory (got {regular})")
     monkeypatch.setenv("NEURODEPLOY_CACHE", str(regular / "below"))
     with pytest.raises(NeurodeployError) as info:
-        B._standalone_dir(model)
+        S._standalone_dir(model)
     assert str(info.value) == (f"NEURODEPLOY_CACHE: cannot be created for the Brian2 build cache: Not a directory "
                                f"(got {regular / 'below'})")
     assert regular.read_text() == "not a directory\n"  # the user's file is left alone
@@ -46,7 +47,7 @@ def test_what_would_break_or_redirect_a_build_is_removed(model, monkeypatch, tmp
     """A regular file named ``results`` (was FileExistsError at the run), a FIFO (Brian2 would block reading
     it), a link (Brian2 and main would write through it); a key directory that is a file."""
     monkeypatch.setenv("NEURODEPLOY_CACHE", str(tmp_path))
-    build = B._standalone_dir(model)
+    build = S._standalone_dir(model)
     assert os.path.dirname(build) == str(tmp_path / "brian2-standalone") and os.path.isdir(build)
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -58,7 +59,7 @@ def test_what_would_break_or_redirect_a_build_is_removed(model, monkeypatch, tmp
     os.symlink(outside / "main.cpp", os.path.join(build, "main.cpp"))
     with open(os.path.join(build, "run.cpp"), "w") as handle:
         handle.write("// kept: Brian2 compares and rewrites its sources itself\n")
-    assert B._standalone_dir(model) == build
+    assert S._standalone_dir(model) == build
     assert sorted(os.listdir(build)) == ["code_objects", "run.cpp"]
     assert os.listdir(os.path.join(build, "code_objects")) == []
     import shutil
@@ -66,7 +67,7 @@ def test_what_would_break_or_redirect_a_build_is_removed(model, monkeypatch, tmp
     shutil.rmtree(build)
     with open(build, "w") as handle:  # the key directory itself a file
         handle.write("x")
-    assert B._standalone_dir(model) == build and os.path.isdir(build)
+    assert S._standalone_dir(model) == build and os.path.isdir(build)
 
 
 def test_the_key_covers_the_code_the_constants_brian2_and_the_compiler_flags(model, monkeypatch, tmp_path):
@@ -77,24 +78,24 @@ def test_the_key_covers_the_code_the_constants_brian2_and_the_compiler_flags(mod
     import brian2 as b2
 
     monkeypatch.setenv("NEURODEPLOY_CACHE", str(tmp_path))
-    first = B._standalone_dir(model)
-    assert B._standalone_dir(model) == first  # the same inputs, the same build
+    first = S._standalone_dir(model)
+    assert S._standalone_dir(model) == first  # the same inputs, the same build
     name = next(iter(model.namespace))
     other_value = dataclasses.replace(model, namespace=dict(model.namespace, **{name: model.namespace[name] * 2}))
-    keys = {"value": B._standalone_dir(other_value)}
+    keys = {"value": S._standalone_dir(other_value)}
     monkeypatch.setattr(b2, "__version__", b2.__version__ + ".post1")
-    keys["brian2"] = B._standalone_dir(model)
+    keys["brian2"] = S._standalone_dir(model)
     monkeypatch.undo()
     monkeypatch.setenv("NEURODEPLOY_CACHE", str(tmp_path))
     prefs = b2.prefs.codegen.cpp
     before = list(prefs.extra_compile_args_gcc)
     prefs.extra_compile_args_gcc = before + ["-DNEURODEPLOY_TEST"]  # Brian2's preferences: set and restored
     try:
-        keys["flags"] = B._standalone_dir(model)
+        keys["flags"] = S._standalone_dir(model)
     finally:
         prefs.extra_compile_args_gcc = before
     monkeypatch.setenv("CXX", "clang++")
-    keys["compiler"] = B._standalone_dir(model)
+    keys["compiler"] = S._standalone_dir(model)
     assert len({first, *keys.values()}) == 5, keys
 
 
@@ -132,25 +133,25 @@ def test_make_deletes_every_product_it_did_not_record(monkeypatch, tmp_path):
     _write(os.path.join(build, "make.deps"), "deps")
     _write(os.path.join(build, "main.cpp"), "source")
     FakeMake.seen.clear()
-    B._make(b2, build)  # nothing recorded yet (a build of an older neurodeploy): every product is rebuilt
+    S._make(b2, build)  # nothing recorded yet (a build of an older neurodeploy): every product is rebuilt
     assert FakeMake.seen[-1] == ["code_objects", "main.cpp", "make.log"]
     for name, text in (("main", "built here"), ("objects.o", "object"), ("code_objects/c.o", "object c"),
                        ("make.deps", "deps")):  # what the (fake) make built
         _write(os.path.join(build, name), text)
-    B._record_products(build)
-    with open(os.path.join(build, B.BUILD_MANIFEST)) as handle:
+    S._record_products(build)
+    with open(os.path.join(build, S.BUILD_MANIFEST)) as handle:
         recorded = json.load(handle)["products"]
     assert sorted(recorded) == ["code_objects/c.o", "main", "make.deps", "objects.o"]
-    B._make(b2, build)  # all verified: nothing deleted
-    assert FakeMake.seen[-1] == ["code_objects", "main", "main.cpp", "make.deps", "make.log", B.BUILD_MANIFEST,
+    S._make(b2, build)  # all verified: nothing deleted
+    assert FakeMake.seen[-1] == ["code_objects", "main", "main.cpp", "make.deps", "make.log", S.BUILD_MANIFEST,
                                  "objects.o"]
     _write(os.path.join(build, "main"), "#!/bin/sh\necho replaced\n")  # replaced, newer than its sources
     os.utime(os.path.join(build, "main"), (2e9, 2e9))
     _write(os.path.join(build, "code_objects", "c.o"), "edited")
     os.remove(os.path.join(build, "make.deps"))
     os.makedirs(os.path.join(build, "make.deps"))  # not a regular file
-    B._make(b2, build)
-    assert FakeMake.seen[-1] == ["code_objects", "main.cpp", "make.log", B.BUILD_MANIFEST, "objects.o"]
+    S._make(b2, build)
+    assert FakeMake.seen[-1] == ["code_objects", "main.cpp", "make.log", S.BUILD_MANIFEST, "objects.o"]
     assert os.listdir(os.path.join(build, "code_objects")) == []
 
 

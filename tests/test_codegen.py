@@ -13,9 +13,9 @@ import pytest
 
 from conftest import ROOT, rule_path
 from neurodeploy import codegen
-from neurodeploy.backends import REGISTRY
-from neurodeploy.backends import brian2_backends  # noqa: F401  (registers "brian2")
-from neurodeploy.deploy import describe_traffic
+from neurodeploy.backend import REGISTRY
+from neurodeploy.brian2 import backends as brian2_backends  # noqa: F401  (registers "brian2")
+from neurodeploy.lava.deploy import describe_traffic
 from neurodeploy.protocol import default_trains as codegen_default_trains
 from neurodeploy.protocol import SpikeTrains, poisson
 from neurodeploy.spec.loader import load_rule, rule_from_dict
@@ -130,7 +130,7 @@ def test_brian2_script_is_standalone_and_carries_the_rule(compiled, name):
 
 
 def test_brian2_script_model_is_the_reference_model(compiled):
-    from neurodeploy.backends.brian2_model import reference_model
+    from neurodeploy.brian2.model import reference_model
     for name in RULES:
         rule = compiled[name]["rule"]
         module = import_script(compiled[name]["brian2"])

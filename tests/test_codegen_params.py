@@ -19,8 +19,8 @@ import yaml
 
 from conftest import rule_path
 from neurodeploy import codegen
-from neurodeploy.backends import REGISTRY
-from neurodeploy.backends import brian2_backends  # noqa: F401  (registers "brian2")
+from neurodeploy.backend import REGISTRY
+from neurodeploy.brian2 import backends as brian2_backends  # noqa: F401  (registers "brian2")
 from neurodeploy.protocol import SpikeTrains, poisson
 from neurodeploy.spec.loader import load_rule, rule_from_dict
 

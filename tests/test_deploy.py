@@ -1,4 +1,4 @@
-"""Deploying a rule into one's own Lava network (neurodeploy.deploy), and compile's scripts.
+"""Deploying a rule into one's own Lava network (neurodeploy.lava.deploy), and compile's scripts.
 
 The Lava runs are short (200 steps, 5x5): each costs seconds."""
 import ast
@@ -14,7 +14,8 @@ import pytest
 from conftest import ROOT, rule_path
 from neurodeploy import Deployment, NeurodeployError, deploy, lif_params
 from neurodeploy.cli import main
-from neurodeploy.harness import compile_plans, verify
+from neurodeploy.verification import verify
+from neurodeploy.compile.compilation import compile_plans
 from neurodeploy.protocol import default_trains, poisson
 from neurodeploy.spec.loader import load_rule
 
@@ -179,7 +180,7 @@ _SEED = "deploy: rng_seed: must be a whole number from 0 to 4294967295"
     (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2), rng_seed=2 ** 32), f"{_SEED} (got 4294967296)"),
     (lambda: Deployment.from_plan(_stdp_pair_plans()["fixed"], np.zeros((2, 2)), rng_seed=None), f"{_SEED} (got None)"),
     (lambda: Deployment.from_plan("x", np.zeros((2, 2))),
-     "deploy: plan: must be a Plan (neurodeploy.lava.plan.Plan, e.g. from compile_plans) (got str)"),
+     "deploy: plan: must be a Plan (neurodeploy.compile.plan.Plan, e.g. from compile_plans) (got str)"),
     # the neuron: a negative or zero time constant, a negative or NaN threshold (du = 0, vth = -255 silently,
     # ZeroDivisionError, ValueError)
     (lambda: lif_params("fixed", -5, 20, 20, _stdp_pair_plans()["fixed"]),
@@ -209,7 +210,7 @@ _SEED = "deploy: rng_seed: must be a whole number from 0 to 4294967295"
     (lambda: lif_params("float", 5, 20, 20, _stdp_pair_plans()["float"], dt=0),
      "deploy: dt: must be a finite number > 0 (got 0)"),
     (lambda: lif_params("float", 5, 20, 20, None),
-     "deploy: plan: must be a Plan (neurodeploy.lava.plan.Plan, e.g. from compile_plans) (got NoneType)"),
+     "deploy: plan: must be a Plan (neurodeploy.compile.plan.Plan, e.g. from compile_plans) (got NoneType)"),
     (lambda: deploy(rule_path("stdp_pair"), shape=(2, 2)).lif_params(tau_u=5, tau_v=20, threshold=0),
      "deploy: threshold: must be > 0 (got 0)"),
     # recorded rasters: NaN (counted as spikes), 2, text
@@ -244,12 +245,12 @@ def test_deploy_arguments_are_checked_in_one_line(call, message):
 def test_a_bad_seed_is_refused_before_lava_starts(monkeypatch):
     """rng_seed=7.9 used to build the connection: Lava's child process raised at run and stop() hung.
     Now nothing of Lava is built: the refusal comes before the plan is compiled."""
-    import neurodeploy.harness
+    import neurodeploy.compile.compilation
 
-    def compile_plans_called(*args, **kwargs):
+    def compile_rule_called(*args, **kwargs):
         raise AssertionError("the plan was compiled before rng_seed was checked")
 
-    monkeypatch.setattr(neurodeploy.harness, "compile_plans", compile_plans_called)
+    monkeypatch.setattr(neurodeploy.compile.compilation, "compile_rule", compile_rule_called)
     with pytest.raises(NeurodeployError) as info:
         deploy(rule_path("stdp_pair"), shape=(2, 2), rng_seed=7.9)
     assert str(info.value) == f"{_SEED} (got 7.9)"
@@ -453,7 +454,7 @@ def test_three_factor_deployment_supplies_the_traces(write_rule):
     ends where lava-float ends; fixed point deploys too (supplied integer traces)."""
     from test_rule_library import GATED
 
-    from neurodeploy.backends import REGISTRY
+    from neurodeploy.backend import REGISTRY
     from neurodeploy.protocol import SpikeTrains
 
     rule = load_rule(write_rule(GATED, "gated_stdp.yaml"))

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import rule_path
-from neurodeploy.backends import load_all
-from neurodeploy.harness import compile_plans, verify
+from neurodeploy.targets import load_all
+from neurodeploy.verification import verify
+from neurodeploy.compile.compilation import compile_plans
 from neurodeploy.protocol import make_trains
 from neurodeploy.spec.loader import load_rule
 from neurodeploy.verdict import FAILED, PASSED

@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 from conftest import rule_path
-from neurodeploy.backends import load_all
+from neurodeploy.targets import load_all
 from neurodeploy.batch import rule_with
 from neurodeploy.emu import CONN_VAR_SEED, kernel, recorded_steps, simulate
 from neurodeploy.errors import UnsupportedError
-from neurodeploy.harness import compile_plans, scale_plans
-from neurodeploy.lava.backends import RNG_SEED, run_lava
+from neurodeploy.compile.compilation import compile_plans, scale_plans
+from neurodeploy.lava.backends import run_lava
+from neurodeploy.compile.loihi import RNG_SEED
 from neurodeploy.protocol import SpikeTrains, poisson
 from neurodeploy.spec.loader import load_rule
 
@@ -333,7 +334,7 @@ def test_closed_loop_kernel_equals_numpy_loop(monkeypatch):
     (40x3 synapses, 3000 steps: no Lava)."""
     if kernel.numba is None:
         pytest.skip("numba is not installed")
-    from neurodeploy.deploy import lif_params
+    from neurodeploy.compile.loihi import lif_params
     from neurodeploy.emu.engine import simulate_closed_loop
     from neurodeploy.protocol import make_trains
 

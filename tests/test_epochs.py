@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from conftest import rule_path
-from neurodeploy.backends import load_all
-from neurodeploy.harness import compile_plans
+from neurodeploy.targets import load_all
+from neurodeploy.compile.compilation import compile_plans
 from neurodeploy.protocol import make_trains
 from neurodeploy.spec.loader import rule_from_dict
-from neurodeploy.stepper import simulate
+from neurodeploy.compile.stepper import simulate
 
 REG = load_all()
 TOL = 1e-9
@@ -119,7 +119,7 @@ def test_timing_bounds_within_an_epoch_and_at_its_end():
     at an epoch's end of a synapse without conflicts fails at 1e-9; one within an epoch beyond the pending
     updates fails too."""
     from conftest import raster
-    from neurodeploy.backends import RunResult
+    from neurodeploy.backend import RunResult
     from neurodeploy.protocol import SpikeTrains
     from neurodeploy.verdict.timing import pending, timing_verdict, whole_update_bound
 

@@ -18,7 +18,7 @@ import pytest
 from conftest import rule_path
 from neurodeploy.cli import main
 from neurodeploy.errors import NeurodeployError, UnsupportedError
-from neurodeploy.lava.lowering import lower
+from neurodeploy.compile.lowering import lower
 from neurodeploy.protocol import load_spikes
 from neurodeploy.spec.loader import load_rule
 
@@ -593,12 +593,12 @@ def test_cli_compile_lava_cpu_script_for_what_lava_cpu_runs(capsys, tmp_path):
 
 def test_backend_reasons_for_new_rule_kinds():
     """The reasons `check`, `rules` and reports show for rules a backend does not run, by full text."""
-    from neurodeploy.backends import load_all
+    from neurodeploy.targets import load_all
     from neurodeploy.protocol import make_trains
 
     registry = load_all()
     rstdp, tm, gb = (load_rule(rule_path(n)) for n in ("rstdp", "stp_tsodyks_markram", "calcium_graupner_brunel"))
-    from neurodeploy.lava.plan import engine_reason
+    from neurodeploy.compile.plan import engine_reason
 
     # exactly: refused; through the tag-decay approximation: deployable (tests/test_approximations.py)
     assert engine_reason(rstdp) == (

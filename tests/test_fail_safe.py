@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from test_errors import GOOD, assert_one_error_line, changed, on_post
-from neurodeploy.backends import load_all
+from neurodeploy.targets import load_all
 from neurodeploy.protocol import make_trains
 from neurodeploy.spec.loader import load_rule, rule_from_dict
 

@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from neurodeploy import harness
+from neurodeploy import verification
+from neurodeploy.compile.compilation import compile_plans
 from neurodeploy.protocol import make_trains, protocol_options
 from neurodeploy.spec.loader import load_rule
 from neurodeploy.verdict import FAILED, NOT_CHECKED, PASSED
@@ -35,7 +36,7 @@ weight: {on_pre: -A2_minus * y, on_post: A3_plus * x * y2, bounds: [w_min, w_max
 
 def _verify(rule, protocol="poisson", seed=3, backends=EMU, **options):
     trains = make_trains(rule, protocol, protocol_options(protocol, options, "test"), seed)
-    return harness.verify(rule, trains, backends)
+    return verification.verify(rule, trains, backends)
 
 
 def _fidelity(report, candidate):
@@ -198,7 +199,8 @@ def test_the_flagship_rule_passes_at_its_defaults():
 
 def test_a_wrong_deployment_of_the_flagship_rule_fails():
     """The deployment of A_plus halved: what Brian2 says the rule learns, against what is deployed."""
-    from neurodeploy.backends import Recording, load_all
+    from neurodeploy.backend import Recording
+    from neurodeploy.targets import load_all
     from neurodeploy.verdict.fidelity import final_change
 
     rule = load_rule(os.path.join(RULES, "stdp_pair.yaml"))
@@ -209,7 +211,7 @@ def test_a_wrong_deployment_of_the_flagship_rule_fails():
     reg = load_all()
     rec = Recording(every=trains.steps)
     ref = final_change(reg.get("brian2").run(rule, trains, {}, None, rec), trains.w0, trains.steps - 1).ravel()
-    plans = harness.compile_plans(wrong, trains, approximate=True)
+    plans = compile_plans(wrong, trains, approximate=True)
     cand = final_change(reg.get("emu-float").run(wrong, trains, plans, None, rec), trains.w0,
                         trains.steps - 1).ravel()
     assert judge(ref, cand, DEFAULT_FIDELITY, 1.0)["outcome"] == FAILED
@@ -260,7 +262,7 @@ def test_the_public_api_takes_paths_and_quantities_and_lists_itself():
 
 
 def test_random_trains_get_the_stdp_window_of_a_spike_timing_rule():
-    from neurodeploy.harness import add_window, window_reason
+    from neurodeploy.verification import add_window, window_reason
 
     rule = load_rule(os.path.join(RULES, "stdp_pair.yaml"))
     report = _verify(rule, steps=400)
@@ -280,8 +282,8 @@ def test_verify_refuses_what_is_not_trains_or_a_tolerance_in_one_line():
 
     path = os.path.join(RULES, "stdp_pair.yaml")
     with pytest.raises(NeurodeployError) as err:
-        harness.verify(path, 42)
+        verification.verify(path, 42)
     assert str(err.value) == "trains: must be SpikeTrains (neurodeploy.poisson(...), load_spikes(...)) (got int)"
     with pytest.raises(NeurodeployError) as err:
-        harness.verify(path, None, ("brian2",), fidelity=0)
+        verification.verify(path, None, ("brian2",), fidelity=0)
     assert str(err.value) == "fidelity: must be in (0, 1) (got 0)"

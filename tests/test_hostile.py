@@ -180,7 +180,7 @@ def _markers() -> set:
 def _report_and_markers(request):
     """Warm the imports (in-process timings measure the rejection, not importing brian2),
     refuse to start if a marker file already exists, and print the slowest rejections."""
-    import neurodeploy.backends  # noqa: F401
+    import neurodeploy.backend  # noqa: F401
     import neurodeploy.batch  # noqa: F401
     import neurodeploy.spec.loader  # noqa: F401
 

@@ -21,11 +21,12 @@ import brian2 as b2
 from brian2 import Hz, mV, ms
 
 from conftest import RULES, rule_path
-from neurodeploy.backends import load_all
-from neurodeploy.backends.brian2_model import reference_model
+from neurodeploy.targets import load_all
+from neurodeploy.brian2.model import reference_model
 from neurodeploy.cli import main
 from neurodeploy.errors import NeurodeployError
-from neurodeploy.harness import compile_plans, verify
+from neurodeploy.verification import verify
+from neurodeploy.compile.compilation import compile_plans
 from neurodeploy.importers.brian2 import from_spec, from_strings, from_synapses, to_yaml
 from neurodeploy.protocol import poisson
 from neurodeploy.spec.loader import load_rule, rule_from_dict

@@ -16,7 +16,7 @@ from conftest import rule_path
 from neurodeploy import deploy
 from neurodeploy.cli import main
 from neurodeploy.errors import NeurodeployError
-from neurodeploy.harness import verify
+from neurodeploy.verification import verify
 from neurodeploy.protocol import load_spikes, poisson
 from neurodeploy.spec.loader import load_rule
 

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 from conftest import GOOD_RULE_TEXT, ROOT, raster
-from neurodeploy.backends import load_all
+from neurodeploy.targets import load_all
 from neurodeploy.cli import main
 from neurodeploy.errors import NeurodeployError, UnsupportedError
-from neurodeploy.lava.lowering import lower
+from neurodeploy.compile.lowering import lower
 from neurodeploy.protocol import SpikeTrains, make_trains
 from neurodeploy.spec.loader import load_rule
 from neurodeploy.spec.units import DIMENSIONLESS, SECOND
-from neurodeploy.stepper import simulate
+from neurodeploy.compile.stepper import simulate
 
 REG = load_all()
 BRIAN2_STDP = os.path.join(ROOT, "reference", "examples", "stdp_brian2.yaml")
@@ -196,7 +196,7 @@ def test_gutig_runs_on_lava_cpu_as_on_brian2_step(write_rule):
 
 
 def test_the_engine_refuses_a_parameter_exponent_with_its_reason(write_rule):
-    from neurodeploy.deploy import unsupported_reason
+    from neurodeploy.compile.loihi import unsupported_reason
     rule = gutig(write_rule, 0.5)
     reason = ("weight.on_pre raises to a parameter ('w**mu', exponent mu): the learning engine's products have "
               "fixed whole exponents")

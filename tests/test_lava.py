@@ -8,8 +8,9 @@ import pytest
 
 from conftest import ROOT, raster, rule_path
 from neurodeploy.cli import main
-from neurodeploy.harness import compile_plans, verify
-from neurodeploy.lava.plan import EXPONENTS, MANTISSAS, TRACE_MAX, nearest_scale
+from neurodeploy.verification import verify
+from neurodeploy.compile.compilation import compile_plans
+from neurodeploy.compile.plan import EXPONENTS, MANTISSAS, TRACE_MAX, nearest_scale
 from neurodeploy.protocol import SpikeTrains, default_trains, poisson
 from neurodeploy.spec.loader import load_rule
 

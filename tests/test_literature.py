@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from neurodeploy import literature as L
-from neurodeploy.backends import load_all
-from neurodeploy.harness import compile_plans
+from neurodeploy.targets import load_all
+from neurodeploy.compile.compilation import compile_plans
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from brian2.units.allunits import all_units
 
 from conftest import rule_path
 from neurodeploy import codegen
-from neurodeploy.backends import load_all
+from neurodeploy.targets import load_all
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.protocol import make_trains
 from neurodeploy.spec.loader import _IDENT, MAX_NAME, RESERVED, _looks_quantity, rule_from_dict

@@ -227,7 +227,7 @@ def test_batch_plan_takes_a_network(tmp_path):
 def test_three_factor_rule_in_a_network_runs_on_brian2_and_is_refused_by_the_engine():
     """A rule with a reward trace gets the protocols' default reward per LIF neuron; Brian2 runs it, the
     Lava and emulator backends are skipped with their reason (audit: the emulator raised a KeyError)."""
-    from neurodeploy.harness import verify
+    from neurodeploy.verification import verify
 
     rstdp = load_rule(rule_path("rstdp"))
     trains = network_trains(rstdp, load_network(EXAMPLE, rstdp), seed=1, steps=100)

@@ -1,4 +1,4 @@
-"""Plastic networks on Brian2 (``brian2``, ``brian2-step``; neurodeploy/backends/brian2_network.py).
+"""Plastic networks on Brian2 (``brian2``, ``brian2-step``; neurodeploy/brian2/network.py).
 
 The expectation is a numpy simulation written here, independent of the Brian2 code: Lava's float LIF
 (``protocol.closed_loop``'s docstring) with per-neuron constants, every projection delivering a spike of
@@ -24,7 +24,8 @@ import numpy as np
 import pytest
 
 from conftest import rule_path
-from neurodeploy.backends import Recording, apply_recording, load_all
+from neurodeploy.backend import Recording, apply_recording
+from neurodeploy.targets import load_all
 from neurodeploy.network import network_from_dict, network_trains
 from neurodeploy.spec.loader import load_rule
 
@@ -260,13 +261,13 @@ def _library_rule(name: str):
 @pytest.mark.parametrize("name", LIBRARY)
 def test_network_plasticity_equals_the_open_loop_on_its_own_spikes(name):
     """Given the spikes, plasticity is open loop: brian2-step's network weights equal the engine's step
-    semantics in numpy (``neurodeploy.stepper``, no Brian2) run on the sources' and the LIFs' spikes
+    semantics in numpy (``neurodeploy.compile.stepper``, no Brian2) run on the sources' and the LIFs' spikes
     brian2-step made (1e-9 of the range), and brian2's equal the open-loop brian2 backend (imposed
     spikes, ``SpikeGeneratorGroup``s) on its own spikes (1e-12); every rule of the library, delays,
     rewards and epochs included."""
     from neurodeploy.network import with_spikes
     from neurodeploy.protocol import default_reward
-    from neurodeploy.stepper import simulate
+    from neurodeploy.compile.stepper import simulate
 
     rule = _library_rule(name)
     network = network_from_dict(dict(NETWORK, steps=250), "small_ei.yaml", rule)
@@ -293,7 +294,7 @@ def test_network_plasticity_equals_the_open_loop_on_its_own_spikes(name):
 def test_a_backend_without_networks_refuses_network_trains(setup):
     """A backend runs a network's trains only if it declares it (else its post spikes would be the
     protocol's zeros, an open loop that says nothing): the Brian2 backends do."""
-    from neurodeploy.backends import Backend
+    from neurodeploy.backend import Backend
 
     rule, network, trains = setup
     registry = load_all()
@@ -306,7 +307,7 @@ def test_cpp_standalone_network_equals_numpy(setup, runs, monkeypatch, tmp_path)
     """Forced (NEURODEPLOY_BRIAN2_TARGET=cpp_standalone), a network runs on Brian2's cpp_standalone
     device: the numpy run's spikes and weights (a sub-grid of both plastic groups and absent synapses,
     every 6th step and the last, which the monitor does not reach). One build (~50 s on 2 cores)."""
-    from neurodeploy.backends import brian2_backends
+    from neurodeploy.brian2 import backends as brian2_backends
 
     if not brian2_backends._can_compile():
         pytest.skip("no make and C++ compiler")

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, rule_path
-from neurodeploy.backends import load_all
+from neurodeploy.targets import load_all
 from neurodeploy.errors import NeurodeployError
-from neurodeploy.harness import compile_plans
+from neurodeploy.compile.compilation import compile_plans
 from neurodeploy.network import load_network, network_from_dict, network_trains
 from neurodeploy.spec.loader import load_rule
 
@@ -120,7 +120,7 @@ def test_static_projection_by_hand(mode):
     LIF aligns its input 6 bits up). Built with deploy_network, the user's own RingBuffer as input."""
     from lava.proc.io.source import RingBuffer
 
-    from neurodeploy.deploy import deploy_network
+    from neurodeploy.lava.deploy import deploy_network
 
     rule = load_rule(rule_path("stdp_pair"))
     net = network_from_dict(STATIC, "static.yaml", rule)
@@ -153,7 +153,7 @@ def test_deploy_network_user_reads_learned_weights():
     same spikes (fixed point: integer for integer), NaN where there is no plastic synapse."""
     from lava.proc.io.source import RingBuffer
 
-    from neurodeploy.deploy import deploy_network
+    from neurodeploy.lava.deploy import deploy_network
     from neurodeploy.emu.engine import simulate_network
 
     rule = load_rule(rule_path("stdp_pair"))
@@ -183,8 +183,8 @@ def test_network_refusals(tmp_path):
     a three-factor rule, an input port on a population that is not an input, a masked plastic projection
     starting at weight 0, an unknown mode; every
     Lava backend and the emulator accept networks."""
-    from neurodeploy.deploy import deploy_network
-    from neurodeploy.lava.lowering import lower  # noqa: F401
+    from neurodeploy.lava.deploy import deploy_network
+    from neurodeploy.compile.lowering import lower  # noqa: F401
 
     rule = load_rule(rule_path("stdp_pair"))
     big = dict(STATIC, projections=[STATIC["projections"][0], {"from": "a", "to": "out", "weight": 1.5}])
@@ -331,7 +331,7 @@ def test_float_lif_state_equals_lava():
     moves its last bit only), the spikes are equal; with one input (inh: ``0 + a``) bit for bit."""
     from lava.proc.io.source import RingBuffer
 
-    from neurodeploy.deploy import deploy_network
+    from neurodeploy.lava.deploy import deploy_network
     from neurodeploy.emu.engine import simulate_network
 
     rule = load_rule(rule_path("stdp_pair"))
@@ -359,7 +359,7 @@ def test_float_lif_state_equals_lava():
 def test_emulator_network_records_what_is_asked():
     """emu-fixed/emu-float with a Recording (every 7th step, a sub-grid of synapses) give exactly those rows
     and synapses of the full trajectory (2000 steps of ei_recurrent, no Lava)."""
-    from neurodeploy.backends import Recording
+    from neurodeploy.backend import Recording
 
     registry = load_all()
     rule = load_rule(rule_path("stdp_pair"))
@@ -380,9 +380,9 @@ def test_masked_deployment_starting_at_zero_is_refused_not_hung(tmp_path):
     """Lava 0.10's LearningSparse drops a zero weight at the first step and the fixed-point run then
     stalls for good: deploy(mask=) refuses it in one line, and verify skips the Lava backends with the reason
     (the emulator and Brian2 run it)."""
-    from neurodeploy.deploy import deploy
+    from neurodeploy.lava.deploy import deploy
     from neurodeploy.errors import NeurodeployError
-    from neurodeploy.harness import verify
+    from neurodeploy.verification import verify
     from neurodeploy.protocol import make_trains
 
     rule = load_rule(rule_path("stdp_pair"))
@@ -404,7 +404,7 @@ def test_deploy_network_arguments_are_checked_in_one_line():
     """Issue 19: a mapping for the network (TypeError), plan="x" (AttributeError), spike_sinks(-1) (Lava's
     ValueError), a bad rng_seed (Lava's child raised at run, then stop() hung): one line each, before any
     Lava process is built; a mapping is a network file's content and is accepted."""
-    from neurodeploy.deploy import deploy_network
+    from neurodeploy.lava.deploy import deploy_network
 
     rule = load_rule(rule_path("stdp_pair"))
     seed = "deploy: rng_seed: must be a whole number from 0 to 4294967295"
@@ -414,7 +414,7 @@ def test_deploy_network_arguments_are_checked_in_one_line():
         (lambda: deploy_network(rule, {"network": "x"}), "network: populations: missing"),
         (lambda: deploy_network({"name": "x"}, STATIC), "deploy: rule: must be a rule file or a loaded rule (got dict)"),
         (lambda: deploy_network(rule, STATIC, plan="x"),
-         "deploy: plan: must be a Plan (neurodeploy.lava.plan.Plan, e.g. from compile_plans) (got str)"),
+         "deploy: plan: must be a Plan (neurodeploy.compile.plan.Plan, e.g. from compile_plans) (got str)"),
         (lambda: deploy_network(rule, STATIC, "cpu", plan="x"),
          "deploy: plan: only for the learning engine (float, fixed): mode cpu runs the rule as written in rule "
          "units (got a str)"),

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import rule_path
-from neurodeploy.harness import verify
+from neurodeploy.verification import verify
 from neurodeploy.network import load_network, network_trains, with_spikes
 from neurodeploy.spec.loader import load_rule
 from neurodeploy.verdict import FAILED, PASSED
@@ -109,7 +109,7 @@ def test_backend_order_changes_no_number():
     assert "preliminary run" in alone.stats["plans_scaled_on"]
     again = alone.results["emu-fixed"]
     # the reported run is the reported plan's: rerun with it, same numbers
-    from neurodeploy.backends import load_all
+    from neurodeploy.targets import load_all
 
     rerun = load_all().get("emu-fixed").run(rule, trains, alone.plans)
     np.testing.assert_array_equal(rerun.trajectory[-1], again.trajectory[-1])

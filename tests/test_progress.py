@@ -5,7 +5,7 @@ import pytest
 
 from conftest import rule_path
 from neurodeploy.cli import main
-from neurodeploy.harness import verify
+from neurodeploy.verification import verify
 from neurodeploy.progress import Progress
 from neurodeploy.protocol import poisson
 from neurodeploy.spec.loader import load_rule

@@ -35,7 +35,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from neurodeploy.errors import NeurodeployError
-from neurodeploy.ir import Rule
+from neurodeploy.spec.ir import Rule
 from neurodeploy.spec.expr import parse_expression
 from neurodeploy.spec.loader import load_rule, read_yaml, rule_from_dict
 

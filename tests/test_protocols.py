@@ -7,7 +7,7 @@ import pytest
 
 from conftest import rule_path
 from neurodeploy.errors import NeurodeployError
-from neurodeploy.harness import verify
+from neurodeploy.verification import verify
 from neurodeploy.protocol import make_trains
 from neurodeploy.spec.loader import load_rule
 

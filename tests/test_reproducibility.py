@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, rule_path
-from neurodeploy.backends import RunResult
-from neurodeploy.harness import compare, verify
+from neurodeploy.backend import RunResult
+from neurodeploy.verification import verify
+from neurodeploy.verdict.links import compare
 from neurodeploy.protocol import poisson
 from neurodeploy.spec.loader import load_rule
 

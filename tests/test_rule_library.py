@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import raster, rule_path
-from neurodeploy.backends import load_all
+from neurodeploy.targets import load_all
 from neurodeploy.batch import rule_with
 from neurodeploy.protocol import SpikeTrains
 from neurodeploy.spec.loader import load_rule
@@ -18,7 +18,7 @@ def run(backend, rule, pre, post, w0, reward=None):
     trains = SpikeTrains(pre, post, np.asarray(w0, dtype=float), "test", reward=reward)
     plans = {}
     if backend in ("lava-float", "lava-fixed"):
-        from neurodeploy.harness import compile_plans
+        from neurodeploy.compile.compilation import compile_plans
         plans = compile_plans(rule, trains)
     return REG.get(backend).run(rule, trains, plans).trajectory
 
@@ -134,7 +134,7 @@ def test_oja_converges_to_first_principal_component():
     """Oja 1982: with y = w.x the rule's fixed point is the unit eigenvector of the input
     covariance with the largest eigenvalue. The rule's own expression (from the file) is
     integrated with y = w.x; the expectation is numpy's eigendecomposition."""
-    from neurodeploy.stepper import evaluate
+    from neurodeploy.compile.stepper import evaluate
 
     rule = rule_with(rule_path("oja"), {"eta": "1 second"})
     g = rule.numeric(rule.weight.continuous)
@@ -314,8 +314,9 @@ def test_library_rule_verifies_with_defaults(path):
     against lava-float, or against lava-cpu where the engine cannot express the rule exactly) is
     within 1e-9 of the range; the fixed-point chain (constants, rounding) holds where it models the
     plan; a rule the engine runs through an approximation has its approximation share."""
-    from neurodeploy.harness import CPU_BACKENDS, default_backends, verify
-    from neurodeploy.lava.plan import engine_reason
+    from neurodeploy.verification import verify
+    from neurodeploy.running import CPU_BACKENDS, default_backends
+    from neurodeploy.compile.plan import engine_reason
     from neurodeploy.protocol import default_trains
 
     from neurodeploy.library import matches_matrix
@@ -354,7 +355,7 @@ def test_triplet_frequency_dependence_sjostrom(backend):
     protocol: post-before-pre pairs (-10 ms) depress at 1 Hz and potentiate at 50 Hz;
     pre-before-post pairs (+10 ms) barely change w at 1 Hz and potentiate more as the frequency
     grows. (20 pairs instead of 60 to keep the test short.)"""
-    from neurodeploy.harness import compile_plans
+    from neurodeploy.compile.compilation import compile_plans
     from neurodeploy.protocol import make_trains
 
     rule = load_rule(rule_path("stdp_triplet"))
@@ -373,7 +374,7 @@ def test_triplet_frequency_dependence_sjostrom(backend):
 def test_continuous_rules_lower_exactly_when_weights_move(name, eta):
     """The library's learning rates barely move w in the default 2 s; with a larger eta the
     u0 products of lava-float still follow brian2-step to 1e-9 of the range."""
-    from neurodeploy.harness import verify
+    from neurodeploy.verification import verify
     from neurodeploy.protocol import make_trains
 
     rule = rule_with(rule_path(name), {"eta": eta})
@@ -403,7 +404,7 @@ def test_three_factor_rule_on_the_learning_engine(write_rule):
     """A reward trace read at spikes: lava-float runs it as a Loihi3FLearningRule with the post
     and reward traces supplied; it follows brian2-step to 1e-9, for rewards of both signs, and
     without reward nothing changes (bit for bit)."""
-    from neurodeploy.harness import compile_plans
+    from neurodeploy.compile.compilation import compile_plans
 
     rule = load_rule(write_rule(GATED, "gated_stdp.yaml"))
     for name in ("lava-float", "lava-fixed", "emu-float", "emu-fixed"):  # y traces supplied by the post side

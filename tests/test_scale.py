@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import rule_path
-from neurodeploy.backends import Recording, recorded_rows
+from neurodeploy.backend import Recording, recorded_rows
 from neurodeploy.emu import simulate, simulate_batch
-from neurodeploy.harness import compile_plans, fixed_saturation
+from neurodeploy.verdict.links import fixed_saturation
+from neurodeploy.compile.compilation import compile_plans
 from neurodeploy.protocol import SpikeTrains, poisson, trace_stats
 from neurodeploy.spec.loader import load_rule
 from neurodeploy.verdict.quantization import ensemble_seeds
@@ -36,7 +37,7 @@ def _old_trace_stats(rule, trains):
 
 
 def _old_trace_steps(plan, rule, trains):
-    from neurodeploy.lava.plan import TRACE_MAX
+    from neurodeploy.compile.plan import TRACE_MAX
 
     out = {}
     for t in plan.traces:

@@ -85,16 +85,16 @@ def test_a_signal_swallowed_anyhow_still_ends_the_command(capsys, monkeypatch):
 @pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_verify_writes_nothing_after_a_dropped_signal(capsys, monkeypatch, tmp_path, signum, code):
     """Was (issue 19): the dropped interrupt let verify write its report and exit 0 (PASSED)."""
-    import neurodeploy.harness
+    import neurodeploy.verification
 
-    real = neurodeploy.harness.verify
+    real = neurodeploy.verification.verify
 
     def verify_dropping_a_signal(*args, **kwargs):
         report = real(*args, **kwargs)
         _signal_in_a_weakref_callback(signum)  # at the very end: no Progress call comes after it
         return report
 
-    monkeypatch.setattr(neurodeploy.harness, "verify", verify_dropping_a_signal)
+    monkeypatch.setattr(neurodeploy.verification, "verify", verify_dropping_a_signal)
     out = tmp_path / "out"
     exit_code, stdout, err, _ = _run(capsys, ["verify", rule_path("stdp_pair"), "--out", str(out), "--steps", "100",
                                               "--backends", "brian2-step,emu-fixed", "--quiet"])

@@ -1,4 +1,4 @@
-"""Property test: the engine's step semantics are stated twice, in numpy (``neurodeploy.stepper``,
+"""Property test: the engine's step semantics are stated twice, in numpy (``neurodeploy.compile.stepper``,
 what ``lava-cpu`` runs) and in Brian2 (``brian2-step``). For generated rules that use every
 feature of the schema (state-dependent jumps, resets, rest values, delays, synapse traces,
 reward traces, continuous terms, epochs longer than a step) the two agree to 1e-9 of the range.
@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import rule_path
-from neurodeploy.backends import load_all
+from neurodeploy.targets import load_all
 from neurodeploy.protocol import SpikeTrains, default_reward, make_trains
 from neurodeploy.spec.loader import load_rule, rule_from_dict
-from neurodeploy.stepper import simulate
+from neurodeploy.compile.stepper import simulate
 
 REG = load_all()
 SETTINGS = dict(deadline=None, derandomize=True, database=None, max_examples=60,

@@ -83,5 +83,6 @@ def test_loading_a_rule_does_not_import_brian2_and_yaml_errors_do_not_import_sym
 
 
 def test_backend_names_checked_without_importing_backends_are_the_registered_ones():
-    from neurodeploy.backends import ORDER, load_all
+    from neurodeploy.backend import ORDER
+    from neurodeploy.targets import load_all
     assert sorted(load_all().names()) == sorted(ORDER)

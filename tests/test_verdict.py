@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import raster, rule_path
-from neurodeploy.backends import RunResult
+from neurodeploy.backend import RunResult
 from neurodeploy.cli import main
 from neurodeploy.emu.engine import simulate
-from neurodeploy.harness import compile_plans, judge_curve
+from neurodeploy.verdict.links import judge_curve
+from neurodeploy.compile.compilation import compile_plans
 from neurodeploy.protocol import SpikeTrains, make_trains, poisson
 from neurodeploy.spec.loader import load_rule
 from neurodeploy.verdict import EXIT_NOT_CHECKED, overall
@@ -249,7 +250,7 @@ def test_curve_zero_where_reference_is_not_is_named():
 def test_closed_loop_plans_on_the_neurons_own_spikes(pair):
     trains = make_trains(pair, "closed-loop", {"steps": 400, "n_pre": 10, "rate": 40, "threshold": 10}, seed=4)
     assert not trains.post.any()  # the imposed raster is empty: the neurons make the post spikes
-    from neurodeploy.harness import verify
+    from neurodeploy.verification import verify
 
     report = verify(pair, trains, ("brian2", "lava-fixed"))
     made = report.results["brian2"].info["post_spikes"]

@@ -11,12 +11,12 @@ import dataclasses
 
 import numpy as np
 
-from neurodeploy.backends import REGISTRY
+from neurodeploy.backend import REGISTRY, EngineBackend
+from neurodeploy.compile.loihi import RNG_SEED
 from neurodeploy.emu.engine import simulate as emulate
-from neurodeploy.lava.backends import RNG_SEED, _LavaBackend
 
 
-class _EmuBackend(_LavaBackend):
+class _EmuBackend(EngineBackend):
     """``unsupported_reason`` and report facts as the Lava backends (the rule must lower to the engine).
 
     Every dependency the plans use is emulated: ``x0``, ``y0``, the continuous
@@ -41,7 +41,7 @@ class _EmuBackend(_LavaBackend):
         return out.reshape(out.shape[0], posts.size, pres.size)
 
     def simulate(self, rule, trains, plans, progress=None, recording=None):
-        from neurodeploy.deploy import supplied_traces
+        from neurodeploy.compile.loihi import supplied_traces
 
         plan = plans[self.mode]
         w0 = plan.weights_to_lava(trains.w0)
@@ -55,7 +55,7 @@ class _EmuBackend(_LavaBackend):
                                                rng_seed=RNG_SEED, record_rows=rows)
             info["post_spikes"] = spikes
             if recording is not None:
-                from neurodeploy.backends import apply_recording
+                from neurodeploy.backend import apply_recording
                 weights = apply_recording(weights, dataclasses.replace(recording, every=1), weights.shape[0])
             return weights, info
         if trains.neuron is not None and trains.mask is not None:  # Lava's LearningSparse drives the LIF
@@ -68,12 +68,12 @@ class _EmuBackend(_LavaBackend):
             info["post_spikes"] = spikes
             weights = np.ascontiguousarray(weights[:, :, : trains.n_pre])
             if recording is not None:
-                from neurodeploy.backends import apply_recording
+                from neurodeploy.backend import apply_recording
                 weights = apply_recording(weights, dataclasses.replace(recording, every=1), weights.shape[0])
             return weights, info
         if trains.neuron is not None:
-            from neurodeploy.backends import apply_recording
-            from neurodeploy.deploy import lif_params
+            from neurodeploy.backend import apply_recording
+            from neurodeploy.compile.loihi import lif_params
             from neurodeploy.emu.engine import simulate_closed_loop
 
             n = trains.neuron  # Lava's LIF as lava-float/lava-fixed build it

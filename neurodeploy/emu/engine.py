@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurodeploy.lava.backends import RNG_SEED
+from neurodeploy.compile.loihi import RNG_SEED
 
 #: Seed of Lava's ``ConnVarRandom()`` (its constructor default; the rule's seed is not used).
 CONN_VAR_SEED = 2
@@ -474,7 +474,7 @@ def simulate(plan, w0_lava, pre, post, rng_seed: int = RNG_SEED, record_every: i
              record_rows=None) -> np.ndarray:
     """Emulate Lava's learning connection for ``pre.shape[1]`` steps (see the module docstring).
 
-    ``plan``: a :class:`~neurodeploy.lava.plan.Plan` (its ``mode`` picks the
+    ``plan``: a :class:`~neurodeploy.compile.plan.Plan` (its ``mode`` picks the
     fixed or float model); ``w0_lava`` (n_post, n_pre) in Lava units;
     ``pre`` (n_pre, steps) and ``post`` (n_post, steps) boolean rasters;
     ``rng_seed`` as given to ``Loihi2FLearningRule`` (fixed point only);
@@ -731,7 +731,7 @@ class Lif:
     ``fixed`` (``PyLifModelBitAcc``), integers: ``u = sgn(u') (|u'| >> 12)`` with
     ``u' = u (4096 - du - 1)``, plus ``a << 6``, wrapped at 24 bits; ``v`` likewise with
     ``4096 - dv``, plus ``u``, clipped to ``[-2^23 + 1, 2^23 - 1]``; spike if ``v > vth << 6``.
-    ``params``: :func:`neurodeploy.deploy.lif_params` (du, dv, vth, bias_mant)."""
+    ``params``: :func:`neurodeploy.compile.loihi.lif_params` (du, dv, vth, bias_mant)."""
 
     def __init__(self, n: int, params: dict, fixed: bool):
         self.fixed = fixed
@@ -780,7 +780,7 @@ def simulate_closed_loop(plan, w0_lava, pre, neuron: dict, rng_seed: int = RNG_S
     connection's buffered input (the weights after the previous step's learning phase summed over
     the presynaptic neurons that spiked in step ``t - 1``; 0 at the first step) and spikes; the
     connection buffers this step's input, receives the pre and post spikes of step ``t`` and, at an
-    epoch's end, learns. ``neuron``: :func:`neurodeploy.deploy.lif_params` for ``plan.mode``.
+    epoch's end, learns. ``neuron``: :func:`neurodeploy.compile.loihi.lif_params` for ``plan.mode``.
 
     Returns ``(weights, post)``: weights (len(record_rows) or steps, n_post, n_pre) in Lava units
     times ``scale``, post spikes (n_post, steps) bool."""
@@ -883,7 +883,7 @@ class _SparseInput:
 
 def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarray, rng_seed: int = RNG_SEED,
                      conn_seed: int = CONN_VAR_SEED, record_rows=None, state: dict | None = None) -> tuple:
-    """A network as ``lava-float``/``lava-fixed`` run it (:func:`neurodeploy.deploy.deploy_network`):
+    """A network as ``lava-float``/``lava-fixed`` run it (:func:`neurodeploy.lava.deploy.deploy_network`):
     a :class:`Lif` per LIF population, an :class:`_Engine` per plastic projection (each Lava learning
     connection owns its random generators: every one seeded ``rng_seed`` and :data:`CONN_VAR_SEED`),
     static projections as Lava's Dense. Per step ``t``: each LIF integrates the sum of its incoming
@@ -898,7 +898,7 @@ def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarr
     plastic weights (len(record_rows) or steps, n_lif, n_src) rule units, NaN where there is no plastic
     synapse; the LIF spikes (n_lif, steps) bool. ``state``: a dict that receives ``"lifs"`` (population
     name -> its :class:`Lif` after the run: ``u``, ``v``)."""
-    from neurodeploy.deploy import check_sparse_start, lif_params, static_weights_lava
+    from neurodeploy.compile.loihi import check_sparse_start, lif_params, static_weights_lava
 
     if getattr(plan, "three_factor", False):
         raise ValueError("networks: the supplied y traces of a three-factor rule need the post spikes in advance")

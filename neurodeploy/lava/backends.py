@@ -1,8 +1,8 @@
 """The Lava backends: ``LearningDense`` with a generated ``Loihi2FLearningRule``.
 
-The connection is the one :mod:`neurodeploy.deploy` gives users (built by
-:meth:`~neurodeploy.deploy.Deployment.from_plan`, the LIF of the closed loop by
-:func:`~neurodeploy.deploy.lif_params`), in a subclass that records its weights after
+The connection is the one :mod:`neurodeploy.lava.deploy` gives users (built by
+:meth:`~neurodeploy.lava.deploy.Deployment.from_plan`, the LIF of the closed loop by
+:func:`~neurodeploy.compile.loihi.lif_params`), in a subclass that records its weights after
 every step (:mod:`neurodeploy.lava.recording.processes`). Pre spikes come from a
 ``RingBuffer`` into ``s_in``, post spikes from a second ``RingBuffer`` into
 ``s_in_bap``. ``lava-float`` runs Lava's
@@ -21,9 +21,9 @@ import threading
 
 import numpy as np
 
-from neurodeploy.backends import REGISTRY, Backend
+from neurodeploy.backend import REGISTRY, Backend, EngineBackend
 
-from neurodeploy.deploy import RNG_SEED, Y3F_DECAY, lif_params, supplied_traces, unsupported_reason  # noqa: F401
+from neurodeploy.compile.loihi import RNG_SEED, lif_params, supplied_traces
 
 
 @contextlib.contextmanager
@@ -70,14 +70,14 @@ def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_s
              progress=None, neuron: dict | None = None, supplied: dict | None = None, mask=None):
     """Run the learning connection for ``pre.shape[1]`` steps; weights (steps, n_post, n_pre) in Lava units.
 
-    The connection is the one users deploy (:meth:`neurodeploy.deploy.Deployment.from_plan`), in
+    The connection is the one users deploy (:meth:`neurodeploy.lava.deploy.Deployment.from_plan`), in
     its recording subclass. ``neuron`` (closed loop): keyword arguments of Lava's ``LIF``
-    (:func:`neurodeploy.deploy.lif_params`), which makes the post spikes instead of ``post``;
+    (:func:`neurodeploy.compile.loihi.lif_params`), which makes the post spikes instead of ``post``;
     the connection's ``a_out`` drives it (one step late, as Lava's dense connection buffers it), its
     ``s_out`` goes to ``s_in_bap``. Returns (weights, post spike raster) then.
 
     ``supplied`` (three-factor plans): slot -> (n_post, steps) values that ``RingBuffer``\\ s play
-    into ``s_in_y1..y3`` (:func:`neurodeploy.deploy.supplied_traces`).
+    into ``s_in_y1..y3`` (:func:`neurodeploy.compile.loihi.supplied_traces`).
 
     ``mask`` (n_post, n_pre): the synapses that exist; the connection is then a ``LearningSparse``
     and the weights of the absent synapses are NaN.
@@ -89,7 +89,7 @@ def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_s
     import_lava()
     from lava.proc.io.source import RingBuffer
 
-    from neurodeploy.deploy import Deployment
+    from neurodeploy.lava.deploy import Deployment
 
     steps = pre.shape[1]
     sinks = []
@@ -200,7 +200,7 @@ def _run_built(proc, cfg, steps: int, history_path: str, progress=None, collect=
 
 def run_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarray, rng_seed: int = RNG_SEED,
                 progress=None, mode: str | None = None) -> tuple:
-    """Run ``network`` as :func:`neurodeploy.deploy.deploy_network` builds it (recording connections),
+    """Run ``network`` as :func:`neurodeploy.lava.deploy.deploy_network` builds it (recording connections),
     ``RingBuffer``\\ s playing ``input_spikes`` (n_inputs, steps; the input populations' rows in source
     order) into the input populations, sinks on the LIF populations.
 
@@ -214,7 +214,7 @@ def run_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarray, r
     import_lava()
     from lava.proc.io.source import RingBuffer
 
-    from neurodeploy.deploy import deploy_network
+    from neurodeploy.lava.deploy import deploy_network
 
     steps = input_spikes.shape[1]
     plastic = [pr for pr in network.projections if pr.plastic and pr.mask.any()]
@@ -260,7 +260,7 @@ def run_rule_process(rule, w0: np.ndarray, pre: np.ndarray, post: np.ndarray, re
     import_lava()
     from lava.proc.io.source import RingBuffer
 
-    from neurodeploy.deploy import CpuDeployment
+    from neurodeploy.lava.deploy import CpuDeployment
 
     steps = pre.shape[1]
     r = reward if reward is not None else np.zeros((post.shape[0], steps))
@@ -282,24 +282,8 @@ def _check_not_daemon():
                            "start Dask workers with DASK_DISTRIBUTED__WORKER__DAEMON=False")
 
 
-class _LavaBackend(Backend):
-    mode = ""
-    networks = True  # built by deploy_network (neurodeploy.deploy), as users deploy a network
-    lava_sparse = True  # a mask is Lava's LearningSparse (which drops zero weights); the emulator's is not
-
-    def unsupported_reason(self, rule):
-        return unsupported_reason(rule, self.mode)
-
-    def unsupported_trains(self, trains):
-        if trains.neuron is not None and trains.reward is not None:
-            return "closed loop: the supplied y traces of a three-factor rule need the post spikes in advance"
-        if trains.network is not None and trains.reward is not None:
-            return "networks: the supplied y traces of a three-factor rule need the post spikes in advance"
-        if self.lava_sparse and trains.network is None and trains.mask is not None and not trains.mask.all() \
-                and np.any(trains.w0[trains.mask] == 0):
-            return ("a synapse of the mask starts at weight 0: Lava's LearningSparse drops zero weights at the "
-                    "first step (fixed point then stalls)")
-        return super().unsupported_trains(trains)
+class _LavaBackend(EngineBackend):
+    networks = True  # built by deploy_network (neurodeploy.lava.deploy), as users deploy a network
 
     def trajectory(self, plan, w0_lava, trains, progress=None) -> np.ndarray:
         """Weights after each step, rule units (a mask: a LearningSparse connection, absent synapses NaN)."""

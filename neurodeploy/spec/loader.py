@@ -1,4 +1,4 @@
-"""Read a rule file (YAML) into a :class:`~neurodeploy.ir.Rule`.
+"""Read a rule file (YAML) into a :class:`~neurodeploy.spec.ir.Rule`.
 
 The schema::
 
@@ -33,7 +33,7 @@ import re
 import yaml
 
 from neurodeploy.errors import NeurodeployError, did_you_mean
-from neurodeploy.ir import KINDS, POST, PRE, REWARD, SYNAPSE, Parameter, Rule, Trace, WeightRule
+from neurodeploy.spec.ir import KINDS, POST, PRE, REWARD, SYNAPSE, Parameter, Rule, Trace, WeightRule
 from neurodeploy.spec import FUNCTION_NAMES
 from neurodeploy.spec.units import (_QUANTITY, DIMENSIONLESS, SECOND, DimensionMismatch, Quantity, _check_range,
                                     dim_name, dimensions_of, parse_quantity)
@@ -50,7 +50,7 @@ _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 MAX_NAME = 64
 #: Words of the rule language itself: the weight and the functions. Every other identifier
 #: means exactly the rule's value: generated Brian2 code prefixes each rule name
-#: (:data:`neurodeploy.backends.brian2_model.PREFIX`), so none can mean a Brian2 unit,
+#: (:data:`neurodeploy.brian2.model.PREFIX`), so none can mean a Brian2 unit,
 #: constant, function or group variable, and sympy symbols are built by name, never parsed.
 RESERVED = {"w"} | set(FUNCTION_NAMES)
 _TOP = ("name", "description", "citation", "parameters", "traces", "weight", "simulation")

@@ -21,6 +21,10 @@ power and false-alarm rate).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
 PASSED, FAILED, NOT_CHECKED = "passed", "failed", "not checked"
 OUTCOMES = (PASSED, FAILED, NOT_CHECKED)
 #: Exit code of ``verify`` when nothing was checked (0 passed, 1 failed, 2 bad input).
@@ -28,6 +32,36 @@ EXIT_NOT_CHECKED = 3
 EXIT_CODES = {PASSED: 0, FAILED: 1, NOT_CHECKED: EXIT_NOT_CHECKED}
 #: No comparison whose tolerance exceeds this fraction of the weight range is reported as passed.
 MAX_TOLERANCE = 0.1
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One entry of the verdict, typed: a row of report.json's ``comparisons`` (``Report.entries``).
+
+    ``share`` names what it judges: ``fidelity`` (the learned change against brian2), ``curve``,
+    ``window``, ``distribution`` (closed loops and networks), or a link of the chain that explains a
+    deviation (``timing``, ``lowering``, ``constants``, ``rounding``, ``emulation-*``, ``approximation``)."""
+
+    reference: str  # the run judged against (brian2: the model as written)
+    candidate: str  # the deployment (or link) judged
+    share: str  # what is judged (above)
+    outcome: str  # PASSED, FAILED or NOT_CHECKED
+    message: str  # the one line a report prints
+    tolerance: object  # the tolerance it was judged with (a number, a dict of them, or None)
+    details: Mapping  # every field of the entry as report.json has it (numbers, attribution, remedy)
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == PASSED
+
+    @classmethod
+    def from_entry(cls, entry: Mapping) -> "Comparison":
+        return cls(str(entry.get("reference")), str(entry.get("candidate")), str(entry.get("share")),
+                   entry["outcome"], str(entry.get("message") or ""), entry.get("tolerance"),
+                   MappingProxyType(dict(entry)))
+
+    def __repr__(self) -> str:
+        return f"<Comparison {self.reference} -> {self.candidate} ({self.share}): {self.outcome}>"
 
 
 def outcome_of(passed: bool | None) -> str:

@@ -1,7 +1,7 @@
 """The approximation share: how far the rule as the lowering approximated it is from the rule as written.
 
 Some rules reach the learning engine only through an approximation the
-lowering makes and lists (:attr:`neurodeploy.lava.lowering.EngineRule.approximations`):
+lowering makes and lists (:attr:`neurodeploy.compile.lowering.EngineRule.approximations`):
 
 * **tag decay**: a synapse trace (an eligibility trace) becomes the engine's tag
   ``t``, which has no decay of its own; it loses ``S*2^E`` of itself every
@@ -45,7 +45,7 @@ EXACT_TOLERANCE = 1e-9
 def _float_image(rule, plans, trains) -> tuple:
     """(name, trajectory in rule units) of the approximated rule run exactly in floating point."""
     from neurodeploy.emu.engine import simulate
-    from neurodeploy.lava.backends import RNG_SEED, supplied_traces
+    from neurodeploy.compile.loihi import RNG_SEED, supplied_traces
 
     if "float" in plans:
         plan = plans["float"]
@@ -53,7 +53,7 @@ def _float_image(rule, plans, trains) -> tuple:
         return "emu-float (approximated rule)", simulate(plan, plan.weights_to_lava(trains.w0), trains.pre,
                                                          trains.post, rng_seed=RNG_SEED, scale=plan.weight_scale,
                                                          supplied=supplied)
-    from neurodeploy.lava.lowering import lower
+    from neurodeploy.compile.lowering import lower
     from neurodeploy.verdict.quantization import _Modes, _run_spec, realise
 
     plan = plans["fixed"]
@@ -69,7 +69,7 @@ def _candidate(rule, plans, trains, results, ref):
     """(name, RunResult) of the approximated rule: ``lava-float`` or ``emu-float`` when they ran (the one
     that covers more of the protocol: a windowed Lava run's emulator twin, proven equal to it on the
     window by the emulation share), else the float image run here, on the reference's recorded grid."""
-    from neurodeploy.backends import RunResult
+    from neurodeploy.backend import RunResult
 
     ran = [n for n in ("lava-float", "emu-float") if n in results]
     if ran:
@@ -85,7 +85,7 @@ def _candidate(rule, plans, trains, results, ref):
 def approximation_entries(rule, plans: dict, trains, results: dict) -> list:
     """The ``approximation`` comparison (one entry) when the plans approximate the rule, else [].
 
-    Compared over the steps both runs recorded (:func:`neurodeploy.harness.common_rows`: a windowed
+    Compared over the steps both runs recorded (:func:`neurodeploy.verification.common_rows`: a windowed
     Lava run against the whole reference, its window) and the recorded synapses; the entry says which
     (``compared_steps``, ``compared_rows``, ...) and, for a window, so in its message."""
     plan = plans.get("float") or plans.get("fixed")
@@ -94,7 +94,7 @@ def approximation_entries(rule, plans: dict, trains, results: dict) -> list:
     ref_name = next((n for n in ("brian2-step", "brian2") if n in results), None)
     if ref_name is None:
         return []
-    from neurodeploy.harness import common_rows, compared, present_grid
+    from neurodeploy.verdict.links import common_rows, compared, present_grid
 
     ref = results[ref_name]
     cand_name, cand = _candidate(rule, plans, trains, results, ref)

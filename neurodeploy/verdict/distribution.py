@@ -119,7 +119,8 @@ def ensemble_statistics(rule, backend: str, trains, plans, seeds) -> tuple:
     of [0, 1] is 128/255: +0.002 of the range, which 16 runs of a short protocol tell apart from the
     reference at p ~ 1e-5): that offset (:func:`initial_offset`) is taken out of its final weights,
     so that the verdict judges what was learned, not how ``w0`` rounds (reported as ``w0_lava_error_max``)."""
-    from neurodeploy.backends import Recording, load_all
+    from neurodeploy.backend import Recording
+    from neurodeploy.targets import load_all
 
     registry = load_all()
     runner = registry.get(backend)
@@ -331,7 +332,7 @@ def distribution_verdict(rule, trains, plans, candidate: str, seed: int, size: i
 def _refused(rule, trains, backends) -> str | None:
     """Why an ensemble cannot run on one of ``backends`` (e.g. the emulator's all-to-all closed loop
     with a mask), or None."""
-    from neurodeploy.backends import load_all
+    from neurodeploy.targets import load_all
 
     for name in dict.fromkeys(backends):
         backend = load_all().get(name)

@@ -90,16 +90,22 @@ def final_change(res, w0: np.ndarray, row_step: int) -> np.ndarray:
     return np.asarray(res.trajectory[k], dtype=float) - w0[grid]
 
 
-def resolution(rule, plan, trains, ensemble: int) -> float:
+def _mean_updates(rule, trains, counts: dict | None) -> float:
+    """Mean weight updates per synapse on ``trains``: the compilation's ``counts`` when given (the same
+    traffic), else counted."""
+    from neurodeploy.protocol import update_counts
+
+    return (counts if counts else update_counts(rule, trains))["mean_updates"]
+
+
+def resolution(rule, plan, trains, ensemble: int, counts: dict | None = None) -> float:
     """Per-synapse standard error (rule units) of a fixed-point ensemble mean's learned change:
     ``(step / 2) * sqrt(mean updates / K)``, from the rule's bounds (one 8-bit step of the larger
     bound) and the reference-side spike counts (the updates per synapse)."""
-    from neurodeploy.protocol import update_counts
-
     if plan is None or ensemble < 1:
         return 0.0
     step = max(abs(rule.weight.w_min), abs(rule.weight.w_max)) / 255.0
-    updates = update_counts(rule, trains)["mean_updates"]
+    updates = _mean_updates(rule, trains, counts)
     return 0.5 * step * math.sqrt(max(updates, 1.0) / ensemble)
 
 
@@ -108,14 +114,12 @@ def resolution(rule, plan, trains, ensemble: int) -> float:
 ENSEMBLE_MAX, ENSEMBLE_SYNAPSE_RUNS = 1024, 4_000_000
 
 
-def ensemble_for(rule, trains, reference, tolerance: float, default: int) -> int:
+def ensemble_for(rule, trains, reference, tolerance: float, default: int, counts: dict | None = None) -> int:
     """Rounding seeds the fixed-point chain needs so that its mean resolves the fidelity tolerance:
     ``RESOLUTION_Z`` standard errors of the gain (:func:`resolution`) at most a quarter of ``tolerance``,
     from the reference's learned change (``reference``: brian2's RunResult), the rule's bounds and the
     reference-side update counts; at least ``default``, at most :data:`ENSEMBLE_MAX` and
     :data:`ENSEMBLE_SYNAPSE_RUNS` / synapses."""
-    from neurodeploy.protocol import update_counts
-
     last = trains.steps - 1
     if reference.steps_run < trains.steps or reference.rows[-1] != last:
         return default
@@ -127,7 +131,7 @@ def ensemble_for(rule, trains, reference, tolerance: float, default: int) -> int
     if S <= 0 or not math.isfinite(S):
         return default
     step = max(abs(rule.weight.w_min), abs(rule.weight.w_max)) / 255.0
-    sd_run = 0.5 * step * math.sqrt(max(update_counts(rule, trains)["mean_updates"], 1.0))
+    sd_run = 0.5 * step * math.sqrt(max(_mean_updates(rule, trains, counts), 1.0))
     need = (RESOLUTION_Z * sd_run / (S * math.sqrt(dw.size)) / (tolerance / 4)) ** 2
     cap = max(default, min(ENSEMBLE_MAX, ENSEMBLE_SYNAPSE_RUNS // max(1, trains.n_pre * trains.n_post)))
     return int(min(cap, max(default, math.ceil(need))))
@@ -349,7 +353,8 @@ def fidelity_comparisons(rule, trains, results: dict, plans: dict, chain: dict |
         fixed = name.endswith("-fixed")
         if fixed and chain is not None and chain.get("mean") is not None:
             judged = on_grid(chain["mean"], chain["start_mean"])
-            se = resolution(rule, fixed_plan, trains, ensemble)
+            se = resolution(rule, fixed_plan, trains, ensemble,
+                            plans.counts if getattr(plans, "trains", None) is trains else None)
             floor = max(abs(rule.weight.w_min), abs(rule.weight.w_max)) / 255.0 / math.sqrt(max(ensemble, 1))
             judged_on = (f"the expected learned change: mean of emu-fixed x{ensemble} rounding seeds (the plan and "
                          f"spikes of {name}, which the emulation and rounding links prove it belongs to)")

@@ -77,7 +77,7 @@ def _behavioural(entries) -> bool:
 
 def single_run(rule, plan, trains):
     """The fixed-point run lava-fixed would make (emu-fixed, Lava's seed), supplied traces included."""
-    from neurodeploy.deploy import supplied_traces
+    from neurodeploy.compile.loihi import supplied_traces
     from neurodeploy.emu.engine import simulate
 
     supplied = supplied_traces(rule, plan, trains) if plan.three_factor else None
@@ -92,7 +92,7 @@ def self_test(rule, trains_for_seed, seed: int, seeds: int = 100, k: int = ENSEM
     false-alarm rate is None (not measured, never 0: ``neurodeploy mutate`` refuses ``--seeds 0``)."""
     if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral) or seeds < 0:
         raise ValueError(f"seeds must be a whole number >= 0 (got {seeds!r})")
-    from neurodeploy.harness import compile_plans
+    from neurodeploy.compile.compilation import compile_plans
 
     start = time.perf_counter()
     trains = trains_for_seed(seed)

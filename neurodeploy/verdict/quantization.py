@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neurodeploy.backends import recorded_rows
+from neurodeploy.backend import recorded_rows
 from neurodeploy.verdict import FAILED, MAX_TOLERANCE, NOT_CHECKED, PASSED
 
 #: Rounding seeds in the ensemble.
@@ -135,7 +135,7 @@ def realise(rule, engine, plan) -> Realisation:
             impulses[slot], scales[slot] = 1.0, 1.0 / trace.jump
             continue
         if slot in getattr(plan, "saturating", ()):  # a reset to a: the scale is 127 / a
-            from neurodeploy.lava.lowering import reset_level
+            from neurodeploy.compile.lowering import reset_level
 
             impulses[slot], scales[slot] = float(t.impulse), float(t.impulse) / reset_level(trace)
             if float(t.impulse) != TRACE_MAX:
@@ -231,7 +231,7 @@ def constants_margin(rule, plan, trains) -> float:
     better than the best ones (the constants link judges that); a difference in distribution of this size
     is the constants share, not the deployment's. Derived from the rule and the plan's scales, not from its
     constants: a plan with a wrong constant has the same margin."""
-    from neurodeploy.lava.lowering import lower
+    from neurodeploy.compile.lowering import lower
 
     real = realise(rule, lower(rule, approximate=True), plan)
     stride = record_stride(trains.steps, trains.n_pre * trains.n_post)
@@ -284,7 +284,7 @@ def constants_link(rule, engine, plan, trains) -> tuple:
     sat = getattr(plan, "saturating", ())
     sup_exact = sup = None
     if real.supplied:  # three-factor: F gets the exact supplied values, I and R the plan's integers
-        from neurodeploy.deploy import supplied_traces
+        from neurodeploy.compile.loihi import supplied_traces
 
         sup = supplied_traces(rule, plan, trains)
         sup_exact = supplied_traces(rule, plan, trains, rounded=False)
@@ -391,7 +391,7 @@ def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SI
     """The rounding link: ``k`` emu-fixed runs against R, and ``single`` (a fixed run) in the envelope.
 
     The ``k`` runs are one batched emulator call (:func:`neurodeploy.emu.engine.simulate_batch`),
-    recorded at the checkpoints only; ``single``: a :class:`~neurodeploy.backends.RunResult` (rule
+    recorded at the checkpoints only; ``single``: a :class:`~neurodeploy.backend.RunResult` (rule
     units; its recorded steps and synapses) or a (steps, n_post, n_pre) array of every step;
     ``supplied``: the y traces a three-factor plan gets from the post side (integers; the same in every run)."""
     from scipy import stats
@@ -505,7 +505,7 @@ ANCHOR_TOLERANCE = 1e-9
 def anchor_link(rule, context, step, steps: int, mask=None) -> dict:
     """brian2-step against F, the chain's exact start: the lowering and the fixed plan's scales
     (weight scale, impulses) realise the rule exactly before any rounding. ``step``: brian2-step's
-    :class:`~neurodeploy.backends.RunResult` (its recorded steps and synapses) or its trajectory."""
+    :class:`~neurodeploy.backend.RunResult` (its recorded steps and synapses) or its trajectory."""
     stride = context["stride"]
     F = context["F"]
     f_rows = recorded_rows(steps, stride)
@@ -539,7 +539,7 @@ def quantization_chain(rule, plans: dict, trains, single=None, k: int = ENSEMBLE
     ``single``: a fixed-point run (a RunResult, rule units, or its trajectory) to place in the ensemble
     (lava-fixed's or emu-fixed's); ``step``: brian2-step's run, to anchor the chain's exact start (an
     extra lowering entry); ``unanchored``: why there is none (default: brian2-step did not run)."""
-    from neurodeploy.lava.lowering import lower
+    from neurodeploy.compile.lowering import lower
 
     plan = plans["fixed"]
     engine = lower(rule, approximate=True)

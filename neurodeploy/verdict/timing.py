@@ -180,7 +180,7 @@ def timing_verdict(rule, trains, ref, cand, peaks: dict) -> dict:
         reason = f"bound above {MAX_TOLERANCE:g} of the range (tolerance too wide)"
     moved = pending(rule, trains)
     within = band + (moved * whole / w_range if whole else 0.0)  # inf stays inf
-    from neurodeploy.harness import common_rows, compared
+    from neurodeploy.verdict.links import common_rows, compared
 
     steps, ia, ib = common_rows(ref, cand)
     if ref.posts is not None or ref.pres is not None:  # the recorded sub-grid

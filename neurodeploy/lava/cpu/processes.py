@@ -2,7 +2,7 @@
 
 For rules the learning engine cannot express (state-dependent or delayed
 jumps, comparisons, eligibility traces, a third factor...). Its floating-point
-``PyLoihiProcessModel`` keeps a :class:`neurodeploy.stepper.Stepper` and
+``PyLoihiProcessModel`` keeps a :class:`neurodeploy.compile.stepper.Stepper` and
 advances it once per time step with the pre spikes on ``s_in``, the post
 spikes on ``s_in_bap`` and the third factor on ``r_in``; it writes the
 weights after every step to the ``.npy`` memory map ``history_path``
@@ -28,11 +28,11 @@ from lava.magma.core.process.variable import Var
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from neurodeploy.stepper import Stepper, max_delay  # noqa: E402
+from neurodeploy.compile.stepper import Stepper, max_delay  # noqa: E402
 
 
 class RuleSynapses(AbstractProcess):
-    """All-to-all plastic synapses following ``rule`` (a :class:`neurodeploy.ir.Rule`).
+    """All-to-all plastic synapses following ``rule`` (a :class:`neurodeploy.spec.ir.Rule`).
 
     Ports: ``s_in`` (n_pre spikes), ``s_in_bap`` (n_post spikes), ``r_in``
     (n_post third-factor values), ``a_out`` (n_post): as Lava's ``Dense``, the summed weights

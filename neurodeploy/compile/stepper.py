@@ -52,7 +52,7 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-from neurodeploy.ir import POST, PRE, REWARD, SYNAPSE, Rule
+from neurodeploy.spec.ir import POST, PRE, REWARD, SYNAPSE, Rule
 
 _FUNCTIONS = {
     sympy.exp: np.exp,

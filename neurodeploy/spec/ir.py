@@ -165,7 +165,7 @@ class Rule:
             if trace.tau < self.dt:
                 raise NeurodeployError("", f"traces.{trace.name}.tau", f"must be at least one time step dt={self.dt * 1e3:g} ms (got {trace.tau_text})")
             steps = trace.delay / self.dt
-            from neurodeploy.protocol import MAX_STEPS, _count  # (protocol imports this module)
+            from neurodeploy.limits import MAX_STEPS, _count
             if steps > MAX_STEPS:  # never reached in a run, and the queues would not fit in memory
                 raise NeurodeployError("", f"traces.{trace.name}.delay",
                                        f"must be at most {_count(MAX_STEPS)} steps, the longest run "

@@ -23,35 +23,18 @@ range (127). Traffic much denser than assumed saturates the traces.
 """
 from __future__ import annotations
 
-import math
 import numbers
+from collections.abc import Mapping
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from neurodeploy.compile.loihi import (CPU_SCALE, MODES, RNG_SEED, SELECT_TAGS, _real_array, check_lif_threshold,
+                                      check_plan, check_rng_seed, check_sparse_start, lif_params,
+                                      network_unsupported_reason, sparse_zero_starts, static_weights_lava,
+                                      supplied_traces, unsupported_reason)
 from neurodeploy.errors import NeurodeployError, UnsupportedError
-
-#: Seed of the learning rule's random generators (stochastic rounding) in fixed point.
-RNG_SEED = 7
-MODES = ("float", "fixed")
-#: mode -> Lava's select_tag
-SELECT_TAGS = {"float": "floating_pt", "fixed": "fixed_pt"}
-#: Loihi's fixed-point LIF: decays are 12-bit fractions.
-DECAY_UNITY = 4096
-#: A trace at this value is saturated (7 bits).
-TRACE_SATURATION = 127
-#: Largest seed of the stochastic rounding (as a network file's seed).
-MAX_RNG_SEED = 2 ** 32 - 1
-
-
-# -- arguments ---------------------------------------------------------------------------------
-def check_rng_seed(rng_seed, source: str = "deploy") -> int:
-    """``rng_seed`` as an int: a whole number 0..MAX_RNG_SEED (not a bool); one line otherwise, before
-    Lava starts (its child process would raise at ``run`` and ``stop`` would hang)."""
-    if isinstance(rng_seed, bool) or not isinstance(rng_seed, numbers.Integral) or not 0 <= rng_seed <= MAX_RNG_SEED:
-        raise NeurodeployError(source, "rng_seed", f"must be a whole number from 0 to {MAX_RNG_SEED} (got {rng_seed!r})")
-    return int(rng_seed)
 
 
 def check_steps(steps, field_name: str, source: str = "deploy", most: int | None = None) -> int:
@@ -61,31 +44,6 @@ def check_steps(steps, field_name: str, source: str = "deploy", most: int | None
     if most is not None and steps > most:
         raise NeurodeployError(source, field_name, f"must be at most {most:,} (got {int(steps):,})")
     return int(steps)
-
-
-def _real(value, source: str, field_name: str, what: str = "a finite number") -> float:
-    """``value`` as a float: a finite real number (not a bool, not text, not complex, not beyond a float)."""
-    try:
-        number = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
-    except OverflowError:  # an int beyond 1e308
-        number = math.inf
-    if not math.isfinite(number):
-        raise NeurodeployError(source, field_name, f"must be {what} (got {value!r})")
-    return number
-
-
-def _real_array(value, source: str, field_name: str, what: str) -> np.ndarray:
-    """``value`` as a float array: numbers only (no bools, text, complex or objects); one line otherwise."""
-    if isinstance(value, (bool, np.bool_)):
-        raise NeurodeployError(source, field_name, f"must be {what} (got {value!r})")
-    try:
-        a = np.asarray(value)
-    except (ValueError, TypeError):  # ragged nested lists
-        raise NeurodeployError(source, field_name, f"must be {what} (got {type(value).__name__})") from None
-    if a.dtype.kind not in "iuf":
-        got = repr(value) if a.ndim == 0 else f"an array of dtype {a.dtype}"
-        raise NeurodeployError(source, field_name, f"must be {what} (got {got})")
-    return a.astype(float)
 
 
 def check_block(shape: tuple, source: str, field_name: str, what: str = "(n_post, n_pre)") -> None:
@@ -128,21 +86,6 @@ def _raster(value, side: str, source: str) -> np.ndarray:
     return r != 0
 
 
-def unsupported_reason(rule, mode: str) -> str | None:
-    """Why ``rule`` cannot run on the learning engine in ``mode`` (None when it can)."""
-    from neurodeploy.lava.plan import engine_reason
-
-    from neurodeploy.lava.plan import approximation_reason
-
-    reason = engine_reason(rule)
-    if reason is not None:  # what the lowering's approximations cannot put on the engine either
-        reason = approximation_reason(rule, mode)
-    if reason is None and rule.has_reward and rule.t_epoch > 1:
-        reason = ("three-factor rules with t_epoch > 1: the engine reads the supplied y traces as they are "
-                  "at the epoch's end, not at the spike")
-    return None if reason is None else f"not deployable to the learning engine: {reason}"
-
-
 # -- traffic --------------------------------------------------------------------------
 def traffic_trains(rule, traffic=None, source: str = "traffic", prefix: str = ""):
     """The spike trains ``traffic`` stands for (:class:`~neurodeploy.protocol.SpikeTrains`).
@@ -158,6 +101,10 @@ def traffic_trains(rule, traffic=None, source: str = "traffic", prefix: str = ""
         return default_trains(rule)
     if isinstance(traffic, SpikeTrains):
         return with_reward(rule, traffic)
+    if hasattr(traffic, "dim") and not isinstance(traffic, (int, float)):  # a Brian2 rate: 10*Hz
+        from neurodeploy.protocol import in_hz
+
+        traffic = in_hz(traffic, "traffic")
     if isinstance(traffic, numbers.Real) and not isinstance(traffic, bool):
         return make_trains(rule, "poisson", {"rate": float(traffic)}, DEFAULT_POISSON["seed"], source, prefix)
     if isinstance(traffic, str):
@@ -186,7 +133,7 @@ def traffic_trains(rule, traffic=None, source: str = "traffic", prefix: str = ""
 
 def _check_run(n_pre: int, n_post: int, steps: int, source: str) -> None:
     """Refuse rasters beyond the run limits of the protocols (:data:`neurodeploy.protocol.MAX_STEPS`, ...)."""
-    from neurodeploy.protocol import MAX_NEURON_STEPS, MAX_STEPS, MAX_SYNAPSE_STEPS
+    from neurodeploy.limits import MAX_NEURON_STEPS, MAX_STEPS, MAX_SYNAPSE_STEPS
 
     if not (steps <= MAX_STEPS and float(steps) * n_pre * n_post <= MAX_SYNAPSE_STEPS
             and steps * (n_pre + n_post) <= MAX_NEURON_STEPS):
@@ -205,60 +152,6 @@ def describe_traffic(trains, plan=None) -> dict:
     return out
 
 
-# -- the neuron -------------------------------------------------------------------------
-def lif_params(mode: str, tau_u: float, tau_v: float, threshold: float, plan, dt: float = 1.0) -> dict:
-    """Keyword arguments of Lava's ``LIF`` for a neuron driven by the deployed connection.
-
-    ``tau_u``, ``tau_v``: current and voltage time constants, in the unit of ``dt``
-    (default: steps); ``threshold``: the spike threshold in rule weight units
-    (the summed weights of the synapses that spiked in the previous step drive ``u``).
-
-    * float: ``du = dt / tau_u``, ``dv = dt / tau_v``, ``vth = threshold / weight_scale``;
-    * fixed (Loihi's LIF): 12-bit decays, ``du = round(4096 dt / tau_u) - 1`` (Loihi decays u by
-      ``(4096 - du - 1) / 4096``: the offset of one), ``dv = round(4096 dt / tau_v)``, and ``vth``
-      in Lava weight units, rounded (the model shifts it and the input by 6 bits alike).
-
-    Every number must be finite; ``dt`` > 0, ``tau_u`` and ``tau_v`` at least ``dt`` (a shorter time
-    constant decays by more than the whole value in one step), ``threshold`` > 0 (one line otherwise)."""
-    _check_mode(mode)
-    dt = _real(dt, "deploy", "dt", "a finite number > 0")
-    if not dt > 0:
-        raise NeurodeployError("deploy", "dt", f"must be a finite number > 0 (got {dt:g})")
-    for name, tau in (("tau_u", tau_u), ("tau_v", tau_v)):
-        if not _real(tau, "deploy", name, f"a finite number >= dt = {dt:g}") >= dt:
-            raise NeurodeployError("deploy", name, f"must be at least dt = {dt:g}: a shorter time constant decays "
-                                                   f"by more than the whole value in one step (got {float(tau):g})")
-    if not _real(threshold, "deploy", "threshold", "a finite number > 0") > 0:
-        raise NeurodeployError("deploy", "threshold", f"must be > 0 (got {float(threshold):g})")
-    if plan is not CPU_SCALE:
-        check_plan(plan)
-    du, dv = dt / float(tau_u), dt / float(tau_v)
-    if mode == "float":
-        return {"du": du, "dv": dv, "vth": float(threshold) / plan.weight_scale, "bias_mant": 0.0}
-    beyond = _vth_beyond(threshold, plan)
-    if beyond is not None:
-        raise NeurodeployError("deploy", "threshold", f"{beyond} (got {float(threshold):g})")
-    return {"du": max(0, int(round(du * DECAY_UNITY)) - 1), "dv": int(round(dv * DECAY_UNITY)),
-            "vth": int(round(float(threshold) / plan.weight_scale)), "bias_mant": 0}
-
-
-def check_plan(plan, mode: str | None = None):
-    """Refuse anything but a :class:`~neurodeploy.lava.plan.Plan` (of ``mode``, when given) in one line."""
-    from neurodeploy.lava.plan import Plan
-
-    if not isinstance(plan, Plan):
-        raise NeurodeployError("deploy", "plan", f"must be a Plan (neurodeploy.lava.plan.Plan, e.g. from "
-                                                 f"compile_plans) (got {type(plan).__name__})")
-    if mode is not None and plan.mode != mode:
-        raise NeurodeployError("deploy", "plan", f"is a {plan.mode} plan: mode is {mode!r} (got plan.mode {plan.mode!r})")
-    return plan
-
-
-def _check_mode(mode):
-    if mode not in MODES:
-        raise NeurodeployError("deploy", "mode", f"must be 'float' or 'fixed' (got {mode!r})")
-
-
 # -- the deployment -------------------------------------------------------------------
 @dataclass
 class Deployment:
@@ -270,9 +163,9 @@ class Deployment:
     ``s_in_y1..y3`` (:meth:`supply_traces`)."""
 
     conn: object  # the Lava process: BoundedLearningDense (or its recording subclass in verify)
-    plan: object  # the neurodeploy.lava.plan.Plan it realises
+    plan: object  # the neurodeploy.compile.plan.Plan it realises
     process_model: type  # the ProcessModel run_cfg() selects for conn
-    rule: object = None  # the neurodeploy.ir.Rule (None when built from a plan alone)
+    rule: object = None  # the neurodeploy.spec.ir.Rule (None when built from a plan alone)
     traffic: dict | None = None  # what the plan's scaling assumes (describe_traffic)
     rng_seed: int = RNG_SEED  # seed of the fixed-point stochastic rounding
 
@@ -341,6 +234,19 @@ class Deployment:
         kwargs.setdefault("select_tag", self.select_tag)
         return Loihi2SimCfg(exception_proc_model_map=models, **kwargs)
 
+    def run(self, steps: int, **kwargs) -> None:
+        """Run ``steps`` steps of everything connected to ``conn`` (blocking), with :meth:`run_cfg`
+        (``kwargs`` go to it). Call :meth:`stop` when done (in a ``finally``: every Lava process is an
+        OS process)."""
+        from lava.magma.core.run_conditions import RunSteps
+
+        steps = check_steps(steps, "run.steps", "deploy")
+        self.conn.run(condition=RunSteps(num_steps=steps), run_cfg=self.run_cfg(**kwargs))
+
+    def stop(self) -> None:
+        """Stop every process connected to ``conn``."""
+        self.conn.stop()
+
     def to_lava(self, w) -> np.ndarray:
         """Rule units -> Lava weights (fixed: rounded and saturated at the 8-bit bounds)."""
         return self.plan.weights_to_lava(w)
@@ -359,8 +265,9 @@ class Deployment:
         return self.from_lava(w_lava)
 
     def lif_params(self, tau_u: float, tau_v: float, threshold: float, dt: float = 1.0) -> dict:
-        """:func:`lif_params` for this deployment's mode and plan."""
-        return lif_params(self.mode, tau_u, tau_v, threshold, self.plan, dt)
+        """:func:`lif_params` for this deployment's mode and plan (times with Brian2 units: ``dt`` defaults
+        to the rule's time step)."""
+        return lif_params(self.mode, tau_u, tau_v, threshold, self.plan, _dt_for(tau_u, dt, self.rule))
 
     def neurons(self, **lif_kwargs):
         """Lava's ``LIF`` for the n_post postsynaptic neurons, with ``lif_kwargs`` as
@@ -412,6 +319,15 @@ class Deployment:
         return sources
 
 
+def _dt_for(tau, dt, rule):
+    """``dt`` as given; with Brian2 times and the default ``dt`` (1.0), the rule's time step as a quantity."""
+    if hasattr(tau, "dim") and not isinstance(tau, (int, float)) and dt == 1.0 and rule is not None:
+        from brian2 import second
+
+        return rule.dt * second
+    return dt
+
+
 @dataclass
 class CpuDeployment:
     """A rule as written, in a Lava process on the CPU (``RuleSynapses``, the ``lava-cpu`` backend):
@@ -423,7 +339,7 @@ class CpuDeployment:
     :func:`lif_params` with ``CPU_SCALE``)."""
 
     conn: object  # neurodeploy.lava.cpu.processes.RuleSynapses
-    rule: object  # the neurodeploy.ir.Rule it runs
+    rule: object  # the neurodeploy.spec.ir.Rule it runs
     mode: str = "cpu"
 
     @classmethod
@@ -455,10 +371,38 @@ class CpuDeployment:
         """The weights in rule units (``conn.weights.get()`` while the network is built)."""
         return np.asarray(self.conn.weights.get() if w is None else w, dtype=float)
 
+    def run(self, steps: int, **kwargs) -> None:
+        """Run ``steps`` steps of everything connected to ``conn`` (blocking), with :meth:`run_cfg`
+        (``kwargs`` go to it). Call :meth:`stop` when done (in a ``finally``: every Lava process is an
+        OS process)."""
+        from lava.magma.core.run_conditions import RunSteps
+
+        steps = check_steps(steps, "run.steps", "deploy")
+        self.conn.run(condition=RunSteps(num_steps=steps), run_cfg=self.run_cfg(**kwargs))
+
+    def stop(self) -> None:
+        """Stop every process connected to ``conn``."""
+        self.conn.stop()
+
+    def lif_params(self, tau_u: float, tau_v: float, threshold: float, dt: float = 1.0) -> dict:
+        """:func:`lif_params` of a float LIF driven by this connection (``a_out`` is in rule units:
+        :data:`~neurodeploy.compile.loihi.CPU_SCALE`)."""
+        return lif_params("float", tau_u, tau_v, threshold, CPU_SCALE, _dt_for(tau_u, dt, self.rule))
+
+    def neurons(self, **lif_kwargs):
+        """Lava's ``LIF`` for the n_post postsynaptic neurons, with ``lif_kwargs`` as :meth:`lif_params`
+        returns them. Wire it ``conn.a_out -> lif.a_in`` and ``lif.s_out -> conn.s_in_bap``."""
+        from lava.proc.lif.process import LIF
+
+        return LIF(shape=(self.conn.weights.shape[0],), **lif_kwargs)
+
 
 def deploy(rule_or_path, shape=None, w_init=None, mode: str = "fixed", traffic=None,
            rng_seed: int = RNG_SEED, mask=None):
-    """Compile ``rule_or_path`` (a rule file or a loaded rule) into a Lava connection.
+    """Compile ``rule_or_path`` (a rule file, a loaded rule, or its
+    :class:`~neurodeploy.compile.compilation.Compilation`, e.g. the one a verify report holds as
+    ``report.plans``: then its plans are deployed as verified, and ``traffic`` must be None) into a
+    Lava connection.
 
     ``shape``: (n_post, n_pre) (optional when ``w_init`` is an array); ``w_init``: initial
     weights in rule units, a scalar or an (n_post, n_pre) array within the rule's bounds
@@ -471,18 +415,26 @@ def deploy(rule_or_path, shape=None, w_init=None, mode: str = "fixed", traffic=N
 
     ``mode="cpu"``: any rule as written, in a :class:`CpuDeployment` (the ``lava-cpu`` backend's
     process; not the learning engine, so ``traffic``, ``rng_seed`` and ``mask`` do not apply)."""
-    from neurodeploy.harness import compile_plans
-    from neurodeploy.ir import Rule
+    from neurodeploy.compile.compilation import Compilation, compile_rule
+    from neurodeploy.spec.ir import Rule
 
     if mode not in MODES + ("cpu",):
         raise NeurodeployError("deploy", "mode", f"must be 'float', 'fixed' or 'cpu' (got {mode!r})")
-    if isinstance(rule_or_path, Rule):
+    compilation = None
+    if isinstance(rule_or_path, Compilation):
+        compilation, rule = rule_or_path, rule_or_path.rule
+        if traffic is not None:
+            raise NeurodeployError(rule.source or rule.name, "traffic", "a compilation is already scaled on its "
+                                   f"traffic ({compilation.trains.protocol if compilation.trains else 'unscaled'}): "
+                                   f"pass the rule to scale on other traffic (got {traffic!r})")
+    elif isinstance(rule_or_path, Rule):
         rule = rule_or_path
     elif isinstance(rule_or_path, (str, os.PathLike)):
         from neurodeploy.spec.loader import load_rule
         rule = load_rule(os.fspath(rule_or_path))
     else:
-        raise NeurodeployError("deploy", "rule", f"must be a rule file or a loaded rule (got {type(rule_or_path).__name__})")
+        raise NeurodeployError("deploy", "rule", f"must be a rule file, a loaded rule or a Compilation "
+                                                 f"(got {type(rule_or_path).__name__})")
     rng_seed = check_rng_seed(rng_seed)
     source = rule.source or rule.name
     if mode == "cpu":
@@ -498,13 +450,15 @@ def deploy(rule_or_path, shape=None, w_init=None, mode: str = "fixed", traffic=N
         raise NeurodeployError(source, "weight", reason)
     w0 = _initial_weights(rule, shape, w_init)
     mask = _mask(mask, w0.shape)
-    trains = traffic_trains(rule, traffic)
+    if compilation is None:
+        compilation = compile_rule(rule, traffic_trains(rule, traffic))
+    trains = compilation.trains
     try:
-        plan = compile_plans(rule, trains)[mode]
+        plan = compilation.exact_plans()[mode]
     except UnsupportedError as exc:
         raise NeurodeployError(source, "weight", f"not deployable to the learning engine: {exc}") from None
     return Deployment.from_plan(plan, plan.weights_to_lava(w0), rule, rng_seed,
-                                traffic=describe_traffic(trains, plan), mask=mask)
+                                traffic=None if trains is None else describe_traffic(trains, plan), mask=mask)
 
 
 def _mask(mask, shape: tuple):
@@ -547,124 +501,6 @@ def _initial_weights(rule, shape, w_init) -> np.ndarray:
     return np.broadcast_to(w, shape).copy()
 
 
-# -- networks ------------------------------------------------------------------------------
-#: The "plan" of a network on lava-cpu: weights in rule units (RuleSynapses), float LIFs and Dense.
-CPU_SCALE = type("CpuScale", (), {"weight_scale": 1.0, "mode": "float"})()
-
-#: Loihi's static weights: 8 bits and a sign (``clip_weights(num_bits=8)`` in Lava's bit-accurate Dense).
-STATIC_WEIGHT_MAX = 255
-
-
-def static_weights_lava(network, projection, plan, rule) -> np.ndarray:
-    """The static ``projection``'s weights (n_target, n_source) as its Lava ``Dense`` gets them:
-    float: rule units over ``plan.weight_scale``; fixed: integers at that scale (rounded), refused with
-    one line when one does not fit 8 bits and a sign, or when a non-zero weight rounds to 0."""
-    w = np.asarray(projection.weight, dtype=float) / plan.weight_scale
-    if plan.mode == "float":
-        return w
-    w_int = np.rint(w)
-    where = f"projections[{projection.index}].weight"
-    present = w[projection.mask]
-    value = float(present[0]) if present.size else 0.0  # one weight per projection
-    given = value * plan.weight_scale / rule.weight.range  # the file's number (units of the weight range)
-    if np.any(np.abs(w_int) > STATIC_WEIGHT_MAX):
-        raise NeurodeployError(network.source, where, f"does not fit Loihi's 8 bits and a sign at the plan's weight "
-                                                      f"scale: {value:g} Lava units, at most {STATIC_WEIGHT_MAX} "
-                                                      f"(got {given:g})")
-    if np.any((w_int == 0) & (w != 0)):
-        raise NeurodeployError(network.source, where, f"rounds to 0 in fixed point at the plan's weight scale: "
-                                                      f"{value:g} Lava units (got {given:g})")
-    return w_int.astype(np.int32)
-
-
-def sparse_zero_starts(plan, w_lava, mask) -> tuple | None:
-    """(post, pre) of the first synapse of ``mask`` whose initial Lava weight is 0 (fixed: after the
-    sign mode's 8-bit truncation), or None: Lava 0.10's ``LearningSparse`` drops such a synapse."""
-    w = np.asarray(w_lava)
-    if plan.mode == "fixed":
-        w = np.rint(w).astype(np.int64)
-        if plan.sign_mode == "mixed":
-            w = (w >> 1) << 1
-    zero = np.asarray(mask, dtype=bool) & (w == 0)
-    return tuple(int(k) for k in np.argwhere(zero)[0]) if zero.any() else None
-
-
-#: Loihi's fixed-point LIF holds v in 24 bits; the threshold is compared after a 6-bit shift.
-LIF_VTH_MAX = (2 ** 23 - 1) >> 6
-
-
-def _vth_beyond(threshold: float, plan) -> str | None:
-    """In fixed point, why ``threshold`` (rule units) is beyond Loihi's 24-bit voltage (None when it is not)."""
-    if plan.mode != "fixed":
-        return None
-    vth = float(threshold) / plan.weight_scale
-    if np.isfinite(vth) and int(round(vth)) <= LIF_VTH_MAX:
-        return None
-    return (f"beyond Loihi's 24-bit voltage at the plan's weight scale: {vth:.0f} Lava units, at most {LIF_VTH_MAX} "
-            "(the neurons could never spike)")
-
-
-def check_lif_threshold(network, pop, threshold: float, plan) -> None:
-    """Refuse a fixed-point LIF population whose threshold (``threshold``: rule units; in Lava units, shifted
-    by 6 bits) is beyond the 24-bit voltage: it could never spike. Before :func:`lif_params`, which refuses
-    the same without naming the network file."""
-    reason = _vth_beyond(threshold, plan)
-    if reason is not None:
-        raise NeurodeployError(network.source, f"populations.{pop.name}.threshold", f"{reason} (got {pop.threshold:g})")
-
-
-def network_plan_reason(rule, network, plan, w0=None) -> str | None:
-    """Why ``network`` cannot be deployed with ``plan`` (a static weight or a threshold beyond Loihi's
-    integers, a masked synapse starting at 0), or None: what :func:`deploy_network` would refuse, checked
-    before anything runs (verify skips that mode's backends with this reason)."""
-    w0 = network.plastic_w0() if w0 is None else w0
-    try:
-        for pr in network.projections:
-            if not pr.plastic:
-                static_weights_lava(network, pr, plan, rule)
-            elif pr.mask.any():
-                t, s = network.projection_slices(pr)
-                block = w0[t, s]
-                check_sparse_start(network, pr, plan.weights_to_lava(np.where(pr.mask, block, rule.weight.w_init)),
-                                   plan, rule, block)
-        for pop in network.lifs:
-            check_lif_threshold(network, pop, pop.threshold * rule.weight.range, plan)
-            lif_params(plan.mode, pop.tau_u_ms, pop.tau_v_ms, pop.threshold * rule.weight.range, plan, dt=rule.dt * 1e3)
-    except NeurodeployError as exc:
-        return str(exc)
-    return None
-
-
-def check_sparse_start(network, projection, w_lava: np.ndarray, plan, rule, w_rule: np.ndarray) -> None:
-    """Refuse a masked plastic projection with a synapse whose initial Lava weight is 0 (fixed: after the
-    8-bit truncation of the sign mode): Lava 0.10's ``LearningSparse`` drops zero weights from its
-    structure at the first step (fixed point: the run stalls; float: the weights cannot be read back).
-    Weights that reach 0 while learning stay present. ``w_rule``: the projection's initial weights, rule units."""
-    if projection.mask.all():
-        return
-    w = np.asarray(w_lava)
-    if plan.mode == "fixed":
-        w = w.astype(np.int64)
-        if plan.sign_mode == "mixed":
-            w = (w >> 1) << 1
-    zero = projection.mask & (w == 0)
-    if zero.any():
-        i, j = np.argwhere(zero)[0]
-        position = (w_rule[i, j] - rule.weight.w_min) / rule.weight.range  # as the file's w0
-        raise NeurodeployError(network.source, f"projections[{projection.index}].w0",
-                               f"a plastic projection with a mask cannot start at Lava weight 0: Lava's "
-                               f"LearningSparse drops zero weights at the first step; raise w0, or use p: 1 (and autapses: true in a recurrent projection) "
-                               f"(got {position:g})")
-
-
-def network_unsupported_reason(rule) -> str | None:
-    """Why ``rule`` cannot learn in a network's plastic projections (None when it can)."""
-    if rule.has_reward:
-        return ("networks: the supplied y traces of a three-factor rule need the post spikes in advance "
-                "(as the closed loop)")
-    return None
-
-
 @dataclass
 class NetworkDeployment:
     """A :class:`~neurodeploy.network.Network` built in Lava: one ``LIF`` per LIF population, one
@@ -676,7 +512,7 @@ class NetworkDeployment:
     in step ``t + 1``. A LIF's ``a_in`` sums its incoming projections in the network file's order."""
 
     network: object  # neurodeploy.network.Network
-    plan: object  # the neurodeploy.lava.plan.Plan every plastic projection shares (one weight scale)
+    plan: object  # the neurodeploy.compile.plan.Plan every plastic projection shares (one weight scale)
     rule: object
     lifs: dict  # LIF population name -> Lava LIF process
     plastic: list  # (Projection, Deployment), file order
@@ -714,7 +550,7 @@ class NetworkDeployment:
         incoming projection (the others never spike), connected; read ``sink.data.get()`` before ``stop()``."""
         from neurodeploy.network import MAX_STEPS
 
-        from neurodeploy.protocol import MAX_NEURON_STEPS
+        from neurodeploy.limits import MAX_NEURON_STEPS
 
         steps = check_steps(steps, "spike_sinks.steps", self.network.source, MAX_STEPS)
         n = sum(p.n for p in self.network.lifs if any(pr.target == p.name for pr in self.network.projections))
@@ -729,6 +565,18 @@ class NetworkDeployment:
                 sinks[name] = Sink(shape=(self.network.population(name).n,), buffer=steps)
                 lif.s_out.connect(sinks[name].a_in)
         return sinks
+
+    def neurons(self, name: str | None = None):
+        """The Lava ``LIF`` process of population ``name``; without a name, every LIF population's
+        (name -> process)."""
+        if name is None:
+            return dict(self.lifs)
+        if name not in self.lifs:
+            from neurodeploy.errors import did_you_mean
+            raise NeurodeployError(self.network.source, "neurons", f"not a LIF population"
+                                   f"{did_you_mean(str(name), list(self.lifs))}: LIF populations are "
+                                   f"{', '.join(self.lifs)} (got {name!r})")
+        return self.lifs[name]
 
     @property
     def process(self):
@@ -773,13 +621,14 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
 
     ``mode``: "float" or "fixed" (the learning engine), or "cpu" (the rule as written in
     ``RuleSynapses`` processes, weights in rule units, float LIFs; no plan); ``plan``: the
-    :class:`~neurodeploy.lava.plan.Plan` (default: compiled on the network's own input trains, or on
-    ``traffic``); ``w0``: initial plastic weights (n_lif, n_src),
+    :class:`~neurodeploy.compile.plan.Plan`, or a :class:`~neurodeploy.compile.compilation.Compilation`
+    (its plan of ``mode``: what a verify compiled; default: compiled on the network's own input trains, or
+    on ``traffic``); ``w0``: initial plastic weights (n_lif, n_src),
     rule units (default the network's); ``rng_seed``: every learning connection's stochastic-rounding seed
     (each Lava learning connection owns its generators); ``traffic``: what the plan is scaled on when
     ``plan`` is None (as :func:`deploy`'s; default the network's own trains from its seed);
     ``record``: projection index -> ``.npy`` weight history path (verify's recording connections)."""
-    from neurodeploy.ir import Rule
+    from neurodeploy.spec.ir import Rule
     from neurodeploy.network import Network, load_network
 
     if mode not in MODES + ("cpu",):
@@ -788,7 +637,7 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
     if mode == "cpu" and plan is not None:
         raise NeurodeployError("deploy", "plan", f"only for the learning engine (float, fixed): mode cpu runs the "
                                                  f"rule as written in rule units (got a {type(plan).__name__})")
-    if plan is not None:
+    if plan is not None and not isinstance(plan, Mapping):
         check_plan(plan, mode)
     if not isinstance(rule, Rule):
         if not isinstance(rule, (str, os.PathLike)):
@@ -811,13 +660,20 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
         w0 = _real_array(w0, "deploy", "w0", "an (n_lif, n_src) array of numbers")
     if mode == "cpu":
         plan = CPU_SCALE
+    elif isinstance(plan, Mapping):  # a Compilation (or plans by mode): its plan of this mode, as verified
+        try:
+            plan = check_plan(plan.exact_plans()[mode] if hasattr(plan, "exact_plans") else plan[mode], mode)
+        except UnsupportedError as exc:
+            raise NeurodeployError(source, "weight", f"not deployable to the learning engine: {exc}") from None
+        except KeyError:
+            raise NeurodeployError("deploy", "plan", f"has no {mode} plan (got modes {sorted(plan)})") from None
     elif plan is None:
-        from neurodeploy.harness import compile_plans
+        from neurodeploy.compile.compilation import compile_rule
         from neurodeploy.network import network_trains
 
         trains = network_trains(rule, network, network.seed) if traffic is None else traffic_trains(rule, traffic)
         try:
-            plan = compile_plans(rule, trains)[mode]
+            plan = compile_rule(rule, trains).exact_plans()[mode]
         except UnsupportedError as exc:
             raise NeurodeployError(source, "weight", f"not deployable to the learning engine: {exc}") from None
     w0 = network.plastic_w0() if w0 is None else w0
@@ -871,41 +727,5 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
     return NetworkDeployment(network, plan, rule, lifs, plastic, static, rng_seed)
 
 
-#: Loihi3FLearningRule gives y1..y3 a time constant of 2^16 - 1 steps, and Lava decays the values
-#: it receives once before using them: the supplied values are divided by this in advance.
-Y3F_DECAY = float(np.exp(-1.0 / np.iinfo(np.uint16).max))
-
-
-def supplied_traces(rule, plan, trains, rounded: bool | None = None) -> dict:
-    """Three-factor plans: the y traces the postsynaptic side supplies each step, in Lava units.
-
-    Post traces and reward traces follow the step semantics (:mod:`neurodeploy.stepper`): decay,
-    then the step's jump (``J`` at a post spike, ``J * r`` for a reward ``r``), times the
-    plan's scale. Float plans divide by :data:`Y3F_DECAY` (Lava decays received values once);
-    fixed plans round to the nearest integer (``plan.supplied_rounding``) within -128..127 (the factor width of a
-    7-bit trace in the MAC): Lava's stochastic decay by ``exp(-1/65535)`` then takes 1 off a value ``v`` with
-    probability about ``v / 65535`` per step, which integers cannot anticipate. ``rounded=False``: a
-    fixed plan's values unrounded (divided by the decay, as in float), for the verdict's exact run."""
-    rounded = plan.mode == "fixed" if rounded is None else rounded
-    out = {}
-    for t in plan.traces:
-        if not t.slot.startswith("y"):
-            continue
-        trace = rule.trace(t.name)
-        a = float(np.exp(-1.0 / rule.tau_steps(trace)))
-        drive = trains.post.astype(float) * trace.jump if trace.of == "post" else trains.reward_or_zeros() * trace.jump
-        values = np.empty_like(drive)
-        v = np.zeros(drive.shape[0])
-        for n in range(drive.shape[1]):
-            v = v * a + drive[:, n]
-            values[:, n] = v
-        if rounded:
-            out[t.slot] = np.clip(np.rint(values * t.scale), -128, 127).astype(np.int64)
-        else:
-            out[t.slot] = values * t.scale / Y3F_DECAY
-    return out
-
-
-__all__ = ["Deployment", "NetworkDeployment", "deploy", "deploy_network", "lif_params", "supplied_traces",
-           "traffic_trains", "describe_traffic",
-           "unsupported_reason", "RNG_SEED"]
+__all__ = ["Deployment", "CpuDeployment", "NetworkDeployment", "deploy", "deploy_network", "traffic_trains",
+           "describe_traffic"]

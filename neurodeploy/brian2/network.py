@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurodeploy.backends.brian2_model import unit_text
+from neurodeploy.brian2.model import set_up_synapses, unit_text
+from neurodeploy.brian2.standalone import _make
 from neurodeploy.spec.units import to_brian2
 
 
@@ -93,7 +94,6 @@ def _connect(syn, block: np.ndarray) -> tuple:
 def build_and_run(b2, model, rule, trains, namespace: dict, progress, recording, check, run, build_dir=None) -> tuple:
     """Build the network of ``trains`` (a network or a closed loop) and run it; (trajectory, info).
     ``build_dir``: Brian2's cpp_standalone device is set, build and run there."""
-    from neurodeploy.backends.brian2_backends import set_up_synapses  # its caller: imported by now
 
     dt = rule.dt * b2.second
     lay = layout(rule, trains)
@@ -207,8 +207,7 @@ def _standalone(b2, rule, trains, lay: Layout, plastic, offsets, index, objects,
                 build_dir) -> tuple:
     """The cpp_standalone run: a monitor per plastic group every ``every`` steps (rows 0, K, 2K, ...) on the
     recorded synapses, the last step from the weights after the run."""
-    from neurodeploy.backends import Recording
-    from neurodeploy.backends.brian2_backends import _make
+    from neurodeploy.backend import Recording
 
     dt = rule.dt * b2.second
     steps, n_lif, n_src = trains.steps, lay.n_lif, lay.plastic.shape[1]

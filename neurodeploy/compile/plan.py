@@ -28,7 +28,7 @@ product: widths are 7 per trace, 9 for w).
   bias), at most 127 and small enough that the protocol's peak trace stays
   within ``HEADROOM * 127``; among those, the impulse whose products' worst
   relative error is smallest wins. A tag ``t`` (a synapse trace, 8 bits and a
-  sign; :func:`neurodeploy.lava.lowering.tag_decay`) gets the scale that puts
+  sign; :func:`neurodeploy.compile.lowering.tag_decay`) gets the scale that puts
   its protocol peak within ``HEADROOM * 255``, or up to :data:`TAG_SPAN`
   octaves less, whichever makes its products most exact; then the impulses are
   chosen again with the tag's products. A saturation reset's trace gets
@@ -46,7 +46,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from neurodeploy.lava.lowering import EngineRule
+from neurodeploy.compile.lowering import EngineRule
 
 #: Fraction of the 7-bit trace range the protocol's peak may use.
 HEADROOM = 0.9
@@ -307,7 +307,7 @@ def _fixed_trace_scales(engine: EngineRule, weight_scale: float, peaks: dict, no
     """Whole-number impulses that keep the peak in range and make the constants most exact.
 
     ``known``: scales fixed already (the tag's, on a second pass: its products then judge the impulses too)."""
-    from neurodeploy.lava.lowering import reset_level
+    from neurodeploy.compile.lowering import reset_level
 
     scales = {k: v for k, v in (known or {}).items() if k == "t"}
     for name, slot in engine.trace_slots:
@@ -337,7 +337,7 @@ def make_plan(engine: EngineRule, mode: str, peaks: dict | None = None, counts: 
     :func:`neurodeploy.protocol.trace_stats`); ``counts``: weight updates per
     synapse on the protocol (:func:`neurodeploy.protocol.update_counts`) and
     ``trace_means`` (rule trace name -> mean value), for the predicted band.
-    :func:`neurodeploy.harness.compile_plans` assembles both.
+    :func:`neurodeploy.verification.compile_plans` assembles both.
     """
     rule = engine.rule
     w_min, w_max = rule.weight.w_min, rule.weight.w_max
@@ -382,7 +382,7 @@ def make_plan(engine: EngineRule, mode: str, peaks: dict | None = None, counts: 
         elif p.rel_error > 1e-12:
             notes.append(f"constant of '{p.term}' realised as {p.mantissa}*2^{p.exponent} = {p.realised:.6g} "
                          f"instead of {p.requested:.6g} ({100 * p.rel_error:.2f}% off)")
-    from neurodeploy.lava.lowering import reset_level
+    from neurodeploy.compile.lowering import reset_level
 
     traces = []
     for name, slot in engine.trace_slots:
@@ -480,7 +480,7 @@ def engine_reason(rule) -> str | None:
     constant no trace scale can absorb (``u0 * w``) and that lies outside the
     scales is not expressible."""
     from neurodeploy.errors import UnsupportedError
-    from neurodeploy.lava.lowering import lower
+    from neurodeploy.compile.lowering import lower
 
     try:
         engine = lower(rule)
@@ -492,15 +492,16 @@ def engine_reason(rule) -> str | None:
     return inexact_reason(plan)
 
 
+@functools.lru_cache(maxsize=256)  # asked per backend and mode: computed once per rule and mode
 def approximation_reason(rule, mode: str) -> str | None:
     """None when the rule runs on the engine in ``mode`` ("float"/"fixed") through the lowering's
-    approximations (:func:`neurodeploy.lava.lowering.lower` with ``approximate=True``), else why not.
+    approximations (:func:`neurodeploy.compile.lowering.lower` with ``approximate=True``), else why not.
 
     The approximated rule's float plan must realise every constant exactly (it is then the
     approximated rule run exactly in floating point); a rule whose approximation is fixed-point only
     (a saturation reset) has no float plan."""
     from neurodeploy.errors import UnsupportedError
-    from neurodeploy.lava.lowering import lower
+    from neurodeploy.compile.lowering import lower
 
     try:
         engine = lower(rule, approximate=True)
@@ -520,7 +521,7 @@ def approximation_reason(rule, mode: str) -> str | None:
 def approximations(rule) -> tuple:
     """The lowering's approximations of ``rule`` (Approximation objects); () when it is exact or refused."""
     from neurodeploy.errors import UnsupportedError
-    from neurodeploy.lava.lowering import lower
+    from neurodeploy.compile.lowering import lower
 
     try:
         return lower(rule, approximate=True).approximations
@@ -530,7 +531,7 @@ def approximations(rule) -> tuple:
 
 def tag_peaks(rule, trains) -> dict:
     """The largest magnitude of each synapse trace on ``trains`` (rule units), from the step semantics."""
-    from neurodeploy.stepper import Stepper
+    from neurodeploy.compile.stepper import Stepper
 
     synapse = [t for t in rule.traces if t.of == "synapse"]
     if not synapse or trains is None:

@@ -154,6 +154,31 @@ def window(trains, stop: int):
     return dataclasses.replace(trains, pre=trains.pre[:, :stop], post=trains.post[:, :stop], reward=reward)
 
 
+class EngineBackend(Backend):
+    """What the learning engine's backends share, Lava's (``lava-float``, ``lava-fixed``) and the
+    emulator's (``emu-float``, ``emu-fixed``): the rule must lower to the engine in :attr:`mode`, and the
+    same traffic is refused for the same reasons."""
+
+    mode = ""
+    lava_sparse = True  # a mask is Lava's LearningSparse (which drops zero weights); the emulator's is not
+
+    def unsupported_reason(self, rule):
+        from neurodeploy.compile.loihi import unsupported_reason
+
+        return unsupported_reason(rule, self.mode)
+
+    def unsupported_trains(self, trains):
+        if trains.neuron is not None and trains.reward is not None:
+            return "closed loop: the supplied y traces of a three-factor rule need the post spikes in advance"
+        if trains.network is not None and trains.reward is not None:
+            return "networks: the supplied y traces of a three-factor rule need the post spikes in advance"
+        if self.lava_sparse and trains.network is None and trains.mask is not None and not trains.mask.all() \
+                and np.any(trains.w0[trains.mask] == 0):
+            return ("a synapse of the mask starts at weight 0: Lava's LearningSparse drops zero weights at the "
+                    "first step (fixed point then stalls)")
+        return super().unsupported_trains(trains)
+
+
 #: The order reports, messages and the support matrix list backends in.
 ORDER = ("brian2", "brian2-step", "lava-float", "lava-fixed", "lava-cpu", "emu-float", "emu-fixed")
 
@@ -184,9 +209,3 @@ class Registry:
 REGISTRY = Registry()
 
 
-def load_all():
-    """Import the backend modules so they register (Brian2 and Lava imports are slow: done lazily)."""
-    from neurodeploy.backends import brian2_backends  # noqa: F401
-    from neurodeploy.lava import backends  # noqa: F401
-    from neurodeploy.emu import backends as _emu  # noqa: F401
-    return REGISTRY

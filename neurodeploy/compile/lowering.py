@@ -33,7 +33,7 @@ the engine's traces are unsigned, so its slot carries ``y' = -y`` (jumping by ``
 and every term reads ``y`` as ``-y'``; the rewrite is exact and listed in
 :attr:`EngineRule.rewrites` (``neurodeploy check`` prints it).
 
-This module is exact (no scaling): :mod:`neurodeploy.lava.plan` chooses the
+This module is exact (no scaling): :mod:`neurodeploy.compile.plan` chooses the
 trace impulses and weight scale and quantizes each coefficient.
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import sympy
 
 from neurodeploy.errors import UnsupportedError
-from neurodeploy.ir import POST, PRE, REWARD, SYNAPSE, Rule
+from neurodeploy.spec.ir import POST, PRE, REWARD, SYNAPSE, Rule
 
 #: Lava trace slots per side.
 TRACE_SLOTS = {PRE: ("x1", "x2"), POST: ("y1", "y2", "y3")}
@@ -289,6 +289,7 @@ def tag_decay(rule: Rule, trace) -> tuple:
 
 
 @functools.lru_cache(maxsize=256)  # a rule is lowered once per process (rules are frozen and hashable)
+@functools.lru_cache(maxsize=256)  # a pure function of a frozen rule: lowered once per rule, whoever asks
 def lower(rule: Rule, approximate: bool = False) -> EngineRule:
     """The rule as learning-engine products; raises UnsupportedError when it cannot be expressed.
 

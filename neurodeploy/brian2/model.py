@@ -11,7 +11,7 @@ Two models:
   pathways. With a continuous term or a reward trace the traces are
   clock-driven (exact linear decay) and ``w += dt * g`` runs every step.
 * ``step`` -- the learning engine's order per step, as
-  :mod:`neurodeploy.stepper` states it: (1) every trace decays by
+  :mod:`neurodeploy.compile.stepper` states it: (1) every trace decays by
   ``exp(-1/tau_steps)`` (toward its rest value), reward traces jump, (2) the
   step's spikes add their jumps, (3) each side's update terms are evaluated
   with that side's traces before this step's jumps and the others after them,
@@ -19,7 +19,7 @@ Two models:
   epoch ``w = clip(w + x0*pre_term + y0*post_term + t_epoch*dt*g, w_min,
   w_max)``, synapse traces likewise, and the epoch state resets. With
   ``t_epoch > 1`` the pre and post traces follow the learning engine's
-  epoch bookkeeping (see :mod:`neurodeploy.stepper`): the traces keep their
+  epoch bookkeeping (see :mod:`neurodeploy.compile.stepper`): the traces keep their
   epoch-start value, a neuron's earlier spikes in the epoch add their jump to
   it, and at the epoch's end the epoch is replayed step by step (unrolled,
   ``t_epoch`` steps) with only each trace's last jump at its step; the terms
@@ -52,7 +52,7 @@ import neurodeploy.brian2_setup  # noqa: F401 - before any other Brian2 import
 from brian2.parsing.sympytools import sympy_to_str
 from brian2.units.fundamentalunits import get_unit
 
-from neurodeploy.ir import POST, PRE, REWARD, SYNAPSE, Rule
+from neurodeploy.spec.ir import POST, PRE, REWARD, SYNAPSE, Rule
 from neurodeploy.spec.units import DIMENSIONLESS, to_brian2
 
 
@@ -382,7 +382,7 @@ def _apply(rule: Rule, kept: dict, continuous: str | None, every_step: bool = Fa
 
 
 def _epoch_step_model(rule: Rule) -> Brian2Model:
-    """``t_epoch > 1``: the learning engine's epoch bookkeeping (see :mod:`neurodeploy.stepper`)."""
+    """``t_epoch > 1``: the learning engine's epoch bookkeeping (see :mod:`neurodeploy.compile.stepper`)."""
     e = rule.t_epoch
     units = _units(rule)
     spiking = [t for t in rule.traces if t.of in (PRE, POST)]
@@ -452,3 +452,19 @@ def _epoch_step_model(rule: Rule) -> Brian2Model:
                     for (side, steps), traces in _delay_groups(rule))
     return Brian2Model("\n".join(lines), statements[PRE], statements[POST], regular, _namespace(rule),
                        delayed, rule.has_reward)
+
+
+def set_up_synapses(b2, syn, model, rule, dt) -> None:
+    """The rule's pathways and operations on a connected ``Synapses``: same-step pre before post, then
+    the delayed jumps (Brian2 otherwise orders by name), the per-step operations, traces at rest."""
+    syn.pre.order = 0
+    syn.post.order = 1
+    for order, (name, _, delay, _) in enumerate(model.delayed, start=2):
+        pathway = getattr(syn, name)
+        pathway.order = order
+        pathway.delay = delay * b2.second
+    for code, when, order in model.regular:
+        syn.run_regularly(code, when=when, order=order, dt=dt)
+    for t in rule.traces:  # traces start at rest
+        if t.rest:
+            setattr(syn, b2name(rule, t.name), b2.Quantity(t.rest, dim=to_brian2(t.dim)))
