@@ -5,7 +5,8 @@ Collected: ``README.md`` and ``docs/**/*.md`` (``testpaths`` in pyproject.toml).
 fresh temporary directory holding a link to ``reference/`` (so examples read as if run from a clone's
 root and write nothing into it); the blocks of one page share one namespace, in order.
 
-- ```` ```python ```` blocks are executed.
+- ```` ```python ```` blocks are executed; a block of ``>>>`` lines is a doctest (its output must match, with
+  the flags below).
 - ```` ```console ```` blocks are shell sessions: each ``$ neurodeploy ...`` line runs the command (in this
   process, through ``neurodeploy.cli.main``) and its output (stdout and stderr, as a terminal shows them)
   must match the lines below it, ``...`` matching anything and runs of white space equal
@@ -257,7 +258,7 @@ class _Block:
 
 if Sybil is not None:
     pytest_collect_file = Sybil(
-        parsers=[PythonCodeBlockParser(), _Block("console", evaluate_console), _Block("yaml", evaluate_yaml),
+        parsers=[PythonCodeBlockParser(doctest_optionflags=FLAGS), _Block("console", evaluate_console), _Block("yaml", evaluate_yaml),
                  SkipParser()],
         patterns=["README.md", "docs/*.md", "docs/*/*.md"],
         setup=_setup,
