@@ -75,7 +75,9 @@ SLOW_TESTS = (
     "tests/test_codegen_params.py::test_edited_w_init_changes_main",                           # 4.5 s
     "tests/test_hostile.py::test_corpus_subprocess",                                           # 60 children, 1-3 s each
     "tests/test_inputs.py::test_masked_closed_loop_on_lava_equals_brian2_step",                # 29 s
-    "tests/test_inputs.py::test_mask_present_synapses_equal_the_unmasked_run",                 # its fixture: 15 s
+    "tests/test_inputs.py::test_mask_present_synapses_equal_the_unmasked_run",                 # the fixture runs: 15 s
+    "tests/test_inputs.py::test_mask_brian2_connects_only_the_mask",                           # the same fixture
+    "tests/test_inputs.py::test_mask_verdict_compares_present_synapses_only",                  # the same fixture
     "tests/test_inputs.py::test_cli_verify_with_a_mask",                                       # 4 s
     "tests/test_inputs.py::test_cli_transposed_warning_then_runs",                             # 4 s
     "tests/test_epochs.py::test_timing_share_passes_a_correct_deployment_at_longer_epochs",    # 26 s each
