@@ -52,6 +52,8 @@ import time
 
 import numpy as np
 
+from neurodeploy.goals import _table
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ("brian2", "brian2-step", "lava-float", "lava-fixed", "lava-cpu", "emu-float", "emu-fixed")
 SEED = 3
@@ -289,14 +291,6 @@ def _fmt(value, digits=1):
     return str(value)
 
 
-def _table(headers, rows) -> str:
-    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def _components(data: dict, s: dict, rule: str, progress) -> None:
     """Compile times, every backend per size, the emulator's speed-ups and its large run."""
     progress("compile times ...")
@@ -456,7 +450,16 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="smaller goals, no per-size backend table, one repeat (a few minutes)")
     parser.add_argument("--goals", action="store_true",
-                        help="only the goals of verifying at scale (1-4), not the per-backend tables")
+                        help="the performance goals of chip scale (neurodeploy.goals: chip-scale verify, Lava on "
+                             "tiles, the emulator at the limit, the ensemble and plans on a cluster); "
+                             "writes build/bench_goals.json")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="with --goals: the chip-scale synapses (1.2e8) times this (e.g. 0.01 to develop)")
+    parser.add_argument("--verify-scale", type=float, default=None,
+                        help="with --goals: goal 1 (the whole chip-scale verify) at this scale (default --scale)")
+    parser.add_argument("--max-rss-gb", type=float, default=None,
+                        help="with --goals: stop a goal's process tree above this many GB (default 18)")
+    parser.add_argument("--skip", default="", help="with --goals: goals not to run, e.g. 1,2")
     parser.add_argument("--rule", default="stdp_pair", help="reference rule name or YAML path (default stdp_pair)")
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench.json"), help="JSON output path")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -467,8 +470,15 @@ def main(argv=None) -> int:
         sys.stdout.write(RESULT_TAG + json.dumps(result) + "\n")
         sys.stdout.flush()
         return 0
-    data = run(args.quick, args.rule, args.out, progress=lambda m: print(m, file=sys.stderr, flush=True),
-               goals_only=args.goals)
+    if args.goals:
+        from neurodeploy import goals
+
+        out = args.out if args.out != os.path.join(ROOT, "build", "bench.json") else \
+            os.path.join(ROOT, "build", "bench_goals.json")
+        return goals.main(["--scale", str(args.scale), "--out", out, "--skip", args.skip]
+                          + ([] if args.max_rss_gb is None else ["--max-rss-gb", str(args.max_rss_gb)])
+                          + ([] if args.verify_scale is None else ["--verify-scale", str(args.verify_scale)]))
+    data = run(args.quick, args.rule, args.out, progress=lambda m: print(m, file=sys.stderr, flush=True))
     print(render(data))
     print(f"\nwrote {os.path.relpath(args.out, os.getcwd())}")
     failed = [b for b in data["backends"] if "error" in b] + [

@@ -101,6 +101,24 @@ def _check_timeout(timeout):
                                                 f"(got {timeout:g})")
 
 
+@contextlib.contextmanager
+def _spread(spread):
+    """verify --scheduler: the rounding ensemble's members over threads (an int) or a Dask scheduler (an address)."""
+    if spread is None:
+        yield
+        return
+    from neurodeploy import cluster
+
+    if isinstance(spread, int):
+        with cluster.use(spread):
+            yield
+        return
+    from distributed import Client
+
+    with Client(spread) as client, cluster.use(client):
+        yield
+
+
 def _check_scheduler(address: str, seconds: float = 3.0) -> None:
     """The Dask scheduler must answer a TCP connection within ``seconds``, before anything is created."""
     import socket
@@ -398,9 +416,12 @@ def _synapse_spec(spec, trains):
 @click.option("--window/--no-window", default=True,
               help="On random trains (poisson, correlated, a spike file), add the rule's STDP window "
                    "(brian2 against the deployments' emulator twins) for spike-timing rules (default: on).")
+@click.option("--scheduler", default=None,
+              help="Spread the verdict's rounding ensemble over a Dask cluster (its scheduler's address, needs "
+                   "neurodeploy[cluster]) or 'local' (this machine's cores, threads); the same report.")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 def verify(rule_file, out_dir, protocol, network_file, seed, spikes, backends, timeout, ensemble, record_every,
-           record_synapses, lava_steps, fidelity, window, quiet, **options):
+           record_synapses, lava_steps, fidelity, window, quiet, scheduler=None, **options):
     """Run RULE_FILE on every backend with the same spike trains and compare the weight trajectories."""
     from neurodeploy.verification import verify as run_verify
     from neurodeploy.protocol import load_spikes, make_trains
@@ -423,6 +444,19 @@ def verify(rule_file, out_dir, protocol, network_file, seed, spikes, backends, t
     except ValueError as exc:
         raise NeurodeployError("--fidelity", "", str(exc)) from None
     check_out_dir(out_dir)
+    if scheduler == "local":
+        import os as _os
+
+        spread = _os.cpu_count() or 1  # threads: the compiled ensemble releases the GIL
+    elif scheduler:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise NeurodeployError("--scheduler", "", "needs the cluster extra: pip install 'neurodeploy[cluster]'") from None
+        _check_scheduler(scheduler)
+        spread = scheduler
+    else:
+        spread = None
     given = {k: v for k, v in options.items() if v is not None}
     if protocol == "network" or network_file is not None:
         trains = _network_trains(rule, protocol, network, spikes, given, seed)
@@ -443,9 +477,10 @@ def verify(rule_file, out_dir, protocol, network_file, seed, spikes, backends, t
         stage, moved = None, []
         try:
             progress = Progress(quiet=quiet)
-            report = run_verify(rule, trains, names, progress=progress, timeout=timeout,
-                                ensemble=ensemble, record_every=record_every, record_synapses=synapses,
-                                lava_steps=lava_steps, fidelity=fidelity)
+            with _spread(spread):
+                report = run_verify(rule, trains, names, progress=progress, timeout=timeout,
+                                    ensemble=ensemble, record_every=record_every, record_synapses=synapses,
+                                    lava_steps=lava_steps, fidelity=fidelity)
             if window:  # random trains mix LTP and LTD: the rule's window, on the emulator twins
                 from neurodeploy.verification import add_window
 

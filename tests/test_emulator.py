@@ -335,7 +335,7 @@ def test_closed_loop_kernel_equals_numpy_loop(monkeypatch):
     if kernel.numba is None:
         pytest.skip("numba is not installed")
     from neurodeploy.compile.loihi import lif_params
-    from neurodeploy.emu.engine import simulate_closed_loop
+    from neurodeploy.emu.closed_loop import simulate_closed_loop
     from neurodeploy.protocol import make_trains
 
     rule = load_rule(rule_path("stdp_pair"))

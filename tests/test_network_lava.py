@@ -154,7 +154,7 @@ def test_deploy_network_user_reads_learned_weights():
     from lava.proc.io.source import RingBuffer
 
     from neurodeploy.lava.deploy import deploy_network
-    from neurodeploy.emu.engine import simulate_network
+    from neurodeploy.emu.network import simulate_network
 
     rule = load_rule(rule_path("stdp_pair"))
     nd = deploy_network(rule_path("stdp_pair"), EI, mode="fixed")
@@ -219,7 +219,7 @@ def test_network_refusals(tmp_path):
         with pytest.raises(NeurodeployError) as exc:
             deploy_network(rule, zero_net, mode)
         assert str(exc.value) == message
-    from neurodeploy.emu.engine import simulate_network
+    from neurodeploy.emu.network import simulate_network
     zero_trains = network_trains(rule, zero_net, 0, steps=10)
     with pytest.raises(NeurodeployError) as exc:  # the emulator refuses what Lava cannot run
         simulate_network(rule, zero_net, compile_plans(rule, zero_trains)["fixed"], zero_trains.w0,
@@ -332,7 +332,7 @@ def test_float_lif_state_equals_lava():
     from lava.proc.io.source import RingBuffer
 
     from neurodeploy.lava.deploy import deploy_network
-    from neurodeploy.emu.engine import simulate_network
+    from neurodeploy.emu.network import simulate_network
 
     rule = load_rule(rule_path("stdp_pair"))
     net = network_from_dict(ORDER, "order.yaml", rule)

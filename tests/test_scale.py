@@ -84,9 +84,9 @@ def test_saturation_counts_equal_the_per_step_loop(seed):
 
 @pytest.mark.parametrize("name,chunk", [("stdp_pair", 97), ("stdp_triplet", 32768)])
 def test_batched_ensemble_members_equal_single_runs(name, chunk, monkeypatch):
-    from neurodeploy.emu import engine
+    from neurodeploy.emu import batch
 
-    monkeypatch.setattr(engine, "BATCH_CHUNK", chunk)  # random streams drawn across chunk boundaries
+    monkeypatch.setattr(batch, "BATCH_CHUNK", chunk)  # random streams drawn across chunk boundaries
     rule = load_rule(rule_path(name))
     trains = poisson(rule, 9, 7, 800, 40.0, 5)
     plan = compile_plans(rule, trains)["fixed"]

@@ -25,8 +25,8 @@ class _EmuBackend(EngineBackend):
     """
 
     records = True  # records only what is asked (memory O(recorded), not O(steps x synapses))
-    closed_loop = True  # the closed loop's LIF: :class:`neurodeploy.emu.engine.Lif`, bit-exact with Lava's
-    networks = True  # :func:`neurodeploy.emu.engine.simulate_network`, bit-exact with lava-fixed
+    closed_loop = True  # the closed loop's LIF: :class:`neurodeploy.emu.closed_loop.Lif`, bit-exact with Lava's
+    networks = True  # :func:`neurodeploy.emu.network.simulate_network`, bit-exact with lava-fixed
     lava_sparse = False  # the open loop's mask: synapses starting at 0 stay (Lava's LearningSparse drops them)
 
     def trajectory(self, plan, w0_lava, trains, progress=None, recording=None, supplied=None):
@@ -47,7 +47,7 @@ class _EmuBackend(EngineBackend):
         w0 = plan.weights_to_lava(trains.w0)
         info = {"w0_lava_error_max": float(np.max(np.abs(plan.weights_from_lava(w0) - trains.w0)))}
         if trains.network is not None:
-            from neurodeploy.emu.engine import simulate_network
+            from neurodeploy.emu.network import simulate_network
 
             net = trains.network
             rows = None if recording is None else recording.rows(trains.steps)  # memory O(recorded rows)
@@ -59,7 +59,7 @@ class _EmuBackend(EngineBackend):
                 weights = apply_recording(weights, dataclasses.replace(recording, every=1), weights.shape[0])
             return weights, info
         if trains.neuron is not None and trains.mask is not None:  # Lava's LearningSparse drives the LIF
-            from neurodeploy.emu.engine import closed_loop_network, simulate_network
+            from neurodeploy.emu.network import closed_loop_network, simulate_network
 
             net, w0_net = closed_loop_network(trains)
             rows = None if recording is None else recording.rows(trains.steps)
@@ -74,7 +74,7 @@ class _EmuBackend(EngineBackend):
         if trains.neuron is not None:
             from neurodeploy.backend import apply_recording
             from neurodeploy.compile.loihi import lif_params
-            from neurodeploy.emu.engine import simulate_closed_loop
+            from neurodeploy.emu.closed_loop import simulate_closed_loop
 
             n = trains.neuron  # Lava's LIF as lava-float/lava-fixed build it
             lif = lif_params(plan.mode, n["tau_u_ms"], n["tau_v_ms"], n["vth"], plan, dt=rule.dt * 1e3)

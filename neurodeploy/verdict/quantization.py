@@ -256,7 +256,8 @@ def rounding_bias(rule, plan, trains, k: int = 8) -> float:
     (its constants, impulses and initial weights). Lava's fixed point is biased downwards by the floors
     of shifted products and by its stochastic decays; this is the plan's own rounding, whatever its
     constants."""
-    from neurodeploy.emu.engine import simulate, simulate_batch
+    from neurodeploy.emu.engine import simulate
+    from neurodeploy.emu.batch import simulate_batch
 
     stride = record_stride(trains.steps, trains.n_pre * trains.n_post)
     rows = recorded_rows(trains.steps, stride)
@@ -390,13 +391,13 @@ def _floor_bias(plan, trains, rule, rows) -> np.ndarray:
 def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SIZE, supplied=None) -> dict:
     """The rounding link: ``k`` emu-fixed runs against R, and ``single`` (a fixed run) in the envelope.
 
-    The ``k`` runs are one batched emulator call (:func:`neurodeploy.emu.engine.simulate_batch`),
+    The ``k`` runs are one batched emulator call (:func:`neurodeploy.emu.batch.simulate_batch`),
     recorded at the checkpoints only; ``single``: a :class:`~neurodeploy.backend.RunResult` (rule
     units; its recorded steps and synapses) or a (steps, n_post, n_pre) array of every step;
     ``supplied``: the y traces a three-factor plan gets from the post side (integers; the same in every run)."""
     from scipy import stats
 
-    from neurodeploy.emu.engine import simulate_batch
+    from neurodeploy.emu.batch import simulate_batch
 
     R, stride = context["R"], context["stride"]
     s_w, w_range = plan.weight_scale, rule.weight.range

@@ -1,0 +1,153 @@
+"""The emulator's networks: LIF populations, static and plastic projections (one engine per plastic
+projection, each with its own random generators), as ``deploy_network`` builds them in Lava."""
+from __future__ import annotations
+
+import numpy as np
+
+from neurodeploy.compile.loihi import RNG_SEED
+from neurodeploy.emu.closed_loop import Lif
+from neurodeploy.emu.engine import CONN_VAR_SEED, _Engine, _rows
+
+
+# -- networks: LIF populations, plastic and static projections -----------------------------------
+def dense_static_weights(w_lava: np.ndarray, fixed: bool) -> np.ndarray:
+    """A static projection's weights as Lava's Dense model holds them while it runs."""
+    if not fixed:
+        return np.asarray(w_lava, dtype=float)
+    from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
+
+    w = np.asarray(w_lava).astype(np.int32)
+    sign_mode = determine_sign_mode(w)
+    return truncate_weights(clip_weights(w, sign_mode, num_bits=8), sign_mode, 8).astype(np.int64)
+
+
+class _SparseInput:
+    """A ``LearningSparse`` connection's input to its neurons: ``weights[:, s_in].sum(axis=1).A1`` on
+    the ``csr_matrix`` whose structure is the mask, the same scipy call as Lava's model (float: the
+    summation order of a CSR row); the weights come from the dense engine each step."""
+
+    def __init__(self, mask: np.ndarray):
+        from scipy.sparse import csr_matrix
+
+        rows, cols = np.nonzero(mask)
+        self.rows, self.cols = rows, cols
+        probe = csr_matrix((np.arange(rows.size, dtype=float) + 1, (rows, cols)), shape=mask.shape)
+        self.indices, self.indptr = probe.indices.copy(), probe.indptr.copy()
+        self.order = (probe.data - 1).astype(np.intp)  # csr position -> (rows, cols) position
+        self.shape = mask.shape
+
+    def __call__(self, w: np.ndarray, s_pre: np.ndarray) -> np.ndarray:
+        from scipy.sparse import csr_matrix
+
+        data = w[self.rows, self.cols][self.order]
+        m = csr_matrix((data, self.indices, self.indptr), shape=self.shape)
+        return np.asarray(m[:, s_pre].sum(axis=1)).reshape(-1)
+
+
+def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarray, rng_seed: int = RNG_SEED,
+                     conn_seed: int = CONN_VAR_SEED, record_rows=None, state: dict | None = None) -> tuple:
+    """A network as ``lava-float``/``lava-fixed`` run it (:func:`neurodeploy.lava.deploy.deploy_network`):
+    a :class:`Lif` per LIF population, an :class:`_Engine` per plastic projection (each Lava learning
+    connection owns its random generators: every one seeded ``rng_seed`` and :data:`CONN_VAR_SEED`),
+    static projections as Lava's Dense. Per step ``t``: each LIF integrates the sum of its incoming
+    projections' buffered inputs (``0 + a_1 + a_2 + ...`` in the file's order; Lava's ``PyInPort.recv``
+    reduces its connections in the order its compiler lists them, which with three inputs or more changes
+    from run to run in float: ``find_processes`` walks a ``set`` of processes, so a float sum of three
+    may differ from Lava's in its last bit; integers are exact) and spikes; each connection buffers this
+    step's input from the sources' spikes (input rows and the LIF spikes of step ``t``), receives them and
+    its target's spikes and learns at an epoch's end.
+
+    ``w0`` (n_lif, n_src) rule units; ``input_spikes`` (n_inputs, steps). Returns ``(weights, spikes)``:
+    plastic weights (len(record_rows) or steps, n_lif, n_src) rule units, NaN where there is no plastic
+    synapse; the LIF spikes (n_lif, steps) bool. ``state``: a dict that receives ``"lifs"`` (population
+    name -> its :class:`Lif` after the run: ``u``, ``v``)."""
+    from neurodeploy.compile.loihi import check_sparse_start, lif_params, static_weights_lava
+
+    if getattr(plan, "three_factor", False):
+        raise ValueError("networks: the supplied y traces of a three-factor rule need the post spikes in advance")
+    fixed = plan.mode == "fixed"
+    inputs = np.asarray(input_spikes).astype(bool, copy=False)
+    steps = inputs.shape[1]
+    n_in, n_src, n_lif = network.n_inputs, network.n_src, network.n_lif
+    lifs = {}
+    for pop in network.lifs:
+        params = lif_params(plan.mode, pop.tau_u_ms, pop.tau_v_ms, pop.threshold * rule.weight.range, plan,
+                            dt=rule.dt * 1e3)
+        lifs[pop.name] = Lif(pop.n, params, fixed)
+    projections = []  # (projection, target slice within its population's rows, source slice, engine or weights, input)
+    w0 = np.asarray(w0, dtype=float)
+    for pr in network.projections:
+        if not pr.mask.any():
+            continue
+        t, s = network.projection_slices(pr)
+        if pr.plastic:
+            w_lava = plan.weights_to_lava(np.where(pr.mask, w0[t, s], rule.weight.w_init))
+            check_sparse_start(network, pr, w_lava, plan, rule, w0[t, s])  # as deploy_network
+            engine = _Engine(plan, w_lava, pr.mask.shape[1], pr.mask.shape[0], steps, int(rng_seed), int(conn_seed))
+            mask = pr.mask
+            if mask.all():
+                reduce = None
+            elif fixed:  # integer sums: any order is exact; the absent synapses carry nothing
+                reduce = (lambda m: lambda w, s_pre: (w[:, s_pre] * m[:, s_pre]).sum(axis=1))(mask.astype(np.int64))
+            else:  # float: scipy's order, as Lava's LearningSparse
+                reduce = _SparseInput(mask)
+            projections.append((pr, s, engine, reduce, mask))
+        else:
+            weights = dense_static_weights(static_weights_lava(network, pr, plan, rule), fixed)
+            projections.append((pr, s, weights, None, pr.mask))
+    incoming = {name: [k for k, p in enumerate(projections) if p[0].target == name] for name in lifs}
+    dtype = np.int64 if fixed else float
+    a_buff = [np.zeros(p[0].mask.shape[0], dtype=dtype) for p in projections]
+    rows = _rows(steps, 1, record_rows)
+    out = np.full((rows.size, n_lif, n_src), np.nan)
+    spikes = np.zeros((n_lif, steps), dtype=bool)
+    inputs_t = np.ascontiguousarray(inputs.T)
+    s_all = np.zeros(n_src, dtype=bool)
+    ptr = 0
+    for t in range(1, steps + 1):
+        s_all[:n_in] = inputs_t[t - 1]
+        for pop in network.lifs:
+            a = np.zeros(pop.n, dtype=dtype)
+            for k in incoming[pop.name]:
+                a = a + a_buff[k]
+            fired = lifs[pop.name].step(a)
+            spikes[pop.targets, t - 1] = fired
+            s_all[pop.sources] = fired
+        for k, (pr, s, engine, reduce, mask) in enumerate(projections):
+            s_pre = s_all[s]
+            if not pr.plastic:
+                a_buff[k] = engine[:, s_pre].sum(axis=1)
+                continue
+            w = engine.w
+            a_buff[k] = w[:, s_pre].sum(axis=1) if reduce is None else reduce(w, s_pre)
+            engine.spikes(t, s_pre, spikes[network.population(pr.target).targets, t - 1])
+            if t % engine.t_epoch == 0:
+                engine.learn(t)
+        if ptr < rows.size and t == rows[ptr] + 1:
+            for pr, s, engine, reduce, mask in projections:
+                if pr.plastic:
+                    tt, _ = network.projection_slices(pr)
+                    out[ptr, tt, s] = np.where(mask, engine.w * plan.weight_scale, np.nan)
+            ptr += 1
+    if state is not None:
+        state["lifs"] = lifs
+    return out, spikes
+
+
+def closed_loop_network(trains):
+    """The closed loop ``trains`` (``trains.neuron``, an optional ``mask``) as a one-projection network: its
+    pre neurons an input population, its LIF neurons one population, one plastic projection with the mask
+    (Lava's closed loop with a mask: a ``LearningSparse`` driving the LIF). Returns (network, w0 (n_post,
+    n_pre + n_post))."""
+    from neurodeploy.network import Network, Population, Projection
+
+    n = trains.neuron
+    n_pre, n_post = trains.n_pre, trains.n_post
+    mask = np.ones((n_post, n_pre), dtype=bool) if trains.mask is None else np.asarray(trains.mask, dtype=bool)
+    pops = (Population("pre", "poisson", n_pre, rate_hz=trains.rate or 0.0, offset=0),
+            Population("post", "lif", n_post, tau_u_ms=n["tau_u_ms"], tau_v_ms=n["tau_v_ms"],
+                       threshold=n["threshold"], offset=n_pre, lif_offset=0))
+    projection = Projection(0, "pre", "post", True, mask, np.where(mask, trains.w0, 0.0))
+    w0 = np.zeros((n_post, n_pre + n_post))
+    w0[:, :n_pre] = trains.w0
+    return Network("closed_loop", "closed-loop", trains.steps, 0, pops, (projection,)), w0
