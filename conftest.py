@@ -99,6 +99,9 @@ SLOW_TESTS = (
     "tests/test_deploy.py::test_docs_deploy_example_runs",                                     # 5 s
     "tests/test_deploy.py::test_fixed_script_warns_when_a_trace_saturates",                    # 4 s
     "tests/test_deploy.py::test_cpu_deployment_equals_the_engine_order_reference",             # 3 s
+    "tests/test_event_driven.py::test_sparse_emulator_equals_dense_on_present_synapses",       # 9 s
+    "tests/test_cluster.py::test_dask_cluster_gives_the_local_verdict",                        # 4 s
+    "tests/test_goals.py::test_lava_on_tiles_equals_the_emulator_on_the_whole_connection",     # 3 s
 )
 
 
