@@ -5,7 +5,8 @@ Collected: ``README.md`` and ``docs/**/*.md`` (``testpaths`` in pyproject.toml).
 fresh temporary directory holding a link to ``reference/`` (so examples read as if run from a clone's
 root and write nothing into it); the blocks of one page share one namespace, in order.
 
-- ```` ```python ```` blocks are executed.
+- ```` ```python ```` blocks are executed; a block of ``>>>`` lines is a doctest (its output must match, with
+  the flags below).
 - ```` ```console ```` blocks are shell sessions: each ``$ neurodeploy ...`` line runs the command (in this
   process, through ``neurodeploy.cli.main``) and its output (stdout and stderr, as a terminal shows them)
   must match the lines below it, ``...`` matching anything and runs of white space equal
@@ -47,6 +48,7 @@ SLOW_MODULES = {
     "tests/test_import_brian2_hostile.py", # capped child processes: 56 s
     "tests/test_distribution.py",          # ensembles of closed loops: 36 s
     "tests/test_literature.py",            # the 200 s network on the emulator: 16 s
+    # not measured test by test: they verify on Lava, in networks or at scale, at length
     "tests/test_rule_library.py",          # every library rule verified on Lava (the demo's checks)
     "tests/test_approximations.py",
     "tests/test_batch.py",
@@ -72,6 +74,34 @@ SLOW_TESTS = (
     "tests/test_import_brian2.py::test_song_miller_abbott_stdp_example",                       # 4 s
     "tests/test_codegen_params.py::test_edited_w_init_changes_main",                           # 4.5 s
     "tests/test_hostile.py::test_corpus_subprocess",                                           # 60 children, 1-3 s each
+    "tests/test_inputs.py::test_masked_closed_loop_on_lava_equals_brian2_step",                # 29 s
+    "tests/test_inputs.py::test_mask_present_synapses_equal_the_unmasked_run",                 # the fixture runs: 15 s
+    "tests/test_inputs.py::test_mask_brian2_connects_only_the_mask",                           # the same fixture
+    "tests/test_inputs.py::test_mask_verdict_compares_present_synapses_only",                  # the same fixture
+    "tests/test_inputs.py::test_cli_verify_with_a_mask",                                       # 4 s
+    "tests/test_inputs.py::test_cli_transposed_warning_then_runs",                             # 4 s
+    "tests/test_epochs.py::test_timing_share_passes_a_correct_deployment_at_longer_epochs",    # 26 s each
+    "tests/test_epochs.py::test_timing_share_fails_a_wrong_candidate_at_longer_epochs",        # 7 s each
+    "tests/test_epochs.py::test_step_semantics_equal_the_engine",                              # 1-12 s each
+    "tests/test_protocols.py::test_closed_loop_end_to_end",                                    # 27 s
+    "tests/test_protocols.py::test_hfs_potentiates_and_lfs_depresses_pair_stdp",               # 16 s
+    "tests/test_protocols.py::test_window_matches_closed_form_on_every_backend",               # 9 s
+    "tests/test_verdict.py::test_closed_loop_plans_on_the_neurons_own_spikes",                 # 14 s
+    "tests/test_lava.py::test_verify_cli_defaults_stdp_pair",                                  # 12 s
+    "tests/test_lava.py::test_all_four_backends_agree",                                        # 5-9 s each
+    "tests/test_lava.py::test_same_seed_same_trajectories",                                    # 8 s
+    "tests/test_lava.py::test_spikes_file_drives_all_backends",                                # 3.5 s
+    "tests/test_deploy.py::test_cpu_script_runs_and_an_edit_takes_effect",                     # 15 s
+    "tests/test_deploy.py::test_float_script_runs",                                            # 9 s
+    "tests/test_deploy.py::test_user_network_equals_verify",                                   # 4-8 s each
+    "tests/test_deploy.py::test_fixed_script_runs_and_an_edit_takes_effect",                   # 7 s
+    "tests/test_deploy.py::test_three_factor_deployment_supplies_the_traces",                  # 6 s
+    "tests/test_deploy.py::test_docs_deploy_example_runs",                                     # 5 s
+    "tests/test_deploy.py::test_fixed_script_warns_when_a_trace_saturates",                    # 4 s
+    "tests/test_deploy.py::test_cpu_deployment_equals_the_engine_order_reference",             # 3 s
+    "tests/test_event_driven.py::test_sparse_emulator_equals_dense_on_present_synapses",       # 9 s
+    "tests/test_cluster.py::test_dask_cluster_gives_the_local_verdict",                        # 4 s
+    "tests/test_goals.py::test_lava_on_tiles_equals_the_emulator_on_the_whole_connection",     # 3 s
 )
 
 
@@ -233,7 +263,7 @@ class _Block:
 
 if Sybil is not None:
     pytest_collect_file = Sybil(
-        parsers=[PythonCodeBlockParser(), _Block("console", evaluate_console), _Block("yaml", evaluate_yaml),
+        parsers=[PythonCodeBlockParser(doctest_optionflags=FLAGS), _Block("console", evaluate_console), _Block("yaml", evaluate_yaml),
                  SkipParser()],
         patterns=["README.md", "docs/*.md", "docs/*/*.md"],
         setup=_setup,

@@ -39,3 +39,5 @@ napoleon_numpy_docstring = True
 html_theme = "alabaster"
 html_static_path = ["_static"]
 html_title = f"neurodeploy {release}"
+# Wide enough for the verdict's lines and the tables of the verdict and performance pages.
+html_theme_options = {"page_width": "1280px", "sidebar_width": "250px", "body_max_width": "none"}

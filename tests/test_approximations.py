@@ -186,7 +186,7 @@ def test_nearest_approximation_share_is_exact_in_float():
 
 @pytest.mark.parametrize("name", ["rstdp", "stdp_nearest"])
 def test_measured_approximations_are_current(name):
-    """The sizes the README's matrix states (reference/approximations.json) are what the approximation
+    """The sizes the support matrix of docs/rules.md states (reference/approximations.json) are what the approximation
     share measures now on the default protocol."""
     from neurodeploy.library import measure_approximation, measured_approximations
 

@@ -404,7 +404,7 @@ def test_negative_jumps_the_rewrite_does_not_cover(write_rule, old, new, expecte
      "r.yaml: traces.Apre.jump: a Brian2 statement; write only the jump of Apre (dApre) (got 'Apre += dApre')"),
 ])
 def test_readme_hint_examples(write_rule, old, new, expected):
-    """The two messages the README shows, on the Brian2 example written as Brian2 writes it."""
+    """The two messages docs/rules.md shows, on the Brian2 example written as Brian2 writes it."""
     with open(BRIAN2_STDP, encoding="utf-8") as handle:
         text = handle.read()
     assert text.count(old) == 1

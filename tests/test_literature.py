@@ -2,7 +2,7 @@
 Turrigiano (2000). Additive STDP splits the weights towards both bounds (bimodal); multiplicative
 depression keeps them in one interior mode near w* = 1/alpha. Decided by the fraction of weights within
 10% of each bound; the emulator runs the full network, Lava proves it bit for bit on a window.
-Brian2 (hundreds of seconds for the full network) runs in scripts/sma2000.py (numbers in the README)."""
+Brian2 (hundreds of seconds for the full network) runs in scripts/sma2000.py (numbers in docs/literature.md)."""
 import dataclasses
 
 import numpy as np

@@ -323,7 +323,7 @@ def test_library_rule_verifies_with_defaults(path):
 
     rule = load_rule(path)
     report = verify(rule, default_trains(rule))
-    # what each deployment learns is the README's support matrix (reference/fidelity.json); the links pass
+    # what each deployment learns is docs/verdict.md's table (reference/fidelity.json); the links pass
     ok, line = matches_matrix(report.to_dict())
     assert ok, line
     # the backends' lowering entry (the fixed-point chain adds its own anchor, brian2-step -> float: exact)
