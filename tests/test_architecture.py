@@ -144,3 +144,78 @@ def test_the_public_namespace_lists_and_resolves(name):
 
     assert name in dir(neurodeploy)
     assert callable(getattr(neurodeploy, name))
+
+
+HEAVY = ("brian2", "lava", "numba", "sympy", "matplotlib", "distributed", "scipy")
+
+
+def _modules():
+    import ast
+
+    out = {}
+    for dirpath, _, files in os.walk(os.path.join(ROOT, "neurodeploy")):
+        for f in files:
+            if f.endswith(".py"):
+                path = os.path.join(dirpath, f)
+                name = os.path.relpath(path, ROOT)[:-3].replace(os.sep, ".")
+                name = name[:-9] if name.endswith(".__init__") else name
+                out[name] = (path, ast.parse(open(path).read()))
+    return out
+
+
+def _imported(node, module, path, modules):
+    """The modules an import statement names (absolute)."""
+    import ast
+
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    base = node.module or ""
+    if node.level:
+        parts = module.split(".")
+        parts = parts if path.endswith("__init__.py") else parts[:-1]
+        base = ".".join(parts[:len(parts) - node.level + 1] + ([node.module] if node.module else []))
+    return [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+
+
+def test_imports_inside_functions_only_for_heavy_dependencies():
+    """Function-level imports of neurodeploy's own modules are for modules that load a heavy optional
+    dependency (Brian2, Lava, numba, sympy, matplotlib, Dask, scipy) at their top: the layers have no
+    circle, so nothing else needs to hide inside a function."""
+    import ast
+
+    modules = _modules()
+    top = {}
+    for name, (path, tree) in modules.items():
+        statements = [n for n in tree.body] + [s for n in tree.body if isinstance(n, ast.Try)
+                                               for s in n.body + [h for x in n.handlers for h in x.body]]
+        top[name] = [t for n in statements if isinstance(n, (ast.Import, ast.ImportFrom))
+                     for t in _imported(n, name, path, modules)]
+    heavy = {}
+
+    def is_heavy(name, seen=()):
+        if name not in heavy:
+            if name in seen:
+                return False
+            heavy[name] = any(t.split(".")[0] in HEAVY or (t in modules and t != name and is_heavy(t, seen + (name,)))
+                              or (t.split(".")[0] == "neurodeploy" and t not in modules and t.rsplit(".", 1)[0] in
+                                  modules and is_heavy(t.rsplit(".", 1)[0], seen + (name,)))
+                              for t in top[name])
+        return heavy[name]
+
+    light = []
+    for name, (path, tree) in modules.items():
+        def visit(node, in_function, guarded):
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    visit(child, True, False)
+                elif isinstance(child, (ast.Try, ast.If)):
+                    visit(child, in_function, True)
+                elif isinstance(child, ast.ImportFrom) and in_function and not guarded:
+                    for t in _imported(child, name, path, modules):
+                        t = t if t in modules else t.rsplit(".", 1)[0]
+                        if t.startswith("neurodeploy") and t in modules and not is_heavy(t):
+                            light.append(f"{os.path.relpath(path, ROOT)}:{child.lineno} {t}")
+                else:
+                    visit(child, in_function, guarded)
+        visit(tree, False, False)
+    assert light == [], "\n".join(light)

@@ -39,6 +39,7 @@ import math
 from dataclasses import dataclass, field
 
 from neurodeploy.errors import NeurodeployError
+from neurodeploy.limits import MAX_STEPS, _count
 from neurodeploy.spec.units import DIMENSIONLESS, Quantity
 
 PRE, POST, REWARD, SYNAPSE = "pre", "post", "reward", "synapse"
@@ -165,7 +166,6 @@ class Rule:
             if trace.tau < self.dt:
                 raise NeurodeployError("", f"traces.{trace.name}.tau", f"must be at least one time step dt={self.dt * 1e3:g} ms (got {trace.tau_text})")
             steps = trace.delay / self.dt
-            from neurodeploy.limits import MAX_STEPS, _count
             if steps > MAX_STEPS:  # never reached in a run, and the queues would not fit in memory
                 raise NeurodeployError("", f"traces.{trace.name}.delay",
                                        f"must be at most {_count(MAX_STEPS)} steps, the longest run "
