@@ -30,6 +30,7 @@ cpp_standalone at these sizes).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -62,11 +63,24 @@ MAX_RSS_GB = 18.0
 CHIP_LIMITS = {"MAX_SYNAPSE_STEPS": 2 * 10 ** 12, "MAX_NEURON_STEPS": 10 ** 9}
 
 
-def raise_limits() -> None:
-    from neurodeploy import protocol
+@contextlib.contextmanager
+def chip_limits():
+    """Within the block, the run limits (:mod:`neurodeploy.limits`) raised to :data:`CHIP_LIMITS` in every
+    loaded neurodeploy module that holds them (and in those loaded later, which read
+    :mod:`neurodeploy.limits`); restored after it."""
+    from neurodeploy import limits
 
-    for name, value in CHIP_LIMITS.items():
-        setattr(protocol, name, max(getattr(protocol, name), value))
+    saved = []
+    for module in [limits] + [m for n, m in list(sys.modules.items()) if n.startswith("neurodeploy.") and m]:
+        for name, value in CHIP_LIMITS.items():
+            if hasattr(module, name):
+                saved.append((module, name, getattr(module, name)))
+                setattr(module, name, max(getattr(module, name), value))
+    try:
+        yield
+    finally:
+        for module, name, value in reversed(saved):
+            setattr(module, name, value)
 
 
 def _rss_mb(who=resource.RUSAGE_SELF) -> float:
@@ -229,8 +243,8 @@ def _work_chip(job: dict) -> dict:
         result["error"] = ((proc.stderr or proc.stdout).strip().splitlines() or ["no report"])[-1]
         return result
     rule = load_rule(_rule_path())
-    raise_limits()
-    trains = make_trains(rule, "poisson", {"n_pre": n_pre, "n_post": n_post, "steps": steps}, SEED)
+    with chip_limits():
+        trains = make_trains(rule, "poisson", {"n_pre": n_pre, "n_post": n_post, "steps": steps}, SEED)
     touched = touched_updates(trains.pre, trains.post)
     del trains
     fid = next((c for c in report["comparisons"] if c["share"] == "fidelity"), {})
@@ -271,8 +285,8 @@ def _work_tiles(job: dict) -> dict:
 
     n_post, n_pre, steps, window = job["n_post"], job["n_pre"], job["steps"], job["window"]
     rule = load_rule(_rule_path())
-    raise_limits()
-    trains = make_trains(rule, "poisson", {"n_pre": n_pre, "n_post": n_post, "steps": steps}, SEED)
+    with chip_limits():
+        trains = make_trains(rule, "poisson", {"n_pre": n_pre, "n_post": n_post, "steps": steps}, SEED)
     start = time.perf_counter()
     plans = compile_plans(rule, trains, trace_stats(rule, trains), approximate=True)  # as verify plans
     plan = plans["fixed"]
@@ -614,10 +628,10 @@ def render(data: dict) -> str:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["--cli-with-chip-limits"]:  # goal 1's verify: the CLI with CHIP_LIMITS
-        raise_limits()
         from neurodeploy.cli import main as cli_main
 
-        return cli_main(argv[1:])
+        with chip_limits():
+            return cli_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m neurodeploy.goals", description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="chip-scale synapses times this (default 1: 1.2e8)")
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench_goals.json"))

@@ -194,14 +194,16 @@ def test_written_files_follow_the_umask(tmp_path, mask):
     """Was: report.json, summary.json, trajectories.npz, plots were created 600 (tempfile.mkstemp)."""
     from neurodeploy.codegen import write_atomic
     from neurodeploy.files import _atomic
-    from neurodeploy.plots import _pyplot, _save
+    from matplotlib.figure import Figure
+
+    from neurodeploy.plots import _save
 
     old = os.umask(mask)
     try:
         _atomic(str(tmp_path), "report.json", lambda f: f.write("{}"))
         _atomic(str(tmp_path), "trajectories.npz", lambda f: np.savez_compressed(f, a=np.zeros(2)), binary=True)
         write_atomic(str(tmp_path / "rule_brian2.py"), "print(1)\n")
-        fig = _pyplot().figure()
+        fig = Figure()
         _save(fig, str(tmp_path), "errors.png")
     finally:
         os.umask(old)
