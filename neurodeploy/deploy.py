@@ -302,6 +302,11 @@ class Deployment:
         if mask is not None and not np.asarray(mask, dtype=bool).all():
             from neurodeploy.lava.deployed.processes import masked_weights
 
+            if plan.three_factor:  # measured: open loop and in networks, the run never ends
+                raise NeurodeployError("deploy", "mask", "a three-factor rule on a connectivity mask: Lava 0.10's "
+                                       "LearningSparse with Loihi3FLearningRule raises inside its process (the run "
+                                       "hangs); connect all to all (p: 1, autapses: true)")
+
             zero = sparse_zero_starts(plan, w_lava, mask)
             if zero is not None:
                 raise NeurodeployError("deploy", "w0", f"synapse (post {zero[0]}, pre {zero[1]}) of the mask starts "
@@ -660,8 +665,8 @@ def check_sparse_start(network, projection, w_lava: np.ndarray, plan, rule, w_ru
 def network_unsupported_reason(rule) -> str | None:
     """Why ``rule`` cannot learn in a network's plastic projections (None when it can)."""
     if rule.has_reward:
-        return ("networks: the supplied y traces of a three-factor rule need the post spikes in advance "
-                "(as the closed loop)")
+        return ("networks: a three-factor rule needs a reward schedule that computes the reward from the "
+                "network's spikes (deploy_network(..., reward=RewardSchedule, steps=N))")
     return None
 
 
@@ -682,6 +687,7 @@ class NetworkDeployment:
     plastic: list  # (Projection, Deployment), file order
     static: list  # (Projection, Lava Dense), file order
     rng_seed: int = RNG_SEED
+    third_factor: list = None  # three-factor rules: a RewardTraces process per plastic projection (lava/reward)
 
     @property
     def mode(self) -> str:
@@ -708,6 +714,11 @@ class NetworkDeployment:
                                    f"the port must have shape ({n},) (got {tuple(out_port.shape)})")
         for conn in self.projections_from(name):
             out_port.connect(conn.s_in)
+        if self.third_factor:  # the reward schedules see the inputs' spikes too
+            from neurodeploy.lava.reward.processes import input_ports
+
+            for port in input_ports(self, name):
+                out_port.connect(port)
 
     def spike_sinks(self, steps: int) -> dict:
         """A ``RingBuffer`` sink (``lava.proc.io.sink``) of ``steps`` steps on every LIF population that has an
@@ -767,7 +778,7 @@ class NetworkDeployment:
 
 
 def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_seed: int = RNG_SEED,
-                   record: dict | None = None, traffic=None) -> NetworkDeployment:
+                   record: dict | None = None, traffic=None, reward=None, steps: int | None = None) -> NetworkDeployment:
     """Build ``network`` (a :class:`~neurodeploy.network.Network` or a network file) in Lava with ``rule``
     learning in its plastic projections.
 
@@ -778,7 +789,11 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
     rule units (default the network's); ``rng_seed``: every learning connection's stochastic-rounding seed
     (each Lava learning connection owns its generators); ``traffic``: what the plan is scaled on when
     ``plan`` is None (as :func:`deploy`'s; default the network's own trains from its seed);
-    ``record``: projection index -> ``.npy`` weight history path (verify's recording connections)."""
+    ``record``: projection index -> ``.npy`` weight history path (verify's recording connections).
+    ``reward`` (three-factor rules, the learning engine): a :class:`neurodeploy.emu.reward.RewardSchedule`
+    that decides the reward from the network's spikes; each plastic projection then gets a
+    :class:`neurodeploy.lava.reward.processes.RewardTraces` computing its post and reward traces online
+    for ``steps`` steps (``.third_factor``)."""
     from neurodeploy.ir import Rule
     from neurodeploy.network import Network, load_network
 
@@ -804,7 +819,12 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
         raise NeurodeployError("deploy", "network", f"must be a Network, a network file or a mapping with a network "
                                                     f"file's content (got {type(network).__name__})")
     source = rule.source or rule.name
-    reason = network_unsupported_reason(rule) or (None if mode == "cpu" else unsupported_reason(rule, mode))
+    reason = (None if reward is not None and mode != "cpu" else network_unsupported_reason(rule)) or (
+        None if mode == "cpu" else unsupported_reason(rule, mode))
+    if reward is not None and not rule.has_reward:
+        raise NeurodeployError(source, "reward", "only three-factor rules (a reward trace) read a reward")
+    if reward is not None:
+        steps = check_steps(steps, "steps", "deploy")
     if reason is not None:
         raise NeurodeployError(source, "weight", reason)
     if w0 is not None:
@@ -868,7 +888,12 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
         conn.a_out.connect(lifs[pr.target].a_in)
         if pr.source in lifs:
             lifs[pr.source].s_out.connect(conn.s_in)
-    return NetworkDeployment(network, plan, rule, lifs, plastic, static, rng_seed)
+    nd = NetworkDeployment(network, plan, rule, lifs, plastic, static, rng_seed)
+    if reward is not None:
+        from neurodeploy.lava.reward.processes import attach
+
+        nd.third_factor = attach(nd, reward, steps)
+    return nd
 
 
 #: Loihi3FLearningRule gives y1..y3 a time constant of 2^16 - 1 steps, and Lava decays the values

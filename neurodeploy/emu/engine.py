@@ -267,6 +267,8 @@ class _Engine:
             self.tag = np.zeros((n_post, n_pre), dtype=np.int64 if self.fixed else float)
         # three-factor rules: (3, n_post, steps) y values the post side supplies, set every step
         self.supplied = None
+        # closed loops and networks: the (3, n_post) y values of this step, computed online (emu/reward.py)
+        self.supplied_now = None
         # float traces clipped at TRACE_MAX in these slots (the verdict's float image of a saturation reset)
         self.saturating = set(getattr(plan, "saturating", ()) or ()) if not self.fixed else set()
 
@@ -294,7 +296,9 @@ class _Engine:
                     else:
                         self.y[k, multi] += self.y_imp[k]
         self.ty[post] = s
-        if self.supplied is not None:  # Loihi3FLearningRule: y1..y3 received from the post side
+        if self.supplied_now is not None:  # Loihi3FLearningRule, online (a closed loop or a network)
+            self.y[:, :] = self.supplied_now
+        elif self.supplied is not None:  # Loihi3FLearningRule: y1..y3 received from the post side
             self.y[:, :] = self.supplied[:, :, t - 1]
 
     # -- learning phase --------------------------------------------------------------
@@ -882,7 +886,8 @@ class _SparseInput:
 
 
 def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarray, rng_seed: int = RNG_SEED,
-                     conn_seed: int = CONN_VAR_SEED, record_rows=None, state: dict | None = None) -> tuple:
+                     conn_seed: int = CONN_VAR_SEED, record_rows=None, state: dict | None = None,
+                     third_factor=None) -> tuple:
     """A network as ``lava-float``/``lava-fixed`` run it (:func:`neurodeploy.deploy.deploy_network`):
     a :class:`Lif` per LIF population, an :class:`_Engine` per plastic projection (each Lava learning
     connection owns its random generators: every one seeded ``rng_seed`` and :data:`CONN_VAR_SEED`),
@@ -897,11 +902,23 @@ def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarr
     ``w0`` (n_lif, n_src) rule units; ``input_spikes`` (n_inputs, steps). Returns ``(weights, spikes)``:
     plastic weights (len(record_rows) or steps, n_lif, n_src) rule units, NaN where there is no plastic
     synapse; the LIF spikes (n_lif, steps) bool. ``state``: a dict that receives ``"lifs"`` (population
-    name -> its :class:`Lif` after the run: ``u``, ``v``)."""
+    name -> its :class:`Lif` after the run: ``u``, ``v``; with ``third_factor`` also ``"reward"``, the
+    schedule after the run: its ``events`` and ``pending`` rewards).
+
+    ``third_factor`` (three-factor plans): a :class:`neurodeploy.emu.reward.RewardSchedule`; the post and
+    reward traces every plastic projection receives are computed online from the step's LIF spikes and
+    the schedule's reward (:class:`neurodeploy.emu.reward.ThirdFactor`), as the Lava deployment's
+    ``RewardTraces`` processes compute them."""
     from neurodeploy.deploy import check_sparse_start, lif_params, static_weights_lava
 
+    tf = None
     if getattr(plan, "three_factor", False):
-        raise ValueError("networks: the supplied y traces of a three-factor rule need the post spikes in advance")
+        if third_factor is None:
+            raise ValueError("networks: a three-factor rule needs a reward schedule (third_factor=) to compute "
+                             "its post and reward traces online")
+        from neurodeploy.emu.reward import ThirdFactor
+
+        tf = ThirdFactor(rule, plan, network, third_factor, np.asarray(input_spikes).shape[1])
     fixed = plan.mode == "fixed"
     inputs = np.asarray(input_spikes).astype(bool, copy=False)
     steps = inputs.shape[1]
@@ -957,9 +974,13 @@ def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarr
                 continue
             w = engine.w
             a_buff[k] = w[:, s_pre].sum(axis=1) if reduce is None else reduce(w, s_pre)
+            if tf is not None:
+                engine.supplied_now = tf.supplied(pr, t - 1, spikes[:, t - 1])
             engine.spikes(t, s_pre, spikes[network.population(pr.target).targets, t - 1])
             if t % engine.t_epoch == 0:
                 engine.learn(t)
+        if tf is not None:
+            tf.schedule.observe(t - 1, s_all, spikes[:, t - 1])
         if ptr < rows.size and t == rows[ptr] + 1:
             for pr, s, engine, reduce, mask in projections:
                 if pr.plastic:
@@ -968,6 +989,8 @@ def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarr
             ptr += 1
     if state is not None:
         state["lifs"] = lifs
+        if tf is not None:
+            state["reward"] = tf.schedule
     return out, spikes
 
 

@@ -199,12 +199,15 @@ def _run_built(proc, cfg, steps: int, history_path: str, progress=None, collect=
 
 
 def run_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarray, rng_seed: int = RNG_SEED,
-                progress=None, mode: str | None = None) -> tuple:
+                progress=None, mode: str | None = None, reward=None, state: dict | None = None) -> tuple:
     """Run ``network`` as :func:`neurodeploy.deploy.deploy_network` builds it (recording connections),
     ``RingBuffer``\\ s playing ``input_spikes`` (n_inputs, steps; the input populations' rows in source
     order) into the input populations, sinks on the LIF populations.
 
     ``mode="cpu"`` (``plan`` None): ``RuleSynapses`` processes (lava-cpu).
+
+    ``reward`` (three-factor rules): the :class:`neurodeploy.emu.reward.RewardSchedule` whose rewards the
+    ``RewardTraces`` processes compute online from the network's spikes (``deploy_network(reward=)``).
 
     Returns ``(weights, spikes)``: the plastic weights (steps, n_lif, n_src) in rule units, NaN where
     there is no plastic synapse, and the LIF neurons' spikes (n_lif, steps) bool."""
@@ -223,7 +226,7 @@ def run_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarray, r
                                           (steps, pr.mask.shape[0], pr.mask.shape[1])) for pr in plastic}
         mode = mode or plan.mode
         nd = deploy_network(rule, network, mode, plan=None if mode == "cpu" else plan, w0=w0, rng_seed=rng_seed,
-                            record=record)
+                            record=record, reward=reward, steps=steps if reward is not None else None)
         for pop in network.inputs:
             if nd.projections_from(pop.name):
                 source = RingBuffer(data=np.asarray(input_spikes[pop.offset:pop.offset + pop.n], dtype=float))
