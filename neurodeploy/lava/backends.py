@@ -294,10 +294,13 @@ class _LavaBackend(Backend):
         return unsupported_reason(rule, self.mode)
 
     def unsupported_trains(self, trains):
-        if trains.neuron is not None and trains.reward is not None:
-            return "closed loop: the supplied y traces of a three-factor rule need the post spikes in advance"
-        if trains.network is not None and trains.reward is not None:
-            return "networks: the supplied y traces of a three-factor rule need the post spikes in advance"
+        online = getattr(trains, "reward_schedule", None) is not None
+        if trains.neuron is not None and trains.reward is not None and not online:
+            return ("closed loop: a three-factor rule needs a reward schedule (the reward from the network's spikes, "
+                    "neurodeploy.emu.reward) to compute its post and reward traces online")
+        if trains.network is not None and trains.reward is not None and not online:
+            return ("networks: a three-factor rule needs a reward schedule (the reward from the network's spikes, "
+                    "neurodeploy.emu.reward) to compute its post and reward traces online")
         if self.lava_sparse and trains.network is None and trains.mask is not None and not trains.mask.all() \
                 and np.any(trains.w0[trains.mask] == 0):
             return ("a synapse of the mask starts at weight 0: Lava's LearningSparse drops zero weights at the "
@@ -314,11 +317,20 @@ class _LavaBackend(Backend):
         w0 = plan.weights_to_lava(trains.w0)
         # weights at the 8-bit limits are counted by the harness (fixed_point_saturation)
         info = {"w0_lava_error_max": float(np.max(np.abs(plan.weights_from_lava(w0) - trains.w0)))}
+        schedule = getattr(trains, "reward_schedule", None) if plan.three_factor else None
         if trains.network is not None:  # built by deploy_network, as users deploy it
             net = trains.network
-            weights, spikes = run_network(rule, net, plan, trains.w0, trains.pre[: net.n_inputs], progress=progress)
+            weights, spikes = run_network(rule, net, plan, trains.w0, trains.pre[: net.n_inputs], progress=progress,
+                                          reward=schedule)
             info["post_spikes"] = spikes
             return weights, info
+        if trains.neuron is not None and schedule is not None:  # the one-projection network, traces online
+            from neurodeploy.emu.engine import closed_loop_network
+
+            net, w0_net = closed_loop_network(trains)
+            weights, spikes = run_network(rule, net, plan, w0_net, trains.pre, progress=progress, reward=schedule)
+            info["post_spikes"] = spikes
+            return np.ascontiguousarray(weights[:, :, : trains.n_pre]), info
         if trains.neuron is not None:
             n = trains.neuron  # Lava's LIF as a deployment builds it, tau and dt in ms
             lif = lif_params(plan.mode, n["tau_u_ms"], n["tau_v_ms"], n["vth"], plan, dt=rule.dt * 1e3)
