@@ -136,3 +136,21 @@ def test_backends_run_the_online_reward_and_refuse_without_it():
     assert emu.unsupported_trains(online) is None
     result = emu.run(rule, online, plans)
     assert result.info["post_spikes"].shape == (7, 200)
+
+
+def test_closed_loop_with_an_online_reward_emulator_equals_lava_fixed():
+    """The closed-loop protocol with rstdp and a distal reward from its own spikes: emu-fixed and lava-fixed
+    (through the backends, as verify runs them) make the same spikes and the same integers, and learn."""
+    from neurodeploy.backends import load_all
+    from neurodeploy.protocol import make_trains
+
+    rule = load_rule(RSTDP)
+    trains = make_trains(rule, "closed-loop", {"n_pre": 20, "n_post": 2, "steps": 300, "threshold": 2}, 3)
+    trains = dataclasses.replace(trains, reward_schedule=DistalReward(0, 0, delay_min=5, delay_max=20))
+    rng = np.random.default_rng(0)
+    plans = compile_plans(rule, dataclasses.replace(trains, post=rng.random(trains.post.shape) < 0.02),
+                          approximate=True)
+    emu, lava = (load_all().get(b).run(rule, trains, plans) for b in ("emu-fixed", "lava-fixed"))
+    assert np.array_equal(emu.info["post_spikes"], lava.info["post_spikes"])
+    assert np.max(np.abs(emu.trajectory - lava.trajectory)) == 0.0
+    assert np.abs(emu.trajectory[-1] - trains.w0).max() > 0.1 * rule.weight.range
