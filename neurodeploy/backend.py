@@ -169,10 +169,13 @@ class EngineBackend(Backend):
         return unsupported_reason(rule, self.mode)
 
     def unsupported_trains(self, trains):
-        if trains.neuron is not None and trains.reward is not None:
-            return "closed loop: the supplied y traces of a three-factor rule need the post spikes in advance"
-        if trains.network is not None and trains.reward is not None:
-            return "networks: the supplied y traces of a three-factor rule need the post spikes in advance"
+        online = getattr(trains, "reward_schedule", None) is not None
+        if trains.neuron is not None and trains.reward is not None and not online:
+            return ("closed loop: a three-factor rule needs a reward schedule (the reward from the network's spikes, "
+                    "neurodeploy.compile.reward) to compute its post and reward traces online")
+        if trains.network is not None and trains.reward is not None and not online:
+            return ("networks: a three-factor rule needs a reward schedule (the reward from the network's spikes, "
+                    "neurodeploy.compile.reward) to compute its post and reward traces online")
         if self.lava_sparse and trains.network is None and trains.mask is not None and not trains.mask.all() \
                 and np.any(trains.w0[trains.mask] == 0):
             return ("a synapse of the mask starts at weight 0: Lava's LearningSparse drops zero weights at the "

@@ -31,6 +31,7 @@ from neurodeploy.verdict import EXIT_NOT_CHECKED
 from neurodeploy.verdict.fidelity import check_tolerance, DEFAULT_FIDELITY
 from neurodeploy.verdict.mutate import render, self_test
 from neurodeploy.verdict.quantization import ENSEMBLE_SIZE
+from neurodeploy.tasks.distal_reward import METRICS, run_task
 
 #: Largest --timeout, in seconds (a year).
 MAX_TIMEOUT = 31_536_000
@@ -780,6 +781,40 @@ def _check_out_file(out_file: str, force: bool) -> None:
 
 class Terminated(BaseException):
     """SIGTERM, raised in the main thread so that every ``finally`` (Lava's stop()) runs."""
+
+
+@cli.command("task")
+@click.argument("name", type=click.Choice(["distal-reward"]))
+@click.option("--out", "out_dir", required=True, help="output directory (report.json, distal_reward.png)")
+@click.option("--seeds", type=click.IntRange(2, 1000), default=4, show_default=True, help="runs per ensemble")
+@click.option("--steps", type=click.IntRange(100, 10_000_000), default=None, help="steps per run (default 10000)")
+@click.option("--lava-window", type=click.IntRange(0, 100_000), default=300, show_default=True,
+              help="steps of lava-fixed proven equal to emu-fixed (0: none)")
+def task(name, out_dir, seeds, steps, lava_window):
+    """Run a literature learning task on the reference (brian2) and the deployment (emu-fixed = lava-fixed)."""
+    import numpy as np
+
+
+    overrides = {} if steps is None else {"steps": steps}
+    report = run_task(out_dir, seeds=seeds, lava_window=lava_window, **overrides)
+    ref, cand = np.array(report["metrics"]["reference"]), np.array(report["metrics"]["candidate"])
+    click.echo(f"distal-reward: {report['reference']} (seeds {report['seeds']['reference'][0]}..) vs "
+               f"{report['candidate']} (seeds {report['seeds']['candidate'][0]}..), {seeds} runs each")
+    for k, m in enumerate(METRICS):
+        st = report["test"]["statistics"][m]
+        p = "constant" if st["p_value"] is None else f"p = {st['p_value']:.3g}"
+        click.echo(f"  {m:<14} {ref[:, k].mean():.4g} +- {ref[:, k].std():.2g} -> {cand[:, k].mean():.4g} +- "
+                   f"{cand[:, k].std():.2g}  {p}")
+    top = report["rewarded_on_top"]
+    click.echo(f"  rewarded synapse ranked first: {top['reference']:.0%} of reference runs, {top['candidate']:.0%} "
+               f"of deployment runs")
+    if report["lava_window"]:
+        w = report["lava_window"]
+        click.echo(f"  lava-fixed = emu-fixed on the first {w['steps']} steps: {'yes' if w['bit_exact'] else 'NO'}")
+    verdict = report["verdict"]
+    click.echo("PASSED: the deployment learns the task as the reference does" if verdict else
+               "FAILED: " + ", ".join(report["test"]["rejected"]) + " differ in distribution")
+    sys.exit(0 if verdict else 1)
 
 
 def main(argv=None):

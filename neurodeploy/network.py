@@ -514,3 +514,20 @@ def reseed(rule, trains, seed: int):
     pre = np.zeros_like(trains.pre)
     pre[: trains.network.n_inputs] = trains.network.input_spikes(trains.steps, seed, rule.dt)
     return dataclasses.replace(trains, pre=pre, seed=seed)
+
+
+def closed_loop_network(trains):
+    """The closed loop ``trains`` (``trains.neuron``, an optional ``mask``) as a one-projection network: its
+    pre neurons an input population, its LIF neurons one population, one plastic projection with the mask
+    (Lava's closed loop with a mask: a ``LearningSparse`` driving the LIF). Returns (network, w0 (n_post,
+    n_pre + n_post))."""
+    n = trains.neuron
+    n_pre, n_post = trains.n_pre, trains.n_post
+    mask = np.ones((n_post, n_pre), dtype=bool) if trains.mask is None else np.asarray(trains.mask, dtype=bool)
+    pops = (Population("pre", "poisson", n_pre, rate_hz=trains.rate or 0.0, offset=0),
+            Population("post", "lif", n_post, tau_u_ms=n["tau_u_ms"], tau_v_ms=n["tau_v_ms"],
+                       threshold=n["threshold"], offset=n_pre, lif_offset=0))
+    projection = Projection(0, "pre", "post", True, mask, np.where(mask, trains.w0, 0.0))
+    w0 = np.zeros((n_post, n_pre + n_post))
+    w0[:, :n_pre] = trains.w0
+    return Network("closed_loop", "closed-loop", trains.steps, 0, pops, (projection,)), w0

@@ -33,6 +33,9 @@ class SpikeTrains:
     neuron: dict | None = None  # closed loop: the LIF that makes the post spikes (``post`` is then unused)
     mask: np.ndarray | None = None  # bool (n_post, n_pre): the synapses that exist (None: all to all)
     network: object = None  # protocol "network": a neurodeploy.network.Network (pre: its sources, post: its LIFs)
+    # closed loops and networks of three-factor rules: a neurodeploy.compile.reward.RewardSchedule that decides the
+    # reward from the network's own spikes, online in every backend (``reward`` is then unused)
+    reward_schedule: object = None
 
     @property
     def closed(self) -> bool:

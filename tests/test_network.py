@@ -234,8 +234,9 @@ def test_three_factor_rule_in_a_network_runs_on_brian2_and_is_refused_by_the_eng
     assert trains.reward is not None and trains.reward.shape == (20, 100)
     report = verify(rstdp, trains, ("brian2-step", "emu-float", "lava-cpu"))
     assert set(report.results) == {"brian2-step"}
-    assert report.skipped["emu-float"] == "networks: the supplied y traces of a three-factor rule need the post " \
-                                          "spikes in advance"
+    assert report.skipped["emu-float"] == ("networks: a three-factor rule needs a reward schedule (the reward from "
+                                          "the network's spikes, neurodeploy.compile.reward) to compute its post and "
+                                          "reward traces online")
     assert report.skipped["lava-cpu"] == "networks: the supplied reward of a three-factor rule is not wired in " \
                                          "networks yet"
 

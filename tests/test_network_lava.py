@@ -202,8 +202,9 @@ def test_network_refusals(tmp_path):
     rstdp = load_rule(rule_path("rstdp"))
     with pytest.raises(NeurodeployError) as exc:
         deploy_network(rstdp, network_from_dict(STATIC, "static.yaml", rstdp), "float")
-    assert str(exc.value) == ("rstdp.yaml: weight: networks: the supplied y traces of a three-factor rule need the "
-                              "post spikes in advance (as the closed loop)")
+    assert str(exc.value) == ("rstdp.yaml: weight: networks: a three-factor rule needs a reward schedule that "
+                              "computes the reward from the network's spikes (deploy_network(..., "
+                              "reward=RewardSchedule, steps=N))")
     nd = deploy_network(rule, network_from_dict(STATIC, "static.yaml", rule), "float")
     with pytest.raises(NeurodeployError) as exc:
         nd.connect_input("out", nd.lifs["out"].s_out)

@@ -150,6 +150,11 @@ def build_and_run(b2, model, rule, trains, namespace: dict, progress, recording,
     n_plastic = offsets[-1]
     spikes = b2.SpikeMonitor(post, name="post_spikes")
     objects.append(spikes)
+    if getattr(trains, "reward_schedule", None) is not None and model.reward:
+        if build_dir is not None:
+            raise ValueError("a reward computed online from the network's spikes runs on Brian2's numpy target "
+                             "(a network_operation), not on cpp_standalone")
+        objects.append(_online_reward(b2, trains, namespace, spikes, n_in, n_lif, steps, dt))
     info = {"synapses": int(n_plastic)}
     if trains.network is not None:
         info["static_synapses"] = int(n_static)
@@ -194,6 +199,35 @@ def build_and_run(b2, model, rule, trains, namespace: dict, progress, recording,
     else:
         trajectory = recorded
     return trajectory, dict(info, brian2_target=b2.prefs.codegen.target, post_spikes=_raster(spikes, n_lif, steps, dt))
+
+
+def _online_reward(b2, trains, namespace, spikes, n_in: int, n_lif: int, steps: int, dt):
+    """A ``network_operation`` at the end of every step: the reward schedule (:mod:`neurodeploy.compile.reward`)
+    observes the step's input and LIF spikes and writes the rewards it schedules straight into the
+    ``reward_input`` TimedArray's values (its ``pending`` array *is* those values: (steps, n_lif)), ahead of
+    the step that reads them (a reward comes at least one step after the spikes that decide it)."""
+    schedule = trains.reward_schedule.fresh(n_lif, steps)
+    values = namespace["reward_input"].values
+    if values.shape != (steps, n_lif):
+        raise ValueError(f"reward_input has shape {values.shape}, expected {(steps, n_lif)}")
+    values[...] = 0.0
+    schedule.pending = values  # the numpy target reads the TimedArray's values array in place
+    inputs = np.asarray(trains.pre[:n_in], dtype=bool)
+    seen = {"n": 0}
+    index = spikes.variables["i"]
+
+    @b2.network_operation(dt=dt, when="end", order=50, name="reward_schedule")
+    def observe(t):
+        k = int(round(float(t / dt)))
+        n = int(spikes.num_spikes)
+        lif = np.zeros(n_lif, dtype=bool)
+        if n > seen["n"]:
+            lif[np.asarray(index.get_value()[seen["n"]:n])] = True
+            seen["n"] = n
+        schedule.observe(k, np.concatenate([inputs[:, k], lif]), lif)
+
+    observe.schedule = schedule
+    return observe
 
 
 def _raster(spikes, n: int, steps: int, dt):

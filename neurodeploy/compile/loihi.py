@@ -265,8 +265,8 @@ def check_sparse_start(network, projection, w_lava: np.ndarray, plan, rule, w_ru
 def network_unsupported_reason(rule) -> str | None:
     """Why ``rule`` cannot learn in a network's plastic projections (None when it can)."""
     if rule.has_reward:
-        return ("networks: the supplied y traces of a three-factor rule need the post spikes in advance "
-                "(as the closed loop)")
+        return ("networks: a three-factor rule needs a reward schedule that computes the reward from the "
+                "network's spikes (deploy_network(..., reward=RewardSchedule, steps=N))")
     return None
 
 

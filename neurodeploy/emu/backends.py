@@ -46,25 +46,28 @@ class _EmuBackend(EngineBackend):
         plan = plans[self.mode]
         w0 = plan.weights_to_lava(trains.w0)
         info = {"w0_lava_error_max": float(np.max(np.abs(plan.weights_from_lava(w0) - trains.w0)))}
+        schedule = getattr(trains, "reward_schedule", None) if plan.three_factor else None
         if trains.network is not None:
             from neurodeploy.emu.network import simulate_network
 
             net = trains.network
             rows = None if recording is None else recording.rows(trains.steps)  # memory O(recorded rows)
             weights, spikes = simulate_network(rule, net, plan, trains.w0, trains.pre[: net.n_inputs],
-                                               rng_seed=RNG_SEED, record_rows=rows)
+                                               rng_seed=RNG_SEED, record_rows=rows, third_factor=schedule)
             info["post_spikes"] = spikes
             if recording is not None:
                 from neurodeploy.backend import apply_recording
                 weights = apply_recording(weights, dataclasses.replace(recording, every=1), weights.shape[0])
             return weights, info
-        if trains.neuron is not None and trains.mask is not None:  # Lava's LearningSparse drives the LIF
-            from neurodeploy.emu.network import closed_loop_network, simulate_network
+        if trains.neuron is not None and (trains.mask is not None or schedule is not None):
+            # Lava's LearningSparse drives the LIF; a three-factor rule: its traces online, as lava-* run it
+            from neurodeploy.emu.network import simulate_network
+            from neurodeploy.network import closed_loop_network
 
             net, w0_net = closed_loop_network(trains)
             rows = None if recording is None else recording.rows(trains.steps)
             weights, spikes = simulate_network(rule, net, plan, w0_net, trains.pre, rng_seed=RNG_SEED,
-                                               record_rows=rows)
+                                               record_rows=rows, third_factor=schedule)
             info["post_spikes"] = spikes
             weights = np.ascontiguousarray(weights[:, :, : trains.n_pre])
             if recording is not None:

@@ -267,6 +267,8 @@ class _Engine:
             self.tag = np.zeros((n_post, n_pre), dtype=np.int64 if self.fixed else float)
         # three-factor rules: (3, n_post, steps) y values the post side supplies, set every step
         self.supplied = None
+        # closed loops and networks: the (3, n_post) y values of this step, computed online (emu/reward.py)
+        self.supplied_now = None
         # float traces clipped at TRACE_MAX in these slots (the verdict's float image of a saturation reset)
         self.saturating = set(getattr(plan, "saturating", ()) or ()) if not self.fixed else set()
 
@@ -294,7 +296,9 @@ class _Engine:
                     else:
                         self.y[k, multi] += self.y_imp[k]
         self.ty[post] = s
-        if self.supplied is not None:  # Loihi3FLearningRule: y1..y3 received from the post side
+        if self.supplied_now is not None:  # Loihi3FLearningRule, online (a closed loop or a network)
+            self.y[:, :] = self.supplied_now
+        elif self.supplied is not None:  # Loihi3FLearningRule: y1..y3 received from the post side
             self.y[:, :] = self.supplied[:, :, t - 1]
 
     # -- learning phase --------------------------------------------------------------

@@ -7,6 +7,7 @@ import numpy as np
 from neurodeploy.compile.loihi import RNG_SEED
 from neurodeploy.emu.closed_loop import Lif
 from neurodeploy.emu.engine import CONN_VAR_SEED, _Engine, _rows
+from neurodeploy.compile.loihi import check_sparse_start, lif_params, static_weights_lava
 
 
 # -- networks: LIF populations, plastic and static projections -----------------------------------
@@ -45,7 +46,8 @@ class _SparseInput:
 
 
 def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarray, rng_seed: int = RNG_SEED,
-                     conn_seed: int = CONN_VAR_SEED, record_rows=None, state: dict | None = None) -> tuple:
+                     conn_seed: int = CONN_VAR_SEED, record_rows=None, state: dict | None = None,
+                     third_factor=None) -> tuple:
     """A network as ``lava-float``/``lava-fixed`` run it (:func:`neurodeploy.lava.deploy.deploy_network`):
     a :class:`Lif` per LIF population, an :class:`_Engine` per plastic projection (each Lava learning
     connection owns its random generators: every one seeded ``rng_seed`` and :data:`CONN_VAR_SEED`),
@@ -60,11 +62,22 @@ def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarr
     ``w0`` (n_lif, n_src) rule units; ``input_spikes`` (n_inputs, steps). Returns ``(weights, spikes)``:
     plastic weights (len(record_rows) or steps, n_lif, n_src) rule units, NaN where there is no plastic
     synapse; the LIF spikes (n_lif, steps) bool. ``state``: a dict that receives ``"lifs"`` (population
-    name -> its :class:`Lif` after the run: ``u``, ``v``)."""
-    from neurodeploy.compile.loihi import check_sparse_start, lif_params, static_weights_lava
+    name -> its :class:`Lif` after the run: ``u``, ``v``; with ``third_factor`` also ``"reward"``, the
+    schedule after the run: its ``events`` and ``pending`` rewards).
 
+    ``third_factor`` (three-factor plans): a :class:`neurodeploy.compile.reward.RewardSchedule`; the post and
+    reward traces every plastic projection receives are computed online from the step's LIF spikes and
+    the schedule's reward (:class:`neurodeploy.compile.reward.ThirdFactor`), as the Lava deployment's
+    ``RewardTraces`` processes compute them."""
+
+    tf = None
     if getattr(plan, "three_factor", False):
-        raise ValueError("networks: the supplied y traces of a three-factor rule need the post spikes in advance")
+        if third_factor is None:
+            raise ValueError("networks: a three-factor rule needs a reward schedule (third_factor=) to compute "
+                             "its post and reward traces online")
+        from neurodeploy.compile.reward import ThirdFactor
+
+        tf = ThirdFactor(rule, plan, network, third_factor, np.asarray(input_spikes).shape[1])
     fixed = plan.mode == "fixed"
     inputs = np.asarray(input_spikes).astype(bool, copy=False)
     steps = inputs.shape[1]
@@ -134,20 +147,3 @@ def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarr
     return out, spikes
 
 
-def closed_loop_network(trains):
-    """The closed loop ``trains`` (``trains.neuron``, an optional ``mask``) as a one-projection network: its
-    pre neurons an input population, its LIF neurons one population, one plastic projection with the mask
-    (Lava's closed loop with a mask: a ``LearningSparse`` driving the LIF). Returns (network, w0 (n_post,
-    n_pre + n_post))."""
-    from neurodeploy.network import Network, Population, Projection
-
-    n = trains.neuron
-    n_pre, n_post = trains.n_pre, trains.n_post
-    mask = np.ones((n_post, n_pre), dtype=bool) if trains.mask is None else np.asarray(trains.mask, dtype=bool)
-    pops = (Population("pre", "poisson", n_pre, rate_hz=trains.rate or 0.0, offset=0),
-            Population("post", "lif", n_post, tau_u_ms=n["tau_u_ms"], tau_v_ms=n["tau_v_ms"],
-                       threshold=n["threshold"], offset=n_pre, lif_offset=0))
-    projection = Projection(0, "pre", "post", True, mask, np.where(mask, trains.w0, 0.0))
-    w0 = np.zeros((n_post, n_pre + n_post))
-    w0[:, :n_pre] = trains.w0
-    return Network("closed_loop", "closed-loop", trains.steps, 0, pops, (projection,)), w0

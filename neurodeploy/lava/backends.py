@@ -24,6 +24,8 @@ import numpy as np
 from neurodeploy.backend import REGISTRY, Backend, EngineBackend
 
 from neurodeploy.compile.loihi import RNG_SEED, lif_params, supplied_traces
+from neurodeploy.lava.compat import import_lava
+from neurodeploy.lava.deploy import CpuDeployment, deploy_network, Deployment
 
 
 @contextlib.contextmanager
@@ -83,13 +85,11 @@ def run_lava(plan, w0_lava: np.ndarray, pre: np.ndarray, post: np.ndarray, rng_s
     and the weights of the absent synapses are NaN.
 
     Every Lava process is an OS process: ``stop()`` runs in ``finally``, also on Ctrl-C."""
-    from neurodeploy.lava.compat import import_lava
 
     _check_not_daemon()
     import_lava()
     from lava.proc.io.source import RingBuffer
 
-    from neurodeploy.lava.deploy import Deployment
 
     steps = pre.shape[1]
     sinks = []
@@ -199,22 +199,23 @@ def _run_built(proc, cfg, steps: int, history_path: str, progress=None, collect=
 
 
 def run_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarray, rng_seed: int = RNG_SEED,
-                progress=None, mode: str | None = None) -> tuple:
+                progress=None, mode: str | None = None, reward=None, state: dict | None = None) -> tuple:
     """Run ``network`` as :func:`neurodeploy.lava.deploy.deploy_network` builds it (recording connections),
     ``RingBuffer``\\ s playing ``input_spikes`` (n_inputs, steps; the input populations' rows in source
     order) into the input populations, sinks on the LIF populations.
 
     ``mode="cpu"`` (``plan`` None): ``RuleSynapses`` processes (lava-cpu).
 
+    ``reward`` (three-factor rules): the :class:`neurodeploy.compile.reward.RewardSchedule` whose rewards the
+    ``RewardTraces`` processes compute online from the network's spikes (``deploy_network(reward=)``).
+
     Returns ``(weights, spikes)``: the plastic weights (steps, n_lif, n_src) in rule units, NaN where
     there is no plastic synapse, and the LIF neurons' spikes (n_lif, steps) bool."""
-    from neurodeploy.lava.compat import import_lava
 
     _check_not_daemon()
     import_lava()
     from lava.proc.io.source import RingBuffer
 
-    from neurodeploy.lava.deploy import deploy_network
 
     steps = input_spikes.shape[1]
     plastic = [pr for pr in network.projections if pr.plastic and pr.mask.any()]
@@ -223,7 +224,7 @@ def run_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarray, r
                                           (steps, pr.mask.shape[0], pr.mask.shape[1])) for pr in plastic}
         mode = mode or plan.mode
         nd = deploy_network(rule, network, mode, plan=None if mode == "cpu" else plan, w0=w0, rng_seed=rng_seed,
-                            record=record)
+                            record=record, reward=reward, steps=steps if reward is not None else None)
         for pop in network.inputs:
             if nd.projections_from(pop.name):
                 source = RingBuffer(data=np.asarray(input_spikes[pop.offset:pop.offset + pop.n], dtype=float))
@@ -254,13 +255,11 @@ def run_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarray, r
 def run_rule_process(rule, w0: np.ndarray, pre: np.ndarray, post: np.ndarray, reward: np.ndarray | None,
                      progress=None) -> np.ndarray:
     """Run ``rule`` as a :class:`~neurodeploy.lava.cpu.processes.RuleSynapses` process; weights (steps, n_post, n_pre)."""
-    from neurodeploy.lava.compat import import_lava
 
     _check_not_daemon()
     import_lava()
     from lava.proc.io.source import RingBuffer
 
-    from neurodeploy.lava.deploy import CpuDeployment
 
     steps = pre.shape[1]
     r = reward if reward is not None else np.zeros((post.shape[0], steps))
@@ -295,11 +294,20 @@ class _LavaBackend(EngineBackend):
         w0 = plan.weights_to_lava(trains.w0)
         # weights at the 8-bit limits are counted by the harness (fixed_point_saturation)
         info = {"w0_lava_error_max": float(np.max(np.abs(plan.weights_from_lava(w0) - trains.w0)))}
+        schedule = getattr(trains, "reward_schedule", None) if plan.three_factor else None
         if trains.network is not None:  # built by deploy_network, as users deploy it
             net = trains.network
-            weights, spikes = run_network(rule, net, plan, trains.w0, trains.pre[: net.n_inputs], progress=progress)
+            weights, spikes = run_network(rule, net, plan, trains.w0, trains.pre[: net.n_inputs], progress=progress,
+                                          reward=schedule)
             info["post_spikes"] = spikes
             return weights, info
+        if trains.neuron is not None and schedule is not None:  # the one-projection network, traces online
+            from neurodeploy.network import closed_loop_network
+
+            net, w0_net = closed_loop_network(trains)
+            weights, spikes = run_network(rule, net, plan, w0_net, trains.pre, progress=progress, reward=schedule)
+            info["post_spikes"] = spikes
+            return np.ascontiguousarray(weights[:, :, : trains.n_pre]), info
         if trains.neuron is not None:
             n = trains.neuron  # Lava's LIF as a deployment builds it, tau and dt in ms
             lif = lif_params(plan.mode, n["tau_u_ms"], n["tau_v_ms"], n["vth"], plan, dt=rule.dt * 1e3)

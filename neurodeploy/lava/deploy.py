@@ -37,7 +37,8 @@ from neurodeploy.compile.loihi import (CPU_SCALE, MODES, RNG_SEED, SELECT_TAGS, 
 from neurodeploy.errors import NeurodeployError, UnsupportedError
 from neurodeploy.lava.compat import import_lava
 from neurodeploy.limits import MAX_NEURON_STEPS, MAX_STEPS, MAX_SYNAPSE_STEPS
-from neurodeploy.network import load_network, MAX_BLOCK, Network
+from neurodeploy.network import MAX_BLOCK, Network, load_network
+from neurodeploy.network import MAX_STEPS as NETWORK_MAX_STEPS
 from neurodeploy.protocol import DEFAULT_POISSON, default_trains, make_trains, SpikeTrains, with_reward
 from neurodeploy.spec.ir import Rule
 
@@ -195,6 +196,11 @@ class Deployment:
                       weight_bounds=tuple(float(b) for b in plan.w_lava_bounds))
         if mask is not None and not np.asarray(mask, dtype=bool).all():
             from neurodeploy.lava.deployed.processes import masked_weights
+
+            if plan.three_factor:  # measured: open loop and in networks, the run never ends
+                raise NeurodeployError("deploy", "mask", "a three-factor rule on a connectivity mask: Lava 0.10's "
+                                       "LearningSparse with Loihi3FLearningRule raises inside its process (the run "
+                                       "hangs); connect all to all (p: 1, autapses: true)")
 
             zero = sparse_zero_starts(plan, w_lava, mask)
             if zero is not None:
@@ -516,6 +522,7 @@ class NetworkDeployment:
     plastic: list  # (Projection, Deployment), file order
     static: list  # (Projection, Lava Dense), file order
     rng_seed: int = RNG_SEED
+    third_factor: list = None  # three-factor rules: a RewardTraces process per plastic projection (lava/reward)
 
     @property
     def mode(self) -> str:
@@ -542,14 +549,16 @@ class NetworkDeployment:
                                    f"the port must have shape ({n},) (got {tuple(out_port.shape)})")
         for conn in self.projections_from(name):
             out_port.connect(conn.s_in)
+        if self.third_factor:  # the reward schedules see the inputs' spikes too
+            from neurodeploy.lava.reward.processes import input_ports
+
+            for port in input_ports(self, name):
+                out_port.connect(port)
 
     def spike_sinks(self, steps: int) -> dict:
         """A ``RingBuffer`` sink (``lava.proc.io.sink``) of ``steps`` steps on every LIF population that has an
         incoming projection (the others never spike), connected; read ``sink.data.get()`` before ``stop()``."""
-        from neurodeploy.network import MAX_STEPS
-
-
-        steps = check_steps(steps, "spike_sinks.steps", self.network.source, MAX_STEPS)
+        steps = check_steps(steps, "spike_sinks.steps", self.network.source, NETWORK_MAX_STEPS)
         n = sum(p.n for p in self.network.lifs if any(pr.target == p.name for pr in self.network.projections))
         if steps * n > MAX_NEURON_STEPS:
             raise NeurodeployError(self.network.source, "spike_sinks.steps", f"{steps:,} steps x {n} neurons = "
@@ -612,7 +621,7 @@ class NetworkDeployment:
 
 
 def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_seed: int = RNG_SEED,
-                   record: dict | None = None, traffic=None) -> NetworkDeployment:
+                   record: dict | None = None, traffic=None, reward=None, steps: int | None = None) -> NetworkDeployment:
     """Build ``network`` (a :class:`~neurodeploy.network.Network` or a network file) in Lava with ``rule``
     learning in its plastic projections.
 
@@ -624,7 +633,11 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
     rule units (default the network's); ``rng_seed``: every learning connection's stochastic-rounding seed
     (each Lava learning connection owns its generators); ``traffic``: what the plan is scaled on when
     ``plan`` is None (as :func:`deploy`'s; default the network's own trains from its seed);
-    ``record``: projection index -> ``.npy`` weight history path (verify's recording connections)."""
+    ``record``: projection index -> ``.npy`` weight history path (verify's recording connections).
+    ``reward`` (three-factor rules, the learning engine): a :class:`neurodeploy.compile.reward.RewardSchedule`
+    that decides the reward from the network's spikes; each plastic projection then gets a
+    :class:`neurodeploy.lava.reward.processes.RewardTraces` computing its post and reward traces online
+    for ``steps`` steps (``.third_factor``)."""
 
     if mode not in MODES + ("cpu",):
         raise NeurodeployError("deploy", "mode", f"must be 'float', 'fixed' or 'cpu' (got {mode!r})")
@@ -648,7 +661,12 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
         raise NeurodeployError("deploy", "network", f"must be a Network, a network file or a mapping with a network "
                                                     f"file's content (got {type(network).__name__})")
     source = rule.source or rule.name
-    reason = network_unsupported_reason(rule) or (None if mode == "cpu" else unsupported_reason(rule, mode))
+    reason = (None if reward is not None and mode != "cpu" else network_unsupported_reason(rule)) or (
+        None if mode == "cpu" else unsupported_reason(rule, mode))
+    if reward is not None and not rule.has_reward:
+        raise NeurodeployError(source, "reward", "only three-factor rules (a reward trace) read a reward")
+    if reward is not None:
+        steps = check_steps(steps, "steps", "deploy")
     if reason is not None:
         raise NeurodeployError(source, "weight", reason)
     if w0 is not None:
@@ -718,7 +736,12 @@ def deploy_network(rule, network, mode: str = "fixed", plan=None, w0=None, rng_s
         conn.a_out.connect(lifs[pr.target].a_in)
         if pr.source in lifs:
             lifs[pr.source].s_out.connect(conn.s_in)
-    return NetworkDeployment(network, plan, rule, lifs, plastic, static, rng_seed)
+    nd = NetworkDeployment(network, plan, rule, lifs, plastic, static, rng_seed)
+    if reward is not None:
+        from neurodeploy.lava.reward.processes import attach
+
+        nd.third_factor = attach(nd, reward, steps)
+    return nd
 
 
 __all__ = ["Deployment", "CpuDeployment", "NetworkDeployment", "deploy", "deploy_network", "traffic_trains",
