@@ -133,9 +133,13 @@ def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarr
                 continue
             w = engine.w
             a_buff[k] = w[:, s_pre].sum(axis=1) if reduce is None else reduce(w, s_pre)
+            if tf is not None:
+                engine.supplied_now = tf.supplied(pr, t - 1, spikes[:, t - 1])
             engine.spikes(t, s_pre, spikes[network.population(pr.target).targets, t - 1])
             if t % engine.t_epoch == 0:
                 engine.learn(t)
+        if tf is not None:
+            tf.schedule.observe(t - 1, s_all, spikes[:, t - 1])
         if ptr < rows.size and t == rows[ptr] + 1:
             for pr, s, engine, reduce, mask in projections:
                 if pr.plastic:
@@ -144,6 +148,8 @@ def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarr
             ptr += 1
     if state is not None:
         state["lifs"] = lifs
+        if tf is not None:
+            state["reward"] = tf.schedule
     return out, spikes
 
 
