@@ -5,7 +5,10 @@ so any split of the seeds gives the same members: each group runs as its own bat
 worker thread, or a Dask worker) and the groups are joined in seed order (weights) and by the minimum
 (the first step at a limit). The compiled kernels release the GIL, so threads of one process run in
 parallel; a Dask cluster (``distributed.Client``) gets the spike rasters and initial weights scattered
-once to every worker.
+once to every worker. Measured on 2 cores (``scripts/bench --goals``, goal 4): no speed-up on one machine
+(the batched kernel is bound by memory: a synapse's K members share a cache line, so split members
+make every thread read every line, and Dask adds the transfers); it pays off where each worker brings
+its own memory.
 
 ``use(spread)`` sets what every ``simulate_batch`` of the process uses (``neurodeploy verify
 --scheduler``); ``spread``: ``None`` (one call here), an int (threads), or a ``distributed.Client``.
