@@ -54,6 +54,14 @@ import numpy as np
 
 from neurodeploy.goals import _table
 
+from neurodeploy.backend import recorded_rows
+from neurodeploy.emu import simulate, simulate_batch
+from neurodeploy.protocol import DEFAULT_POISSON, default_trains, poisson
+from neurodeploy.spec.loader import load_rule
+from neurodeploy.targets import load_all
+from neurodeploy.verdict.quantization import ensemble_seeds, record_stride
+from neurodeploy.version import __version__
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ("brian2", "brian2-step", "lava-float", "lava-fixed", "lava-cpu", "emu-float", "emu-fixed")
 SEED = 3
@@ -93,7 +101,6 @@ def _rss_mb(who=resource.RUSAGE_SELF) -> float:
 
 
 def _load_rule(spec: str):
-    from neurodeploy.spec.loader import load_rule
 
     path = spec if os.path.exists(spec) else os.path.join(ROOT, "reference", "rules", f"{spec}.yaml")
     return load_rule(path)
@@ -101,7 +108,6 @@ def _load_rule(spec: str):
 
 def _setup(rule_spec: str, n_pre: int, n_post: int, steps: int):
     from neurodeploy.compile.compilation import compile_plans
-    from neurodeploy.protocol import DEFAULT_POISSON, default_trains, poisson
 
     rule = _load_rule(rule_spec)
     plans = compile_plans(rule, default_trains(rule))
@@ -111,7 +117,6 @@ def _setup(rule_spec: str, n_pre: int, n_post: int, steps: int):
 
 # -- workers (one subprocess per measurement) ----------------------------------------
 def _work_backend(job: dict) -> dict:
-    from neurodeploy.targets import load_all
 
     registry = load_all()
     rule, trains, plans = _setup(job["rule"], job["n"], job["n"], job["steps"])
@@ -133,7 +138,6 @@ def _work_backend(job: dict) -> dict:
 
 
 def _work_speedup(job: dict) -> dict:
-    from neurodeploy.targets import load_all
 
     registry = load_all()
     rule, trains, plans = _setup(job["rule"], job["n"], job["n"], job["steps"])
@@ -155,7 +159,6 @@ def _work_speedup(job: dict) -> dict:
 
 
 def _work_large(job: dict) -> dict:
-    from neurodeploy.emu import simulate
 
     rule, trains, plans = _setup(job["rule"], job["n_pre"], job["n_post"], job["steps"])
     plan = plans["fixed"]
@@ -175,7 +178,6 @@ def _work_compile(job: dict) -> dict:
     from neurodeploy.codegen import write_compiled
     from neurodeploy.compile.compilation import compile_plans
     from neurodeploy.compile.plan import engine_reason
-    from neurodeploy.protocol import default_trains
 
     out = {}
     rules_dir = os.path.join(ROOT, "reference", "rules")
@@ -202,9 +204,6 @@ def _work_compile(job: dict) -> dict:
 
 
 def _work_ensemble(job: dict) -> dict:
-    from neurodeploy.backend import recorded_rows
-    from neurodeploy.emu import simulate, simulate_batch
-    from neurodeploy.verdict.quantization import ensemble_seeds, record_stride
 
     rule, trains, plans = _setup(job["rule"], job["n"], job["n"], job["steps"])
     plan = plans["fixed"]
@@ -319,8 +318,6 @@ def _components(data: dict, s: dict, rule: str, progress) -> None:
 
 
 def run(quick: bool, rule: str, out_path: str, progress=print, goals_only: bool = False) -> dict:
-    from neurodeploy.version import __version__
-    from neurodeploy.protocol import DEFAULT_POISSON
 
     s = SETTINGS["quick" if quick else "full"]
     started = time.time()

@@ -44,6 +44,17 @@ import time
 
 import numpy as np
 
+from neurodeploy import limits
+from neurodeploy.backend import Recording
+from neurodeploy.compile.loihi import RNG_SEED
+from neurodeploy.emu import simulate, simulate_batch
+from neurodeploy.emu.engine import _Engine
+from neurodeploy.emu.sparse import simulate_sparse, SparseConnection
+from neurodeploy.protocol import default_trains, make_trains, poisson, SpikeTrains, trace_stats
+from neurodeploy.spec.loader import load_rule
+from neurodeploy.targets import load_all
+from neurodeploy.verdict.quantization import ensemble_seeds
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULT_TAG = "NEURODEPLOY_GOALS_RESULT "
 RULE = "stdp_pair"
@@ -68,7 +79,6 @@ def chip_limits():
     """Within the block, the run limits (:mod:`neurodeploy.limits`) raised to :data:`CHIP_LIMITS` in every
     loaded neurodeploy module that holds them (and in those loaded later, which read
     :mod:`neurodeploy.limits`); restored after it."""
-    from neurodeploy import limits
 
     saved = []
     for module in [limits] + [m for n, m in list(sys.modules.items()) if n.startswith("neurodeploy.") and m]:
@@ -219,8 +229,6 @@ def _work_limits(job: dict) -> dict:
 
 # -- 1: chip scale, one neurodeploy verify ------------------------------------------------------
 def _work_chip(job: dict) -> dict:
-    from neurodeploy.protocol import make_trains
-    from neurodeploy.spec.loader import load_rule
 
     n_post, n_pre, steps = job["n_post"], job["n_pre"], job["steps"]
     out = tempfile.mkdtemp(prefix="neurodeploy-goal1-")
@@ -274,14 +282,7 @@ def choose_tiles(n_post: int, n_pre: int, side: int = TILE, count: int = TILES) 
 
 
 def _work_tiles(job: dict) -> dict:
-    from neurodeploy.backend import Recording
-    from neurodeploy.targets import load_all
-    from neurodeploy.emu import simulate
-    from neurodeploy.emu.engine import _Engine
     from neurodeploy.compile.compilation import compile_plans
-    from neurodeploy.compile.loihi import RNG_SEED
-    from neurodeploy.protocol import SpikeTrains, make_trains, trace_stats
-    from neurodeploy.spec.loader import load_rule
 
     n_post, n_pre, steps, window = job["n_post"], job["n_pre"], job["steps"], job["window"]
     rule = load_rule(_rule_path())
@@ -342,11 +343,7 @@ def _sparse_pairs(n_post: int, n_pre: int, density: float, seed: int) -> tuple:
 
 
 def _work_emulator(job: dict) -> dict:
-    from neurodeploy.emu import simulate
-    from neurodeploy.emu.sparse import SparseConnection, simulate_sparse
     from neurodeploy.compile.compilation import compile_plans
-    from neurodeploy.protocol import default_trains, poisson
-    from neurodeploy.spec.loader import load_rule
 
     rule = load_rule(_rule_path())
     plan = compile_plans(rule, default_trains(rule))["fixed"]
@@ -397,11 +394,7 @@ def _work_emulator(job: dict) -> dict:
 def _work_cluster(job: dict) -> dict:
     from distributed import Client, LocalCluster
 
-    from neurodeploy.emu import simulate_batch
     from neurodeploy.compile.compilation import compile_plans
-    from neurodeploy.protocol import default_trains, poisson
-    from neurodeploy.spec.loader import load_rule
-    from neurodeploy.verdict.quantization import ensemble_seeds
 
     rule = load_rule(_rule_path())
     n, steps, k = job["n"], job["steps"], job["k"]
