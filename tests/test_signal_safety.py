@@ -47,6 +47,7 @@ def _run(capsys, args):
 def test_signal_dropped_in_a_weakref_callback_is_delivered_again(capsys, monkeypatch, signum, code, line):
     """The dropped exception is raised again at once (not at the end of the command), and no
     "Exception ignored ... KeyboardInterrupt" is printed."""
+    import neurodeploy.cli
     import neurodeploy.library
 
     def busy_matrix():
@@ -55,7 +56,7 @@ def test_signal_dropped_in_a_weakref_callback_is_delivered_again(capsys, monkeyp
             time.sleep(0.1)
         raise AssertionError("the signal was lost")
 
-    monkeypatch.setattr(neurodeploy.library, "support_matrix", busy_matrix)
+    monkeypatch.setattr(neurodeploy.cli, "support_matrix", busy_matrix)  # where the command looks it up
     exit_code, out, err, seconds = _run(capsys, ["rules"])
     assert exit_code == code
     assert "Exception ignored" not in err and "Traceback" not in err, err
@@ -65,6 +66,7 @@ def test_signal_dropped_in_a_weakref_callback_is_delivered_again(capsys, monkeyp
 
 def test_a_signal_swallowed_anyhow_still_ends_the_command(capsys, monkeypatch):
     """An interrupt caught and dropped by someone else's code: the command still ends with 130."""
+    import neurodeploy.cli
     import neurodeploy.library
 
     real = neurodeploy.library.support_matrix
@@ -76,7 +78,7 @@ def test_a_signal_swallowed_anyhow_still_ends_the_command(capsys, monkeypatch):
             pass
         return real()
 
-    monkeypatch.setattr(neurodeploy.library, "support_matrix", swallowing_matrix)
+    monkeypatch.setattr(neurodeploy.cli, "support_matrix", swallowing_matrix)
     exit_code, out, err, _ = _run(capsys, ["rules"])
     assert exit_code == 130
     assert err.strip().splitlines()[-1] == INTERRUPTED
@@ -169,6 +171,7 @@ def test_verify_in_a_directory_in_use_is_refused(capsys, tmp_path):
 
 def test_verify_creating_a_directory_refused_leaves_nothing(capsys, tmp_path, monkeypatch):
     """verify made DIR, another run took DIR's lock first: refused, and DIR (the other run's now) stays."""
+    import neurodeploy.cli
     import neurodeploy.files
 
     out = tmp_path / "a" / "out"
@@ -213,6 +216,7 @@ def test_unpublish_removes_only_the_files_moved_and_still_the_same(tmp_path):
 
 def test_interrupted_verify_keeps_other_files(capsys, monkeypatch, tmp_path):
     """Interrupted while its report is moved in: only what it moved is removed."""
+    import neurodeploy.cli
     import neurodeploy.files
 
     out = tmp_path / "out"
@@ -224,7 +228,7 @@ def test_interrupted_verify_keeps_other_files(capsys, monkeypatch, tmp_path):
         real(stage, folder, last, moved)
         raise KeyboardInterrupt()
 
-    monkeypatch.setattr(neurodeploy.files, "publish", publish_then_interrupt)
+    monkeypatch.setattr(neurodeploy.cli, "publish", publish_then_interrupt)
     exit_code, stdout, err, _ = _run(capsys, ["verify", rule_path("stdp_pair"), "--out", str(out), "--steps", "100",
                                               "--backends", "brian2,emu-fixed", "--quiet"])
     assert exit_code == 130
@@ -240,7 +244,7 @@ PLAN = "rules: [stdp_pair]\nprotocols: [{name: poisson, steps: 100, n_pre: 2, n_
 def test_interrupted_forced_run_leaves_no_directory_of_two_runs(capsys, monkeypatch, tmp_path):
     """Was (issue 19): an interrupted `run --force` left a new trajectories.npz beside the old
     report.md saying PASSED."""
-    import neurodeploy.plots
+    import neurodeploy.report
 
     plan = tmp_path / "plan.yaml"
     plan.write_text(PLAN)
@@ -253,7 +257,7 @@ def test_interrupted_forced_run_leaves_no_directory_of_two_runs(capsys, monkeypa
     def interrupted_plots(*args, **kwargs):  # after trajectories.npz, before report.md
         raise KeyboardInterrupt()
 
-    monkeypatch.setattr(neurodeploy.plots, "write_plots", interrupted_plots)
+    monkeypatch.setattr(neurodeploy.report, "write_plots", interrupted_plots)
     exit_code, _, err, _ = _run(capsys, ["run", str(plan), "--out", str(out), "--force", "--quiet"])
     assert exit_code == 130
     assert sorted(os.listdir(out)) == []  # no old run (its result is void), no half-new one, no summary
