@@ -156,8 +156,25 @@ def describe_traffic(trains, plan=None) -> dict:
 
 
 # -- the deployment -------------------------------------------------------------------
+class _RunsItsConnection:
+    """``run``/``stop`` of a deployment whose ``conn`` is its Lava process (with its own ``run_cfg``)."""
+
+    def run(self, steps: int, **kwargs) -> None:
+        """Run ``steps`` steps of everything connected to ``conn`` (blocking), with :meth:`run_cfg`
+        (``kwargs`` go to it). Call :meth:`stop` when done (in a ``finally``: every Lava process is an
+        OS process)."""
+        from lava.magma.core.run_conditions import RunSteps
+
+        steps = check_steps(steps, "run.steps", "deploy")
+        self.conn.run(condition=RunSteps(num_steps=steps), run_cfg=self.run_cfg(**kwargs))
+
+    def stop(self) -> None:
+        """Stop every process connected to ``conn``."""
+        self.conn.stop()
+
+
 @dataclass
-class Deployment:
+class Deployment(_RunsItsConnection):
     """A rule compiled into a Lava connection process.
 
     Wire ``conn`` like Lava's ``LearningDense``: ``s_in`` (n_pre) takes the presynaptic
@@ -241,19 +258,6 @@ class Deployment:
         kwargs.setdefault("select_tag", self.select_tag)
         return Loihi2SimCfg(exception_proc_model_map=models, **kwargs)
 
-    def run(self, steps: int, **kwargs) -> None:
-        """Run ``steps`` steps of everything connected to ``conn`` (blocking), with :meth:`run_cfg`
-        (``kwargs`` go to it). Call :meth:`stop` when done (in a ``finally``: every Lava process is an
-        OS process)."""
-        from lava.magma.core.run_conditions import RunSteps
-
-        steps = check_steps(steps, "run.steps", "deploy")
-        self.conn.run(condition=RunSteps(num_steps=steps), run_cfg=self.run_cfg(**kwargs))
-
-    def stop(self) -> None:
-        """Stop every process connected to ``conn``."""
-        self.conn.stop()
-
     def to_lava(self, w) -> np.ndarray:
         """Rule units -> Lava weights (fixed: rounded and saturated at the 8-bit bounds)."""
         return self.plan.weights_to_lava(w)
@@ -335,7 +339,7 @@ def _dt_for(tau, dt, rule):
 
 
 @dataclass
-class CpuDeployment:
+class CpuDeployment(_RunsItsConnection):
     """A rule as written, in a Lava process on the CPU (``RuleSynapses``, the ``lava-cpu`` backend):
     for rules the learning engine cannot express. Not deployable to Loihi; floating point, rule units.
 
@@ -375,19 +379,6 @@ class CpuDeployment:
     def weights(self, w=None) -> np.ndarray:
         """The weights in rule units (``conn.weights.get()`` while the network is built)."""
         return np.asarray(self.conn.weights.get() if w is None else w, dtype=float)
-
-    def run(self, steps: int, **kwargs) -> None:
-        """Run ``steps`` steps of everything connected to ``conn`` (blocking), with :meth:`run_cfg`
-        (``kwargs`` go to it). Call :meth:`stop` when done (in a ``finally``: every Lava process is an
-        OS process)."""
-        from lava.magma.core.run_conditions import RunSteps
-
-        steps = check_steps(steps, "run.steps", "deploy")
-        self.conn.run(condition=RunSteps(num_steps=steps), run_cfg=self.run_cfg(**kwargs))
-
-    def stop(self) -> None:
-        """Stop every process connected to ``conn``."""
-        self.conn.stop()
 
     def lif_params(self, tau_u: float, tau_v: float, threshold: float, dt: float = 1.0) -> dict:
         """:func:`lif_params` of a float LIF driven by this connection (``a_out`` is in rule units:
