@@ -80,7 +80,8 @@ def test_deploy_takes_the_compilation_a_verify_judged(report):
     assert d.plan is report.plans["fixed"]
     with pytest.raises(neurodeploy.NeurodeployError) as info:
         neurodeploy.deploy(report.plans, shape=(3, 4), traffic=10.0)
-    assert "a compilation is already scaled on its traffic (poisson)" in str(info.value)
+    assert str(info.value) == ("stdp_pair.yaml: traffic: a compilation is already scaled on its traffic (poisson): "
+                               "pass the rule to scale on other traffic (got 10.0)")
 
 
 @pytest.mark.parametrize("member", ["run", "stop", "run_cfg", "weights", "neurons", "mode"])
