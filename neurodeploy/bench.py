@@ -58,6 +58,8 @@ from neurodeploy.backend import recorded_rows
 from neurodeploy.emu import simulate, simulate_batch
 from neurodeploy.protocol import DEFAULT_POISSON, default_trains, poisson
 from neurodeploy.spec.loader import load_rule
+from neurodeploy.tasks import TASKS
+from neurodeploy.tasks.runner import calibrate, task_module
 from neurodeploy.targets import load_all
 from neurodeploy.verdict.quantization import ensemble_seeds, record_stride
 from neurodeploy.version import __version__
@@ -444,9 +446,6 @@ def render(data: dict) -> str:
 
 def _calibrate_tasks(names: str, pool: int, out: str) -> int:
     """``--tasks``: :func:`neurodeploy.tasks.runner.calibrate` per task, one JSON file, one table."""
-    from neurodeploy.tasks import TASKS
-    from neurodeploy.tasks.runner import calibrate, task_module
-
     if out == os.path.join(ROOT, "build", "bench.json"):
         out = os.path.join(ROOT, "build", "bench_tasks.json")
     chosen = list(TASKS) if names == "all" else names.split(",")
