@@ -250,8 +250,8 @@ def _remedy(links) -> str:
         return ("the deviation appears with the engine's form of the rule (approximation): no engine deployment "
                 "removes it; a custom CPU process (lava-cpu) runs the rule as written")
     return ("the deviation appears with fixed point only (quantization): the float deployment (lava-float, "
-            "emu-float) passes; on the chip, a larger weight range per step (weight exponent) or slower "
-            "learning rate with more steps reduce the rounding's share")
+            "emu-float) passes, measured above; in fixed point the plan's rounding is the cause (see the "
+            "verify report's constants and rounding links for which product)")
 
 
 # -- the proof ------------------------------------------------------------------------------------------
