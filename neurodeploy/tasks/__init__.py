@@ -1,1 +1,6 @@
-"""Literature learning tasks run on the reference and on the deployment, judged in the task's own metric."""
+"""Literature learning tasks (``neurodeploy task NAME``): CLI name -> module (:mod:`neurodeploy.tasks.runner`)."""
+
+TASKS = {
+    "distal-reward": "neurodeploy.tasks.distal_reward",
+    "digits": "neurodeploy.tasks.digits",
+}
