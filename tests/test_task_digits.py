@@ -113,7 +113,7 @@ def test_reference_learns_digits_above_chance():
             plans = {} if backend == "brian2" else _float_plans(setup, m)
             r = registry.get(backend).run(setup.rule, m, plans, recording=Recording(every=m.steps))
             metrics, curve = D.evaluate(setup, m, r.trajectory, r.info["post_spikes"])
-            assert curve.shape == (20 * 64,)
+            assert curve.shape == (20 * 65,)
             k += round(metrics["accuracy"] * 30)
         correct[label] = k
     lo, hi = D.wilson(correct["learned"], 60)

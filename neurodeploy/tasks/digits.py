@@ -47,7 +47,7 @@ TITLE = "Unsupervised digits (Diehl & Cook 2015, reduced: lateral inhibition, no
 METRICS = ("accuracy", "labels_used", "rate_hz", "w_contrast")
 DEFAULTS = {"n_exc": 20, "n_train": 150, "n_label": 50, "n_test": 60, "present_ms": 100, "rest_ms": 50,
             "rate_max": 64.0, "threshold": 5.0, "inhibition": 0.5, "w0_max": 1.0, "w0_seed": 7,
-            "eta": 7.5e-5, "beta": 4.0, "every": 1000}
+            "eta": 1.2e-4, "beta": 4.0, "t_epoch": 1, "every": 1000}
 SIZES = {"paper": {"n_exc": 100, "n_train": 1000, "n_label": 200, "n_test": 300}}
 #: Absolute margin floors: one test digit of accuracy at the defaults' 60, one label, one spike per neuron
 #: over a default run (0.026 Hz, rounded up to 0.05 Hz), one 8-bit weight step (1/255 of the range).
@@ -86,9 +86,14 @@ def schedule_steps(p: dict) -> int:
 
 
 def task_rule(p: dict):
-    from neurodeploy.batch import rule_with
+    """The library's ``oja`` with the task's ``eta`` and ``beta`` and its learning epoch ``t_epoch``."""
+    from neurodeploy.spec.loader import read_yaml, rule_from_dict
 
-    return rule_with(os.path.join(LIBRARY, "oja.yaml"), {"eta": f"{p['eta']!r} second", "beta": float(p["beta"])})
+    source = "oja.yaml"
+    data, text = read_yaml(os.path.join(LIBRARY, source), source)
+    data = dict(data, parameters=dict(data["parameters"], eta=f"{p['eta']!r} second", beta=float(p["beta"])),
+                simulation=dict(data.get("simulation") or {}, t_epoch=int(p["t_epoch"])))
+    return rule_from_dict(data, source, text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +123,7 @@ def initial_weights(p: dict, rule, net) -> np.ndarray:
 
 _INTS = {"n_exc": (1, 1000), "n_train": (1, N_TRAIN_SPLIT), "n_label": (1, N_TRAIN_SPLIT),
          "n_test": (1, 1797 - N_TRAIN_SPLIT), "present_ms": (1, 10_000), "rest_ms": (0, 10_000),
-         "w0_seed": (0, 2 ** 32 - 1), "every": (1, 10_000_000)}
+         "w0_seed": (0, 2 ** 32 - 1), "every": (1, 10_000_000), "t_epoch": (1, 63)}
 _POSITIVE = ("rate_max", "threshold", "eta", "beta")
 
 
@@ -248,6 +253,8 @@ def receptive_fields(setup, w) -> np.ndarray:
 
 
 def evaluate(setup, member, trajectory, spikes) -> tuple:
+    """The run's :data:`METRICS` (and ``answered``: the fraction of test digits that got a class, reported
+    only) and its curve: the final receptive fields (n_exc x 64, fraction of w_max) then the n_exc labels."""
     p = setup.params
     show = presentation(setup, member.seed)
     _, labels = load_digits()
@@ -266,42 +273,52 @@ def evaluate(setup, member, trajectory, spikes) -> tuple:
          "labels_used": float(len(set(neuron_labels[neuron_labels >= 0].tolist()))),
          "rate_hz": float(np.asarray(spikes).sum() / np.asarray(spikes).shape[0] / (steps * setup.rule.dt)),
          "w_contrast": float(np.mean(flat.max(axis=1) - flat.min(axis=1)))}
-    return m, flat.reshape(-1)
+    return m, np.concatenate([flat.reshape(-1), neuron_labels.astype(float)])
+
+
+def mosaic(rf: np.ndarray, cols: int = 10) -> np.ndarray:
+    """(n, 8, 8) receptive fields tiled ``cols`` to a row: one NaN pixel between them, two between rows."""
+    n = rf.shape[0]
+    rows = math.ceil(n / cols)
+    out = np.full((rows * 10 - 2, cols * 9 - 1), np.nan)
+    for k in range(n):
+        r, c = divmod(k, cols)
+        out[r * 10:r * 10 + 8, c * 9:c * 9 + 8] = rf[k]
+    return out
 
 
 def figure(fig, setup, runs: dict) -> None:
-    """The learned receptive fields (first run of each backend) and the accuracy per run with the pooled
-    Wilson interval per backend."""
-    n_exc = int(setup.params["n_exc"])
-    n_test = int(setup.params["n_test"])
-    labels = list(runs)
+    """Left: the learned receptive fields of each backend's first run (8x8 pixel weights, fraction of
+    w_max; each neuron's label above it). Right: the held-out accuracy of every run and, per backend, the
+    pooled accuracy with its Wilson 95% interval."""
+    n_exc, n_test = int(setup.params["n_exc"]), int(setup.params["n_test"])
+    labels = [b for b in runs if runs[b]]
+    grid = fig.add_gridspec(max(1, len(labels)), 2, width_ratios=(3, 1))
     cols = min(n_exc, 10)
-    rows_per = math.ceil(n_exc / cols)
-    grid = fig.add_gridspec(rows_per * len(labels), cols + 4)
     for b, label in enumerate(labels):
-        if not runs[label]:
-            continue
-        rf = np.asarray(runs[label][0][1]).reshape(n_exc, 8, 8)
-        for k in range(n_exc):
-            ax = fig.add_subplot(grid[b * rows_per + k // cols, k % cols])
-            ax.imshow(rf[k], cmap="gray_r", vmin=0, vmax=max(1e-9, float(rf.max())))
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if k == 0:
-                ax.set_ylabel(label, fontsize=7)
-    ax = fig.add_subplot(grid[:, cols + 1:])
+        curve = np.asarray(runs[label][0][1])
+        rf = curve[:n_exc * 64].reshape(n_exc, 8, 8)
+        neuron_labels = curve[n_exc * 64:].astype(int)
+        ax = fig.add_subplot(grid[b, 0])
+        ax.imshow(mosaic(rf, cols), cmap="gray_r", vmin=0, vmax=max(1e-9, float(np.nanmax(rf))))
+        for k, c in enumerate(neuron_labels):
+            r, q = divmod(k, cols)
+            ax.text(q * 9 + 3.5, r * 10 - 0.6, "-" if c < 0 else str(c), ha="center", va="bottom", fontsize=6,
+                    color="tab:red")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(f"{label}: first run", fontsize=8)
+    ax = fig.add_subplot(grid[:, 1])
     for b, label in enumerate(labels):
         acc = np.array([m["accuracy"] for m, _ in runs[label]])
-        if acc.size == 0:
-            continue
-        ax.scatter(np.full(acc.size, b), acc, s=12, color="k")
-        k = int(round(acc.sum() * n_test))
-        lo, hi = wilson(k, acc.size * n_test)
-        ax.errorbar(b + 0.2, k / (acc.size * n_test), yerr=[[k / (acc.size * n_test) - lo],
-                                                             [hi - k / (acc.size * n_test)]], fmt="o", color="tab:red")
+        ax.scatter(np.full(acc.size, b), acc, s=12, color="k", label="runs" if b == 0 else None)
+        k, n = int(round(acc.sum() * n_test)), acc.size * n_test
+        lo, hi = wilson(k, n)
+        ax.errorbar(b + 0.25, k / n, yerr=[[k / n - lo], [hi - k / n]], fmt="o", color="tab:red", capsize=3,
+                    label="pooled, Wilson 95%" if b == 0 else None)
     ax.axhline(0.1, color="0.6", ls=":", label="chance")
     ax.set_xticks(range(len(labels)), labels, fontsize=7)
+    ax.set_xlim(-0.5, len(labels) - 0.25)
     ax.set_ylim(0, 1)
-    ax.set_ylabel("held-out accuracy (pooled: Wilson 95%)")
-    ax.legend(fontsize=7)
-    fig.suptitle(TITLE, fontsize=9)
+    ax.set_ylabel("held-out accuracy")
+    ax.legend(fontsize=6, loc="upper right")
