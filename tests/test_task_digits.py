@@ -95,6 +95,13 @@ def test_bad_parameters_are_refused_naming_the_field(overrides, field):
         assert "did you mean 'threshold'" in str(err.value)
 
 
+def test_steps_are_refused_with_what_sets_them():
+    with pytest.raises(NeurodeployError) as err:
+        D.setup(steps=500)
+    assert err.value.source == "--steps" and "n_train + n_label + n_test" in str(err.value)
+    assert D.setup(n_train=10, n_label=5, n_test=5, present_ms=20, rest_ms=5).trains.steps == 20 * 25
+
+
 def test_reference_learns_digits_above_chance():
     """brian2 at a small size (80 training, 30 labelling, 30 held-out digits, 21,000 steps): the accuracy's
     Wilson 95% interval lies above chance (10%), and above what the same network gives without learning

@@ -34,12 +34,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from statistics import NormalDist
 
 import numpy as np
 
 from neurodeploy.errors import did_you_mean, NeurodeployError
 from neurodeploy.library import LIBRARY
 from neurodeploy.network import network_from_dict, network_trains
+from neurodeploy.spec.loader import read_yaml, rule_from_dict
+from neurodeploy.tasks.runner import Setup
 
 NAME = "digits"
 TITLE = "Unsupervised digits (Diehl & Cook 2015, reduced: lateral inhibition, no adaptive threshold), oja"
@@ -87,29 +90,11 @@ def schedule_steps(p: dict) -> int:
 
 def task_rule(p: dict):
     """The library's ``oja`` with the task's ``eta`` and ``beta`` and its learning epoch ``t_epoch``."""
-    from neurodeploy.spec.loader import read_yaml, rule_from_dict
-
     source = "oja.yaml"
     data, text = read_yaml(os.path.join(LIBRARY, source), source)
     data = dict(data, parameters=dict(data["parameters"], eta=f"{p['eta']!r} second", beta=float(p["beta"])),
                 simulation=dict(data.get("simulation") or {}, t_epoch=int(p["t_epoch"])))
     return rule_from_dict(data, source, text)
-
-
-@dataclasses.dataclass(frozen=True)
-class Setup:
-    rule: object
-    net: object
-    trains: object
-    params: dict
-
-
-def _setup_class():
-    try:
-        from neurodeploy.tasks.runner import Setup as RunnerSetup
-    except ImportError:  # the runner lands on main later
-        return Setup
-    return RunnerSetup
 
 
 def initial_weights(p: dict, rule, net) -> np.ndarray:
@@ -129,6 +114,10 @@ _POSITIVE = ("rate_max", "threshold", "eta", "beta")
 
 def check_params(p: dict) -> dict:
     """The task's parameters validated (one-line errors naming the parameter), before any simulation."""
+    if "steps" in p:
+        raise NeurodeployError("--steps", "", f"not for digits: a run lasts (n_train + n_label + n_test) x "
+                                              f"(present_ms + rest_ms) steps ({schedule_steps(dict(DEFAULTS))} at "
+                                              "the defaults); change those instead")
     for key in p:
         if key not in DEFAULTS:
             raise NeurodeployError("digits", key, f"unknown parameter{did_you_mean(key, list(DEFAULTS))} "
@@ -163,7 +152,7 @@ def setup(rule=None, **overrides):
     net = network_from_dict(network_dict(p), "digits", rule)
     trains = network_trains(rule, net, 0)
     trains = dataclasses.replace(trains, w0=initial_weights(p, rule, net))
-    return _setup_class()(rule, net, trains, p)
+    return Setup(rule, net, trains, p)
 
 
 def presentation(setup, seed: int) -> dict:
@@ -235,8 +224,6 @@ def classify(counts: np.ndarray, neuron_labels: np.ndarray, n_classes: int = N_C
 
 def wilson(k: int, n: int, confidence: float = 0.95) -> tuple:
     """Wilson's score interval of a proportion k/n."""
-    from statistics import NormalDist
-
     if n <= 0:
         return (0.0, 1.0)
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
