@@ -9,8 +9,10 @@ the others (winner take all). The rule is the library's ``oja`` (``dw/dt = eta y
 5 ms traces) with a larger learning rate: a neuron learns only while it fires (``y > 0``), and then its weights
 move towards the pixels it sees and decay in proportion to themselves, so the inputs that are dark while it
 fires lose weight (Diehl & Cook's ``x_tar`` does this in their rule). The initial weights are random
-(uniform in ``[0, w0_max]`` of the rule's range, one draw shared by every run): identical neurons would fire
-together and learn the same thing.
+(uniform in ``[0, w0_max x w_max]``, one draw shared by every run): identical neurons would fire together
+and learn the same thing. They start above what the rule learns (about ``x / (beta (nu + 1 / (2 tau)))``
+for a pixel rate ``x`` and an output rate ``nu``), so a neuron that has not won yet responds more than one
+that has, and every neuron gets its turn.
 
 What the engine cannot express (so it is left out): Diehl & Cook's **adaptive threshold** (theta grows by
 0.05 mV at each spike and decays over 10^7 ms), which makes a neuron that wins too often give way, and their
@@ -18,7 +20,7 @@ conductance synapses and refractory period. neurodeploy's networks are Lava's ``
 (Brian2, emulator, Lava: bit exact); Lava has an adaptive-threshold neuron (``lava.proc.atrlif.ATRLIF``:
 a threshold that jumps at a spike and decays back, plus a refractory state), but it is not a neuron the
 networks can build, and it would have to be realised bit for bit in the Brian2 reference and the
-emulator too. Without it the competition is the inhibition's alone, and some neurons may never win.
+emulator too. Without it the competition is the inhibition and the over-large initial weights only.
 
 One run (one member): ``n_train`` training digits, then ``n_label`` labelling digits, then ``n_test`` held-out
 digits, each shown for ``present_ms`` and followed by ``rest_ms`` of silence; training and labelling digits are
