@@ -32,7 +32,7 @@ from neurodeploy.verdict.fidelity import check_tolerance, DEFAULT_FIDELITY
 from neurodeploy.verdict.mutate import render, self_test
 from neurodeploy.verdict.quantization import ENSEMBLE_SIZE
 from neurodeploy.tasks import TASKS
-from neurodeploy.tasks.runner import CANDIDATE, false_alarms, min_p, min_seeds, REFERENCE, run_task, task_module, WRONG
+from neurodeploy.tasks.runner import CANDIDATE, false_alarms, min_p, min_seeds, run_task, task_module, WRONG
 
 #: Largest --timeout, in seconds (a year).
 MAX_TIMEOUT = 31_536_000

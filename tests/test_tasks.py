@@ -3,7 +3,6 @@ rewards a schedule earns, the command's refusals. Independent expectations: scip
 the plan's own constants, a hand-replayed schedule."""
 import dataclasses
 import itertools
-import json
 import os
 import subprocess
 import sys

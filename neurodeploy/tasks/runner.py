@@ -139,14 +139,7 @@ def run_member(setup: Setup, backend: str, plans, member, every: int):
 
 def earned_rewards(member, spikes: np.ndarray) -> np.ndarray:
     """The reward raster (n_lif, steps) a member's reward schedule gives the spikes of a run (replayed)."""
-    schedule = member.reward_schedule.fresh(member.n_post, member.steps)
-    net = member.network
-    inputs = member.pre[: net.n_inputs]
-    reward = np.zeros((member.n_post, member.steps))
-    for t in range(member.steps):
-        reward[:, t] = schedule.deliver(t)
-        schedule.observe(t, np.concatenate([inputs[:, t], spikes[:, t]]), spikes[:, t])
-    return reward
+    return member.reward_schedule.replay(with_spikes(member, spikes).pre, spikes)
 
 
 def compile_task(task, setup: Setup, reference: str = REFERENCE, every: int | None = None):
