@@ -134,6 +134,7 @@ def catch_signals(raises: dict):
     thread, and never be lost (see above). Returns a function that restores the previous handlers
     and ``sys.unraisablehook``. Signals that are ignored (``SIG_IGN``: a background job's SIGINT) stay
     ignored."""
+    import _thread
     import signal
 
     _raises.clear()
@@ -156,7 +157,10 @@ def catch_signals(raises: dict):
         # another thread and a moment later, once the callback has returned (raised here, in the hook,
         # it would be dropped once more); should it land in a callback again, this repeats
         _state["in_flight"] = False
-        threading.Thread(target=_deliver_again, args=(signum,), daemon=True).start()
+        # a bare thread: threading.Thread.start() would wait here for the thread to start, and on a loaded
+        # machine the redelivered signal could land in that wait, inside this hook, and be dropped again
+        # ("Exception ignored in sys.unraisablehook")
+        _thread.start_new_thread(_deliver_again, (signum,))
 
     sys.unraisablehook = unraisable
 

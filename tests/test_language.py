@@ -424,4 +424,7 @@ def test_brian2_stdp_example_on_lava():
     assert np.abs(report.results["lava-float"].trajectory - step).max() <= 1e-9 * 0.01
     assert np.array_equal(report.results["lava-fixed"].trajectory, report.results["emu-fixed"].trajectory)
     assert (np.diff(step, axis=0) < 0).any()  # depression happened: the negated trace was read
-    assert report.outcome == "passed"
+    # every link passes; without brian2 (the model as written) the run's question stays open: not checked
+    assert not [c for c in report.comparisons if c["outcome"] == "failed"]
+    assert any(c["outcome"] == "passed" for c in report.comparisons)
+    assert report.outcome == "not checked"

@@ -97,7 +97,7 @@ def _without(d, *path):
 REFUSED = [
     (lambda d: d.pop("populations"), "net.yaml: populations: missing"),
     (lambda d: d.update(stepz=3), "net.yaml: stepz: unknown field, did you mean 'steps'? "
-                                  "(allowed: network, description, steps, seed, populations, projections)"),
+                                  "(allowed: network, description, steps, seed, populations, projections, reward)"),
     (lambda d: d.update(steps=0), "net.yaml: steps: must be between 1 and 10000000 (got 0)"),
     (lambda d: d["populations"]["inp"].update(rate="50 ms"), "net.yaml: populations.inp.rate: must be in Hz (got 50 ms, second)"),
     (lambda d: d["populations"]["inp"].update(rate="20 kHz"),
