@@ -916,6 +916,9 @@ def main(argv=None):
             try:
                 cli.main(args=argv, prog_name="neurodeploy", standalone_mode=False)
             except Exception as exc:  # an interrupt or a timeout wrapped by Brian2 is handled as itself
+                # a signal that landed inside compiled code (numba's dispatcher: "SystemError: ... returned
+                # a result with an exception set") or anything else raised because of it: the signal
+                check_signals()
                 if type(exc).__name__ != "BrianObjectException":
                     raise
                 from neurodeploy.brian2.backends import unwrap

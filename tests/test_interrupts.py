@@ -291,7 +291,9 @@ def test_signal_during_verdict_ensembles(tmp_path, phase, sig, code, word, repea
 @pytest.mark.parametrize("sig,code,word", [(signal.SIGINT, 130, "interrupted (SIGINT)"),
                                            (signal.SIGTERM, 143, "terminated (SIGTERM)")])
 def test_signal_during_mutate(tmp_path, sig, code, word):
-    """mutate runs the emulator's ensembles for every mutant: a signal ends it, no mutation.json, no DIR."""
+    """mutate runs the emulator's ensembles for every mutant: a signal ends it, no mutation.json, no DIR.
+    Was: a SIGTERM that landed inside numba's dispatcher came out as "SystemError: CPUDispatcher(...)
+    returned a result with an exception set", a traceback and exit 1 (2 of 6 runs)."""
     out = tmp_path / "out"
     proc, err = _child(["mutate", rule_path("stdp_pair"), "--seeds", "50", "--out", out], tmp_path)
     wait_for(proc, err, "mutant ", timeout=300)
