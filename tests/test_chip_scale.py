@@ -254,3 +254,39 @@ def test_blockwise_rounding_link_equals_the_whole_connection(pair, name):
     expected = {"passing": PASSED, "off the envelope": FAILED, "sub-grid": PASSED, "mask": PASSED,
                 "saturating": FAILED}[name]
     assert old["outcome"] == expected, old.get("message")
+
+
+# -- the chain on a sample of post neurons -----------------------------------------------------------------------
+
+def test_chain_posts_keep_the_recorded_ones_within_the_budget(pair):
+    trains = poisson(pair, 30, 40, 1000, 10.0, 2)
+    assert quantization.chain_posts(trains, [3], budget=30 * 40 * 1000) is None  # within the budget: every post
+    rows = quantization.chain_posts(trains, [3, 17, 17, 38], budget=30 * 1000 * 10)
+    assert set([3, 17, 38]) <= set(rows.tolist()) and 10 <= rows.size <= 13 and np.all(np.diff(rows) > 0)
+    assert quantization.chain_posts(trains, np.arange(40), budget=30 * 1000 * 10) is None  # every post kept
+
+
+def test_sampled_chain_leaves_the_fidelity_verdict_unchanged(pair, monkeypatch):
+    """verify with the chain's budget lowered to 10 of 40 post neurons: the fidelity verdict (judged on the
+    recorded synapses) is the full chain's, number for number; the links say what they sampled."""
+    from neurodeploy.verification import verify
+
+    trains = poisson(pair, 30, 40, 2000, 10.0, 5)
+
+    def run():
+        report = verify(pair, trains, backends=["brian2", "emu-fixed"], record_synapses=120)
+        return {c["share"]: c for c in report.comparisons}, report
+
+    full, _ = run()
+    monkeypatch.setattr(quantization, "CHAIN_SYNAPSE_STEPS", 30 * 2000 * 10)
+    sampled, _ = run()
+    fid_full, fid = full["fidelity"], sampled["fidelity"]
+    for key in ("gain", "net_error", "correlation", "scatter", "candidate_learned", "attribution", "tolerance",
+                "outcome", "synapses"):
+        assert fid[key] == fid_full[key], key
+    assert "sampled" not in full["rounding"] and "sampled" not in full["constants"]
+    for share in ("constants", "rounding"):
+        s = sampled[share]["sampled"]
+        assert s["of_posts"] == 40 and s["pres"] == 30 and 10 <= s["posts"] < 40 and s["synapses"] == 30 * s["posts"]
+    assert sampled["rounding"]["outcome"] == full["rounding"]["outcome"] == "passed"
+    assert sampled["rounding"]["synapse_steps_tested"] < full["rounding"]["synapse_steps_tested"]

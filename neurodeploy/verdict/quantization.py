@@ -54,6 +54,7 @@ out (the mean of a clipped variable is not the clipped mean) and counted.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -600,15 +601,73 @@ def anchor_link(rule, context, step, steps: int, mask=None) -> dict:
     return entry
 
 
+#: Synapse-steps above which the chain's explanatory links (constants, anchor, rounding) run on a sample of
+#: the post neurons, every pre neuron kept (:func:`chain_posts`): the protocols' own run limit
+#: (:data:`neurodeploy.limits.MAX_SYNAPSE_STEPS`, 2e10), so that the chain never costs more than the largest
+#: protocol a backend runs by default.
+CHAIN_SYNAPSE_STEPS = 2 * 10 ** 10
+
+
+def chain_posts(trains, keep=None, budget: float | None = None) -> np.ndarray | None:
+    """Post neurons the chain runs on: None (every one) up to ``budget`` synapse-steps (default
+    :data:`CHAIN_SYNAPSE_STEPS`); above it the post neurons ``keep`` (those the runs recorded: the
+    fidelity verdict's and the envelope's synapses) and evenly spaced others up to ``budget / (n_pre x
+    steps)`` neurons, sorted. Curve protocols and closed loops are never sampled."""
+    budget = CHAIN_SYNAPSE_STEPS if budget is None else budget
+    if trains.n_post * trains.n_pre * trains.steps <= budget or trains.curve is not None:
+        return None
+    n = max(1, int(budget // (trains.n_pre * trains.steps)))
+    keep = np.unique(np.asarray([] if keep is None else keep, dtype=np.intp))
+    extra = n - keep.size
+    spaced = np.unique(np.linspace(0, trains.n_post - 1, extra).round().astype(np.intp)) if extra > 0 else keep[:0]
+    rows = np.union1d(keep, spaced)
+    return None if rows.size >= trains.n_post else rows
+
+
+def _on_posts(res, rows):
+    """A run (a RunResult, or a (steps, n_post, n_pre) array) on the post neurons ``rows`` only, its post
+    indices renumbered to positions in ``rows``; None stays None."""
+    if res is None:
+        return None
+    if isinstance(res, np.ndarray):
+        return res[:, rows]
+    if res.posts is None:
+        return dataclasses.replace(res, trajectory=res.trajectory[:, rows])
+    posts = np.asarray(res.posts)
+    inside = np.isin(posts, rows)
+    return dataclasses.replace(res, trajectory=res.trajectory[:, inside], posts=np.searchsorted(rows, posts[inside]))
+
+
 def quantization_chain(rule, plans: dict, trains, single=None, k: int = ENSEMBLE_SIZE, step=None,
-                       unanchored: str | None = None) -> list:
+                       unanchored: str | None = None, posts=None) -> list:
     """The constants and rounding entries for ``plans["fixed"]`` on ``trains``;
     ``single``: a fixed-point run (a RunResult, rule units, or its trajectory) to place in the ensemble
     (lava-fixed's or emu-fixed's); ``step``: brian2-step's run, to anchor the chain's exact start (an
-    extra lowering entry); ``unanchored``: why there is none (default: brian2-step did not run)."""
+    extra lowering entry); ``unanchored``: why there is none (default: brian2-step did not run).
+
+    Above :data:`CHAIN_SYNAPSE_STEPS` the links run on a sample of the post neurons (:func:`chain_posts`:
+    ``posts``, the recorded ones of ``single`` and ``step``, and evenly spaced others; every pre neuron):
+    the sample's runs are the full runs' rows bit for bit (synapses do not interact; every random number is
+    one per step for the whole connection), the tolerances come from the rule and the plan as before (the
+    Bonferroni count from the tests made), each entry says what was sampled (``sampled``) and the finals
+    carry their post neurons (``posts``)."""
     from neurodeploy.compile.lowering import lower
 
     plan = plans["fixed"]
+    keep = [np.asarray(p) for p in (posts, getattr(single, "posts", None), getattr(step, "posts", None))
+            if p is not None]
+    rows = chain_posts(trains, np.concatenate(keep) if keep else None)
+    full = trains
+    sampled = None
+    if rows is not None:
+        sampled = {"posts": int(rows.size), "of_posts": trains.n_post, "pres": trains.n_pre,
+                   "synapses": int(rows.size) * trains.n_pre, "of_synapses": trains.n_post * trains.n_pre,
+                   "how": f"above {CHAIN_SYNAPSE_STEPS:.0e} synapse-steps: the recorded post neurons and evenly spaced "
+                          "others, every pre neuron (the full runs' rows, bit for bit)"}
+        trains = dataclasses.replace(full, post=full.post[rows], w0=full.w0[rows],
+                                     mask=None if full.mask is None else full.mask[rows],
+                                     reward=None if full.reward is None else full.reward[rows])
+        single, step = _on_posts(single, rows), _on_posts(step, rows)
     engine = lower(rule, approximate=True)
     constants, context = constants_link(rule, engine, plan, trains)
     if engine.approximations:
@@ -618,9 +677,13 @@ def quantization_chain(rule, plans: dict, trains, single=None, k: int = ENSEMBLE
             unanchored or "brian2-step did not run")
     anchor = [] if step is None else [anchor_link(rule, context, step, trains.steps, trains.mask)]
     rounding = rounding_link(rule, plan, trains, context, single, k, context["supplied"])
-    rows = recorded_rows(trains.steps, context["stride"])
-    if "_final" in rounding and rows[-1] == trains.steps - 1:  # the fidelity verdict's expected learned change
+    recorded = recorded_rows(trains.steps, context["stride"])
+    if "_final" in rounding and recorded[-1] == trains.steps - 1:  # the fidelity verdict's expected learned change
         rounding["_finals"] = {"mean": rounding["_final"]["mean"], "exact": context["F"][-1], "realised": context["R"][-1],
                                "start_mean": plan.weights_from_lava(plan.weights_to_lava(trains.w0)),
-                               "start_realised": context["w0_realised"]}
+                               "start_realised": context["w0_realised"], "posts": rows}
+    if sampled is not None:
+        for entry in anchor + [constants, rounding]:
+            entry["sampled"] = dict(sampled)
+        rounding.pop("_final", None)  # curves need every synapse (never sampled: curve protocols are small)
     return anchor + [constants, rounding]
