@@ -260,7 +260,8 @@ def _work_chip(job: dict) -> dict:
     result.update(outcome=report["outcome"], phases=report.get("seconds"), touched_updates=touched,
                   pre_spikes=report.get("stats", {}).get("pre_spikes"), post_spikes=report.get("stats", {}).get("post_spikes"),
                   fidelity={k: fid.get(k) for k in ("outcome", "message", "gain", "correlation", "judged_on")},
-                  ensemble_size=rounding.get("ensemble_size"),
+                  ensemble_size=rounding.get("ensemble_size"), chain_sampled=rounding.get("sampled"),
+                  ensemble_run=rounding.get("ensemble_run"),
                   backends={b["name"]: {"seconds": b["seconds"], "steps_per_second": b["steps_per_second"],
                                         "steps": b["steps"], "target": b["info"].get("brian2_target")}
                             for b in report["backends"] if b.get("ran")})
@@ -562,8 +563,12 @@ def render(data: dict) -> str:
             chain = ph.get("fixed-point chain (emulator runs)")
             if chain:
                 k = chip.get("ensemble_size") or 32
-                work = chip["touched_updates"] * (k + 5)
-                rows.append((f"verdict chain (emu-float x5, emu-fixed x{k})", _fmt(chain), "-", "-", f"{work / chain:.3g}",
+                sampled = chip.get("chain_sampled")
+                share = sampled["synapses"] / sampled["of_synapses"] if sampled else 1.0  # about: touched ~ synapses
+                work = chip["touched_updates"] * share * (k + 5)
+                on = f", on {sampled['posts']} of {sampled['of_posts']} post neurons" if sampled else ""
+                rows.append((f"verdict chain (emu-float x5, emu-fixed x{k}{on})", _fmt(chain), "-", "-",
+                             f"{work / chain:.3g}",
                              f"{work / chain / lines:.2f} of the random-line rate" if lines else "-"))
             parts.append(f"\n1: chip scale: {chip['n_post']:,} x {chip['n_pre']:,} = {syn:.3g} synapses x {steps:,} steps, "
                          f"{chip['command']}\n   wall {chip['wall_seconds']:.0f} s, tree peak RSS "
@@ -618,6 +623,14 @@ def render(data: dict) -> str:
     return "\n".join(parts)
 
 
+def _table(headers, rows) -> str:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["--cli-with-chip-limits"]:  # goal 1's verify: the CLI with CHIP_LIMITS
@@ -655,10 +668,3 @@ def main(argv=None) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-
-def _table(headers, rows) -> str:
-    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
