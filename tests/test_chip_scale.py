@@ -290,3 +290,24 @@ def test_sampled_chain_leaves_the_fidelity_verdict_unchanged(pair, monkeypatch):
         assert s["of_posts"] == 40 and s["pres"] == 30 and 10 <= s["posts"] < 40 and s["synapses"] == 30 * s["posts"]
     assert sampled["rounding"]["outcome"] == full["rounding"]["outcome"] == "passed"
     assert sampled["rounding"]["synapse_steps_tested"] < full["rounding"]["synapse_steps_tested"]
+
+
+@pytest.mark.parametrize("epoch", [1, 3])
+def test_update_counts_by_hand(pair, epoch):
+    """The per-synapse update counts (a sparse product since this round) against a loop over synapses."""
+    from neurodeploy.protocol import update_counts
+
+    rule = dataclasses.replace(pair, t_epoch=epoch)
+    trains = poisson(rule, 20, 30, 1001, 40.0, 7)
+    pad = -trains.steps % epoch
+
+    def epochs(raster):
+        return np.pad(raster, ((0, 0), (0, pad))).reshape(raster.shape[0], -1, epoch).any(axis=2)
+
+    pre, post = epochs(trains.pre), epochs(trains.post)
+    updates = [int(np.sum(pre[j] | post[i])) for i in range(30) for j in range(20)]
+    both = [int(np.sum(pre[j] & post[i])) for i in range(30) for j in range(20)]
+    counts = update_counts(rule, trains)
+    assert counts["max_updates"] == max(updates) and counts["mean_updates"] == pytest.approx(np.mean(updates), rel=1e-12)
+    assert counts["coincident_epochs"] == sum(both) and counts["max_coincident_per_synapse"] == max(both)
+    assert counts["epochs"] == pre.shape[1]
