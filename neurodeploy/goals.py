@@ -7,7 +7,7 @@ Writes ``build/bench_goals.json`` and prints one table per goal (not timed tests
    modify, write of one int16 per line): the event-driven emulator's bound, one line per touched
    synapse.
 1. Chip scale: ``neurodeploy verify stdp_pair --n-pre N --n-post M --steps 10000 --backends
-   brian2,emu-fixed --scheduler local`` (1.2e8 synapses at ``--scale 1``: 12,000 x 10,000; the
+   brian2,emu-fixed`` (1.2e8 synapses at ``--scale 1``: 12,000 x 10,000; the
    sides scale by ``sqrt(scale)``) in its own process tree, its resident memory sampled every 0.5 s and
    the tree stopped above ``--max-rss-gb`` (default 18). Per part: seconds, steps/s, synapse updates
    (the synapses of the neurons that spiked, the emulator's work) per second, against the measured
@@ -235,8 +235,10 @@ def _work_chip(job: dict) -> dict:
     # neurodeploy verify with the run limits raised (CHIP_LIMITS)
     cmd = [sys.executable, "-m", "neurodeploy.goals", "--cli-with-chip-limits", "verify", _rule_path(), "--out", out,
            "--quiet",
-           "--n-pre", str(n_pre), "--n-post", str(n_post), "--steps", str(steps), "--backends", "brian2,emu-fixed",
-           "--scheduler", "local"] + job.get("extra", [])
+           "--n-pre", str(n_pre), "--n-post", str(n_post), "--steps", str(steps), "--backends", "brian2,emu-fixed"]
+    # the ensemble in one call: spreading its members over this machine's 2 cores (--scheduler local) was measured
+    # 2.3-2.7x slower (the batched kernel is memory-bound; docs/performance.md, goal 4)
+    cmd += job.get("extra", [])
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - start
