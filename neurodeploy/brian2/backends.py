@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import threading
@@ -240,9 +241,13 @@ def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: N
         net.run(steps * dt, namespace={})
         check()
         b2.device.build(directory=build_dir, compile=False, run=False, with_output=False)
-        # the static arrays (synapse indices, initial weights: ~3 GB at 1.2e8 synapses) are on disk now, where
-        # the binary reads them: their copies here are dropped before it runs (the names stay)
+        # the static arrays (synapse indices, initial weights) are on disk now, where the binary reads them, and
+        # after the run every value comes from its results: the copies and the cached values here (the synapse
+        # indices, ~30 B a synapse) are dropped before it runs (the names stay)
         b2.device.static_arrays = {name: np.empty(0, dtype=a.dtype) for name, a in b2.device.static_arrays.items()}
+        for var in list(b2.device.array_cache):
+            b2.device.array_cache[var] = None
+        gc.collect()
         check()
         _make(b2, build_dir, check)  # Brian2's own compile step waits in os.system, which ignores Ctrl-C
         check()
