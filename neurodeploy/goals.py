@@ -7,7 +7,7 @@ Writes ``build/bench_goals.json`` and prints one table per goal (not timed tests
    modify, write of one int16 per line): the event-driven emulator's bound, one line per touched
    synapse.
 1. Chip scale: ``neurodeploy verify stdp_pair --n-pre N --n-post M --steps 10000 --backends
-   brian2,emu-fixed --scheduler local`` (1.2e8 synapses at ``--scale 1``: 12,000 x 10,000; the
+   brian2,emu-fixed`` (1.2e8 synapses at ``--scale 1``: 12,000 x 10,000; the
    sides scale by ``sqrt(scale)``) in its own process tree, its resident memory sampled every 0.5 s and
    the tree stopped above ``--max-rss-gb`` (default 18). Per part: seconds, steps/s, synapse updates
    (the synapses of the neurons that spiked, the emulator's work) per second, against the measured
@@ -235,8 +235,10 @@ def _work_chip(job: dict) -> dict:
     # neurodeploy verify with the run limits raised (CHIP_LIMITS)
     cmd = [sys.executable, "-m", "neurodeploy.goals", "--cli-with-chip-limits", "verify", _rule_path(), "--out", out,
            "--quiet",
-           "--n-pre", str(n_pre), "--n-post", str(n_post), "--steps", str(steps), "--backends", "brian2,emu-fixed",
-           "--scheduler", "local"] + job.get("extra", [])
+           "--n-pre", str(n_pre), "--n-post", str(n_post), "--steps", str(steps), "--backends", "brian2,emu-fixed"]
+    # the ensemble in one call: spreading its members over this machine's 2 cores (--scheduler local) was measured
+    # 2.3-2.7x slower (the batched kernel is memory-bound; docs/performance.md, goal 4)
+    cmd += job.get("extra", [])
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -260,7 +262,8 @@ def _work_chip(job: dict) -> dict:
     result.update(outcome=report["outcome"], phases=report.get("seconds"), touched_updates=touched,
                   pre_spikes=report.get("stats", {}).get("pre_spikes"), post_spikes=report.get("stats", {}).get("post_spikes"),
                   fidelity={k: fid.get(k) for k in ("outcome", "message", "gain", "correlation", "judged_on")},
-                  ensemble_size=rounding.get("ensemble_size"),
+                  ensemble_size=rounding.get("ensemble_size"), chain_sampled=rounding.get("sampled"),
+                  ensemble_run=rounding.get("ensemble_run"),
                   backends={b["name"]: {"seconds": b["seconds"], "steps_per_second": b["steps_per_second"],
                                         "steps": b["steps"], "target": b["info"].get("brian2_target")}
                             for b in report["backends"] if b.get("ran")})
@@ -562,8 +565,12 @@ def render(data: dict) -> str:
             chain = ph.get("fixed-point chain (emulator runs)")
             if chain:
                 k = chip.get("ensemble_size") or 32
-                work = chip["touched_updates"] * (k + 5)
-                rows.append((f"verdict chain (emu-float x5, emu-fixed x{k})", _fmt(chain), "-", "-", f"{work / chain:.3g}",
+                sampled = chip.get("chain_sampled")
+                share = sampled["synapses"] / sampled["of_synapses"] if sampled else 1.0  # about: touched ~ synapses
+                work = chip["touched_updates"] * share * (k + 5)
+                on = f", on {sampled['posts']} of {sampled['of_posts']} post neurons" if sampled else ""
+                rows.append((f"verdict chain (emu-float x5, emu-fixed x{k}{on})", _fmt(chain), "-", "-",
+                             f"{work / chain:.3g}",
                              f"{work / chain / lines:.2f} of the random-line rate" if lines else "-"))
             parts.append(f"\n1: chip scale: {chip['n_post']:,} x {chip['n_pre']:,} = {syn:.3g} synapses x {steps:,} steps, "
                          f"{chip['command']}\n   wall {chip['wall_seconds']:.0f} s, tree peak RSS "
@@ -618,6 +625,14 @@ def render(data: dict) -> str:
     return "\n".join(parts)
 
 
+def _table(headers, rows) -> str:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["--cli-with-chip-limits"]:  # goal 1's verify: the CLI with CHIP_LIMITS
@@ -655,10 +670,3 @@ def main(argv=None) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-
-def _table(headers, rows) -> str:
-    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)

@@ -749,9 +749,14 @@ def update_counts(rule: Rule, trains: SpikeTrains) -> dict:
     e = rule.t_epoch
     n_epochs = -(-trains.steps // e)
     pad = n_epochs * e - trains.steps
-    pre = np.pad(trains.pre, ((0, 0), (0, pad))).reshape(trains.n_pre, n_epochs, e).any(axis=2).astype(np.int64)
-    post = np.pad(trains.post, ((0, 0), (0, pad))).reshape(trains.n_post, n_epochs, e).any(axis=2).astype(np.int64)
-    both = np.rint(post.astype(float) @ pre.T.astype(float)).astype(np.int64)  # BLAS; exact below 2^53
+    from scipy import sparse
+
+    pre = np.pad(trains.pre, ((0, 0), (0, pad))).reshape(trains.n_pre, n_epochs, e).any(axis=2)
+    post = np.pad(trains.post, ((0, 0), (0, pad))).reshape(trains.n_post, n_epochs, e).any(axis=2)
+    # epochs in which both spiked, per synapse: a sparse integer product (its work is the coincident pairs,
+    # not n_post x n_pre x epochs; exact: counts below 2^31)
+    both = (sparse.csr_matrix(post, dtype=np.int32) @ sparse.csc_matrix(pre.T, dtype=np.int32)).toarray()
+    both = both.astype(np.int64)
     updates = pre.sum(axis=1)[None, :] + post.sum(axis=1)[:, None] - both
     if getattr(trains, "mask", None) is not None:  # only the synapses that exist
         updates, both = updates[trains.mask], both[trains.mask]

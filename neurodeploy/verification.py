@@ -252,8 +252,12 @@ def verify(rule: Rule, trains: SpikeTrains | None = None, backends=None, progres
         chain_start = time.perf_counter()
         if not ensemble_given and not trains.closed and "brian2" in results:  # resolve the fidelity tolerance
             ensemble = ensemble_for(rule, trains, results["brian2"], fidelity, ensemble, plans.counts)
+        # the post neurons any run recorded: a chain on a sample of them keeps these (the fidelity verdict's)
+        recorded_posts = np.arange(trains.n_post) if any(r.posts is None for r in results.values()) else \
+            np.unique(np.concatenate([np.asarray(r.posts) for r in results.values()]))
         chain = quantization_chain(rule, plans, seen, fixed_run, ensemble,
                                    step if step is not None and not trains.closed else None,
+                                   posts=recorded_posts,
                                    unanchored=(f"closed loop: the chain replays {fixed_run.backend}'s own spikes, "
                                                "which brian2-step's run did not make (the lowering entry anchors "
                                                "the float engine where spikes agree)") if trains.closed else None)
@@ -270,7 +274,10 @@ def verify(rule: Rule, trains: SpikeTrains | None = None, backends=None, progres
         steps_ran["verdict (internal emulator runs)"] = (
             f"steps 0..{seen.steps - 1}: emu-float x{3 + sum(1 for e in chain for c in e.get('constants', []) if c['sensitivity'] is not None)}"
             f" (exact, realised, best constants, sensitivities), emu-fixed x{ensemble} rounding seeds (one batched call)"
-            f", every synapse, compared {_every(chain[-1].get('compared_every', 1))}"
+            + (f", {chain[-1]['sampled']['synapses']} synapses ({chain[-1]['sampled']['posts']} of "
+               f"{chain[-1]['sampled']['of_posts']} post neurons, every pre neuron)" if "sampled" in chain[-1]
+               else ", every synapse")
+            + f", compared {_every(chain[-1].get('compared_every', 1))}"
             + (f"; on {fixed_run.backend}'s own post spikes" if trains.closed else ""))
     lap("fixed-point chain (emulator runs)")
     def run_one(name, fine_rule, fine_trains):  # the finer-dt remedy's runs (every step, every synapse)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import threading
@@ -207,6 +208,8 @@ def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: N
         flat = sub[sub >= 0]
         monitor = b2.StateMonitor(syn, "w", record=flat, when="end", order=100, dt=every * dt, name="weights")
         net = b2.Network(pre, post, syn, monitor)
+        n_synapses = int(i.size)
+        del i, j, index, w0  # the device keeps its own copies: ~4 GB at 1.2e8 synapses, freed before the binary runs
     elif recording is None or recording.everything:
         monitor = b2.StateMonitor(syn, "w", record=True, when="end", order=100, dt=dt, name="weights")
         net = b2.Network(pre, post, syn, monitor)
@@ -238,6 +241,13 @@ def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: N
         net.run(steps * dt, namespace={})
         check()
         b2.device.build(directory=build_dir, compile=False, run=False, with_output=False)
+        # the static arrays (synapse indices, initial weights) are on disk now, where the binary reads them, and
+        # after the run every value comes from its results: the copies and the cached values here (the synapse
+        # indices, ~30 B a synapse) are dropped before it runs (the names stay)
+        b2.device.static_arrays = {name: np.empty(0, dtype=a.dtype) for name, a in b2.device.static_arrays.items()}
+        for var in list(b2.device.array_cache):
+            b2.device.array_cache[var] = None
+        gc.collect()
         check()
         _make(b2, build_dir, check)  # Brian2's own compile step waits in os.system, which ignores Ctrl-C
         check()
@@ -251,7 +261,7 @@ def _build_and_run(b2, model, rule, trains, progress, recording, check=lambda: N
             trajectory[-1, sub >= 0] = np.asarray(syn.w_[:])[flat]
         if progress is not None:
             progress(steps)
-        info = {"brian2_target": "cpp_standalone", "synapses": int(i.size)}
+        info = {"brian2_target": "cpp_standalone", "synapses": n_synapses}
         return trajectory, info
     _run(b2, net, steps * dt, report)
     check()

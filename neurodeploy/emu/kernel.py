@@ -580,11 +580,14 @@ def _batch_parts_py(x, y, dep, nfac, fac, width, xpart, ypart):
 _batch_parts = _jit(_batch_parts_py)
 
 
-def _batch_fast_synapse_py(w, i, j, xj, yi, u, xpart, ypart, r, dep, mant, sexp, shift, nw, w_lo, w_hi,
+def _batch_fast_synapse_py(w, i, j, xj, yi, u, xpart, ypart, rq, dep, mant, sexp, shift, nw, w_lo, w_hi,
                            sign_mode, b_lo, b_hi, first, t, acc):
-    """:func:`_batch_synapse` with the members innermost (loops over K that the compiler vectorizes) and
-    the trace factors from the per-neuron parts (:func:`_batch_parts`); ``acc`` (K,) a buffer. The same
-    integers: products of at most four clipped factors and the mantissa, exact in int64 in any order."""
+    """:func:`_batch_synapse` with the members innermost (loops over K without branches, which the
+    compiler vectorizes) and the trace factors from the per-neuron parts (:func:`_batch_parts`); ``acc``
+    (K,) a buffer; ``rq`` (K,) each member's rounding random as ``floor(128 r)`` (:func:`_round_thresholds`:
+    ``r < f / 128`` is ``f > floor(128 r)`` for the whole numbers f = 0..127, so the rounding is integer
+    only). The same integers: products of at most four clipped factors and the mantissa, exact in int64 in
+    any order."""
     n_k = w.shape[2]
     for k in range(n_k):
         acc[k] = np.int64(w[i, j, k]) << 7
@@ -608,17 +611,15 @@ def _batch_fast_synapse_py(w, i, j, xj, yi, u, xpart, ypart, r, dep, mant, sexp,
                 cur = cur * m
                 cur = min(max((cur >> sh) << se, ACC_MIN), ACC_MAX)
                 acc[k] = min(max(acc[k] + cur, ACC_MIN), ACC_MAX)
-    hit = False
+    a_lo = ACC_MIN if sign_mode != 1 else 0
+    a_hi = ACC_MAX if sign_mode != -1 else 0
+    hit = 0
     for k in range(n_k):
-        a = acc[k]
-        if sign_mode == 1:
-            a = max(a, 0)
-        elif sign_mode == -1:
-            a = min(a, 0)
-        nwk = (a >> 7) + (1 if r[k] < (a & 127) / 128.0 else 0)
+        a = min(max(acc[k], a_lo), a_hi)
+        nwk = (a >> 7) + ((a & 127) > rq[k])
         nwk = min(max(nwk, w_lo), w_hi)
         w[i, j, k] = nwk
-        hit = hit or nwk <= b_lo or nwk >= b_hi
+        hit |= (nwk <= b_lo) | (nwk >= b_hi)
     if hit and first[i, j] > t:
         first[i, j] = t
 
@@ -642,12 +643,15 @@ def _fixed_batch_loop(w, x, y, t_first, t_last, ptr, pre, post, x_on, y_on, x_de
     xpart = np.ones((n_p, n_pre, n_k), dtype=np.int64)
     ypart = np.ones((n_p, n_post, n_k), dtype=np.int64)
     acc = np.zeros(n_k, dtype=np.int64)
+    rq = np.zeros(n_k, dtype=np.int64)
     for t in range(t_first, t_last + 1):
         c = t - t_first
         _batch_traces(x, x_on, x_decay, x_int, x_frac, xr_dec[c], xr_imp[c], pre[t - 1])
         _batch_traces(y, y_on, y_decay, y_int, y_frac, yr_dec[c], yr_imp[c], post[t - 1])
         _batch_parts(x, y, dep, nfac, fac, width, xpart, ypart)
-        r = conn_r[c]
+        for k in range(n_k):  # r < f / 128 for f = 0..127 is f > floor(128 r) (128 r is exact)
+            rq[k] = np.int64(np.floor(conn_r[c, k] * 128.0))
+        r = rq
         u = u_period > 0 and t % u_period == 0
         if t == 1 or u:
             for i in range(n_post):

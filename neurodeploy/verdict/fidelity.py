@@ -292,7 +292,8 @@ def fidelity_comparisons(rule, trains, results: dict, plans: dict, chain: dict |
     """Open loop: one ``fidelity`` entry per candidate (:func:`candidates`) against ``brian2``, with the
     attribution of its deviation and, where it fails, the measured alternatives. ``chain``: the
     fixed-point chain's finals (``mean``: the rounding ensemble's mean final weights, ``exact``,
-    ``realised``: the float runs' final weights; full grid, rule units) or None."""
+    ``realised``: the float runs' final weights; rule units; full grid, or the rows of the post neurons
+    ``posts`` where the chain ran on a sample of them) or None."""
     ref = results.get("brian2")
     if trains.closed:  # judged per synapse only where the neurons made brian2's spikes (else: in distribution)
         if ref is None or "post_spikes" not in ref.info:
@@ -327,8 +328,12 @@ def fidelity_comparisons(rule, trains, results: dict, plans: dict, chain: dict |
     ref_dw = final_change(ref, w0, last).reshape(-1)[keep]
     w_range = rule.weight.range
 
-    def on_grid(full, start):  # a full-grid final weight's change from ``start``, on the compared synapses
-        g = np.ix_(posts, pres)
+    chain_posts = None if chain is None else chain.get("posts")  # a sampled chain: its post neurons
+    if chain_posts is not None and not np.isin(posts, chain_posts).all():
+        raise ValueError("the fixed-point chain's sample of post neurons leaves out recorded ones")
+
+    def on_grid(full, start):  # a chain's final weight's change from ``start``, on the compared synapses
+        g = np.ix_(posts if chain_posts is None else np.searchsorted(chain_posts, posts), pres)
         return (np.asarray(full, dtype=float)[g] - np.asarray(start, dtype=float)[g]).reshape(-1)[keep]
 
     fixed_plan = plans.get("fixed")

@@ -54,6 +54,7 @@ out (the mean of a clipped variable is not the clipped mean) and counted.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -345,12 +346,14 @@ def ensemble_seeds(seed, k: int) -> list:
     return [(int(states[2 * i]) % 2 ** 30, int(states[2 * i + 1]) % 2 ** 30) for i in range(k)]
 
 
-def _floor_bias(plan, trains, rule, rows) -> np.ndarray:
-    """Largest downward bias (Lava units) of shifted products' floors up to each recorded row: (rows, n_post, n_pre)."""
+def _floor_bias(plan, trains, rule, rows, block=None) -> np.ndarray:
+    """Largest downward bias (Lava units) of shifted products' floors up to each recorded row: (rows, n_post,
+    n_pre); ``block`` (a, b): of the post neurons a..b-1 only (the same numbers)."""
 
     lava_rule, products = _parse(plan, 7)
     e = rule.t_epoch
     steps = trains.steps
+    a, b = (0, trains.n_post) if block is None else block
     epoch_end = np.zeros(steps, dtype=bool)
     epoch_end[e - 1::e] = True
 
@@ -364,7 +367,7 @@ def _floor_bias(plan, trains, rule, rows) -> np.ndarray:
         per_step[:, ends] = fired[:, :ends.size]
         return np.cumsum(per_step, axis=1)[:, rows]
 
-    out = np.zeros((rows.size, trains.n_post, trains.n_pre))
+    out = np.zeros((rows.size, b - a, trains.n_pre))
     cum_pre = cum_post = None
     for p in products:
         shift = shift_of(p)
@@ -375,7 +378,7 @@ def _floor_bias(plan, trains, rule, rows) -> np.ndarray:
             cum_pre = cum_epochs(trains.pre) if cum_pre is None else cum_pre
             out += per_eval * cum_pre.T[:, None, :]
         elif p.dependency == "y0":
-            cum_post = cum_epochs(trains.post) if cum_post is None else cum_post
+            cum_post = cum_epochs(trains.post[a:b]) if cum_post is None else cum_post
             out += per_eval * cum_post.T[:, :, None]
         else:  # u epochs: every 2^k-th (Lava's uk: int(t / t_epoch) % 2^k == 0)
             k = lava_rule.decimate_exponent or 0
@@ -384,40 +387,60 @@ def _floor_bias(plan, trains, rule, rows) -> np.ndarray:
     return out
 
 
-def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SIZE, supplied=None) -> dict:
+#: Most bytes the rounding link holds for one block of post neurons (the K members' states and checkpoints,
+#: their float copy, the tests' arrays); above it the ensemble runs block by block, each reduced to its mean
+#: and variance before the next (exact: synapses do not interact, and every random number of a member is one
+#: per step for the whole connection, so a block's members are the full run's rows bit for bit).
+ROUNDING_BLOCK_BYTES = 2 ** 30
+#: Float64 arrays of a block's checkpoints alive at once in the tests (mean, variance, R, d, sd, se, bias, ...).
+_TEST_ARRAYS = 16
+
+
+def rounding_blocks(n_post: int, n_pre: int, k: int, checkpoints: int, budget: int | None = None) -> list:
+    """[(a, b)] post-neuron ranges of the rounding link's blocks: each within ``budget`` bytes
+    (default :data:`ROUNDING_BLOCK_BYTES`); one block when the whole ensemble fits."""
+    budget = ROUNDING_BLOCK_BYTES if budget is None else budget
+    per_row = n_pre * (k * (2 + 2 * checkpoints + 8) + 8 * _TEST_ARRAYS * checkpoints)
+    rows = max(1, min(n_post, int(budget // max(1, per_row))))
+    return [(a, min(n_post, a + rows)) for a in range(0, n_post, rows)]
+
+
+def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SIZE, supplied=None,
+                  block_bytes: int | None = None) -> dict:
     """The rounding link: ``k`` emu-fixed runs against R, and ``single`` (a fixed run) in the envelope.
 
-    The ``k`` runs are one batched emulator call (:func:`neurodeploy.emu.batch.simulate_batch`),
-    recorded at the checkpoints only; ``single``: a :class:`~neurodeploy.backend.RunResult` (rule
-    units; its recorded steps and synapses) or a (steps, n_post, n_pre) array of every step;
-    ``supplied``: the y traces a three-factor plan gets from the post side (integers; the same in every run)."""
+    The ``k`` runs are one batched emulator call (:func:`neurodeploy.emu.batch.simulate_batch`) per block
+    of post neurons (:func:`rounding_blocks`: one block unless the ensemble exceeds ``block_bytes``),
+    recorded at the checkpoints only and reduced to their mean and variance block by block; the tests then
+    run block by block too (their Bonferroni count from a first pass). ``single``: a
+    :class:`~neurodeploy.backend.RunResult` (rule units; its recorded steps and synapses) or a (steps,
+    n_post, n_pre) array of every step; ``supplied``: the y traces a three-factor plan gets from the post
+    side (integers; the same in every run; one block)."""
     from scipy import stats
-
 
     R, stride = context["R"], context["stride"]
     s_w, w_range = plan.weight_scale, rule.weight.range
     lo, hi = plan.w_lava_bounds
+    n_post, n_pre = trains.n_post, trains.n_pre
     w0 = plan.weights_to_lava(trains.w0)
-    R_lava = R / s_w
-    touched = (R_lava <= lo + 1e-9) | (R_lava >= hi - 1e-9)
-    touched = np.maximum.accumulate(touched, axis=0)
     seeds = ensemble_seeds(trains.seed, k)
     rows_all = recorded_rows(trains.steps, stride)
     pick = np.unique(np.linspace(0, R.shape[0] - 1, min(CHECKPOINTS, R.shape[0])).round().astype(int))
-    members, first = simulate_batch(plan, w0, trains.pre, trains.post, seeds, record_rows=rows_all[pick],
-                                    limits=(lo, hi), supplied=supplied)
-    mean_p = np.empty(members.shape[1:])
-    var_p = np.zeros(members.shape[1:])
-    for r in range(members.shape[1]):  # one checkpoint at a time: K x synapses float64
-        m = members[:, r].astype(float)
-        mean_p[r] = m.mean(axis=0)
-        if k > 1:
-            var_p[r] = m.var(axis=0, ddof=1)
-    del members
-    ok = ~(touched[pick] | (first[None] <= rows_all[pick][:, None, None]))
-    if trains.mask is not None:
-        ok &= trains.mask[None]  # only the synapses that exist
-    single_lava = None
+    checks = rows_all[pick]
+    blocks = [(0, n_post)] if supplied is not None else rounding_blocks(n_post, n_pre, k, pick.size, block_bytes)
+    mean = np.empty((pick.size, n_post, n_pre))
+    var = np.zeros((pick.size, n_post, n_pre))
+    first = np.empty((n_post, n_pre), dtype=np.int64)
+    for a, b in blocks:
+        members, first[a:b] = simulate_batch(plan, w0[a:b], trains.pre, trains.post[a:b], seeds, record_rows=checks,
+                                             limits=(lo, hi), supplied=supplied)
+        for r in range(members.shape[1]):  # one checkpoint at a time: K x synapses float64
+            m = members[:, r].astype(float)
+            mean[r, a:b] = m.mean(axis=0)
+            if k > 1:
+                var[r, a:b] = m.var(axis=0, ddof=1)
+        del members
+    sub = None  # the single run at the checkpoints: its rows, values, limits and grid
     if single is not None:
         if isinstance(single, np.ndarray):
             s_rows, s_traj, posts, pres = np.arange(single.shape[0]), single, None, None
@@ -425,64 +448,113 @@ def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SI
             s_rows, s_traj, posts, pres = single.rows, single.trajectory, single.posts, single.pres
         s_lava = np.rint(s_traj / s_w)
         at = np.maximum.accumulate((s_lava <= lo) | (s_lava >= hi), axis=0)
-        idx = np.searchsorted(s_rows, rows_all[pick])
+        idx = np.searchsorted(s_rows, checks)
         idx_c = np.minimum(idx, s_rows.size - 1)
-        has = (idx < s_rows.size) & (s_rows[idx_c] == rows_all[pick])  # checkpoints the single run recorded
-        grid = np.ix_(np.arange(trains.n_post) if posts is None else posts,
-                      np.arange(trains.n_pre) if pres is None else pres)
-        single_lava = np.full(ok.shape, np.nan)
-        single_at = np.zeros(ok.shape, dtype=bool)
-        for r in np.flatnonzero(has):
-            single_lava[r][grid] = s_lava[idx_c[r]]
-            single_at[r][grid] = at[idx_c[r]]
-        ok &= ~single_at
-    mean, var = mean_p, var_p
-    bias = _floor_bias(plan, trains, rule, rows_all[pick])
-    env_ok = None if single_lava is None else ok & ~np.isnan(single_lava)
-    n_tests = int(ok.sum()) + (0 if env_ok is None else int(env_ok.sum()))
+        has = (idx < s_rows.size) & (s_rows[idx_c] == checks)  # checkpoints the single run recorded
+        sub = (np.flatnonzero(has), idx_c, s_lava, at, np.arange(n_post) if posts is None else np.asarray(posts),
+               np.arange(n_pre) if pres is None else np.asarray(pres))
+
+    def block_ok(a, b):
+        """(ok, single_lava) of posts a..b-1: the synapse-steps tested, the single run there (NaN: not recorded)."""
+        R_lava = R[:, a:b] / s_w
+        touched = np.maximum.accumulate((R_lava <= lo + 1e-9) | (R_lava >= hi - 1e-9), axis=0)
+        ok = ~(touched[pick] | (first[None, a:b] <= checks[:, None, None]))
+        if trains.mask is not None:
+            ok &= trains.mask[None, a:b]  # only the synapses that exist
+        single_lava = None
+        if sub is not None:
+            recorded, idx_c, s_lava, at, s_posts, s_pres = sub
+            inside = (s_posts >= a) & (s_posts < b)
+            grid = np.ix_(s_posts[inside] - a, s_pres)
+            single_lava = np.full(ok.shape, np.nan)
+            single_at = np.zeros(ok.shape, dtype=bool)
+            for r in recorded:
+                single_lava[r][grid] = s_lava[idx_c[r]][inside]
+                single_at[r][grid] = at[idx_c[r]][inside]
+            ok &= ~single_at
+        return ok, R_lava[pick], single_lava
+
+    tested = env_tested = 0
+    for a, b in blocks:  # the count of tests (for q)
+        ok, _, single_lava = block_ok(a, b)
+        tested += int(ok.sum())
+        env_tested += 0 if single_lava is None else int((ok & ~np.isnan(single_lava)).sum())
+    n_tests = tested + env_tested
     entry = {"reference": "float: fixed constants", "candidate": f"emu-fixed x{k}",
              "share": "rounding", "ensemble_size": k, "compared_every": stride,
-             "checkpoints": int(pick.size), "synapse_steps_tested": int(ok.sum()),
-             "synapse_steps_left_out_at_limit": int((~ok).sum()), "alpha": ALPHA,
-             "ensemble_run": "one batched emulator call (simulate_batch)"}
+             "checkpoints": int(pick.size), "synapse_steps_tested": tested,
+             "synapse_steps_left_out_at_limit": int(mean.size) - tested, "alpha": ALPHA,
+             "ensemble_run": "one batched emulator call (simulate_batch)" if len(blocks) == 1 else
+             f"one batched emulator call (simulate_batch) per block of {blocks[0][1]} post neurons ({len(blocks)} "
+             "blocks, reduced block by block)"}
     if n_tests == 0:
         entry.update(outcome=NOT_CHECKED, passed=False, tolerance=None, max_abs_error_normalized=None,
                      rmse_normalized=None, message="every synapse reached an 8-bit limit: nothing left to test")
         return entry
     q = float(stats.t.ppf(1 - ALPHA / (2 * n_tests), k - 1))
-    sd = np.sqrt(var + SIGMA_FLOOR ** 2)
-    se = sd / math.sqrt(k)
-    d = mean - R_lava[pick]
-    # inside [-bias - q se, q se]: distance beyond, in standard errors
-    over = np.maximum(d - q * se, -bias - q * se - d)
-    z_mean = np.where(ok, np.where(d > 0, d / se, np.maximum(0, -d - bias) / se), 0.0)
-    mean_fail = ok & (over > 0)
+    width_factor = math.sqrt(1 + 1 / k)
+    max_d = tol = z_max = bias_max = sd_max = env_max = -np.inf
+    sumsq = 0.0
+    n_fail = n_out = 0
+    worst = outside = None  # (key, message) of the worst mean failure, the first synapse-step outside
+    for a, b in blocks:
+        ok, R_pick, single_lava = block_ok(a, b)
+        mean_b, var_b = mean[:, a:b], var[:, a:b]
+        bias = _floor_bias(plan, trains, rule, checks, (a, b))
+        sd = np.sqrt(var_b + SIGMA_FLOOR ** 2)
+        se = sd / math.sqrt(k)
+        d = mean_b - R_pick
+        # inside [-bias - q se, q se]: distance beyond, in standard errors
+        over = np.maximum(d - q * se, -bias - q * se - d)
+        z_mean = np.where(ok, np.where(d > 0, d / se, np.maximum(0, -d - bias) / se), 0.0)
+        mean_fail = ok & (over > 0)
+        if ok.any():
+            max_d = max(max_d, float(np.max(np.abs(d[ok]))))
+            sumsq = sumsq + np.sum(d[ok] ** 2)
+            tol = max(tol, float(np.max((q * se + bias)[ok])))
+        z_max = max(z_max, float(z_mean.max()) if z_mean.size else -np.inf)
+        bias_max = max(bias_max, float(bias.max()) if bias.size else -np.inf)
+        sd_max = max(sd_max, float(np.sqrt(var_b).max()) if var_b.size else -np.inf)
+        if mean_fail.any():
+            n_fail += int(mean_fail.sum())
+            r, i, j = np.argwhere(mean_fail)[np.argmax(np.where(mean_fail, over, -np.inf)[mean_fail])]
+            key = (-float(over[r, i, j]), int(r), int(i) + a, int(j))
+            if worst is None or key < worst[0]:
+                worst = (key, f"ensemble mean off the realised-constants run at step {checks[r]} synapse ({i + a}, {j}): "
+                              f"{d[r, i, j]:+.3g} Lava units, bound [{-bias[r, i, j] - q * se[r, i, j]:.3g}, "
+                              f"{q * se[r, i, j]:.3g}]")
+        if single_lava is not None:
+            env_ok = ok & ~np.isnan(single_lava)
+            width = q * sd * width_factor
+            dev = np.nan_to_num(np.abs(single_lava - mean_b))
+            env_fail = env_ok & (dev > width)
+            env_max = max(env_max, float(np.max(np.where(env_ok, dev / width, 0))))
+            if env_fail.any():
+                n_out += int(env_fail.sum())
+                r, i, j = np.argwhere(env_fail)[0]
+                key = (int(r), int(i) + a, int(j))
+                if outside is None or key < outside[0]:
+                    outside = (key, f"the single fixed run leaves the ensemble's envelope at step {checks[r]} synapse "
+                                    f"({i + a}, {j}): {dev[r, i, j]:.3g} Lava units from the mean, width "
+                                    f"{width[r, i, j]:.3g}")
     entry.update(
-        max_abs_error_normalized=float(np.max(np.abs(d[ok]))) * s_w / w_range,
-        rmse_normalized=float(np.sqrt(np.mean(d[ok] ** 2))) * s_w / w_range,
-        tolerance={"max_abs": float(np.max((q * se + bias)[ok])) * s_w / w_range, "rmse": None,
+        max_abs_error_normalized=max_d * s_w / w_range,
+        rmse_normalized=float(np.sqrt(sumsq / tested)) * s_w / w_range,
+        tolerance={"max_abs": tol * s_w / w_range, "rmse": None,
                    "kind": f"ensemble mean within q={q:.3g} standard errors (+ floor bias)"},
-        q=q, largest_z_mean=float(z_mean.max()), floor_bias_max_lava=float(bias.max()) if bias.size else 0.0,
-        ensemble_sd_max_normalized=float(np.sqrt(var).max()) * s_w / w_range)
-    if rows_all[pick][-1] == trains.steps - 1:  # the final step: for curves (popped by the harness)
+        q=q, largest_z_mean=z_max, floor_bias_max_lava=bias_max if bias_max > -np.inf else 0.0,
+        ensemble_sd_max_normalized=sd_max * s_w / w_range)
+    if checks[-1] == trains.steps - 1:  # the final step: for curves (popped by the harness)
         entry["_final"] = {"mean": mean[-1] * s_w,
                            "halfwidth": q * np.sqrt(var[-1] + SIGMA_FLOOR ** 2) / math.sqrt(k) * s_w}
     problems = []
-    if mean_fail.any():
-        r, i, j = np.argwhere(mean_fail)[np.argmax(np.where(mean_fail, over, -np.inf)[mean_fail])]
-        problems.append(f"ensemble mean off the realised-constants run at step {rows_all[pick][r]} synapse ({i}, {j}): "
-                        f"{d[r, i, j]:+.3g} Lava units, bound [{-bias[r, i, j] - q * se[r, i, j]:.3g}, "
-                        f"{q * se[r, i, j]:.3g}] ({int(mean_fail.sum())} synapse-steps)")
-    if single_lava is not None:
-        width = q * sd * math.sqrt(1 + 1 / k)
-        dev = np.nan_to_num(np.abs(single_lava - mean))
-        env_fail = env_ok & (dev > width)
-        entry["envelope"] = {"max_deviation_in_widths": float(np.max(np.where(env_ok, dev / width, 0))),
-                             "synapse_steps_outside": int(env_fail.sum()), "synapse_steps_tested": int(env_ok.sum())}
-        if env_fail.any():
-            r, i, j = np.argwhere(env_fail)[0]
-            problems.append(f"the single fixed run leaves the ensemble's envelope at step {rows_all[pick][r]} synapse "
-                            f"({i}, {j}): {dev[r, i, j]:.3g} Lava units from the mean, width {width[r, i, j]:.3g}")
+    if worst is not None:
+        problems.append(worst[1] + f" ({n_fail} synapse-steps)")
+    if sub is not None:
+        entry["envelope"] = {"max_deviation_in_widths": env_max if env_max > -np.inf else 0.0,
+                             "synapse_steps_outside": n_out, "synapse_steps_tested": env_tested}
+        if outside is not None:
+            problems.append(outside[1])
     if problems:
         entry.update(outcome=FAILED, message="; ".join(problems))
     elif entry["tolerance"]["max_abs"] > MAX_TOLERANCE:
@@ -529,15 +601,73 @@ def anchor_link(rule, context, step, steps: int, mask=None) -> dict:
     return entry
 
 
+#: Synapse-steps above which the chain's explanatory links (constants, anchor, rounding) run on a sample of
+#: the post neurons, every pre neuron kept (:func:`chain_posts`): the protocols' own run limit
+#: (:data:`neurodeploy.limits.MAX_SYNAPSE_STEPS`, 2e10), so that the chain never costs more than the largest
+#: protocol a backend runs by default.
+CHAIN_SYNAPSE_STEPS = 2 * 10 ** 10
+
+
+def chain_posts(trains, keep=None, budget: float | None = None) -> np.ndarray | None:
+    """Post neurons the chain runs on: None (every one) up to ``budget`` synapse-steps (default
+    :data:`CHAIN_SYNAPSE_STEPS`); above it the post neurons ``keep`` (those the runs recorded: the
+    fidelity verdict's and the envelope's synapses) and evenly spaced others up to ``budget / (n_pre x
+    steps)`` neurons, sorted. Curve protocols and closed loops are never sampled."""
+    budget = CHAIN_SYNAPSE_STEPS if budget is None else budget
+    if trains.n_post * trains.n_pre * trains.steps <= budget or trains.curve is not None:
+        return None
+    n = max(1, int(budget // (trains.n_pre * trains.steps)))
+    keep = np.unique(np.asarray([] if keep is None else keep, dtype=np.intp))
+    extra = n - keep.size
+    spaced = np.unique(np.linspace(0, trains.n_post - 1, extra).round().astype(np.intp)) if extra > 0 else keep[:0]
+    rows = np.union1d(keep, spaced)
+    return None if rows.size >= trains.n_post else rows
+
+
+def _on_posts(res, rows):
+    """A run (a RunResult, or a (steps, n_post, n_pre) array) on the post neurons ``rows`` only, its post
+    indices renumbered to positions in ``rows``; None stays None."""
+    if res is None:
+        return None
+    if isinstance(res, np.ndarray):
+        return res[:, rows]
+    if res.posts is None:
+        return dataclasses.replace(res, trajectory=res.trajectory[:, rows])
+    posts = np.asarray(res.posts)
+    inside = np.isin(posts, rows)
+    return dataclasses.replace(res, trajectory=res.trajectory[:, inside], posts=np.searchsorted(rows, posts[inside]))
+
+
 def quantization_chain(rule, plans: dict, trains, single=None, k: int = ENSEMBLE_SIZE, step=None,
-                       unanchored: str | None = None) -> list:
+                       unanchored: str | None = None, posts=None) -> list:
     """The constants and rounding entries for ``plans["fixed"]`` on ``trains``;
     ``single``: a fixed-point run (a RunResult, rule units, or its trajectory) to place in the ensemble
     (lava-fixed's or emu-fixed's); ``step``: brian2-step's run, to anchor the chain's exact start (an
-    extra lowering entry); ``unanchored``: why there is none (default: brian2-step did not run)."""
+    extra lowering entry); ``unanchored``: why there is none (default: brian2-step did not run).
+
+    Above :data:`CHAIN_SYNAPSE_STEPS` the links run on a sample of the post neurons (:func:`chain_posts`:
+    ``posts``, the recorded ones of ``single`` and ``step``, and evenly spaced others; every pre neuron):
+    the sample's runs are the full runs' rows bit for bit (synapses do not interact; every random number is
+    one per step for the whole connection), the tolerances come from the rule and the plan as before (the
+    Bonferroni count from the tests made), each entry says what was sampled (``sampled``) and the finals
+    carry their post neurons (``posts``)."""
     from neurodeploy.compile.lowering import lower
 
     plan = plans["fixed"]
+    keep = [np.asarray(p) for p in (posts, getattr(single, "posts", None), getattr(step, "posts", None))
+            if p is not None]
+    rows = chain_posts(trains, np.concatenate(keep) if keep else None)
+    full = trains
+    sampled = None
+    if rows is not None:
+        sampled = {"posts": int(rows.size), "of_posts": trains.n_post, "pres": trains.n_pre,
+                   "synapses": int(rows.size) * trains.n_pre, "of_synapses": trains.n_post * trains.n_pre,
+                   "how": f"above {CHAIN_SYNAPSE_STEPS:.0e} synapse-steps: the recorded post neurons and evenly spaced "
+                          "others, every pre neuron (the full runs' rows, bit for bit)"}
+        trains = dataclasses.replace(full, post=full.post[rows], w0=full.w0[rows],
+                                     mask=None if full.mask is None else full.mask[rows],
+                                     reward=None if full.reward is None else full.reward[rows])
+        single, step = _on_posts(single, rows), _on_posts(step, rows)
     engine = lower(rule, approximate=True)
     constants, context = constants_link(rule, engine, plan, trains)
     if engine.approximations:
@@ -547,9 +677,13 @@ def quantization_chain(rule, plans: dict, trains, single=None, k: int = ENSEMBLE
             unanchored or "brian2-step did not run")
     anchor = [] if step is None else [anchor_link(rule, context, step, trains.steps, trains.mask)]
     rounding = rounding_link(rule, plan, trains, context, single, k, context["supplied"])
-    rows = recorded_rows(trains.steps, context["stride"])
-    if "_final" in rounding and rows[-1] == trains.steps - 1:  # the fidelity verdict's expected learned change
+    recorded = recorded_rows(trains.steps, context["stride"])
+    if "_final" in rounding and recorded[-1] == trains.steps - 1:  # the fidelity verdict's expected learned change
         rounding["_finals"] = {"mean": rounding["_final"]["mean"], "exact": context["F"][-1], "realised": context["R"][-1],
                                "start_mean": plan.weights_from_lava(plan.weights_to_lava(trains.w0)),
-                               "start_realised": context["w0_realised"]}
+                               "start_realised": context["w0_realised"], "posts": rows}
+    if sampled is not None:
+        for entry in anchor + [constants, rounding]:
+            entry["sampled"] = dict(sampled)
+        rounding.pop("_final", None)  # curves need every synapse (never sampled: curve protocols are small)
     return anchor + [constants, rounding]
