@@ -1,0 +1,273 @@
+"""Spike-pattern detection (Masquelier, Guyonneau & Thorpe 2008, PLoS ONE 3:e1377), reduced to one Lava LIF
+neuron and the library's additive ``stdp_pair`` rule.
+
+Input (:func:`member`, all of it drawn from the member's seed): ``n_inputs`` afferents, each a Poisson train at
+its own rate (uniform in ``rate_min..rate_max``). Time is cut into slots of ``pattern_ms``; a slot holds the
+pattern with the probability that makes ``pattern_fraction`` of the time pattern, never two slots in a row
+(as the paper). The pattern is one frozen ``pattern_ms`` stretch of those Poisson trains over a random subset of
+``pattern_share`` of the afferents; in each of its slots the subset replays it, every spike moved by a Gaussian
+jitter (``jitter_ms``, rounded to steps, kept inside the slot), while the other afferents go on with their
+Poisson trains: the pattern changes no afferent's rate. Spontaneous noise (``noise_rate``, Poisson) is added
+everywhere, pattern slots included.
+
+Network (:func:`network_dict`): the afferents onto one LIF (Lava's: ``tau_u``, ``tau_v``, ``threshold`` in units
+of the weight range) through plastic synapses, all starting at ``w0`` (the paper: 0.475, enough for the neuron to
+fire at a high rate at first). The rule: ``stdp_pair`` with the paper's constants (``A_plus`` 2^-5,
+``A_minus`` 0.85 ``A_plus``, ``tau_plus`` 16.8 ms, ``tau_minus`` 33.7 ms: depression wins on the whole, so the
+afferents that do not fire before the neuron in a repeated way lose their weights); all pairs (the rule's traces),
+not the paper's nearest spike.
+
+Metrics per run (:data:`METRICS`, over the last ``tail`` of the run): the hit rate (fraction of the pattern's
+occurrences with a post spike in their slot), the false alarms (post spikes outside the pattern's slots per
+second outside them), the latency (ms from the slot's start to its first post spike, over the hits; the slot's
+length when there is none), the fraction of the pattern afferents and of the others whose final weight lies
+within 10% of the range of ``w_max`` (the paper's bimodal weights: a part of the pattern afferents at the top,
+the rest at the bottom), the mean final weight of each group, and the post rate over the whole run. The curve:
+the latency at each occurrence (NaN where the neuron did not fire in the slot), padded with NaN to the most
+occurrences the slots allow.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+import numpy as np
+
+from neurodeploy.errors import NeurodeployError
+from neurodeploy.library import LIBRARY
+
+NAME = "pattern-detection"
+TITLE = "Spike-pattern detection (Masquelier, Guyonneau & Thorpe 2008, PLoS ONE 3:e1377), stdp_pair, reduced"
+METRICS = ("hit_rate", "false_alarm_hz", "latency_ms", "pattern_high", "others_high", "pattern_w", "others_w",
+           "rate_hz")
+DEFAULTS = {"steps": 100_000, "n_inputs": 400, "pattern_share": 0.5, "pattern_ms": 50, "pattern_fraction": 0.25,
+            "rate_min": 0.0, "rate_max": 60.0, "noise_rate": 10.0, "jitter_ms": 1.0,
+            "tau_u_ms": 2.5, "tau_v_ms": 10.0, "threshold": 100.0, "w0": 0.475,
+            "A_plus": 2.0 ** -6, "A_minus_ratio": 0.56, "tau_plus_ms": 16.8, "tau_minus_ms": 33.7,
+            "tail": 0.25, "every": 1000}
+#: Absolute floors of the margins: one occurrence in 100 (hit rate), one 8-bit weight step (weights, in fraction
+#: of the range), one step (latency), one afferent in the pattern's share (fractions near w_max).
+MARGIN_FLOORS = {"hit_rate": 0.01, "latency_ms": 1.0, "pattern_w": 1 / 255, "others_w": 1 / 255,
+                 "pattern_high": 1 / 200, "others_high": 1 / 200, "false_alarm_hz": 0.1, "rate_hz": 0.1}
+#: Near the upper bound: within this fraction of the weight range of w_max.
+NEAR = 0.1
+
+_INT = ("steps", "n_inputs", "pattern_ms", "every")
+
+
+def _check(p: dict) -> dict:
+    """The parameters, validated: one line naming the field and the problem."""
+    unknown = sorted(set(p) - set(DEFAULTS))
+    if unknown:
+        raise NeurodeployError(NAME, unknown[0], f"unknown parameter (known: {', '.join(sorted(DEFAULTS))})")
+    out = {}
+    for key, value in p.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise NeurodeployError(NAME, key, f"must be a finite number (got {value!r})")
+        if key in _INT:
+            if int(value) != value:
+                raise NeurodeployError(NAME, key, f"must be an integer (got {value!r})")
+            value = int(value)
+        out[key] = value
+    positive = ("steps", "n_inputs", "pattern_ms", "every", "tau_u_ms", "tau_v_ms", "threshold", "A_plus",
+                "A_minus_ratio", "tau_plus_ms", "tau_minus_ms")
+    for key in positive:
+        if out[key] <= 0:
+            raise NeurodeployError(NAME, key, f"must be > 0 (got {out[key]!r})")
+    for key in ("pattern_share", "w0"):
+        if not 0 <= out[key] <= 1:
+            raise NeurodeployError(NAME, key, f"must be in 0..1 (got {out[key]!r})")
+    for key in ("pattern_fraction", "tail"):
+        if not 0 < out[key] <= 0.5 if key == "pattern_fraction" else not 0 < out[key] <= 1:
+            raise NeurodeployError(NAME, key, f"must be in (0, {0.5 if key == 'pattern_fraction' else 1}] "
+                                              f"(got {out[key]!r})")
+    for key in ("rate_min", "rate_max", "noise_rate", "jitter_ms"):
+        if out[key] < 0:
+            raise NeurodeployError(NAME, key, f"must be >= 0 (got {out[key]!r})")
+    if out["rate_max"] < out["rate_min"]:
+        raise NeurodeployError(NAME, "rate_max", f"must be >= rate_min {out['rate_min']} (got {out['rate_max']})")
+    if out["rate_max"] + out["noise_rate"] > 1000:
+        raise NeurodeployError(NAME, "rate_max", "rate_max + noise_rate must be <= 1000 Hz at dt = 1 ms "
+                                                 f"(got {out['rate_max'] + out['noise_rate']})")
+    if round(out["pattern_share"] * out["n_inputs"]) < 1:
+        raise NeurodeployError(NAME, "pattern_share", f"leaves no pattern afferent of {out['n_inputs']} "
+                                                      f"(got {out['pattern_share']})")
+    if out["steps"] < 4 * out["pattern_ms"]:
+        raise NeurodeployError(NAME, "steps", f"must be at least 4 pattern slots, {4 * out['pattern_ms']} "
+                                              f"(got {out['steps']})")
+    if out["every"] > out["steps"]:
+        raise NeurodeployError(NAME, "every", f"must be <= steps {out['steps']} (got {out['every']})")
+    return out
+
+
+def rule_for(p: dict):
+    """``stdp_pair`` with the task's constants."""
+    from neurodeploy.batch import rule_with
+
+    return rule_with(os.path.join(LIBRARY, "stdp_pair.yaml"),
+                     {"A_plus": float(p["A_plus"]), "A_minus": float(p["A_plus"] * p["A_minus_ratio"]),
+                      "tau_plus": f"{p['tau_plus_ms']} ms", "tau_minus": f"{p['tau_minus_ms']} ms",
+                      "w_init": float(p["w0"])})
+
+
+def network_dict(p: dict) -> dict:
+    mean_rate = (p["rate_min"] + p["rate_max"]) / 2 + p["noise_rate"]
+    return {"network": "pattern_detection", "steps": int(p["steps"]), "seed": 1,
+            "populations": {"afferents": {"poisson": int(p["n_inputs"]), "rate": f"{mean_rate} Hz"},
+                            "neuron": {"lif": 1, "tau_u": f"{p['tau_u_ms']} ms", "tau_v": f"{p['tau_v_ms']} ms",
+                                       "threshold": float(p["threshold"])}},
+            "projections": [{"from": "afferents", "to": "neuron", "plastic": True, "w0": float(p["w0"])}]}
+
+
+def setup(rule=None, **overrides):
+    """The rule (``stdp_pair`` with the task's constants unless given), the network, the template trains and the
+    parameters."""
+    from neurodeploy.network import network_from_dict, network_trains
+    from neurodeploy.tasks.runner import Setup
+
+    p = _check(dict(DEFAULTS, **overrides))
+    rule = rule or rule_for(p)
+    if rule.dt != 1e-3:
+        raise NeurodeployError(NAME, "rule.dt", f"the task's slots and jitter are in 1 ms steps (got {rule.dt} s)")
+    net = network_from_dict(network_dict(p), "pattern_detection", rule)
+    return Setup(rule, net, network_trains(rule, net, 0), p)
+
+
+@dataclasses.dataclass(frozen=True)
+class Input:
+    """What :func:`draw` made from one seed."""
+    spikes: np.ndarray  # bool (n_inputs, steps)
+    afferents: np.ndarray  # int: the pattern afferents, sorted
+    starts: np.ndarray  # int: the steps at which the pattern's occurrences start
+    pattern: np.ndarray  # bool (len(afferents), pattern_ms): the frozen pattern, before jitter
+    rates: np.ndarray  # Hz (n_inputs,): each afferent's rate (without the spontaneous noise)
+
+
+def slot_probability(fraction: float) -> float:
+    """The probability of a pattern in a slot whose predecessor holds none, so that ``fraction`` of the slots
+    hold the pattern when no two in a row may (stationary: f = q (1 - f), q = f / (1 - f))."""
+    return fraction / (1 - fraction)
+
+
+def draw(p: dict, seed: int) -> Input:
+    """The afferents' spikes of one member, and where the pattern is (everything from ``seed``)."""
+    rng = np.random.default_rng(seed)
+    n, steps, length = p["n_inputs"], p["steps"], p["pattern_ms"]
+    dt = 1e-3
+    rates = rng.uniform(p["rate_min"], p["rate_max"], n)
+    spikes = rng.random((n, steps)) < rates[:, None] * dt
+    afferents = np.sort(rng.choice(n, int(round(p["pattern_share"] * n)), replace=False))
+    pattern = rng.random((len(afferents), length)) < rates[afferents, None] * dt
+    q = slot_probability(p["pattern_fraction"])
+    slots = steps // length
+    chosen, previous = [], True  # the first slot holds no pattern
+    draws = rng.random(slots)
+    for k in range(slots):
+        previous = (not previous) and draws[k] < q
+        if previous:
+            chosen.append(k)
+    starts = np.array(chosen, dtype=int) * length
+    rows, cols = np.nonzero(pattern)
+    for s in starts:
+        shift = np.rint(rng.normal(0.0, p["jitter_ms"], len(cols))).astype(int) if p["jitter_ms"] > 0 else 0
+        block = np.zeros((len(afferents), length), dtype=bool)
+        block[rows, np.clip(cols + shift, 0, length - 1)] = True
+        spikes[afferents, s:s + length] = block
+    spikes |= rng.random((n, steps)) < p["noise_rate"] * dt
+    return Input(spikes, afferents, starts, pattern, rates)
+
+
+def member(setup, seed: int):
+    """The template trains with the afferents' rows drawn from ``seed``."""
+    inp = draw(setup.params, seed)
+    pre = np.zeros_like(setup.trains.pre)
+    pre[: setup.net.n_inputs] = inp.spikes
+    return dataclasses.replace(setup.trains, pre=pre, seed=int(seed))
+
+
+def scores(spikes: np.ndarray, starts: np.ndarray, length: int, steps: int, tail: float, dt: float = 1e-3):
+    """(hit rate, false alarms per second, mean latency in ms, per-occurrence latencies) of one post train
+    ``spikes`` (steps,) against the pattern's occurrences at ``starts`` (slots of ``length`` steps), the first
+    three over the occurrences that start in the last ``tail`` of the run (and the time there)."""
+    spikes = np.asarray(spikes, dtype=bool).reshape(-1)
+    latencies = np.full(len(starts), np.nan)
+    inside = np.zeros(steps, dtype=bool)
+    for j, s in enumerate(starts):
+        inside[s:s + length] = True
+        hit = np.flatnonzero(spikes[s:s + length])
+        if hit.size:
+            latencies[j] = hit[0] * dt * 1e3
+    first = int(steps - round(tail * steps))
+    late = starts >= first
+    hits = ~np.isnan(latencies[late])
+    hit_rate = float(hits.mean()) if late.any() else 0.0
+    outside = ~inside[first:]
+    seconds = outside.sum() * dt
+    false_alarms = float(spikes[first:][outside].sum() / seconds) if seconds > 0 else 0.0
+    latency = float(latencies[late][hits].mean()) if hits.any() else float(length * dt * 1e3)
+    return hit_rate, false_alarms, latency, latencies
+
+
+def evaluate(setup, member, trajectory, spikes):
+    """The run's :data:`METRICS` and its curve (latency at each occurrence, NaN-padded)."""
+    p, rule = setup.params, setup.rule
+    inp = draw(p, member.seed)
+    spikes = np.asarray(spikes, dtype=bool)
+    hit_rate, false_alarms, latency, latencies = scores(spikes[0], inp.starts, p["pattern_ms"], member.steps,
+                                                        p["tail"], rule.dt)
+    w = (np.asarray(trajectory)[-1, 0, : setup.net.n_inputs] - rule.weight.w_min) / rule.weight.range
+    in_pattern = np.zeros(len(w), dtype=bool)
+    in_pattern[inp.afferents] = True
+    high = w >= 1 - NEAR
+    others = ~in_pattern
+    m = {"hit_rate": hit_rate, "false_alarm_hz": false_alarms, "latency_ms": latency,
+         "pattern_high": float(high[in_pattern].mean()),
+         "others_high": float(high[others].mean()) if others.any() else 0.0,
+         "pattern_w": float(w[in_pattern].mean()), "others_w": float(w[others].mean()) if others.any() else 0.0,
+         "rate_hz": float(spikes.sum() / (member.steps * rule.dt))}
+    most = (member.steps // p["pattern_ms"] + 1) // 2
+    curve = np.full(most, np.nan)
+    curve[: len(latencies)] = latencies
+    return m, curve
+
+
+def figure(fig, setup, runs: dict) -> None:
+    """Left: the latency at each occurrence of the pattern (the paper's Fig. 5: it falls as the neuron learns),
+    a running median per run. Right: the final weights, fraction near w_max and mean, of the pattern afferents and
+    of the others, one dot per run."""
+    axes = fig.subplots(1, 2)
+    colours = ("k", "tab:red", "tab:blue", "tab:green")
+    p = setup.params
+    for (label, rows), colour in zip(runs.items(), colours):
+        for k, (_m, curve) in enumerate(rows):
+            c = np.asarray(curve, dtype=float)
+            x = np.arange(1, len(c) + 1)
+            axes[0].plot(x, c, ".", color=colour, alpha=0.15, markersize=2)
+            axes[0].plot(x, _running_median(c, 25), "-", color=colour, alpha=0.8, label=label if k == 0 else None)
+    axes[0].set_xlabel("pattern presentation")
+    axes[0].set_ylabel(f"latency (ms from the pattern's start; none in {p['pattern_ms']} ms: not drawn)")
+    axes[0].legend()
+    names = ("pattern_high", "others_high", "pattern_w", "others_w")
+    for j, (label, rows) in enumerate(runs.items()):
+        for i, name in enumerate(names):
+            values = [m[name] for m, _c in rows]
+            axes[1].scatter(np.full(len(values), i + 0.2 * j), values, color=colours[j % len(colours)], s=12,
+                            label=label if i == 0 else None)
+    axes[1].set_xticks(np.arange(len(names)) + 0.1, ["pattern\nnear w_max", "others\nnear w_max",
+                                                      "pattern\nmean w", "others\nmean w"])
+    axes[1].set_ylabel("final weights (fraction of the range)")
+    axes[1].set_ylim(-0.05, 1.05)
+    axes[1].legend()
+    fig.suptitle(TITLE, fontsize=9)
+
+
+def _running_median(c: np.ndarray, n: int) -> np.ndarray:
+    """The median of the last ``n`` occurrences at each point, missing ones (NaN) counted as no hit (skipped)."""
+    out = np.full(len(c), np.nan)
+    for k in range(len(c)):
+        window = c[max(0, k - n + 1): k + 1]
+        window = window[~np.isnan(window)]
+        if window.size:
+            out[k] = np.median(window)
+    return out
