@@ -31,7 +31,8 @@ from neurodeploy.verdict import EXIT_NOT_CHECKED
 from neurodeploy.verdict.fidelity import check_tolerance, DEFAULT_FIDELITY
 from neurodeploy.verdict.mutate import render, self_test
 from neurodeploy.verdict.quantization import ENSEMBLE_SIZE
-from neurodeploy.tasks.distal_reward import METRICS, run_task
+from neurodeploy.tasks import TASKS
+from neurodeploy.tasks.runner import CANDIDATE, false_alarms, min_p, min_seeds, REFERENCE, run_task, task_module, WRONG
 
 #: Largest --timeout, in seconds (a year).
 MAX_TIMEOUT = 31_536_000
@@ -784,37 +785,107 @@ class Terminated(BaseException):
 
 
 @cli.command("task")
-@click.argument("name", type=click.Choice(["distal-reward"]))
-@click.option("--out", "out_dir", required=True, help="output directory (report.json, distal_reward.png)")
-@click.option("--seeds", type=click.IntRange(2, 1000), default=4, show_default=True, help="runs per ensemble")
-@click.option("--steps", type=click.IntRange(100, 10_000_000), default=None, help="steps per run (default 10000)")
+@click.argument("name", type=click.Choice(list(TASKS)))
+@click.option("--out", "out_dir", required=True, help="output directory (report.json and the task's figure)")
+@click.option("--seeds", type=click.IntRange(2, 1000), default=None,
+              help="runs per ensemble (default: the fewest with which the verdict can fail)")
+@click.option("--size", default=None, help="a named larger size of the task (e.g. paper)")
+@click.option("--steps", type=click.IntRange(100, 10_000_000), default=None, help="steps per run")
+@click.option("--candidate", type=click.Choice(["emu-fixed", "emu-float"]), default=CANDIDATE, show_default=True,
+              help="the deployment judged (the emulator, bit for bit lava-fixed / lava-float)")
+@click.option("--wrong/--no-wrong", default=True, show_default=True,
+              help="also run the deliberately wrong deployments (x2, sign, lif-tau_v), each must fail")
 @click.option("--lava-window", type=click.IntRange(0, 100_000), default=300, show_default=True,
               help="steps of lava-fixed proven equal to emu-fixed (0: none)")
-def task(name, out_dir, seeds, steps, lava_window):
-    """Run a literature learning task on the reference (brian2) and the deployment (emu-fixed = lava-fixed)."""
+@click.option("--false-alarms", "false_alarm_verdicts", type=click.IntRange(0, 10_000), default=0,
+              help="instead: judge the correct deployment this many times on untuned seeds (the false-alarm rate)")
+@click.option("--quiet", is_flag=True, help="no progress lines")
+def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false_alarm_verdicts, quiet):
+    """Run a literature learning task on the reference (brian2) and the deployment (emu-fixed = lava-fixed),
+    judged in the task's own metrics."""
+    import json
+
+    module = task_module(name)
+    needed = min_seeds(len(module.METRICS))
+    if seeds is not None and seeds < needed:
+        raise NeurodeployError("--seeds", "", f"{seeds} runs a side cannot show a difference in "
+                                              f"{len(module.METRICS)} metrics (the smallest p-value is "
+                                              f"{min_p(seeds, seeds):.2g}); use at least {needed}")
+    if size is not None and size not in getattr(module, "SIZES", {}):
+        raise NeurodeployError("--size", "", f"unknown size {size!r} for {name} (sizes: "
+                               f"{', '.join(getattr(module, 'SIZES', {})) or 'none'})")
+    check_out_dir(out_dir)
+    say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+    overrides = {} if steps is None else {"steps": steps}
+    created = make_out_dir(out_dir)
+    with lock_out_dir(out_dir, created):
+        stage, moved = None, []
+        files = ("report.json", name.replace("-", "_") + ".png") if not false_alarm_verdicts else ("false_alarms.json",)
+        _remove_stale(out_dir, files)
+        try:
+            stage = staging_dir(out_dir, "task")
+            if false_alarm_verdicts:
+                result = false_alarms(module, false_alarm_verdicts, seeds, candidate=candidate, progress=say,
+                                      size=size, **overrides)
+                with open(os.path.join(stage, "false_alarms.json"), "w") as f:
+                    json.dump(result, f, indent=1)
+                check_signals()
+                publish(stage, out_dir, "false_alarms.json", moved)
+                stage = None
+                lo, hi = result["clopper_pearson_95"]
+                click.echo(f"{name}: {result['failed']} of {result['verdicts']} verdicts of the correct deployment "
+                           f"FAILED ({result['rate']:.1%}, 95% interval {lo:.1%}..{hi:.1%}), "
+                           f"{result['seeds_per_side']} runs a side")
+                results_complete()
+                sys.exit(0)
+            report = run_task(module, stage, seeds=seeds, candidate=candidate, lava_window=lava_window,
+                              wrong=WRONG if wrong else (), size=size, progress=say, **overrides)
+            check_signals()
+            publish(stage, out_dir, "report.json", moved)
+            stage = None
+            click.echo(task_summary(report))
+            click.echo(f"wrote {os.path.join(out_dir, 'report.json')}, {report['figure']}")
+            results_complete()
+        except BaseException:
+            if stage is not None:
+                remove_tree(stage)
+            unpublish(out_dir, moved)
+            raise
+    sys.exit({True: 0, False: 1}.get(report["verdict"], EXIT_NOT_CHECKED))
+
+
+def task_summary(report: dict) -> str:
+    """The task report in lines: per metric reference -> deployment, the wrong deployments, the proof."""
     import numpy as np
 
-
-    overrides = {} if steps is None else {"steps": steps}
-    report = run_task(out_dir, seeds=seeds, lava_window=lava_window, **overrides)
     ref, cand = np.array(report["metrics"]["reference"]), np.array(report["metrics"]["candidate"])
-    click.echo(f"distal-reward: {report['reference']} (seeds {report['seeds']['reference'][0]}..) vs "
-               f"{report['candidate']} (seeds {report['seeds']['candidate'][0]}..), {seeds} runs each")
-    for k, m in enumerate(METRICS):
+    seeds = report["seeds"]
+    lines = [f"{report['title']}",
+             f"{report['task']}: {report['reference']} (seeds {seeds['reference'][0]}..{seeds['reference'][-1]}) vs "
+             f"{report['candidate']} (seeds {seeds['candidate'][0]}..{seeds['candidate'][-1]}), "
+             f"{len(seeds['reference'])} runs each, tolerance {report['tolerance']:g} of the reference"]
+    for k, m in enumerate(report["metrics"]["names"]):
         st = report["test"]["statistics"][m]
         p = "constant" if st["p_value"] is None else f"p = {st['p_value']:.3g}"
-        click.echo(f"  {m:<14} {ref[:, k].mean():.4g} +- {ref[:, k].std():.2g} -> {cand[:, k].mean():.4g} +- "
-                   f"{cand[:, k].std():.2g}  {p}")
-    top = report["rewarded_on_top"]
-    click.echo(f"  rewarded synapse ranked first: {top['reference']:.0%} of reference runs, {top['candidate']:.0%} "
-               f"of deployment runs")
+        flag = "  DIFFERS" if m in report["test"]["rejected"] else ""
+        lines.append(f"  {m:<16} {ref[:, k].mean():.4g} +- {ref[:, k].std():.2g} -> {cand[:, k].mean():.4g} +- "
+                     f"{cand[:, k].std():.2g}  (margin {report['margins'][m]:.3g}, {p}){flag}")
+    for label, w in report["wrong_deployments"].items():
+        if "skipped" in w:
+            lines.append(f"  wrong deployment {label}: skipped ({w['skipped']})")
+        else:
+            lines.append(f"  wrong deployment {label} ({w['what']}): "
+                         + (f"FAILED, caught by {', '.join(w['caught_by'])}" if w["failed"] else "PASSED (not caught)"))
     if report["lava_window"]:
         w = report["lava_window"]
-        click.echo(f"  lava-fixed = emu-fixed on the first {w['steps']} steps: {'yes' if w['bit_exact'] else 'NO'}")
-    verdict = report["verdict"]
-    click.echo("PASSED: the deployment learns the task as the reference does" if verdict else
-               "FAILED: " + ", ".join(report["test"]["rejected"]) + " differ in distribution")
-    sys.exit(0 if verdict else 1)
+        lines.append(f"  lava-fixed = emu-fixed on the first {w['steps']} steps ({w['post_spikes']} LIF spikes): "
+                     f"{'yes' if w['bit_exact'] else 'NO'}")
+    if report["verdict"] is None:
+        lines.append("NOT CHECKED: every metric is constant and equal on both sides")
+    else:
+        lines.append("PASSED: the deployment learns the task as the reference does" if report["verdict"] else
+                     "FAILED: " + ", ".join(report["test"]["rejected"]) + " differ(s) beyond the tolerance")
+    return "\n".join(lines)
 
 
 def main(argv=None):

@@ -1,1 +1,5 @@
-"""Literature learning tasks run on the reference and on the deployment, judged in the task's own metric."""
+"""Literature learning tasks (``neurodeploy task NAME``): CLI name -> module (:mod:`neurodeploy.tasks.runner`)."""
+
+TASKS = {
+    "distal-reward": "neurodeploy.tasks.distal_reward",
+}

@@ -19,24 +19,24 @@ from the fidelity tolerance of the reference ensemble only.
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 
-from neurodeploy.backend import Recording
 from neurodeploy.compile.reward import DistalReward
-from neurodeploy.emu.network import simulate_network
-from neurodeploy.lava.backends import run_network
 from neurodeploy.library import LIBRARY
 from neurodeploy.network import network_from_dict, network_trains, reseed
 from neurodeploy.spec.loader import load_rule
-from neurodeploy.targets import load_all
-from neurodeploy.verdict.distribution import two_sample
+from neurodeploy.tasks.runner import Setup
 
-METRICS = ("rewarded_w", "rewarded_rank", "controls_w", "others_w_mean", "others_w_std", "rate_hz", "rewards")
-DEFAULTS = {"steps": 10_000, "n_inputs": 50, "input_rate": 2.0, "cue_rate": 5.0, "n_exc": 4, "threshold": 3.0,
+NAME = "distal-reward"
+TITLE = "Distal reward (Izhikevich 2007, Fig. 1), rstdp on Lava LIF neurons, reduced"
+METRICS = ("rewarded_w", "rewarded_rank", "controls_w", "others_w_mean", "rate_hz", "rewards")
+#: Weights are fractions of the range: a margin of at least one 8-bit step; a count: at least one event.
+MARGIN_FLOORS = {"rewarded_w": 1 / 255, "controls_w": 1 / 255, "others_w_mean": 1 / 255, "rewards": 1.0}
+DEFAULTS = {"steps": 20_000, "n_inputs": 50, "input_rate": 2.0, "cue_rate": 5.0, "n_exc": 4, "threshold": 9.0,
             "cue_w0": 0.5, "w0": 0.1, "noise": 40, "noise_rate": 10.0, "noise_weight": 0.25,
-            "delay_min": 1000, "delay_max": 3000, "window": 10, "amount": 1.0}
+            "delay_min": 1000, "delay_max": 3000, "window": 10, "amount": 1.0, "every": 100}
+SIZES = {"paper": {"steps": 600_000}}
 
 
 def network_dict(p: dict) -> dict:
@@ -51,17 +51,25 @@ def network_dict(p: dict) -> dict:
                             {"from": "noise", "to": "exc", "weight": float(p["noise_weight"]), "p": 0.3}]}
 
 
-def setup(rule=None, **overrides):
-    """(rule, network, trains template with its reward schedule, parameters)."""
+def setup(rule=None, **overrides) -> Setup:
+    """The rule (the library's ``rstdp``), the network, the template trains with the reward schedule."""
 
+    unknown = sorted(set(overrides) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown parameters of {NAME}: {', '.join(unknown)}")
     p = dict(DEFAULTS, **overrides)
     rule = rule or load_rule(f"{LIBRARY}/rstdp.yaml")
     net = network_from_dict(network_dict(p), "distal_reward", rule)
-    schedule = DistalReward(pre=0, post=0, window=p["window"], delay_min=p["delay_min"], delay_max=p["delay_max"],
-                            amount=p["amount"], seed=0)
+    schedule = DistalReward(pre=0, post=0, window=int(p["window"]), delay_min=int(p["delay_min"]),
+                            delay_max=int(p["delay_max"]), amount=float(p["amount"]), seed=0)
     trains = network_trains(rule, net, 0)
     trains = dataclasses.replace(trains, reward=np.zeros_like(trains.reward), reward_schedule=schedule)
-    return rule, net, trains, p
+    return Setup(rule, net, trains, p)
+
+
+def member(setup: Setup, seed: int):
+    """The inputs (cue, inputs, noise: Poisson) drawn from ``seed``; the network and the schedule fixed."""
+    return reseed(setup.rule, setup.trains, seed)
 
 
 def plastic_block(net, w):
@@ -69,122 +77,40 @@ def plastic_block(net, w):
     return w[..., :, : 1 + net.population("inputs").n]
 
 
-def metrics(rule, net, trains, w_final, spikes) -> dict:
-
-    z = (plastic_block(net, np.asarray(w_final)) - rule.weight.w_min) / rule.weight.range
-    rewarded = float(z[0, 0])
-    flat = z.reshape(-1)
-    others = flat[1:]
-    schedule = trains.reward_schedule.fresh(net.n_lif, trains.steps)
-    inputs = trains.pre[: net.n_inputs]
-    for k in range(trains.steps):
+def evaluate(setup: Setup, member, trajectory, spikes) -> tuple:
+    """The metrics (fractions of the weight range) and the rewarded synapse's weight over time."""
+    rule, net = setup.rule, setup.net
+    z = (plastic_block(net, np.asarray(trajectory)) - rule.weight.w_min) / rule.weight.range
+    final = z[-1]
+    rewarded = float(final[0, 0])
+    others = final.reshape(-1)[1:]
+    schedule = member.reward_schedule.fresh(net.n_lif, member.steps)
+    inputs = member.pre[: net.n_inputs]
+    for k in range(member.steps):
         schedule.observe(k, np.concatenate([inputs[:, k], spikes[:, k]]), spikes[:, k])
-    return {"rewarded_w": rewarded, "rewarded_rank": float(np.mean(others > rewarded)),
-            "controls_w": float(z[1:, 0].mean()), "others_w_mean": float(others.mean()),
-            "others_w_std": float(others.std()), "rate_hz": float(spikes.sum() / spikes.shape[0] / (trains.steps * rule.dt)),
-            "rewards": float(len(schedule.events))}
+    metrics = {"rewarded_w": rewarded, "rewarded_rank": float(np.mean(others > rewarded)),
+               "controls_w": float(final[1:, 0].mean()), "others_w_mean": float(others.mean()),
+               "rate_hz": float(spikes.sum() / spikes.shape[0] / (member.steps * rule.dt)),
+               "rewards": float(len(schedule.events))}
+    return metrics, z[:, 0, 0]
 
 
-def run_one(rule, net, trains, backend: str, plans: dict, seed: int, every: int = 100):
-
-    member = reseed(rule, trains, seed)
-    result = load_all().get(backend).run(rule, member, plans, recording=Recording(every=every))
-    spikes = result.info["post_spikes"]
-    return member, result.trajectory, spikes
-
-
-def plans_for(rule, trains):
-    """The plans scaled on the reference's own traffic (post spikes and rewards of a brian2 run)."""
-    from neurodeploy.compile.compilation import compile_plans
-
-    rng = np.random.default_rng(0)
-    traffic = dataclasses.replace(trains, post=rng.random(trains.post.shape) < 0.005,
-                                  reward=(rng.random(trains.reward.shape) < 0.0005) * 1.0)
-    return compile_plans(rule, traffic, approximate=True)
-
-
-def ensemble(rule, net, trains, backend, plans, seeds):
-    rows, curves, seconds = [], [], time.perf_counter()
-    for s in seeds:
-        member, traj, spikes = run_one(rule, net, trains, backend, plans, s)
-        m = metrics(rule, net, member, traj[-1], spikes)
-        rows.append([m[k] for k in METRICS])
-        z = (plastic_block(net, traj) - rule.weight.w_min) / rule.weight.range
-        curves.append(z[:, 0, 0])
-    return np.array(rows), np.array(curves), time.perf_counter() - seconds
-
-
-def margins(reference: np.ndarray, tolerance: float) -> dict:
-    """Per metric: ``tolerance`` x the reference ensemble's mean magnitude (weights: of the change from the
-    start, at least one 8-bit step), from the reference only."""
-    out = {}
-    for k, name in enumerate(METRICS):
-        out[name] = tolerance * float(np.mean(np.abs(reference[:, k]))) + (1 / 255 if name.endswith("_w") else 0)
-    return out
-
-
-def window_proof(rule, net, trains, plans, steps: int = 300) -> dict:
-    """lava-fixed against emu-fixed on the first ``steps`` steps of seed 0: spikes and integers."""
-
-    pre = trains.pre[: net.n_inputs, :steps]
-    start = time.perf_counter()
-    w_l, s_l = run_network(rule, net, plans["fixed"], trains.w0, pre, reward=trains.reward_schedule)
-    lava_s = time.perf_counter() - start
-    w_e, s_e = simulate_network(rule, net, plans["fixed"], trains.w0, pre, third_factor=trains.reward_schedule)
-    equal = bool(np.array_equal(s_l, s_e) and np.array_equal(np.isnan(w_l), np.isnan(w_e))
-                 and np.nanmax(np.abs(w_l - w_e)) == 0.0)
-    return {"steps": steps, "bit_exact": equal, "lava_seconds": round(lava_s, 2)}
-
-
-def run_task(out_dir: str, seeds: int = 4, candidate: str = "emu-fixed", reference: str = "brian2",
-             tolerance: float = 0.2, lava_window: int = 300, **overrides) -> dict:
-    import json
-    import os
-
-
-    rule, net, trains, p = setup(**overrides)
-    plans = plans_for(rule, trains)
-    ref_seeds = list(range(1, 1 + seeds))
-    cand_seeds = list(range(1 + seeds, 1 + 2 * seeds))
-    ref, ref_curves, ref_s = ensemble(rule, net, trains, reference, plans, ref_seeds)
-    cand, cand_curves, cand_s = ensemble(rule, net, trains, candidate, plans, cand_seeds)
-    test = two_sample(ref, cand, names=METRICS, margins=margins(ref, tolerance))
-    proof = window_proof(rule, net, trains, plans, lava_window) if lava_window else None
-    learned = {"reference": float(np.mean(ref[:, 1] == 0.0)), "candidate": float(np.mean(cand[:, 1] == 0.0))}
-    report = {"task": "distal-reward", "parameters": p, "reference": reference, "candidate": candidate,
-              "seeds": {"reference": ref_seeds, "candidate": cand_seeds},
-              "metrics": {"reference": ref.tolist(), "candidate": cand.tolist(), "names": list(METRICS)},
-              "rewarded_on_top": learned, "verdict": test["passed"], "test": test,
-              "seconds": {reference: round(ref_s, 1), candidate: round(cand_s, 1)}, "lava_window": proof}
-    os.makedirs(out_dir, exist_ok=True)
-    _figure(os.path.join(out_dir, "distal_reward.png"), rule, ref_curves, cand_curves, ref, cand, reference, candidate)
-    with open(os.path.join(out_dir, "report.json"), "w") as f:
-        json.dump(report, f, indent=1, default=float)
-    return report
-
-
-def _figure(path, rule, ref_curves, cand_curves, ref, cand, reference, candidate):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    t = (np.arange(ref_curves.shape[1]) + 1) * 0.1
-    for curves, colour, label in ((ref_curves, "k", reference), (cand_curves, "tab:red", candidate)):
-        for k, c in enumerate(curves):
-            axes[0].plot(t, c, color=colour, alpha=0.6, label=label if k == 0 else None)
+def figure(fig, setup: Setup, runs: dict) -> None:
+    """Left: the rewarded synapse over time; right: final weights, rewarded vs the cue's controls vs the others."""
+    axes = fig.subplots(1, 2)
+    every = int(setup.params["every"]) * setup.rule.dt
+    colours = ("k", "tab:red", "tab:blue", "tab:green")
+    for (label, items), colour in zip(runs.items(), colours):
+        for k, (_, curve) in enumerate(items):
+            t = (np.arange(len(curve)) + 1) * every
+            axes[0].plot(t, curve, color=colour, alpha=0.6, label=label if k == 0 else None)
     axes[0].set_xlabel("time (s)")
     axes[0].set_ylabel("rewarded synapse (fraction of w_max)")
     axes[0].legend()
-    names = list(METRICS)
-    k_ctrl, k_oth = names.index("controls_w"), names.index("others_w_mean")
-    for data, colour, x0 in ((ref, "k", 0), (cand, "tab:red", 0.25)):
-        for j, k in enumerate((0, k_ctrl, k_oth)):
-            axes[1].scatter(np.full(len(data), j + x0), data[:, k], color=colour, s=12)
+    for j, ((label, items), colour) in enumerate(zip(runs.items(), colours)):
+        for i, name in enumerate(("rewarded_w", "controls_w", "others_w_mean")):
+            axes[1].scatter(np.full(len(items), i + 0.25 * j), [m[name] for m, _ in items], color=colour, s=12,
+                            label=label if i == 0 else None)
     axes[1].set_xticks([0.12, 1.12, 2.12], ["rewarded", "cue controls", "others (mean)"])
     axes[1].set_ylabel("final weight (fraction of w_max)")
-    fig.suptitle("Distal reward (Izhikevich 2007, Fig. 1), rstdp, reduced")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    axes[1].legend()

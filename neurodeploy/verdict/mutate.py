@@ -53,20 +53,28 @@ def _mutated_product(p, kind):
     return dataclasses.replace(p, mantissa=s, exponent=e, realised=s * 2.0 ** e)
 
 
+def mutated_plan(plan, k: int, kind: str):
+    """``plan`` with its product ``k`` mutated by ``kind`` (:data:`MUTATIONS`), its dw/dt strings rebuilt;
+    None where the mutant does not exist (no 4-bit mantissa / exponent expresses it)."""
+    q = _mutated_product(plan.products[k], kind)
+    if q is None:
+        return None
+    products = plan.products[:k] + (q,) + plan.products[k + 1:]
+    dw = " ".join(x.text for x in products if x.text and x.target == "dw").lstrip("+ ") or "0 * x0"
+    dt = " ".join(x.text for x in products if x.text and x.target == "dt").lstrip("+ ")
+    return dataclasses.replace(plan, products=products, dw=dw, dt=dt)
+
+
 def mutants(plan) -> list:
-    """(label, mutated plan) for every constant of ``plan`` and every mutation that exists."""
+    """(label, kind, mutated plan) for every constant of ``plan`` and every mutation that exists."""
     out = []
     for k, p in enumerate(plan.products):
         if p.mantissa == 0:
             continue
         for kind in MUTATIONS:
-            q = _mutated_product(p, kind)
-            if q is None:
-                continue
-            products = plan.products[:k] + (q,) + plan.products[k + 1:]
-            dw = " ".join(x.text for x in products if x.text and x.target == "dw").lstrip("+ ") or "0 * x0"
-            dt = " ".join(x.text for x in products if x.text and x.target == "dt").lstrip("+ ")
-            out.append((f"{p.term}: {kind}", kind, dataclasses.replace(plan, products=products, dw=dw, dt=dt)))
+            mutated = mutated_plan(plan, k, kind)
+            if mutated is not None:
+                out.append((f"{p.term}: {kind}", kind, mutated))
     return out
 
 

@@ -1,0 +1,315 @@
+"""One runner for every literature learning task: the reference and the deployment, judged in the task's metric.
+
+A task is a module (:data:`neurodeploy.tasks.TASKS`) with ``NAME``, ``TITLE``, ``METRICS``, ``DEFAULTS``,
+optional ``SIZES`` (named larger sizes) and ``MARGIN_FLOORS`` (metric -> absolute floor of its margin), and
+four functions:
+
+* ``setup(rule=None, **overrides) -> Setup``: the rule, the network, the template trains, the parameters;
+* ``member(setup, seed) -> SpikeTrains``: one ensemble member, its inputs drawn from ``seed``;
+* ``evaluate(setup, member, trajectory, spikes) -> (metrics, curve)``: the run's metrics and one curve;
+* ``figure(fig, setup, runs)``: the paper's figure, ``runs`` = {backend: [(metrics, curve), ...]}.
+
+What the runner does, the same for every task (:func:`run_task`):
+
+1. **One compilation** (:func:`compile_task`), scaled on the reference's own traffic: the reference runs a
+   calibration member (seed 0, in no ensemble), and the rule is compiled on its post spikes (and, for a
+   three-factor rule, the rewards its spikes earned). Both ensembles and every wrong deployment use it.
+2. **The ensembles**: the reference (``brian2``, the rule as written) on seeds ``1..n``, the deployment
+   (``emu-fixed``: bit for bit ``lava-fixed``) on ``n+1..2n``: disjoint inputs, so the verdict compares what
+   is learned in distribution, not run by run.
+3. **The verdict** (:func:`judge`): per metric the two-sample test of
+   :func:`neurodeploy.verdict.distribution.two_sample` (Brunner-Munzel; family-wise alpha 1 %); a metric fails
+   when the ensembles differ *and* their means differ by more than its margin beyond doubt. The margin is
+   ``tolerance`` x the reference ensemble's mean magnitude plus the task's floor: from the reference and
+   the task, never from the deployment's runs. A test that cannot reject with ``n`` runs a side is refused
+   (:func:`min_seeds`): the smallest p-value of ``n`` against ``n`` runs must lie below alpha / m.
+4. **The proof**: ``lava-fixed`` against ``emu-fixed`` on the first ``lava_window`` steps of a member,
+   spikes and weights bit for bit.
+5. **Wrong deployments** (:func:`wrong_deployments`, the candidate only): the fixed plan's dominant constant
+   doubled (``x2``), its sign flipped (``sign``), the deployed LIF neurons' membrane time constant halved
+   (``lif-tau_v``). Each must FAIL; the report lists which metric caught it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurodeploy.backend import Recording
+from neurodeploy.emu.network import simulate_network
+from neurodeploy.lava.backends import run_network
+from neurodeploy.compile.compilation import compile_rule
+from neurodeploy.errors import NeurodeployError
+from neurodeploy.network import with_spikes
+from neurodeploy.targets import load_all
+from neurodeploy.tasks import TASKS
+from neurodeploy.verdict.distribution import ALPHA, two_sample
+from neurodeploy.verdict.mutate import mutated_plan
+
+#: The reference and the deployment every task compares.
+REFERENCE, CANDIDATE = "brian2", "emu-fixed"
+#: The fidelity tolerance of a task metric: a share of the reference ensemble's mean magnitude.
+TOLERANCE = 0.2
+#: The wrong deployments every task must fail.
+WRONG = ("x2", "sign", "lif-tau_v")
+
+
+@dataclass(frozen=True)
+class Setup:
+    rule: object
+    net: object  # neurodeploy.network.Network
+    trains: object  # the template SpikeTrains (protocol "network"; trains.network is net)
+    params: dict
+
+
+def task_module(name: str):
+    """The task module of CLI name ``name`` (:data:`neurodeploy.tasks.TASKS`)."""
+    if name not in TASKS:
+        raise NeurodeployError("task", "", f"unknown task {name!r} (tasks: {', '.join(TASKS)})")
+    return importlib.import_module(TASKS[name])
+
+
+def task_setup(task, size: str | None = None, **overrides) -> Setup:
+    sizes = getattr(task, "SIZES", {})
+    if size is not None and size not in sizes:
+        raise NeurodeployError("--size", "", f"unknown size {size!r} for {task.NAME} (sizes: "
+                                             f"{', '.join(sizes) or 'none'})")
+    params = dict(sizes.get(size, {}), **{k: v for k, v in overrides.items() if v is not None})
+    return task.setup(**params)
+
+
+# -- the statistics -------------------------------------------------------------------------------------
+
+def min_p(n_ref: int, n_cand: int) -> float:
+    """The smallest two-sided p-value a rank test of ``n_ref`` against ``n_cand`` runs can give (complete
+    separation; the permutation test's ``2 / C(n_ref + n_cand, n_ref)``)."""
+    return 2.0 / math.comb(n_ref + n_cand, n_ref)
+
+
+def min_seeds(metrics: int, alpha: float = ALPHA) -> int:
+    """The fewest runs a side with which a difference in one of ``metrics`` metrics can be detected at all
+    (family-wise ``alpha``): below it the verdict cannot fail."""
+    n = 2
+    while min_p(n, n) >= alpha / max(1, metrics):
+        n += 1
+    return n
+
+
+def margins(task, reference: np.ndarray, tolerance: float) -> dict:
+    """Per metric: ``tolerance`` x the reference ensemble's mean magnitude + the task's floor; from the
+    reference and the task only."""
+    floors = getattr(task, "MARGIN_FLOORS", {})
+    return {name: tolerance * float(np.mean(np.abs(reference[:, k]))) + float(floors.get(name, 0.0))
+            for k, name in enumerate(task.METRICS)}
+
+
+def judge(task, reference: np.ndarray, candidate: np.ndarray, tolerance: float = TOLERANCE) -> dict:
+    """The verdict in the task's metrics (:func:`neurodeploy.verdict.distribution.two_sample`)."""
+    return two_sample(reference, candidate, names=task.METRICS, margins=margins(task, reference, tolerance))
+
+
+# -- running --------------------------------------------------------------------------------------------
+
+def run_member(setup: Setup, backend: str, plans, member, every: int):
+    """(trajectory, spikes) of one member on ``backend``."""
+    result = load_all().get(backend).run(setup.rule, member, plans, recording=Recording(every=every))
+    return result.trajectory, np.asarray(result.info["post_spikes"], dtype=bool)
+
+
+def earned_rewards(member, spikes: np.ndarray) -> np.ndarray:
+    """The reward raster (n_lif, steps) a member's reward schedule gives the spikes of a run (replayed)."""
+    schedule = member.reward_schedule.fresh(member.n_post, member.steps)
+    net = member.network
+    inputs = member.pre[: net.n_inputs]
+    reward = np.zeros((member.n_post, member.steps))
+    for t in range(member.steps):
+        reward[:, t] = schedule.deliver(t)
+        schedule.observe(t, np.concatenate([inputs[:, t], spikes[:, t]]), spikes[:, t])
+    return reward
+
+
+def compile_task(task, setup: Setup, reference: str = REFERENCE, every: int | None = None):
+    """The one compilation of a task: the rule compiled on the traffic of the reference's calibration run
+    (member seed 0: its LIF spikes; a reward schedule: the rewards they earned)."""
+    every = every or int(setup.params.get("every", 100))
+    calibration = task.member(setup, 0)
+    _, spikes = run_member(setup, reference, {}, calibration, every)
+    traffic = with_spikes(calibration, spikes)
+    if calibration.reward_schedule is not None:
+        traffic = dataclasses.replace(traffic, reward=earned_rewards(calibration, spikes))
+    compilation = compile_rule(setup.rule, traffic)
+    if compilation.refusal is not None:
+        raise NeurodeployError("task", task.NAME, f"the engine cannot run this rule: {compilation.refusal}")
+    return compilation
+
+
+def ensemble(task, setup: Setup, backend: str, plans, seeds, net=None) -> tuple:
+    """(metrics (runs, METRICS), curves, seconds) over ``seeds``; ``net``: the deployed network when it
+    differs from the task's (a wrong deployment)."""
+    every = int(setup.params.get("every", 100))
+    rows, curves, start = [], [], time.perf_counter()
+    for seed in seeds:
+        member = task.member(setup, seed)
+        run = member if net is None else dataclasses.replace(member, network=net)
+        trajectory, spikes = run_member(setup, backend, plans, run, every)
+        metrics, curve = task.evaluate(setup, member, trajectory, spikes)
+        rows.append([float(metrics[m]) for m in task.METRICS])
+        curves.append(np.asarray(curve, dtype=float))
+    return np.array(rows), curves, time.perf_counter() - start
+
+
+# -- wrong deployments ----------------------------------------------------------------------------------
+
+def dominant_product(plan) -> int:
+    """Index of the fixed plan's largest realised constant (ties: the first)."""
+    sizes = [abs(p.realised) if p.mantissa != 0 else -1.0 for p in plan.products]
+    return int(np.argmax(sizes))
+
+
+def wrong_deployments(setup: Setup, compilation) -> dict:
+    """label -> (plans, network): the deliberately wrong deployments (the candidate only)."""
+    plan = compilation["fixed"]
+    k = dominant_product(plan)
+    out = {}
+    for label, kind in (("x2", "E+1"), ("sign", "sign")):
+        mutated = mutated_plan(plan, k, kind)
+        if mutated is not None:
+            out[label] = ({"fixed": mutated}, None)
+    lifs = tuple(dataclasses.replace(p, tau_v_ms=p.tau_v_ms / 2) if p.kind == "lif" else p
+                 for p in setup.net.populations)
+    out["lif-tau_v"] = (compilation, dataclasses.replace(setup.net, populations=lifs))
+    return out
+
+
+def describe_wrong(setup: Setup, compilation) -> dict:
+    plan = compilation["fixed"]
+    p = plan.products[dominant_product(plan)]
+    what = f"{p.term} of {p.target}: {p.mantissa} x 2^{p.exponent}"
+    return {"x2": f"the dominant constant ({what}) doubled", "sign": f"the dominant constant ({what}) negated",
+            "lif-tau_v": "the deployed LIF neurons' tau_v halved"}
+
+
+# -- the proof ------------------------------------------------------------------------------------------
+
+def window_proof(setup: Setup, task, compilation, steps: int) -> dict:
+    """``lava-fixed`` against ``emu-fixed`` on the first ``steps`` steps of member seed 1: spikes and
+    weights bit for bit."""
+    member = task.member(setup, 1)
+    net, plan = setup.net, compilation["fixed"]
+    pre = member.pre[: net.n_inputs, :steps]
+    start = time.perf_counter()
+    w_l, s_l = run_network(setup.rule, net, plan, member.w0, pre, reward=member.reward_schedule)
+    lava_s = time.perf_counter() - start
+    w_e, s_e = simulate_network(setup.rule, net, plan, member.w0, pre, third_factor=member.reward_schedule)
+    equal = bool(np.array_equal(s_l, s_e) and np.array_equal(np.isnan(w_l), np.isnan(w_e))
+                 and np.nanmax(np.abs(w_l - w_e)) == 0.0)
+    return {"steps": int(steps), "bit_exact": equal, "post_spikes": int(s_e.sum()), "lava_seconds": round(lava_s, 2)}
+
+
+# -- the task -------------------------------------------------------------------------------------------
+
+def run_task(task, out_dir: str, seeds: int | None = None, reference: str = REFERENCE, candidate: str = CANDIDATE,
+             tolerance: float = TOLERANCE, lava_window: int = 300, wrong: tuple = WRONG, size: str | None = None,
+             first_seed: int = 1, progress=None, **overrides) -> dict:
+    """Run ``task`` on the reference and the deployment, judge it in its metrics, prove the window on Lava,
+    run the wrong deployments; write ``report.json`` and ``<NAME>.png`` into ``out_dir``. Returns the report.
+
+    ``first_seed``: the reference's seeds are ``first_seed ..``, the deployment's the next ``seeds``."""
+    say = progress or (lambda message: None)
+    needed = min_seeds(len(task.METRICS))
+    seeds = needed if seeds is None else int(seeds)
+    if seeds < needed:
+        raise NeurodeployError("--seeds", "", f"{seeds} runs a side cannot show a difference in {len(task.METRICS)} "
+                                              f"metrics at family-wise alpha {ALPHA:g} (the smallest p-value is "
+                                              f"{min_p(seeds, seeds):.2g}); use at least {needed}")
+    setup = task_setup(task, size, **overrides)
+    start = time.perf_counter()
+    say(f"{task.NAME}: compiling on a calibration run of {reference}")
+    compilation = compile_task(task, setup, reference)
+    compile_s = time.perf_counter() - start
+    ref_seeds = list(range(first_seed, first_seed + seeds))
+    cand_seeds = list(range(first_seed + seeds, first_seed + 2 * seeds))
+    say(f"{task.NAME}: {reference}, {seeds} runs")
+    ref, ref_curves, ref_s = ensemble(task, setup, reference, {}, ref_seeds)
+    say(f"{task.NAME}: {candidate}, {seeds} runs")
+    cand, cand_curves, cand_s = ensemble(task, setup, candidate, compilation, cand_seeds)
+    verdict = judge(task, ref, cand, tolerance)
+    wrongs, labels = {}, describe_wrong(setup, compilation)
+    deployments = wrong_deployments(setup, compilation)
+    for label in wrong:
+        if label not in deployments:
+            wrongs[label] = {"what": labels[label], "skipped": "the engine cannot express this constant"}
+            continue
+        say(f"{task.NAME}: wrong deployment {label}")
+        plans, net = deployments[label]
+        rows, _, secs = ensemble(task, setup, candidate, plans, cand_seeds, net=net)
+        test = judge(task, ref, rows, tolerance)
+        wrongs[label] = {"what": labels[label], "failed": test["passed"] is False, "caught_by": test["rejected"],
+                         "means": dict(zip(task.METRICS, rows.mean(axis=0).tolist())), "seconds": round(secs, 1)}
+    proof = None
+    if lava_window:
+        say(f"{task.NAME}: lava-fixed on the first {lava_window} steps")
+        proof = window_proof(setup, task, compilation, lava_window)
+    report = {"task": task.NAME, "title": task.TITLE, "parameters": setup.params, "rule": setup.rule.name,
+              "reference": reference, "candidate": candidate, "tolerance": tolerance,
+              "seeds": {"reference": ref_seeds, "candidate": cand_seeds, "calibration": 0},
+              "metrics": {"names": list(task.METRICS), "reference": ref.tolist(), "candidate": cand.tolist()},
+              "margins": margins(task, ref, tolerance), "verdict": verdict["passed"], "test": verdict,
+              "wrong_deployments": wrongs, "lava_window": proof,
+              "seconds": {"compile": round(compile_s, 1), reference: round(ref_s, 1), candidate: round(cand_s, 1)}}
+    os.makedirs(out_dir, exist_ok=True)
+    figure_path = os.path.join(out_dir, task.NAME.replace("-", "_") + ".png")
+    _figure(task, setup, figure_path, {reference: list(zip(_dicts(task, ref), ref_curves)),
+                                       candidate: list(zip(_dicts(task, cand), cand_curves))})
+    report["figure"] = os.path.basename(figure_path)
+    with open(os.path.join(out_dir, "report.json"), "w") as f:
+        json.dump(report, f, indent=1, default=float)
+    return report
+
+
+def _dicts(task, rows: np.ndarray) -> list:
+    return [dict(zip(task.METRICS, map(float, r))) for r in rows]
+
+
+def _figure(task, setup, path, runs):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 3.8))
+    task.figure(fig, setup, runs)
+    fig.suptitle(task.TITLE)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def false_alarms(task, verdicts: int, seeds: int | None = None, first_seed: int = 1000, reference: str = REFERENCE,
+                 candidate: str = CANDIDATE, tolerance: float = TOLERANCE, progress=None, size: str | None = None,
+                 **overrides) -> dict:
+    """The correct deployment judged ``verdicts`` times on disjoint untuned seeds (from ``first_seed``): the
+    fraction of FAILED verdicts, with its Clopper-Pearson 95 % interval."""
+    from scipy.stats import beta
+
+    say = progress or (lambda message: None)
+    seeds = seeds or min_seeds(len(task.METRICS))
+    setup = task_setup(task, size, **overrides)
+    compilation = compile_task(task, setup, reference)
+    failed, rejected = 0, {}
+    for v in range(verdicts):
+        base = first_seed + 2 * seeds * v
+        ref, _, _ = ensemble(task, setup, reference, {}, range(base, base + seeds))
+        cand, _, _ = ensemble(task, setup, candidate, compilation, range(base + seeds, base + 2 * seeds))
+        test = judge(task, ref, cand, tolerance)
+        failed += test["passed"] is False
+        for name in test["rejected"]:
+            rejected[name] = rejected.get(name, 0) + 1
+        say(f"{task.NAME}: verdict {v + 1}/{verdicts}: {'FAILED' if test['passed'] is False else 'PASSED'}")
+    lo = 0.0 if failed == 0 else float(beta.ppf(0.025, failed, verdicts - failed + 1))
+    hi = 1.0 if failed == verdicts else float(beta.ppf(0.975, failed + 1, verdicts - failed))
+    return {"task": task.NAME, "verdicts": verdicts, "seeds_per_side": seeds, "failed": failed,
+            "rate": failed / verdicts, "clopper_pearson_95": [lo, hi], "rejected": rejected,
+            "first_seed": first_seed}

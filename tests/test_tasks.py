@@ -1,0 +1,147 @@
+"""The task runner (neurodeploy/tasks/runner.py): the verdict's power floor, the wrong deployments, the
+rewards a schedule earns, the command's refusals. Independent expectations: scipy's exact permutation test,
+the plan's own constants, a hand-replayed schedule."""
+import dataclasses
+import itertools
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from neurodeploy.tasks import runner, TASKS
+from neurodeploy.tasks import distal_reward as task
+from neurodeploy.verdict.distribution import ALPHA, two_sample
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_min_p_is_the_exact_permutation_floor():
+    """2 / C(2n, n) is the smallest two-sided p of n against n runs: the exact permutation test of a
+    completely separated pair of samples (every split enumerated here) gives it."""
+    for n in (3, 4, 5):
+        a, b = np.arange(n, dtype=float), 10.0 + np.arange(n)
+        pooled = np.concatenate([a, b])
+        observed = abs(a.mean() - b.mean())
+        splits = [abs(pooled[list(c)].mean() - np.delete(pooled, list(c)).mean()) >= observed - 1e-12
+                  for c in itertools.combinations(range(2 * n), n)]
+        assert runner.min_p(n, n) == pytest.approx(np.mean(splits))
+
+
+def test_below_min_seeds_the_verdict_cannot_fail_and_at_it_it_can():
+    """Completely separated ensembles far beyond any margin: with min_seeds - 1 runs a side two_sample
+    cannot reject (the check would be one that cannot fail, so the runner refuses it); with min_seeds it does."""
+    names = task.METRICS
+    n = runner.min_seeds(len(names))
+    assert runner.min_p(n, n) < ALPHA / len(names) <= runner.min_p(n - 1, n - 1)
+    for size, expect in ((n - 1, True), (n, False)):
+        ref = np.tile(np.arange(size, dtype=float)[:, None], (1, len(names)))
+        cand = ref + 1000.0 + np.arange(size)[:, None] * 0.5
+        assert two_sample(ref, cand, names=names, margins={m: 0.0 for m in names})["passed"] is expect
+
+
+def test_margins_come_from_the_reference_and_the_task_only():
+    rng = np.random.default_rng(1)
+    ref = rng.random((7, len(task.METRICS)))
+    m1 = runner.margins(task, ref, 0.2)
+    for k, name in enumerate(task.METRICS):
+        assert m1[name] == pytest.approx(0.2 * np.abs(ref[:, k]).mean() + task.MARGIN_FLOORS.get(name, 0.0))
+    # the candidate does not enter: judging two different candidates uses the same margins
+    a = runner.judge(task, ref, ref + 0.01)["statistics"]
+    b = runner.judge(task, ref, ref + 5.0)["statistics"]
+    assert [a[m]["margin"] for m in task.METRICS] == [b[m]["margin"] for m in task.METRICS]
+
+
+@pytest.fixture(scope="module")
+def small():
+    """The distal-reward task at 600 steps, compiled on Poisson traffic (no reference run needed here)."""
+    from neurodeploy.compile.compilation import compile_rule
+    from neurodeploy.network import with_spikes
+
+    setup = task.setup(steps=600)
+    member = task.member(setup, 1)
+    rng = np.random.default_rng(0)
+    traffic = with_spikes(member, rng.random(member.post.shape) < 0.01)
+    traffic = dataclasses.replace(traffic, reward=(rng.random(member.post.shape) < 0.002) * 1.0)
+    return setup, compile_rule(setup.rule, traffic)
+
+
+def test_wrong_deployments_change_what_they_say(small):
+    setup, compilation = small
+    plan = compilation["fixed"]
+    k = runner.dominant_product(plan)
+    assert abs(plan.products[k].realised) == max(abs(p.realised) for p in plan.products)
+    wrong = runner.wrong_deployments(setup, compilation)
+    x2 = wrong["x2"][0]["fixed"].products[k]
+    assert x2.realised == 2 * plan.products[k].realised
+    assert wrong["sign"][0]["fixed"].products[k].realised == -plan.products[k].realised
+    for label in ("x2", "sign"):  # one constant changed, nothing else
+        other = wrong[label][0]["fixed"].products
+        assert [p for j, p in enumerate(other) if j != k] == [p for j, p in enumerate(plan.products) if j != k]
+    plans, net = wrong["lif-tau_v"]
+    assert plans is compilation
+    for p, q in zip(setup.net.populations, net.populations):
+        assert q.tau_v_ms == (p.tau_v_ms / 2 if p.kind == "lif" else p.tau_v_ms)
+
+
+def test_a_wrong_lif_constant_changes_the_deployed_spikes(small):
+    """The LIF mutant reaches the emulator: the same inputs and plan, tau_v halved, fewer or other spikes."""
+    setup, compilation = small
+    member = task.member(setup, 2)
+    _, spikes = runner.run_member(setup, "emu-fixed", compilation, member, 100)
+    _, net = runner.wrong_deployments(setup, compilation)["lif-tau_v"]
+    _, wrong = runner.run_member(setup, "emu-fixed", compilation, dataclasses.replace(member, network=net), 100)
+    assert spikes.any() and not np.array_equal(spikes, wrong)
+
+
+def test_earned_rewards_replay_the_schedule_by_hand(small):
+    """Each cue spike followed 1..window steps later by exc[0] earns one reward at its drawn delay."""
+    setup, _ = small
+    member = task.member(setup, 3)
+    steps, n_lif = member.steps, member.n_post
+    rng = np.random.default_rng(5)
+    spikes = rng.random((n_lif, steps)) < 0.05
+    reward = runner.earned_rewards(member, spikes)
+    p = setup.params
+    cue = member.pre[0]
+    delays = np.random.default_rng(0)  # the schedule's seed: one draw per earned reward, in order
+    expected = np.zeros(steps)
+    last = None
+    for t in range(steps):
+        if spikes[0, t] and last is not None and 1 <= t - last <= p["window"]:
+            at = t + int(delays.integers(p["delay_min"], p["delay_max"] + 1))
+            if at < steps:
+                expected[at] += p["amount"]
+        if cue[t]:
+            last = t
+    assert np.array_equal(reward, np.tile(expected, (n_lif, 1)))
+
+
+def test_tasks_are_registered_and_complete():
+    for name in TASKS:
+        module = runner.task_module(name)
+        assert module.NAME == name
+        for attr in ("TITLE", "METRICS", "DEFAULTS", "setup", "member", "evaluate", "figure"):
+            assert hasattr(module, attr), (name, attr)
+
+
+def _cli(*args, cwd):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, "-m", "neurodeploy", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=300)
+
+
+def test_the_command_refuses_a_verdict_that_cannot_fail(tmp_path):
+    n = runner.min_seeds(len(task.METRICS))
+    out = tmp_path / "out"
+    r = _cli("task", "distal-reward", "--out", str(out), "--seeds", str(n - 1), cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        f"neurodeploy: error: --seeds: {n - 1} runs a side cannot show a difference in {len(task.METRICS)} metrics (the smallest "
+        f"p-value is {runner.min_p(n - 1, n - 1):.2g}); use at least {n}"]
+    assert not out.exists()
+    r = _cli("task", "distal-reward", "--out", str(out), "--size", "huge", cwd=tmp_path)
+    assert r.returncode == 2 and "unknown size 'huge' for distal-reward (sizes: paper)" in r.stderr
+    assert not out.exists()
