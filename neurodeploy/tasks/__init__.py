@@ -2,4 +2,5 @@
 
 TASKS = {
     "distal-reward": "neurodeploy.tasks.distal_reward",
+    "pattern-detection": "neurodeploy.tasks.pattern_detection",
 }
