@@ -214,13 +214,16 @@ def window_proof(setup: Setup, task, compilation, steps: int) -> dict:
 
 # -- the task -------------------------------------------------------------------------------------------
 
-def run_task(task, out_dir: str, seeds: int | None = None, reference: str = REFERENCE, candidate: str = CANDIDATE,
+def run_task(task, out_dir: str, seeds: int | None = None, reference: str | None = None, candidate: str = CANDIDATE,
              tolerance: float = TOLERANCE, lava_window: int = 300, wrong: tuple = WRONG, size: str | None = None,
              first_seed: int = 1, progress=None, **overrides) -> dict:
     """Run ``task`` on the reference and the deployment, judge it in its metrics, prove the window on Lava,
     run the wrong deployments; write ``report.json`` and ``<NAME>.png`` into ``out_dir``. Returns the report.
 
-    ``first_seed``: the reference's seeds are ``first_seed ..``, the deployment's the next ``seeds``."""
+    ``first_seed``: the reference's seeds are ``first_seed ..``, the deployment's the next ``seeds``.
+    ``reference``: default the task's ``REFERENCE`` if it has one (a task may need Brian2 in the engine's order,
+    ``brian2-step``), else :data:`REFERENCE`."""
+    reference = reference or getattr(task, "REFERENCE", REFERENCE)
     say = progress or (lambda message: None)
     needed = min_seeds(len(task.METRICS))
     seeds = needed if seeds is None else int(seeds)
@@ -287,13 +290,14 @@ def _figure(task, setup, path, runs):
     fig.savefig(path, dpi=100)
 
 
-def false_alarms(task, verdicts: int, seeds: int | None = None, first_seed: int = 1000, reference: str = REFERENCE,
+def false_alarms(task, verdicts: int, seeds: int | None = None, first_seed: int = 1000, reference: str | None = None,
                  candidate: str = CANDIDATE, tolerance: float = TOLERANCE, progress=None, size: str | None = None,
                  **overrides) -> dict:
     """The correct deployment judged ``verdicts`` times on disjoint untuned seeds (from ``first_seed``): the
     fraction of FAILED verdicts, with its Clopper-Pearson 95 % interval."""
     from scipy.stats import beta
 
+    reference = reference or getattr(task, "REFERENCE", REFERENCE)
     say = progress or (lambda message: None)
     seeds = seeds or min_seeds(len(task.METRICS))
     setup = task_setup(task, size, **overrides)
