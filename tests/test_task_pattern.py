@@ -123,18 +123,19 @@ SEED = 1
 def _learned(m: dict) -> bool:
     """The paper's outcome: the neuron fires in most of the pattern's occurrences, rarely outside them, and a
     part of the pattern afferents sits at w_max while the others do not."""
-    return m["hit_rate"] >= 0.8 and m["false_alarm_hz"] <= 1.0 and m["contrast"] >= 0.05
+    return m["hit_rate"] >= 0.8 and m["false_alarm_hz"] <= 1.0 and m["contrast"] >= 0.025  # 5 of 200 afferents
 
 
 @pytest.fixture(scope="module")
 def small():
-    """The task at the small size, compiled on Poisson post spikes at 5 Hz (no reference run needed)."""
+    """The task at the small size, compiled on Poisson post spikes at 20 Hz (no reference run needed; the
+    reference's calibration run gives the same y-trace impulse, 18)."""
     from neurodeploy.compile.compilation import compile_rule
     from neurodeploy.network import with_spikes
 
     setup = task.setup(**SMALL)
     member = task.member(setup, SEED)
-    traffic = with_spikes(member, np.random.default_rng(0).random(member.post.shape) < 0.005)
+    traffic = with_spikes(member, np.random.default_rng(0).random(member.post.shape) < 0.02)
     return setup, member, compile_rule(setup.rule, traffic)
 
 
@@ -147,9 +148,13 @@ def test_the_reference_learns_the_pattern_and_its_latency_falls(small):
     assert np.median(latencies[-20:]) < np.median(latencies[:20]) - 5  # ms: earlier and earlier in the pattern
 
 
-def test_the_sign_flipped_deployment_does_not_learn_it(small):
-    """The dominant constant (A_plus) negated: every pairing depresses, the weights fall, no hit."""
+def test_the_deployment_learns_it_and_the_sign_flipped_deployment_does_not(small):
+    """emu-fixed learns on the same seed; the dominant constant (A_plus) negated: every pairing depresses, the
+    weights fall, no hit."""
     setup, member, compilation = small
+    trajectory, spikes = runner.run_member(setup, runner.CANDIDATE, compilation, member, setup.params["every"])
+    m, _ = task.evaluate(setup, member, trajectory, spikes)
+    assert _learned(m), m
     plans, _ = runner.wrong_deployments(setup, compilation)["sign"]
     trajectory, spikes = runner.run_member(setup, runner.CANDIDATE, plans, member, setup.params["every"])
     m, _ = task.evaluate(setup, member, trajectory, spikes)

@@ -34,8 +34,11 @@ import os
 
 import numpy as np
 
+from neurodeploy.batch import rule_with
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.library import LIBRARY
+from neurodeploy.network import network_from_dict, network_trains
+from neurodeploy.tasks.runner import Setup
 
 #: The reference: Brian2 in the learning engine's order (``brian2-step``), not the rule as written (``brian2``).
 #: At dt = 1 ms a pre and a post spike often fall in the same step (an afferent at 40 Hz: once in 25 post spikes);
@@ -84,10 +87,9 @@ def _check(p: dict) -> dict:
     for key in ("pattern_share", "w0"):
         if not 0 <= out[key] <= 1:
             raise NeurodeployError(NAME, key, f"must be in 0..1 (got {out[key]!r})")
-    for key in ("pattern_fraction", "tail"):
-        if not 0 < out[key] <= 0.5 if key == "pattern_fraction" else not 0 < out[key] <= 1:
-            raise NeurodeployError(NAME, key, f"must be in (0, {0.5 if key == 'pattern_fraction' else 1}] "
-                                              f"(got {out[key]!r})")
+    for key, top in (("pattern_fraction", 0.5), ("tail", 1)):  # a pattern share above 1/2 needs two in a row
+        if not 0 < out[key] <= top:
+            raise NeurodeployError(NAME, key, f"must be in (0, {top}] (got {out[key]!r})")
     for key in ("rate_min", "rate_max", "noise_rate", "jitter_ms"):
         if out[key] < 0:
             raise NeurodeployError(NAME, key, f"must be >= 0 (got {out[key]!r})")
@@ -109,8 +111,6 @@ def _check(p: dict) -> dict:
 
 def rule_for(p: dict):
     """``stdp_pair`` with the task's constants."""
-    from neurodeploy.batch import rule_with
-
     return rule_with(os.path.join(LIBRARY, "stdp_pair.yaml"),
                      {"A_plus": float(p["A_plus"]), "A_minus": float(p["A_plus"] * p["A_minus_ratio"]),
                       "tau_plus": f"{p['tau_plus_ms']} ms", "tau_minus": f"{p['tau_minus_ms']} ms",
@@ -129,9 +129,6 @@ def network_dict(p: dict) -> dict:
 def setup(rule=None, **overrides):
     """The rule (``stdp_pair`` with the task's constants unless given), the network, the template trains and the
     parameters."""
-    from neurodeploy.network import network_from_dict, network_trains
-    from neurodeploy.tasks.runner import Setup
-
     p = _check(dict(DEFAULTS, **overrides))
     rule = rule or rule_for(p)
     if rule.dt != 1e-3:
