@@ -159,3 +159,19 @@ def test_the_deployment_learns_it_and_the_sign_flipped_deployment_does_not(small
     trajectory, spikes = runner.run_member(setup, runner.CANDIDATE, plans, member, setup.params["every"])
     m, _ = task.evaluate(setup, member, trajectory, spikes)
     assert not _learned(m) and m["hit_rate"] < 0.1 and m["contrast"] <= 0.0, m
+
+
+def test_the_command_refuses_bad_steps_in_one_line_before_running(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "neurodeploy", "task", "pattern-detection", "--out", str(out),
+                        "--steps", "150"], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                       env=dict(os.environ, PYTHONPATH=root))
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "neurodeploy: error: pattern-detection: steps: must be at least 4 pattern slots, 200 (got 150)"]
+    assert not out.exists()
