@@ -58,6 +58,8 @@ from neurodeploy.backend import recorded_rows
 from neurodeploy.emu import simulate, simulate_batch
 from neurodeploy.protocol import DEFAULT_POISSON, default_trains, poisson
 from neurodeploy.spec.loader import load_rule
+from neurodeploy.tasks import TASKS
+from neurodeploy.tasks.runner import calibrate, task_module
 from neurodeploy.targets import load_all
 from neurodeploy.verdict.quantization import ensemble_seeds, record_stride
 from neurodeploy.version import __version__
@@ -442,6 +444,31 @@ def render(data: dict) -> str:
     return "\n".join(parts)
 
 
+def _calibrate_tasks(names: str, pool: int, out: str) -> int:
+    """``--tasks``: :func:`neurodeploy.tasks.runner.calibrate` per task, one JSON file, one table."""
+    if out == os.path.join(ROOT, "build", "bench.json"):
+        out = os.path.join(ROOT, "build", "bench_tasks.json")
+    chosen = list(TASKS) if names == "all" else names.split(",")
+    data = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "tasks": {}}
+    rows = []
+    for name in chosen:
+        start = time.perf_counter()
+        result = calibrate(task_module(name), pool=pool, progress=lambda m: print(m, file=sys.stderr, flush=True))
+        result["seconds"] = round(time.perf_counter() - start, 1)
+        data["tasks"][name] = result
+        for label, d in result["deployments"].items():
+            lo, hi = d["clopper_pearson_95"]
+            rows.append([name, label, f"{d['failed_drawn']:.1%}", f"{d['failed_disjoint']}/{d['disjoint']}",
+                         f"{lo:.0%}..{hi:.0%}", ", ".join(sorted(d["rejected_by"], key=d["rejected_by"].get,
+                                                                   reverse=True)[:3])])
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with open(out, "w") as f:
+            json.dump(data, f, indent=1)
+    print(_table(["task", "deployment", "FAILED (drawn)", "FAILED (disjoint)", "95% CP", "caught by"], rows))
+    print(f"\nwrote {os.path.relpath(out, os.getcwd())}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m neurodeploy.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -457,6 +484,10 @@ def main(argv=None) -> int:
     parser.add_argument("--max-rss-gb", type=float, default=None,
                         help="with --goals: stop a goal's process tree above this many GB (default 18)")
     parser.add_argument("--skip", default="", help="with --goals: goals not to run, e.g. 1,2")
+    parser.add_argument("--tasks", default=None,
+                        help="the learning tasks' verdicts calibrated instead (comma-separated names, or all): false "
+                             "alarms and detection of the wrong deployments on untuned seeds; writes build/bench_tasks.json")
+    parser.add_argument("--pool", type=int, default=20, help="with --tasks: runs per pool (default 20)")
     parser.add_argument("--rule", default="stdp_pair", help="reference rule name or YAML path (default stdp_pair)")
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench.json"), help="JSON output path")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -467,6 +498,8 @@ def main(argv=None) -> int:
         sys.stdout.write(RESULT_TAG + json.dumps(result) + "\n")
         sys.stdout.flush()
         return 0
+    if args.tasks:
+        return _calibrate_tasks(args.tasks, args.pool, args.out)
     if args.goals:
         from neurodeploy import goals
 

@@ -32,7 +32,7 @@ from neurodeploy.verdict.fidelity import check_tolerance, DEFAULT_FIDELITY
 from neurodeploy.verdict.mutate import render, self_test
 from neurodeploy.verdict.quantization import ENSEMBLE_SIZE
 from neurodeploy.tasks import TASKS
-from neurodeploy.tasks.runner import CANDIDATE, false_alarms, min_p, min_seeds, REFERENCE, run_task, task_module, WRONG
+from neurodeploy.tasks.runner import CANDIDATE, false_alarms, min_p, min_seeds, run_task, task_module, WRONG
 
 #: Largest --timeout, in seconds (a year).
 MAX_TIMEOUT = 31_536_000
@@ -788,19 +788,21 @@ class Terminated(BaseException):
 @click.argument("name", type=click.Choice(list(TASKS)))
 @click.option("--out", "out_dir", required=True, help="output directory (report.json and the task's figure)")
 @click.option("--seeds", type=click.IntRange(2, 1000), default=None,
-              help="runs per ensemble (default: the fewest with which the verdict can fail)")
+              help="runs per ensemble (default 10; at least the fewest with which the verdict can fail)")
 @click.option("--size", default=None, help="a named larger size of the task (e.g. paper)")
 @click.option("--steps", type=click.IntRange(100, 10_000_000), default=None, help="steps per run")
 @click.option("--candidate", type=click.Choice(["emu-fixed", "emu-float"]), default=CANDIDATE, show_default=True,
               help="the deployment judged (the emulator, bit for bit lava-fixed / lava-float)")
-@click.option("--wrong/--no-wrong", default=True, show_default=True,
+@click.option("--wrong/--no-wrong", default=False, show_default=True,
               help="also run the deliberately wrong deployments (x2, sign, lif-tau_v), each must fail")
 @click.option("--lava-window", type=click.IntRange(0, 100_000), default=300, show_default=True,
               help="steps of lava-fixed proven equal to emu-fixed (0: none)")
 @click.option("--false-alarms", "false_alarm_verdicts", type=click.IntRange(0, 10_000), default=0,
               help="instead: judge the correct deployment this many times on untuned seeds (the false-alarm rate)")
+@click.option("--explain", is_flag=True,
+              help="run the chain brian2-step -> emu-float -> emu-fixed even when the verdict passes (always when it fails)")
 @click.option("--quiet", is_flag=True, help="no progress lines")
-def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false_alarm_verdicts, quiet):
+def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false_alarm_verdicts, explain, quiet):
     """Run a literature learning task on the reference (brian2) and the deployment (emu-fixed = lava-fixed),
     judged in the task's own metrics."""
     import json
@@ -839,7 +841,7 @@ def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false
                 results_complete()
                 sys.exit(0)
             report = run_task(module, stage, seeds=seeds, candidate=candidate, lava_window=lava_window,
-                              wrong=WRONG if wrong else (), size=size, progress=say, **overrides)
+                              wrong=WRONG if wrong else (), size=size, progress=say, explain=explain, **overrides)
             check_signals()
             publish(stage, out_dir, "report.json", moved)
             stage = None
@@ -876,6 +878,14 @@ def task_summary(report: dict) -> str:
         else:
             lines.append(f"  wrong deployment {label} ({w['what']}): "
                          + (f"FAILED, caught by {', '.join(w['caught_by'])}" if w["failed"] else "PASSED (not caught)"))
+    if report.get("chain"):
+        lines.append("  where it comes from (the deployment's seeds, each link against the reference):")
+        for link in report["chain"]["links"]:
+            verdict = {True: "passes", False: "fails", None: "not checked"}[link["passed"]]
+            shares = ", ".join(f"{m} {link['share'][m]:+.0%}" for m in report["test"]["rejected"]
+                               if link["share"].get(m) is not None)
+            lines.append(f"    {link['backend']:<12} {verdict:<11} {link['what']}" + (f" [share: {shares}]" if shares else ""))
+        lines.append(f"  remedy: {report['chain']['remedy']}")
     if report["lava_window"]:
         w = report["lava_window"]
         lines.append(f"  lava-fixed = emu-fixed on the first {w['steps']} steps ({w['post_spikes']} LIF spikes): "

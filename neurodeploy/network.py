@@ -48,6 +48,7 @@ import numpy as np
 from neurodeploy.errors import NeurodeployError, did_you_mean
 from neurodeploy.limits import MAX_NEURON_STEPS, MAX_SYNAPSE_STEPS
 from neurodeploy.protocol import SpikeTrains, with_reward
+from neurodeploy.schedules import DistalReward, RateReward
 from neurodeploy.spec.loader import _check_keys, _identifier, _StrictLoader, MAX_FILE_BYTES, parse_yaml, read_yaml
 from neurodeploy.spec.units import dim_name, parse_quantity, SECOND
 
@@ -57,7 +58,10 @@ MAX_NEURONS, MAX_SYNAPSES, MAX_STEPS = 100_000, 10_000_000, 10_000_000
 #: the masks are drawn, as dense (n_lif, n_src) arrays.
 MAX_BLOCK = 25_000_000
 
-_TOP = ("network", "description", "steps", "seed", "populations", "projections")
+_TOP = ("network", "description", "steps", "seed", "populations", "projections", "reward")
+#: A network's reward (three-factor rules): kind -> its fields (neurodeploy.schedules).
+_REWARD = {"distal": ("pre", "post", "window", "delay", "amount", "seed"),
+           "rate": ("population", "target", "period", "delay", "amount")}
 _POISSON = ("poisson", "rate")
 _LIF = ("lif", "tau_u", "tau_v", "threshold")
 _PROJECTION = ("from", "to", "plastic", "p", "weight", "w0", "autapses")
@@ -108,6 +112,7 @@ class Network:
     populations: tuple  # Population, in the file's order
     projections: tuple  # Projection, in the file's order
     description: str = ""
+    reward: object = None  # a neurodeploy.schedules.RewardSchedule (the file's reward:), three-factor rules only
 
     @property
     def inputs(self) -> tuple:
@@ -182,7 +187,8 @@ class Network:
                                                    ("tau_v_ms", p.tau_v_ms), ("threshold", p.threshold))
                                  if v is not None} for p in self.populations],
                 "projections": [{"from": pr.source, "to": pr.target, "plastic": pr.plastic, "p": pr.p,
-                                 "synapses": int(pr.mask.sum())} for pr in self.projections]}
+                                 "synapses": int(pr.mask.sum())} for pr in self.projections],
+                **({"reward": self.reward.describe()} if self.reward is not None else {})}
 
 
 #: YAML 1.2's (and JSON's) floats: ``1e-9`` and ``2E3`` too, which YAML 1.1 (PyYAML) reads as text.
@@ -433,7 +439,93 @@ def network_from_dict(data, source: str, rule) -> Network:
         raise NeurodeployError(source, "projections", f"the network falls into {len(parts)} unconnected parts "
                                                       f"({shown}): Lava runs only the part connected to the process "
                                                       f"it starts; verify each part as its own network{why}")
-    return Network(name, source, steps, seed, tuple(populations.values()), tuple(projections), description.strip())
+    reward = _reward(data["reward"], source, populations, rule) if data.get("reward") is not None else None
+    return Network(name, source, steps, seed, tuple(populations.values()), tuple(projections), description.strip(),
+                   reward)
+
+
+def _steps(value, source, field_name, rule) -> int:
+    """A time such as '10 ms' in whole steps of the rule's dt (at least one)."""
+    seconds = _quantity(value, source, field_name, "a time such as '10 ms'", SECOND)
+    steps = int(round(seconds / rule.dt))
+    if steps < 1:
+        raise NeurodeployError(source, field_name, f"must be at least the rule's dt {rule.dt * 1e3:g} ms (got {value})")
+    return steps
+
+
+def _neuron(value, source, field_name, populations: dict, lif: bool) -> int:
+    """'name[i]' (or 'name' of a one-neuron population): its row among the sources, or among the LIF
+    neurons (``lif``)."""
+    m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*([0-9]+)\s*\])?\s*", value) \
+        if isinstance(value, str) else None
+    if m is None:
+        raise NeurodeployError(source, field_name, f"must name one neuron, such as 'exc[0]' (got {value!r})")
+    name, index = m.group(1), m.group(2)
+    if name not in populations:
+        raise NeurodeployError(source, field_name, f"unknown population {name!r}" + did_you_mean(name, populations)
+                               + f" (populations: {', '.join(populations)})")
+    pop = populations[name]
+    if lif and pop.kind != "lif":
+        raise NeurodeployError(source, field_name, f"must be a LIF neuron (the neuron whose spikes are rewarded); "
+                                                   f"{name} is a Poisson population")
+    if index is None:
+        if pop.n != 1:
+            raise NeurodeployError(source, field_name, f"{name} has {pop.n} neurons: say which, e.g. '{name}[0]'")
+        index = 0
+    index = int(index)
+    if index >= pop.n:
+        raise NeurodeployError(source, field_name, f"{name} has {pop.n} neurons (0..{pop.n - 1}; got index {index})")
+    return (pop.lif_offset if lif else pop.offset) + index
+
+
+def _reward(raw, source, populations: dict, rule):
+    """The file's ``reward:`` section: a :class:`neurodeploy.schedules.RewardSchedule`."""
+    example = "{distal: {pre: cue, post: 'exc[0]', window: 10 ms, delay: [1 s, 3 s]}}"
+    if not any(t.of == "reward" for t in rule.traces):
+        raise NeurodeployError(source, "reward", f"the rule {rule.name} has no reward trace (of: reward): a reward "
+                                                 "is the third factor of a three-factor rule")
+    if not isinstance(raw, dict) or len(raw) != 1:
+        raise NeurodeployError(source, "reward", f"must be one kind of reward, distal or rate, such as {example} "
+                                                 f"(got {raw!r})")
+    (kind, fields), = raw.items()
+    if kind not in _REWARD:
+        raise NeurodeployError(source, "reward", f"unknown kind {kind!r}" + did_you_mean(str(kind), _REWARD)
+                               + " (kinds: distal, rate)")
+    where = f"reward.{kind}"
+    if not isinstance(fields, dict):
+        raise NeurodeployError(source, where, f"must be a mapping of its fields ({', '.join(_REWARD[kind])}) "
+                                              f"(got {type(fields).__name__})")
+    _check_keys(fields, _REWARD[kind], source, where)
+    amount = _number(fields.get("amount", 1.0), source, f"{where}.amount", -1e6, 1e6)
+    if kind == "distal":
+        for key in ("pre", "post"):
+            if key not in fields:
+                raise NeurodeployError(source, f"{where}.{key}", "missing (one neuron, such as 'exc[0]')")
+        pre = _neuron(fields["pre"], source, f"{where}.pre", populations, lif=False)
+        post = _neuron(fields["post"], source, f"{where}.post", populations, lif=True)
+        window = _steps(fields.get("window", "10 ms"), source, f"{where}.window", rule)
+        delay = fields.get("delay", ["1 s", "3 s"])
+        if not isinstance(delay, list) or len(delay) != 2:
+            raise NeurodeployError(source, f"{where}.delay", f"must be [shortest, longest], such as [1 s, 3 s] "
+                                                             f"(got {delay!r})")
+        lo, hi = (_steps(d, source, f"{where}.delay", rule) for d in delay)
+        if lo > hi:
+            raise NeurodeployError(source, f"{where}.delay", f"the shortest must not exceed the longest (got {delay})")
+        seed = _int(fields.get("seed", 0), source, f"{where}.seed", 0, 2 ** 32 - 1)
+        return DistalReward(pre, post, window, lo, hi, amount, seed)
+    if "population" not in fields:
+        raise NeurodeployError(source, f"{where}.population", "missing (the LIF population whose rate is rewarded)")
+    name = fields["population"]
+    pop = populations.get(name) if isinstance(name, str) else None
+    if pop is None or pop.kind != "lif":
+        raise NeurodeployError(source, f"{where}.population", f"must be a LIF population "
+                               f"({', '.join(n for n, p in populations.items() if p.kind == 'lif')}) (got {name!r})")
+    if "target" not in fields:
+        raise NeurodeployError(source, f"{where}.target", "missing (spikes per period above which the reward comes)")
+    target = _int(fields["target"], source, f"{where}.target", 0, 10 ** 9)
+    period = _steps(fields.get("period", "100 ms"), source, f"{where}.period", rule)
+    delay = _steps(fields.get("delay", "1 s"), source, f"{where}.delay", rule)
+    return RateReward(np.arange(pop.lif_offset, pop.lif_offset + pop.n), target, period, delay, amount)
 
 
 def _part_of(parts: list, name: str) -> int:
@@ -489,9 +581,14 @@ def network_trains(rule, network: Network, seed: int, steps: int | None = None):
 
     # a three-factor rule: the protocols' default reward per LIF neuron (Brian2 runs it; the engine's
     # supplied y traces need the post spikes in advance: the Lava and emulator backends refuse it)
-    return with_reward(rule, SpikeTrains(pre, post, network.plastic_w0(), f"network:{network.name}", seed,
-                                         rates[0] if len(set(rates)) == 1 else None, mask=network.plastic_mask(),
-                                         network=network))
+    trains = with_reward(rule, SpikeTrains(pre, post, network.plastic_w0(), f"network:{network.name}", seed,
+                                           rates[0] if len(set(rates)) == 1 else None, mask=network.plastic_mask(),
+                                           network=network))
+    if network.reward is not None:  # the file's reward, decided online from the network's own spikes
+        import dataclasses
+
+        trains = dataclasses.replace(trains, reward=np.zeros_like(trains.reward), reward_schedule=network.reward)
+    return trains
 
 
 def with_spikes(trains, lif_spikes: np.ndarray):

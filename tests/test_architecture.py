@@ -4,7 +4,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -124,16 +123,14 @@ def test_a_refusal_starts_without_brian2_lava_or_numba(tmp_path):
             "except Exception as e:\n    print(type(e).__name__, file=sys.stderr)\n"
             "heavy = sorted(m for m in ('brian2', 'lava', 'numba', 'matplotlib') if m in sys.modules)\n"
             "print(heavy, time.perf_counter() - t)\n")
-    start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True, timeout=60,
                          cwd=ROOT)
-    elapsed = time.perf_counter() - start
     heavy, _ = out.stdout.strip().rsplit(" ", 1)
     assert heavy == "[]", out.stdout + out.stderr
     cli = subprocess.run([sys.executable, "-m", "neurodeploy.cli", "verify", str(bad)], capture_output=True,
                          text=True, timeout=60, cwd=ROOT)
     assert cli.returncode == 2 and cli.stdout == "" and len(cli.stderr.strip().splitlines()) == 1, cli.stderr
-    assert elapsed < 5.0  # generous: the bound is the heavy imports above; bench measures the time
+    # no wall-time bound here (a loaded CI machine took 6.6 s once): the heavy imports above are the bound
 
 
 @pytest.mark.parametrize("name", ["load_rule", "verify", "deploy", "deploy_network", "poisson", "load_network",

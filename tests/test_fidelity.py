@@ -287,3 +287,16 @@ def test_verify_refuses_what_is_not_trains_or_a_tolerance_in_one_line():
     with pytest.raises(NeurodeployError) as err:
         verification.verify(path, None, ("brian2",), fidelity=0)
     assert str(err.value) == "fidelity: must be in (0, 1) (got 0)"
+
+
+def test_without_the_reference_the_run_is_not_checked_however_well_its_links_agree():
+    """The question a run answers is the deployment's fidelity to the model: with brian2 left out the links
+    between the engine's own runs may all pass, yet the outcome is NOT CHECKED (exit 3), never PASSED."""
+    from neurodeploy.library import LIBRARY
+    from neurodeploy.verdict import EXIT_NOT_CHECKED
+
+    rule = load_rule(os.path.join(LIBRARY, "stdp_pair.yaml"))
+    report = _verify(rule, backends=["emu-float", "emu-fixed"])
+    assert _fidelity(report, "emu-float, emu-fixed")["outcome"] == "not checked"
+    assert any(c["outcome"] == "passed" for c in report.comparisons)
+    assert report.outcome == "not checked" and report.exit_code == EXIT_NOT_CHECKED

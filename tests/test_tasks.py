@@ -3,7 +3,6 @@ rewards a schedule earns, the command's refusals. Independent expectations: scip
 the plan's own constants, a hand-replayed schedule."""
 import dataclasses
 import itertools
-import json
 import os
 import subprocess
 import sys
@@ -145,3 +144,25 @@ def test_the_command_refuses_a_verdict_that_cannot_fail(tmp_path):
     r = _cli("task", "distal-reward", "--out", str(out), "--size", "huge", cwd=tmp_path)
     assert r.returncode == 2 and "unknown size 'huge' for distal-reward (sizes: paper)" in r.stderr
     assert not out.exists()
+
+
+def test_false_alarms_count_verdicts_on_disjoint_seeds_with_an_exact_interval(monkeypatch):
+    """Two verdicts of the correct deployment at 200 steps: the seeds are disjoint from each other and from
+    the tuned ones, and the interval is scipy's exact (Clopper-Pearson) binomial interval."""
+    from scipy.stats import binomtest
+
+    seen = []
+    real = runner.ensemble
+
+    def spy(task_, setup, backend, plans, seeds, net=None):
+        seen.append((backend, list(seeds)))
+        return real(task_, setup, backend, plans, seeds, net)
+
+    monkeypatch.setattr(runner, "ensemble", spy)
+    out = runner.false_alarms(task, 2, steps=200, first_seed=1000)
+    n = runner.default_seeds(task)
+    seeds = [s for _, ss in seen for s in ss]
+    assert len(seeds) == len(set(seeds)) == 4 * n and min(seeds) == 1000
+    assert [b for b, _ in seen] == ["brian2", "emu-fixed"] * 2
+    ci = binomtest(out["failed"], out["verdicts"]).proportion_ci(confidence_level=0.95, method="exact")
+    assert out["clopper_pearson_95"] == pytest.approx([ci.low, ci.high])

@@ -25,7 +25,11 @@ What the runner does, the same for every task (:func:`run_task`):
    (:func:`min_seeds`): the smallest p-value of ``n`` against ``n`` runs must lie below alpha / m.
 4. **The proof**: ``lava-fixed`` against ``emu-fixed`` on the first ``lava_window`` steps of a member,
    spikes and weights bit for bit.
-5. **Wrong deployments** (:func:`wrong_deployments`, the candidate only): the fixed plan's dominant constant
+5. **Where a deviation comes from** (:func:`attribution`, when the verdict fails or on request): the chain
+   ``brian2`` -> ``brian2-step`` (timing) -> ``emu-float`` (approximation) -> ``emu-fixed`` (quantization) on
+   the deployment's seeds; per link its verdict against the reference and its share of each metric's
+   deviation; the first failing link names the remedy, measured by the links before it passing.
+6. **Wrong deployments** (:func:`wrong_deployments`, the candidate only): the fixed plan's dominant constant
    doubled (``x2``), its sign flipped (``sign``), the deployed LIF neurons' membrane time constant halved
    (``lif-tau_v``). Each must FAIL; the report lists which metric caught it.
 """
@@ -56,8 +60,15 @@ from neurodeploy.verdict.mutate import mutated_plan
 REFERENCE, CANDIDATE = "brian2", "emu-fixed"
 #: The fidelity tolerance of a task metric: a share of the reference ensemble's mean magnitude.
 TOLERANCE = 0.2
+#: Runs a side by default: above the power floor (:func:`min_seeds`, 7 for 6 metrics), so that a wrong
+#: deployment is caught against an ensemble that spreads as widely as a learning task's does.
+DEFAULT_SEEDS = 10
 #: The wrong deployments every task must fail.
 WRONG = ("x2", "sign", "lif-tau_v")
+#: The links between the reference and the deployment, each one change: (backend, what it adds).
+LINKS = (("brian2-step", "timing: the engine's order of a same-step pre and post spike"),
+         ("emu-float", "approximation: the rule as the learning engine computes it, in float"),
+         ("emu-fixed", "quantization: Loihi's fixed point (8-bit weights, 7-bit traces, stochastic rounding)"))
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,10 @@ def min_seeds(metrics: int, alpha: float = ALPHA) -> int:
     return n
 
 
+def default_seeds(task) -> int:
+    return max(DEFAULT_SEEDS, min_seeds(len(task.METRICS)))
+
+
 def margins(task, reference: np.ndarray, tolerance: float) -> dict:
     """Per metric: ``tolerance`` x the reference ensemble's mean magnitude + the task's floor; from the
     reference and the task only."""
@@ -124,14 +139,7 @@ def run_member(setup: Setup, backend: str, plans, member, every: int):
 
 def earned_rewards(member, spikes: np.ndarray) -> np.ndarray:
     """The reward raster (n_lif, steps) a member's reward schedule gives the spikes of a run (replayed)."""
-    schedule = member.reward_schedule.fresh(member.n_post, member.steps)
-    net = member.network
-    inputs = member.pre[: net.n_inputs]
-    reward = np.zeros((member.n_post, member.steps))
-    for t in range(member.steps):
-        reward[:, t] = schedule.deliver(t)
-        schedule.observe(t, np.concatenate([inputs[:, t], spikes[:, t]]), spikes[:, t])
-    return reward
+    return member.reward_schedule.replay(with_spikes(member, spikes).pre, spikes)
 
 
 def compile_task(task, setup: Setup, reference: str = REFERENCE, every: int | None = None):
@@ -195,6 +203,57 @@ def describe_wrong(setup: Setup, compilation) -> dict:
             "lif-tau_v": "the deployed LIF neurons' tau_v halved"}
 
 
+# -- where a deviation comes from ------------------------------------------------------------------------
+
+def attribution(task, setup: Setup, compilation, reference: np.ndarray, candidate: np.ndarray, seeds,
+                tolerance: float, done: dict | None = None) -> dict:
+    """The chain reference -> brian2-step -> emu-float -> emu-fixed on the deployment's seeds: per link the
+    ensemble's verdict against the reference (the first link that passes is the measured remedy: deploy at
+    that link), and per metric the share of the deviation each link adds (mean change / total change)."""
+    done = dict(done or {})
+    names = [b for b, _ in LINKS]
+    chain = LINKS[: names.index(task_candidate(done)) + 1] if task_candidate(done) in names else LINKS
+    rows = {}
+    for backend, _ in chain:
+        if backend in done:
+            rows[backend] = done[backend]
+            continue
+        plans = {} if backend.startswith("brian2") else compilation
+        rows[backend], _, _ = ensemble(task, setup, backend, plans, seeds)
+    links, previous = [], reference
+    total = candidate.mean(axis=0) - reference.mean(axis=0)
+    for backend, what in chain:
+        step = rows[backend].mean(axis=0) - previous.mean(axis=0)
+        test = judge(task, reference, rows[backend], tolerance)
+        links.append({"backend": backend, "what": what, "passed": test["passed"], "rejected": test["rejected"],
+                      "change": dict(zip(task.METRICS, step.tolist())),
+                      "share": {m: (float(step[k] / total[k]) if total[k] != 0 else None)
+                                for k, m in enumerate(task.METRICS)}})
+        previous = rows[backend]
+    return {"links": links, "remedy": _remedy(links)}
+
+
+def task_candidate(done: dict):
+    """The deployment whose rows ``done`` holds (the chain ends there)."""
+    return next(iter(done), None)
+
+
+def _remedy(links) -> str:
+    first_failing = next((k for k, link in enumerate(links) if link["passed"] is False), None)
+    if first_failing is None:
+        return "every link passes"
+    link = links[first_failing]
+    if link["backend"] == "brian2-step":
+        return ("the deviation appears with the engine's same-step order (timing): a smaller dt (fewer same-step "
+                "pairs) or a rule whose window is continuous at 0 removes it")
+    if link["backend"] == "emu-float":
+        return ("the deviation appears with the engine's form of the rule (approximation): no engine deployment "
+                "removes it; a custom CPU process (lava-cpu) runs the rule as written")
+    return ("the deviation appears with fixed point only (quantization): the float deployment (lava-float, "
+            "emu-float) passes; on the chip, a larger weight range per step (weight exponent) or slower "
+            "learning rate with more steps reduce the rounding's share")
+
+
 # -- the proof ------------------------------------------------------------------------------------------
 
 def window_proof(setup: Setup, task, compilation, steps: int) -> dict:
@@ -216,17 +275,19 @@ def window_proof(setup: Setup, task, compilation, steps: int) -> dict:
 
 def run_task(task, out_dir: str, seeds: int | None = None, reference: str | None = None, candidate: str = CANDIDATE,
              tolerance: float = TOLERANCE, lava_window: int = 300, wrong: tuple = WRONG, size: str | None = None,
-             first_seed: int = 1, progress=None, **overrides) -> dict:
+             first_seed: int = 1, progress=None, explain: bool = False, **overrides) -> dict:
     """Run ``task`` on the reference and the deployment, judge it in its metrics, prove the window on Lava,
     run the wrong deployments; write ``report.json`` and ``<NAME>.png`` into ``out_dir``. Returns the report.
 
     ``first_seed``: the reference's seeds are ``first_seed ..``, the deployment's the next ``seeds``.
+    ``explain``: run the chain (:func:`attribution`) even when the verdict passes (it always runs when it
+    fails).
     ``reference``: default the task's ``REFERENCE`` if it has one (a task may need Brian2 in the engine's order,
     ``brian2-step``), else :data:`REFERENCE`."""
     reference = reference or getattr(task, "REFERENCE", REFERENCE)
     say = progress or (lambda message: None)
     needed = min_seeds(len(task.METRICS))
-    seeds = needed if seeds is None else int(seeds)
+    seeds = default_seeds(task) if seeds is None else int(seeds)
     if seeds < needed:
         raise NeurodeployError("--seeds", "", f"{seeds} runs a side cannot show a difference in {len(task.METRICS)} "
                                               f"metrics at family-wise alpha {ALPHA:g} (the smallest p-value is "
@@ -255,6 +316,10 @@ def run_task(task, out_dir: str, seeds: int | None = None, reference: str | None
         test = judge(task, ref, rows, tolerance)
         wrongs[label] = {"what": labels[label], "failed": test["passed"] is False, "caught_by": test["rejected"],
                          "means": dict(zip(task.METRICS, rows.mean(axis=0).tolist())), "seconds": round(secs, 1)}
+    chain = None
+    if verdict["passed"] is False or explain:
+        say(f"{task.NAME}: the chain brian2-step -> emu-float -> {candidate} on the deployment's seeds")
+        chain = attribution(task, setup, compilation, ref, cand, cand_seeds, tolerance, done={candidate: cand})
     proof = None
     if lava_window:
         say(f"{task.NAME}: lava-fixed on the first {lava_window} steps")
@@ -264,7 +329,7 @@ def run_task(task, out_dir: str, seeds: int | None = None, reference: str | None
               "seeds": {"reference": ref_seeds, "candidate": cand_seeds, "calibration": 0},
               "metrics": {"names": list(task.METRICS), "reference": ref.tolist(), "candidate": cand.tolist()},
               "margins": margins(task, ref, tolerance), "verdict": verdict["passed"], "test": verdict,
-              "wrong_deployments": wrongs, "lava_window": proof,
+              "wrong_deployments": wrongs, "lava_window": proof, "chain": chain,
               "seconds": {"compile": round(compile_s, 1), reference: round(ref_s, 1), candidate: round(cand_s, 1)}}
     os.makedirs(out_dir, exist_ok=True)
     figure_path = os.path.join(out_dir, task.NAME.replace("-", "_") + ".png")
@@ -299,7 +364,7 @@ def false_alarms(task, verdicts: int, seeds: int | None = None, first_seed: int 
 
     reference = reference or getattr(task, "REFERENCE", REFERENCE)
     say = progress or (lambda message: None)
-    seeds = seeds or min_seeds(len(task.METRICS))
+    seeds = seeds or default_seeds(task)
     setup = task_setup(task, size, **overrides)
     compilation = compile_task(task, setup, reference)
     failed, rejected = 0, {}
@@ -317,3 +382,61 @@ def false_alarms(task, verdicts: int, seeds: int | None = None, first_seed: int 
     return {"task": task.NAME, "verdicts": verdicts, "seeds_per_side": seeds, "failed": failed,
             "rate": failed / verdicts, "clopper_pearson_95": [lo, hi], "rejected": rejected,
             "first_seed": first_seed}
+
+
+def calibrate(task, pool: int = 20, seeds: int | None = None, draws: int = 1000, first_seed: int = 1000,
+              reference: str | None = None, candidate: str = CANDIDATE, tolerance: float = TOLERANCE,
+              wrong: tuple = WRONG, size: str | None = None, progress=None, **overrides) -> dict:
+    """False alarms and detection power of the task's verdict, on seeds it was never tuned on (``first_seed``..).
+
+    Pools of ``pool`` runs: the reference, the correct deployment and each wrong deployment (the same seeds
+    as the correct one). Verdicts of ``seeds`` runs a side: the ``pool // seeds`` disjoint ones (independent:
+    Clopper-Pearson 95 % intervals) and ``draws`` drawn from the pools without replacement within a verdict
+    (a finer estimate of the same rates, its draws not independent of each other)."""
+    from scipy.stats import beta
+
+    reference = reference or getattr(task, "REFERENCE", REFERENCE)
+    say = progress or (lambda message: None)
+    n = seeds or default_seeds(task)
+    if pool < n:
+        raise ValueError(f"a pool of {pool} runs cannot hold a verdict of {n} runs a side")
+    setup = task_setup(task, size, **overrides)
+    compilation = compile_task(task, setup, reference)
+    ref_seeds = range(first_seed, first_seed + pool)
+    cand_seeds = range(first_seed + pool, first_seed + 2 * pool)
+    say(f"{task.NAME}: {reference}, a pool of {pool} runs")
+    ref, _, ref_s = ensemble(task, setup, reference, {}, ref_seeds)
+    say(f"{task.NAME}: {candidate}, a pool of {pool} runs")
+    pools = {"correct": ensemble(task, setup, candidate, compilation, cand_seeds)[0]}
+    for label, (plans, net) in wrong_deployments(setup, compilation).items():
+        if label in wrong:
+            say(f"{task.NAME}: wrong deployment {label}, a pool of {pool} runs")
+            pools[label] = ensemble(task, setup, candidate, plans, cand_seeds, net=net)[0]
+    rng = np.random.default_rng(0)
+    picks = [(rng.choice(pool, n, replace=False), rng.choice(pool, n, replace=False)) for _ in range(draws)]
+
+    def interval(k, total):
+        lo = 0.0 if k == 0 else float(beta.ppf(0.025, k, total - k + 1))
+        hi = 1.0 if k == total else float(beta.ppf(0.975, k + 1, total - k))
+        return [lo, hi]
+
+    out = {"task": task.NAME, "pool": pool, "seeds_per_side": n, "first_seed": first_seed, "draws": draws,
+           "seconds_reference_pool": round(ref_s, 1), "deployments": {}}
+    blocks = pool // n
+    for label, rows in pools.items():
+        exact = [judge(task, ref[b * n:(b + 1) * n], rows[b * n:(b + 1) * n], tolerance) for b in range(blocks)]
+        drawn = [judge(task, ref[i], rows[j], tolerance) for i, j in picks]
+        failed_exact = sum(t["passed"] is False for t in exact)
+        failed_drawn = sum(t["passed"] is False for t in drawn)
+        caught_by = {}
+        for t in drawn:
+            for name in t["rejected"]:
+                caught_by[name] = caught_by.get(name, 0) + 1
+        out["deployments"][label] = {
+            "failed_disjoint": failed_exact, "disjoint": blocks, "clopper_pearson_95": interval(failed_exact, blocks),
+            "failed_drawn": failed_drawn / draws, "rejected_by": caught_by,
+            "means": dict(zip(task.METRICS, rows.mean(axis=0).tolist()))}
+        say(f"{task.NAME}: {label}: {failed_drawn / draws:.1%} of {draws} drawn verdicts FAILED "
+            f"({failed_exact} of {blocks} disjoint)")
+    out["reference_means"] = dict(zip(task.METRICS, ref.mean(axis=0).tolist()))
+    return out
