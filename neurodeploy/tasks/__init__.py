@@ -2,5 +2,6 @@
 
 TASKS = {
     "distal-reward": "neurodeploy.tasks.distal_reward",
+    "pattern-detection": "neurodeploy.tasks.pattern_detection",
     "digits": "neurodeploy.tasks.digits",
 }
