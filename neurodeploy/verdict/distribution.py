@@ -150,9 +150,14 @@ def two_sample_p(a: np.ndarray, b: np.ndarray) -> float:
     spreads differ (a fixed-point ensemble spreads wider than the float reference): the Brunner-Munzel
     test (``scipy.stats.brunnermunzel``, t approximation); where it is undefined (one side constant:
     no variance estimate) a permutation test of the difference of means (9999 resamples, seeded)."""
+    import warnings
+
     from scipy.stats import brunnermunzel, permutation_test
 
-    with np.errstate(all="ignore"):
+    # complete separation (every a below every b) leaves Brunner-Munzel's t without degrees of freedom:
+    # scipy warns and returns NaN, and the permutation test below answers instead
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         p = float(brunnermunzel(a, b, alternative="two-sided").pvalue) if np.ptp(a) > 0 and np.ptp(b) > 0 else np.nan
     if not np.isfinite(p):
         res = permutation_test((a, b), lambda x, y: np.mean(x) - np.mean(y), n_resamples=9999,
