@@ -49,3 +49,22 @@ def raster(n: int, steps: int, spikes) -> np.ndarray:
     for i, t in spikes:
         r[i, t] = True
     return r
+
+
+def saturating_plan(fixed):
+    """``fixed`` with every trace impulse 127 (the 7-bit traces clip, the float realisation does not) and
+    its constants rescaled to the new impulses as the engine's best: only the saturation is wrong."""
+    import dataclasses
+
+    from neurodeploy.verdict.quantization import nearest_representable
+
+    scale = {t.name: 127.0 / t.impulse for t in fixed.traces}
+    traces = tuple(dataclasses.replace(t, impulse=127.0, scale=t.scale * scale[t.name]) for t in fixed.traces)
+    products = []
+    for p in fixed.products:
+        trace = next(t for t in fixed.traces if t.slot in p.factors)
+        s, e, v = nearest_representable(p.requested / scale[trace.name])
+        products.append(dataclasses.replace(p, mantissa=s, exponent=e, realised=v))
+    products = tuple(products)
+    return dataclasses.replace(fixed, traces=traces, products=products,
+                               dw=" ".join(q.text for q in products if q.text).lstrip("+ "))

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import rule_path
+from conftest import rule_path, saturating_plan
 from neurodeploy.backend import recorded_rows
 from neurodeploy.compile.compilation import compile_plans
 from neurodeploy.compile.lowering import lower
@@ -187,19 +187,7 @@ def pair():
 
 def _saturating(rule, plans):
     """Impulses of 127 (the 7-bit traces clip, the float realisation does not): the ensemble mean fails."""
-    from neurodeploy.verdict.quantization import nearest_representable
-
-    fixed = plans["fixed"]
-    scale = {t.name: 127.0 / t.impulse for t in fixed.traces}
-    traces = tuple(dataclasses.replace(t, impulse=127.0, scale=t.scale * scale[t.name]) for t in fixed.traces)
-    products = []
-    for p in fixed.products:
-        trace = next(t for t in fixed.traces if t.slot in p.factors)
-        s, e, v = nearest_representable(p.requested / scale[trace.name])
-        products.append(dataclasses.replace(p, mantissa=s, exponent=e, realised=v))
-    products = tuple(products)
-    return dataclasses.replace(fixed, traces=traces, products=products,
-                               dw=" ".join(q.text for q in products if q.text).lstrip("+ "))
+    return saturating_plan(plans["fixed"])
 
 
 def _case(rule, name):

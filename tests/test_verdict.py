@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import raster, rule_path
+from conftest import raster, rule_path, saturating_plan
 from neurodeploy.backend import RunResult
 from neurodeploy.cli import main
 from neurodeploy.emu.engine import simulate
@@ -147,18 +147,7 @@ def test_saturating_traces_fail_the_rounding_link(pair):
     realisation does not; the ensemble mean parts from it (a bias no rounding seed removes)."""
     trains = poisson(pair, 10, 10, 1000, 20.0, 4)
     plans = compile_plans(pair, trains)
-    fixed = plans["fixed"]
-    scale = {t.name: 127.0 / t.impulse for t in fixed.traces}
-    traces = tuple(dataclasses.replace(t, impulse=127.0, scale=t.scale * scale[t.name]) for t in fixed.traces)
-    # constants rescaled to the new impulses as the engine's best: only the saturation is wrong
-    products = []
-    for p in fixed.products:
-        trace = next(t for t in fixed.traces if t.slot in p.factors)
-        s, e, v = nearest_representable(p.requested / scale[trace.name])
-        products.append(dataclasses.replace(p, mantissa=s, exponent=e, realised=v))
-    products = tuple(products)
-    wrong = dataclasses.replace(fixed, traces=traces, products=products,
-                                dw=" ".join(q.text for q in products if q.text).lstrip("+ "))
+    wrong = saturating_plan(plans["fixed"])
     chain = _chain(pair, plans, trains, wrong)
     assert chain["constants"]["outcome"] == "passed", chain["constants"].get("message")
     assert chain["rounding"]["outcome"] == "failed"
