@@ -59,7 +59,7 @@ from neurodeploy.emu import simulate, simulate_batch
 from neurodeploy.protocol import DEFAULT_POISSON, default_trains, poisson
 from neurodeploy.spec.loader import load_rule
 from neurodeploy.tasks import TASKS
-from neurodeploy.tasks.runner import calibrate, task_module
+from neurodeploy.tasks.runner import WRONG, calibrate, task_module
 from neurodeploy.targets import load_all
 from neurodeploy.verdict.quantization import ensemble_seeds, record_stride
 from neurodeploy.version import __version__
@@ -444,16 +444,29 @@ def render(data: dict) -> str:
     return "\n".join(parts)
 
 
-def _calibrate_tasks(names: str, pool: int, out: str) -> int:
-    """``--tasks``: :func:`neurodeploy.tasks.runner.calibrate` per task, one JSON file, one table."""
+def _calibrate_tasks(names: str, pool: int, out: str, draws: int = 1000, wrong: bool = True) -> int:
+    """``--tasks``: :func:`neurodeploy.tasks.runner.calibrate` per task, one JSON file (the other tasks'
+    earlier results in it kept), one table."""
     if out == os.path.join(ROOT, "build", "bench.json"):
         out = os.path.join(ROOT, "build", "bench_tasks.json")
     chosen = list(TASKS) if names == "all" else names.split(",")
+    unknown = [n for n in chosen if n not in TASKS]
+    if unknown:
+        print(f"neurodeploy bench: error: --tasks: unknown task {unknown[0]!r} (tasks: {', '.join(TASKS)})",
+              file=sys.stderr)
+        return 2
     data = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "tasks": {}}
+    if os.path.exists(out):
+        try:
+            with open(out) as f:
+                data["tasks"] = json.load(f).get("tasks", {})
+        except (OSError, ValueError):
+            pass
     rows = []
     for name in chosen:
         start = time.perf_counter()
-        result = calibrate(task_module(name), pool=pool, progress=lambda m: print(m, file=sys.stderr, flush=True))
+        result = calibrate(task_module(name), pool=pool, draws=draws, wrong=WRONG if wrong else (),
+                           progress=lambda m: print(m, file=sys.stderr, flush=True))
         result["seconds"] = round(time.perf_counter() - start, 1)
         data["tasks"][name] = result
         for label, d in result["deployments"].items():
@@ -488,6 +501,9 @@ def main(argv=None) -> int:
                         help="the learning tasks' verdicts calibrated instead (comma-separated names, or all): false "
                              "alarms and detection of the wrong deployments on untuned seeds; writes build/bench_tasks.json")
     parser.add_argument("--pool", type=int, default=20, help="with --tasks: runs per pool (default 20)")
+    parser.add_argument("--draws", type=int, default=1000, help="with --tasks: verdicts drawn from the pools (default 1000)")
+    parser.add_argument("--no-wrong", action="store_true", help="with --tasks: no wrong deployments (the null and the "
+                                                                 "correct deployment only)")
     parser.add_argument("--rule", default="stdp_pair", help="reference rule name or YAML path (default stdp_pair)")
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench.json"), help="JSON output path")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -499,7 +515,7 @@ def main(argv=None) -> int:
         sys.stdout.flush()
         return 0
     if args.tasks:
-        return _calibrate_tasks(args.tasks, args.pool, args.out)
+        return _calibrate_tasks(args.tasks, args.pool, args.out, args.draws, not args.no_wrong)
     if args.goals:
         from neurodeploy import goals
 

@@ -166,3 +166,36 @@ def test_false_alarms_count_verdicts_on_disjoint_seeds_with_an_exact_interval(mo
     assert [b for b, _ in seen] == ["brian2", "emu-fixed"] * 2
     ci = binomtest(out["failed"], out["verdicts"]).proportion_ci(confidence_level=0.95, method="exact")
     assert out["clopper_pearson_95"] == pytest.approx([ci.low, ci.high])
+
+
+def test_calibrate_judges_the_reference_against_itself_and_catches_a_shifted_pool(monkeypatch):
+    """calibrate's pools from synthetic metrics (the runs themselves are tested above): the null pool is the
+    reference's backend on the candidate's seeds (disjoint from the reference's), drawn from the same
+    distribution as the reference, so its verdicts fail at about the nominal family-wise 1% (here at most
+    5% of 100 drawn); a wrong deployment shifted by 10 reference spreads in one metric fails every verdict
+    and is caught by that metric; the disjoint verdicts carry scipy's exact interval."""
+    from scipy.stats import binomtest
+
+    seen = []
+    rng = np.random.default_rng(7)
+    k = len(task.METRICS)
+    base = np.linspace(1.0, 2.0, k)
+
+    def fake(task_, setup, backend, plans, seeds, net=None):
+        seeds = list(seeds)
+        seen.append((backend, seeds))
+        rows = base + 0.1 * rng.standard_normal((len(seeds), k))
+        if net is not None:  # lif-tau_v: the deployed network differs
+            rows[:, 0] += 1.0
+        return rows, [], 0.0
+
+    monkeypatch.setattr(runner, "ensemble", fake)
+    out = runner.calibrate(task, pool=20, draws=100, steps=200, wrong=("lif-tau_v",))
+    ref_seeds = seen[0][1]
+    assert seen[0][0] == seen[1][0] == runner.REFERENCE
+    assert set(ref_seeds).isdisjoint(seen[1][1]) and min(ref_seeds) == 1000
+    null, wrong = out["deployments"]["null"], out["deployments"]["lif-tau_v"]
+    assert null["failed_drawn"] <= 0.05, null
+    assert wrong["failed_drawn"] == 1.0 and max(wrong["rejected_by"], key=wrong["rejected_by"].get) == task.METRICS[0]
+    ci = binomtest(null["failed_disjoint"], null["disjoint"]).proportion_ci(confidence_level=0.95, method="exact")
+    assert null["clopper_pearson_95"] == pytest.approx([ci.low, ci.high])

@@ -382,11 +382,14 @@ def false_alarms(task, verdicts: int, seeds: int | None = None, first_seed: int 
 
 def calibrate(task, pool: int = 20, seeds: int | None = None, draws: int = 1000, first_seed: int = 1000,
               reference: str = REFERENCE, candidate: str = CANDIDATE, tolerance: float = TOLERANCE,
-              wrong: tuple = WRONG, size: str | None = None, progress=None, **overrides) -> dict:
+              wrong: tuple = WRONG, size: str | None = None, progress=None, null: bool = True,
+              **overrides) -> dict:
     """False alarms and detection power of the task's verdict, on seeds it was never tuned on (``first_seed``..).
 
     Pools of ``pool`` runs: the reference, the correct deployment and each wrong deployment (the same seeds
-    as the correct one). Verdicts of ``seeds`` runs a side: the ``pool // seeds`` disjoint ones (independent:
+    as the correct one). ``null``: also the reference judged against itself on the candidate's seeds (pool
+    ``null``): there the deviation is zero by construction, so every FAILED verdict is a false alarm of the
+    verdict itself, whatever the deployment does. Verdicts of ``seeds`` runs a side: the ``pool // seeds`` disjoint ones (independent:
     Clopper-Pearson 95 % intervals) and ``draws`` drawn from the pools without replacement within a verdict
     (a finer estimate of the same rates, its draws not independent of each other)."""
     from scipy.stats import beta
@@ -402,7 +405,11 @@ def calibrate(task, pool: int = 20, seeds: int | None = None, draws: int = 1000,
     say(f"{task.NAME}: {reference}, a pool of {pool} runs")
     ref, _, ref_s = ensemble(task, setup, reference, {}, ref_seeds)
     say(f"{task.NAME}: {candidate}, a pool of {pool} runs")
-    pools = {"correct": ensemble(task, setup, candidate, compilation, cand_seeds)[0]}
+    pools = {}
+    if null:
+        say(f"{task.NAME}: {reference} again (the null: the reference against itself), a pool of {pool} runs")
+        pools["null"] = ensemble(task, setup, reference, {}, cand_seeds)[0]
+    pools["correct"] = ensemble(task, setup, candidate, compilation, cand_seeds)[0]
     for label, (plans, net) in wrong_deployments(setup, compilation).items():
         if label in wrong:
             say(f"{task.NAME}: wrong deployment {label}, a pool of {pool} runs")
