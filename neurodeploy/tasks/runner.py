@@ -404,11 +404,11 @@ def calibrate(task, pool: int = 20, seeds: int | None = None, draws: int = 1000,
     cand_seeds = range(first_seed + pool, first_seed + 2 * pool)
     say(f"{task.NAME}: {reference}, a pool of {pool} runs")
     ref, _, ref_s = ensemble(task, setup, reference, {}, ref_seeds)
-    say(f"{task.NAME}: {candidate}, a pool of {pool} runs")
     pools = {}
     if null:
         say(f"{task.NAME}: {reference} again (the null: the reference against itself), a pool of {pool} runs")
         pools["null"] = ensemble(task, setup, reference, {}, cand_seeds)[0]
+    say(f"{task.NAME}: {candidate}, a pool of {pool} runs")
     pools["correct"] = ensemble(task, setup, candidate, compilation, cand_seeds)[0]
     for label, (plans, net) in wrong_deployments(setup, compilation).items():
         if label in wrong:
