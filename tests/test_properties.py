@@ -427,3 +427,59 @@ def test_budget_catches_a_hang():
         while True:
             math.sqrt(2)
     assert outcome(spin)[0] == "hang"
+
+
+# --- (d) a network file's reward: section (the third factor decided from the network's spikes) ----
+
+REWARD_NET = {"network": "fuzz", "steps": 200, "seed": 1,
+              "populations": {"cue": {"poisson": 1, "rate": "5 Hz"},
+                              "exc": {"lif": 2, "tau_u": "5 ms", "tau_v": "20 ms", "threshold": 2}},
+              "projections": [{"from": "cue", "to": "exc", "plastic": True, "w0": 0.5}]}
+_any = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(), st.text(max_size=12),
+                 st.sampled_from(["cue", "exc", "exc[0]", "exc[2]", "cue[0]", "10 ms", "-1 s", "3 s", "1 mV",
+                                  "1e999 ms", "nan ms"]),
+                 st.lists(st.sampled_from(["100 ms", "1 s", "0 ms", "x", 1]), max_size=3))
+_good_reward = {"distal": {"pre": "cue", "post": "exc[1]", "window": "10 ms", "delay": ["100 ms", "150 ms"],
+                            "amount": 1.0, "seed": 3},
+                 "rate": {"population": "exc", "target": 2, "period": "50 ms", "delay": "20 ms", "amount": 0.5}}
+
+
+def _edited(kind, field, value, drop):
+    body = dict(_good_reward[kind])
+    if drop:
+        body.pop(field, None)
+    else:
+        body[field] = value
+    return {kind: body}
+
+
+rewards = st.one_of(
+    _any,
+    st.builds(_edited, st.sampled_from(["distal", "rate"]),
+              st.sampled_from(["pre", "post", "window", "delay", "amount", "seed", "population", "target", "period",
+                               "extra"]), _any, st.booleans()),
+    st.sampled_from([{kind: body} for kind, body in _good_reward.items()]),
+    st.dictionaries(st.text(max_size=8), _any, max_size=2))
+
+
+@settings(max_examples=1000, **SETTINGS)
+@given(rewards)
+def test_network_reward_section_arbitrary(reward):
+    """Any reward: section (one field of a good one changed or dropped, arbitrary data) loads or is refused in
+    one line naming the field: never a crash, never a hang."""
+    from neurodeploy.network import network_from_dict
+
+    kind, value = outcome(network_from_dict, dict(REWARD_NET, reward=reward), "net.yaml", _rstdp())
+    check("network_from_dict(reward)", kind, value, text=repr(reward))
+
+
+_RSTDP = []
+
+
+def _rstdp():
+    """The library's rstdp, loaded once."""
+    if not _RSTDP:
+        from neurodeploy.library import LIBRARY
+
+        _RSTDP.append(load_rule(f"{LIBRARY}/rstdp.yaml"))
+    return _RSTDP[0]

@@ -199,3 +199,13 @@ def test_calibrate_judges_the_reference_against_itself_and_catches_a_shifted_poo
     assert wrong["failed_drawn"] == 1.0 and max(wrong["rejected_by"], key=wrong["rejected_by"].get) == task.METRICS[0]
     ci = binomtest(null["failed_disjoint"], null["disjoint"]).proportion_ci(confidence_level=0.95, method="exact")
     assert null["clopper_pearson_95"] == pytest.approx([ci.low, ci.high])
+
+
+def test_bench_refuses_an_unknown_task_in_one_line_before_running(tmp_path):
+    out = tmp_path / "bench_tasks.json"
+    r = subprocess.run([sys.executable, "-m", "neurodeploy.bench", "--tasks", "distal-reward,nope", "--out", str(out)],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "neurodeploy bench: error: --tasks: unknown task 'nope' (tasks: distal-reward, pattern-detection, digits)"]
+    assert not out.exists()
