@@ -352,13 +352,20 @@ def _figure(task, setup, path, runs):
     fig.savefig(path, dpi=100)
 
 
+def clopper_pearson(k: int, n: int) -> list:
+    """The exact (Clopper-Pearson) 95 % interval of a rate of ``k`` events in ``n`` independent trials."""
+    from scipy.stats import beta
+
+    lo = 0.0 if k == 0 else float(beta.ppf(0.025, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(0.975, k + 1, n - k))
+    return [lo, hi]
+
+
 def false_alarms(task, verdicts: int, seeds: int | None = None, first_seed: int = 1000, reference: str = REFERENCE,
                  candidate: str = CANDIDATE, tolerance: float = TOLERANCE, progress=None, size: str | None = None,
                  **overrides) -> dict:
     """The correct deployment judged ``verdicts`` times on disjoint untuned seeds (from ``first_seed``): the
     fraction of FAILED verdicts, with its Clopper-Pearson 95 % interval."""
-    from scipy.stats import beta
-
     say = progress or (lambda message: None)
     seeds = seeds or default_seeds(task)
     setup = task_setup(task, size, **overrides)
@@ -373,10 +380,8 @@ def false_alarms(task, verdicts: int, seeds: int | None = None, first_seed: int 
         for name in test["rejected"]:
             rejected[name] = rejected.get(name, 0) + 1
         say(f"{task.NAME}: verdict {v + 1}/{verdicts}: {'FAILED' if test['passed'] is False else 'PASSED'}")
-    lo = 0.0 if failed == 0 else float(beta.ppf(0.025, failed, verdicts - failed + 1))
-    hi = 1.0 if failed == verdicts else float(beta.ppf(0.975, failed + 1, verdicts - failed))
     return {"task": task.NAME, "verdicts": verdicts, "seeds_per_side": seeds, "failed": failed,
-            "rate": failed / verdicts, "clopper_pearson_95": [lo, hi], "rejected": rejected,
+            "rate": failed / verdicts, "clopper_pearson_95": clopper_pearson(failed, verdicts), "rejected": rejected,
             "first_seed": first_seed}
 
 
@@ -392,8 +397,6 @@ def calibrate(task, pool: int = 20, seeds: int | None = None, draws: int = 1000,
     verdict itself, whatever the deployment does. Verdicts of ``seeds`` runs a side: the ``pool // seeds`` disjoint ones (independent:
     Clopper-Pearson 95 % intervals) and ``draws`` drawn from the pools without replacement within a verdict
     (a finer estimate of the same rates, its draws not independent of each other)."""
-    from scipy.stats import beta
-
     say = progress or (lambda message: None)
     n = seeds or default_seeds(task)
     if pool < n:
@@ -417,11 +420,6 @@ def calibrate(task, pool: int = 20, seeds: int | None = None, draws: int = 1000,
     rng = np.random.default_rng(0)
     picks = [(rng.choice(pool, n, replace=False), rng.choice(pool, n, replace=False)) for _ in range(draws)]
 
-    def interval(k, total):
-        lo = 0.0 if k == 0 else float(beta.ppf(0.025, k, total - k + 1))
-        hi = 1.0 if k == total else float(beta.ppf(0.975, k + 1, total - k))
-        return [lo, hi]
-
     out = {"task": task.NAME, "pool": pool, "seeds_per_side": n, "first_seed": first_seed, "draws": draws,
            "seconds_reference_pool": round(ref_s, 1), "deployments": {}}
     blocks = pool // n
@@ -435,7 +433,8 @@ def calibrate(task, pool: int = 20, seeds: int | None = None, draws: int = 1000,
             for name in t["rejected"]:
                 caught_by[name] = caught_by.get(name, 0) + 1
         out["deployments"][label] = {
-            "failed_disjoint": failed_exact, "disjoint": blocks, "clopper_pearson_95": interval(failed_exact, blocks),
+            "failed_disjoint": failed_exact, "disjoint": blocks,
+            "clopper_pearson_95": clopper_pearson(failed_exact, blocks),
             "failed_drawn": failed_drawn / draws, "rejected_by": caught_by,
             "means": dict(zip(task.METRICS, rows.mean(axis=0).tolist()))}
         say(f"{task.NAME}: {label}: {failed_drawn / draws:.1%} of {draws} drawn verdicts FAILED "
