@@ -22,12 +22,12 @@ process (``jobs=1``), in a local process pool, or on a Dask cluster.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import re
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -36,7 +36,7 @@ from neurodeploy.version import __version__
 from neurodeploy.errors import NeurodeployError, UnsupportedError, did_you_mean
 from neurodeploy.report import _jsonable
 from neurodeploy.files import _atomic
-from neurodeploy.running import default_backends
+from neurodeploy.running import default_backends, fork_map
 from neurodeploy.library import LIBRARY
 from neurodeploy.protocol import make_trains, protocol_options
 from neurodeploy.spec.loader import read_yaml, rule_from_dict
@@ -44,7 +44,7 @@ from neurodeploy.spec.loader import read_yaml, rule_from_dict
 from neurodeploy.backend import ORDER
 from neurodeploy.files import locked, remove_tree, staging_dir
 from neurodeploy.network import check_size, network_from_dict, network_trains, read_network
-from neurodeploy.progress import catch_signals, check_signals
+from neurodeploy.progress import check_signals
 from neurodeploy.verdict import EXIT_NOT_CHECKED, OUTCOMES
 
 _PLAN_KEYS = ("name", "rules", "protocols", "backends", "seeds", "grid")
@@ -313,19 +313,6 @@ def _discard_run_dir(out_dir: str, run_id: str) -> None:
         remove_tree(trash)
 
 
-class WorkerTerminated(BaseException):
-    pass
-
-
-def _worker_signals():
-    """In a pool worker: Ctrl-C is the parent's to handle; SIGTERM unwinds (Lava's stop() runs)."""
-    import signal
-
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    catch_signals({signal.SIGTERM: WorkerTerminated})  # never lost in a weakref callback of Brian2's
-
-
 def _cached(spec: RunSpec, out_dir: str):
     path = os.path.join(out_dir, spec.run_id, "run.json")
     try:
@@ -401,21 +388,10 @@ def _run_locked(name, specs, out_dir, jobs, force, scheduler, progress) -> Summa
                 futures = client.map(run_one, todo, out_dir=out_dir, pure=False)
                 entries = client.gather(futures)
         elif jobs > 1 and len(todo) > 1:
-            import multiprocessing
-
             from neurodeploy.lava.compat import import_lava
             import_lava()  # before the fork, so workers inherit Lava
-            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
-                                       initializer=_worker_signals)
-            try:
-                entries = list(pool.map(run_one, todo, [out_dir] * len(todo)))
-            except BaseException:
-                # Ctrl-C or SIGTERM: workers get SIGTERM, which stops their Lava processes
-                for process in list(getattr(pool, "_processes", {}).values()):
-                    process.terminate()
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-            pool.shutdown(wait=True)
+            # Ctrl-C or SIGTERM: workers get SIGTERM, which stops their Lava processes
+            entries = fork_map(functools.partial(run_one, out_dir=out_dir), todo, jobs)
         else:
             entries = []
             for spec in todo:

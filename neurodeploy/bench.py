@@ -444,7 +444,7 @@ def render(data: dict) -> str:
     return "\n".join(parts)
 
 
-def _calibrate_tasks(names: str, pool: int, out: str, draws: int = 1000, wrong: bool = True) -> int:
+def _calibrate_tasks(names: str, pool: int, out: str, draws: int = 1000, wrong: bool = True, jobs: int = 1) -> int:
     """``--tasks``: :func:`neurodeploy.tasks.runner.calibrate` per task, one JSON file (the other tasks'
     earlier results in it kept), one table."""
     if out == os.path.join(ROOT, "build", "bench.json"):
@@ -465,7 +465,7 @@ def _calibrate_tasks(names: str, pool: int, out: str, draws: int = 1000, wrong: 
     rows = []
     for name in chosen:
         start = time.perf_counter()
-        result = calibrate(task_module(name), pool=pool, draws=draws, wrong=WRONG if wrong else (),
+        result = calibrate(task_module(name), pool=pool, draws=draws, wrong=WRONG if wrong else (), jobs=jobs,
                            progress=lambda m: print(m, file=sys.stderr, flush=True))
         result["seconds"] = round(time.perf_counter() - start, 1)
         data["tasks"][name] = result
@@ -504,6 +504,8 @@ def main(argv=None) -> int:
     parser.add_argument("--draws", type=int, default=1000, help="with --tasks: verdicts drawn from the pools (default 1000)")
     parser.add_argument("--no-wrong", action="store_true", help="with --tasks: no wrong deployments (the null and the "
                                                                  "correct deployment only)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="with --tasks: worker processes for the pools' runs (default: this machine's cores)")
     parser.add_argument("--rule", default="stdp_pair", help="reference rule name or YAML path (default stdp_pair)")
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench.json"), help="JSON output path")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -514,8 +516,12 @@ def main(argv=None) -> int:
         sys.stdout.write(RESULT_TAG + json.dumps(result) + "\n")
         sys.stdout.flush()
         return 0
+    if args.jobs is not None and args.jobs < 1:
+        print(f"neurodeploy bench: error: --jobs: must be at least 1 (got {args.jobs})", file=sys.stderr)
+        return 2
     if args.tasks:
-        return _calibrate_tasks(args.tasks, args.pool, args.out, args.draws, not args.no_wrong)
+        return _calibrate_tasks(args.tasks, args.pool, args.out, args.draws, not args.no_wrong,
+                                args.jobs or len(os.sched_getaffinity(0)))
     if args.goals:
         from neurodeploy import goals
 

@@ -801,8 +801,12 @@ class Terminated(BaseException):
               help="instead: judge the correct deployment this many times on untuned seeds (the false-alarm rate)")
 @click.option("--explain", is_flag=True,
               help="run the chain brian2-step -> emu-float -> emu-fixed even when the verdict passes (always when it fails)")
+@click.option("--jobs", type=click.IntRange(1, 256), default=None,
+              help="worker processes for the ensembles' runs (default: this machine's cores; the numbers are the "
+                   "same for any --jobs)")
 @click.option("--quiet", is_flag=True, help="no progress lines")
-def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false_alarm_verdicts, explain, quiet):
+def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false_alarm_verdicts, explain, jobs,
+         quiet):
     """Run a literature learning task on the reference (brian2) and the deployment (emu-fixed = lava-fixed),
     judged in the task's own metrics."""
     import json
@@ -817,6 +821,7 @@ def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false
         raise NeurodeployError("--size", "", f"unknown size {size!r} for {name} (sizes: "
                                f"{', '.join(getattr(module, 'SIZES', {})) or 'none'})")
     check_out_dir(out_dir)
+    jobs = jobs or len(os.sched_getaffinity(0))
     say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
     overrides = {} if steps is None else {"steps": steps}
     created = make_out_dir(out_dir)
@@ -828,7 +833,7 @@ def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false
             stage = staging_dir(out_dir, "task")
             if false_alarm_verdicts:
                 result = false_alarms(module, false_alarm_verdicts, seeds, candidate=candidate, progress=say,
-                                      size=size, **overrides)
+                                      size=size, jobs=jobs, **overrides)
                 with open(os.path.join(stage, "false_alarms.json"), "w") as f:
                     json.dump(result, f, indent=1)
                 check_signals()
@@ -841,7 +846,8 @@ def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false
                 results_complete()
                 sys.exit(0)
             report = run_task(module, stage, seeds=seeds, candidate=candidate, lava_window=lava_window,
-                              wrong=WRONG if wrong else (), size=size, progress=say, explain=explain, **overrides)
+                              wrong=WRONG if wrong else (), size=size, progress=say, explain=explain, jobs=jobs,
+                              **overrides)
             check_signals()
             publish(stage, out_dir, "report.json", moved)
             stage = None

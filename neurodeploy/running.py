@@ -13,6 +13,7 @@ from neurodeploy.backend import Recording
 from neurodeploy.compile.compilation import Compilation, compile_rule
 from neurodeploy.protocol import SpikeTrains
 from neurodeploy.compile.loihi import network_plan_reason
+from neurodeploy.progress import catch_signals
 
 
 DEFAULT_BACKENDS = ("brian2", "brian2-step", "lava-float", "lava-fixed")
@@ -175,3 +176,40 @@ def lava_window(trains: SpikeTrains, lava_steps: int | None = None) -> int:
         synapses = trains.n_pre * trains.n_post
         lava_steps = int(min(LAVA_MAX_STEPS, max(LAVA_MIN_STEPS, LAVA_SYNAPSE_STEPS // max(1, synapses))))
     return int(min(trains.steps, lava_steps))
+
+
+# -- a local process pool (batch --jobs, task --jobs) ---------------------------------------------------
+
+class WorkerTerminated(BaseException):
+    pass
+
+
+def worker_signals():
+    """In a pool worker: Ctrl-C is the parent's to handle; SIGTERM unwinds (Lava's stop() runs)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    catch_signals({signal.SIGTERM: WorkerTerminated})  # never lost in a weakref callback of Brian2's
+
+
+def fork_map(function, items, jobs: int) -> list:
+    """``[function(x) for x in items]``, in ``jobs`` forked worker processes when ``jobs > 1`` (the
+    workers inherit this process's memory: module globals set before the call are theirs too). The
+    results come back in the order of ``items``, whatever finishes first: the same as ``jobs=1``. On
+    Ctrl-C or SIGTERM the workers get SIGTERM and the exception is raised here."""
+    items = list(items)
+    jobs = min(int(jobs), len(items))
+    if jobs <= 1:
+        return [function(x) for x in items]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
+                               initializer=worker_signals)
+    try:
+        out = list(pool.map(function, items))
+    except BaseException:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return out

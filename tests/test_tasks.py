@@ -118,6 +118,24 @@ def test_earned_rewards_replay_the_schedule_by_hand(small):
     assert np.array_equal(reward, np.tile(expected, (n_lif, 1)))
 
 
+def test_ensembles_on_worker_processes_are_the_runs_made_here(small):
+    """Members run on 2 forked workers give the same metrics and curves, bit for bit, as the same members
+    run one after another in this process (each member's inputs and random streams come from its seed),
+    in the order of the groups and seeds asked for, whichever worker finished first."""
+    setup, compilation = small
+    groups = [("brian2", {}, [3, 1], None), ("emu-fixed", compilation, range(4, 7), None),
+              ("emu-fixed", runner.wrong_deployments(setup, compilation)["sign"][0], [4], None)]
+    here = runner.ensembles(task, setup, groups, jobs=1)
+    there = runner.ensembles(task, setup, groups, jobs=2)
+    assert [len(r) for r, _, _ in there] == [2, 3, 1]
+    for (r1, c1, _), (r2, c2, _) in zip(here, there):
+        assert np.array_equal(r1, r2)
+        assert all(np.array_equal(a, b) for a, b in zip(c1, c2))
+    assert not np.array_equal(here[0][0][0], here[0][0][1])  # seeds 3 and 1 are different members ...
+    alone = runner.ensemble(task, setup, "brian2", {}, [1])[0]
+    assert np.array_equal(alone[0], here[0][0][1])  # ... and seed 1 is the same member in any company
+
+
 def test_tasks_are_registered_and_complete():
     for name in TASKS:
         module = runner.task_module(name)
@@ -152,13 +170,13 @@ def test_false_alarms_count_verdicts_on_disjoint_seeds_with_an_exact_interval(mo
     from scipy.stats import binomtest
 
     seen = []
-    real = runner.ensemble
+    real = runner.ensembles
 
-    def spy(task_, setup, backend, plans, seeds, net=None):
-        seen.append((backend, list(seeds)))
-        return real(task_, setup, backend, plans, seeds, net)
+    def spy(task_, setup, groups, jobs=1):
+        seen.extend((backend, list(seeds)) for backend, _, seeds, _ in groups)
+        return real(task_, setup, groups, jobs)
 
-    monkeypatch.setattr(runner, "ensemble", spy)
+    monkeypatch.setattr(runner, "ensembles", spy)
     out = runner.false_alarms(task, 2, steps=200, first_seed=1000)
     n = runner.default_seeds(task)
     seeds = [s for _, ss in seen for s in ss]
@@ -181,15 +199,18 @@ def test_calibrate_judges_the_reference_against_itself_and_catches_a_shifted_poo
     k = len(task.METRICS)
     base = np.linspace(1.0, 2.0, k)
 
-    def fake(task_, setup, backend, plans, seeds, net=None):
-        seeds = list(seeds)
-        seen.append((backend, seeds))
-        rows = base + 0.1 * rng.standard_normal((len(seeds), k))
-        if net is not None:  # lif-tau_v: the deployed network differs
-            rows[:, 0] += 1.0
-        return rows, [], 0.0
+    def fake(task_, setup, groups, jobs=1):
+        out = []
+        for backend, _, seeds, net in groups:
+            seeds = list(seeds)
+            seen.append((backend, seeds))
+            rows = base + 0.1 * rng.standard_normal((len(seeds), k))
+            if net is not None:  # lif-tau_v: the deployed network differs
+                rows[:, 0] += 1.0
+            out.append((rows, [], 0.0))
+        return out
 
-    monkeypatch.setattr(runner, "ensemble", fake)
+    monkeypatch.setattr(runner, "ensembles", fake)
     out = runner.calibrate(task, pool=20, draws=100, steps=200, wrong=("lif-tau_v",))
     ref_seeds = seen[0][1]
     assert seen[0][0] == seen[1][0] == runner.REFERENCE

@@ -51,6 +51,7 @@ from neurodeploy.lava.backends import run_network
 from neurodeploy.compile.compilation import compile_rule
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.network import with_spikes
+from neurodeploy.running import fork_map
 from neurodeploy.targets import load_all
 from neurodeploy.tasks import TASKS
 from neurodeploy.verdict.distribution import ALPHA, two_sample
@@ -157,19 +158,43 @@ def compile_task(task, setup: Setup, reference: str = REFERENCE, every: int | No
     return compilation
 
 
-def ensemble(task, setup: Setup, backend: str, plans, seeds, net=None) -> tuple:
+def ensemble(task, setup: Setup, backend: str, plans, seeds, net=None, jobs: int = 1) -> tuple:
     """(metrics (runs, METRICS), curves, seconds) over ``seeds``; ``net``: the deployed network when it
     differs from the task's (a wrong deployment)."""
-    every = int(setup.params.get("every", 100))
-    rows, curves, start = [], [], time.perf_counter()
-    for seed in seeds:
-        member = task.member(setup, seed)
-        run = member if net is None else dataclasses.replace(member, network=net)
-        trajectory, spikes = run_member(setup, backend, plans, run, every)
-        metrics, curve = task.evaluate(setup, member, trajectory, spikes)
-        rows.append([float(metrics[m]) for m in task.METRICS])
-        curves.append(np.asarray(curve, dtype=float))
-    return np.array(rows), curves, time.perf_counter() - start
+    return ensembles(task, setup, [(backend, plans, seeds, net)], jobs)[0]
+
+
+#: The members a pool's workers run (:func:`ensembles` sets it before the fork; the workers inherit it).
+_MEMBERS: list = []
+
+
+def _member_run(k: int) -> tuple:
+    task, setup, backend, plans, seed, net = _MEMBERS[k]
+    start = time.perf_counter()
+    member = task.member(setup, seed)
+    run = member if net is None else dataclasses.replace(member, network=net)
+    trajectory, spikes = run_member(setup, backend, plans, run, int(setup.params.get("every", 100)))
+    metrics, curve = task.evaluate(setup, member, trajectory, spikes)
+    return [float(metrics[m]) for m in task.METRICS], np.asarray(curve, dtype=float), time.perf_counter() - start
+
+
+def ensembles(task, setup: Setup, groups, jobs: int = 1) -> list:
+    """Per group ``(backend, plans, seeds, net)`` its :func:`ensemble` ``(rows, curves, seconds)``, every
+    member of every group on ``jobs`` worker processes (:func:`neurodeploy.running.fork_map`). Each member's
+    inputs and random streams come from its seed alone, so the rows are the same for any ``jobs``;
+    ``seconds`` is the sum of the group's member run times (with ``jobs > 1``, more than the wall time)."""
+    global _MEMBERS
+    _MEMBERS = [(task, setup, backend, plans, seed, net) for backend, plans, seeds, net in groups for seed in seeds]
+    try:
+        done = fork_map(_member_run, range(len(_MEMBERS)), jobs)
+    finally:
+        _MEMBERS = []
+    out, k = [], 0
+    for _, _, seeds, _ in groups:
+        part = done[k:k + len(seeds)]
+        k += len(seeds)
+        out.append((np.array([r for r, _, _ in part]), [c for _, c, _ in part], sum(t for _, _, t in part)))
+    return out
 
 
 # -- wrong deployments ----------------------------------------------------------------------------------
@@ -206,20 +231,17 @@ def describe_wrong(setup: Setup, compilation) -> dict:
 # -- where a deviation comes from ------------------------------------------------------------------------
 
 def attribution(task, setup: Setup, compilation, reference: np.ndarray, candidate: np.ndarray, seeds,
-                tolerance: float, done: dict | None = None) -> dict:
+                tolerance: float, done: dict | None = None, jobs: int = 1) -> dict:
     """The chain reference -> brian2-step -> emu-float -> emu-fixed on the deployment's seeds: per link the
     ensemble's verdict against the reference (the first link that passes is the measured remedy: deploy at
     that link), and per metric the share of the deviation each link adds (mean change / total change)."""
     done = dict(done or {})
     names = [b for b, _ in LINKS]
     chain = LINKS[: names.index(task_candidate(done)) + 1] if task_candidate(done) in names else LINKS
-    rows = {}
-    for backend, _ in chain:
-        if backend in done:
-            rows[backend] = done[backend]
-            continue
-        plans = {} if backend.startswith("brian2") else compilation
-        rows[backend], _, _ = ensemble(task, setup, backend, plans, seeds)
+    rows = {b: done[b] for b, _ in chain if b in done}
+    todo = [b for b, _ in chain if b not in done]
+    runs = ensembles(task, setup, [(b, {} if b.startswith("brian2") else compilation, seeds, None) for b in todo], jobs)
+    rows.update({b: r for b, (r, _, _) in zip(todo, runs)})
     links, previous = [], reference
     total = candidate.mean(axis=0) - reference.mean(axis=0)
     for backend, what in chain:
@@ -275,13 +297,13 @@ def window_proof(setup: Setup, task, compilation, steps: int) -> dict:
 
 def run_task(task, out_dir: str, seeds: int | None = None, reference: str = REFERENCE, candidate: str = CANDIDATE,
              tolerance: float = TOLERANCE, lava_window: int = 300, wrong: tuple = WRONG, size: str | None = None,
-             first_seed: int = 1, progress=None, explain: bool = False, **overrides) -> dict:
+             first_seed: int = 1, progress=None, explain: bool = False, jobs: int = 1, **overrides) -> dict:
     """Run ``task`` on the reference and the deployment, judge it in its metrics, prove the window on Lava,
     run the wrong deployments; write ``report.json`` and ``<NAME>.png`` into ``out_dir``. Returns the report.
 
     ``first_seed``: the reference's seeds are ``first_seed ..``, the deployment's the next ``seeds``.
     ``explain``: run the chain (:func:`attribution`) even when the verdict passes (it always runs when it
-    fails)."""
+    fails). ``jobs``: worker processes for the ensembles' runs (the same numbers for any ``jobs``)."""
     say = progress or (lambda message: None)
     needed = min_seeds(len(task.METRICS))
     seeds = default_seeds(task) if seeds is None else int(seeds)
@@ -296,27 +318,29 @@ def run_task(task, out_dir: str, seeds: int | None = None, reference: str = REFE
     compile_s = time.perf_counter() - start
     ref_seeds = list(range(first_seed, first_seed + seeds))
     cand_seeds = list(range(first_seed + seeds, first_seed + 2 * seeds))
-    say(f"{task.NAME}: {reference}, {seeds} runs")
-    ref, ref_curves, ref_s = ensemble(task, setup, reference, {}, ref_seeds)
-    say(f"{task.NAME}: {candidate}, {seeds} runs")
-    cand, cand_curves, cand_s = ensemble(task, setup, candidate, compilation, cand_seeds)
+    say(f"{task.NAME}: {reference} and {candidate}, {seeds} runs each" + (f" on {jobs} processes" if jobs > 1 else ""))
+    (ref, ref_curves, ref_s), (cand, cand_curves, cand_s) = ensembles(
+        task, setup, [(reference, {}, ref_seeds, None), (candidate, compilation, cand_seeds, None)], jobs)
     verdict = judge(task, ref, cand, tolerance)
     wrongs, labels = {}, describe_wrong(setup, compilation)
     deployments = wrong_deployments(setup, compilation)
     for label in wrong:
         if label not in deployments:
             wrongs[label] = {"what": labels[label], "skipped": "the engine cannot express this constant"}
-            continue
-        say(f"{task.NAME}: wrong deployment {label}")
-        plans, net = deployments[label]
-        rows, _, secs = ensemble(task, setup, candidate, plans, cand_seeds, net=net)
+    todo = [label for label in wrong if label in deployments]
+    if todo:
+        say(f"{task.NAME}: wrong deployments {', '.join(todo)}")
+    runs = ensembles(task, setup, [(candidate, deployments[label][0], cand_seeds, deployments[label][1])
+                                   for label in todo], jobs)
+    for label, (rows, _, secs) in zip(todo, runs):
         test = judge(task, ref, rows, tolerance)
         wrongs[label] = {"what": labels[label], "failed": test["passed"] is False, "caught_by": test["rejected"],
                          "means": dict(zip(task.METRICS, rows.mean(axis=0).tolist())), "seconds": round(secs, 1)}
     chain = None
     if verdict["passed"] is False or explain:
         say(f"{task.NAME}: the chain brian2-step -> emu-float -> {candidate} on the deployment's seeds")
-        chain = attribution(task, setup, compilation, ref, cand, cand_seeds, tolerance, done={candidate: cand})
+        chain = attribution(task, setup, compilation, ref, cand, cand_seeds, tolerance, done={candidate: cand},
+                            jobs=jobs)
     proof = None
     if lava_window:
         say(f"{task.NAME}: lava-fixed on the first {lava_window} steps")
@@ -363,7 +387,7 @@ def clopper_pearson(k: int, n: int) -> list:
 
 def false_alarms(task, verdicts: int, seeds: int | None = None, first_seed: int = 1000, reference: str = REFERENCE,
                  candidate: str = CANDIDATE, tolerance: float = TOLERANCE, progress=None, size: str | None = None,
-                 **overrides) -> dict:
+                 jobs: int = 1, **overrides) -> dict:
     """The correct deployment judged ``verdicts`` times on disjoint untuned seeds (from ``first_seed``): the
     fraction of FAILED verdicts, with its Clopper-Pearson 95 % interval."""
     say = progress or (lambda message: None)
@@ -373,8 +397,8 @@ def false_alarms(task, verdicts: int, seeds: int | None = None, first_seed: int 
     failed, rejected = 0, {}
     for v in range(verdicts):
         base = first_seed + 2 * seeds * v
-        ref, _, _ = ensemble(task, setup, reference, {}, range(base, base + seeds))
-        cand, _, _ = ensemble(task, setup, candidate, compilation, range(base + seeds, base + 2 * seeds))
+        (ref, _, _), (cand, _, _) = ensembles(task, setup, [(reference, {}, range(base, base + seeds), None),
+                                                            (candidate, compilation, range(base + seeds, base + 2 * seeds), None)], jobs)
         test = judge(task, ref, cand, tolerance)
         failed += test["passed"] is False
         for name in test["rejected"]:
@@ -388,7 +412,7 @@ def false_alarms(task, verdicts: int, seeds: int | None = None, first_seed: int 
 def calibrate(task, pool: int = 20, seeds: int | None = None, draws: int = 1000, first_seed: int = 1000,
               reference: str = REFERENCE, candidate: str = CANDIDATE, tolerance: float = TOLERANCE,
               wrong: tuple = WRONG, size: str | None = None, progress=None, null: bool = True,
-              **overrides) -> dict:
+              jobs: int = 1, **overrides) -> dict:
     """False alarms and detection power of the task's verdict, on seeds it was never tuned on (``first_seed``..).
 
     Pools of ``pool`` runs: the reference, the correct deployment and each wrong deployment (the same seeds
@@ -405,18 +429,17 @@ def calibrate(task, pool: int = 20, seeds: int | None = None, draws: int = 1000,
     compilation = compile_task(task, setup, reference)
     ref_seeds = range(first_seed, first_seed + pool)
     cand_seeds = range(first_seed + pool, first_seed + 2 * pool)
-    say(f"{task.NAME}: {reference}, a pool of {pool} runs")
-    ref, _, ref_s = ensemble(task, setup, reference, {}, ref_seeds)
-    pools = {}
-    if null:
-        say(f"{task.NAME}: {reference} again (the null: the reference against itself), a pool of {pool} runs")
-        pools["null"] = ensemble(task, setup, reference, {}, cand_seeds)[0]
-    say(f"{task.NAME}: {candidate}, a pool of {pool} runs")
-    pools["correct"] = ensemble(task, setup, candidate, compilation, cand_seeds)[0]
+    groups = {"reference": (reference, {}, ref_seeds, None)}
+    if null:  # the reference again on the candidate's seeds: the null, the reference against itself
+        groups["null"] = (reference, {}, cand_seeds, None)
+    groups["correct"] = (candidate, compilation, cand_seeds, None)
     for label, (plans, net) in wrong_deployments(setup, compilation).items():
         if label in wrong:
-            say(f"{task.NAME}: wrong deployment {label}, a pool of {pool} runs")
-            pools[label] = ensemble(task, setup, candidate, plans, cand_seeds, net=net)[0]
+            groups[label] = (candidate, plans, cand_seeds, net)
+    say(f"{task.NAME}: pools of {pool} runs: {', '.join(groups)}" + (f" on {jobs} processes" if jobs > 1 else ""))
+    runs = dict(zip(groups, ensembles(task, setup, list(groups.values()), jobs)))
+    ref, _, ref_s = runs.pop("reference")
+    pools = {label: rows for label, (rows, _, _) in runs.items()}
     rng = np.random.default_rng(0)
     picks = [(rng.choice(pool, n, replace=False), rng.choice(pool, n, replace=False)) for _ in range(draws)]
 
