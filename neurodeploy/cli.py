@@ -32,7 +32,8 @@ from neurodeploy.verdict.fidelity import check_tolerance, DEFAULT_FIDELITY
 from neurodeploy.verdict.mutate import render, self_test
 from neurodeploy.verdict.quantization import ENSEMBLE_SIZE
 from neurodeploy.tasks import TASKS
-from neurodeploy.tasks.runner import CANDIDATE, false_alarms, min_p, min_seeds, run_task, task_module, WRONG
+from neurodeploy.tasks.runner import (CANDIDATE, WRONG, false_alarms, finer_setup, min_p, min_seeds, run_task,
+                                      task_module, task_setup)
 
 #: Largest --timeout, in seconds (a year).
 MAX_TIMEOUT = 31_536_000
@@ -801,12 +802,15 @@ class Terminated(BaseException):
               help="instead: judge the correct deployment this many times on untuned seeds (the false-alarm rate)")
 @click.option("--explain", is_flag=True,
               help="run the chain brian2-step -> emu-float -> emu-fixed even when the verdict passes (always when it fails)")
+@click.option("--finer-dt", "finer_dt", type=click.IntRange(2, 8), default=None,
+              help="also measure the task at dt / K (the remedy of a timing deviation): reference and deployment "
+                   "ensembles there, judged against the model as written")
 @click.option("--jobs", type=click.IntRange(1, 256), default=None,
               help="worker processes for the ensembles' runs (default: this machine's cores; the numbers are the "
                    "same for any --jobs)")
 @click.option("--quiet", is_flag=True, help="no progress lines")
-def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false_alarm_verdicts, explain, jobs,
-         quiet):
+def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false_alarm_verdicts, explain, finer_dt,
+         jobs, quiet):
     """Run a literature learning task on the reference (brian2) and the deployment (emu-fixed = lava-fixed),
     judged in the task's own metrics."""
     import json
@@ -820,6 +824,8 @@ def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false
     if size is not None and size not in getattr(module, "SIZES", {}):
         raise NeurodeployError("--size", "", f"unknown size {size!r} for {name} (sizes: "
                                f"{', '.join(getattr(module, 'SIZES', {})) or 'none'})")
+    if finer_dt:  # a task at a finer step it cannot take: refused before anything is written
+        finer_setup(module, task_setup(module, size, **({} if steps is None else {"steps": steps})), finer_dt)
     check_out_dir(out_dir)
     jobs = jobs or len(os.sched_getaffinity(0))
     say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
@@ -847,7 +853,7 @@ def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false
                 sys.exit(0)
             report = run_task(module, stage, seeds=seeds, candidate=candidate, lava_window=lava_window,
                               wrong=WRONG if wrong else (), size=size, progress=say, explain=explain, jobs=jobs,
-                              **overrides)
+                              finer_dt=finer_dt, **overrides)
             check_signals()
             publish(stage, out_dir, "report.json", moved)
             stage = None
@@ -892,6 +898,17 @@ def task_summary(report: dict) -> str:
                                if link["share"].get(m) is not None)
             lines.append(f"    {link['backend']:<12} {verdict:<11} {link['what']}" + (f" [share: {shares}]" if shares else ""))
         lines.append(f"  remedy: {report['chain']['remedy']}")
+    if report.get("finer_dt"):
+        f = report["finer_dt"]
+        said = {True: "PASSED", False: "FAILED", None: "NOT CHECKED"}
+        v = f["verdicts"]
+        lines.append(f"  measured at dt = {f['dt_ms']:g} ms (--finer-dt {f['k']}; thresholds x{f['k']}): the deployment vs "
+                     f"the model as written {said[v['deployment_vs_model_as_written']['passed']]}"
+                     + (f" ({', '.join(v['deployment_vs_model_as_written']['rejected'])})"
+                        if v['deployment_vs_model_as_written']['rejected'] else "")
+                     + f"; vs {report['reference']} at {f['dt_ms']:g} ms "
+                     f"{said[v['deployment_vs_reference_at_finer_dt']['passed']]}; {report['reference']} at "
+                     f"{f['dt_ms']:g} ms vs as written {said[v['reference_at_finer_dt_vs_as_written']['passed']]}")
     if report["lava_window"]:
         w = report["lava_window"]
         lines.append(f"  lava-fixed = emu-fixed on the first {w['steps']} steps ({w['post_spikes']} LIF spikes): "

@@ -230,3 +230,50 @@ def test_bench_refuses_an_unknown_task_in_one_line_before_running(tmp_path):
     assert r.stderr.strip().splitlines() == [
         "neurodeploy bench: error: --tasks: unknown task 'nope' (tasks: distal-reward, pattern-detection, digits)"]
     assert not out.exists()
+
+
+def test_the_task_at_a_finer_step_keeps_its_spikes_and_its_neuron():
+    """finer_setup / the refined members (the timing remedy): every input spike stays in its step (the
+    refined raster summed over each step's k sub-steps is the task's raster), the rule and the neurons run
+    at dt / k with thresholds k times the file's, and the deployed float LIF is then the same neuron in time:
+    its membrane after one input converges, as k grows, to the continuous-time solution of
+    du/dt = -u / tau_u, dv/dt = -v / tau_v + u / dt (the Brian2 reference's neuron at the task's dt)."""
+    from neurodeploy.compile.loihi import CPU_SCALE, lif_params
+    from neurodeploy.emu.closed_loop import Lif
+    from neurodeploy.tasks import pattern_detection as pattern
+
+    setup = runner.task_setup(pattern, steps=400, every=100)
+    coarse = pattern.member(setup, 5)
+    errors = []
+    for k in (1, 2, 4, 8):
+        fine_task, fine = runner.finer_setup(pattern, setup, k)
+        assert fine.rule.dt == pytest.approx(setup.rule.dt / k) and fine.net.steps == setup.net.steps * k
+        assert fine.params["every"] == setup.params["every"] * k
+        m = fine_task.member(fine, 5)
+        assert m.steps == coarse.steps * k and m.seed == 5
+        n_in = setup.net.n_inputs
+        assert np.array_equal(m.pre[:n_in].reshape(n_in, -1, k).sum(axis=2), coarse.pre[:n_in].astype(int))
+        pop, pop0 = fine.net.lifs[0], setup.net.lifs[0]
+        assert pop.threshold == pytest.approx(k * pop0.threshold)
+        lif = Lif(1, lif_params("float", pop.tau_u_ms, pop.tau_v_ms, pop.threshold, CPU_SCALE, dt=fine.rule.dt * 1e3),
+                  False)
+        lif.vth = np.inf
+        lif.step(np.array([1.0]))
+        for _ in range(20 * k - 1):  # 20 ms after the input
+            lif.step(np.array([0.0]))
+        tu, tv, t = pop.tau_u_ms, pop.tau_v_ms, 20.0
+        exact = tu * tv / (tv - tu) * (np.exp(-t / tv) - np.exp(-t / tu))  # per ms of the task's dt (1 ms)
+        errors.append(abs(lif.v[0] / k - exact) / exact)
+    # first order in dt: the error halves with each halving of the step (10% at the task's dt, 1.2% at dt / 8)
+    assert all(b < 0.6 * a for a, b in zip(errors, errors[1:])) and errors[3] < 0.02, errors
+
+
+def test_a_finer_step_for_a_reward_schedule_is_refused_before_anything_is_written(tmp_path):
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "neurodeploy", "task", "distal-reward", "--out", str(out),
+                        "--finer-dt", "2"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "neurodeploy: error: --finer-dt: distal-reward: a finer time step is not measured for a reward schedule "
+        "(its delays and windows are in the task's steps)"]
+    assert not out.exists()
