@@ -228,7 +228,8 @@ def test_bench_refuses_an_unknown_task_in_one_line_before_running(tmp_path):
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
-        "neurodeploy bench: error: --tasks: unknown task 'nope' (tasks: distal-reward, pattern-detection, digits)"]
+        "neurodeploy bench: error: --tasks: unknown task 'nope' (tasks: distal-reward, pattern-detection, digits, "
+        "song-miller-abbott)"]
     assert not out.exists()
 
 
