@@ -278,3 +278,17 @@ def test_a_finer_step_for_a_reward_schedule_is_refused_before_anything_is_writte
         "neurodeploy: error: --finer-dt: distal-reward: a finer time step is not measured for a reward schedule "
         "(its delays and windows are in the task's steps)"]
     assert not out.exists()
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"nope": 1}, "distal-reward: nope: unknown parameter (known: amount, cue_rate, cue_w0, delay_max, delay_min, "
+                  "every, input_rate, n_exc, n_inputs, noise, noise_rate, noise_weight, steps, threshold, w0, window)"),
+    ({"threshold": float("inf")}, "distal-reward: threshold: must be a finite number >= 0 (got inf)"),
+    ({"steps": "10"}, "distal-reward: steps: must be a finite number >= 0 (got '10')"),
+])
+def test_distal_bad_parameters_refused_by_one_line(override, message):
+    from neurodeploy.errors import NeurodeployError
+
+    with pytest.raises(NeurodeployError) as info:
+        task.setup(**override)
+    assert str(info.value) == message

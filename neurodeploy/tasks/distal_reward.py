@@ -19,10 +19,12 @@ from the fidelity tolerance of the reference ensemble only.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
 from neurodeploy.compile.reward import DistalReward
+from neurodeploy.errors import NeurodeployError
 from neurodeploy.library import LIBRARY
 from neurodeploy.network import network_from_dict, network_trains, reseed
 from neurodeploy.spec.loader import load_rule
@@ -56,7 +58,10 @@ def setup(rule=None, **overrides) -> Setup:
 
     unknown = sorted(set(overrides) - set(DEFAULTS))
     if unknown:
-        raise ValueError(f"unknown parameters of {NAME}: {', '.join(unknown)}")
+        raise NeurodeployError(NAME, unknown[0], f"unknown parameter (known: {', '.join(sorted(DEFAULTS))})")
+    for key, value in overrides.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise NeurodeployError(NAME, key, f"must be a finite number >= 0 (got {value!r})")
     p = dict(DEFAULTS, **overrides)
     rule = rule or load_rule(f"{LIBRARY}/rstdp.yaml")
     net = network_from_dict(network_dict(p), "distal_reward", rule)
