@@ -100,3 +100,29 @@ def test_auto_counts_each_run_regularly_operation():
         assert [target(reference, pairing), target(step, pairing)] == ["numpy", "numpy"]
     finally:
         brian2_backends.CODEGEN_TARGET = old
+
+
+@pytest.mark.skipif(not brian2_backends._can_compile(), reason="no make and C++ compiler: auto always runs numpy")
+def test_auto_for_a_network_weighs_the_build_against_the_runs_that_share_it():
+    """A network run: numpy's 370 us a step against cpp_standalone's 147 us plus its build. One run of the
+    pattern-detection network (10^5 steps): 37 s < 45 + 14.7 s, numpy; the same run in an ensemble of 20
+    sharing the build (2.25 + 14.7 s): cpp_standalone; a network with a reward schedule: numpy always (its
+    network operation writes the rewards ahead); 2,000 steps in an ensemble of 20: 0.74 s < 2.25 + 0.29 s, numpy."""
+    from neurodeploy.tasks import distal_reward, pattern_detection, runner
+
+    pattern = runner.task_setup(pattern_detection)
+    model = brian2_backends.reference_model(pattern.rule)
+    short = runner.task_setup(pattern_detection, steps=2000, every=100)
+    distal = runner.task_setup(distal_reward, steps=400_000)
+    old = brian2_backends.CODEGEN_TARGET
+    try:
+        brian2_backends.CODEGEN_TARGET = "auto"
+        target = brian2_backends.choose_target
+        assert target(model, pattern.trains) == "numpy"
+        with brian2_backends.builds_shared_by(20):
+            assert target(model, pattern.trains) == "cpp_standalone"
+            assert target(model, short.trains) == "numpy"
+            assert target(brian2_backends.reference_model(distal.rule), distal.trains) == "numpy"
+        assert brian2_backends.BUILD_SHARED_BY == 1
+    finally:
+        brian2_backends.CODEGEN_TARGET = old

@@ -28,19 +28,48 @@ CODEGEN_TARGET = os.environ.get("NEURODEPLOY_BRIAN2_TARGET", "auto")
 NUMPY_STEP_S, NUMPY_SYNAPSE_STEP_S, NUMPY_SYNAPSE_STEP_ALL_S = 85e-6, 12e-9, 100e-9
 NUMPY_REGULAR_STEP_S = 60e-6
 STANDALONE_BUILD_S, STANDALONE_SYNAPSE_STEP_S = 45.0, 2.3e-9
+#: A network (LIF neurons, its network operations): measured per step on 2 cores (pattern detection, one LIF
+#: and 400 plastic synapses, 10^5 steps, two runs at once): numpy 0.37 ms, cpp_standalone 0.147 ms after
+#: the build (its spikes equal numpy's, weights within 1e-12: tests/test_network_brian2.py).
+NETWORK_NUMPY_STEP_S, NETWORK_STANDALONE_STEP_S = 370e-6, 147e-6
+#: How many runs of one model share its cpp_standalone build (the build directory is kept per model):
+#: :func:`builds_shared_by` sets it around an ensemble, where the build is paid once for all its runs.
+BUILD_SHARED_BY = 1
+
+
+@contextlib.contextmanager
+def builds_shared_by(runs: int):
+    """Within the block :func:`choose_target` divides the build's cost by ``runs`` (an ensemble of ``runs``
+    runs of one model: the first builds, the others reuse the kept build)."""
+    global BUILD_SHARED_BY
+    before = BUILD_SHARED_BY
+    BUILD_SHARED_BY = max(1, int(runs))
+    try:
+        yield
+    finally:
+        BUILD_SHARED_BY = before
 
 
 def choose_target(model: Brian2Model, trains) -> str:
-    """numpy unless its estimated time exceeds cpp_standalone's build plus run (long runs at one
-    synapse: lfs; 10^6 synapses); the closed loop, and a machine without make and a C++ compiler, run numpy."""
+    """numpy unless its estimated time exceeds cpp_standalone's build (its share, :data:`BUILD_SHARED_BY`)
+    plus run (long runs at one synapse: lfs; 10^6 synapses; an ensemble of long network runs). The closed
+    loop protocol, a network with a reward schedule (its network operation writes the rewards ahead: numpy
+    only), and a machine without make and a C++ compiler run numpy."""
     if CODEGEN_TARGET != "auto":
         return CODEGEN_TARGET
     if trains.neuron is not None or not _can_compile():
         return "numpy"
     synapse_steps = float(trains.steps) * trains.n_pre * trains.n_post
+    build = STANDALONE_BUILD_S / BUILD_SHARED_BY
+    if trains.closed:
+        if trains.reward_schedule is not None:
+            return "numpy"
+        numpy_s = trains.steps * NETWORK_NUMPY_STEP_S + synapse_steps * NUMPY_SYNAPSE_STEP_S
+        standalone_s = build + trains.steps * NETWORK_STANDALONE_STEP_S + synapse_steps * STANDALONE_SYNAPSE_STEP_S
+        return "cpp_standalone" if numpy_s > standalone_s else "numpy"
     per_synapse = NUMPY_SYNAPSE_STEP_ALL_S if model.regular else NUMPY_SYNAPSE_STEP_S
     numpy_s = trains.steps * (NUMPY_STEP_S + len(model.regular) * NUMPY_REGULAR_STEP_S) + synapse_steps * per_synapse
-    standalone_s = STANDALONE_BUILD_S + synapse_steps * STANDALONE_SYNAPSE_STEP_S
+    standalone_s = build + synapse_steps * STANDALONE_SYNAPSE_STEP_S
     return "cpp_standalone" if numpy_s > standalone_s else "numpy"
 
 
@@ -123,10 +152,10 @@ def _simulate(model: Brian2Model, rule, trains, progress=None, recording=None) -
 def _simulate_checked(model: Brian2Model, rule, trains, progress, recording, check) -> tuple:
     import brian2 as b2
 
-    if trains.closed and CODEGEN_TARGET != "cpp_standalone":  # LIF neurons (brian2_network): numpy unless forced
+    target = choose_target(model, trains)
+    if trains.closed and target != "cpp_standalone":  # LIF neurons (brian2_network): numpy unless chosen
         b2.prefs.codegen.target = "numpy"
         return _build_and_run(b2, model, rule, trains, progress, recording, check)
-    target = choose_target(model, trains)
     if target == "cpp_standalone":
         import fcntl
 

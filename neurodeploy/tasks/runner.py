@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurodeploy.backend import Recording
+from neurodeploy.brian2.backends import builds_shared_by
 from neurodeploy.emu.network import simulate_network
 from neurodeploy.lava.backends import run_network
 from neurodeploy.compile.compilation import compile_rule
@@ -185,14 +186,22 @@ def ensembles(task, setup: Setup, groups, jobs: int = 1) -> list:
     ``seconds`` is the sum of the group's member run times (with ``jobs > 1``, more than the wall time)."""
     global _MEMBERS
     _MEMBERS = [(task, setup, backend, plans, seed, net) for backend, plans, seeds, net in groups for seed in seeds]
+    # the groups' members taken in turn (a Brian2 build directory is one run's at a time: two workers on the
+    # same model would wait for each other), the results put back in the groups' order
+    starts = np.cumsum([0] + [len(g[2]) for g in groups])
+    order = [starts[g] + i for i in range(max((len(g[2]) for g in groups), default=0))
+             for g in range(len(groups)) if i < len(groups[g][2])]
+    runs = {}
+    for backend, _, seeds, _ in groups:
+        runs[backend] = runs.get(backend, 0) + len(seeds)
     try:
-        done = fork_map(_member_run, range(len(_MEMBERS)), jobs)
+        with builds_shared_by(max([n for b, n in runs.items() if b.startswith("brian2")], default=1)):
+            done = dict(zip(order, fork_map(_member_run, order, jobs)))
     finally:
         _MEMBERS = []
-    out, k = [], 0
-    for _, _, seeds, _ in groups:
-        part = done[k:k + len(seeds)]
-        k += len(seeds)
+    out = []
+    for g, (_, _, seeds, _) in enumerate(groups):
+        part = [done[starts[g] + i] for i in range(len(seeds))]
         out.append((np.array([r for r, _, _ in part]), [c for _, c, _ in part], sum(t for _, _, t in part)))
     return out
 
