@@ -329,7 +329,7 @@ def verify(rule: Rule, trains: SpikeTrains | None = None, backends=None, progres
                 expected = None
                 if name.endswith("-fixed") and final_expected is not None:
                     expected = (final_expected["mean"][pairs[:, 0], pairs[:, 1]] - w0,
-                                final_expected["halfwidth"][pairs[:, 0], pairs[:, 1]])
+                                final_expected["se"][pairs[:, 0], pairs[:, 1]], final_expected["k"])
                 comparisons.append(judge_curve(curve, reference, name, w_range, expected, rule.dt, fidelity))
     rec_dict = {"every": recording.every, "last_step_always": True,
                 "synapses": "all" if recording.posts is None and recording.pres is None else {

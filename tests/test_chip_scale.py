@@ -148,8 +148,8 @@ def _old_rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMB
         q=q, largest_z_mean=float(z_mean.max()), floor_bias_max_lava=float(bias.max()) if bias.size else 0.0,
         ensemble_sd_max_normalized=float(np.sqrt(var).max()) * s_w / w_range)
     if rows_all[pick][-1] == trains.steps - 1:  # the final step: for curves (popped by the harness)
-        entry["_final"] = {"mean": mean[-1] * s_w,
-                           "halfwidth": q * np.sqrt(var[-1] + SIGMA_FLOOR ** 2) / math.sqrt(k) * s_w}
+        entry["_final"] = {"mean": mean[-1] * s_w, "k": k,
+                           "se": np.sqrt(var[-1] + SIGMA_FLOOR ** 2) / math.sqrt(k) * s_w}
     problems = []
     if mean_fail.any():
         r, i, j = np.argwhere(mean_fail)[np.argmax(np.where(mean_fail, over, -np.inf)[mean_fail])]

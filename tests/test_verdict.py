@@ -266,14 +266,35 @@ def test_fixed_curve_is_judged_by_its_expected_change():
     point is lost when the ensemble's expected change is gone too."""
     curve = {"x": [-20.0, 10.0, 30.0], "x_label": "dt_ms", "brian2-step": [-0.02, 0.03, 0.008],
              "lava-fixed": [-0.0196, 0.0314, 0.0]}
-    kept = (np.array([-0.0201, 0.0298, 0.0079]), np.full(3, 0.002))
+    kept = (np.array([-0.0201, 0.0298, 0.0079]), np.full(3, 0.0006), 32)
     entry = judge_curve(curve, "brian2-step", "lava-fixed", 1.0, kept)
     assert entry["outcome"] == "passed"
     assert entry["message"] == ("zero where the reference is not (this run's rounding; the expected change is kept) "
                                 "at dt_ms 30")
-    lost = (np.array([-0.0201, 0.0298, 0.0004]), np.full(3, 0.002))
+    lost = (np.array([-0.0201, 0.0298, 0.0004]), np.full(3, 0.0006), 32)
     entry = judge_curve(curve, "brian2-step", "lava-fixed", 1.0, lost)
     assert entry["outcome"] == "failed" and entry["message"] == "expected change lost at dt_ms 30"
+
+
+def test_fixed_curve_fails_when_the_excess_over_the_tolerance_is_beyond_doubt():
+    """The ensemble mean's allowance is q standard errors of its estimate, q the Student t quantile of
+    k - 1 degrees of freedom Bonferroni-corrected over the curve's judged points (scipy here); the tolerance
+    itself is 0.2 of the reference amplitude. Off by tolerance + 0.9 q se passes, by tolerance + 1.1 q se
+    fails; with a 4x larger ensemble (half the standard error) the first fails too."""
+    from scipy.stats import t
+
+    ref = [-0.02, 0.03, 0.008]
+    curve = {"x": [-20.0, 10.0, 30.0], "x_label": "dt_ms", "brian2-step": ref, "lava-fixed": ref}
+    se, k = 0.0005, 32
+    q = t.ppf(1 - 0.01 / (2 * 3), k - 1)
+    tol = 0.2 * 0.03
+    for factor, outcome in ((0.9, "passed"), (1.1, "failed")):
+        mean = np.array([-0.02, 0.03 + tol + factor * q * se, 0.008])
+        assert judge_curve(curve, "brian2-step", "lava-fixed", 1.0, (mean, np.full(3, se), k))["outcome"] == outcome
+    mean = np.array([-0.02, 0.03 + tol + 0.9 * q * se, 0.008])
+    q4 = t.ppf(1 - 0.01 / (2 * 3), 4 * k - 1)
+    assert 0.9 * q * se > q4 * se / 2  # the larger ensemble knows the mean better
+    assert judge_curve(curve, "brian2-step", "lava-fixed", 1.0, (mean, np.full(3, se / 2), 4 * k))["outcome"] == "failed"
 
 
 def test_wide_curve_tolerance_is_not_checked():

@@ -223,15 +223,23 @@ def _tolerance(share: str, plans: dict) -> dict:
     return {"max_abs": tol, "rmse": tol}
 
 
+#: The family-wise error rate of the curve judge's test of the ensemble mean (its points Bonferroni-corrected).
+CURVE_ALPHA = 0.01
+
+
 def judge_curve(curve: dict, reference: str, candidate: str, w_range: float, expected=None, dt: float = 1e-3,
                 tolerance: float = CURVE_TOLERANCE) -> dict:
     """A candidate's protocol curve against the reference's, relative to the reference curve's amplitude.
 
-    ``expected`` (fixed-point candidates): (ensemble mean, half-width) per curve point, dw in rule
-    units, from the rounding link. The amplitude criterion then applies to the deployment's expected
-    curve, the ensemble mean (its half-width allowed: one stochastically rounded run is judged by the
-    rounding link's envelope), and a point is *lost* when the expected change is below a tenth of the
-    reference's there, not merely when one run rounded it to zero."""
+    ``expected`` (fixed-point candidates): (ensemble mean, its standard error, ensemble size k) per curve
+    point, dw in rule units, from the rounding link. The amplitude criterion then applies to the
+    deployment's expected curve, the ensemble mean (one stochastically rounded run is judged by the
+    rounding link's envelope): a point fails when the mean's excess over the tolerance is beyond doubt,
+    more than q standard errors of the estimate (Student t with k - 1 degrees of freedom, Bonferroni at
+    :data:`CURVE_ALPHA` over the curve's judged points). The tolerance itself comes from the reference
+    curve only; the standard error only says how well the ensemble knows the deployment's mean. A point
+    is *lost* when the expected change is below a tenth of the reference's there, not merely when one run
+    rounded it to zero."""
     ref = np.asarray(curve[reference], dtype=float)
     cand = np.asarray(curve[candidate], dtype=float)
     # an STDP window's same-step point (dt = 0) is the simulators' scheduling convention: shown, not judged
@@ -240,7 +248,11 @@ def judge_curve(curve: dict, reference: str, candidate: str, w_range: float, exp
     diff = np.abs(cand - ref)
     judged, allowance = cand, np.zeros_like(ref)
     if expected is not None:
-        judged, allowance = np.asarray(expected[0], dtype=float), np.asarray(expected[1], dtype=float)
+        from scipy import stats
+
+        points = max(1, int((~order).sum()))
+        q = float(stats.t.ppf(1 - CURVE_ALPHA / (2 * points), max(1, int(expected[2]) - 1)))
+        judged, allowance = np.asarray(expected[0], dtype=float), q * np.asarray(expected[1], dtype=float)
     jdiff = np.where(order, 0.0, np.maximum(0.0, np.abs(judged - ref) - allowance))
     entry = {"reference": reference, "candidate": candidate, "share": "curve",
              "max_abs_error_normalized": float(diff.max()) / w_range if diff.size else 0.0,
@@ -248,8 +260,8 @@ def judge_curve(curve: dict, reference: str, candidate: str, w_range: float, exp
              "amplitude_normalized": amplitude / w_range,
              "tolerance": {"max_abs": tolerance * amplitude / w_range, "rmse": None,
                            "kind": f"{tolerance:g} of the curve's amplitude"
-                                   + (" (the ensemble-mean curve, its standard error allowed)" if expected is not None
-                                      else "")}}
+                                   + (" (the ensemble-mean curve: its excess beyond doubt, q standard errors)"
+                                      if expected is not None else "")}}
     if not np.isfinite(cand).all():
         entry.update(outcome=FAILED, passed=False, message=f"{candidate}: non-finite curve point")
         return entry

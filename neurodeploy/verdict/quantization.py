@@ -545,8 +545,8 @@ def rounding_link(rule, plan, trains, context, single=None, k: int = ENSEMBLE_SI
         q=q, largest_z_mean=z_max, floor_bias_max_lava=bias_max if bias_max > -np.inf else 0.0,
         ensemble_sd_max_normalized=sd_max * s_w / w_range)
     if checks[-1] == trains.steps - 1:  # the final step: for curves (popped by the harness)
-        entry["_final"] = {"mean": mean[-1] * s_w,
-                           "halfwidth": q * np.sqrt(var[-1] + SIGMA_FLOOR ** 2) / math.sqrt(k) * s_w}
+        entry["_final"] = {"mean": mean[-1] * s_w, "k": k,
+                           "se": np.sqrt(var[-1] + SIGMA_FLOOR ** 2) / math.sqrt(k) * s_w}
     problems = []
     if worst is not None:
         problems.append(worst[1] + f" ({n_fail} synapse-steps)")
