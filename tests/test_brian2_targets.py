@@ -123,6 +123,8 @@ def test_auto_for_a_network_weighs_the_build_against_the_runs_that_share_it():
             assert target(model, pattern.trains) == "cpp_standalone"
             assert target(model, short.trains) == "numpy"
             assert target(brian2_backends.reference_model(distal.rule), distal.trains) == "numpy"
-        assert brian2_backends.BUILD_SHARED_BY == 1
+        from neurodeploy.brian2 import builds
+
+        assert builds.BUILD_SHARED_BY == 1
     finally:
         brian2_backends.CODEGEN_TARGET = old

@@ -13,6 +13,8 @@ import numpy as np
 
 from neurodeploy.backend import REGISTRY, Backend, Recording
 from neurodeploy.brian2.model import Brian2Model, reference_model, set_up_synapses, step_model, unit_namespace
+from neurodeploy.brian2 import builds
+from neurodeploy.brian2.builds import builds_shared_by  # noqa: F401 (where the target choice reads it)
 from neurodeploy.brian2.standalone import _make, _standalone_dir
 from neurodeploy.spec.units import to_brian2
 
@@ -32,26 +34,10 @@ STANDALONE_BUILD_S, STANDALONE_SYNAPSE_STEP_S = 45.0, 2.3e-9
 #: and 400 plastic synapses, 10^5 steps, two runs at once): numpy 0.37 ms, cpp_standalone 0.147 ms after
 #: the build (its spikes equal numpy's, weights within 1e-12: tests/test_network_brian2.py).
 NETWORK_NUMPY_STEP_S, NETWORK_STANDALONE_STEP_S = 370e-6, 147e-6
-#: How many runs of one model share its cpp_standalone build (the build directory is kept per model):
-#: :func:`builds_shared_by` sets it around an ensemble, where the build is paid once for all its runs.
-BUILD_SHARED_BY = 1
-
-
-@contextlib.contextmanager
-def builds_shared_by(runs: int):
-    """Within the block :func:`choose_target` divides the build's cost by ``runs`` (an ensemble of ``runs``
-    runs of one model: the first builds, the others reuse the kept build)."""
-    global BUILD_SHARED_BY
-    before = BUILD_SHARED_BY
-    BUILD_SHARED_BY = max(1, int(runs))
-    try:
-        yield
-    finally:
-        BUILD_SHARED_BY = before
 
 
 def choose_target(model: Brian2Model, trains) -> str:
-    """numpy unless its estimated time exceeds cpp_standalone's build (its share, :data:`BUILD_SHARED_BY`)
+    """numpy unless its estimated time exceeds cpp_standalone's build (its share, :mod:`.builds`)
     plus run (long runs at one synapse: lfs; 10^6 synapses; an ensemble of long network runs). The closed
     loop protocol, a network with a reward schedule (its network operation writes the rewards ahead: numpy
     only), and a machine without make and a C++ compiler run numpy."""
@@ -60,7 +46,7 @@ def choose_target(model: Brian2Model, trains) -> str:
     if trains.neuron is not None or not _can_compile():
         return "numpy"
     synapse_steps = float(trains.steps) * trains.n_pre * trains.n_post
-    build = STANDALONE_BUILD_S / BUILD_SHARED_BY
+    build = STANDALONE_BUILD_S / builds.BUILD_SHARED_BY
     if trains.closed:
         if trains.reward_schedule is not None:
             return "numpy"

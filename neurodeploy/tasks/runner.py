@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurodeploy.backend import Recording
-from neurodeploy.brian2.backends import builds_shared_by
+from neurodeploy.brian2.builds import builds_shared_by
 from neurodeploy.emu.network import simulate_network
 from neurodeploy.lava.backends import run_network
 from neurodeploy.compile.compilation import compile_rule
