@@ -111,3 +111,20 @@ def test_complete_separation_is_answered_by_the_permutation_test_without_a_warni
         warnings.simplefilter("error")
         assert D.two_sample_p(a, a + 100.0) == pytest.approx(2e-4)
         assert D.two_sample_p(a, a + 0.5) > 0.5
+
+
+def test_the_vectorized_permutation_test_gives_the_one_at_a_time_p_values():
+    """two_sample_p's permutation test (one side constant) runs vectorized; scipy's permutation_test with
+    the scalar mean difference, one resample at a time and the same seed, gives the same p-values."""
+    from scipy.stats import permutation_test
+
+    rng = np.random.default_rng(11)
+    for trial in range(12):
+        a = np.full(10, 0.3) if trial % 3 == 0 else rng.random(10)
+        b = rng.random(10) + trial * 0.15
+        if trial % 3 == 1:
+            b[:] = 0.3 + trial * 0.1
+        expected = permutation_test((a, b), lambda x, y: np.mean(x) - np.mean(y), n_resamples=9999,
+                                    alternative="two-sided", random_state=np.random.default_rng(0x5EED)).pvalue
+        if np.ptp(a) == 0 or np.ptp(b) == 0:
+            assert D.two_sample_p(a, b) == min(1.0, float(expected))
