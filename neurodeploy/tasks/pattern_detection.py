@@ -29,7 +29,6 @@ bimodal weights). Four metrics: 6 runs a side can fail a verdict (7 for 5 or mor
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 
 import numpy as np
@@ -38,7 +37,7 @@ from neurodeploy.batch import rule_with
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.library import LIBRARY
 from neurodeploy.network import network_from_dict, network_trains
-from neurodeploy.tasks.runner import Setup
+from neurodeploy.tasks.runner import Setup, numbers
 
 # The verdict judges the deployment against the rule as written (``brian2``), as every task does. At dt = 1 ms
 # a pre and a post spike often fall in the same step (an afferent at 40 Hz: once in 25 post spikes); ``brian2``
@@ -66,18 +65,7 @@ _INT = ("steps", "n_inputs", "pattern_ms", "every")
 
 def _check(p: dict) -> dict:
     """The parameters, validated: one line naming the field and the problem."""
-    unknown = sorted(set(p) - set(DEFAULTS))
-    if unknown:
-        raise NeurodeployError(NAME, unknown[0], f"unknown parameter (known: {', '.join(sorted(DEFAULTS))})")
-    out = {}
-    for key, value in p.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise NeurodeployError(NAME, key, f"must be a finite number (got {value!r})")
-        if key in _INT:
-            if int(value) != value:
-                raise NeurodeployError(NAME, key, f"must be an integer (got {value!r})")
-            value = int(value)
-        out[key] = value
+    out = numbers(NAME, DEFAULTS, p, _INT)
     positive = ("steps", "n_inputs", "pattern_ms", "every", "tau_u_ms", "tau_v_ms", "threshold", "A_plus",
                 "A_minus_ratio", "tau_plus_ms", "tau_minus_ms")
     for key in positive:

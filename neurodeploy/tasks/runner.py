@@ -81,6 +81,24 @@ class Setup:
     params: dict
 
 
+def numbers(task_name: str, defaults: dict, p: dict, integers=()) -> dict:
+    """A task's parameters ``p`` checked against its ``defaults``: each known, a finite number (not a
+    bool), the ``integers`` whole; one line naming the field and the problem otherwise."""
+    unknown = sorted(set(p) - set(defaults))
+    if unknown:
+        raise NeurodeployError(task_name, unknown[0], f"unknown parameter (known: {', '.join(sorted(defaults))})")
+    out = {}
+    for key, value in p.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise NeurodeployError(task_name, key, f"must be a finite number (got {value!r})")
+        if key in integers:
+            if int(value) != value:
+                raise NeurodeployError(task_name, key, f"must be an integer (got {value!r})")
+            value = int(value)
+        out[key] = value
+    return out
+
+
 def task_module(name: str):
     """The task module of CLI name ``name`` (:data:`neurodeploy.tasks.TASKS`)."""
     if name not in TASKS:

@@ -22,7 +22,6 @@ written and the chain names that timing; ``--finer-dt`` measures the remedy.
 """
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -31,7 +30,7 @@ from neurodeploy.batch import rule_with
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.library import LIBRARY
 from neurodeploy.network import network_from_dict, network_trains, reseed
-from neurodeploy.tasks.runner import Setup
+from neurodeploy.tasks.runner import Setup, numbers
 
 NAME = "song-miller-abbott"
 TITLE = "Competitive Hebbian learning (Song, Miller & Abbott 2000), stdp_pair on one Lava LIF"
@@ -48,18 +47,7 @@ _INT = ("steps", "n_inputs", "multiplicative", "every")
 
 def _check(p: dict) -> dict:
     """The parameters, validated: one line naming the field and the problem."""
-    unknown = sorted(set(p) - set(DEFAULTS))
-    if unknown:
-        raise NeurodeployError(NAME, unknown[0], f"unknown parameter (known: {', '.join(sorted(DEFAULTS))})")
-    out = {}
-    for key, value in p.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise NeurodeployError(NAME, key, f"must be a finite number (got {value!r})")
-        if key in _INT:
-            if int(value) != value:
-                raise NeurodeployError(NAME, key, f"must be an integer (got {value!r})")
-            value = int(value)
-        out[key] = value
+    out = numbers(NAME, DEFAULTS, p, _INT)
     for key in ("steps", "n_inputs", "rate", "threshold", "tau_u_ms", "tau_v_ms", "alpha", "every"):
         if out[key] <= 0:
             raise NeurodeployError(NAME, key, f"must be > 0 (got {out[key]!r})")
