@@ -119,12 +119,12 @@ def test_auto_for_a_network_weighs_the_build_against_the_runs_that_share_it():
         brian2_backends.CODEGEN_TARGET = "auto"
         target = brian2_backends.choose_target
         assert target(model, pattern.trains) == "numpy"
-        with brian2_backends.builds_shared_by(20):
+        from neurodeploy.brian2 import builds
+
+        with builds.builds_shared_by(20):
             assert target(model, pattern.trains) == "cpp_standalone"
             assert target(model, short.trains) == "numpy"
             assert target(brian2_backends.reference_model(distal.rule), distal.trains) == "numpy"
-        from neurodeploy.brian2 import builds
-
         assert builds.BUILD_SHARED_BY == 1
     finally:
         brian2_backends.CODEGEN_TARGET = old

@@ -14,7 +14,6 @@ import numpy as np
 from neurodeploy.backend import REGISTRY, Backend, Recording
 from neurodeploy.brian2.model import Brian2Model, reference_model, set_up_synapses, step_model, unit_namespace
 from neurodeploy.brian2 import builds
-from neurodeploy.brian2.builds import builds_shared_by  # noqa: F401 (where the target choice reads it)
 from neurodeploy.brian2.standalone import _make, _standalone_dir
 from neurodeploy.spec.units import to_brian2
 

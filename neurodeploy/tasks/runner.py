@@ -56,6 +56,7 @@ from neurodeploy.running import fork_map
 from neurodeploy.targets import load_all
 from neurodeploy.tasks import TASKS
 from neurodeploy.verdict.distribution import ALPHA, two_sample
+from neurodeploy.verdict.fidelity import refine
 from neurodeploy.verdict.mutate import mutated_plan
 
 #: The reference and the deployment every task compares.
@@ -305,10 +306,6 @@ def _remedy(links) -> str:
 
 # -- the remedy of a timing deviation: the task at a finer time step --------------------------------------
 
-#: The finer time steps ``--finer-dt`` accepts (dt / k).
-FINER_DT = (2, 3, 4, 5, 6, 7, 8)
-
-
 class _Finer:
     """``task`` at ``dt / k``: each member is the task's own member (same seed) with every input spike moved
     to a sub-step of its step drawn uniformly (the same spike times resolved k times finer, seeded as the
@@ -322,15 +319,8 @@ class _Finer:
         self.MARGIN_FLOORS = getattr(task, "MARGIN_FLOORS", {})
 
     def member(self, setup: Setup, seed: int):
-        m = self.task.member(self.coarse, seed)
-        k, n_in = self.k, setup.net.n_inputs
-        rng = np.random.default_rng([int(seed), k, 0xD7])
-        pre = np.zeros((m.pre.shape[0], m.steps * k), dtype=bool)
-        rows, cols = np.nonzero(m.pre[:n_in])
-        pre[rows, cols * k + rng.integers(0, k, size=cols.size)] = True
-        reward = None if m.reward is None else np.repeat(m.reward, k, axis=1)
-        return dataclasses.replace(m, pre=pre, post=np.zeros((m.post.shape[0], m.steps * k), dtype=bool),
-                                   reward=reward, network=setup.net, seed=int(seed))
+        _, fine = refine(self.coarse.rule, self.task.member(self.coarse, seed), self.k, int(seed))
+        return dataclasses.replace(fine, network=setup.net, seed=int(seed))
 
     def evaluate(self, setup: Setup, member, trajectory, spikes):
         coarse = self.task.member(self.coarse, member.seed)
