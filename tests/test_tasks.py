@@ -292,3 +292,12 @@ def test_distal_bad_parameters_refused_by_one_line(override, message):
     with pytest.raises(NeurodeployError) as info:
         task.setup(**override)
     assert str(info.value) == message
+
+
+def test_bench_refuses_jobs_below_one_in_one_line_before_running(tmp_path):
+    out = tmp_path / "bench_tasks.json"
+    r = subprocess.run([sys.executable, "-m", "neurodeploy.bench", "--tasks", "distal-reward", "--jobs", "0",
+                        "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == ["neurodeploy bench: error: --jobs: must be at least 1 (got 0)"]
+    assert not out.exists()
