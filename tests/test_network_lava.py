@@ -514,3 +514,87 @@ def test_every_part_of_the_lava_process_graph_runs():
     finally:
         for name in (path, path + ".step.npy"):
             os.unlink(name)
+
+
+ONE_PROJECTION = {"network": "one_projection", "populations": {"inputs": {"poisson": 30, "rate": "25 Hz"},
+                                                               "out": {"lif": 3, "tau_u": "5 ms", "tau_v": "20 ms",
+                                                                       "threshold": 8}},
+                  "projections": [{"from": "inputs", "to": "out", "plastic": True}]}
+#: The digits task's shape: a plastic input projection onto an excitatory population, static recurrent
+#: inhibition through a second population, and a static input projection onto it.
+RECURRENT = {"network": "recurrent", "populations": {"noise": {"poisson": 4, "rate": "40 Hz"},
+                                                     "inputs": {"poisson": 30, "rate": "25 Hz"},
+                                                     "exc": {"lif": 5, "tau_u": "5 ms", "tau_v": "20 ms",
+                                                             "threshold": 4},
+                                                     "inh": {"lif": 2, "tau_u": "2 ms", "tau_v": "10 ms",
+                                                             "threshold": 1}},
+             "projections": [{"from": "inputs", "to": "exc", "plastic": True},
+                             {"from": "exc", "to": "inh", "weight": 0.45},
+                             {"from": "noise", "to": "inh", "weight": 0.3},
+                             {"from": "inh", "to": "exc", "weight": -0.45}]}
+
+
+@pytest.mark.parametrize("name,shape", [("stdp_pair", "one"), ("ltp_ltd_soft", "one"), ("stdp_triplet", "one"),
+                                        ("stdp_multiplicative", "one"), ("stdp_pair", "recurrent"),
+                                        ("ltp_ltd_soft", "recurrent"), ("oja", "recurrent")])
+def test_compiled_network_path_equals_numpy_loop(monkeypatch, name, shape):
+    """A fixed-point network with one plastic projection (here from the second input population, its
+    columns starting at 4, in the recurrent shape) and any static projections runs in the compiled loop
+    where the kernel covers the rule; its spikes and every recorded weight equal the numpy loop's
+    (``COMPILED = False``), and the sources without a plastic synapse stay NaN."""
+    from neurodeploy.emu import kernel, network as emu_network
+    from neurodeploy.emu.network import simulate_network
+
+    if kernel.numba is None:
+        pytest.skip("numba is not installed")
+    if name == "oja":  # the digits task's rule, learning faster
+        from neurodeploy.tasks.digits import task_rule
+
+        rule = task_rule({"eta": 2e-3, "beta": 4.0, "t_epoch": 1})
+    else:
+        rule = load_rule(rule_path(name))
+    net = network_from_dict(ONE_PROJECTION if shape == "one" else RECURRENT, f"{shape}.yaml", rule)
+    steps = 2000 if name != "oja" else 6000
+    trains = network_trains(rule, net, seed=11, steps=steps)
+    plan = compile_plans(rule, trains)["fixed"]
+    rows = np.arange(0, steps, 13)
+    calls = []
+    real = emu_network._compiled_network
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(emu_network, "_compiled_network", spy)
+    w_c, s_c = simulate_network(rule, net, plan, trains.w0, trains.pre[: net.n_inputs], record_rows=rows)
+    monkeypatch.setattr(emu_network, "COMPILED", False)
+    w_n, s_n = simulate_network(rule, net, plan, trains.w0, trains.pre[: net.n_inputs], record_rows=rows)
+    assert calls == [True]  # the rules here are the compiled loop's
+    for pop in net.lifs:  # every population fires, none all the time
+        fired = s_n[pop.targets].sum()
+        assert 10 < fired < 0.6 * s_n[pop.targets].size, (pop.name, fired)
+    assert np.array_equal(s_c, s_n)
+    plastic = net.plastic_mask()
+    assert np.array_equal(~np.isnan(w_c[0]), plastic) and np.array_equal(np.isnan(w_c), np.isnan(w_n))
+    assert np.array_equal(np.nan_to_num(w_c), np.nan_to_num(w_n))
+    assert np.nanmax(np.abs(w_n[-1] - w_n[0])) > 0.05 * rule.weight.range  # it learned something to compare
+
+
+def test_compiled_network_path_declines_what_it_does_not_cover():
+    """A float plan, a request for the LIF state, two plastic projections: the numpy loop runs them."""
+    from neurodeploy.emu.network import _compiled_network
+
+    rule = load_rule(rule_path("stdp_pair"))
+    one = network_from_dict(ONE_PROJECTION, "one.yaml", rule)
+    trains = network_trains(rule, one, seed=3, steps=50)
+    plans = compile_plans(rule, trains)
+    args = (trains.w0, trains.pre[: one.n_inputs], 0, 0, None)
+    assert _compiled_network(rule, one, plans["fixed"], *args, None, None) is not None
+    assert _compiled_network(rule, one, plans["float"], *args, None, None) is None
+    assert _compiled_network(rule, one, plans["fixed"], *args, {}, None) is None
+    two = dict(RECURRENT, projections=RECURRENT["projections"] + [{"from": "noise", "to": "exc", "plastic": True}])
+    net = network_from_dict(two, "two.yaml", rule)
+    trains = network_trains(rule, net, seed=3, steps=50)
+    assert _compiled_network(rule, net, plans["fixed"], trains.w0, trains.pre[: net.n_inputs], 0, 0, None, None,
+                             None) is None

@@ -502,6 +502,96 @@ def _fixed_lif_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y
 fixed_lif_loop = _jit(_fixed_lif_loop)
 
 
+def _fixed_network_loop(w, inputs, n_src, lif_fu, lif_fv, lif_vth, ws, static_on, rows_lo, cols_lo,
+                        x_on, y_on, x_decay, y_decay, x_int, x_frac, y_int, y_frac,
+                        xr_dec, xr_imp, yr_dec, yr_imp, conn_r,
+                        dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi, sign_mode, u_period,
+                        rec_t, scale, out, spikes):
+    """:func:`_fixed_lif_loop` for a network (:func:`neurodeploy.emu.network.simulate_network`, fixed
+    point): LIF neurons of any populations (``lif_fu``/``lif_fv``: each neuron's decay factors
+    ``4096 - (du + 1)`` and ``4096 - dv``; ``lif_vth`` its threshold, unshifted), static projections as
+    one (n_lif, n_src) integer matrix ``ws`` (``static_on``: there is one), and one plastic projection,
+    every synapse of its block, ``w`` (n_post, n_pre) from source rows ``cols_lo..`` onto LIF rows
+    ``rows_lo..``. Per step: every LIF integrates the sum of its buffered inputs and spikes (``spikes``
+    (steps, n_lif)); every projection buffers the weights (before this step's update) summed over the
+    sources that spiked this step (the inputs and the LIF neurons); the plastic projection's traces and
+    weights learn. Integer sums: the same in any order. ``out`` (rows, n_post * n_pre): the plastic
+    weights times ``scale`` at the steps ``rec_t``."""
+    steps = inputs.shape[0]
+    n_in = inputs.shape[1]
+    n_lif = lif_fu.shape[0]
+    n_post, n_pre = w.shape
+    ptr = 0
+    x = np.zeros((2, n_pre), dtype=np.int64)
+    y = np.zeros((3, n_post), dtype=np.int64)
+    u_lif = np.zeros(n_lif, dtype=np.int64)
+    v_lif = np.zeros(n_lif, dtype=np.int64)
+    a_static = np.zeros(n_lif, dtype=np.int64)
+    a_plastic = np.zeros(n_post, dtype=np.int64)
+    s_all = np.zeros(n_src, dtype=np.bool_)
+    active = np.zeros(n_src, dtype=np.int64)
+    uv_max = np.int64(1) << 23
+    for t in range(1, steps + 1):
+        for j in range(n_in):
+            s_all[j] = inputs[t - 1, j]
+        for i in range(n_lif):
+            a_in = a_static[i]
+            if rows_lo <= i < rows_lo + n_post:
+                a_in += a_plastic[i - rows_lo]
+            d = u_lif[i] * lif_fu[i]
+            d = (d >> 12) if d >= 0 else -((-d) >> 12)
+            d = d + (a_in << 6)
+            if d > uv_max:
+                d -= 2 * uv_max
+            elif d <= -uv_max:
+                d += 2 * uv_max
+            u_lif[i] = d
+            e = v_lif[i] * lif_fv[i]
+            e = (e >> 12) if e >= 0 else -((-e) >> 12)
+            e = min(max(e + d, -uv_max + 1), uv_max - 1)
+            spike = e > (np.int64(lif_vth[i]) << 6)
+            spikes[t - 1, i] = spike
+            s_all[n_in + i] = spike
+            v_lif[i] = 0 if spike else e
+        n_active = 0
+        for k in range(n_src):
+            if s_all[k]:
+                active[n_active] = k
+                n_active += 1
+        if static_on:
+            for i in range(n_lif):
+                acc = np.int64(0)
+                for q in range(n_active):
+                    acc += ws[i, active[q]]
+                a_static[i] = acc
+        for i in range(n_post):
+            acc = np.int64(0)
+            for q in range(n_active):
+                k = active[q] - cols_lo
+                if 0 <= k < n_pre:
+                    acc += w[i, k]
+            a_plastic[i] = acc
+        pre = s_all[cols_lo:cols_lo + n_pre]
+        post = spikes[t - 1, rows_lo:rows_lo + n_post]
+        a = 2 * t
+        _fixed_traces(x, x_on, x_decay, x_int, x_frac, xr_dec[a], xr_imp[a], pre)
+        _fixed_traces(y, y_on, y_decay, y_int, y_frac, yr_dec[a], yr_imp[a], post)
+        r = conn_r[t]
+        u = u_period > 0 and t % u_period == 0
+        _fixed_step(w, pre, post, t == 1 or u, u, x, y, r, dep, mant, sexp, shift, nfac, fac, width,
+                    w_lo, w_hi, sign_mode)
+        if ptr < rec_t.shape[0] and t == rec_t[ptr]:
+            for i in range(n_post):
+                base = i * n_pre
+                for j in range(n_pre):
+                    out[ptr, base + j] = np.float64(w[i, j]) * scale
+            ptr += 1
+    return w
+
+
+fixed_network_loop = _jit(_fixed_network_loop)
+
+
 def _batch_synapse_py(w, i, j, xj, yi, u, x, y, r, dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi,
                       sign_mode, b_lo, b_hi, first, t):
     """:func:`_fixed_synapse` for every member k of a batch (``w`` (n_post, n_pre, K) int16, traces

@@ -6,7 +6,7 @@ import numpy as np
 
 from neurodeploy.compile.loihi import RNG_SEED
 from neurodeploy.emu.closed_loop import Lif
-from neurodeploy.emu.engine import CONN_VAR_SEED, _Engine, _rows
+from neurodeploy.emu.engine import CONN_VAR_SEED, _Engine, _kernel_covers, _rows
 from neurodeploy.compile.loihi import check_sparse_start, lif_params, static_weights_lava
 
 
@@ -45,6 +45,76 @@ class _SparseInput:
         return np.asarray(m[:, s_pre].sum(axis=1)).reshape(-1)
 
 
+#: The compiled path (:func:`_compiled_network`) where it applies; ``False`` runs every network
+#: in the numpy loop below (the tests compare the two bit for bit).
+COMPILED = True
+
+
+def _compiled_network(rule, network, plan, w0, input_spikes, rng_seed, conn_seed, record_rows, state,
+                      third_factor):
+    """A fixed-point network with one plastic projection (every synapse of its block) and any static
+    projections and LIF populations, its rule one the compiled loops cover (one-step epochs, two
+    factors), run in :func:`neurodeploy.emu.kernel.fixed_network_loop`: the integer operations of the
+    numpy loop of :func:`simulate_network`, in its order (the LIF steps, then each projection's buffered
+    input, then the traces and the learning). ``None`` where it does not apply (and when ``state`` asks
+    for the LIF state after the run, which the compiled loop keeps to itself)."""
+    from neurodeploy.emu import kernel
+    from neurodeploy.emu.closed_loop import LIF_DECAY_UNITY, LIF_DM_OFFSET, LIF_DS_OFFSET, LIF_VTH_SHIFT
+
+    if (kernel.numba is None or plan.mode != "fixed" or getattr(plan, "three_factor", False)
+            or third_factor is not None or state is not None):
+        return None
+    live = [pr for pr in network.projections if pr.mask.any()]
+    plastic = [pr for pr in live if pr.plastic]
+    if len(plastic) != 1 or not plastic[0].mask.all():
+        return None
+    pr = plastic[0]
+    t_rows, s_cols = network.projection_slices(pr)
+    inputs = np.asarray(input_spikes).astype(bool, copy=False)
+    steps = inputs.shape[1]
+    w0 = np.asarray(w0, dtype=float)
+    w_lava = plan.weights_to_lava(w0[t_rows, s_cols])
+    check_sparse_start(network, pr, w_lava, plan, rule, w0[t_rows, s_cols])  # as deploy_network
+    engine = _Engine(plan, w_lava, pr.mask.shape[1], pr.mask.shape[0], steps, int(rng_seed), int(conn_seed))
+    if engine.t_epoch != 1:
+        return None
+    covered = _kernel_covers(engine)
+    if covered is None:
+        return None
+    arrays, x_on, y_on = covered
+    n_lif, n_src = network.n_lif, network.n_src
+    fu, fv, vth = (np.zeros(n_lif, dtype=np.int64) for _ in range(3))
+    for pop in network.lifs:
+        params = lif_params(plan.mode, pop.tau_u_ms, pop.tau_v_ms, pop.threshold * rule.weight.range, plan,
+                            dt=rule.dt * 1e3)
+        lif = Lif(pop.n, params, True)
+        fu[pop.targets] = LIF_DECAY_UNITY - (lif.du + LIF_DS_OFFSET)
+        fv[pop.targets] = LIF_DECAY_UNITY - (lif.dv + LIF_DM_OFFSET)
+        vth[pop.targets] = lif.vth >> LIF_VTH_SHIFT
+    ws = np.zeros((n_lif, n_src), dtype=np.int64)
+    for other in live:
+        if not other.plastic:
+            tt, ss = network.projection_slices(other)
+            ws[tt, ss] += dense_static_weights(static_weights_lava(network, other, plan, rule), True)
+    rows = _rows(steps, 1, record_rows)
+    n_post, n_pre = engine.n_post, engine.n_pre
+    rec = np.empty((rows.size, n_post * n_pre), dtype=float)
+    spikes_t = np.zeros((steps, n_lif), dtype=np.bool_)
+    w = np.ascontiguousarray(engine.w, dtype=np.int64)
+    a = arrays
+    kernel.fixed_network_loop(w, np.ascontiguousarray(inputs.T), n_src, fu, fv, vth, ws, len(live) > 1,
+                              t_rows.start, s_cols.start, x_on, y_on, engine.x_decay, engine.y_decay,
+                              engine.x_int, engine.x_frac, engine.y_int, engine.y_frac,
+                              engine.xr_dec, engine.xr_imp, engine.yr_dec, engine.yr_imp, engine.conn_r,
+                              a["dep"], a["mant"], a["sexp"], a["shift"], a["nfac"], a["fac"], a["width"],
+                              engine.w_lo, engine.w_hi, kernel.SIGN_CODES[engine.sign_mode],
+                              0 if engine.decimate_exponent is None else 2 ** int(engine.decimate_exponent),
+                              rows + 1, float(plan.weight_scale), rec, spikes_t)
+    out = np.full((rows.size, n_lif, n_src), np.nan)
+    out[:, t_rows, s_cols] = rec.reshape(rows.size, n_post, n_pre)
+    return out, np.ascontiguousarray(spikes_t.T)
+
+
 def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarray, rng_seed: int = RNG_SEED,
                      conn_seed: int = CONN_VAR_SEED, record_rows=None, state: dict | None = None,
                      third_factor=None) -> tuple:
@@ -70,6 +140,10 @@ def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarr
     the schedule's reward (:class:`neurodeploy.compile.reward.ThirdFactor`), as the Lava deployment's
     ``RewardTraces`` processes compute them."""
 
+    compiled = _compiled_network(rule, network, plan, w0, input_spikes, rng_seed, conn_seed, record_rows,
+                                 state, third_factor) if COMPILED else None
+    if compiled is not None:
+        return compiled
     tf = None
     if getattr(plan, "three_factor", False):
         if third_factor is None:
