@@ -28,6 +28,7 @@ from neurodeploy.protocol import default_trains, load_spikes, make_trains
 from neurodeploy.spec.loader import load_rule
 from neurodeploy.targets import load_all
 from neurodeploy.verdict import EXIT_NOT_CHECKED
+from neurodeploy.verdict.distribution import not_shown
 from neurodeploy.verdict.fidelity import check_tolerance, DEFAULT_FIDELITY
 from neurodeploy.verdict.mutate import render, self_test
 from neurodeploy.verdict.quantization import ENSEMBLE_SIZE
@@ -800,6 +801,9 @@ class Terminated(BaseException):
               help="steps of lava-fixed proven equal to emu-fixed (0: none)")
 @click.option("--false-alarms", "false_alarm_verdicts", type=click.IntRange(0, 10_000), default=0,
               help="instead: judge the correct deployment this many times on untuned seeds (the false-alarm rate)")
+@click.option("--null", "null", is_flag=True,
+              help="with --false-alarms: judge the deployment against itself on disjoint seeds (every FAILED "
+                   "verdict is then a false alarm of the verdict: its own rate, on the emulator)")
 @click.option("--explain", is_flag=True,
               help="run the chain brian2-step -> emu-float -> emu-fixed even when the verdict passes (always when it fails)")
 @click.option("--finer-dt", "finer_dt", type=click.IntRange(2, 8), default=None,
@@ -809,8 +813,8 @@ class Terminated(BaseException):
               help="worker processes for the ensembles' runs (default: this machine's cores; the numbers are the "
                    "same for any --jobs)")
 @click.option("--quiet", is_flag=True, help="no progress lines")
-def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false_alarm_verdicts, explain, finer_dt,
-         jobs, quiet):
+def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false_alarm_verdicts, null, explain,
+         finer_dt, jobs, quiet):
     """Run a literature learning task on the reference (brian2) and the deployment (emu-fixed = lava-fixed),
     judged in the task's own metrics."""
     import json
@@ -824,6 +828,8 @@ def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false
     if size is not None and size not in getattr(module, "SIZES", {}):
         raise NeurodeployError("--size", "", f"unknown size {size!r} for {name} (sizes: "
                                f"{', '.join(getattr(module, 'SIZES', {})) or 'none'})")
+    if null and not false_alarm_verdicts:
+        raise NeurodeployError("--null", "", "only with --false-alarms N (it judges the deployment against itself)")
     if finer_dt:  # a task at a finer step it cannot take: refused before anything is written
         finer_setup(module, task_setup(module, size, **({} if steps is None else {"steps": steps})), finer_dt)
     check_out_dir(out_dir)
@@ -839,15 +845,18 @@ def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false
             stage = staging_dir(out_dir, "task")
             if false_alarm_verdicts:
                 result = false_alarms(module, false_alarm_verdicts, seeds, candidate=candidate, progress=say,
-                                      size=size, jobs=jobs, **overrides)
+                                      size=size, jobs=jobs, null=null, **overrides)
                 with open(os.path.join(stage, "false_alarms.json"), "w") as f:
                     json.dump(result, f, indent=1)
                 check_signals()
                 publish(stage, out_dir, "false_alarms.json", moved)
                 stage = None
                 lo, hi = result["clopper_pearson_95"]
-                click.echo(f"{name}: {result['failed']} of {result['verdicts']} verdicts of the correct deployment "
-                           f"FAILED ({result['rate']:.1%}, 95% interval {lo:.1%}..{hi:.1%}), "
+                judged = (f"{candidate} against itself (the verdict's own false alarms)" if null
+                          else "the correct deployment")
+                click.echo(f"{name}: {result['not_passed']} of {result['verdicts']} verdicts of {judged} did not "
+                           f"pass ({result['failed']} FAILED, {result['not_shown']} NOT SHOWN; {result['rate']:.1%}, "
+                           f"95% interval {lo:.1%}..{hi:.1%}, one-sided 95% bound {result['one_sided_95_upper']:.2%}), "
                            f"{result['seeds_per_side']} runs a side")
                 results_complete()
                 sys.exit(0)
@@ -877,7 +886,8 @@ def task_summary(report: dict) -> str:
     lines = [f"{report['title']}",
              f"{report['task']}: {report['reference']} (seeds {seeds['reference'][0]}..{seeds['reference'][-1]}) vs "
              f"{report['candidate']} (seeds {seeds['candidate'][0]}..{seeds['candidate'][-1]}), "
-             f"{len(seeds['reference'])} runs each, tolerance {report['tolerance']:g} of the reference"]
+             f"{len(seeds['reference'])} runs each, tolerance {report['tolerance']:g} of the reference"
+             + "".join(f"; {b} on {', '.join(t)}" for b, t in (report.get("brian2_targets") or {}).items())]
     for k, m in enumerate(report["metrics"]["names"]):
         st = report["test"]["statistics"][m]
         p = "constant" if st["p_value"] is None else f"p = {st['p_value']:.3g}"
@@ -913,7 +923,9 @@ def task_summary(report: dict) -> str:
         w = report["lava_window"]
         lines.append(f"  lava-fixed = emu-fixed on the first {w['steps']} steps ({w['post_spikes']} LIF spikes): "
                      f"{'yes' if w['bit_exact'] else 'NO'}")
-    if report["verdict"] is None:
+    if report["verdict"] is None and report["test"].get("unresolved"):
+        lines.append("NOT SHOWN: " + not_shown(report["test"]))
+    elif report["verdict"] is None:
         lines.append("NOT CHECKED: every metric is constant and equal on both sides")
     else:
         lines.append("PASSED: the deployment learns the task as the reference does" if report["verdict"] else

@@ -128,3 +128,32 @@ def test_the_vectorized_permutation_test_gives_the_one_at_a_time_p_values():
                                     alternative="two-sided", random_state=np.random.default_rng(0x5EED)).pvalue
         if np.ptp(a) == 0 or np.ptp(b) == 0:
             assert D.two_sample_p(a, b) == min(1.0, float(expected))
+
+
+def test_a_difference_past_the_margin_but_not_beyond_doubt_is_not_shown_not_passed():
+    """Three candidates against one reference (margin 0.25): 0.1 off (within the margin) passes, 0.9 off
+    fails, and 0.4 off with a wide spread - the ensembles differ beyond doubt, the mean difference exceeds
+    the margin, but its excess is not beyond doubt - is NOT SHOWN (``passed`` None, not True). Its
+    ``runs_to_decide`` is what the normal approximation says: the same samples repeated to that many runs
+    a side make the excess beyond doubt, repeated to half as many do not."""
+    from neurodeploy.verdict.distribution import beyond_margin_p, not_shown, two_sample
+
+    rng = np.random.default_rng(3)
+    ref = 1.0 + 0.05 * rng.standard_normal((10, 1))
+    wide = 0.5 * rng.standard_normal((10, 1))
+    wide -= wide.mean()
+    margins = {"m": 0.25}
+    near = two_sample(ref, ref + 0.1 + 0.05 * rng.standard_normal((10, 1)), names=("m",), margins=margins)
+    far = two_sample(ref, ref + 0.9, names=("m",), margins=margins)
+    mid = two_sample(ref, 1.4 + wide, names=("m",), margins=margins)
+    assert near["passed"] is True and not near["unresolved"]
+    assert far["passed"] is False and far["rejected"] == ["m"]
+    e = mid["statistics"]["m"]
+    assert mid["passed"] is None and mid["unresolved"] == ["m"] and not mid["rejected"]
+    assert e["p_value"] < mid["threshold"] <= e["p_beyond_margin"]
+    n = e["runs_to_decide"]
+    assert n > 10 and f"about {n} runs a side would decide it" in not_shown(mid)
+    more, fewer = -(-n // 10) + 1, max(1, n // 20)
+    assert beyond_margin_p(np.tile(ref[:, 0], more), np.tile(1.4 + wide[:, 0], more), 0.25) < mid["threshold"]
+    if fewer > 1:
+        assert beyond_margin_p(np.tile(ref[:, 0], fewer), np.tile(1.4 + wide[:, 0], fewer), 0.25) > mid["threshold"]

@@ -147,3 +147,32 @@ def test_spikes_file_drives_all_backends(tmp_path):
         # before any spike the weights are the file's w0
         first = int(min(np.argmax(pre.any(0)), np.argmax(post.any(0))))
         assert np.allclose(data["lava-float"][max(first - 1, 0)], w0) or first == 0
+
+
+def test_a_wider_mantissa_floors_finer_on_lavas_mac():
+    """Lava's fixed-point product ``((w y S) >> shift) << (E + 7)`` over every 8-bit weight and 7-bit trace:
+    ``-2^-6`` realised as ``-2 2^-7`` (what the plan now chooses for ltp_ltd_soft's ``x0 w y1``, shift 5)
+    has at most the error of ``-1 2^-6`` everywhere and about half its mean bias (the same constant); with
+    no shift (``x0 y1``: 11 bits) equal realisations give the same integers, so the narrow one is kept.
+    The widening stops where the int32 MAC could overflow (four factors: 2^30 x |S|)."""
+    from neurodeploy.compile.plan import product_shift, widest_mantissa
+
+    w, y = np.meshgrid(np.arange(256), np.arange(128), indexing="ij")
+    shift = product_shift(("w", "y1"), "fixed")
+    assert shift == 5
+
+    def mac(s, e, a, b):
+        return ((a * b * s) >> shift) << (e + 7)
+
+    exact = w * y * (-1) * 2.0 ** (-6 + 7 - shift)
+    narrow, wide = mac(-1, -6, w, y) - exact, mac(-2, -7, w, y) - exact
+    assert np.all(np.abs(wide) <= np.abs(narrow)) and np.any(np.abs(wide) < np.abs(narrow))
+    assert abs(wide.mean()) < 0.55 * abs(narrow.mean())  # the floor of one bit finer: about half the bias
+    assert nearest_scale(-2.0 ** -6, widest_mantissa(("w", "y1"), "fixed")) == (-2, -7)  # E >= -7 stops it
+    assert nearest_scale(-2.0 ** -4, widest_mantissa(("w", "y1", "y1"), "fixed")) == (-8, -7)
+    assert nearest_scale(2.0 ** -4, widest_mantissa(("w", "y1", "y1"), "fixed")) == (4, -6)  # S <= 7
+    assert widest_mantissa(("y1",), "fixed") == 0 and nearest_scale(2.0 ** -4, 0) == (1, -4)
+    y1 = np.arange(128)
+    assert np.array_equal(((y1 * 1) >> 0) << (-4 + 7), ((y1 * 4) >> 0) << (-6 + 7))
+    assert widest_mantissa(("w", "y1", "y2", "x1"), "fixed") == 1  # 2^30: S = 2 would reach 2^31
+    assert widest_mantissa(("w", "y1"), "float") == 0

@@ -126,7 +126,9 @@ def test_ensembles_on_worker_processes_are_the_runs_made_here(small):
     groups = [("brian2", {}, [3, 1], None), ("emu-fixed", compilation, range(4, 7), None),
               ("emu-fixed", runner.wrong_deployments(setup, compilation)["sign"][0], [4], None)]
     here = runner.ensembles(task, setup, groups, jobs=1)
-    there = runner.ensembles(task, setup, groups, jobs=2)
+    targets = {}
+    there = runner.ensembles(task, setup, groups, jobs=2, targets=targets)
+    assert targets == {"brian2": ["numpy"]}  # a reward schedule runs numpy; the emulator has no Brian2 target
     assert [len(r) for r, _, _ in there] == [2, 3, 1]
     for (r1, c1, _), (r2, c2, _) in zip(here, there):
         assert np.array_equal(r1, r2)
@@ -182,8 +184,43 @@ def test_false_alarms_count_verdicts_on_disjoint_seeds_with_an_exact_interval(mo
     seeds = [s for _, ss in seen for s in ss]
     assert len(seeds) == len(set(seeds)) == 4 * n and min(seeds) == 1000
     assert [b for b, _ in seen] == ["brian2", "emu-fixed"] * 2
-    ci = binomtest(out["failed"], out["verdicts"]).proportion_ci(confidence_level=0.95, method="exact")
+    ci = binomtest(out["not_passed"], out["verdicts"]).proportion_ci(confidence_level=0.95, method="exact")
     assert out["clopper_pearson_95"] == pytest.approx([ci.low, ci.high])
+
+
+def test_null_false_alarms_judge_the_deployment_against_itself_on_disjoint_seeds(monkeypatch):
+    """``null``: both sides are the deployment (its compiled plans on both), on disjoint seeds; the
+    one-sided bound is the closed form 1 - 0.05^(1/n) at no failure and scipy's beta quantile otherwise."""
+    from scipy.stats import beta
+
+    seen = []
+    real = runner.ensembles
+
+    def spy(task_, setup, groups, jobs=1):
+        seen.extend((backend, plans, list(seeds)) for backend, plans, seeds, _ in groups)
+        return real(task_, setup, groups, jobs)
+
+    monkeypatch.setattr(runner, "ensembles", spy)
+    out = runner.false_alarms(task, 2, steps=200, first_seed=1000, null=True)
+    n = runner.default_seeds(task)
+    seeds = [s for _, _, ss in seen for s in ss]
+    assert len(seeds) == len(set(seeds)) == 4 * n and min(seeds) == 1000
+    assert [b for b, _, _ in seen] == ["emu-fixed"] * 4
+    assert all(plans is seen[1][1] and plans for _, plans, _ in seen)  # the one compilation on both sides
+    assert out["null"] is True and out["reference"] == out["candidate"] == "emu-fixed"
+    assert runner.one_sided_upper(0, 299) == pytest.approx(1 - 0.05 ** (1 / 299)) and runner.one_sided_upper(0, 299) < 0.01
+    assert runner.one_sided_upper(0, 298) > 0.01
+    assert runner.one_sided_upper(3, 400) == pytest.approx(beta.ppf(0.95, 4, 397))
+    assert runner.one_sided_upper(5, 5) == 1.0
+
+
+def test_null_without_false_alarms_is_refused_in_one_line(tmp_path):
+    out = tmp_path / "out"
+    r = _cli("task", "distal-reward", "--out", str(out), "--null", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "neurodeploy: error: --null: only with --false-alarms N (it judges the deployment against itself)"]
+    assert not out.exists()
 
 
 def test_calibrate_judges_the_reference_against_itself_and_catches_a_shifted_pool(monkeypatch):

@@ -154,13 +154,35 @@ class Plan:
         return d
 
 
-def nearest_scale(value: float) -> tuple:
-    """(S, E) with ``S * 2**E`` closest to ``value`` in relative terms."""
+#: Lava's multiply-accumulate of a product is an int32 array (``learning_rule_applier``: ``np.ones(shape,
+#: dtype=np.int32)``, then each factor and the mantissa multiplied in place): a mantissa is widened only while
+#: the product of its factors' clip bounds and ``|S|`` stays below this.
+MAC_LIMIT = 2 ** 31 - 1
+
+
+def nearest_scale(value: float, wide: int = 0) -> tuple:
+    """(S, E) with ``S * 2**E`` closest to ``value``. Among equal values (``S 2^E = 2S 2^(E-1)``) the
+    narrowest mantissa, or with ``wide`` the widest with ``|S| <= wide`` (:func:`widest_mantissa`)."""
     if value == 0 or not math.isfinite(value):
         raise ValueError(f"cannot represent {value} as S*2^E")
-    best = min(((s, e) for s in MANTISSAS for e in EXPONENTS),
+    if wide:
+        return min(((s, e) for s in MANTISSAS for e in EXPONENTS),
+                   key=lambda se: (abs(se[0] * 2.0 ** se[1] - value), abs(se[0]) > wide, -abs(se[0])))
+    return min(((s, e) for s in MANTISSAS for e in EXPONENTS),
                key=lambda se: (abs(se[0] * 2.0 ** se[1] - value), abs(se[0])))
-    return best
+
+
+def widest_mantissa(factors: tuple, mode: str) -> int:
+    """The widest ``|S|`` worth choosing among equal realisations of a product's constant (0: keep the
+    narrowest). Lava's fixed-point product is ``((D f_1 ... f_n S) >> shift) << (E + 7)``: where it drops
+    ``shift > 0`` bits, ``S 2^E`` and ``2S 2^(E-1)`` are the same constant, but the wider mantissa floors one
+    bit finer (the digits task: ``-2^-4 w y1 y1`` as ``-8 2^-7``, a bias 8 times smaller). Where nothing is
+    dropped the two give the same integers, and the narrowest (the readable one) is kept. Bounded by
+    :data:`MAC_LIMIT`: ``|S| 2^(sum of the factors' widths)`` must fit the int32 MAC."""
+    if product_shift(factors, mode) == 0:
+        return 0
+    reach = 2 ** sum(FACTOR_WIDTH[f] for f in factors)
+    return max(1, min(8, MAC_LIMIT // reach))
 
 
 def product_shift(factors: tuple, mode: str) -> int:
@@ -195,7 +217,7 @@ def _scale_products(engine: EngineRule, weight_scale: float, scales: dict, mode:
     out = []
     for p in engine.products:
         req = _requested(p, weight_scale, scales, mode)
-        s, e = nearest_scale(req)
+        s, e = nearest_scale(req, widest_mantissa(p.factors, mode))
         if abs(req) < 2.0 ** (EXPONENTS[0] - 1):  # nearer 0 than the smallest scale: dropped
             s = 0
         real = s * 2.0 ** e

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurodeploy.compile.loihi import RNG_SEED
-from neurodeploy.emu.closed_loop import Lif
+from neurodeploy.emu.closed_loop import LIF_DECAY_UNITY, LIF_DM_OFFSET, LIF_DS_OFFSET, LIF_VTH_SHIFT, Lif
 from neurodeploy.emu.engine import CONN_VAR_SEED, _Engine, _kernel_covers, _rows
 from neurodeploy.compile.loihi import check_sparse_start, lif_params, static_weights_lava
 
@@ -59,7 +59,6 @@ def _compiled_network(rule, network, plan, w0, input_spikes, rng_seed, conn_seed
     input, then the traces and the learning). ``None`` where it does not apply (and when ``state`` asks
     for the LIF state after the run, which the compiled loop keeps to itself)."""
     from neurodeploy.emu import kernel
-    from neurodeploy.emu.closed_loop import LIF_DECAY_UNITY, LIF_DM_OFFSET, LIF_DS_OFFSET, LIF_VTH_SHIFT
 
     if (kernel.numba is None or plan.mode != "fixed" or getattr(plan, "three_factor", False)
             or third_factor is not None or state is not None):

@@ -152,9 +152,12 @@ def judge(task, reference: np.ndarray, candidate: np.ndarray, tolerance: float =
 
 # -- running --------------------------------------------------------------------------------------------
 
-def run_member(setup: Setup, backend: str, plans, member, every: int):
-    """(trajectory, spikes) of one member on ``backend``."""
+def run_member(setup: Setup, backend: str, plans, member, every: int, info: dict | None = None):
+    """(trajectory, spikes) of one member on ``backend``; ``info`` receives the run's Brian2 target
+    (``brian2_target``, Brian2 backends only)."""
     result = load_all().get(backend).run(setup.rule, member, plans, recording=Recording(every=every))
+    if info is not None and "brian2_target" in result.info:
+        info["brian2_target"] = result.info["brian2_target"]
     return result.trajectory, np.asarray(result.info["post_spikes"], dtype=bool)
 
 
@@ -193,16 +196,19 @@ def _member_run(k: int) -> tuple:
     start = time.perf_counter()
     member = task.member(setup, seed)
     run = member if net is None else dataclasses.replace(member, network=net)
-    trajectory, spikes = run_member(setup, backend, plans, run, int(setup.params.get("every", 100)))
+    info = {}
+    trajectory, spikes = run_member(setup, backend, plans, run, int(setup.params.get("every", 100)), info)
     metrics, curve = task.evaluate(setup, member, trajectory, spikes)
-    return [float(metrics[m]) for m in task.METRICS], np.asarray(curve, dtype=float), time.perf_counter() - start
+    return ([float(metrics[m]) for m in task.METRICS], np.asarray(curve, dtype=float), time.perf_counter() - start,
+            info.get("brian2_target"))
 
 
-def ensembles(task, setup: Setup, groups, jobs: int = 1) -> list:
+def ensembles(task, setup: Setup, groups, jobs: int = 1, targets: dict | None = None) -> list:
     """Per group ``(backend, plans, seeds, net)`` its :func:`ensemble` ``(rows, curves, seconds)``, every
     member of every group on ``jobs`` worker processes (:func:`neurodeploy.running.fork_map`). Each member's
     inputs and random streams come from its seed alone, so the rows are the same for any ``jobs``;
-    ``seconds`` is the sum of the group's member run times (with ``jobs > 1``, more than the wall time)."""
+    ``seconds`` is the sum of the group's member run times (with ``jobs > 1``, more than the wall time).
+    ``targets``: receives backend -> the Brian2 targets its members ran on (Brian2 backends)."""
     global _MEMBERS
     _MEMBERS = [(task, setup, backend, plans, seed, net) for backend, plans, seeds, net in groups for seed in seeds]
     # the groups' members taken in turn (a Brian2 build directory is one run's at a time: two workers on the
@@ -219,9 +225,13 @@ def ensembles(task, setup: Setup, groups, jobs: int = 1) -> list:
     finally:
         _MEMBERS = []
     out = []
-    for g, (_, _, seeds, _) in enumerate(groups):
+    for g, (backend, _, seeds, _) in enumerate(groups):
         part = [done[starts[g] + i] for i in range(len(seeds))]
-        out.append((np.array([r for r, _, _ in part]), [c for _, c, _ in part], sum(t for _, _, t in part)))
+        out.append((np.array([r for r, _, _, _ in part]), [c for _, c, _, _ in part], sum(t for _, _, t, _ in part)))
+        if targets is not None:
+            ran = sorted({b2 for _, _, _, b2 in part if b2})
+            if ran:
+                targets[backend] = sorted(set(targets.get(backend, [])) | set(ran))
     return out
 
 
@@ -416,13 +426,15 @@ def run_task(task, out_dir: str, seeds: int | None = None, reference: str = REFE
         finer_setup(task, setup, finer_dt)  # refused before anything runs
     start = time.perf_counter()
     say(f"{task.NAME}: compiling on a calibration run of {reference}")
-    compilation = compile_task(task, setup, reference)
+    with builds_shared_by(seeds + 1):  # the reference ensemble reuses the calibration run's Brian2 build
+        compilation = compile_task(task, setup, reference)
     compile_s = time.perf_counter() - start
     ref_seeds = list(range(first_seed, first_seed + seeds))
     cand_seeds = list(range(first_seed + seeds, first_seed + 2 * seeds))
     say(f"{task.NAME}: {reference} and {candidate}, {seeds} runs each" + (f" on {jobs} processes" if jobs > 1 else ""))
+    targets = {}
     (ref, ref_curves, ref_s), (cand, cand_curves, cand_s) = ensembles(
-        task, setup, [(reference, {}, ref_seeds, None), (candidate, compilation, cand_seeds, None)], jobs)
+        task, setup, [(reference, {}, ref_seeds, None), (candidate, compilation, cand_seeds, None)], jobs, targets)
     verdict = judge(task, ref, cand, tolerance)
     wrongs, labels = {}, describe_wrong(setup, compilation)
     deployments = wrong_deployments(setup, compilation)
@@ -439,7 +451,7 @@ def run_task(task, out_dir: str, seeds: int | None = None, reference: str = REFE
         wrongs[label] = {"what": labels[label], "failed": test["passed"] is False, "caught_by": test["rejected"],
                          "means": dict(zip(task.METRICS, rows.mean(axis=0).tolist())), "seconds": round(secs, 1)}
     chain = None
-    if verdict["passed"] is False or explain:
+    if verdict["passed"] is False or verdict["unresolved"] or explain:
         say(f"{task.NAME}: the chain brian2-step -> emu-float -> {candidate} on the deployment's seeds")
         chain = attribution(task, setup, compilation, ref, cand, cand_seeds, tolerance, done={candidate: cand},
                             jobs=jobs)
@@ -457,7 +469,8 @@ def run_task(task, out_dir: str, seeds: int | None = None, reference: str = REFE
               "metrics": {"names": list(task.METRICS), "reference": ref.tolist(), "candidate": cand.tolist()},
               "margins": margins(task, ref, tolerance), "verdict": verdict["passed"], "test": verdict,
               "wrong_deployments": wrongs, "lava_window": proof, "chain": chain, "finer_dt": finer,
-              "seconds": {"compile": round(compile_s, 1), reference: round(ref_s, 1), candidate: round(cand_s, 1)}}
+              "seconds": {"compile": round(compile_s, 1), reference: round(ref_s, 1), candidate: round(cand_s, 1)},
+              "brian2_targets": targets}
     os.makedirs(out_dir, exist_ok=True)
     figure_path = os.path.join(out_dir, task.NAME.replace("-", "_") + ".png")
     _figure(task, setup, figure_path, {reference: list(zip(_dicts(task, ref), ref_curves)),
@@ -491,28 +504,49 @@ def clopper_pearson(k: int, n: int) -> list:
     return [lo, hi]
 
 
+def one_sided_upper(k: int, n: int, level: float = 0.95) -> float:
+    """The exact one-sided upper ``level`` bound of a rate of ``k`` events in ``n`` independent trials
+    (Clopper-Pearson; ``k = 0``: ``1 - (1 - level)^(1/n)``, below 1 % from 299 trials)."""
+    from scipy.stats import beta
+
+    return 1.0 if k >= n else float(beta.ppf(level, k + 1, n - k))
+
+
 def false_alarms(task, verdicts: int, seeds: int | None = None, first_seed: int = 1000, reference: str = REFERENCE,
                  candidate: str = CANDIDATE, tolerance: float = TOLERANCE, progress=None, size: str | None = None,
-                 jobs: int = 1, **overrides) -> dict:
+                 jobs: int = 1, null: bool = False, **overrides) -> dict:
     """The correct deployment judged ``verdicts`` times on disjoint untuned seeds (from ``first_seed``): the
-    fraction of FAILED verdicts, with its Clopper-Pearson 95 % interval."""
+    fraction of FAILED verdicts, with its Clopper-Pearson 95 % interval.
+
+    ``null``: the deployment judged against itself instead (both ensembles ``candidate``, on disjoint
+    seeds, the reference's side giving the margins as the reference does). Both sides then learn alike by
+    construction, so every FAILED verdict is a false alarm of the verdict itself: its false-alarm rate at
+    the task's own distribution of metrics, measured where runs are cheap (the emulator as the statistics
+    engine). The compilation is still the reference's (:func:`compile_task`)."""
     say = progress or (lambda message: None)
     seeds = seeds or default_seeds(task)
     setup = task_setup(task, size, **overrides)
     compilation = compile_task(task, setup, reference)
-    failed, rejected = 0, {}
+    ref_side = (candidate, compilation) if null else (reference, {})
+    failed, not_shown, rejected = 0, 0, {}
     for v in range(verdicts):
         base = first_seed + 2 * seeds * v
-        (ref, _, _), (cand, _, _) = ensembles(task, setup, [(reference, {}, range(base, base + seeds), None),
+        (ref, _, _), (cand, _, _) = ensembles(task, setup, [(*ref_side, range(base, base + seeds), None),
                                                             (candidate, compilation, range(base + seeds, base + 2 * seeds), None)], jobs)
         test = judge(task, ref, cand, tolerance)
         failed += test["passed"] is False
+        not_shown += test["passed"] is None and bool(test["unresolved"])
         for name in test["rejected"]:
             rejected[name] = rejected.get(name, 0) + 1
-        say(f"{task.NAME}: verdict {v + 1}/{verdicts}: {'FAILED' if test['passed'] is False else 'PASSED'}")
+        said = "FAILED" if test["passed"] is False else "NOT SHOWN" if test["unresolved"] else "PASSED"
+        say(f"{task.NAME}: verdict {v + 1}/{verdicts}: {said}")
+    # not PASSED: FAILED or NOT SHOWN (a correct deployment that does not pass is a false alarm either way)
+    alarms = failed + not_shown
     return {"task": task.NAME, "verdicts": verdicts, "seeds_per_side": seeds, "failed": failed,
-            "rate": failed / verdicts, "clopper_pearson_95": clopper_pearson(failed, verdicts), "rejected": rejected,
-            "first_seed": first_seed}
+            "not_shown": not_shown, "not_passed": alarms, "rate": alarms / verdicts,
+            "clopper_pearson_95": clopper_pearson(alarms, verdicts),
+            "one_sided_95_upper": one_sided_upper(alarms, verdicts), "rejected": rejected,
+            "first_seed": first_seed, "null": bool(null), "reference": ref_side[0], "candidate": candidate}
 
 
 def calibrate(task, pool: int = 20, seeds: int | None = None, draws: int = 1000, first_seed: int = 1000,
@@ -555,8 +589,10 @@ def calibrate(task, pool: int = 20, seeds: int | None = None, draws: int = 1000,
     for label, rows in pools.items():
         exact = [judge(task, ref[b * n:(b + 1) * n], rows[b * n:(b + 1) * n], tolerance) for b in range(blocks)]
         drawn = [judge(task, ref[i], rows[j], tolerance) for i, j in picks]
-        failed_exact = sum(t["passed"] is False for t in exact)
-        failed_drawn = sum(t["passed"] is False for t in drawn)
+        # not PASSED (FAILED or NOT SHOWN): a false alarm for the null and the correct deployment, a catch
+        # for a wrong one
+        failed_exact = sum(t["passed"] is not True for t in exact)
+        failed_drawn = sum(t["passed"] is not True for t in drawn)
         caught_by = {}
         for t in drawn:
             for name in t["rejected"]:
@@ -565,8 +601,10 @@ def calibrate(task, pool: int = 20, seeds: int | None = None, draws: int = 1000,
             "failed_disjoint": failed_exact, "disjoint": blocks,
             "clopper_pearson_95": clopper_pearson(failed_exact, blocks),
             "failed_drawn": failed_drawn / draws, "rejected_by": caught_by,
-            "means": dict(zip(task.METRICS, rows.mean(axis=0).tolist()))}
-        say(f"{task.NAME}: {label}: {failed_drawn / draws:.1%} of {draws} drawn verdicts FAILED "
+            "means": dict(zip(task.METRICS, rows.mean(axis=0).tolist())),
+            "rows": rows.tolist()}  # every run's metrics: the pool can be judged again without running it
+        say(f"{task.NAME}: {label}: {failed_drawn / draws:.1%} of {draws} drawn verdicts did not pass "
             f"({failed_exact} of {blocks} disjoint)")
     out["reference_means"] = dict(zip(task.METRICS, ref.mean(axis=0).tolist()))
+    out["reference_rows"] = ref.tolist()
     return out

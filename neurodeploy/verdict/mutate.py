@@ -1,7 +1,8 @@
 """The mutation self-test: how much the fixed-point verdict detects, and how often it cries wolf.
 
 Detection power: every constant of the fixed plan is broken in turn (one
-mutant each): exponent ``E+1`` and ``E-1`` (the constant doubled, halved),
+mutant each): exponent ``E+1`` and ``E-1`` (the constant doubled, halved; at
+an end of the exponent range the mantissa doubled or, when even, halved),
 mantissa one step further out and one step further in (``|S| + 1``,
 ``|S| - 1``; ``S = ±1`` further in drops the term), sign flipped; and, as an
 *order* mutant, the product's dependency swapped (``x0`` <-> ``y0``).
@@ -33,10 +34,15 @@ MUTATIONS = ("E+1", "E-1", "S+1", "S-1", "sign", "dependency")
 def _mutated_product(p, kind):
     s, e = p.mantissa, p.exponent
     sign = 1 if s > 0 else -1
-    if kind == "E+1":
-        e += 1
-    elif kind == "E-1":
-        e -= 1
+    if kind == "E+1":  # the constant doubled (at the top exponent: the mantissa doubled)
+        e, s = (e + 1, s) if e < 8 else (e, 2 * s)
+    elif kind == "E-1":  # halved (at the bottom exponent, an even mantissa halved: a widened one)
+        if e > -7:
+            e -= 1
+        elif s % 2 == 0:
+            s //= 2
+        else:
+            return None
     elif kind == "S+1":
         s = s + sign
     elif kind == "S-1":
