@@ -13,7 +13,7 @@ from neurodeploy.verification import verify
 from neurodeploy.compile.compilation import compile_plans
 from neurodeploy.protocol import make_trains
 from neurodeploy.spec.loader import load_rule
-from neurodeploy.verdict import FAILED, PASSED
+from neurodeploy.verdict import FAILED, NOT_CHECKED, PASSED
 from neurodeploy.verdict import distribution as D
 from neurodeploy.verdict.mutate import mutants
 
@@ -51,12 +51,15 @@ def closed_loop():
 
 def test_distribution_passes_correct_plan_and_fails_doubled_constants(closed_loop):
     """emu-fixed (bit-exact lava-fixed, tests/test_emulator.py) against the brian2 ensemble: the plan
-    as compiled passes; each of its two constants doubled fails (seeds disjoint from the reference's)."""
+    as compiled is NOT SHOWN - its mean weight differs from the model's (p = 2e-4) by 0.0093 of the range,
+    past the fidelity margin 0.0074 but not beyond doubt with 16 runs a side (the engine's same-step order
+    alone moves it 0.0069); until session 11 this PASSED. Each of its two constants doubled fails (seeds
+    disjoint from the reference's)."""
     rule, trains, plans = closed_loop
     correct = D.distribution_verdict(rule, trains, plans, "lava-fixed", seed=7, reference="brian2")
-    # (its mean weight differs from brian2's by 0.0093 of the range, beyond nothing significantly: the
-    # engine's same-step order moves it 0.0069; the fidelity margin is 0.0074)
-    assert correct["outcome"] == PASSED, correct["message"]
+    assert correct["outcome"] == NOT_CHECKED and correct["test"]["unresolved"] == ["w_mean"], correct["message"]
+    assert correct["message"].startswith("not shown: w_mean differs") and "runs a side would decide it" in correct["message"]
+    assert not correct["test"]["rejected"]
     assert correct["ensemble"]["candidate_runs_as"] == "emu-fixed"
     reference_stats = correct.pop("_reference_stats")
     doubled = [(label, plan) for label, kind, plan in mutants(plans["fixed"]) if kind == "E+1"]
@@ -113,21 +116,37 @@ def test_complete_separation_is_answered_by_the_permutation_test_without_a_warni
         assert D.two_sample_p(a, a + 0.5) > 0.5
 
 
-def test_the_vectorized_permutation_test_gives_the_one_at_a_time_p_values():
-    """two_sample_p's permutation test (one side constant) runs vectorized; scipy's permutation_test with
-    the scalar mean difference, one resample at a time and the same seed, gives the same p-values."""
-    from scipy.stats import permutation_test
+def test_the_permutation_test_is_brunner_munzel_resampled():
+    """two_sample_p is the permutation test of Brunner-Munzel's statistic: the statistic equals scipy's
+    (ties and unequal sizes included), and its p-values agree with scipy's permutation_test of scipy's
+    statistic, one resample at a time, within the resampling error of two runs of 9999 (4 sigma)."""
+    import warnings
+
+    from scipy.stats import brunnermunzel, permutation_test
 
     rng = np.random.default_rng(11)
-    for trial in range(12):
-        a = np.full(10, 0.3) if trial % 3 == 0 else rng.random(10)
-        b = rng.random(10) + trial * 0.15
-        if trial % 3 == 1:
-            b[:] = 0.3 + trial * 0.1
-        expected = permutation_test((a, b), lambda x, y: np.mean(x) - np.mean(y), n_resamples=9999,
-                                    alternative="two-sided", random_state=np.random.default_rng(0x5EED)).pvalue
-        if np.ptp(a) == 0 or np.ptp(b) == 0:
-            assert D.two_sample_p(a, b) == min(1.0, float(expected))
+    for trial in range(6):
+        a = np.round(rng.standard_normal(10), 1)
+        b = np.round(rng.standard_normal(8 + trial) * (1 + trial / 3) + 0.25 * trial, 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            assert D.brunner_munzel_statistic(a, b) == pytest.approx(brunnermunzel(a, b).statistic, rel=1e-12)
+            expected = permutation_test((a, b), lambda x, y: brunnermunzel(x, y).statistic, n_resamples=9999,
+                                        vectorized=False, alternative="two-sided",
+                                        random_state=np.random.default_rng(trial)).pvalue
+        p = D.two_sample_p(a, b)
+        assert abs(p - expected) <= 4 * np.sqrt(2 * 2 * expected * (1 - expected) / 10000) + 4e-4, (trial, p, expected)
+
+
+def test_the_permutation_test_holds_its_level_at_ten_runs_a_side():
+    """600 pairs of samples of 10 from one distribution (normal; and a discrete one with ties, as counts
+    are): the fraction with p < 0.05 lies within 3.5 binomial sigma of 0.05 (Brunner-Munzel's t
+    approximation is liberal here: 1.6% at 0.01 and 0.58% at 0.002 on 20,000 normal pairs, against 1% and
+    0.2%)."""
+    rng = np.random.default_rng(2024)
+    for draw in (lambda: rng.standard_normal(10), lambda: rng.poisson(3.0, 10).astype(float)):
+        rate = np.mean([D.two_sample_p(draw(), draw()) < 0.05 for _ in range(600)])
+        assert abs(rate - 0.05) < 3.5 * np.sqrt(0.05 * 0.95 / 600), rate
 
 
 def test_a_difference_past_the_margin_but_not_beyond_doubt_is_not_shown_not_passed():

@@ -13,7 +13,7 @@ Metrics per run (:data:`METRICS`): the rewarded synapse's final weight and rank 
 plastic synapses above it), the controls' mean weight, the others' mean and spread, the post rate and the
 number of rewards. The verdict: reference (``brian2``) and deployment (``emu-fixed``, bit for bit
 ``lava-fixed``, proven on a window) as ensembles over input seeds, one two-sample test per metric
-(:func:`neurodeploy.verdict.distribution.two_sample`: Brunner-Munzel, family-wise alpha 1%), margins
+(:func:`neurodeploy.verdict.distribution.two_sample`: Brunner-Munzel by permutation, family-wise alpha 1%), margins
 from the fidelity tolerance of the reference ensemble only.
 """
 from __future__ import annotations

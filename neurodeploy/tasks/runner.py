@@ -18,7 +18,7 @@ What the runner does, the same for every task (:func:`run_task`):
    (``emu-fixed``: bit for bit ``lava-fixed``) on ``n+1..2n``: disjoint inputs, so the verdict compares what
    is learned in distribution, not run by run.
 3. **The verdict** (:func:`judge`): per metric the two-sample test of
-   :func:`neurodeploy.verdict.distribution.two_sample` (Brunner-Munzel; family-wise alpha 1 %); a metric fails
+   :func:`neurodeploy.verdict.distribution.two_sample` (Brunner-Munzel by permutation; family-wise alpha 1 %); a metric fails
    when the ensembles differ *and* their means differ by more than its margin beyond doubt. The margin is
    ``tolerance`` x the reference ensemble's mean magnitude plus the task's floor: from the reference and
    the task, never from the deployment's runs. A test that cannot reject with ``n`` runs a side is refused
@@ -528,7 +528,7 @@ def false_alarms(task, verdicts: int, seeds: int | None = None, first_seed: int 
     setup = task_setup(task, size, **overrides)
     compilation = compile_task(task, setup, reference)
     ref_side = (candidate, compilation) if null else (reference, {})
-    failed, not_shown, rejected = 0, 0, {}
+    failed, not_shown, rejected, unresolved, rows = 0, 0, {}, {}, []
     for v in range(verdicts):
         base = first_seed + 2 * seeds * v
         (ref, _, _), (cand, _, _) = ensembles(task, setup, [(*ref_side, range(base, base + seeds), None),
@@ -538,6 +538,9 @@ def false_alarms(task, verdicts: int, seeds: int | None = None, first_seed: int 
         not_shown += test["passed"] is None and bool(test["unresolved"])
         for name in test["rejected"]:
             rejected[name] = rejected.get(name, 0) + 1
+        for name in test["unresolved"]:
+            unresolved[name] = unresolved.get(name, 0) + 1
+        rows.append({"reference": ref.tolist(), "candidate": cand.tolist()})  # to judge them again
         said = "FAILED" if test["passed"] is False else "NOT SHOWN" if test["unresolved"] else "PASSED"
         say(f"{task.NAME}: verdict {v + 1}/{verdicts}: {said}")
     # not PASSED: FAILED or NOT SHOWN (a correct deployment that does not pass is a false alarm either way)
@@ -545,7 +548,8 @@ def false_alarms(task, verdicts: int, seeds: int | None = None, first_seed: int 
     return {"task": task.NAME, "verdicts": verdicts, "seeds_per_side": seeds, "failed": failed,
             "not_shown": not_shown, "not_passed": alarms, "rate": alarms / verdicts,
             "clopper_pearson_95": clopper_pearson(alarms, verdicts),
-            "one_sided_95_upper": one_sided_upper(alarms, verdicts), "rejected": rejected,
+            "one_sided_95_upper": one_sided_upper(alarms, verdicts), "rejected": rejected, "unresolved": unresolved,
+            "runs": rows,
             "first_seed": first_seed, "null": bool(null), "reference": ref_side[0], "candidate": candidate}
 
 
