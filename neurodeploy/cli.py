@@ -858,23 +858,25 @@ def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false
                            f"pass ({result['failed']} FAILED, {result['not_shown']} NOT SHOWN; {result['rate']:.1%}, "
                            f"95% interval {lo:.1%}..{hi:.1%}, one-sided 95% bound {result['one_sided_95_upper']:.2%}), "
                            f"{result['seeds_per_side']} runs a side")
+                click.echo(f"wrote {os.path.join(out_dir, 'false_alarms.json')}")
                 results_complete()
-                sys.exit(0)
-            report = run_task(module, stage, seeds=seeds, candidate=candidate, lava_window=lava_window,
-                              wrong=WRONG if wrong else (), size=size, progress=say, explain=explain, jobs=jobs,
-                              finer_dt=finer_dt, **overrides)
-            check_signals()
-            publish(stage, out_dir, "report.json", moved)
-            stage = None
-            click.echo(task_summary(report))
-            click.echo(f"wrote {os.path.join(out_dir, 'report.json')}, {report['figure']}")
-            results_complete()
+                report = None  # exit 0 below, after the lock is let go (a SystemExit here unpublished the file)
+            else:
+                report = run_task(module, stage, seeds=seeds, candidate=candidate, lava_window=lava_window,
+                                  wrong=WRONG if wrong else (), size=size, progress=say, explain=explain, jobs=jobs,
+                                  finer_dt=finer_dt, **overrides)
+                check_signals()
+                publish(stage, out_dir, "report.json", moved)
+                stage = None
+                click.echo(task_summary(report))
+                click.echo(f"wrote {os.path.join(out_dir, 'report.json')}, {report['figure']}")
+                results_complete()
         except BaseException:
             if stage is not None:
                 remove_tree(stage)
             unpublish(out_dir, moved)
             raise
-    sys.exit({True: 0, False: 1}.get(report["verdict"], EXIT_NOT_CHECKED))
+    sys.exit(0 if report is None else {True: 0, False: 1}.get(report["verdict"], EXIT_NOT_CHECKED))
 
 
 def task_summary(report: dict) -> str:

@@ -338,3 +338,20 @@ def test_bench_refuses_jobs_below_one_in_one_line_before_running(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == ["neurodeploy bench: error: --jobs: must be at least 1 (got 0)"]
     assert not out.exists()
+
+
+def test_false_alarms_from_the_command_leave_their_file(tmp_path):
+    """``task --false-alarms N --null`` exits 0 and leaves false_alarms.json with every verdict's runs (a
+    SystemExit inside the output lock once took the file back on the way out)."""
+    import json
+
+    out = tmp_path / "out"
+    r = _cli("task", "distal-reward", "--out", str(out), "--false-alarms", "1", "--null", "--steps", "200",
+             "--quiet", "--jobs", "1", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    result = json.loads((out / "false_alarms.json").read_text())
+    n = runner.default_seeds(task)
+    assert result["verdicts"] == 1 and result["null"] is True and result["reference"] == "emu-fixed"
+    assert len(result["runs"]) == 1 and np.shape(result["runs"][0]["reference"]) == (n, len(task.METRICS))
+    assert "did not pass" in r.stdout and f"wrote {out / 'false_alarms.json'}" in r.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["false_alarms.json"]
