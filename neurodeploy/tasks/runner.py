@@ -426,8 +426,7 @@ def run_task(task, out_dir: str, seeds: int | None = None, reference: str = REFE
         finer_setup(task, setup, finer_dt)  # refused before anything runs
     start = time.perf_counter()
     say(f"{task.NAME}: compiling on a calibration run of {reference}")
-    with builds_shared_by(seeds + 1):  # the reference ensemble reuses the calibration run's Brian2 build
-        compilation = compile_task(task, setup, reference)
+    compilation = compile_task(task, setup, reference)
     compile_s = time.perf_counter() - start
     ref_seeds = list(range(first_seed, first_seed + seeds))
     cand_seeds = list(range(first_seed + seeds, first_seed + 2 * seeds))
