@@ -905,9 +905,10 @@ def task_summary(report: dict) -> str:
     if report.get("chain"):
         lines.append("  where it comes from (the deployment's seeds, each link against the reference):")
         for link in report["chain"]["links"]:
-            verdict = {True: "passes", False: "fails", None: "not checked"}[link["passed"]]
-            shares = ", ".join(f"{m} {link['share'][m]:+.0%}" for m in report["test"]["rejected"]
-                               if link["share"].get(m) is not None)
+            verdict = {True: "passes", False: "fails", None: "not shown" if link.get("unresolved") else
+                       "not checked"}[link["passed"]]
+            judged = list(report["test"]["rejected"]) + list(report["test"].get("unresolved", []))
+            shares = ", ".join(f"{m} {link['share'][m]:+.0%}" for m in judged if link["share"].get(m) is not None)
             lines.append(f"    {link['backend']:<12} {verdict:<11} {link['what']}" + (f" [share: {shares}]" if shares else ""))
         lines.append(f"  remedy: {report['chain']['remedy']}")
     if report.get("finer_dt"):

@@ -355,3 +355,16 @@ def test_false_alarms_from_the_command_leave_their_file(tmp_path):
     assert len(result["runs"]) == 1 and np.shape(result["runs"][0]["reference"]) == (n, len(task.METRICS))
     assert "did not pass" in r.stdout and f"wrote {out / 'false_alarms.json'}" in r.stdout
     assert sorted(p.name for p in out.iterdir()) == ["false_alarms.json"]
+
+
+def test_the_remedy_names_the_first_link_not_shown_when_none_fails():
+    """A chain whose links pass up to a NOT SHOWN one names that link (and says it lies at the tolerance);
+    a failing link still wins; all passing says so."""
+    link = lambda backend, passed, unresolved=(): {"backend": backend, "what": dict(runner.LINKS)[backend],
+                                                    "passed": passed, "unresolved": list(unresolved)}
+    shown = runner._remedy([link("brian2-step", True), link("emu-float", True),
+                            link("emu-fixed", None, ["accuracy"])])
+    assert shown.startswith("no link fails beyond doubt; the deviation past the tolerance appears with emu-fixed "
+                            "(quantization: accuracy not shown)")
+    assert "timing" in runner._remedy([link("brian2-step", False), link("emu-float", None, ["accuracy"])])
+    assert runner._remedy([link("brian2-step", True), link("emu-float", True)]) == "every link passes"

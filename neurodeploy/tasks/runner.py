@@ -286,6 +286,7 @@ def attribution(task, setup: Setup, compilation, reference: np.ndarray, candidat
         step = rows[backend].mean(axis=0) - previous.mean(axis=0)
         test = judge(task, reference, rows[backend], tolerance)
         links.append({"backend": backend, "what": what, "passed": test["passed"], "rejected": test["rejected"],
+                      "unresolved": test["unresolved"],
                       "change": dict(zip(task.METRICS, step.tolist())),
                       "share": {m: (float(step[k] / total[k]) if total[k] != 0 else None)
                                 for k, m in enumerate(task.METRICS)}})
@@ -301,7 +302,12 @@ def task_candidate(done: dict):
 def _remedy(links) -> str:
     first_failing = next((k for k, link in enumerate(links) if link["passed"] is False), None)
     if first_failing is None:
-        return "every link passes"
+        shown = next((link for link in links if link["passed"] is None and link.get("unresolved")), None)
+        if shown is None:
+            return "every link passes"
+        return (f"no link fails beyond doubt; the deviation past the tolerance appears with {shown['backend']} "
+                f"({shown['what'].split(':')[0]}: {', '.join(shown['unresolved'])} not shown), the links before "
+                f"it pass: it lies at the tolerance, where more runs a side would decide it")
     link = links[first_failing]
     if link["backend"] == "brian2-step":
         return ("the deviation appears with the engine's same-step order (timing): a smaller dt (fewer same-step "
