@@ -86,7 +86,7 @@ def test_readme_first_screen():
     assert head.count("\n") < 150
     assert "Lava's simulator of Loihi 2" in head
     assert "./scripts/demo" in head and "4 min 38 s" in head
-    assert "./scripts/test" in head and "22 min 4 s" in head
+    assert "./scripts/test" in head and "24 min 41 s" in head
     assert "![" in head and "](docs/_static/stdp_pair_trajectories.png)" in head
     assert os.path.exists(os.path.join(DOCS, "_static", "stdp_pair_trajectories.png"))
     assert "```console\n$ neurodeploy verify" in text and "In plain words" in text
