@@ -170,16 +170,29 @@ def _brunner_munzel_w(rcx, rcy, rx, ry) -> np.ndarray:
     return np.where((den == 0) & (num == 0), 0.0, w)
 
 
+def _coded(a: np.ndarray, b: np.ndarray) -> tuple:
+    """(codes (1, n1 + n2), number of distinct values, pooled rank by code) of two samples pooled: a
+    permutation moves values and their pooled ranks together, so the pooled ranks are looked up by code."""
+    distinct, codes = np.unique(np.concatenate([a, b]), return_inverse=True)
+    u = distinct.size
+    codes = codes.reshape(1, -1)
+    by_code = np.zeros(u)
+    by_code[codes[0]] = _ranks_by_code(codes, u)[0]
+    return codes, u, by_code
+
+
+def _w_of(codes: np.ndarray, n1: int, u: int, by_code: np.ndarray) -> np.ndarray:
+    """Brunner-Munzel's ``W`` of each row of ``codes`` (its first ``n1`` values one sample, the rest the other)."""
+    r = by_code[codes]
+    return _brunner_munzel_w(r[:, :n1], r[:, n1:], _ranks_by_code(codes[:, :n1], u), _ranks_by_code(codes[:, n1:], u))
+
+
 def brunner_munzel_statistic(x, y) -> float:
     """Brunner-Munzel's studentized statistic ``W`` of two samples (what ``scipy.stats.brunnermunzel``
     returns as its statistic, tested; +-inf under complete separation)."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    distinct, codes = np.unique(np.concatenate([x, y]), return_inverse=True)
-    codes = codes.reshape(1, -1)
-    pooled = _ranks_by_code(codes, distinct.size)
-    n1 = x.size
-    return float(_brunner_munzel_w(pooled[:, :n1], pooled[:, n1:], _ranks_by_code(codes[:, :n1], distinct.size),
-                                   _ranks_by_code(codes[:, n1:], distinct.size))[0])
+    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    codes, u, by_code = _coded(x, y)
+    return float(_w_of(codes, x.size, u, by_code)[0])
 
 
 #: Resamples of the permutation test: its smallest p-value is 2 / (RESAMPLES + 1) = 2e-4.
@@ -200,25 +213,20 @@ def two_sample_p(a: np.ndarray, b: np.ndarray, resamples: int = RESAMPLES, seed:
     rejects at 0.002 three times as often as it should (0.58 % of 20,000 pairs of normal samples of one
     distribution; this test 0.05 %, 1 of 2,000)."""
     a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
-    n1 = a.size
-    distinct, codes = np.unique(np.concatenate([a, b]), return_inverse=True)
-    u = distinct.size
-    codes = codes.reshape(1, -1)
-    pooled_rank = _ranks_by_code(codes, u)[0]  # by position; a permutation moves values and their pooled ranks together
-    by_code = np.zeros(u)
-    by_code[codes[0]] = pooled_rank
-
-    def w_of(c):
-        r = by_code[c]
-        return _brunner_munzel_w(r[:, :n1], r[:, n1:], _ranks_by_code(c[:, :n1], u), _ranks_by_code(c[:, n1:], u))
-
-    observed = float(w_of(codes)[0])
+    codes, u, by_code = _coded(a, b)
+    observed = float(_w_of(codes, a.size, u, by_code)[0])
     rng = np.random.default_rng(seed)
-    null = w_of(rng.permuted(np.tile(codes[0], (resamples, 1)), axis=1))
+    null = _w_of(rng.permuted(np.tile(codes[0], (resamples, 1)), axis=1), a.size, u, by_code)
     slack = 1e-12 * abs(observed) if np.isfinite(observed) else 0.0  # equal statistics computed in another order
     below = (np.count_nonzero(null <= observed + slack) + 1) / (resamples + 1)
     above = (np.count_nonzero(null >= observed - slack) + 1) / (resamples + 1)
     return min(1.0, 2.0 * min(below, above))
+
+
+def _excess(a: np.ndarray, b: np.ndarray, margin: float) -> tuple:
+    """(var(a) / n_a, var(b) / n_b, |mean(b) - mean(a)| - margin): the squared standard errors of the two
+    means and the excess of their difference over ``margin``."""
+    return (np.var(a, ddof=1) / a.size, np.var(b, ddof=1) / b.size, abs(float(np.mean(b) - np.mean(a))) - margin)
 
 
 def beyond_margin_p(a: np.ndarray, b: np.ndarray, margin: float) -> float:
@@ -227,9 +235,8 @@ def beyond_margin_p(a: np.ndarray, b: np.ndarray, margin: float) -> float:
     degrees of freedom, so unequal spreads keep the level)."""
     from scipy import stats
 
-    va, vb = np.var(a, ddof=1) / a.size, np.var(b, ddof=1) / b.size
+    va, vb, excess = _excess(a, b, margin)
     se = float(np.sqrt(va + vb))
-    excess = abs(float(np.mean(b) - np.mean(a))) - margin
     if se == 0:
         return 0.0 if excess > 0 else 1.0
     df = (va + vb) ** 2 / ((va ** 2 / (a.size - 1) if va else 0.0) + (vb ** 2 / (b.size - 1) if vb else 0.0))
@@ -298,8 +305,8 @@ def runs_to_decide(a: np.ndarray, b: np.ndarray, margin: float, threshold: float
     measured: ``n (z se_n / excess)^2`` rounded up."""
     from scipy import stats
 
-    se = float(np.sqrt(np.var(a, ddof=1) / a.size + np.var(b, ddof=1) / b.size))
-    excess = abs(float(np.mean(b) - np.mean(a))) - margin
+    va, vb, excess = _excess(a, b, margin)
+    se = float(np.sqrt(va + vb))
     n = max(a.size, b.size)
     return max(n + 1, int(np.ceil(n * (stats.norm.isf(threshold) * se / excess) ** 2)))
 
