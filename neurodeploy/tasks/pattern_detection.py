@@ -140,8 +140,25 @@ def slot_probability(fraction: float) -> float:
     return fraction / (1 - fraction)
 
 
+#: The last :func:`draw` of this process, by (parameters, seed): a member's run and its evaluation read the
+#: same input, drawn once (half a member's time at the defaults). Its arrays are read-only.
+_LAST_DRAW: dict = {}
+
+
 def draw(p: dict, seed: int) -> Input:
-    """The afferents' spikes of one member, and where the pattern is (everything from ``seed``)."""
+    """The afferents' spikes of one member, and where the pattern is (everything from ``seed``; the same
+    parameters and seed give the same arrays, read-only, from this process's last draw)."""
+    key = (tuple(sorted(p.items())), int(seed))
+    if key not in _LAST_DRAW:
+        inp = _draw(p, seed)
+        for a in (inp.spikes, inp.afferents, inp.starts, inp.pattern, inp.rates):
+            a.setflags(write=False)
+        _LAST_DRAW.clear()
+        _LAST_DRAW[key] = inp
+    return _LAST_DRAW[key]
+
+
+def _draw(p: dict, seed: int) -> Input:
     rng = np.random.default_rng(seed)
     n, steps, length = p["n_inputs"], p["steps"], p["pattern_ms"]
     dt = 1e-3
