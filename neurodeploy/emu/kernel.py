@@ -505,7 +505,7 @@ fixed_lif_loop = _jit(_fixed_lif_loop)
 def _fixed_network_loop(w, inputs, n_src, lif_fu, lif_fv, lif_vth, ws, static_on, rows_lo, cols_lo,
                         x_on, y_on, x_decay, y_decay, x_int, x_frac, y_int, y_frac,
                         xr_dec, xr_imp, yr_dec, yr_imp, conn_r,
-                        dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi, sign_mode, u_period,
+                        dep, mant, sexp, shift, nfac, fac, width, nw, w_lo, w_hi, sign_mode, u_period,
                         rec_t, scale, out, spikes):
     """:func:`_fixed_lif_loop` for a network (:func:`neurodeploy.emu.network.simulate_network`, fixed
     point): LIF neurons of any populations (``lif_fu``/``lif_fv``: each neuron's decay factors
@@ -515,8 +515,9 @@ def _fixed_network_loop(w, inputs, n_src, lif_fu, lif_fv, lif_vth, ws, static_on
     ``rows_lo..``. Per step: every LIF integrates the sum of its buffered inputs and spikes (``spikes``
     (steps, n_lif)); every projection buffers the weights (before this step's update) summed over the
     sources that spiked this step (the inputs and the LIF neurons); the plastic projection's traces and
-    weights learn. Integer sums: the same in any order. ``out`` (rows, n_post * n_pre): the plastic
-    weights times ``scale`` at the steps ``rec_t``."""
+    weights learn (:func:`_fast_step`: the trace factors multiplied once per neuron, the same integers).
+    Integer sums: the same in any order. ``out`` (rows, n_post * n_pre): the plastic weights times
+    ``scale`` at the steps ``rec_t``."""
     steps = inputs.shape[0]
     n_in = inputs.shape[1]
     n_lif = lif_fu.shape[0]
@@ -530,6 +531,10 @@ def _fixed_network_loop(w, inputs, n_src, lif_fu, lif_fv, lif_vth, ws, static_on
     a_plastic = np.zeros(n_post, dtype=np.int64)
     s_all = np.zeros(n_src, dtype=np.bool_)
     active = np.zeros(n_src, dtype=np.int64)
+    n_p = dep.shape[0]
+    xpart = np.ones((n_p, n_pre), dtype=np.int64)
+    ypart = np.ones((n_p, n_post), dtype=np.int64)
+    col = np.zeros(n_post, dtype=np.int64)
     uv_max = np.int64(1) << 23
     for t in range(1, steps + 1):
         for j in range(n_in):
@@ -578,8 +583,9 @@ def _fixed_network_loop(w, inputs, n_src, lif_fu, lif_fv, lif_vth, ws, static_on
         _fixed_traces(y, y_on, y_decay, y_int, y_frac, yr_dec[a], yr_imp[a], post)
         r = conn_r[t]
         u = u_period > 0 and t % u_period == 0
-        _fixed_step(w, pre, post, t == 1 or u, u, x, y, r, dep, mant, sexp, shift, nfac, fac, width,
-                    w_lo, w_hi, sign_mode)
+        _fixed_parts(x, y, True, True, dep, nfac, fac, width, xpart, ypart)
+        _fast_step(w, pre, post, t == 1 or u, u, xpart, ypart, r, dep, mant, sexp, shift, nw, w_lo, w_hi,
+                   sign_mode, col)
         if ptr < rec_t.shape[0] and t == rec_t[ptr]:
             for i in range(n_post):
                 base = i * n_pre

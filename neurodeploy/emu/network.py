@@ -106,7 +106,7 @@ def _compiled_network(rule, network, plan, w0, input_spikes, rng_seed, conn_seed
                               engine.x_int, engine.x_frac, engine.y_int, engine.y_frac,
                               engine.xr_dec, engine.xr_imp, engine.yr_dec, engine.yr_imp, engine.conn_r,
                               a["dep"], a["mant"], a["sexp"], a["shift"], a["nfac"], a["fac"], a["width"],
-                              engine.w_lo, engine.w_hi, kernel.SIGN_CODES[engine.sign_mode],
+                              a["nw"], engine.w_lo, engine.w_hi, kernel.SIGN_CODES[engine.sign_mode],
                               0 if engine.decimate_exponent is None else 2 ** int(engine.decimate_exponent),
                               rows + 1, float(plan.weight_scale), rec, spikes_t)
     out = np.full((rows.size, n_lif, n_src), np.nan)
