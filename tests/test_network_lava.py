@@ -15,8 +15,8 @@ import pytest
 from conftest import ROOT, rule_path
 from neurodeploy.targets import load_all
 from neurodeploy.errors import NeurodeployError
-from neurodeploy.compile.compilation import compile_plans
-from neurodeploy.network import load_network, network_from_dict, network_trains
+from neurodeploy.compile.compilation import compile_plans, compile_rule
+from neurodeploy.network import load_network, network_from_dict, network_trains, with_spikes
 from neurodeploy.spec.loader import load_rule
 
 EI = os.path.join(ROOT, "reference", "networks", "ei_recurrent.yaml")
@@ -534,9 +534,15 @@ RECURRENT = {"network": "recurrent", "populations": {"noise": {"poisson": 4, "ra
                              {"from": "inh", "to": "exc", "weight": -0.45}]}
 
 
+#: RECURRENT with a second plastic projection onto ``exc`` (its sources before the first one's): one engine.
+TWO_PLASTIC = dict(RECURRENT, projections=RECURRENT["projections"] + [{"from": "noise", "to": "exc", "plastic": True}])
+SHAPES = {"one": ONE_PROJECTION, "recurrent": RECURRENT, "two": TWO_PLASTIC}
+
+
 @pytest.mark.parametrize("name,shape", [("stdp_pair", "one"), ("ltp_ltd_soft", "one"), ("stdp_triplet", "one"),
                                         ("stdp_multiplicative", "one"), ("stdp_pair", "recurrent"),
-                                        ("ltp_ltd_soft", "recurrent"), ("oja", "recurrent")])
+                                        ("ltp_ltd_soft", "recurrent"), ("oja", "recurrent"), ("stdp_pair", "two"),
+                                        ("oja", "two")])
 def test_compiled_network_path_equals_numpy_loop(monkeypatch, name, shape):
     """A fixed-point network with one plastic projection (here from the second input population, its
     columns starting at 4, in the recurrent shape) and any static projections runs in the compiled loop
@@ -553,7 +559,7 @@ def test_compiled_network_path_equals_numpy_loop(monkeypatch, name, shape):
         rule = task_rule({"eta": 2e-3, "beta": 4.0, "t_epoch": 1})
     else:
         rule = load_rule(rule_path(name))
-    net = network_from_dict(ONE_PROJECTION if shape == "one" else RECURRENT, f"{shape}.yaml", rule)
+    net = network_from_dict(SHAPES[shape], f"{shape}.yaml", rule)
     steps = 2000 if name != "oja" else 6000
     trains = network_trains(rule, net, seed=11, steps=steps)
     plan = compile_plans(rule, trains)["fixed"]
@@ -581,8 +587,87 @@ def test_compiled_network_path_equals_numpy_loop(monkeypatch, name, shape):
     assert np.nanmax(np.abs(w_n[-1] - w_n[0])) > 0.05 * rule.weight.range  # it learned something to compare
 
 
+def _spied_equal_runs(monkeypatch, rule, net, plan, w0, inputs, schedule, rows):
+    """(compiled, numpy) runs of one network, asserting the compiled loop ran the first."""
+    from neurodeploy.emu import network as emu_network
+
+    calls = []
+    real = emu_network._compiled_network
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(emu_network, "_compiled_network", spy)
+    compiled = emu_network.simulate_network(rule, net, plan, w0, inputs, record_rows=rows, third_factor=schedule)
+    monkeypatch.setattr(emu_network, "COMPILED", False)
+    numpy_loop = emu_network.simulate_network(rule, net, plan, w0, inputs, record_rows=rows, third_factor=schedule)
+    monkeypatch.setattr(emu_network, "COMPILED", True)
+    assert calls == [True]
+    return compiled, numpy_loop
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_compiled_network_runs_the_distal_reward_task_as_the_numpy_loop(monkeypatch, seed):
+    """rstdp (a tag, a reward trace) in the distal-reward task's network, its reward from its own spikes
+    (the delays shortened so that a short run earns several): two plastic projections onto one
+    population, a static noise projection. The compiled loop's spikes, weights and rewards equal the
+    numpy loop's (the engine per projection, ``OnlineTraces`` and ``DistalReward`` in Python)."""
+    from neurodeploy.emu import kernel
+    from neurodeploy.tasks import runner
+
+    if kernel.numba is None:
+        pytest.skip("numba is not installed")
+    task = runner.task_module("distal-reward")
+    setup = runner.task_setup(task, steps=6000, delay_min=100, delay_max=300)
+    plan = runner.compile_task(task, setup).plans["fixed"]
+    m = task.member(setup, seed)
+    inputs = m.pre[: m.network.n_inputs]
+    (w_c, s_c), (w_n, s_n) = _spied_equal_runs(monkeypatch, setup.rule, m.network, plan, m.w0, inputs,
+                                               m.reward_schedule, np.arange(0, m.steps, 50))
+    assert np.array_equal(s_c, s_n)
+    assert np.array_equal(np.isnan(w_c), np.isnan(w_n)) and np.array_equal(np.nan_to_num(w_c), np.nan_to_num(w_n))
+    rewards = m.reward_schedule.replay(np.concatenate([inputs, s_n]), s_n)
+    assert (rewards[0] > 0).sum() >= 2  # the third factor arrived, more than once
+    assert np.nanmax(np.abs(w_n[-1] - w_n[0])) > 0  # and the weights learned
+
+
+def test_compiled_network_runs_a_rate_reward_as_the_numpy_loop(monkeypatch):
+    """rstdp with a reward for activity (:class:`RateReward`): the compiled loop equals the numpy loop."""
+    from neurodeploy.emu import kernel
+    from neurodeploy.schedules import RateReward
+
+    if kernel.numba is None:
+        pytest.skip("numba is not installed")
+    rule = load_rule(rule_path("rstdp"))
+    net = network_from_dict(ONE_PROJECTION, "one.yaml", rule)
+    trains = network_trains(rule, net, seed=5, steps=4000)
+    schedule = RateReward(neurons=[0, 1, 2], target=3, period=50, delay=40, amount=1.0)
+    rng = np.random.default_rng(0)  # traffic to compile on: post spikes and rewards
+    traffic = with_spikes(trains, rng.random(trains.post.shape) < 0.02)
+    plan = compile_rule(rule, dataclasses.replace(traffic, reward=(rng.random(trains.reward.shape) < 0.005) * 1.0))["fixed"]
+    assert plan.three_factor
+    inputs = trains.pre[: net.n_inputs]
+    (w_c, s_c), (w_n, s_n) = _spied_equal_runs(monkeypatch, rule, net, plan, trains.w0, inputs, schedule,
+                                               np.arange(0, 4000, 25))
+    assert np.array_equal(s_c, s_n)
+    assert np.array_equal(np.nan_to_num(w_c), np.nan_to_num(w_n))
+    rewards = schedule.replay(np.concatenate([inputs, s_n]), s_n)
+    assert (rewards[0] > 0).sum() >= 2 and np.nanmax(np.abs(w_n[-1] - w_n[0])) > 0
+
+
+@pytest.mark.parametrize("seed,lo,hi", [(0, 1000, 3000), (3, 100, 300), (11, 1, 7), (2, 5, 5)])
+def test_distal_delays_drawn_at_once_equal_the_scalar_draws(seed, lo, hi):
+    """The network loop draws DistalReward's delays in one call; DistalReward draws them one at a time."""
+    batch = np.random.default_rng(seed).integers(lo, hi + 1, size=500)
+    rng = np.random.default_rng(seed)
+    assert batch.tolist() == [int(rng.integers(lo, hi + 1)) for _ in range(500)]
+
+
 def test_compiled_network_path_declines_what_it_does_not_cover():
-    """A float plan, a request for the LIF state, two plastic projections: the numpy loop runs them."""
+    """A float plan, a request for the LIF state, plastic projections onto two populations, a reward
+    schedule of its own kind: the numpy loop runs them."""
     from neurodeploy.emu.network import _compiled_network
 
     rule = load_rule(rule_path("stdp_pair"))
@@ -593,8 +678,27 @@ def test_compiled_network_path_declines_what_it_does_not_cover():
     assert _compiled_network(rule, one, plans["fixed"], *args, None, None) is not None
     assert _compiled_network(rule, one, plans["float"], *args, None, None) is None
     assert _compiled_network(rule, one, plans["fixed"], *args, {}, None) is None
-    two = dict(RECURRENT, projections=RECURRENT["projections"] + [{"from": "noise", "to": "exc", "plastic": True}])
+    two = dict(RECURRENT, projections=RECURRENT["projections"] + [{"from": "noise", "to": "inh", "plastic": True}])
     net = network_from_dict(two, "two.yaml", rule)
     trains = network_trains(rule, net, seed=3, steps=50)
     assert _compiled_network(rule, net, plans["fixed"], trains.w0, trains.pre[: net.n_inputs], 0, 0, None, None,
                              None) is None
+    sparse = dict(ONE_PROJECTION, projections=[{"from": "inputs", "to": "out", "plastic": True, "p": 0.5}])
+    net = network_from_dict(sparse, "sparse.yaml", rule)
+    trains = network_trains(rule, net, seed=3, steps=50)
+    assert _compiled_network(rule, net, plans["fixed"], trains.w0, trains.pre[: net.n_inputs], 0, 0, None, None,
+                             None) is None
+    from neurodeploy.schedules import DistalReward
+
+    class Mine(DistalReward):  # its own _observe: only Python knows what it does
+        def _observe(self, t, sources, lifs):
+            pass
+
+    rstdp = load_rule(rule_path("rstdp"))
+    trains = network_trains(rstdp, one, seed=3, steps=50)
+    rng = np.random.default_rng(0)
+    traffic = with_spikes(trains, rng.random(trains.post.shape) < 0.02)
+    fixed = compile_rule(rstdp, dataclasses.replace(traffic, reward=(rng.random(trains.reward.shape) < 0.05) * 1.0))["fixed"]
+    args = (trains.w0, trains.pre[: one.n_inputs], 0, 0, None, None)
+    assert _compiled_network(rstdp, one, fixed, *args, DistalReward(pre=0, post=0, delay_min=5, delay_max=9)) is not None
+    assert _compiled_network(rstdp, one, fixed, *args, Mine(pre=0, post=0, delay_min=5, delay_max=9)) is None

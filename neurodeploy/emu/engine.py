@@ -553,14 +553,15 @@ def _rows(steps, record_every, record_rows) -> np.ndarray:
     return rows
 
 
-def _kernel_covers(engine):
+def _kernel_covers(engine, network: bool = False):
     """(product arrays, x_on, y_on) when the compiled loops (:mod:`.kernel`) cover this rule, else None:
-    three-factor rules, the tag, saturating float traces and zero time constants run the numpy loop."""
+    supplied y rasters, the tag (except in the network loop, ``network``), saturating float traces and
+    zero time constants run the numpy loop."""
     from neurodeploy.emu import kernel
 
-    if engine.supplied is not None or engine.tag is not None or engine.saturating:
+    if engine.supplied is not None or (engine.tag is not None and not network) or engine.saturating:
         return None
-    arrays = kernel.product_arrays(engine.products)
+    arrays = kernel.product_arrays(engine.products, tag=network)
     if arrays is None:
         return None
     x_on = np.array([k in engine.xs for k in range(2)])

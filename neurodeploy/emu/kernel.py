@@ -24,8 +24,12 @@ try:
 except ImportError:  # pragma: no cover - numba is a dependency; keep the numpy path usable without it
     numba = None
 
-#: Factor codes: 0..1 pre traces x1, x2; 2..4 post traces y1, y2, y3; 5 the weight.
+#: Factor codes: 0..1 pre traces x1, x2; 2..4 post traces y1, y2, y3; 5 the weight; 6 the tag (Lava's tag_1,
+#: the network loop's only: :func:`product_arrays` ``tag=True``).
 FACTOR_CODES = {"x1": 0, "x2": 1, "y1": 2, "y2": 3, "y3": 4, "w": 5}
+TAG_CODE = 6
+#: Reward schedules the network loop runs (:mod:`neurodeploy.schedules`): none, distal, rate.
+SCHEDULE_CODES = {None: 0, "DistalReward": 1, "RateReward": 2}
 #: Dependency codes: pre spike, post spike, every 2^k-th epoch (Lava's "u").
 DEPENDENCY_CODES = {"x0": 0, "y0": 1, "u": 2}
 ACC_MIN, ACC_MAX = -(2 ** 15) - 1, 2 ** 15 - 1
@@ -502,22 +506,95 @@ def _fixed_lif_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y
 fixed_lif_loop = _jit(_fixed_lif_loop)
 
 
-def _fixed_network_loop(w, inputs, n_src, lif_fu, lif_fv, lif_vth, ws, static_on, rows_lo, cols_lo,
+def _tag_mac_py(acc, i, j, xj, yi, u, x, y, wij, tij, dep, mant, sexp, shift, nfac, fac, width):
+    """Lava's fixed-point multiply-accumulate of the products onto ``acc`` for synapse (i, j), the weight
+    ``wij`` and the tag ``tij`` read as factors (codes 5 and 6): :func:`_fixed_synapse`'s arithmetic."""
+    for p in range(dep.shape[0]):
+        if (dep[p] == 0 and not xj) or (dep[p] == 1 and not yi) or (dep[p] == 2 and not u):
+            continue
+        cur = np.int64(1)
+        for f in range(nfac[p]):
+            code = fac[p, f]
+            if code < 2:
+                v = x[code, j]
+            elif code < 5:
+                v = y[code - 2, i]
+            elif code == 5:
+                v = wij
+            else:
+                v = tij
+            v = min(max(v, -(1 << width[p, f])), (1 << width[p, f]) - 1)
+            cur = cur * v
+        cur = cur * mant[p]
+        cur = (cur >> shift[p]) << sexp[p]
+        cur = min(max(cur, ACC_MIN), ACC_MAX)
+        acc = min(max(acc + cur, ACC_MIN), ACC_MAX)
+    return acc
+
+
+_tag_mac = _jit_inline(_tag_mac_py)
+
+#: Lava's tag_1 range (8 bits and a sign) after each update (:data:`neurodeploy.emu.engine.TAG_RANGE`).
+TAG_LO, TAG_HI = -(2 ** 8) - 1, 2 ** 8 - 1
+
+
+def _tag_step_py(w, tag, pre_t, post_t, u, x, y, r, dep, mant, sexp, shift, nfac, fac, width, tdep, tmant, tsexp,
+                 tshift, tnfac, tfac, twidth, w_lo, w_hi, sign_mode):
+    """One epoch of a rule with a tag: every synapse's tag and weight, both from the state before either
+    (the engine's ``_update`` with a tag), the same rounding random for both; the tag is not sign-clamped."""
+    n_post, n_pre = w.shape
+    for i in range(n_post):
+        for j in range(n_pre):
+            wij = np.int64(w[i, j])
+            tij = np.int64(tag[i, j])
+            acc_t = _tag_mac(tij << 7, i, j, pre_t[j], post_t[i], u, x, y, wij, tij, tdep, tmant, tsexp, tshift,
+                             tnfac, tfac, twidth)
+            nt = (acc_t >> 7) + (1 if r < (acc_t & 127) / 128.0 else 0)
+            tag[i, j] = min(max(nt, TAG_LO), TAG_HI)
+            acc = _tag_mac(wij << 7, i, j, pre_t[j], post_t[i], u, x, y, wij, tij, dep, mant, sexp, shift, nfac,
+                           fac, width)
+            if sign_mode == 1:
+                acc = max(acc, 0)
+            elif sign_mode == -1:
+                acc = min(acc, 0)
+            nw = (acc >> 7) + (1 if r < (acc & 127) / 128.0 else 0)
+            w[i, j] = min(max(nw, w_lo), w_hi)
+
+
+_tag_step = _jit(_tag_step_py)
+
+
+def _fixed_network_loop(w, inputs, n_src, lif_fu, lif_fv, lif_vth, ws, static_on, rows_lo, col_of_src, src_cols,
                         x_on, y_on, x_decay, y_decay, x_int, x_frac, y_int, y_frac,
                         xr_dec, xr_imp, yr_dec, yr_imp, conn_r,
                         dep, mant, sexp, shift, nfac, fac, width, nw, w_lo, w_hi, sign_mode, u_period,
-                        rec_t, scale, out, spikes):
+                        rec_t, scale, out, spikes, tag_on, tag, tdep, tmant, tsexp, tshift, tnfac, tfac, twidth,
+                        tf_slot, tf_a, tf_jump, tf_post, tf_scale, sched_kind, sched_int, sched_amount, sched_delays,
+                        sched_neurons, pending):
     """:func:`_fixed_lif_loop` for a network (:func:`neurodeploy.emu.network.simulate_network`, fixed
     point): LIF neurons of any populations (``lif_fu``/``lif_fv``: each neuron's decay factors
     ``4096 - (du + 1)`` and ``4096 - dv``; ``lif_vth`` its threshold, unshifted), static projections as
-    one (n_lif, n_src) integer matrix ``ws`` (``static_on``: there is one), and one plastic projection,
-    every synapse of its block, ``w`` (n_post, n_pre) from source rows ``cols_lo..`` onto LIF rows
-    ``rows_lo..``. Per step: every LIF integrates the sum of its buffered inputs and spikes (``spikes``
+    one (n_lif, n_src) integer matrix ``ws`` (``static_on``: there is one), and one plastic block, every
+    synapse of it, ``w`` (n_post, n_pre) from the sources ``src_cols`` (``col_of_src``: each source's
+    column, -1 for none) onto LIF rows ``rows_lo..``: one plastic projection, or several onto one
+    population (Lava seeds every connection's generators alike, so their traces and rounding draw the
+    same randoms: side by side they are one engine). Per step: every LIF integrates the sum of its buffered inputs and spikes (``spikes``
     (steps, n_lif)); every projection buffers the weights (before this step's update) summed over the
     sources that spiked this step (the inputs and the LIF neurons); the plastic projection's traces and
     weights learn (:func:`_fast_step`: the trace factors multiplied once per neuron, the same integers).
     Integer sums: the same in any order. ``out`` (rows, n_post * n_pre): the plastic weights times
-    ``scale`` at the steps ``rec_t``."""
+    ``scale`` at the steps ``rec_t``.
+
+    ``tag_on``: the rule has a tag ``tag`` (n_post, n_pre; its products ``t*``, factor code 6): every
+    synapse learns every epoch (:func:`_tag_step`). Three-factor rules (``tf_slot`` not empty): the post
+    side's y values computed online as :class:`neurodeploy.compile.reward.OnlineTraces` computes them
+    (per slot ``tf_slot[k]``: ``v = v a + drive``, the drive the post spike or the step's reward times
+    the jump, then ``clip(rint(v scale), -128, 127)``), written into y before its traces advance, as the
+    engine receives them; the reward of 0-based step t is ``pending[t]`` (n_lif), which the schedule
+    (``sched_kind``: :data:`SCHEDULE_CODES`) fills from each step's spikes at the step's end:
+    distal (``sched_int``: pre source, post LIF, window; ``sched_delays``: the delays, in the order the
+    events draw them) or rate (``sched_int[3:6]``: period, target, delay; ``sched_neurons``: the LIF
+    neurons counted). Returns the number of rewards scheduled."""
     steps = inputs.shape[0]
     n_in = inputs.shape[1]
     n_lif = lif_fu.shape[0]
@@ -531,10 +608,16 @@ def _fixed_network_loop(w, inputs, n_src, lif_fu, lif_fv, lif_vth, ws, static_on
     a_plastic = np.zeros(n_post, dtype=np.int64)
     s_all = np.zeros(n_src, dtype=np.bool_)
     active = np.zeros(n_src, dtype=np.int64)
+    pre = np.zeros(n_pre, dtype=np.bool_)
     n_p = dep.shape[0]
     xpart = np.ones((n_p, n_pre), dtype=np.int64)
     ypart = np.ones((n_p, n_post), dtype=np.int64)
     col = np.zeros(n_post, dtype=np.int64)
+    n_tf = tf_slot.shape[0]
+    tf_v = np.zeros((n_tf, n_post), dtype=np.float64)
+    last_pre = np.int64(-1)
+    count = np.int64(0)
+    events = 0
     uv_max = np.int64(1) << 23
     for t in range(1, steps + 1):
         for j in range(n_in):
@@ -572,27 +655,67 @@ def _fixed_network_loop(w, inputs, n_src, lif_fu, lif_fv, lif_vth, ws, static_on
         for i in range(n_post):
             acc = np.int64(0)
             for q in range(n_active):
-                k = active[q] - cols_lo
-                if 0 <= k < n_pre:
+                k = col_of_src[active[q]]
+                if k >= 0:
                     acc += w[i, k]
             a_plastic[i] = acc
-        pre = s_all[cols_lo:cols_lo + n_pre]
+        for j in range(n_pre):
+            pre[j] = s_all[src_cols[j]]
         post = spikes[t - 1, rows_lo:rows_lo + n_post]
         a = 2 * t
+        if n_tf > 0:  # the post side's y values of this step replace the engine's y (zeros in unused slots)
+            for k in range(3):
+                for i in range(n_post):
+                    y[k, i] = 0
+            for k in range(n_tf):
+                for i in range(n_post):
+                    if tf_post[k]:
+                        drive = np.float64(post[i]) * tf_jump[k]
+                    else:
+                        drive = pending[t - 1, rows_lo + i] * tf_jump[k]
+                    tf_v[k, i] = tf_v[k, i] * tf_a[k] + drive
+                    q = min(max(np.rint(tf_v[k, i] * tf_scale[k]), -128.0), 127.0)
+                    y[tf_slot[k], i] = np.int64(q)
         _fixed_traces(x, x_on, x_decay, x_int, x_frac, xr_dec[a], xr_imp[a], pre)
         _fixed_traces(y, y_on, y_decay, y_int, y_frac, yr_dec[a], yr_imp[a], post)
         r = conn_r[t]
         u = u_period > 0 and t % u_period == 0
-        _fixed_parts(x, y, True, True, dep, nfac, fac, width, xpart, ypart)
-        _fast_step(w, pre, post, t == 1 or u, u, xpart, ypart, r, dep, mant, sexp, shift, nw, w_lo, w_hi,
-                   sign_mode, col)
+        if tag_on:
+            _tag_step(w, tag, pre, post, u, x, y, r, dep, mant, sexp, shift, nfac, fac, width, tdep, tmant, tsexp,
+                      tshift, tnfac, tfac, twidth, w_lo, w_hi, sign_mode)
+        else:
+            _fixed_parts(x, y, True, True, dep, nfac, fac, width, xpart, ypart)
+            _fast_step(w, pre, post, t == 1 or u, u, xpart, ypart, r, dep, mant, sexp, shift, nw, w_lo, w_hi,
+                       sign_mode, col)
+        tt = t - 1
+        if sched_kind == 1:  # DistalReward._observe
+            if spikes[tt, sched_int[1]] and last_pre >= 0 and 1 <= tt - last_pre <= sched_int[2]:
+                at = tt + sched_delays[events]
+                events += 1
+                if at < steps:
+                    for i in range(n_lif):
+                        pending[at, i] += sched_amount
+            if s_all[sched_int[0]]:
+                last_pre = tt
+        elif sched_kind == 2:  # RateReward._observe
+            for i in range(n_lif):
+                if sched_neurons[i] and spikes[tt, i]:
+                    count += 1
+            if (tt + 1) % sched_int[3] == 0:
+                if count > sched_int[4]:
+                    at = tt + sched_int[5]
+                    events += 1
+                    if at < steps:
+                        for i in range(n_lif):
+                            pending[at, i] += sched_amount
+                count = 0
         if ptr < rec_t.shape[0] and t == rec_t[ptr]:
             for i in range(n_post):
                 base = i * n_pre
                 for j in range(n_pre):
                     out[ptr, base + j] = np.float64(w[i, j]) * scale
             ptr += 1
-    return w
+    return events
 
 
 fixed_network_loop = _jit(_fixed_network_loop)
@@ -786,8 +909,9 @@ fixed_batch_loop = _jit(_fixed_batch_loop)
 SIGN_CODES = {"excitatory": 1, "mixed": 0, "inhibitory": -1}
 
 
-def product_arrays(products):
-    """Kernel arrays for the engine's products, or None when a product needs the numpy path."""
+def product_arrays(products, tag: bool = False):
+    """Kernel arrays for the engine's products, or None when a product needs the numpy path (``tag``: the
+    tag may be a factor, code :data:`TAG_CODE`: the network loop's products only)."""
     n = len(products)
     dep = np.zeros(n, dtype=np.int64)
     mant = np.zeros(n, dtype=np.int64)
@@ -807,11 +931,11 @@ def product_arrays(products):
         mant[p], sexp[p], coef[p] = product.mantissa, product.s_exp, product.coefficient
         widths = 0
         for f, (name, const, sgn) in enumerate(product.factors):
-            if name not in FACTOR_CODES or const is not None or sgn:
+            if const is not None or sgn or not (name in FACTOR_CODES or (tag and name == "t")):
                 return None
-            fac[p, f] = FACTOR_CODES[name]
+            fac[p, f] = TAG_CODE if name == "t" else FACTOR_CODES[name]
             nw[p] += name == "w"
-            width[p, f] = 9 if name == "w" else 7
+            width[p, f] = 9 if name in ("w", "t") else 7
             widths += width[p, f]
         nfac[p] = len(product.factors)
         shift[p] = max(0, widths + 4 - 15)

@@ -8,6 +8,7 @@ from neurodeploy.compile.loihi import RNG_SEED
 from neurodeploy.emu.closed_loop import LIF_DECAY_UNITY, LIF_DM_OFFSET, LIF_DS_OFFSET, LIF_VTH_SHIFT, Lif
 from neurodeploy.emu.engine import CONN_VAR_SEED, _Engine, _kernel_covers, _rows
 from neurodeploy.compile.loihi import check_sparse_start, lif_params, static_weights_lava
+from neurodeploy.schedules import DistalReward, RateReward
 
 
 # -- networks: LIF populations, plastic and static projections -----------------------------------
@@ -50,37 +51,83 @@ class _SparseInput:
 COMPILED = True
 
 
+def _third_factor_arrays(rule, plan, engine, schedule, n_lif: int, steps: int) -> tuple:
+    """The network loop's three-factor arguments: the online y slots (:class:`OnlineTraces`' own slots:
+    slot, decay, jump, post trace or reward, scale) and the reward schedule's (kind, integers, amount,
+    delays, neurons counted, pending rewards (steps, n_lif)); empty without a third factor. The distal
+    schedule's delays are drawn in advance from its generator, one per possible event (at most one a
+    step), in one call: the same values its scalar draws give in turn (Generator.integers draws a bounded
+    integer from the bit stream the same way either way; ``tests/test_network_lava.py`` checks it)."""
+    from neurodeploy.compile.reward import OnlineTraces
+    from neurodeploy.emu import kernel
+
+    slots = OnlineTraces(rule, plan, engine.n_post).slots if schedule is not None else []
+    tf = (np.array([s[0] for s in slots], dtype=np.int64), np.array([s[1] for s in slots], dtype=float),
+          np.array([s[2] for s in slots], dtype=float), np.array([s[3] for s in slots], dtype=np.bool_),
+          np.array([s[4] for s in slots], dtype=float))
+    kind = kernel.SCHEDULE_CODES[None if schedule is None else type(schedule).__name__]
+    ints = np.zeros(6, dtype=np.int64)
+    amount, delays, neurons = 0.0, np.zeros(0, dtype=np.int64), np.zeros(n_lif, dtype=np.bool_)
+    if kind == 1:
+        ints[:3] = schedule.pre, schedule.post, schedule.window
+        amount = schedule.amount
+        delays = np.random.default_rng(schedule.seed).integers(schedule.delay_min, schedule.delay_max + 1,
+                                                                size=steps).astype(np.int64)
+    elif kind == 2:
+        ints[3:] = schedule.period, schedule.target, schedule.delay
+        amount = schedule.amount
+        neurons[schedule.neurons] = True
+    pending = np.zeros((steps if kind else 0, n_lif), dtype=float)
+    return tf, (kind, ints, float(amount), delays, neurons, pending)
+
+
 def _compiled_network(rule, network, plan, w0, input_spikes, rng_seed, conn_seed, record_rows, state,
                       third_factor):
-    """A fixed-point network with one plastic projection (every synapse of its block) and any static
-    projections and LIF populations, its rule one the compiled loops cover (one-step epochs, two
-    factors), run in :func:`neurodeploy.emu.kernel.fixed_network_loop`: the integer operations of the
-    numpy loop of :func:`simulate_network`, in its order (the LIF steps, then each projection's buffered
+    """A fixed-point network with plastic projections onto one population (every synapse of each block)
+    and any static projections and LIF populations, its rule one the compiled loops cover (one-step
+    epochs; a tag; a third factor from a distal or rate reward schedule), run in
+    :func:`neurodeploy.emu.kernel.fixed_network_loop`: the integer operations of the numpy loop of
+    :func:`simulate_network`, in its order (the LIF steps, then each projection's buffered
     input, then the traces and the learning). ``None`` where it does not apply (and when ``state`` asks
     for the LIF state after the run, which the compiled loop keeps to itself)."""
     from neurodeploy.emu import kernel
 
-    if (kernel.numba is None or plan.mode != "fixed" or getattr(plan, "three_factor", False)
-            or third_factor is not None or state is not None):
+    three = bool(getattr(plan, "three_factor", False))
+    if kernel.numba is None or plan.mode != "fixed" or state is not None:
         return None
+    if three != (third_factor is not None) or (three and type(third_factor) not in (DistalReward, RateReward)):
+        return None  # a schedule of another kind (a subclass too: its own _observe) runs the numpy loop
     live = [pr for pr in network.projections if pr.mask.any()]
     plastic = [pr for pr in live if pr.plastic]
-    if len(plastic) != 1 or not plastic[0].mask.all():
-        return None
-    pr = plastic[0]
-    t_rows, s_cols = network.projection_slices(pr)
+    if not plastic or any(not pr.mask.all() or pr.target != plastic[0].target for pr in plastic):
+        return None  # every plastic projection all-to-all onto one population: side by side, one engine
+    slices = [network.projection_slices(pr) for pr in plastic]
+    t_rows = slices[0][0]
+    src_cols = np.concatenate([np.arange(network.n_src)[s] for _, s in slices]).astype(np.int64)
+    if np.unique(src_cols).size != src_cols.size:
+        return None  # two plastic projections from one source
+    col_of_src = np.full(network.n_src, -1, dtype=np.int64)
+    col_of_src[src_cols] = np.arange(src_cols.size)
     inputs = np.asarray(input_spikes).astype(bool, copy=False)
     steps = inputs.shape[1]
     w0 = np.asarray(w0, dtype=float)
-    w_lava = plan.weights_to_lava(w0[t_rows, s_cols])
-    check_sparse_start(network, pr, w_lava, plan, rule, w0[t_rows, s_cols])  # as deploy_network
-    engine = _Engine(plan, w_lava, pr.mask.shape[1], pr.mask.shape[0], steps, int(rng_seed), int(conn_seed))
+    blocks = []
+    for pr, (tt, ss) in zip(plastic, slices):
+        w_lava = plan.weights_to_lava(w0[tt, ss])
+        check_sparse_start(network, pr, w_lava, plan, rule, w0[tt, ss])  # as deploy_network
+        blocks.append(w_lava)
+    w_lava = np.concatenate(blocks, axis=1)
+    engine = _Engine(plan, w_lava, src_cols.size, w_lava.shape[0], steps, int(rng_seed), int(conn_seed))
     if engine.t_epoch != 1:
         return None
-    covered = _kernel_covers(engine)
+    covered = _kernel_covers(engine, network=True)
     if covered is None:
         return None
     arrays, x_on, y_on = covered
+    tag_on = engine.tag is not None
+    t_arrays = kernel.product_arrays(engine.tag_products, tag=True)
+    if t_arrays is None:
+        return None
     n_lif, n_src = network.n_lif, network.n_src
     fu, fv, vth = (np.zeros(n_lif, dtype=np.int64) for _ in range(3))
     for pop in network.lifs:
@@ -100,17 +147,21 @@ def _compiled_network(rule, network, plan, w0, input_spikes, rng_seed, conn_seed
     rec = np.empty((rows.size, n_post * n_pre), dtype=float)
     spikes_t = np.zeros((steps, n_lif), dtype=np.bool_)
     w = np.ascontiguousarray(engine.w, dtype=np.int64)
-    a = arrays
+    tag = np.ascontiguousarray(engine.tag if tag_on else np.zeros((0, 0)), dtype=np.int64)
+    tf, sched = _third_factor_arrays(rule, plan, engine, third_factor, n_lif, steps)
+    a, ta = arrays, t_arrays
     kernel.fixed_network_loop(w, np.ascontiguousarray(inputs.T), n_src, fu, fv, vth, ws, len(live) > 1,
-                              t_rows.start, s_cols.start, x_on, y_on, engine.x_decay, engine.y_decay,
+                              t_rows.start, col_of_src, src_cols, x_on, y_on, engine.x_decay, engine.y_decay,
                               engine.x_int, engine.x_frac, engine.y_int, engine.y_frac,
                               engine.xr_dec, engine.xr_imp, engine.yr_dec, engine.yr_imp, engine.conn_r,
                               a["dep"], a["mant"], a["sexp"], a["shift"], a["nfac"], a["fac"], a["width"],
                               a["nw"], engine.w_lo, engine.w_hi, kernel.SIGN_CODES[engine.sign_mode],
                               0 if engine.decimate_exponent is None else 2 ** int(engine.decimate_exponent),
-                              rows + 1, float(plan.weight_scale), rec, spikes_t)
+                              rows + 1, float(plan.weight_scale), rec, spikes_t, tag_on, tag,
+                              ta["dep"], ta["mant"], ta["sexp"], ta["shift"], ta["nfac"], ta["fac"], ta["width"],
+                              *tf, *sched)
     out = np.full((rows.size, n_lif, n_src), np.nan)
-    out[:, t_rows, s_cols] = rec.reshape(rows.size, n_post, n_pre)
+    out[:, t_rows, src_cols] = rec.reshape(rows.size, n_post, n_pre)
     return out, np.ascontiguousarray(spikes_t.T)
 
 
