@@ -633,6 +633,31 @@ def test_compiled_network_runs_the_distal_reward_task_as_the_numpy_loop(monkeypa
     assert np.nanmax(np.abs(w_n[-1] - w_n[0])) > 0  # and the weights learned
 
 
+def test_compiled_network_runs_the_distal_reward_task_as_lava_fixed(monkeypatch):
+    """The distal task's network (two plastic rstdp projections onto one population side by side in the
+    compiled loop, a static noise projection), rewards 5-20 steps after each rewarded pairing: the compiled
+    loop makes lava-fixed's spikes and integers (Lava: two LearningDense connections, a RewardTraces
+    process each)."""
+    from neurodeploy.emu import kernel
+    from neurodeploy.lava.backends import run_network
+    from neurodeploy.tasks import runner
+
+    if kernel.numba is None:
+        pytest.skip("numba is not installed")
+    task = runner.task_module("distal-reward")
+    setup = runner.task_setup(task, steps=6000, delay_min=5, delay_max=20, cue_rate=40.0, threshold=4.0)
+    plan = runner.compile_task(task, setup).plans["fixed"]
+    m = task.member(setup, 2)
+    inputs = m.pre[: m.network.n_inputs, :400]
+    (w_c, s_c), _ = _spied_equal_runs(monkeypatch, setup.rule, m.network, plan, m.w0, inputs, m.reward_schedule,
+                                      None)
+    w_l, s_l = run_network(setup.rule, m.network, plan, m.w0, inputs, reward=m.reward_schedule)
+    rewards = m.reward_schedule.replay(np.concatenate([inputs, s_c]), s_c)
+    assert (rewards[0] > 0).sum() >= 2, "no reward arrived: the check would not reach the third factor"
+    assert np.array_equal(s_c, s_l)
+    assert np.array_equal(np.isnan(w_c), np.isnan(w_l)) and np.nanmax(np.abs(w_c - w_l)) == 0.0
+
+
 def test_compiled_network_runs_a_rate_reward_as_the_numpy_loop(monkeypatch):
     """rstdp with a reward for activity (:class:`RateReward`): the compiled loop equals the numpy loop."""
     from neurodeploy.emu import kernel
