@@ -544,12 +544,12 @@ SHAPES = {"one": ONE_PROJECTION, "recurrent": RECURRENT, "two": TWO_PLASTIC}
                                         ("ltp_ltd_soft", "recurrent"), ("oja", "recurrent"), ("stdp_pair", "two"),
                                         ("oja", "two")])
 def test_compiled_network_path_equals_numpy_loop(monkeypatch, name, shape):
-    """A fixed-point network with one plastic projection (here from the second input population, its
-    columns starting at 4, in the recurrent shape) and any static projections runs in the compiled loop
+    """A fixed-point network with plastic projections onto one population (from the second input
+    population, its columns starting at 4, in the recurrent shape; from both, the second first, in the
+    two-plastic shape) and any static projections runs in the compiled loop
     where the kernel covers the rule; its spikes and every recorded weight equal the numpy loop's
     (``COMPILED = False``), and the sources without a plastic synapse stay NaN."""
-    from neurodeploy.emu import kernel, network as emu_network
-    from neurodeploy.emu.network import simulate_network
+    from neurodeploy.emu import kernel
 
     if kernel.numba is None:
         pytest.skip("numba is not installed")
@@ -564,19 +564,8 @@ def test_compiled_network_path_equals_numpy_loop(monkeypatch, name, shape):
     trains = network_trains(rule, net, seed=11, steps=steps)
     plan = compile_plans(rule, trains)["fixed"]
     rows = np.arange(0, steps, 13)
-    calls = []
-    real = emu_network._compiled_network
-
-    def spy(*args, **kwargs):
-        out = real(*args, **kwargs)
-        calls.append(out is not None)
-        return out
-
-    monkeypatch.setattr(emu_network, "_compiled_network", spy)
-    w_c, s_c = simulate_network(rule, net, plan, trains.w0, trains.pre[: net.n_inputs], record_rows=rows)
-    monkeypatch.setattr(emu_network, "COMPILED", False)
-    w_n, s_n = simulate_network(rule, net, plan, trains.w0, trains.pre[: net.n_inputs], record_rows=rows)
-    assert calls == [True]  # the rules here are the compiled loop's
+    (w_c, s_c), (w_n, s_n) = _spied_equal_runs(monkeypatch, rule, net, plan, trains.w0, trains.pre[: net.n_inputs],
+                                               None, rows)  # the rules here are the compiled loop's
     for pop in net.lifs:  # every population fires, none all the time
         fired = s_n[pop.targets].sum()
         assert 10 < fired < 0.6 * s_n[pop.targets].size, (pop.name, fired)

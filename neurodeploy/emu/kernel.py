@@ -64,10 +64,10 @@ def _jit_inline(fn):
 _record = _jit(_record_py)
 
 
-def _fixed_synapse_py(w, i, j, xj, yi, u, x, y, r, dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi,
-                      sign_mode):
-    """Lava's fixed-point update of synapse (i, j) (post i, pre j) at an epoch end."""
-    acc = w[i, j] << 7
+def _mac_py(acc, i, j, xj, yi, u, x, y, wij, tij, dep, mant, sexp, shift, nfac, fac, width):
+    """Lava's fixed-point multiply-accumulate of the products onto ``acc`` (a synapse variable << 7) for
+    synapse (i, j): each product's clipped factors (the weight ``wij`` and the tag ``tij`` read as codes 5
+    and 6) times its mantissa, the bits its width drops shifted out, saturated."""
     for p in range(dep.shape[0]):
         if (dep[p] == 0 and not xj) or (dep[p] == 1 and not yi) or (dep[p] == 2 and not u):
             continue
@@ -78,14 +78,27 @@ def _fixed_synapse_py(w, i, j, xj, yi, u, x, y, r, dep, mant, sexp, shift, nfac,
                 v = x[code, j]
             elif code < 5:
                 v = y[code - 2, i]
+            elif code == 5:
+                v = wij
             else:
-                v = w[i, j]
+                v = tij
             v = min(max(v, -(1 << width[p, f])), (1 << width[p, f]) - 1)
             cur = cur * v
         cur = cur * mant[p]
         cur = (cur >> shift[p]) << sexp[p]
         cur = min(max(cur, ACC_MIN), ACC_MAX)
         acc = min(max(acc + cur, ACC_MIN), ACC_MAX)
+    return acc
+
+
+_mac = _jit_inline(_mac_py)
+
+
+def _fixed_synapse_py(w, i, j, xj, yi, u, x, y, r, dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi,
+                      sign_mode):
+    """Lava's fixed-point update of synapse (i, j) (post i, pre j) at an epoch end."""
+    wij = np.int64(w[i, j])
+    acc = _mac(wij << 7, i, j, xj, yi, u, x, y, wij, np.int64(0), dep, mant, sexp, shift, nfac, fac, width)
     if sign_mode == 1:
         acc = max(acc, 0)
     elif sign_mode == -1:
@@ -506,33 +519,6 @@ def _fixed_lif_loop(w, pre, post, x_on, y_on, x_decay, y_decay, x_int, x_frac, y
 fixed_lif_loop = _jit(_fixed_lif_loop)
 
 
-def _tag_mac_py(acc, i, j, xj, yi, u, x, y, wij, tij, dep, mant, sexp, shift, nfac, fac, width):
-    """Lava's fixed-point multiply-accumulate of the products onto ``acc`` for synapse (i, j), the weight
-    ``wij`` and the tag ``tij`` read as factors (codes 5 and 6): :func:`_fixed_synapse`'s arithmetic."""
-    for p in range(dep.shape[0]):
-        if (dep[p] == 0 and not xj) or (dep[p] == 1 and not yi) or (dep[p] == 2 and not u):
-            continue
-        cur = np.int64(1)
-        for f in range(nfac[p]):
-            code = fac[p, f]
-            if code < 2:
-                v = x[code, j]
-            elif code < 5:
-                v = y[code - 2, i]
-            elif code == 5:
-                v = wij
-            else:
-                v = tij
-            v = min(max(v, -(1 << width[p, f])), (1 << width[p, f]) - 1)
-            cur = cur * v
-        cur = cur * mant[p]
-        cur = (cur >> shift[p]) << sexp[p]
-        cur = min(max(cur, ACC_MIN), ACC_MAX)
-        acc = min(max(acc + cur, ACC_MIN), ACC_MAX)
-    return acc
-
-
-_tag_mac = _jit_inline(_tag_mac_py)
 
 #: Lava's tag_1 range (8 bits and a sign) after each update (:data:`neurodeploy.emu.engine.TAG_RANGE`).
 TAG_LO, TAG_HI = -(2 ** 8) - 1, 2 ** 8 - 1
@@ -547,11 +533,11 @@ def _tag_step_py(w, tag, pre_t, post_t, u, x, y, r, dep, mant, sexp, shift, nfac
         for j in range(n_pre):
             wij = np.int64(w[i, j])
             tij = np.int64(tag[i, j])
-            acc_t = _tag_mac(tij << 7, i, j, pre_t[j], post_t[i], u, x, y, wij, tij, tdep, tmant, tsexp, tshift,
+            acc_t = _mac(tij << 7, i, j, pre_t[j], post_t[i], u, x, y, wij, tij, tdep, tmant, tsexp, tshift,
                              tnfac, tfac, twidth)
             nt = (acc_t >> 7) + (1 if r < (acc_t & 127) / 128.0 else 0)
             tag[i, j] = min(max(nt, TAG_LO), TAG_HI)
-            acc = _tag_mac(wij << 7, i, j, pre_t[j], post_t[i], u, x, y, wij, tij, dep, mant, sexp, shift, nfac,
+            acc = _mac(wij << 7, i, j, pre_t[j], post_t[i], u, x, y, wij, tij, dep, mant, sexp, shift, nfac,
                            fac, width)
             if sign_mode == 1:
                 acc = max(acc, 0)
