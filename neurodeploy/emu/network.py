@@ -8,6 +8,7 @@ from neurodeploy.compile.loihi import RNG_SEED
 from neurodeploy.emu.closed_loop import LIF_DECAY_UNITY, LIF_DM_OFFSET, LIF_DS_OFFSET, LIF_VTH_SHIFT, Lif
 from neurodeploy.emu.engine import CONN_VAR_SEED, _Engine, _kernel_covers, _rows
 from neurodeploy.compile.loihi import check_sparse_start, lif_params, static_weights_lava
+from neurodeploy.compile.reward import OnlineTraces, ThirdFactor
 from neurodeploy.schedules import DistalReward, RateReward
 
 
@@ -58,7 +59,6 @@ def _third_factor_arrays(rule, plan, engine, schedule, n_lif: int, steps: int) -
     schedule's delays are drawn in advance from its generator, one per possible event (at most one a
     step), in one call: the same values its scalar draws give in turn (Generator.integers draws a bounded
     integer from the bit stream the same way either way; ``tests/test_network_lava.py`` checks it)."""
-    from neurodeploy.compile.reward import OnlineTraces
     from neurodeploy.emu import kernel
 
     slots = OnlineTraces(rule, plan, engine.n_post).slots if schedule is not None else []
@@ -199,8 +199,6 @@ def simulate_network(rule, network, plan, w0: np.ndarray, input_spikes: np.ndarr
         if third_factor is None:
             raise ValueError("networks: a three-factor rule needs a reward schedule (third_factor=) to compute "
                              "its post and reward traces online")
-        from neurodeploy.compile.reward import ThirdFactor
-
         tf = ThirdFactor(rule, plan, network, third_factor, np.asarray(input_spikes).shape[1])
     fixed = plan.mode == "fixed"
     inputs = np.asarray(input_spikes).astype(bool, copy=False)
