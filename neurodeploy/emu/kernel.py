@@ -94,17 +94,26 @@ def _mac_py(acc, i, j, xj, yi, u, x, y, wij, tij, dep, mant, sexp, shift, nfac, 
 _mac = _jit_inline(_mac_py)
 
 
+def _rounded_py(acc, r, lo, hi, sign_mode):
+    """A synapse variable from its accumulator (the variable << 7): the sign mode's clamp, Lava's
+    stochastic rounding of the low 7 bits with the epoch's random ``r``, then ``[lo, hi]``."""
+    if sign_mode == 1:
+        acc = max(acc, 0)
+    elif sign_mode == -1:
+        acc = min(acc, 0)
+    new = (acc >> 7) + (1 if r < (acc & 127) / 128.0 else 0)
+    return min(max(new, lo), hi)
+
+
+_rounded = _jit_inline(_rounded_py)
+
+
 def _fixed_synapse_py(w, i, j, xj, yi, u, x, y, r, dep, mant, sexp, shift, nfac, fac, width, w_lo, w_hi,
                       sign_mode):
     """Lava's fixed-point update of synapse (i, j) (post i, pre j) at an epoch end."""
     wij = np.int64(w[i, j])
     acc = _mac(wij << 7, i, j, xj, yi, u, x, y, wij, np.int64(0), dep, mant, sexp, shift, nfac, fac, width)
-    if sign_mode == 1:
-        acc = max(acc, 0)
-    elif sign_mode == -1:
-        acc = min(acc, 0)
-    nw = (acc >> 7) + (1 if r < (acc & 127) / 128.0 else 0)
-    w[i, j] = min(max(nw, w_lo), w_hi)
+    w[i, j] = _rounded(acc, r, w_lo, w_hi, sign_mode)
 
 
 def _float_synapse_py(w, i, j, xj, yi, u, x, y, dep, coef, nfac, fac, b_lo, b_hi, sign_mode, jx=-1, iy=-1):
@@ -314,12 +323,7 @@ def _fast_value_py(wij, i, j, xj, yi, u, xpart, ypart, r, dep, mant, sexp, shift
         cur = (cur >> shift[p]) << sexp[p]
         cur = min(max(cur, ACC_MIN), ACC_MAX)
         acc = min(max(acc + cur, ACC_MIN), ACC_MAX)
-    if sign_mode == 1:
-        acc = max(acc, 0)
-    elif sign_mode == -1:
-        acc = min(acc, 0)
-    new = (acc >> 7) + (1 if r < (acc & 127) / 128.0 else 0)
-    return min(max(new, w_lo), w_hi)
+    return _rounded(acc, r, w_lo, w_hi, sign_mode)
 
 
 _fast_value = _jit_inline(_fast_value_py)
@@ -534,17 +538,11 @@ def _tag_step_py(w, tag, pre_t, post_t, u, x, y, r, dep, mant, sexp, shift, nfac
             wij = np.int64(w[i, j])
             tij = np.int64(tag[i, j])
             acc_t = _mac(tij << 7, i, j, pre_t[j], post_t[i], u, x, y, wij, tij, tdep, tmant, tsexp, tshift,
-                             tnfac, tfac, twidth)
-            nt = (acc_t >> 7) + (1 if r < (acc_t & 127) / 128.0 else 0)
-            tag[i, j] = min(max(nt, TAG_LO), TAG_HI)
+                         tnfac, tfac, twidth)
+            tag[i, j] = _rounded(acc_t, r, TAG_LO, TAG_HI, 0)  # the tag: no sign clamp
             acc = _mac(wij << 7, i, j, pre_t[j], post_t[i], u, x, y, wij, tij, dep, mant, sexp, shift, nfac,
-                           fac, width)
-            if sign_mode == 1:
-                acc = max(acc, 0)
-            elif sign_mode == -1:
-                acc = min(acc, 0)
-            nw = (acc >> 7) + (1 if r < (acc & 127) / 128.0 else 0)
-            w[i, j] = min(max(nw, w_lo), w_hi)
+                       fac, width)
+            w[i, j] = _rounded(acc, r, w_lo, w_hi, sign_mode)
 
 
 _tag_step = _jit(_tag_step_py)
