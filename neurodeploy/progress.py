@@ -97,7 +97,9 @@ _raises: dict = {}  # signal number -> the exception its handler raises
 _received: list = []  # signals received while catch_signals() is in force, before results_complete()
 # done: results_complete() (or restored); in_flight: an exception of ours is on its way up (as far as we
 # know: the unraisable hook says when it was dropped); redelivering: the signal our thread is raising again
-_state = {"done": False, "in_flight": False, "redelivering": None}
+# once: a signal while an exception of ours is in flight is ignored (a pool worker: its unwinding, Lava's
+# stop() included, must not be cut short by the parent's terminate() after a SIGTERM to the whole group)
+_state = {"done": False, "in_flight": False, "redelivering": None, "once": False}
 
 
 def _handler(signum, frame):
@@ -107,6 +109,8 @@ def _handler(signum, frame):
         _state["redelivering"] = None
         if _state["in_flight"]:  # raised at a safe point meanwhile: once is enough
             return
+    elif _state["once"] and _state["in_flight"]:
+        return
     _received.append(signum)
     _state["in_flight"] = True
     raise _raises[signum]()
@@ -129,17 +133,18 @@ def _signal_of(exc_type):
     return None
 
 
-def catch_signals(raises: dict):
+def catch_signals(raises: dict, once: bool = False):
     """Make each signal of ``raises`` (signal number -> exception class) raise its exception in the main
     thread, and never be lost (see above). Returns a function that restores the previous handlers
     and ``sys.unraisablehook``. Signals that are ignored (``SIG_IGN``: a background job's SIGINT) stay
-    ignored."""
+    ignored. ``once``: while the exception is on its way up, further signals are ignored (one unwinding,
+    never cut short)."""
     import _thread
     import signal
 
     _raises.clear()
     _received.clear()
-    _state.update(done=False, in_flight=False, redelivering=None)
+    _state.update(done=False, in_flight=False, redelivering=None, once=bool(once))
     previous = {}
     for signum, kind in raises.items():
         if signal.getsignal(signum) is signal.SIG_IGN:

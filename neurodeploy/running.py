@@ -3,6 +3,7 @@ the Lava window, time limits, the closed loop's plan scaling)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import signal
 import threading
@@ -13,7 +14,7 @@ from neurodeploy.backend import Recording
 from neurodeploy.compile.compilation import Compilation, compile_rule
 from neurodeploy.protocol import SpikeTrains
 from neurodeploy.compile.loihi import network_plan_reason
-from neurodeploy.progress import catch_signals
+from neurodeploy.progress import catch_signals, check_signals
 
 
 DEFAULT_BACKENDS = ("brian2", "brian2-step", "lava-float", "lava-fixed")
@@ -180,14 +181,29 @@ def lava_window(trains: SpikeTrains, lava_steps: int | None = None) -> int:
 
 # -- a local process pool (batch --jobs, task --jobs) ---------------------------------------------------
 
-class WorkerTerminated(BaseException):
-    pass
+class WorkerTerminated(SystemExit):
+    """SIGTERM in a pool worker. It unwinds the worker's run (Lava's ``stop()`` in ``finally``) and, at the
+    top of the worker, ends it quietly with status 143: a ``SystemExit``, for which multiprocessing prints
+    no traceback (a scheduler's SIGTERM to the whole job, ``kill -- -PGID``, reaches every worker, and
+    the parent's ``terminate()`` then lands a second one in the unwinding). Raised in the parent by
+    :func:`fork_map` when a worker, not the parent, was terminated."""
+
+    def __init__(self, *args):
+        super().__init__(128 + signal.SIGTERM)
 
 
 def worker_signals():
-    """In a pool worker: Ctrl-C is the parent's to handle; SIGTERM unwinds (Lava's stop() runs)."""
+    """In a pool worker: Ctrl-C is the parent's to handle; SIGTERM unwinds (Lava's stop() runs), once:
+    a second SIGTERM (the parent's terminate() after a SIGTERM to the whole group) is ignored, or it would
+    cut Lava's stop() short and leave its processes running, the worker waiting for them at exit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    catch_signals({signal.SIGTERM: WorkerTerminated})  # never lost in a weakref callback of Brian2's
+    catch_signals({signal.SIGTERM: WorkerTerminated}, once=True)  # never lost in a Brian2 weakref callback
+
+
+def _checked(function, x):
+    """``function(x)`` in a worker, unless the worker was terminated (its item after a SIGTERM: not run)."""
+    check_signals()
+    return function(x)
 
 
 def fork_map(function, items, jobs: int) -> list:
@@ -205,7 +221,7 @@ def fork_map(function, items, jobs: int) -> list:
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
                                initializer=worker_signals)
     try:
-        out = list(pool.map(function, items))
+        out = list(pool.map(functools.partial(_checked, function), items))
     except BaseException:
         for process in list(getattr(pool, "_processes", {}).values()):
             process.terminate()
