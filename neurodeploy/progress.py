@@ -189,6 +189,12 @@ def check_signals() -> None:
             raise _raises[signum]()
 
 
+def unwound() -> None:
+    """The exception of a signal has been handled (with ``catch_signals(..., once=True)``: a pool
+    worker's run has unwound): the next signal raises again."""
+    _state["in_flight"] = False
+
+
 def results_complete() -> None:
     """The command's results are written and announced: a signal from now on is too late to stop
     anything and raises nothing (the command ends with its own exit code)."""

@@ -7,6 +7,7 @@ import functools
 import math
 import signal
 import threading
+import time
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from neurodeploy.backend import Recording
 from neurodeploy.compile.compilation import Compilation, compile_rule
 from neurodeploy.protocol import SpikeTrains
 from neurodeploy.compile.loihi import network_plan_reason
-from neurodeploy.progress import catch_signals, check_signals
+from neurodeploy.progress import catch_signals, check_signals, unwound
 
 
 DEFAULT_BACKENDS = ("brian2", "brian2-step", "lava-float", "lava-fixed")
@@ -181,6 +182,10 @@ def lava_window(trains: SpikeTrains, lava_steps: int | None = None) -> int:
 
 # -- a local process pool (batch --jobs, task --jobs) ---------------------------------------------------
 
+#: Seconds a terminated pool worker has to unwind its run (Lava's stop()) before it is killed.
+STOP_SECONDS = 60.0
+
+
 class WorkerTerminated(SystemExit):
     """SIGTERM in a pool worker. It unwinds the worker's run (Lava's ``stop()`` in ``finally``) and, at the
     top of the worker, ends it quietly with status 143: a ``SystemExit``, for which multiprocessing prints
@@ -201,9 +206,14 @@ def worker_signals():
 
 
 def _checked(function, x):
-    """``function(x)`` in a worker, unless the worker was terminated (its item after a SIGTERM: not run)."""
-    check_signals()
-    return function(x)
+    """``function(x)`` in a worker, unless the worker was terminated (its item after a SIGTERM: not run).
+    Once the run has unwound, a further SIGTERM ends the worker wherever it waits."""
+    try:
+        check_signals()
+        return function(x)
+    except BaseException:
+        unwound()
+        raise
 
 
 def fork_map(function, items, jobs: int) -> list:
@@ -223,9 +233,21 @@ def fork_map(function, items, jobs: int) -> list:
     try:
         out = list(pool.map(functools.partial(_checked, function), items))
     except BaseException:
-        for process in list(getattr(pool, "_processes", {}).values()):
+        processes = list(getattr(pool, "_processes", {}).values())
+        for process in processes:
             process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
+        # a worker ignores SIGTERM while its run unwinds (Lava's stop()); once it is idle the next one ends
+        # it: until every worker is gone (SIGKILL after STOP_SECONDS), or this process would wait for them
+        # at its exit
+        deadline = time.monotonic() + STOP_SECONDS
+        for process in processes:
+            while process.is_alive() and time.monotonic() < deadline:
+                process.terminate()
+                process.join(0.5)
+            if process.is_alive():
+                process.kill()
+                process.join()
         raise
     pool.shutdown(wait=True)
     return out

@@ -163,6 +163,27 @@ def test_sigterm_to_a_pool_worker_is_one_line(tmp_path, target):
     assert not list(out.glob("*/run.json"))
 
 
+def test_sigterm_to_the_group_during_a_task_ensemble(tmp_path):
+    """``neurodeploy task --jobs 2`` killed as a scheduler kills a job (every process of the group): was a
+    hang, the workers idle after their unwinding and the parent waiting for them at its exit."""
+    out = tmp_path / "out"
+    proc, err = start(["task", "digits", "--out", str(out), "--seeds", "6", "--jobs", "2"], tmp_path)
+    wait_for(proc, err, "runs each on 2 processes")
+    time.sleep(4)
+    children = descendants(proc.pid)
+    assert len(children) >= 2
+    os.killpg(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=90) == 143
+    err.seek(0)
+    text = err.read()
+    assert text.strip().splitlines()[-1] == ("neurodeploy: terminated (SIGTERM): every Lava process stopped, "
+                                             "no report written")
+    assert "Traceback" not in text
+    time.sleep(1)
+    assert not [c for c in children if alive(c)]
+    assert not out.exists()
+
+
 # --- Brian2 (issue 14): its own Ctrl-C handler, its exception wrapping ------------------------------
 
 def wait_for(proc, err, text, timeout=120):
