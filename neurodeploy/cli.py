@@ -831,6 +831,14 @@ def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false
                                f"{', '.join(getattr(module, 'SIZES', {})) or 'none'})")
     if null and not false_alarm_verdicts:
         raise NeurodeployError("--null", "", "only with --false-alarms N (it judges the deployment against itself)")
+    if false_alarm_verdicts:  # options of one task run that --false-alarms would not use: refused, not ignored
+        source = click.get_current_context().get_parameter_source
+        unused = [flag for flag, given in (("--wrong", wrong), ("--explain", explain), ("--finer-dt", finer_dt),
+                                           ("--lava-window", source("lava_window") is click.core.ParameterSource.COMMANDLINE))
+                  if given]
+        if unused:
+            raise NeurodeployError(unused[0], "", "not with --false-alarms N (it judges verdicts only: no wrong "
+                                                  "deployments, chain, finer dt or Lava window)")
     if finer_dt:  # a task at a finer step it cannot take: refused before anything is written
         finer_setup(module, task_setup(module, size, **({} if steps is None else {"steps": steps})), finer_dt)
     check_out_dir(out_dir)

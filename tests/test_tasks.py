@@ -368,3 +368,16 @@ def test_the_remedy_names_the_first_link_not_shown_when_none_fails():
                             "(quantization: accuracy not shown)")
     assert "timing" in runner._remedy([link("brian2-step", False), link("emu-float", None, ["accuracy"])])
     assert runner._remedy([link("brian2-step", True), link("emu-float", True)]) == "every link passes"
+
+
+@pytest.mark.parametrize("option", [["--wrong"], ["--explain"], ["--finer-dt", "2"], ["--lava-window", "300"]])
+def test_options_false_alarms_would_ignore_are_refused(tmp_path, option):
+    """``--false-alarms N`` judges verdicts only: an option of one task run given with it would do nothing
+    (the default --lava-window given explicitly too); refused in one line, nothing written."""
+    out = tmp_path / "out"
+    r = _cli("task", "digits", "--out", str(out), "--false-alarms", "3", *option, cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        f"neurodeploy: error: {option[0]}: not with --false-alarms N (it judges verdicts only: no wrong "
+        "deployments, chain, finer dt or Lava window)"]
+    assert not out.exists()
