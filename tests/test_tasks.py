@@ -381,3 +381,18 @@ def test_options_false_alarms_would_ignore_are_refused(tmp_path, option):
         f"neurodeploy: error: {option[0]}: not with --false-alarms N (it judges verdicts only: no wrong "
         "deployments, chain, finer dt or Lava window)"]
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name,module", [("song-miller-abbott", "song_miller_abbott"),
+                                         ("pattern-detection", "pattern_detection"), ("distal-reward", "distal_reward")])
+def test_steps_beyond_the_run_limits_are_refused_before_anything_is_drawn(tmp_path, name, module):
+    """Was: 10^7 steps of song-miller-abbott drew its rasters for 50 s and then took all 23 GB (killed);
+    pattern-detection died on numpy's "Unable to allocate 29.8 GiB". Now the limits of every front door
+    (neuron-steps: steps x sources <= 2 10^8), checked on the task's network before its trains exist."""
+    out = tmp_path / "out"
+    r = _cli("task", name, "--out", str(out), "--steps", "10000000", cwd=tmp_path)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"neurodeploy: error: {module}: steps: run too large (10000000 steps")
+    assert "200,000,000 neuron-steps" in lines[0]
+    assert not out.exists()

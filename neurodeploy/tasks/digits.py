@@ -42,9 +42,9 @@ import numpy as np
 
 from neurodeploy.errors import did_you_mean, NeurodeployError
 from neurodeploy.library import LIBRARY
-from neurodeploy.network import network_from_dict, network_trains
+from neurodeploy.network import network_from_dict
 from neurodeploy.spec.loader import read_yaml, rule_from_dict
-from neurodeploy.tasks.runner import Setup
+from neurodeploy.tasks.runner import Setup, template_trains
 
 NAME = "digits"
 TITLE = "Unsupervised digits (Diehl & Cook 2015, reduced: lateral inhibition, no adaptive threshold), oja"
@@ -152,7 +152,7 @@ def setup(rule=None, **overrides):
         raise NeurodeployError("digits", "rate_max", f"must be at most one spike per step, {1 / rule.dt:g} Hz at "
                                                      f"the rule's dt (got {p['rate_max']!r})")
     net = network_from_dict(network_dict(p), "digits", rule)
-    trains = network_trains(rule, net, 0)
+    trains = template_trains(rule, net)
     trains = dataclasses.replace(trains, w0=initial_weights(p, rule, net))
     return Setup(rule, net, trains, p)
 

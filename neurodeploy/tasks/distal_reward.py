@@ -26,9 +26,9 @@ import numpy as np
 from neurodeploy.compile.reward import DistalReward
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.library import LIBRARY
-from neurodeploy.network import network_from_dict, network_trains, reseed
+from neurodeploy.network import network_from_dict, reseed
 from neurodeploy.spec.loader import load_rule
-from neurodeploy.tasks.runner import Setup
+from neurodeploy.tasks.runner import Setup, template_trains
 
 NAME = "distal-reward"
 TITLE = "Distal reward (Izhikevich 2007, Fig. 1), rstdp on Lava LIF neurons, reduced"
@@ -67,7 +67,7 @@ def setup(rule=None, **overrides) -> Setup:
     net = network_from_dict(network_dict(p), "distal_reward", rule)
     schedule = DistalReward(pre=0, post=0, window=int(p["window"]), delay_min=int(p["delay_min"]),
                             delay_max=int(p["delay_max"]), amount=float(p["amount"]), seed=0)
-    trains = network_trains(rule, net, 0)
+    trains = template_trains(rule, net)
     trains = dataclasses.replace(trains, reward=np.zeros_like(trains.reward), reward_schedule=schedule)
     return Setup(rule, net, trains, p)
 

@@ -36,8 +36,8 @@ import numpy as np
 from neurodeploy.batch import rule_with
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.library import LIBRARY
-from neurodeploy.network import network_from_dict, network_trains
-from neurodeploy.tasks.runner import Setup, numbers
+from neurodeploy.network import network_from_dict
+from neurodeploy.tasks.runner import Setup, numbers, template_trains
 
 # The verdict judges the deployment against the rule as written (``brian2``), as every task does. At dt = 1 ms
 # a pre and a post spike often fall in the same step (an afferent at 40 Hz: once in 25 post spikes); ``brian2``
@@ -121,7 +121,7 @@ def setup(rule=None, **overrides):
     if rule.dt != 1e-3:
         raise NeurodeployError(NAME, "rule.dt", f"the task's slots and jitter are in 1 ms steps (got {rule.dt} s)")
     net = network_from_dict(network_dict(p), "pattern_detection", rule)
-    return Setup(rule, net, network_trains(rule, net, 0), p)
+    return Setup(rule, net, template_trains(rule, net), p)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -51,7 +51,7 @@ from neurodeploy.emu.network import simulate_network
 from neurodeploy.lava.backends import run_network
 from neurodeploy.compile.compilation import compile_rule
 from neurodeploy.errors import NeurodeployError
-from neurodeploy.network import with_spikes
+from neurodeploy.network import check_size, network_trains, with_spikes
 from neurodeploy.running import fork_map
 from neurodeploy.targets import load_all
 from neurodeploy.tasks import TASKS
@@ -105,6 +105,14 @@ def task_module(name: str):
     if name not in TASKS:
         raise NeurodeployError("task", "", f"unknown task {name!r} (tasks: {', '.join(TASKS)})")
     return importlib.import_module(TASKS[name])
+
+
+def template_trains(rule, net):
+    """A task's template trains (seed 0), within the run limits of every front door
+    (:func:`neurodeploy.network.check_size`), refused before its rasters are drawn: a ``--steps`` beyond
+    them would take the memory of the machine, not a minute."""
+    check_size(net, net.steps, net.source, "steps")
+    return network_trains(rule, net, 0)
 
 
 def task_setup(task, size: str | None = None, **overrides) -> Setup:

@@ -29,8 +29,8 @@ import numpy as np
 from neurodeploy.batch import rule_with
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.library import LIBRARY
-from neurodeploy.network import network_from_dict, network_trains, reseed
-from neurodeploy.tasks.runner import Setup, numbers
+from neurodeploy.network import network_from_dict, reseed
+from neurodeploy.tasks.runner import Setup, numbers, template_trains
 
 NAME = "song-miller-abbott"
 TITLE = "Competitive Hebbian learning (Song, Miller & Abbott 2000), stdp_pair on one Lava LIF"
@@ -82,7 +82,7 @@ def setup(rule=None, **overrides) -> Setup:
     p = _check(dict(DEFAULTS, **overrides))
     rule = rule or rule_for(p)
     net = network_from_dict(network_dict(p, rule), "song_miller_abbott", rule)
-    return Setup(rule, net, network_trains(rule, net, 0), p)
+    return Setup(rule, net, template_trains(rule, net), p)
 
 
 def member(setup: Setup, seed: int):
