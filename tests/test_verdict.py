@@ -319,3 +319,20 @@ def test_mutate_errors(args, message, tmp_path, capsys):
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == f"neurodeploy: error: {message}\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_the_sign_mutant_of_a_minus_8_mantissa_is_the_same_constant_negated():
+    """-8 x 2^e negated does not fit a 4-bit mantissa (-8..7); 4 x 2^(e+1) is exactly its negation (was: no
+    sign mutant, so the digits task's Oja plan, dominant -8 x 2^-7, had no wrong-sign deployment)."""
+    from neurodeploy.verdict.mutate import _mutated_product
+
+    pair = load_rule(rule_path("stdp_pair"))
+    plan = compile_plans(pair, make_trains(pair, "poisson", {}, 3))["fixed"]
+    for e in (-7, 0, 7):
+        p = dataclasses.replace(plan.products[0], mantissa=-8, exponent=e, realised=-8 * 2.0 ** e)
+        q = _mutated_product(p, "sign")
+        assert (q.mantissa, q.exponent) == (4, e + 1) and q.realised == -p.realised == 8 * 2.0 ** e
+    top = dataclasses.replace(plan.products[0], mantissa=-8, exponent=8, realised=-8 * 2.0 ** 8)
+    assert _mutated_product(top, "sign") is None  # +8 x 2^8 exists in no 4-bit form: no mutant
+    three = dataclasses.replace(plan.products[0], mantissa=3, exponent=-2, realised=0.75)
+    assert (_mutated_product(three, "sign").mantissa, _mutated_product(three, "sign").exponent) == (-3, -2)

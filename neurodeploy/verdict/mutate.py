@@ -49,6 +49,8 @@ def _mutated_product(p, kind):
         s = s - sign
     elif kind == "sign":
         s = -s
+        if s == 8 and e < 8:  # -8 x 2^e negated: 8 does not fit 4 bits, 4 x 2^(e+1) is the same constant
+            s, e = 4, e + 1
     elif kind == "dependency":
         swap = {"x0": "y0", "y0": "x0"}
         if p.dependency not in swap:
