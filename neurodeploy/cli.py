@@ -802,6 +802,8 @@ class Terminated(BaseException):
               help="steps of lava-fixed proven equal to emu-fixed (0: none)")
 @click.option("--false-alarms", "false_alarm_verdicts", type=click.IntRange(0, 10_000), default=0,
               help="instead: judge the correct deployment this many times on untuned seeds (the false-alarm rate)")
+@click.option("--first-seed", "first_seed", type=click.IntRange(0, 2**31 - 1), default=None,
+              help="with --false-alarms: the first of its disjoint seeds (default 1000; the defaults' runs use 0-20)")
 @click.option("--null", "null", is_flag=True,
               help="with --false-alarms: judge the deployment against itself on disjoint seeds (every FAILED "
                    "verdict is then a false alarm of the verdict: its own rate, on the emulator)")
@@ -814,8 +816,8 @@ class Terminated(BaseException):
               help="worker processes for the ensembles' runs (default: this machine's cores; the numbers are the "
                    "same for any --jobs)")
 @click.option("--quiet", is_flag=True, help="no progress lines")
-def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false_alarm_verdicts, null, explain,
-         finer_dt, jobs, quiet):
+def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false_alarm_verdicts, first_seed, null,
+         explain, finer_dt, jobs, quiet):
     """Run a literature learning task on the reference (brian2) and the deployment (emu-fixed = lava-fixed),
     judged in the task's own metrics."""
     import json
@@ -831,6 +833,8 @@ def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false
                                f"{', '.join(getattr(module, 'SIZES', {})) or 'none'})")
     if null and not false_alarm_verdicts:
         raise NeurodeployError("--null", "", "only with --false-alarms N (it judges the deployment against itself)")
+    if first_seed is not None and not false_alarm_verdicts:
+        raise NeurodeployError("--first-seed", "", "only with --false-alarms N (the seeds of its verdicts)")
     if false_alarm_verdicts:  # options of one task run that --false-alarms would not use: refused, not ignored
         source = click.get_current_context().get_parameter_source
         unused = [flag for flag, given in (("--wrong", wrong), ("--explain", explain), ("--finer-dt", finer_dt),
@@ -854,7 +858,8 @@ def task(name, out_dir, seeds, size, steps, candidate, wrong, lava_window, false
             stage = staging_dir(out_dir, "task")
             if false_alarm_verdicts:
                 result = false_alarms(module, false_alarm_verdicts, seeds, candidate=candidate, progress=say,
-                                      size=size, jobs=jobs, null=null, **overrides)
+                                      size=size, jobs=jobs, null=null,
+                                      first_seed=1000 if first_seed is None else first_seed, **overrides)
                 with open(os.path.join(stage, "false_alarms.json"), "w") as f:
                     json.dump(result, f, indent=1)
                 check_signals()

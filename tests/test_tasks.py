@@ -396,3 +396,36 @@ def test_steps_beyond_the_run_limits_are_refused_before_anything_is_drawn(tmp_pa
     assert len(lines) == 1 and lines[0].startswith(f"neurodeploy: error: {module}: steps: run too large (10000000 steps")
     assert "200,000,000 neuron-steps" in lines[0]
     assert not out.exists()
+
+
+def test_first_seed_reaches_the_false_alarm_verdicts_and_is_refused_alone(tmp_path, monkeypatch):
+    """``--first-seed S`` moves the disjoint seeds of ``--false-alarms`` (to measure on seeds nobody has
+    looked at); without ``--false-alarms`` it would do nothing: refused in one line."""
+    import json as json_
+
+    from neurodeploy import cli
+
+    seen = {}
+
+    def fake(module, verdicts, seeds, **kwargs):
+        seen.update(kwargs, verdicts=verdicts)
+        return {"task": module.NAME, "verdicts": verdicts, "seeds_per_side": 10, "failed": 0, "not_shown": 0,
+                "not_passed": 0, "rate": 0.0, "clopper_pearson_95": [0.0, 0.5], "one_sided_95_upper": 0.4,
+                "runs": [], "first_seed": kwargs["first_seed"], "null": kwargs["null"]}
+
+    monkeypatch.setattr(cli, "false_alarms", fake)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["task", "digits", "--out", str(out), "--false-alarms", "2", "--null", "--first-seed", "7000",
+                  "--quiet"])
+    assert exc.value.code == 0
+    assert seen["first_seed"] == 7000 and seen["null"] is True and seen["verdicts"] == 2
+    assert json_.loads((out / "false_alarms.json").read_text())["first_seed"] == 7000
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["task", "digits", "--out", str(out), "--false-alarms", "2", "--quiet"])
+    assert exc.value.code == 0 and seen["first_seed"] == 1000  # the default, as before
+    r = _cli("task", "digits", "--out", str(tmp_path / "other"), "--first-seed", "7000", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "neurodeploy: error: --first-seed: only with --false-alarms N (the seeds of its verdicts)"]
+    assert not (tmp_path / "other").exists()
