@@ -24,7 +24,7 @@ from neurodeploy.files import _atomic, follow_umask, locked, publish, remove_tre
 from neurodeploy.library import matrix_markdown, support_matrix
 from neurodeploy.network import check_size, network_from_dict, network_trains
 from neurodeploy.progress import catch_signals, check_signals, Progress, results_complete
-from neurodeploy.running import WorkerTerminated
+from neurodeploy.running import WorkerLost
 from neurodeploy.protocol import default_trains, load_spikes, make_trains
 from neurodeploy.spec.loader import load_rule
 from neurodeploy.targets import load_all
@@ -998,7 +998,7 @@ def main(argv=None):
     except Terminated:
         click.echo("neurodeploy: terminated (SIGTERM): every Lava process stopped, no report written", err=True)
         sys.exit(143)
-    except WorkerTerminated:  # a worker process of --jobs, not this one, got SIGTERM: the run is incomplete
+    except WorkerLost:  # a worker process of --jobs, not this one, got SIGTERM: the run is incomplete
         click.echo("neurodeploy: terminated (SIGTERM of a worker process): every Lava process stopped, "
                    "no report written", err=True)
         sys.exit(143)

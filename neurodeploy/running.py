@@ -190,11 +190,16 @@ class WorkerTerminated(SystemExit):
     """SIGTERM in a pool worker. It unwinds the worker's run (Lava's ``stop()`` in ``finally``) and, at the
     top of the worker, ends it quietly with status 143: a ``SystemExit``, for which multiprocessing prints
     no traceback (a scheduler's SIGTERM to the whole job, ``kill -- -PGID``, reaches every worker, and
-    the parent's ``terminate()`` then lands a second one in the unwinding). Raised in the parent by
-    :func:`fork_map` when a worker, not the parent, was terminated."""
+    the parent's ``terminate()`` then lands a second one in the unwinding). In the parent :func:`fork_map`
+    raises :class:`WorkerLost` instead (a library call should not raise ``SystemExit``)."""
 
     def __init__(self, *args):
         super().__init__(128 + signal.SIGTERM)
+
+
+class WorkerLost(RuntimeError):
+    """A worker process of :func:`fork_map`, not this process, was terminated (SIGTERM): the results are
+    incomplete, the other workers stopped."""
 
 
 def worker_signals():
@@ -232,7 +237,7 @@ def fork_map(function, items, jobs: int) -> list:
                                initializer=worker_signals)
     try:
         out = list(pool.map(functools.partial(_checked, function), items))
-    except BaseException:
+    except BaseException as exc:
         processes = list(getattr(pool, "_processes", {}).values())
         for process in processes:
             process.terminate()
@@ -248,6 +253,8 @@ def fork_map(function, items, jobs: int) -> list:
             if process.is_alive():
                 process.kill()
                 process.join()
+        if isinstance(exc, WorkerTerminated):
+            raise WorkerLost("a worker process was terminated (SIGTERM)") from None
         raise
     pool.shutdown(wait=True)
     return out
